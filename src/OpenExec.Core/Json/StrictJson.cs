@@ -1,3 +1,8 @@
+using System.Buffers;
+using System.Globalization;
+using System.Text;
+using System.Text.Unicode;
+
 namespace OpenExec.Core.Json;
 
 /// <summary>
@@ -12,5 +17,554 @@ public static class StrictJson
     public const int MaxIntegerDigits = 4300;
 
     /// <summary>Parses UTF-8 JSON text; throws <see cref="StrictJsonException"/> with a wire code.</summary>
-    public static StrictValue Parse(ReadOnlySpan<byte> utf8) => throw new NotImplementedException();
+    public static StrictValue Parse(ReadOnlySpan<byte> utf8)
+    {
+        if (utf8.IsEmpty)
+        {
+            throw new StrictJsonException(StrictJsonParser.InvalidJson, "Empty input: expected a JSON value at byte 0");
+        }
+        if (utf8.StartsWith("\uFEFF"u8))
+        {
+            throw new StrictJsonException(StrictJsonParser.InvalidJson, "A UTF-8 byte order mark is not allowed at byte 0");
+        }
+
+        // Validating the whole input once (vectorized) lets the parser copy string runs without
+        // re-checking them, and refuses overlong forms, encoded surrogates, bytes over F4 and
+        // truncated sequences wherever they appear.
+        if (!Utf8.IsValid(utf8))
+        {
+            throw new StrictJsonException(
+                StrictJsonParser.InvalidJson, $"Invalid UTF-8 at byte {StrictJsonParser.FirstInvalidUtf8(utf8)}");
+        }
+
+        var parser = new StrictJsonParser(utf8);
+        return parser.ParseDocument();
+    }
+
+    /// <summary>Parses a string holding JSON text (encoded to UTF-8 first).</summary>
+    public static StrictValue Parse(string json)
+    {
+        ArgumentNullException.ThrowIfNull(json);
+        return Parse(Encoding.UTF8.GetBytes(json));
+    }
+}
+
+/// <summary>Recursive descent over the UTF-8 bytes; the input is already known to be valid UTF-8.</summary>
+internal ref struct StrictJsonParser
+{
+    internal const string InvalidJson = "invalid_json";
+    internal const string DuplicateKey = "duplicate_key";
+    internal const string InvalidNumber = "invalid_number";
+
+    // Objects up to this size check duplicates by scanning; larger ones switch to a hash set.
+    private const int LinearKeyScanLimit = 16;
+
+    // Strings decoded on the stack up to this many chars; longer ones rent from the pool.
+    private const int StackCharLimit = 256;
+
+    // What ends a plain run inside a string: the quote, a backslash, or a raw control char.
+    private static readonly SearchValues<byte> StringSpecials = SearchValues.Create(
+        "\"\\\u0000\u0001\u0002\u0003\u0004\u0005\u0006\u0007\u0008\u0009\u000A\u000B\u000C\u000D\u000E\u000F\u0010\u0011\u0012\u0013\u0014\u0015\u0016\u0017\u0018\u0019\u001A\u001B\u001C\u001D\u001E\u001F"u8);
+
+    // Single-digit integers are the most common numbers; the DOM is immutable, so share them.
+    private static readonly StrictNumber[] SmallIntegers =
+        Enumerable.Range(0, 10).Select(i => new StrictNumber(i.ToString(CultureInfo.InvariantCulture))).ToArray();
+
+    private readonly ReadOnlySpan<byte> _s;
+    private int _pos;
+    private int _depth;
+
+    internal StrictJsonParser(ReadOnlySpan<byte> utf8)
+    {
+        _s = utf8;
+        _pos = 0;
+        _depth = 0;
+    }
+
+    internal StrictValue ParseDocument()
+    {
+        StrictValue value = ParseValue();
+        SkipWhitespace();
+        if (_pos < _s.Length)
+        {
+            throw Syntax($"Unexpected {Describe(_s[_pos])} after the JSON value at byte {_pos}");
+        }
+        return value;
+    }
+
+    /// <summary>Byte offset of the first invalid UTF-8 sequence (failure path only).</summary>
+    internal static int FirstInvalidUtf8(ReadOnlySpan<byte> utf8)
+    {
+        int offset = 0;
+        while (offset < utf8.Length)
+        {
+            if (Rune.DecodeFromUtf8(utf8[offset..], out _, out int consumed) != OperationStatus.Done)
+            {
+                return offset;
+            }
+            offset += consumed;
+        }
+        return offset;
+    }
+
+    private StrictValue ParseValue()
+    {
+        SkipWhitespace();
+        if (_pos >= _s.Length)
+        {
+            throw Syntax($"Unexpected end of input: expected a value at byte {_pos}");
+        }
+        switch (_s[_pos])
+        {
+            case (byte)'{':
+                return ParseObject();
+            case (byte)'[':
+                return ParseArray();
+            case (byte)'"':
+                return new StrictString(ReadString());
+            case (byte)'t':
+                ExpectWord("true"u8);
+                return StrictLiteral.True;
+            case (byte)'f':
+                ExpectWord("false"u8);
+                return StrictLiteral.False;
+            case (byte)'n':
+                ExpectWord("null"u8);
+                return StrictLiteral.Null;
+            case (byte)'-':
+            case >= (byte)'0' and <= (byte)'9':
+                return ParseNumber();
+            case (byte)'N' when _s[_pos..].StartsWith("NaN"u8):
+                throw new StrictJsonException(InvalidNumber, $"NaN is not a JSON number at byte {_pos}");
+            case (byte)'I' when _s[_pos..].StartsWith("Infinity"u8):
+                throw new StrictJsonException(InvalidNumber, $"Infinity is not a JSON number at byte {_pos}");
+            default:
+                throw Syntax($"Unexpected {Describe(_s[_pos])} at byte {_pos}: expected a value");
+        }
+    }
+
+    private StrictObject ParseObject()
+    {
+        int start = _pos;
+        Enter();
+        _pos++;
+        SkipWhitespace();
+        if (_pos < _s.Length && _s[_pos] == (byte)'}')
+        {
+            _pos++;
+            _depth--;
+            return StrictObject.Empty;
+        }
+
+        var properties = new List<KeyValuePair<string, StrictValue>>();
+        HashSet<string>? seen = null;
+        while (true)
+        {
+            SkipWhitespace();
+            if (_pos >= _s.Length)
+            {
+                throw Syntax($"Unexpected end of input in object starting at byte {start}");
+            }
+            if (_s[_pos] != (byte)'"')
+            {
+                throw Syntax($"Expected a string key at byte {_pos}, found {Describe(_s[_pos])}");
+            }
+            int keyOffset = _pos;
+            string key = ReadString();
+            if (IsDuplicate(properties, ref seen, key))
+            {
+                throw new StrictJsonException(
+                    DuplicateKey, $"Duplicate key '{Abbreviate(key)}' in object at byte {keyOffset}");
+            }
+
+            SkipWhitespace();
+            Expect((byte)':', "':' after the key");
+            StrictValue value = ParseValue();
+            properties.Add(new KeyValuePair<string, StrictValue>(key, value));
+
+            SkipWhitespace();
+            if (_pos >= _s.Length)
+            {
+                throw Syntax($"Unexpected end of input in object starting at byte {start}");
+            }
+            byte b = _s[_pos++];
+            if (b == (byte)'}')
+            {
+                break;
+            }
+            if (b != (byte)',')
+            {
+                throw Syntax($"Expected ',' or '}}' at byte {_pos - 1}, found {Describe(b)}");
+            }
+        }
+        _depth--;
+        return new StrictObject(properties);
+    }
+
+    private static bool IsDuplicate(List<KeyValuePair<string, StrictValue>> properties, ref HashSet<string>? seen, string key)
+    {
+        if (seen is not null)
+        {
+            return !seen.Add(key);
+        }
+        foreach (var p in properties)
+        {
+            if (string.Equals(p.Key, key, StringComparison.Ordinal))
+            {
+                return true;
+            }
+        }
+        if (properties.Count + 1 >= LinearKeyScanLimit)
+        {
+            seen = new HashSet<string>(properties.Count * 2, StringComparer.Ordinal);
+            foreach (var p in properties)
+            {
+                seen.Add(p.Key);
+            }
+            seen.Add(key);
+        }
+        return false;
+    }
+
+    private StrictArray ParseArray()
+    {
+        int start = _pos;
+        Enter();
+        _pos++;
+        SkipWhitespace();
+        var items = new List<StrictValue>();
+        if (_pos < _s.Length && _s[_pos] == (byte)']')
+        {
+            _pos++;
+            _depth--;
+            return new StrictArray(items);
+        }
+        while (true)
+        {
+            items.Add(ParseValue());
+            SkipWhitespace();
+            if (_pos >= _s.Length)
+            {
+                throw Syntax($"Unexpected end of input in array starting at byte {start}");
+            }
+            byte b = _s[_pos++];
+            if (b == (byte)']')
+            {
+                break;
+            }
+            if (b != (byte)',')
+            {
+                throw Syntax($"Expected ',' or ']' at byte {_pos - 1}, found {Describe(b)}");
+            }
+        }
+        _depth--;
+        return new StrictArray(items);
+    }
+
+    private void Enter()
+    {
+        if (++_depth > StrictJson.MaxDepth)
+        {
+            throw Syntax($"Nesting deeper than {StrictJson.MaxDepth} levels at byte {_pos}");
+        }
+    }
+
+    private StrictNumber ParseNumber()
+    {
+        int start = _pos;
+        if (_s[_pos] == (byte)'-')
+        {
+            _pos++;
+            if (_s[_pos..].StartsWith("Infinity"u8))
+            {
+                throw new StrictJsonException(InvalidNumber, $"-Infinity is not a JSON number at byte {start}");
+            }
+        }
+
+        int integerStart = _pos;
+        if (_pos >= _s.Length || !IsDigit(_s[_pos]))
+        {
+            throw Syntax($"Expected a digit at byte {_pos}");
+        }
+        if (_s[_pos] == (byte)'0')
+        {
+            _pos++;
+            if (_pos < _s.Length && IsDigit(_s[_pos]))
+            {
+                throw Syntax($"Leading zeros are not allowed in the number at byte {start}");
+            }
+        }
+        else
+        {
+            SkipDigits();
+        }
+        int integerDigits = _pos - integerStart;
+
+        bool isInteger = true;
+        if (_pos < _s.Length && _s[_pos] == (byte)'.')
+        {
+            isInteger = false;
+            _pos++;
+            RequireDigits("after the decimal point");
+        }
+        if (_pos < _s.Length && _s[_pos] is (byte)'e' or (byte)'E')
+        {
+            isInteger = false;
+            _pos++;
+            if (_pos < _s.Length && _s[_pos] is (byte)'+' or (byte)'-')
+            {
+                _pos++;
+            }
+            RequireDigits("in the exponent");
+        }
+
+        ReadOnlySpan<byte> literal = _s[start.._pos];
+        if (isInteger)
+        {
+            if (integerDigits > StrictJson.MaxIntegerDigits)
+            {
+                throw new StrictJsonException(
+                    InvalidNumber,
+                    $"Integer at byte {start} has {integerDigits} digits, more than the {StrictJson.MaxIntegerDigits} allowed");
+            }
+            if (literal.Length == 1)
+            {
+                return SmallIntegers[literal[0] - '0'];
+            }
+        }
+        else
+        {
+            CheckDoublePrecision(literal, start);
+        }
+        return new StrictNumber(Encoding.UTF8.GetString(literal));
+    }
+
+    /// <summary>
+    /// A non-integer literal must denote exactly the double it parses to (as its shortest
+    /// round-trip decimal): otherwise a reader keeping more digits would see another number.
+    /// </summary>
+    private static void CheckDoublePrecision(ReadOnlySpan<byte> literal, int offset)
+    {
+        if (!double.TryParse(literal, NumberStyles.Float, CultureInfo.InvariantCulture, out double value)
+            || !double.IsFinite(value))
+        {
+            throw new StrictJsonException(InvalidNumber, $"Number at byte {offset} is outside the range of a double");
+        }
+        if (!DecimalText.DenotesShortest(literal, value))
+        {
+            throw new StrictJsonException(
+                InvalidNumber, $"Number at byte {offset} has more precision than a double keeps");
+        }
+    }
+
+    private void RequireDigits(string where)
+    {
+        if (_pos >= _s.Length || !IsDigit(_s[_pos]))
+        {
+            throw Syntax($"Expected a digit {where} at byte {_pos}");
+        }
+        SkipDigits();
+    }
+
+    private void SkipDigits()
+    {
+        int run = _s[_pos..].IndexOfAnyExceptInRange((byte)'0', (byte)'9');
+        _pos = run < 0 ? _s.Length : _pos + run;
+    }
+
+    private static bool IsDigit(byte b) => (uint)(b - '0') <= 9;
+
+    /// <summary>Reads the string starting at the opening quote at <c>_pos</c> and unescapes it.</summary>
+    private string ReadString()
+    {
+        int open = _pos;
+        int start = open + 1;
+        int i = start;
+        bool hasEscape = false;
+
+        // Find the closing quote first, so the decoded length is bounded by the raw length.
+        while (true)
+        {
+            int run = _s[i..].IndexOfAny(StringSpecials);
+            if (run < 0)
+            {
+                throw Syntax($"Unterminated string starting at byte {open}");
+            }
+            i += run;
+            byte b = _s[i];
+            if (b == (byte)'"')
+            {
+                break;
+            }
+            if (b == (byte)'\\')
+            {
+                hasEscape = true;
+                i += 2;
+                if (i >= _s.Length)
+                {
+                    throw Syntax($"Unterminated string starting at byte {open}");
+                }
+                continue;
+            }
+            throw Syntax($"Unescaped control character 0x{b:X2} in string at byte {i}");
+        }
+
+        _pos = i + 1;
+        ReadOnlySpan<byte> content = _s[start..i];
+        if (!hasEscape)
+        {
+            return content.IsEmpty ? string.Empty : Encoding.UTF8.GetString(content);
+        }
+
+        char[]? rented = null;
+        Span<char> buffer = content.Length <= StackCharLimit
+            ? stackalloc char[StackCharLimit]
+            : (rented = ArrayPool<char>.Shared.Rent(content.Length));
+        try
+        {
+            int length = Unescape(content, start, buffer);
+            return new string(buffer[..length]);
+        }
+        finally
+        {
+            if (rented is not null)
+            {
+                ArrayPool<char>.Shared.Return(rented);
+            }
+        }
+    }
+
+    /// <summary>Decodes string content with escapes; <paramref name="offset"/> locates errors.</summary>
+    private static int Unescape(ReadOnlySpan<byte> content, int offset, Span<char> output)
+    {
+        int o = 0;
+        int p = 0;
+        while (p < content.Length)
+        {
+            int run = content[p..].IndexOf((byte)'\\');
+            int runEnd = run < 0 ? content.Length : p + run;
+            if (runEnd > p)
+            {
+                // Escapes are ASCII, so runs between them hold whole (already validated) sequences.
+                o += Encoding.UTF8.GetChars(content[p..runEnd], output[o..]);
+            }
+            if (run < 0)
+            {
+                break;
+            }
+
+            p = runEnd + 1;
+            byte e = content[p];
+            switch (e)
+            {
+                case (byte)'"': output[o++] = '"'; p++; break;
+                case (byte)'\\': output[o++] = '\\'; p++; break;
+                case (byte)'/': output[o++] = '/'; p++; break;
+                case (byte)'b': output[o++] = '\b'; p++; break;
+                case (byte)'f': output[o++] = '\f'; p++; break;
+                case (byte)'n': output[o++] = '\n'; p++; break;
+                case (byte)'r': output[o++] = '\r'; p++; break;
+                case (byte)'t': output[o++] = '\t'; p++; break;
+                case (byte)'u':
+                    int escapeAt = offset + runEnd;
+                    char c = ReadHex4(content, p + 1, escapeAt);
+                    p += 5;
+                    if (char.IsLowSurrogate(c))
+                    {
+                        throw Syntax($"Unpaired surrogate escape \\u{(int)c:x4} at byte {escapeAt}");
+                    }
+                    if (char.IsHighSurrogate(c))
+                    {
+                        // A high surrogate must be followed at once by an escaped low surrogate.
+                        if (p + 1 >= content.Length || content[p] != (byte)'\\' || content[p + 1] != (byte)'u')
+                        {
+                            throw Syntax($"Unpaired surrogate escape \\u{(int)c:x4} at byte {escapeAt}");
+                        }
+                        char low = ReadHex4(content, p + 2, offset + p);
+                        if (!char.IsLowSurrogate(low))
+                        {
+                            throw Syntax($"Unpaired surrogate escape \\u{(int)c:x4} at byte {escapeAt}");
+                        }
+                        output[o++] = c;
+                        c = low;
+                        p += 6;
+                    }
+                    output[o++] = c;
+                    break;
+                default:
+                    throw Syntax($"Invalid escape sequence in string at byte {offset + runEnd}");
+            }
+        }
+        return o;
+    }
+
+    private static char ReadHex4(ReadOnlySpan<byte> content, int at, int escapeOffset)
+    {
+        if (at + 4 > content.Length)
+        {
+            throw Syntax($"Invalid \\u escape in string at byte {escapeOffset}");
+        }
+        int value = 0;
+        for (int k = 0; k < 4; k++)
+        {
+            int digit = HexValue(content[at + k]);
+            if (digit < 0)
+            {
+                throw Syntax($"Invalid \\u escape in string at byte {escapeOffset}");
+            }
+            value = (value << 4) | digit;
+        }
+        return (char)value;
+    }
+
+    private static int HexValue(byte b) => b switch
+    {
+        >= (byte)'0' and <= (byte)'9' => b - '0',
+        >= (byte)'a' and <= (byte)'f' => b - 'a' + 10,
+        >= (byte)'A' and <= (byte)'F' => b - 'A' + 10,
+        _ => -1,
+    };
+
+    private void ExpectWord(ReadOnlySpan<byte> word)
+    {
+        if (!_s[_pos..].StartsWith(word))
+        {
+            throw Syntax($"Invalid literal at byte {_pos}: expected '{Encoding.ASCII.GetString(word)}'");
+        }
+        _pos += word.Length;
+    }
+
+    private void Expect(byte expected, string what)
+    {
+        if (_pos >= _s.Length)
+        {
+            throw Syntax($"Unexpected end of input: expected {what} at byte {_pos}");
+        }
+        if (_s[_pos] != expected)
+        {
+            throw Syntax($"Expected {what} at byte {_pos}, found {Describe(_s[_pos])}");
+        }
+        _pos++;
+    }
+
+    private void SkipWhitespace()
+    {
+        // RFC 8259 whitespace only: space, tab, line feed, carriage return.
+        while (_pos < _s.Length)
+        {
+            byte b = _s[_pos];
+            if (b != (byte)' ' && b != (byte)'\n' && b != (byte)'\r' && b != (byte)'\t')
+            {
+                return;
+            }
+            _pos++;
+        }
+    }
+
+    private static StrictJsonException Syntax(string message) => new(InvalidJson, message);
+
+    private static string Describe(byte b) =>
+        b is >= 0x21 and <= 0x7E ? $"'{(char)b}'" : $"byte 0x{b:X2}";
+
+    private static string Abbreviate(string key) => key.Length <= 64 ? key : string.Concat(key.AsSpan(0, 64), "…");
 }

@@ -1,0 +1,139 @@
+using System.Buffers;
+using System.Text;
+using System.Text.Encodings.Web;
+using System.Text.Json;
+using OpenExec.Core.Crypto;
+using OpenExec.Core.Json;
+
+namespace OpenExec.Core.Approvals;
+
+/// <summary>
+/// A ClawShield v1 approval artifact (SPEC section 4), its fields exactly as received. Parsing
+/// checks only the shape; authenticity, tenant, action hash and time window are later steps.
+/// </summary>
+public sealed record ApprovalArtifact(
+    string ApprovalId,
+    string TenantId,
+    string ActionHash,
+    string IssuedAt,
+    string ExpiresAt,
+    string Signature)
+{
+    private static readonly string[] FieldNames = ["approval_id", "tenant_id", "action_hash", "issued_at", "expires_at", "signature"];
+
+    /// <summary>Length of an Ed25519 signature.</summary>
+    public const int SignatureLength = 64;
+
+    /// <summary>
+    /// The approval's identity: lowercase hex SHA-256 of the signed message. Not
+    /// <see cref="ApprovalId"/>: the v1 message has no separators, so characters can move between
+    /// approval_id and tenant_id with the signature still valid, and such a re-cut artifact must
+    /// count as the same, already used, approval (SPEC section 3).
+    /// </summary>
+    public string Identity => Hex.Sha256(SignedMessage());
+
+    /// <summary>The v1 signed message: UTF-8 of approval_id + tenant_id + action_hash + issued_at + expires_at.</summary>
+    public byte[] SignedMessage() => Encoding.UTF8.GetBytes(string.Concat(ApprovalId, TenantId, ActionHash, IssuedAt, ExpiresAt));
+
+    /// <summary>Reads the artifact from the parsed request; throws <see cref="ApprovalFormatException"/> on any other shape.</summary>
+    public static ApprovalArtifact Parse(StrictValue value)
+    {
+        ArgumentNullException.ThrowIfNull(value);
+        if (value is not StrictObject obj)
+        {
+            throw new ApprovalFormatException("Invalid approval artifact: expected a JSON object.");
+        }
+        foreach (var property in obj.Properties)
+        {
+            if (Array.IndexOf(FieldNames, property.Key) < 0)
+            {
+                throw new ApprovalFormatException($"Invalid approval artifact: unknown field '{property.Key}'.");
+            }
+        }
+
+        var approvalId = RequiredString(obj, "approval_id");
+        var tenantId = RequiredString(obj, "tenant_id");
+        var actionHash = RequiredString(obj, "action_hash");
+        var issuedAt = RequiredString(obj, "issued_at");
+        var expiresAt = RequiredString(obj, "expires_at");
+        var signature = RequiredString(obj, "signature");
+
+        // Any-case hex passes the shape check; the later comparison with the (lowercase) request
+        // hash is exact, so an upper-case hash is refused there as a mismatch.
+        if (actionHash.Length != 64 || !actionHash.All(char.IsAsciiHexDigit))
+        {
+            throw new ApprovalFormatException("Invalid approval artifact: action_hash must be 64 hex characters.");
+        }
+        if (!StrictBase64.TryDecode(signature, out var signatureBytes) || signatureBytes.Length != SignatureLength)
+        {
+            throw new ApprovalFormatException("Invalid approval artifact: signature must be standard base64 of a 64-byte Ed25519 signature.");
+        }
+        return new ApprovalArtifact(approvalId, tenantId, actionHash, issuedAt, expiresAt, signature);
+    }
+
+    /// <summary>Reads the <c>OpenExec-Approval</c> header: base64url of the artifact JSON (SPEC section 5).</summary>
+    public static ApprovalArtifact FromHeader(string base64Url)
+    {
+        ArgumentNullException.ThrowIfNull(base64Url);
+        // Tolerate the padded form: the header is the caller's encoding, and padding adds no ambiguity.
+        if (!Crypto.Base64Url.TryDecode(base64Url.TrimEnd('='), out var json))
+        {
+            throw new ApprovalFormatException("Invalid approval artifact: the OpenExec-Approval header must be base64url of the artifact JSON.");
+        }
+        StrictValue value;
+        try
+        {
+            value = StrictJson.Parse(json);
+        }
+        catch (StrictJsonException e)
+        {
+            throw new ApprovalFormatException($"Invalid approval artifact: the OpenExec-Approval header is not valid JSON ({e.Message}).", e);
+        }
+        return Parse(value);
+    }
+
+    /// <summary>The artifact as a JSON value, e.g. to embed in an <c>/execute</c> body.</summary>
+    public StrictObject ToStrictValue() => new(
+    [
+        new("approval_id", new StrictString(ApprovalId)),
+        new("tenant_id", new StrictString(TenantId)),
+        new("action_hash", new StrictString(ActionHash)),
+        new("issued_at", new StrictString(IssuedAt)),
+        new("expires_at", new StrictString(ExpiresAt)),
+        new("signature", new StrictString(Signature)),
+    ]);
+
+    /// <summary>The artifact as JSON text.</summary>
+    public string ToJson() => Encoding.UTF8.GetString(ToJsonUtf8());
+
+    /// <summary>Base64url of the artifact JSON, for the <c>OpenExec-Approval</c> header.</summary>
+    public string ToHeader() => Crypto.Base64Url.Encode(ToJsonUtf8());
+
+    private byte[] ToJsonUtf8()
+    {
+        var buffer = new ArrayBufferWriter<byte>(512);
+        using (var writer = new Utf8JsonWriter(buffer, new JsonWriterOptions { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
+        {
+            writer.WriteStartObject();
+            writer.WriteString("approval_id", ApprovalId);
+            writer.WriteString("tenant_id", TenantId);
+            writer.WriteString("action_hash", ActionHash);
+            writer.WriteString("issued_at", IssuedAt);
+            writer.WriteString("expires_at", ExpiresAt);
+            writer.WriteString("signature", Signature);
+            writer.WriteEndObject();
+        }
+        return buffer.WrittenSpan.ToArray();
+    }
+
+    private static string RequiredString(StrictObject obj, string name)
+    {
+        if (!obj.TryGet(name, out var value))
+        {
+            throw new ApprovalFormatException($"Invalid approval artifact: missing field '{name}'.");
+        }
+        return value is StrictString s
+            ? s.Value
+            : throw new ApprovalFormatException($"Invalid approval artifact: field '{name}' must be a string.");
+    }
+}

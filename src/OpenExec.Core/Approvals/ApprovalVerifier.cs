@@ -1,0 +1,39 @@
+using NSec.Cryptography;
+
+namespace OpenExec.Core.Approvals;
+
+/// <summary>
+/// Checks that an approval is authentic: signed by any one of the governance keys (several keys
+/// = rotation). The keys are parsed once at start-up.
+/// </summary>
+public sealed class ApprovalVerifier
+{
+    private readonly PublicKey[] _keys;
+
+    public ApprovalVerifier(IReadOnlyList<PublicKey> keys)
+    {
+        ArgumentNullException.ThrowIfNull(keys);
+        _keys = [.. keys];
+    }
+
+    public int KeyCount => _keys.Length;
+
+    /// <summary>True when any configured key verifies the signature over the v1 signed message.</summary>
+    public bool VerifySignature(ApprovalArtifact artifact)
+    {
+        ArgumentNullException.ThrowIfNull(artifact);
+        if (!Crypto.StrictBase64.TryDecode(artifact.Signature, out var signature) || signature.Length != ApprovalArtifact.SignatureLength)
+        {
+            return false;
+        }
+        var message = artifact.SignedMessage();
+        foreach (var key in _keys)
+        {
+            if (SignatureAlgorithm.Ed25519.Verify(key, message, signature))
+            {
+                return true;
+            }
+        }
+        return false;
+    }
+}

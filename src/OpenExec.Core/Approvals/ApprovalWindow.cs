@@ -1,0 +1,56 @@
+namespace OpenExec.Core.Approvals;
+
+/// <summary>Why an approval was refused: the wire code and the <c>detail</c> sentence.</summary>
+public sealed record ApprovalRefusal(string Code, string Detail);
+
+/// <summary>The approval's time window (SPEC section 4): expiry, not-yet-valid and maximum lifetime, with clock skew.</summary>
+public static class ApprovalWindow
+{
+    /// <summary>Default clock skew allowed either way.</summary>
+    public static readonly TimeSpan DefaultSkew = TimeSpan.FromSeconds(30);
+
+    /// <summary>Default maximum lifetime (expires_at - issued_at).</summary>
+    public static readonly TimeSpan DefaultMaxLifetime = TimeSpan.FromHours(24);
+
+    // The first three sentences are the seed's, word for word: clients match on them.
+    internal static readonly ApprovalRefusal MissingExpiry = new("invalid_timestamp", "Missing expires_at in approval artifact");
+    internal static readonly ApprovalRefusal InvalidExpiry = new("invalid_timestamp", "Invalid expires_at timestamp");
+    internal static readonly ApprovalRefusal Expired = new("approval_expired", "Approval artifact expired");
+    internal static readonly ApprovalRefusal InvalidIssued = new("invalid_timestamp", "Invalid issued_at timestamp");
+    internal static readonly ApprovalRefusal NotYetValid = new("approval_not_yet_valid", "Approval artifact is not yet valid");
+    internal static readonly ApprovalRefusal Lifetime = new("approval_lifetime", "Approval lifetime exceeds the maximum allowed");
+
+    /// <summary>Null when the approval is inside its window at <paramref name="now"/>; otherwise the refusal.</summary>
+    public static ApprovalRefusal? Check(ApprovalArtifact artifact, DateTimeOffset now, TimeSpan skew, TimeSpan maxLifetime)
+    {
+        ArgumentNullException.ThrowIfNull(artifact);
+        if (string.IsNullOrEmpty(artifact.ExpiresAt))
+        {
+            return MissingExpiry;
+        }
+        if (!ApprovalTime.TryParse(artifact.ExpiresAt, out var expiresAt))
+        {
+            return InvalidExpiry;
+        }
+        if (!ApprovalTime.TryParse(artifact.IssuedAt, out var issuedAt))
+        {
+            return InvalidIssued;
+        }
+        // Written as now - skew > expires_at: the same test as now > expires_at + skew, without
+        // overflowing for an expires_at near year 9999.
+        if (now - skew > expiresAt)
+        {
+            return Expired;
+        }
+        if (issuedAt - skew > now)
+        {
+            return NotYetValid;
+        }
+        var lifetime = expiresAt - issuedAt;
+        if (lifetime < TimeSpan.Zero || lifetime > maxLifetime)
+        {
+            return Lifetime;
+        }
+        return null;
+    }
+}

@@ -1,0 +1,87 @@
+using System.Formats.Asn1;
+using System.Security.Cryptography;
+using NSec.Cryptography;
+
+namespace OpenExec.Core.Crypto;
+
+/// <summary>
+/// Reads the governance layer's Ed25519 public keys: one or more PEM SubjectPublicKeyInfo blocks
+/// (several = key rotation). Parsed once at start-up, never per request.
+/// </summary>
+public static class Ed25519PublicKeys
+{
+    private const string Ed25519Oid = "1.3.101.112";
+    private const string Ed448Oid = "1.3.101.113";
+    private const string RsaOid = "1.2.840.113549.1.1.1";
+    private const string RsaPssOid = "1.2.840.113549.1.1.10";
+    private const string EcOid = "1.2.840.10045.2.1";
+
+    /// <summary>
+    /// Parses every <c>-----BEGIN PUBLIC KEY-----</c> block. Literal <c>\n</c> sequences are read
+    /// as line breaks, because PEMs put into environment variables are often on one line.
+    /// </summary>
+    /// <exception cref="KeyFormatException">No block, a block that does not parse, or a key that is not Ed25519.</exception>
+    public static IReadOnlyList<PublicKey> ParsePem(string pem)
+    {
+        ArgumentNullException.ThrowIfNull(pem);
+        var text = pem.Replace("\\r", "\r", StringComparison.Ordinal).Replace("\\n", "\n", StringComparison.Ordinal);
+
+        var keys = new List<PublicKey>();
+        var rest = text.AsSpan();
+        var blockNumber = 0;
+        while (PemEncoding.TryFind(rest, out var fields))
+        {
+            blockNumber++;
+            var label = rest[fields.Label].ToString();
+            if (!string.Equals(label, "PUBLIC KEY", StringComparison.Ordinal))
+            {
+                throw new KeyFormatException(
+                    $"PEM block {blockNumber} is '{label}', not 'PUBLIC KEY': supply the Ed25519 public key as SubjectPublicKeyInfo PEM.");
+            }
+            var der = Convert.FromBase64String(rest[fields.Base64Data].ToString());
+            keys.Add(ImportSpki(der, blockNumber));
+            rest = rest[fields.Location.End..];
+        }
+
+        if (keys.Count == 0)
+        {
+            throw new KeyFormatException(
+                "No PEM public key found: expected one or more '-----BEGIN PUBLIC KEY-----' blocks holding Ed25519 keys.");
+        }
+        return keys;
+    }
+
+    private static PublicKey ImportSpki(byte[] der, int blockNumber)
+    {
+        string oid;
+        try
+        {
+            // SubjectPublicKeyInfo ::= SEQUENCE { algorithm SEQUENCE { OID, params OPTIONAL }, BIT STRING }
+            var spki = new AsnReader(der, AsnEncodingRules.DER).ReadSequence();
+            oid = spki.ReadSequence().ReadObjectIdentifier();
+        }
+        catch (AsnContentException e)
+        {
+            throw new KeyFormatException($"PEM block {blockNumber} is not a valid SubjectPublicKeyInfo public key.", e);
+        }
+
+        var kind = oid switch
+        {
+            Ed25519Oid => null,
+            RsaOid or RsaPssOid => "an RSA key",
+            EcOid => "an EC key",
+            Ed448Oid => "an Ed448 key",
+            _ => $"a key of algorithm {oid}",
+        };
+        if (kind is not null)
+        {
+            throw new KeyFormatException($"PEM block {blockNumber} is {kind}, not Ed25519: ClawShield approvals are verified with Ed25519 keys only.");
+        }
+
+        if (!PublicKey.TryImport(SignatureAlgorithm.Ed25519, der, KeyBlobFormat.PkixPublicKey, out var key) || key is null)
+        {
+            throw new KeyFormatException($"PEM block {blockNumber} is not a valid Ed25519 public key.");
+        }
+        return key;
+    }
+}

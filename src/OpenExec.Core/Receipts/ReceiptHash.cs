@@ -1,0 +1,14 @@
+using OpenExec.Core.Crypto;
+using OpenExec.Core.Json;
+
+namespace OpenExec.Core.Receipts;
+
+/// <summary>A receipt's hash: lowercase hex SHA-256 of the RFC 8785 (JCS) form of its body.</summary>
+public static class ReceiptHash
+{
+    public static string Compute(ReceiptBody body)
+    {
+        ArgumentNullException.ThrowIfNull(body);
+        return Hex.Sha256(Jcs.Serialize(body.ToStrictValue()));
+    }
+}

@@ -1,0 +1,78 @@
+namespace OpenExec.Gateway.Actions;
+
+/// <summary>
+/// The routed actions declared in YARP configuration (SPEC section 5): a route is an action
+/// through <c>Metadata["OpenExec.Action"]</c>, or an explicit pass-through. Any other route is
+/// refused at start-up: nothing crosses the boundary unchecked.
+/// </summary>
+internal sealed class RouteActions
+{
+    public const string ActionKey = "OpenExec.Action";
+    public const string ExecutePathKey = "OpenExec.ExecutePath";
+    public const string PassThroughKey = "OpenExec.PassThrough";
+
+    private RouteActions(IReadOnlyList<ActionDefinition> actions, IReadOnlyList<string> passThroughRoutes)
+    {
+        Actions = actions;
+        PassThroughRoutes = passThroughRoutes;
+    }
+
+    public IReadOnlyList<ActionDefinition> Actions { get; }
+
+    public IReadOnlyList<string> PassThroughRoutes { get; }
+
+    /// <summary>Reads the routes; adds one line to <paramref name="problems"/> per bad route.</summary>
+    public static RouteActions Read(IConfigurationSection reverseProxy, List<string> problems)
+    {
+        var clusters = reverseProxy.GetSection("Clusters").GetChildren().Select(c => c.Key).ToHashSet(StringComparer.OrdinalIgnoreCase);
+        var actions = new List<ActionDefinition>();
+        var passThrough = new List<string>();
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var route in reverseProxy.GetSection("Routes").GetChildren())
+        {
+            var where = $"ReverseProxy:Routes:{route.Key}";
+            var clusterId = route["ClusterId"];
+            if (string.IsNullOrEmpty(clusterId) || !clusters.Contains(clusterId))
+            {
+                problems.Add($"{where}:ClusterId names an undefined cluster '{clusterId}'");
+                continue;
+            }
+            var metadata = route.GetSection("Metadata");
+            var action = metadata[ActionKey];
+            var isPassThrough = string.Equals(metadata[PassThroughKey], "true", StringComparison.OrdinalIgnoreCase);
+            if (isPassThrough)
+            {
+                if (action is not null)
+                {
+                    problems.Add($"{where}: a route is either an action ({ActionKey}) or a pass-through ({PassThroughKey}), not both");
+                    continue;
+                }
+                passThrough.Add(route.Key);
+                continue;
+            }
+            if (string.IsNullOrEmpty(action))
+            {
+                problems.Add($"{where}:Metadata:{ActionKey} is missing: every route must name its action (or be marked {PassThroughKey}=true)");
+                continue;
+            }
+            if (!Pipeline.RequestRules.IsActionName(action) || BuiltInActions.Names.Contains(action, StringComparer.Ordinal))
+            {
+                problems.Add($"{where}:Metadata:{ActionKey} '{action}' is not a valid action name, or is a built-in action");
+                continue;
+            }
+            if (!names.Add(action))
+            {
+                problems.Add($"{where}:Metadata:{ActionKey} '{action}' is declared by more than one route");
+                continue;
+            }
+            var executePath = metadata[ExecutePathKey];
+            if (executePath is not null && !executePath.StartsWith('/'))
+            {
+                problems.Add($"{where}:Metadata:{ExecutePathKey} must start with '/'");
+                continue;
+            }
+            actions.Add(new ActionDefinition(action, ActionKind.Routed, clusterId, executePath, route.Key));
+        }
+        return new RouteActions(actions, passThrough);
+    }
+}

@@ -1,0 +1,108 @@
+using System.Net.Http.Headers;
+using System.Net.Sockets;
+using OpenExec.Core.Json;
+using OpenExec.Core.Receipts;
+using OpenExec.Gateway.Configuration;
+using OpenExec.Gateway.Pipeline;
+using Yarp.ReverseProxy;
+
+namespace OpenExec.Gateway.Actions;
+
+/// <summary>
+/// Step 7 of <c>/execute</c> for a routed action: POST the canonical JSON of the payload to the
+/// route's cluster at its <c>OpenExec.ExecutePath</c>, once, through the cluster's own YARP
+/// HTTP client, and classify what happened (SPEC section 3's outcome table).
+/// </summary>
+internal sealed class RoutedActionClient(IProxyStateLookup proxyState, GatewaySettings settings)
+{
+    /// <summary>What the call produced: a result to return, or the problem to answer.</summary>
+    internal sealed record RoutedResult(ExecutionOutcome Outcome, StrictValue? Result, int Status, string? Detail);
+
+    public async Task<RoutedResult> InvokeAsync(ActionDefinition action, StrictObject payload, string nonce, ExecutionTicket ticket, CancellationToken requestAborted)
+    {
+        if (action.ClusterId is null || !proxyState.TryGetCluster(action.ClusterId, out var cluster) || cluster.Model is null)
+        {
+            return NotSent($"Action '{action.Name}' has no cluster to call");
+        }
+        var destinations = cluster.DestinationsState?.AvailableDestinations is { Count: > 0 } available ? available : cluster.Destinations.Values.ToList();
+        if (destinations.Count == 0)
+        {
+            return NotSent($"No destination of cluster '{action.ClusterId}' is available");
+        }
+        var destination = destinations[Random.Shared.Next(destinations.Count)];
+        var uri = new Uri(new Uri(destination.Model.Config.Address.TrimEnd('/') + "/"), action.ExecutePath!.TrimStart('/'));
+
+        using var message = new HttpRequestMessage(HttpMethod.Post, uri)
+        {
+            // A request with a body is never re-sent by SocketsHttpHandler once it started sending.
+            Content = new ByteArrayContent(ClawShieldJson.Serialize(payload)),
+            Version = System.Net.HttpVersion.Version11,
+        };
+        message.Content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
+        message.Headers.TryAddWithoutValidation("Idempotency-Key", nonce);
+        message.Headers.TryAddWithoutValidation("OpenExec-Exec-Id", ticket.ExecId);
+
+        // Once sent, the call runs to its end even if the agent hangs up: its outcome must be known.
+        using var timeout = new CancellationTokenSource(settings.Options.BackendTimeout);
+        HttpResponseMessage response;
+        try
+        {
+            response = await cluster.Model.HttpClient.SendAsync(message, timeout.Token).ConfigureAwait(false);
+        }
+        catch (HttpRequestException ex) when (NothingSent(ex))
+        {
+            return NotSent("The backend could not be reached; nothing was sent, the nonce and approval may be retried");
+        }
+        catch (Exception ex) when (ex is HttpRequestException or IOException or OperationCanceledException)
+        {
+            return Unknown();
+        }
+
+        using (response)
+        {
+            byte[] body;
+            try
+            {
+                body = await response.Content.ReadAsByteArrayAsync(timeout.Token).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is HttpRequestException or IOException or OperationCanceledException)
+            {
+                return Unknown();
+            }
+            var status = (int)response.StatusCode;
+            if (status >= 500)
+            {
+                return new RoutedResult(
+                    new ExecutionOutcome(Decisions.UpstreamFailed, "upstream_failed", ResultHash.Bytes(body), "bytes", status),
+                    null, 502, $"The backend answered {status}");
+            }
+            StrictValue result;
+            try
+            {
+                result = StrictJson.Parse(body);
+            }
+            catch (StrictJsonException)
+            {
+                return new RoutedResult(
+                    new ExecutionOutcome(Decisions.Executed, "upstream_not_json", ResultHash.Bytes(body), "bytes", status),
+                    null, 502, $"The backend answered {status} with a body that is not JSON; the action ran");
+            }
+            return new RoutedResult(ExecutionOutcome.Executed(ResultHash.Canonical(result), "canonical", status), result, 200, null);
+        }
+    }
+
+    /// <summary>
+    /// Only a connection that was never made proves that no byte left the gateway; anything
+    /// else (a reset, a close) may have come after the backend read the request.
+    /// </summary>
+    private static bool NothingSent(HttpRequestException ex)
+        => ex.HttpRequestError == HttpRequestError.NameResolutionError
+           || ex.InnerException is SocketException { SocketErrorCode: SocketError.ConnectionRefused or SocketError.HostUnreachable or SocketError.NetworkUnreachable or SocketError.AddressNotAvailable };
+
+    private static RoutedResult NotSent(string detail)
+        => new(new ExecutionOutcome(Decisions.UpstreamFailed, "upstream_failed", null, null, null, ReleaseClaim: true), null, 502, detail);
+
+    private static RoutedResult Unknown()
+        => new(new ExecutionOutcome(Decisions.OutcomeUnknown, "outcome_unknown", null, null, null), null, 504,
+            "The backend did not answer in time or the connection was lost after sending; the action may have run");
+}

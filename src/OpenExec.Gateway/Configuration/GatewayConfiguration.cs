@@ -1,0 +1,65 @@
+namespace OpenExec.Gateway.Configuration;
+
+/// <summary>Where the gateway's configuration comes from, including the seed's variable names.</summary>
+internal static class GatewayConfiguration
+{
+    /// <summary>The seed's environment variables and the setting each one stands for.</summary>
+    private static readonly (string Variable, string Key)[] Aliases =
+    [
+        ("OPENEXEC_MODE", "OpenExec:Mode"),
+        ("CLAWSHIELD_PUBLIC_KEY", "OpenExec:PublicKey"),
+        ("CLAWSHIELD_TENANT_ID", "OpenExec:TenantId"),
+        ("OPENEXEC_ALLOWED_ACTIONS", "OpenExec:AllowedActions"),
+        ("OPENEXEC_DATA_DIR", "OpenExec:DataDir"),
+        ("OPENEXEC_REDIS", "ConnectionStrings:Redis"),
+    ];
+
+    /// <summary>
+    /// Adds <c>OPENEXEC_CONFIG</c> / <c>--config FILE</c> and the aliases on top of ASP.NET Core's
+    /// sources, then the command line again so that it keeps the last word.
+    /// </summary>
+    public static void AddOpenExecSources(this ConfigurationManager configuration, string[] args, IDictionary<string, string?>? environment = null)
+    {
+        var env = environment ?? Environment.GetEnvironmentVariables().Cast<System.Collections.DictionaryEntry>()
+            .ToDictionary(e => (string)e.Key, e => (string?)e.Value, StringComparer.Ordinal);
+
+        var file = FindConfigArgument(args) ?? (env.TryGetValue("OPENEXEC_CONFIG", out var f) ? f : null);
+        if (!string.IsNullOrWhiteSpace(file))
+        {
+            configuration.AddJsonFile(Path.GetFullPath(file), optional: false, reloadOnChange: false);
+        }
+
+        var aliased = new Dictionary<string, string?>(StringComparer.OrdinalIgnoreCase);
+        foreach (var (variable, key) in Aliases)
+        {
+            if (env.TryGetValue(variable, out var value) && !string.IsNullOrEmpty(value))
+            {
+                aliased[key] = value;
+            }
+        }
+        if (aliased.Count > 0)
+        {
+            configuration.AddInMemoryCollection(aliased);
+        }
+        configuration.AddCommandLine(args.Where((a, i) => !IsConfigFlag(args, i)).ToArray());
+    }
+
+    private static string? FindConfigArgument(string[] args)
+    {
+        for (var i = 0; i < args.Length; i++)
+        {
+            if (args[i] == "--config" && i + 1 < args.Length)
+            {
+                return args[i + 1];
+            }
+            if (args[i].StartsWith("--config=", StringComparison.Ordinal))
+            {
+                return args[i]["--config=".Length..];
+            }
+        }
+        return null;
+    }
+
+    private static bool IsConfigFlag(string[] args, int i)
+        => args[i] == "--config" || args[i].StartsWith("--config=", StringComparison.Ordinal) || (i > 0 && args[i - 1] == "--config");
+}

@@ -1,0 +1,120 @@
+using OpenExec.Core.Approvals;
+using OpenExec.Core.Crypto;
+
+namespace OpenExec.Gateway.Configuration;
+
+/// <summary>
+/// The options as the running gateway uses them: validated once, keys parsed once (never per
+/// request), the allow-list as a set, and the warnings /health shows.
+/// </summary>
+internal sealed class GatewaySettings
+{
+    private GatewaySettings(OpenExecOptions options, ApprovalVerifier? verifier, IReadOnlyList<string> warnings)
+    {
+        Options = options;
+        Verifier = verifier;
+        AllowList = options.AllowList;
+        Warnings = warnings;
+    }
+
+    public OpenExecOptions Options { get; }
+
+    /// <summary>The ClawShield keys; null in demo mode.</summary>
+    public ApprovalVerifier? Verifier { get; }
+
+    public IReadOnlySet<string>? AllowList { get; }
+
+    public IReadOnlyList<string> Warnings { get; }
+
+    /// <summary>
+    /// Validates everything at once. Returns the settings, or every problem found, each naming
+    /// the setting to change.
+    /// </summary>
+    public static GatewaySettings Create(OpenExecOptions options, IEnumerable<string> listenUrls, out IReadOnlyList<string> errors)
+    {
+        var problems = new List<string>();
+        var warnings = new List<string>();
+        ApprovalVerifier? verifier = null;
+
+        var mode = options.Mode?.Trim().ToLowerInvariant();
+        if (mode is not ("demo" or "clawshield"))
+        {
+            problems.Add($"OpenExec:Mode (OPENEXEC_MODE) is '{options.Mode}'; use 'demo' or 'clawshield'");
+        }
+        else if (mode == "clawshield")
+        {
+            if (string.IsNullOrWhiteSpace(options.PublicKey))
+            {
+                problems.Add("CLAWSHIELD_PUBLIC_KEY (OpenExec:PublicKey) is required in clawshield mode: one or more Ed25519 public keys in PEM");
+            }
+            else
+            {
+                try
+                {
+                    verifier = new ApprovalVerifier(Ed25519PublicKeys.ParsePem(options.PublicKey));
+                }
+                catch (KeyFormatException ex)
+                {
+                    problems.Add($"CLAWSHIELD_PUBLIC_KEY (OpenExec:PublicKey) is not usable: {ex.Message}");
+                }
+            }
+            if (string.IsNullOrWhiteSpace(options.TenantId) && !options.AllowAnyTenant)
+            {
+                problems.Add("CLAWSHIELD_TENANT_ID (OpenExec:TenantId) is required in clawshield mode (or set OpenExec:AllowAnyTenant=true to accept any tenant)");
+            }
+            if (options.AllowAnyTenant)
+            {
+                warnings.Add("Any tenant accepted: OpenExec:AllowAnyTenant is true, so approvals for every tenant of the governance key execute here");
+            }
+            if (options.AuditTokens.Length == 0)
+            {
+                warnings.Add("Receipt endpoints are open: set OpenExec:AuditTokens to require a bearer token for /receipts");
+            }
+            var longest = options.MaxApprovalLifetime + options.ClockSkew;
+            if (options.NonceRetention is { } retention && retention < longest)
+            {
+                problems.Add($"OpenExec:NonceRetention ({retention}) is shorter than the longest approval lifetime plus skew ({longest}): a used approval could run again");
+            }
+        }
+        else
+        {
+            warnings.Add("Demo mode: requests execute without approval; do not expose this gateway");
+            if (!options.AllowDemoOnNetwork && !Hosting.ListenAddresses.IsLoopbackOnly(listenUrls))
+            {
+                problems.Add($"Demo mode listens on a non-loopback address ({string.Join(", ", listenUrls)}); bind to 127.0.0.1, use clawshield mode, or set OpenExec:AllowDemoOnNetwork=true");
+            }
+        }
+
+        if (options.MaxRequestBodyBytes is < 1024 or > 64L << 20)
+        {
+            problems.Add("OpenExec:MaxRequestBodyBytes must be between 1024 and 67108864");
+        }
+        if (options.ClockSkew < TimeSpan.Zero || options.ClockSkew > TimeSpan.FromMinutes(10))
+        {
+            problems.Add("OpenExec:ClockSkew must be between 00:00:00 and 00:10:00");
+        }
+        if (options.MaxApprovalLifetime <= TimeSpan.Zero)
+        {
+            problems.Add("OpenExec:MaxApprovalLifetime must be positive");
+        }
+        if (options.BackendTimeout <= TimeSpan.Zero || options.BackendTimeout > TimeSpan.FromHours(1))
+        {
+            problems.Add("OpenExec:BackendTimeout must be between 00:00:00 and 01:00:00");
+        }
+        if (options.MaxConcurrentRequests is < 1 or > 1_000_000)
+        {
+            problems.Add("OpenExec:MaxConcurrentRequests must be between 1 and 1000000");
+        }
+        if (options.RateLimit.PerClientPerSecond < 0)
+        {
+            problems.Add("OpenExec:RateLimit:PerClientPerSecond must be 0 (off) or positive");
+        }
+        if (string.IsNullOrWhiteSpace(options.DataDir))
+        {
+            problems.Add("OpenExec:DataDir (OPENEXEC_DATA_DIR) must name a directory");
+        }
+
+        errors = problems;
+        return new GatewaySettings(options, verifier, warnings);
+    }
+}

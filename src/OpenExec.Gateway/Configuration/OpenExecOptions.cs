@@ -1,0 +1,89 @@
+namespace OpenExec.Gateway.Configuration;
+
+/// <summary>
+/// The gateway's settings (configuration section <c>OpenExec</c>). Defaults and ranges are
+/// here and in the README's configuration table; <see cref="OpenExecOptionsValidator"/> checks
+/// them all at start-up and reports every problem at once.
+/// </summary>
+internal sealed record OpenExecOptions
+{
+    public const string Section = "OpenExec";
+
+    /// <summary><c>demo</c> (default: no approval needed, loopback only) or <c>clawshield</c>.</summary>
+    public string Mode { get; init; } = "demo";
+
+    /// <summary>Embedded store, gateway id and receipt-signing key. Default <c>./data</c>.</summary>
+    public string DataDir { get; init; } = "./data";
+
+    /// <summary>ClawShield public keys: one or more Ed25519 SubjectPublicKeyInfo PEM blocks. Required in clawshield mode.</summary>
+    public string? PublicKey { get; init; }
+
+    /// <summary>The tenant approvals must name. Required in clawshield mode unless <see cref="AllowAnyTenant"/>.</summary>
+    public string? TenantId { get; init; }
+
+    /// <summary>Accept approvals for any tenant (warned about in /health). Default false.</summary>
+    public bool AllowAnyTenant { get; init; }
+
+    /// <summary>Comma-separated action allow-list; empty means every known action may run (warned about).</summary>
+    public string? AllowedActions { get; init; }
+
+    /// <summary>Let demo mode listen on a non-loopback address. Default false.</summary>
+    public bool AllowDemoOnNetwork { get; init; }
+
+    /// <summary>Largest request body accepted, bytes. Default 1 MiB; 1 KiB..64 MiB.</summary>
+    public long MaxRequestBodyBytes { get; init; } = 1 << 20;
+
+    /// <summary>Clock skew allowed on approval timestamps. Default 30 s; 0..10 min.</summary>
+    public TimeSpan ClockSkew { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Longest approval lifetime (expires_at - issued_at) accepted. Default 24 h.</summary>
+    public TimeSpan MaxApprovalLifetime { get; init; } = TimeSpan.FromHours(24);
+
+    /// <summary>
+    /// How long used nonces are kept. Embedded store default: forever (unset); Redis: 30 days.
+    /// Never shorter than the longest approval lifetime plus skew in clawshield mode.
+    /// </summary>
+    public TimeSpan? NonceRetention { get; init; }
+
+    /// <summary>Bound on one routed backend call. Default 30 s.</summary>
+    public TimeSpan BackendTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Per-client rate limit (<c>OpenExec:RateLimit</c>).</summary>
+    public RateLimitOptions RateLimit { get; init; } = new();
+
+    /// <summary>Requests in flight before 503 <c>overloaded</c>. Default 4096; 1..1,000,000.</summary>
+    public int MaxConcurrentRequests { get; init; } = 4096;
+
+    /// <summary>Bearer tokens for the /receipts endpoints; none set = open (warned in clawshield mode).</summary>
+    public string[] AuditTokens { get; init; } = [];
+
+    /// <summary>A PKCS#8 PEM file with the receipt-signing key; default: generated into the data dir.</summary>
+    public string? ReceiptKeyPath { get; init; }
+
+    /// <summary>Largest routed response buffered before its receipt is written. Default 1 MiB.</summary>
+    public long MaxBufferedResponse { get; init; } = 1 << 20;
+
+    public bool IsClawShield => string.Equals(Mode, "clawshield", StringComparison.OrdinalIgnoreCase);
+
+    public string ModeName => IsClawShield ? "clawshield" : "demo";
+
+    /// <summary>The allow-list as a set; null when no allow-list is configured.</summary>
+    public IReadOnlySet<string>? AllowList
+    {
+        get
+        {
+            if (string.IsNullOrWhiteSpace(AllowedActions))
+            {
+                return null;
+            }
+            return AllowedActions.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToHashSet(StringComparer.Ordinal);
+        }
+    }
+}
+
+/// <summary><c>OpenExec:RateLimit</c>.</summary>
+internal sealed record RateLimitOptions
+{
+    /// <summary>Requests per second per client address before 429 <c>rate_limited</c>. Default 5000; 0 = off.</summary>
+    public int PerClientPerSecond { get; init; } = 5000;
+}

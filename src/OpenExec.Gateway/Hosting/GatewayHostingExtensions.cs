@@ -1,0 +1,152 @@
+using System.Threading.RateLimiting;
+using Yarp.ReverseProxy.Transforms;
+using Microsoft.AspNetCore.RateLimiting;
+using OpenExec.Gateway.Actions;
+using OpenExec.Gateway.Configuration;
+using OpenExec.Gateway.Http;
+using OpenExec.Gateway.Pipeline;
+using OpenExec.Gateway.Proxy;
+using OpenExec.Gateway.Receipts;
+using OpenExec.Gateway.Store;
+
+namespace OpenExec.Gateway.Hosting;
+
+/// <summary>Composes the gateway: <c>AddOpenExecGateway</c> for services, <c>UseOpenExecGateway</c> for the app.</summary>
+internal static class GatewayHostingExtensions
+{
+    /// <summary>
+    /// Reads and validates all configuration and registers the services. Returns every
+    /// configuration problem (the gateway must not start) or an empty list.
+    /// </summary>
+    public static IReadOnlyList<string> AddOpenExecGateway(this WebApplicationBuilder builder)
+    {
+        var configuration = builder.Configuration;
+        var options = configuration.GetSection(OpenExecOptions.Section).Get<OpenExecOptions>() ?? new OpenExecOptions();
+
+        var urls = ListenUrls(configuration);
+        if (urls.Count == 0)
+        {
+            urls = [ListenAddresses.Default];
+            builder.WebHost.UseUrls(ListenAddresses.Default);
+        }
+
+        var settings = GatewaySettings.Create(options, urls, out var errors);
+        var problems = new List<string>(errors);
+        var routes = RouteActions.Read(configuration.GetSection("ReverseProxy"), problems);
+        if (problems.Count > 0)
+        {
+            return problems;
+        }
+
+        GatewayIdentity identity;
+        try
+        {
+            identity = GatewayIdentity.Open(Path.GetFullPath(options.DataDir), options.ReceiptKeyPath);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidOperationException or Core.Crypto.KeyFormatException)
+        {
+            return [$"OpenExec:DataDir / OpenExec:ReceiptKeyPath: {ex.Message}"];
+        }
+
+        var services = builder.Services;
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            kestrel.AddServerHeader = false;
+            kestrel.Limits.MaxRequestBodySize = options.MaxRequestBodyBytes;
+        });
+        services.AddSingleton(TimeProvider.System);
+        services.AddSingleton<GatewayClock>();
+        services.AddSingleton(settings);
+        services.AddSingleton(identity);
+        services.AddSingleton<HealthWarnings>();
+        services.AddSingleton<SqliteExecutionStore>();
+        services.AddSingleton<IExecutionStore>(sp => sp.GetRequiredService<SqliteExecutionStore>());
+        services.AddSingleton(new ActionCatalog(routes.Actions));
+        services.AddSingleton(routes);
+        services.AddSingleton<ExecutionPipeline>();
+        services.AddSingleton<RoutedActionClient>();
+        services.AddSingleton<ExecuteEndpoint>();
+        services.AddSingleton<SigningKeyDirectory>();
+        services.AddReverseProxy()
+            .LoadFromConfig(configuration.GetSection("ReverseProxy"))
+            .AddConfigFilter<BackendTimeoutConfigFilter>()
+            .AddTransforms(transforms => transforms.AddRequestTransform(context =>
+            {
+                // SocketsHttpHandler may silently re-send a bodyless request on a reused
+                // connection the backend closed; a request with content is never re-sent.
+                context.ProxyRequest.Content ??= new ByteArrayContent([]);
+                return ValueTask.CompletedTask;
+            }));
+
+        if (options.RateLimit.PerClientPerSecond > 0)
+        {
+            var perSecond = options.RateLimit.PerClientPerSecond;
+            services.AddRateLimiter(limiter =>
+            {
+                limiter.GlobalLimiter = PartitionedRateLimiter.Create<HttpContext, string>(context =>
+                    RateLimitPartition.GetTokenBucketLimiter(context.Connection.RemoteIpAddress?.ToString() ?? "unknown", _ => new TokenBucketRateLimiterOptions
+                    {
+                        TokenLimit = perSecond,
+                        TokensPerPeriod = perSecond,
+                        ReplenishmentPeriod = TimeSpan.FromSeconds(1),
+                        QueueLimit = 0,
+                        AutoReplenishment = true,
+                    }));
+                limiter.OnRejected = (context, _) =>
+                {
+                    context.HttpContext.Response.Headers.RetryAfter = "1";
+                    return new ValueTask(Problem.WriteAsync(context.HttpContext, 429, "rate_limited", "Too many requests from this client; slow down. Nothing was executed."));
+                };
+            });
+        }
+        return [];
+    }
+
+    /// <summary>The middleware and endpoints, in the order SPEC section 1 needs: limits before any work.</summary>
+    public static WebApplication UseOpenExecGateway(this WebApplication app)
+    {
+        var settings = app.Services.GetRequiredService<GatewaySettings>();
+        app.UseMiddleware<GatewayErrorMiddleware>();
+        if (settings.Options.RateLimit.PerClientPerSecond > 0)
+        {
+            app.UseRateLimiter();
+        }
+        app.UseMiddleware<ConcurrencyGateMiddleware>(settings.Options.MaxConcurrentRequests);
+        app.MapServiceEndpoints();
+        app.MapPost("/execute", (HttpContext context, ExecuteEndpoint endpoint) => endpoint.HandleAsync(context));
+        app.MapReceiptEndpoints();
+        app.MapReverseProxy(proxy =>
+        {
+            proxy.UseMiddleware<ProxyBoundaryMiddleware>();
+            proxy.UseSessionAffinity();
+            proxy.UseLoadBalancing();
+            proxy.UsePassiveHealthChecks();
+        });
+        return app;
+    }
+
+    /// <summary>Before serving: claims a dead process left unfinished become outcome_unknown receipts.</summary>
+    public static async Task RecoverAsync(this WebApplication app)
+    {
+        var store = app.Services.GetRequiredService<SqliteExecutionStore>();
+        var pipeline = app.Services.GetRequiredService<ExecutionPipeline>();
+        await store.RecoverAsync(pipeline.OutcomeUnknownDraft, CancellationToken.None).ConfigureAwait(false);
+    }
+
+    private static List<string> ListenUrls(IConfiguration configuration)
+    {
+        var urls = new List<string>();
+        if (configuration["urls"] is { Length: > 0 } configured)
+        {
+            urls.AddRange(configured.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+        }
+        foreach (var endpoint in configuration.GetSection("Kestrel:Endpoints").GetChildren())
+        {
+            if (endpoint["Url"] is { Length: > 0 } url)
+            {
+                urls.Add(url);
+            }
+        }
+        return urls;
+    }
+}

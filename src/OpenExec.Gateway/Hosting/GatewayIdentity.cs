@@ -1,0 +1,68 @@
+using System.Security.Cryptography;
+using OpenExec.Core.Crypto;
+
+namespace OpenExec.Gateway.Hosting;
+
+/// <summary>
+/// Who this gateway is: its id (the name of its receipt chain) and its receipt-signing key,
+/// both kept in the data dir so that the chain continues across restarts. The data dir is
+/// locked for the life of the process: two processes writing one chain would fork it.
+/// </summary>
+internal sealed class GatewayIdentity : IDisposable
+{
+    private readonly FileStream _lock;
+
+    private GatewayIdentity(string dataDir, string gatewayId, ReceiptSigningKey signingKey, FileStream dirLock)
+    {
+        DataDir = dataDir;
+        GatewayId = gatewayId;
+        SigningKey = signingKey;
+        _lock = dirLock;
+    }
+
+    public string DataDir { get; }
+
+    public string GatewayId { get; }
+
+    public ReceiptSigningKey SigningKey { get; }
+
+    /// <summary>Opens (creating on first start) the identity in <paramref name="dataDir"/>.</summary>
+    public static GatewayIdentity Open(string dataDir, string? configuredKeyPath)
+    {
+        Directory.CreateDirectory(dataDir);
+        if (!OperatingSystem.IsWindows())
+        {
+            File.SetUnixFileMode(dataDir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        }
+        FileStream dirLock;
+        try
+        {
+            dirLock = new FileStream(Path.Combine(dataDir, "gateway.lock"), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+        }
+        catch (IOException ex)
+        {
+            throw new InvalidOperationException($"OpenExec:DataDir '{dataDir}' is in use by another gateway process; give each instance its own data dir", ex);
+        }
+
+        var idPath = Path.Combine(dataDir, "gateway-id");
+        string gatewayId;
+        if (File.Exists(idPath))
+        {
+            gatewayId = File.ReadAllText(idPath).Trim();
+        }
+        else
+        {
+            gatewayId = "gw-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8));
+            var tmp = idPath + ".tmp";
+            File.WriteAllText(tmp, gatewayId);
+            File.Move(tmp, idPath, overwrite: true);
+        }
+
+        var key = configuredKeyPath is { Length: > 0 }
+            ? ReceiptSigningKey.FromPem(File.ReadAllText(configuredKeyPath))
+            : ReceiptSigningKey.LoadOrCreate(Path.Combine(dataDir, "receipt-signing-key.pem"));
+        return new GatewayIdentity(dataDir, gatewayId, key, dirLock);
+    }
+
+    public void Dispose() => _lock.Dispose();
+}

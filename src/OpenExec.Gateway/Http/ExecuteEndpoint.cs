@@ -1,0 +1,179 @@
+using System.Text.Json;
+using OpenExec.Core.Approvals;
+using OpenExec.Core.Json;
+using OpenExec.Core.Receipts;
+using OpenExec.Gateway.Actions;
+using OpenExec.Gateway.Configuration;
+using OpenExec.Gateway.Pipeline;
+
+namespace OpenExec.Gateway.Http;
+
+/// <summary>
+/// The first front door: <c>POST /execute</c> (SPEC section 3). Reads and checks the request
+/// (step 1), resolves the action (step 2), and hands the rest to <see cref="ExecutionPipeline"/>.
+/// </summary>
+internal sealed class ExecuteEndpoint(ExecutionPipeline pipeline, ActionCatalog catalog, GatewaySettings settings, RoutedActionClient routedClient)
+{
+    private static readonly string[] Fields = ["action", "payload", "nonce", "approval_artifact"];
+
+    public async Task HandleAsync(HttpContext context)
+    {
+        if (!RequestBody.IsJson(context.Request.ContentType))
+        {
+            await Problem.WriteAsync(context, 415, "unsupported_media_type", "Content-Type must be application/json").ConfigureAwait(false);
+            return;
+        }
+        var read = await RequestBody.ReadAsync(context, settings.Options.MaxRequestBodyBytes).ConfigureAwait(false);
+        if (!read.Ok)
+        {
+            await Problem.WriteAsync(context, read.Status, read.Code!, read.Detail!).ConfigureAwait(false);
+            return;
+        }
+
+        ExecutionRequest request;
+        ActionDefinition action;
+        using (read.Body)
+        {
+            var parsed = Parse(read.Body!.WrittenSpan, settings.Options.IsClawShield);
+            if (parsed.Error is { } error)
+            {
+                await Problem.WriteAsync(context, 400, error.Code, error.Detail).ConfigureAwait(false);
+                return;
+            }
+            request = parsed.Request!;
+        }
+
+        // Step 2: the action must exist and be executable from this door, with a payload it can run.
+        var found = catalog.Find(request.Action);
+        if (found is null)
+        {
+            await Problem.WriteAsync(context, 400, "unknown_action", $"Unknown action: {request.Action}").ConfigureAwait(false);
+            return;
+        }
+        action = found;
+        if (action.Kind == ActionKind.Routed && action.ExecutePath is null)
+        {
+            await Problem.WriteAsync(context, 400, "proxy_only", $"Action '{request.Action}' is a proxied route without an OpenExec.ExecutePath; call it through its route").ConfigureAwait(false);
+            return;
+        }
+        var payload = (StrictObject)request.Payload;
+        if (action.Kind == ActionKind.BuiltIn && BuiltInActions.Validate(action.Name, payload) is { } payloadProblem)
+        {
+            await Problem.WriteAsync(context, 400, "invalid_payload", payloadProblem).ConfigureAwait(false);
+            return;
+        }
+
+        var authorization = await pipeline.AuthorizeAsync(request, context.RequestAborted).ConfigureAwait(false);
+        if (authorization.Denial is { } denial)
+        {
+            await Problem.WriteAsync(context, denial).ConfigureAwait(false);
+            return;
+        }
+        var ticket = authorization.Ticket!;
+
+        // Step 7: execute exactly once, record, answer.
+        if (action.Kind == ActionKind.BuiltIn)
+        {
+            var result = BuiltInActions.Run(action.Name, payload);
+            var document = await pipeline.CompleteAsync(ticket, ExecutionOutcome.Executed(ResultHash.Canonical(result), "canonical"), CancellationToken.None).ConfigureAwait(false);
+            await WriteExecutedAsync(context, ticket, result, document).ConfigureAwait(false);
+            return;
+        }
+
+        var routed = await routedClient.InvokeAsync(action, payload, request.Nonce, ticket, context.RequestAborted).ConfigureAwait(false);
+        var receipt = await pipeline.CompleteAsync(ticket, routed.Outcome, CancellationToken.None).ConfigureAwait(false);
+        if (routed.Result is { } routedResult)
+        {
+            await WriteExecutedAsync(context, ticket, routedResult, receipt).ConfigureAwait(false);
+            return;
+        }
+        await Problem.WriteAsync(context, routed.Status, routed.Outcome.Code!, routed.Detail!, ticket.ExecId, receipt.Hash, routed.Outcome.UpstreamStatus).ConfigureAwait(false);
+    }
+
+    private static async Task WriteExecutedAsync(HttpContext context, ExecutionTicket ticket, StrictValue result, ReceiptDocument document)
+    {
+        using var buffer = new PooledBufferWriter(2048);
+        using (var json = new Utf8JsonWriter(buffer))
+        {
+            json.WriteStartObject();
+            json.WriteString("id", ticket.ExecId);
+            json.WriteString("action", ticket.Action);
+            json.WritePropertyName("result");
+            StrictValueWriter.Write(json, result);
+            json.WriteBoolean("approved", true);
+            json.WriteString("receipt", document.Hash);
+            json.WritePropertyName("receipt_document");
+            document.WriteTo(json);
+            json.WriteEndObject();
+        }
+        var response = context.Response;
+        response.StatusCode = 200;
+        response.ContentType = "application/json";
+        response.ContentLength = buffer.WrittenCount;
+        response.Headers["OpenExec-Exec-Id"] = ticket.ExecId;
+        response.Headers["OpenExec-Receipt"] = document.Hash;
+        await response.Body.WriteAsync(buffer.WrittenMemory, CancellationToken.None).ConfigureAwait(false);
+    }
+
+    /// <summary>Step 1 for /execute: strict JSON, then the request's shape.</summary>
+    internal static (ExecutionRequest? Request, (string Code, string Detail)? Error) Parse(ReadOnlySpan<byte> body, bool clawShield)
+    {
+        StrictValue root;
+        try
+        {
+            root = StrictJson.Parse(body);
+        }
+        catch (StrictJsonException ex)
+        {
+            return (null, (ex.Code, ex.Message));
+        }
+        if (root is not StrictObject obj)
+        {
+            return (null, ("invalid_json", "The request body must be a JSON object"));
+        }
+        foreach (var (key, _) in obj.Properties)
+        {
+            if (Array.IndexOf(Fields, key) < 0)
+            {
+                return (null, ("unknown_field", $"Unknown field '{Truncate(key)}': the fields are action, payload, nonce, approval_artifact"));
+            }
+        }
+
+        if (!obj.TryGet("action", out var actionValue) || actionValue is not StrictString { Value: var action } || !RequestRules.IsActionName(action))
+        {
+            return (null, ("invalid_action", "action must be a string of 1 to 128 characters from A-Z a-z 0-9 . _ : -"));
+        }
+
+        StrictValue payload = StrictObject.Empty;
+        if (obj.TryGet("payload", out var payloadValue))
+        {
+            if (payloadValue is not StrictObject)
+            {
+                return (null, ("invalid_payload", "payload must be a JSON object (or absent)"));
+            }
+            payload = payloadValue;
+        }
+
+        if (!obj.TryGet("nonce", out var nonceValue) || nonceValue is not StrictString { Value: var nonce } || !RequestRules.IsNonce(nonce))
+        {
+            return (null, ("invalid_nonce", "nonce must be a string of 1 to 255 printable ASCII characters"));
+        }
+
+        ApprovalArtifact? approval = null;
+        // Demo mode ignores the artifact, as the seed did; clawshield mode checks its shape here.
+        if (clawShield && obj.TryGet("approval_artifact", out var artifactValue) && artifactValue is not StrictLiteral { Text: "null" })
+        {
+            try
+            {
+                approval = ApprovalArtifact.Parse(artifactValue);
+            }
+            catch (ApprovalFormatException ex)
+            {
+                return (null, ("invalid_approval", ex.Message));
+            }
+        }
+        return (new ExecutionRequest(action, payload, nonce, approval), null);
+    }
+
+    private static string Truncate(string s) => s.Length <= 64 ? s : s[..64] + "…";
+}

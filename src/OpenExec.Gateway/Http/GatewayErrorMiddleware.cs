@@ -1,0 +1,95 @@
+using OpenExec.Gateway.Store;
+
+namespace OpenExec.Gateway.Http;
+
+/// <summary>
+/// The last line: a store that cannot answer means 503 and nothing executed (fail closed);
+/// Kestrel's own refusals and routing misses get a problem body with a code too.
+/// </summary>
+internal sealed partial class GatewayErrorMiddleware(RequestDelegate next, ILogger<GatewayErrorMiddleware> log)
+{
+    public async Task InvokeAsync(HttpContext context)
+    {
+        try
+        {
+            await next(context).ConfigureAwait(false);
+        }
+        catch (StoreUnavailableException ex)
+        {
+            LogStoreUnavailable(log, ex);
+            await Problem.WriteAsync(context, 503, "store_unavailable", "The store is unavailable; nothing was executed. Retry later.").ConfigureAwait(false);
+            return;
+        }
+        catch (BadHttpRequestException ex)
+        {
+            var code = ex.StatusCode switch
+            {
+                413 => "body_too_large",
+                _ => "invalid_request",
+            };
+            await Problem.WriteAsync(context, ex.StatusCode, code, ex.StatusCode == 413 ? "Request body is larger than the limit" : "The HTTP request is malformed").ConfigureAwait(false);
+            return;
+        }
+        catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
+        {
+            return;
+        }
+        catch (Exception ex)
+        {
+            LogUnhandled(log, ex);
+            await Problem.WriteAsync(context, 500, "internal_error", "Internal error; nothing more was executed for this request").ConfigureAwait(false);
+            return;
+        }
+
+        if (!context.Response.HasStarted && context.Response.ContentLength is null or 0)
+        {
+            switch (context.Response.StatusCode)
+            {
+                case 404:
+                    await Problem.WriteAsync(context, 404, "not_found", $"No endpoint at {context.Request.Method} {Path(context)}").ConfigureAwait(false);
+                    break;
+                case 405:
+                    await Problem.WriteAsync(context, 405, "method_not_allowed", $"Method {context.Request.Method} is not allowed here").ConfigureAwait(false);
+                    break;
+            }
+        }
+    }
+
+    // The path of a proxied call is part of its payload: keep it out of error text beyond a prefix.
+    private static string Path(HttpContext context)
+    {
+        var path = context.Request.Path.Value ?? "/";
+        return path.Length <= 64 ? path : path[..64] + "…";
+    }
+
+    [LoggerMessage(1, LogLevel.Warning, "Store unavailable; request refused with 503")]
+    private static partial void LogStoreUnavailable(ILogger logger, Exception exception);
+
+    [LoggerMessage(2, LogLevel.Error, "Unhandled error")]
+    private static partial void LogUnhandled(ILogger logger, Exception exception);
+}
+
+/// <summary>Answers 503 <c>overloaded</c> past the in-flight limit instead of queueing without bound.</summary>
+internal sealed class ConcurrencyGateMiddleware(RequestDelegate next, int maxConcurrentRequests)
+{
+    private int _inFlight;
+
+    public async Task InvokeAsync(HttpContext context)
+    {
+        if (Interlocked.Increment(ref _inFlight) > maxConcurrentRequests)
+        {
+            Interlocked.Decrement(ref _inFlight);
+            context.Response.Headers.RetryAfter = "1";
+            await Problem.WriteAsync(context, 503, "overloaded", "Too many requests in flight; nothing was executed. Retry later.").ConfigureAwait(false);
+            return;
+        }
+        try
+        {
+            await next(context).ConfigureAwait(false);
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _inFlight);
+        }
+    }
+}

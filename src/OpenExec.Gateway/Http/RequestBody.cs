@@ -1,0 +1,84 @@
+using Microsoft.AspNetCore.Http.Features;
+
+namespace OpenExec.Gateway.Http;
+
+/// <summary>
+/// Reads a request body once, within the size limit, into a pooled buffer. The exact bytes
+/// read are the bytes hashed and, for a proxied call, the bytes forwarded.
+/// </summary>
+internal static class RequestBody
+{
+    /// <summary>The result of reading: the bytes, or the problem to answer.</summary>
+    internal readonly record struct ReadResult(PooledBufferWriter? Body, int Status, string? Code, string? Detail)
+    {
+        public bool Ok => Body is not null;
+    }
+
+    public static async ValueTask<ReadResult> ReadAsync(HttpContext context, long limit)
+    {
+        var request = context.Request;
+        if (request.Headers.ContentEncoding.Count > 0)
+        {
+            return Fail(415, "unsupported_media_type", "Content-Encoding is not accepted: send the body uncompressed");
+        }
+        if (request.ContentLength is { } declared && declared > limit)
+        {
+            return Fail(413, "body_too_large", $"Request body is larger than the {limit}-byte limit");
+        }
+        // Our own limit is enforced below; lift Kestrel's so that it does not throw first.
+        if (context.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } sizeFeature)
+        {
+            sizeFeature.MaxRequestBodySize = limit + 1;
+        }
+
+        var buffer = new PooledBufferWriter((int)Math.Min(request.ContentLength ?? 4096, limit) + 1);
+        try
+        {
+            while (true)
+            {
+                var memory = buffer.GetMemory(4096);
+                int read;
+                try
+                {
+                    read = await request.Body.ReadAsync(memory, context.RequestAborted).ConfigureAwait(false);
+                }
+                catch (BadHttpRequestException ex) when (ex.StatusCode == StatusCodes.Status413PayloadTooLarge)
+                {
+                    buffer.Dispose();
+                    return Fail(413, "body_too_large", $"Request body is larger than the {limit}-byte limit");
+                }
+                if (read == 0)
+                {
+                    break;
+                }
+                buffer.Advance(read);
+                if (buffer.WrittenCount > limit)
+                {
+                    buffer.Dispose();
+                    return Fail(413, "body_too_large", $"Request body is larger than the {limit}-byte limit");
+                }
+            }
+            return new ReadResult(buffer, 0, null, null);
+        }
+        catch
+        {
+            buffer.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>True for <c>application/json</c> and <c>application/*+json</c>, any parameters.</summary>
+    public static bool IsJson(string? contentType)
+    {
+        if (string.IsNullOrEmpty(contentType))
+        {
+            return false;
+        }
+        var semicolon = contentType.IndexOf(';', StringComparison.Ordinal);
+        var media = (semicolon < 0 ? contentType : contentType[..semicolon]).Trim();
+        return media.Equals("application/json", StringComparison.OrdinalIgnoreCase)
+            || (media.StartsWith("application/", StringComparison.OrdinalIgnoreCase) && media.EndsWith("+json", StringComparison.OrdinalIgnoreCase));
+    }
+
+    private static ReadResult Fail(int status, string code, string detail) => new(null, status, code, detail);
+}

@@ -1,0 +1,206 @@
+using System.Diagnostics;
+using OpenExec.Core.Approvals;
+using OpenExec.Core.Receipts;
+using OpenExec.Gateway.Configuration;
+using OpenExec.Gateway.Store;
+
+namespace OpenExec.Gateway.Pipeline;
+
+/// <summary>
+/// SPEC section 3, steps 3–7, shared by both front doors (/execute and the proxy): approval,
+/// nonce look-up, allow-list and time window, the atomic claim, then the receipt of whatever
+/// happened. A front door does step 1 (reading its request) and 2 (resolving the action), calls
+/// <see cref="AuthorizeAsync"/>, executes only with a ticket, then calls <see cref="CompleteAsync"/>.
+/// </summary>
+internal sealed class ExecutionPipeline
+{
+    /// <summary>The tenant every demo-mode nonce is scoped to.</summary>
+    public const string DemoTenant = "default";
+
+    /// <summary>Receipt tenant of a refused artifact when no tenant is pinned (AllowAnyTenant).</summary>
+    private const string UnverifiedTenant = "unverified";
+
+    private readonly GatewaySettings _settings;
+    private readonly IExecutionStore _store;
+    private readonly GatewayClock _clock;
+
+    public ExecutionPipeline(GatewaySettings settings, IExecutionStore store, GatewayClock clock)
+    {
+        _settings = settings;
+        _store = store;
+        _clock = clock;
+    }
+
+    /// <summary>Steps 3–6. A denial is already receipted; a ticket holds a durable claim.</summary>
+    public async ValueTask<Authorization> AuthorizeAsync(ExecutionRequest request, CancellationToken cancellationToken)
+    {
+        var options = _settings.Options;
+        var started = _clock.Now;
+        var requestHash = ActionHash.Compute(request.Action, request.Payload);
+        var attempt = new Attempt(request, requestHash, started, Activity.Current?.TraceId.ToHexString())
+        {
+            Tenant = options.IsClawShield ? options.TenantId ?? UnverifiedTenant : DemoTenant,
+        };
+
+        // Step 3: approval. The tenant and approval id are trusted only once the signature is.
+        string? approvalIdentity = null;
+        if (options.IsClawShield)
+        {
+            var artifact = request.Approval;
+            if (artifact is null)
+            {
+                return await DenyAsync(attempt, 403, "approval_required", "ClawShield mode requires an approval artifact", cancellationToken).ConfigureAwait(false);
+            }
+            approvalIdentity = artifact.Identity;
+            attempt.ApprovalSha256 = approvalIdentity;
+            if (!_settings.Verifier!.VerifySignature(artifact))
+            {
+                return await DenyAsync(attempt, 403, "invalid_signature", "Invalid signature: approval artifact is not authentic", cancellationToken).ConfigureAwait(false);
+            }
+            attempt.Tenant = artifact.TenantId;
+            attempt.ApprovalId = artifact.ApprovalId;
+            if (!options.AllowAnyTenant && !string.Equals(artifact.TenantId, options.TenantId, StringComparison.Ordinal))
+            {
+                // The receipt is scoped to the tenant this gateway serves, not the foreign one.
+                attempt.Tenant = options.TenantId!;
+                return await DenyAsync(attempt, 403, "tenant_mismatch", "Tenant mismatch: approval is for another tenant", cancellationToken).ConfigureAwait(false);
+            }
+            if (!string.Equals(artifact.ActionHash, requestHash, StringComparison.Ordinal))
+            {
+                return await DenyAsync(attempt, 403, "action_hash_mismatch", "Action hash mismatch: approval does not match this request", cancellationToken).ConfigureAwait(false);
+            }
+        }
+
+        // Step 4: the nonce, tenant-scoped, before the time window: a replay of an approved
+        // request is a replay even after its approval expired.
+        var nonceSha = NonceHash.Compute(attempt.Tenant, request.Nonce);
+        attempt.NonceSha256 = nonceSha;
+        var state = await _store.LookupAsync(nonceSha, cancellationToken).ConfigureAwait(false);
+        if (state.Status != NonceStatus.Free)
+        {
+            return await DenyUsedNonceAsync(attempt, state, cancellationToken).ConfigureAwait(false);
+        }
+
+        // Step 5: allow-list, then the approval's time window.
+        if (_settings.AllowList is { } allowList && !allowList.Contains(request.Action))
+        {
+            return await DenyAsync(attempt, 403, "action_not_allowed", $"Action '{request.Action}' is not in the execution allow-list", cancellationToken).ConfigureAwait(false);
+        }
+        if (options.IsClawShield && ApprovalWindow.Check(request.Approval!, started, options.ClockSkew, options.MaxApprovalLifetime) is { } refusal)
+        {
+            return await DenyAsync(attempt, 403, refusal.Code, refusal.Detail, cancellationToken).ConfigureAwait(false);
+        }
+
+        // Step 6: the atomic, durable claim of nonce and approval together.
+        var execId = GatewayClock.NewExecId();
+        var claim = await _store.ClaimAsync(
+            new ClaimRequest(nonceSha, requestHash, approvalIdentity, execId, request.Action, attempt.Tenant, started, started + options.BackendTimeout + TimeSpan.FromSeconds(30)),
+            cancellationToken).ConfigureAwait(false);
+        switch (claim.Status)
+        {
+            case ClaimStatus.NonceTaken:
+                return await DenyUsedNonceAsync(attempt, claim.Existing, cancellationToken).ConfigureAwait(false);
+            case ClaimStatus.ApprovalReused:
+                return await DenyAsync(attempt, 403, "approval_reused", "Approval already used: each approval runs once, under one nonce", cancellationToken).ConfigureAwait(false);
+        }
+
+        return new Authorization(
+            new ExecutionTicket(execId, request.Action, attempt.Tenant, nonceSha, requestHash, approvalIdentity, attempt.ApprovalId, started, attempt.TraceId),
+            null);
+    }
+
+    /// <summary>Step 7's record: the outcome, durably, with its receipt, before the answer leaves.</summary>
+    public async ValueTask<ReceiptDocument> CompleteAsync(ExecutionTicket ticket, ExecutionOutcome outcome, CancellationToken cancellationToken)
+    {
+        var body = Draft(ticket.ExecId, ticket.Action, ticket.Tenant, ticket.NonceSha256, ticket.RequestSha256, ticket.ApprovalIdentity, ticket.ApprovalId, ticket.StartedAt, ticket.TraceId) with
+        {
+            Decision = outcome.Decision,
+            Code = outcome.Code,
+            ResultSha256 = outcome.ResultSha256,
+            ResultForm = outcome.ResultForm,
+            UpstreamStatus = outcome.UpstreamStatus,
+        };
+        // The answer must not be lost to a client that hung up: the record completes regardless.
+        return await _store.AppendReceiptAsync(body, new ClaimUpdate(ticket.NonceSha256, ticket.ApprovalIdentity, outcome.ReleaseClaim), CancellationToken.None).ConfigureAwait(false);
+    }
+
+    /// <summary>The receipt of a claim whose holder died before recording its outcome.</summary>
+    public ReceiptBody OutcomeUnknownDraft(RecoveredClaim claim)
+        => Draft(claim.ExecId, claim.Action, claim.Tenant, claim.NonceSha256, claim.RequestSha256, claim.ApprovalIdentity, null, claim.ClaimedAt, null) with
+        {
+            Decision = Decisions.OutcomeUnknown,
+            Code = "outcome_unknown",
+        };
+
+    private ValueTask<Authorization> DenyUsedNonceAsync(Attempt attempt, NonceState state, CancellationToken cancellationToken)
+    {
+        if (!string.Equals(state.RequestSha256, attempt.RequestSha256, StringComparison.Ordinal))
+        {
+            // Says nothing about the first request: a nonce guess must not reveal what it was for.
+            return DenyAsync(attempt, 422, "nonce_reused", "Nonce already used for a different request; use a new nonce", cancellationToken);
+        }
+        if (state.Status == NonceStatus.InProgress)
+        {
+            return DenyAsync(attempt, 409, "in_progress", "A request with this nonce is still running; retry later to see its outcome", cancellationToken, decision: Decisions.InProgress);
+        }
+        var original = new OriginalAttempt(state.ExecId!, state.Receipt, state.Decision ?? Decisions.OutcomeUnknown);
+        return DenyAsync(attempt, 409, "replay_denied", "Replay denied: this nonce was already used for this request", cancellationToken, Decisions.ReplayDenied, original);
+    }
+
+    private async ValueTask<Authorization> DenyAsync(Attempt attempt, int status, string code, string detail, CancellationToken cancellationToken, string decision = Decisions.Rejected, OriginalAttempt? original = null)
+    {
+        if (status == 422)
+        {
+            decision = Decisions.NonceReused;
+        }
+        var execId = GatewayClock.NewExecId();
+        var body = Draft(execId, attempt.Request.Action, attempt.Tenant, attempt.NonceSha256 ?? NonceHash.Compute(attempt.Tenant, attempt.Request.Nonce), attempt.RequestSha256, attempt.ApprovalSha256, attempt.ApprovalId, attempt.Started, attempt.TraceId) with
+        {
+            Decision = decision,
+            Code = code,
+        };
+        var doc = await _store.AppendReceiptAsync(body, null, cancellationToken).ConfigureAwait(false);
+        return new Authorization(null, new Denial(status, code, detail, execId, doc.Hash, original));
+    }
+
+    private ReceiptBody Draft(string execId, string action, string tenant, string nonceSha, string requestSha, string? approvalSha, string? approvalId, DateTimeOffset started, string? traceId)
+        => new()
+        {
+            V = 1,
+            ExecId = execId,
+            Gateway = "",
+            Seq = 0,
+            Prev = "",
+            Tenant = tenant,
+            Action = action,
+            Mode = _settings.Options.ModeName,
+            NonceSha256 = nonceSha,
+            RequestSha256 = requestSha,
+            ApprovalSha256 = approvalSha,
+            ApprovalId = approvalId,
+            Decision = "",
+            StartedAt = ReceiptTime.Format(started),
+            FinishedAt = ReceiptTime.Format(_clock.Now),
+            TraceId = traceId,
+        };
+
+    /// <summary>What the pipeline has learned about one attempt so far.</summary>
+    private sealed class Attempt(ExecutionRequest request, string requestSha256, DateTimeOffset started, string? traceId)
+    {
+        public ExecutionRequest Request { get; } = request;
+
+        public string RequestSha256 { get; } = requestSha256;
+
+        public DateTimeOffset Started { get; } = started;
+
+        public string? TraceId { get; } = traceId;
+
+        public required string Tenant { get; set; }
+
+        public string? NonceSha256 { get; set; }
+
+        public string? ApprovalSha256 { get; set; }
+
+        public string? ApprovalId { get; set; }
+    }
+}

@@ -1,0 +1,58 @@
+using OpenExec.Core.Approvals;
+using OpenExec.Core.Json;
+
+namespace OpenExec.Gateway.Pipeline;
+
+/// <summary>
+/// One request as a front door read it (SPEC step 1 done): the action, its payload (for the
+/// action hash), the nonce and, in clawshield mode, the approval artifact.
+/// </summary>
+internal sealed record ExecutionRequest(string Action, StrictValue Payload, string Nonce, ApprovalArtifact? Approval);
+
+/// <summary>
+/// A request that passed steps 3–6: its claim is durable and it may execute exactly once.
+/// </summary>
+internal sealed record ExecutionTicket(
+    string ExecId,
+    string Action,
+    string Tenant,
+    string NonceSha256,
+    string RequestSha256,
+    string? ApprovalIdentity,
+    string? ApprovalId,
+    DateTimeOffset StartedAt,
+    string? TraceId);
+
+/// <summary>What happened when a ticket was executed.</summary>
+internal sealed record ExecutionOutcome(
+    string Decision,
+    string? Code,
+    string? ResultSha256,
+    string? ResultForm,
+    int? UpstreamStatus,
+    bool ReleaseClaim = false)
+{
+    public static ExecutionOutcome Executed(string resultSha256, string resultForm, int? upstreamStatus = null)
+        => new(Decisions.Executed, null, resultSha256, resultForm, upstreamStatus);
+}
+
+/// <summary>The decisions a receipt can record (SPEC section 3).</summary>
+internal static class Decisions
+{
+    public const string Executed = "executed";
+    public const string Rejected = "rejected";
+    public const string ReplayDenied = "replay_denied";
+    public const string InProgress = "in_progress";
+    public const string NonceReused = "nonce_reused";
+    public const string UpstreamFailed = "upstream_failed";
+    public const string OutcomeUnknown = "outcome_unknown";
+}
+
+/// <summary>A refusal at steps 3–6, already receipted.</summary>
+internal sealed record Denial(int Status, string Code, string Detail, string ExecId, string Receipt, OriginalAttempt? Original);
+
+/// <summary>The first attempt a replay is denied in favour of.</summary>
+internal sealed record OriginalAttempt(string Id, string? Receipt, string Decision);
+
+/// <summary>The result of steps 3–6: exactly one of the two is set.</summary>
+internal readonly record struct Authorization(ExecutionTicket? Ticket, Denial? Denial);

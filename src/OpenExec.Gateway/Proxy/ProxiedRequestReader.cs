@@ -1,0 +1,213 @@
+using Microsoft.AspNetCore.Http.Features;
+using OpenExec.Core.Approvals;
+using OpenExec.Core.Crypto;
+using OpenExec.Core.Json;
+using OpenExec.Gateway.Http;
+using OpenExec.Gateway.Pipeline;
+
+namespace OpenExec.Gateway.Proxy;
+
+/// <summary>
+/// Step 1 for a proxied call (SPEC section 5): the nonce and approval from headers, the raw
+/// request target, the body read once, and the <c>{"method","path","query","body"}</c> payload
+/// that the action hash covers.
+/// </summary>
+internal static class ProxiedRequestReader
+{
+    /// <summary>A proxied request as read: the pipeline's request, and the exact body bytes.</summary>
+    internal sealed record ProxiedRequest(ExecutionRequest Request, PooledBufferWriter Body);
+
+    internal readonly record struct ReadResult(ProxiedRequest? Request, int Status, string? Code, string? Detail);
+
+    public static async ValueTask<ReadResult> ReadAsync(HttpContext context, string action, bool clawShield, long bodyLimit)
+    {
+        var http = context.Request;
+        var rawTarget = context.Features.Get<IHttpRequestFeature>()?.RawTarget ?? (http.PathBase + http.Path + http.QueryString).ToString();
+        var queryStart = rawTarget.IndexOf('?', StringComparison.Ordinal);
+        var rawPath = queryStart < 0 ? rawTarget : rawTarget[..queryStart];
+        var rawQuery = queryStart < 0 ? "" : rawTarget[(queryStart + 1)..];
+        if (!IsCanonicalPath(rawPath))
+        {
+            return Fail(400, "path_not_canonical", "The request path must be canonical: no encoded '/', '\\' or '.', no '//', no '.' or '..' segments");
+        }
+
+        var nonce = ReadNonce(http.Headers, out var nonceProblem);
+        if (nonceProblem is not null)
+        {
+            return nonceProblem.Value;
+        }
+
+        ApprovalArtifact? approval = null;
+        if (clawShield && http.Headers.TryGetValue("OpenExec-Approval", out var approvalHeader))
+        {
+            if (approvalHeader.Count != 1)
+            {
+                return Fail(400, "invalid_approval", "Send exactly one OpenExec-Approval header");
+            }
+            try
+            {
+                approval = ApprovalArtifact.FromHeader(approvalHeader.ToString());
+            }
+            catch (ApprovalFormatException ex)
+            {
+                return Fail(400, "invalid_approval", ex.Message);
+            }
+        }
+
+        var read = await RequestBody.ReadAsync(context, bodyLimit).ConfigureAwait(false);
+        if (!read.Ok)
+        {
+            return Fail(read.Status, read.Code!, read.Detail!);
+        }
+        var body = read.Body!;
+        StrictValue bodyValue;
+        if (RequestBody.IsJson(http.ContentType))
+        {
+            try
+            {
+                bodyValue = body.WrittenCount == 0 ? StrictLiteral.Null : StrictJson.Parse(body.WrittenSpan);
+            }
+            catch (StrictJsonException ex)
+            {
+                body.Dispose();
+                return Fail(400, ex.Code, ex.Message);
+            }
+        }
+        else
+        {
+            bodyValue = new StrictObject(
+            [
+                new("content_type", MediaType(http.ContentType) is { } media ? new StrictString(media) : StrictLiteral.Null),
+                new("length", new StrictNumber(body.WrittenCount.ToString(System.Globalization.CultureInfo.InvariantCulture))),
+                new("sha256", new StrictString(Hex.Sha256(body.WrittenSpan))),
+            ]);
+        }
+
+        var payload = new StrictObject(
+        [
+            new("method", new StrictString(http.Method.ToUpperInvariant())),
+            new("path", new StrictString(rawPath)),
+            new("query", new StrictString(rawQuery)),
+            new("body", bodyValue),
+        ]);
+        return new ReadResult(new ProxiedRequest(new ExecutionRequest(action, payload, nonce!, approval), body), 0, null, null);
+    }
+
+    /// <summary>
+    /// <c>Idempotency-Key</c> (a structured-field string is unquoted) or <c>OpenExec-Nonce</c>;
+    /// both with different values is a conflict; none is refused before anything else happens.
+    /// </summary>
+    internal static string? ReadNonce(IHeaderDictionary headers, out ReadResult? problem)
+    {
+        problem = null;
+        string? key = null;
+        if (headers.TryGetValue("Idempotency-Key", out var idempotency))
+        {
+            if (idempotency.Count != 1)
+            {
+                problem = Fail(400, "invalid_nonce", "Send exactly one Idempotency-Key header");
+                return null;
+            }
+            key = Unquote(idempotency.ToString());
+        }
+        string? openExec = null;
+        if (headers.TryGetValue("OpenExec-Nonce", out var nonceHeader))
+        {
+            if (nonceHeader.Count != 1)
+            {
+                problem = Fail(400, "invalid_nonce", "Send exactly one OpenExec-Nonce header");
+                return null;
+            }
+            openExec = nonceHeader.ToString();
+        }
+        if (key is not null && openExec is not null && !string.Equals(key, openExec, StringComparison.Ordinal))
+        {
+            problem = Fail(400, "nonce_conflict", "Idempotency-Key and OpenExec-Nonce differ; send one nonce");
+            return null;
+        }
+        var nonce = key ?? openExec;
+        if (nonce is null)
+        {
+            problem = Fail(400, "nonce_required", "A proxied call needs a nonce: send an Idempotency-Key (or OpenExec-Nonce) header");
+            return null;
+        }
+        if (!RequestRules.IsNonce(nonce))
+        {
+            problem = Fail(400, "invalid_nonce", "The nonce must be 1 to 255 printable ASCII characters");
+            return null;
+        }
+        return nonce;
+    }
+
+    /// <summary>RFC 8941 sf-string: <c>"..."</c> with <c>\"</c> and <c>\\</c> escapes; anything else verbatim.</summary>
+    private static string Unquote(string value)
+    {
+        if (value.Length < 2 || value[0] != '"' || value[^1] != '"')
+        {
+            return value;
+        }
+        var inner = value.AsSpan(1, value.Length - 2);
+        var result = new System.Text.StringBuilder(inner.Length);
+        for (var i = 0; i < inner.Length; i++)
+        {
+            var c = inner[i];
+            if (c == '\\')
+            {
+                if (i + 1 >= inner.Length || inner[i + 1] is not ('"' or '\\'))
+                {
+                    return value;
+                }
+                c = inner[++i];
+            }
+            else if (c == '"')
+            {
+                return value;
+            }
+            result.Append(c);
+        }
+        return result.ToString();
+    }
+
+    /// <summary>
+    /// A path that means exactly what it says: no encoded separators or dots, no empty or dot
+    /// segments. Anything else could reach a different backend path than the one approved.
+    /// </summary>
+    internal static bool IsCanonicalPath(string rawPath)
+    {
+        if (rawPath.Length == 0 || rawPath[0] != '/')
+        {
+            return false;
+        }
+        if (rawPath.Contains("//", StringComparison.Ordinal) || rawPath.Contains('\\', StringComparison.Ordinal))
+        {
+            return false;
+        }
+        foreach (var encoded in (ReadOnlySpan<string>)["%2f", "%5c", "%2e", "%00"])
+        {
+            if (rawPath.Contains(encoded, StringComparison.OrdinalIgnoreCase))
+            {
+                return false;
+            }
+        }
+        foreach (var segment in rawPath.Split('/'))
+        {
+            if (segment is "." or "..")
+            {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    private static string? MediaType(string? contentType)
+    {
+        if (string.IsNullOrWhiteSpace(contentType))
+        {
+            return null;
+        }
+        var semicolon = contentType.IndexOf(';', StringComparison.Ordinal);
+        return (semicolon < 0 ? contentType : contentType[..semicolon]).Trim().ToLowerInvariant();
+    }
+
+    private static ReadResult Fail(int status, string code, string detail) => new(null, status, code, detail);
+}

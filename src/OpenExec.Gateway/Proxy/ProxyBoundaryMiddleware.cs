@@ -1,0 +1,172 @@
+using System.Net.Sockets;
+using Microsoft.AspNetCore.Http.Features;
+using OpenExec.Gateway.Actions;
+using OpenExec.Gateway.Configuration;
+using OpenExec.Gateway.Http;
+using OpenExec.Gateway.Pipeline;
+using Yarp.ReverseProxy.Forwarder;
+using Yarp.ReverseProxy.Model;
+
+namespace OpenExec.Gateway.Proxy;
+
+/// <summary>
+/// The second front door: a YARP proxy step (inside <c>MapReverseProxy</c>) that runs before the
+/// forwarder. It reads the request (step 1), sends it through the same <see cref="ExecutionPipeline"/>
+/// as <c>/execute</c> (steps 3–6), lets YARP forward it exactly once, then writes the receipt of
+/// what the backend answered before that answer reaches the agent.
+/// </summary>
+internal sealed class ProxyBoundaryMiddleware(RequestDelegate next, ExecutionPipeline pipeline, ActionCatalog catalog, RouteActions routes, GatewaySettings settings)
+{
+    /// <summary>Request headers that must not reach the backend (SPEC section 5).</summary>
+    private static readonly string[] DroppedHeaders =
+        ["X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override", "Expect", "OpenExec-Approval", "OpenExec-Nonce", "Idempotency-Key"];
+
+    public async Task InvokeAsync(HttpContext context)
+    {
+        var route = context.GetReverseProxyFeature().Route.Config;
+        if (routes.PassThroughRoutes.Contains(route.RouteId))
+        {
+            if (!HttpMethods.IsGet(context.Request.Method) && !HttpMethods.IsHead(context.Request.Method) && !HttpMethods.IsOptions(context.Request.Method))
+            {
+                context.Response.Headers.Allow = "GET, HEAD, OPTIONS";
+                await Problem.WriteAsync(context, 405, "method_not_allowed", "A pass-through route forwards only GET, HEAD and OPTIONS").ConfigureAwait(false);
+                return;
+            }
+            await next(context).ConfigureAwait(false);
+            return;
+        }
+
+        var action = catalog.ByRoute(route.RouteId);
+        if (action is null)
+        {
+            // Start-up refuses such routes; should one appear anyway, nothing passes unchecked.
+            await Problem.WriteAsync(context, 400, "unknown_action", $"Route '{route.RouteId}' is not an action").ConfigureAwait(false);
+            return;
+        }
+
+        var read = await ProxiedRequestReader.ReadAsync(context, action.Name, settings.Options.IsClawShield, settings.Options.MaxRequestBodyBytes).ConfigureAwait(false);
+        if (read.Request is null)
+        {
+            await Problem.WriteAsync(context, read.Status, read.Code!, read.Detail!).ConfigureAwait(false);
+            return;
+        }
+        using var body = read.Request.Body;
+
+        var authorization = await pipeline.AuthorizeAsync(read.Request.Request, context.RequestAborted).ConfigureAwait(false);
+        if (authorization.Denial is { } denial)
+        {
+            await Problem.WriteAsync(context, denial).ConfigureAwait(false);
+            return;
+        }
+        var ticket = authorization.Ticket!;
+
+        PrepareForwarding(context, body, read.Request.Request.Nonce);
+        context.Response.Headers["OpenExec-Exec-Id"] = ticket.ExecId;
+
+        var originalBody = context.Features.Get<IHttpResponseBodyFeature>()!;
+        var receipted = new ReceiptedResponseBody(originalBody, context.Response, settings.Options.MaxBufferedResponse);
+        context.Features.Set<IHttpResponseBodyFeature>(receipted);
+        // Once forwarded, the call runs to its end even if the agent hangs up: its outcome is evidence.
+        var lifetime = context.Features.Get<IHttpRequestLifetimeFeature>();
+        context.Features.Set<IHttpRequestLifetimeFeature>(new DetachedLifetime());
+        try
+        {
+            await next(context).ConfigureAwait(false);
+        }
+        finally
+        {
+            context.Features.Set<IHttpResponseBodyFeature>(originalBody);
+            if (lifetime is not null)
+            {
+                context.Features.Set(lifetime);
+            }
+        }
+
+        var outcome = Classify(context, receipted);
+        var document = await pipeline.CompleteAsync(ticket, outcome, CancellationToken.None).ConfigureAwait(false);
+        if (receipted.Streaming)
+        {
+            return;
+        }
+        if (context.GetForwarderErrorFeature() is not null)
+        {
+            // The backend gave no complete answer: answer for the gateway, naming the receipt.
+            receipted.DiscardBuffered();
+            ResetResponse(context);
+            var status = outcome.Decision == Decisions.OutcomeUnknown ? 504 : 502;
+            var detail = status == 504
+                ? "The backend did not answer in time or the connection was lost after sending; the action may have run"
+                : "The backend could not be reached; nothing was sent, the nonce and approval may be retried";
+            await Problem.WriteAsync(context, status, outcome.Code!, detail, ticket.ExecId, document.Hash).ConfigureAwait(false);
+            return;
+        }
+        context.Response.Headers["OpenExec-Receipt"] = document.Hash;
+        await receipted.ReleaseAsync(CancellationToken.None).ConfigureAwait(false);
+    }
+
+    /// <summary>The receipt's decision for what the forwarder saw (SPEC section 5).</summary>
+    private static ExecutionOutcome Classify(HttpContext context, ReceiptedResponseBody receipted)
+    {
+        var error = context.GetForwarderErrorFeature();
+        if (error is null)
+        {
+            var status = context.Response.StatusCode;
+            return new ExecutionOutcome(status >= 500 ? Decisions.UpstreamFailed : Decisions.Executed, status >= 500 ? "upstream_failed" : null, receipted.Sha256(), "bytes", status);
+        }
+        if (error.Error == ForwarderError.NoAvailableDestinations || (error.Error == ForwarderError.Request && NeverConnected(error.Exception)))
+        {
+            return new ExecutionOutcome(Decisions.UpstreamFailed, "upstream_failed", null, null, null, ReleaseClaim: true);
+        }
+        return new ExecutionOutcome(Decisions.OutcomeUnknown, "outcome_unknown", null, null, receipted.Streaming ? context.Response.StatusCode : null);
+    }
+
+    /// <summary>Only a connection never made proves that nothing was sent.</summary>
+    private static bool NeverConnected(Exception? exception)
+    {
+        for (var e = exception; e is not null; e = e.InnerException)
+        {
+            if (e is SocketException { SocketErrorCode: SocketError.ConnectionRefused or SocketError.HostUnreachable or SocketError.NetworkUnreachable or SocketError.AddressNotAvailable })
+            {
+                return true;
+            }
+            if (e is HttpRequestException { HttpRequestError: HttpRequestError.NameResolutionError })
+            {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /// <summary>Exactly the bytes that were hashed go out, with a correct length and no smuggling headers.</summary>
+    private static void PrepareForwarding(HttpContext context, PooledBufferWriter body, string nonce)
+    {
+        var request = context.Request;
+        foreach (var header in DroppedHeaders)
+        {
+            request.Headers.Remove(header);
+        }
+        request.Headers.TransferEncoding = default;
+        request.Headers["Idempotency-Key"] = nonce;
+        request.Body = new MemoryStream(body.WrittenSpan.ToArray(), writable: false);
+        request.ContentLength = body.WrittenCount;
+    }
+
+    private static void ResetResponse(HttpContext context)
+    {
+        var response = context.Response;
+        var execId = response.Headers["OpenExec-Exec-Id"];
+        response.Headers.Clear();
+        response.Headers["OpenExec-Exec-Id"] = execId;
+        response.ContentLength = null;
+    }
+
+    /// <summary>A request lifetime the agent's disconnect does not cancel.</summary>
+    private sealed class DetachedLifetime : IHttpRequestLifetimeFeature
+    {
+        public CancellationToken RequestAborted { get; set; } = CancellationToken.None;
+
+        public void Abort()
+        {
+        }
+    }
+}

@@ -1,0 +1,149 @@
+using System.IO.Pipelines;
+using System.Security.Cryptography;
+using Microsoft.AspNetCore.Http.Features;
+
+namespace OpenExec.Gateway.Proxy;
+
+/// <summary>
+/// Stands in for the response body while a proxied call runs. Up to a limit the backend's answer
+/// is held back, so that its receipt is written and named in <c>OpenExec-Receipt</c> before the
+/// agent sees it. A larger or <c>text/event-stream</c> answer switches to streaming, which starts
+/// the response (with <c>OpenExec-Exec-Id</c> only) and passes bytes straight on. Either way the
+/// SHA-256 of every byte is computed for the receipt.
+/// </summary>
+internal sealed class ReceiptedResponseBody : Stream, IHttpResponseBodyFeature
+{
+    private readonly IHttpResponseBodyFeature _inner;
+    private readonly HttpResponse _response;
+    private readonly long _limit;
+    private readonly IncrementalHash _hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+    private MemoryStream? _buffer = new();
+    private PipeWriter? _writer;
+
+    public ReceiptedResponseBody(IHttpResponseBodyFeature inner, HttpResponse response, long limit)
+    {
+        _inner = inner;
+        _response = response;
+        _limit = limit;
+    }
+
+    /// <summary>True once the answer is streaming to the agent (no receipt header possible).</summary>
+    public bool Streaming => _buffer is null;
+
+    public long Length64 { get; private set; }
+
+    public ReadOnlyMemory<byte> Buffered => _buffer is null ? ReadOnlyMemory<byte>.Empty : _buffer.GetBuffer().AsMemory(0, (int)_buffer.Length);
+
+    public string Sha256() => Convert.ToHexStringLower(_hash.GetHashAndReset());
+
+    /// <summary>Forgets what the backend sent (the gateway answers with its own problem instead).</summary>
+    public void DiscardBuffered() => _buffer?.SetLength(0);
+
+    Stream IHttpResponseBodyFeature.Stream => this;
+
+    PipeWriter IHttpResponseBodyFeature.Writer => _writer ??= PipeWriter.Create(this, new StreamPipeWriterOptions(leaveOpen: true));
+
+    public override bool CanRead => false;
+
+    public override bool CanSeek => false;
+
+    public override bool CanWrite => true;
+
+    public override long Length => throw new NotSupportedException();
+
+    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+    public void DisableBuffering() => _inner.DisableBuffering();
+
+    public Task StartAsync(CancellationToken cancellationToken = default)
+        => Streaming ? _inner.StartAsync(cancellationToken) : Task.CompletedTask;
+
+    public Task SendFileAsync(string path, long offset, long? count, CancellationToken cancellationToken = default)
+        => throw new NotSupportedException("Proxied answers are not files");
+
+    public async Task CompleteAsync()
+    {
+        if (_writer is not null)
+        {
+            await _writer.FlushAsync().ConfigureAwait(false);
+        }
+    }
+
+    public override void Write(byte[] buffer, int offset, int count) => WriteAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
+
+    public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken)
+        => WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+    public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
+    {
+        _hash.AppendData(buffer.Span);
+        Length64 += buffer.Length;
+        if (_buffer is not null)
+        {
+            if (!IsEventStream() && _buffer.Length + buffer.Length <= _limit)
+            {
+                _buffer.Write(buffer.Span);
+                return;
+            }
+            await SwitchToStreamingAsync(cancellationToken).ConfigureAwait(false);
+        }
+        await _inner.Stream.WriteAsync(buffer, cancellationToken).ConfigureAwait(false);
+    }
+
+    public override void Flush()
+    {
+    }
+
+    public override Task FlushAsync(CancellationToken cancellationToken)
+    {
+        if (_buffer is not null && IsEventStream())
+        {
+            return SwitchToStreamingAsync(cancellationToken);
+        }
+        return Streaming ? _inner.Stream.FlushAsync(cancellationToken) : Task.CompletedTask;
+    }
+
+    /// <summary>Sends what was held back, after the receipt header was set.</summary>
+    public async Task ReleaseAsync(CancellationToken cancellationToken)
+    {
+        if (_buffer is null)
+        {
+            return;
+        }
+        var held = Buffered;
+        _buffer = null;
+        _response.ContentLength = held.Length;
+        await _inner.StartAsync(cancellationToken).ConfigureAwait(false);
+        await _inner.Stream.WriteAsync(held, cancellationToken).ConfigureAwait(false);
+    }
+
+    public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+    public override void SetLength(long value) => throw new NotSupportedException();
+
+    private bool IsEventStream()
+        => _response.ContentType?.StartsWith("text/event-stream", StringComparison.OrdinalIgnoreCase) == true;
+
+    private async Task SwitchToStreamingAsync(CancellationToken cancellationToken)
+    {
+        var held = Buffered;
+        _buffer = null;
+        await _inner.StartAsync(cancellationToken).ConfigureAwait(false);
+        if (held.Length > 0)
+        {
+            await _inner.Stream.WriteAsync(held, cancellationToken).ConfigureAwait(false);
+        }
+        await _inner.Stream.FlushAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            _hash.Dispose();
+        }
+        base.Dispose(disposing);
+    }
+}

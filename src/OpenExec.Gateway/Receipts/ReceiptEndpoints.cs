@@ -1,0 +1,269 @@
+using System.Buffers;
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using OpenExec.Core.Json;
+using OpenExec.Core.Receipts;
+using OpenExec.Gateway.Configuration;
+using OpenExec.Gateway.Hosting;
+using OpenExec.Gateway.Http;
+using OpenExec.Gateway.Pipeline;
+using OpenExec.Gateway.Store;
+
+namespace OpenExec.Gateway.Receipts;
+
+/// <summary>The Witness endpoints (SPEC sections 2 and 6): read, export and verify receipts.</summary>
+internal static class ReceiptEndpoints
+{
+    private const int DefaultLimit = 1000;
+    private const int MaxLimit = 10000;
+
+    public static IEndpointRouteBuilder MapReceiptEndpoints(this IEndpointRouteBuilder endpoints)
+    {
+        var receipts = endpoints.MapGroup("/receipts").AddEndpointFilter(RequireAuditToken);
+        receipts.MapGet("/head", HeadAsync);
+        receipts.MapGet("/gateways", GatewaysAsync);
+        receipts.MapGet("/{execId}", GetAsync);
+        receipts.MapGet("", ListAsync);
+        receipts.MapPost("/verify", VerifyAsync);
+        endpoints.MapGet("/.well-known/openexec-keys", KeysAsync);
+        return endpoints;
+    }
+
+    /// <summary>
+    /// With <c>OpenExec:AuditTokens</c> set, receipts need a bearer token: receipt hashes of
+    /// guessable payloads can be brute-forced. Compared in constant time.
+    /// </summary>
+    private static async ValueTask<object?> RequireAuditToken(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
+    {
+        var http = context.HttpContext;
+        var tokens = http.RequestServices.GetRequiredService<GatewaySettings>().Options.AuditTokens;
+        if (tokens.Length > 0)
+        {
+            var header = http.Request.Headers.Authorization.ToString();
+            var presented = header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) ? header[7..].Trim() : "";
+            var presentedHash = SHA256.HashData(Encoding.UTF8.GetBytes(presented));
+            var ok = false;
+            foreach (var token in tokens)
+            {
+                ok |= CryptographicOperations.FixedTimeEquals(presentedHash, SHA256.HashData(Encoding.UTF8.GetBytes(token))) && presented.Length > 0;
+            }
+            if (!ok)
+            {
+                http.Response.Headers.WWWAuthenticate = "Bearer";
+                await Problem.WriteAsync(http, 401, "unauthorized", "The receipt endpoints need an audit token: send Authorization: Bearer <token>").ConfigureAwait(false);
+                return Results.Empty;
+            }
+        }
+        return await next(context).ConfigureAwait(false);
+    }
+
+    private static async Task GetAsync(HttpContext context, string execId, IExecutionStore store)
+    {
+        var doc = await store.GetReceiptAsync(execId, context.RequestAborted).ConfigureAwait(false);
+        if (doc is null)
+        {
+            await Problem.WriteAsync(context, 404, "receipt_not_found", $"No receipt for exec_id '{(execId.Length > 80 ? execId[..80] : execId)}'").ConfigureAwait(false);
+            return;
+        }
+        context.Response.ContentType = "application/json";
+        await context.Response.Body.WriteAsync(doc.ToJsonUtf8(), context.RequestAborted).ConfigureAwait(false);
+    }
+
+    private static async Task ListAsync(HttpContext context, IExecutionStore store, GatewayIdentity identity)
+    {
+        var query = context.Request.Query;
+        var gateway = query["gateway"].FirstOrDefault() ?? identity.GatewayId;
+        long after = 0;
+        var limit = DefaultLimit;
+        if ((query.ContainsKey("after") && (!long.TryParse(query["after"], NumberStyles.None, CultureInfo.InvariantCulture, out after)))
+            || (query.ContainsKey("limit") && (!int.TryParse(query["limit"], NumberStyles.None, CultureInfo.InvariantCulture, out limit) || limit is < 1 or > MaxLimit)))
+        {
+            await Problem.WriteAsync(context, 400, "invalid_query", $"after must be a non-negative integer and limit an integer from 1 to {MaxLimit}").ConfigureAwait(false);
+            return;
+        }
+        var docs = await store.ListReceiptsAsync(gateway, after, limit, context.RequestAborted).ConfigureAwait(false);
+        context.Response.ContentType = "application/x-ndjson";
+        var body = context.Response.BodyWriter;
+        foreach (var doc in docs)
+        {
+            body.Write(doc.ToJsonUtf8());
+            body.Write("\n"u8);
+        }
+        await body.FlushAsync(context.RequestAborted).ConfigureAwait(false);
+    }
+
+    private static async Task<IResult> HeadAsync(HttpContext context, IExecutionStore store, GatewayIdentity identity, GatewayClock clock)
+    {
+        var head = await store.GetHeadAsync(identity.GatewayId, context.RequestAborted).ConfigureAwait(false);
+        var checkpoint = Checkpoint.Sign(identity.SigningKey, identity.GatewayId, head?.Seq ?? 0, head?.Hash ?? ReceiptBody.GenesisPrev, clock.Now);
+        return Results.Text(checkpoint.ToJson(), "application/json");
+    }
+
+    private static async Task<IResult> GatewaysAsync(HttpContext context, IExecutionStore store)
+    {
+        var heads = await store.ListGatewaysAsync(context.RequestAborted).ConfigureAwait(false);
+        return Results.Json(new { gateways = heads.Select(h => new { gateway = h.Gateway, seq = h.Seq, hash = h.Hash }) });
+    }
+
+    private static async Task<IResult> KeysAsync(HttpContext context, IExecutionStore store)
+    {
+        var keys = await store.ListKeysAsync(context.RequestAborted).ConfigureAwait(false);
+        return Results.Json(new { keys = keys.Select(k => new { kid = k.Kid, kty = "OKP", crv = "Ed25519", x = k.X }) });
+    }
+
+    /// <summary>
+    /// The seed's triple <c>{exec_id, result, receipt}</c> (looked up, chained and compared with the
+    /// result), or a lone <c>{receipt_document}</c> (hash, inclusion, signature; no look-up).
+    /// </summary>
+    private static async Task VerifyAsync(HttpContext context, IExecutionStore store, SigningKeyDirectory keys, GatewaySettings settings)
+    {
+        if (!RequestBody.IsJson(context.Request.ContentType))
+        {
+            await Problem.WriteAsync(context, 415, "unsupported_media_type", "Content-Type must be application/json").ConfigureAwait(false);
+            return;
+        }
+        var read = await RequestBody.ReadAsync(context, settings.Options.MaxRequestBodyBytes).ConfigureAwait(false);
+        if (!read.Ok)
+        {
+            await Problem.WriteAsync(context, read.Status, read.Code!, read.Detail!).ConfigureAwait(false);
+            return;
+        }
+        StrictObject request;
+        using (read.Body)
+        {
+            try
+            {
+                if (StrictJson.Parse(read.Body!.WrittenSpan) is not StrictObject obj)
+                {
+                    await Problem.WriteAsync(context, 400, "invalid_json", "The request body must be a JSON object").ConfigureAwait(false);
+                    return;
+                }
+                request = obj;
+            }
+            catch (StrictJsonException ex)
+            {
+                await Problem.WriteAsync(context, 400, ex.Code, ex.Message).ConfigureAwait(false);
+                return;
+            }
+        }
+
+        ReceiptChecks checks;
+        if (request.TryGet("receipt_document", out var documentValue) && request.Count == 1)
+        {
+            ReceiptDocument document;
+            try
+            {
+                document = ReceiptDocument.Parse(documentValue);
+            }
+            catch (ReceiptFormatException ex)
+            {
+                await Problem.WriteAsync(context, 400, "invalid_receipt", ex.Message).ConfigureAwait(false);
+                return;
+            }
+            var resolver = await keys.ResolverForAsync(document.Kid, context.RequestAborted).ConfigureAwait(false);
+            checks = ReceiptVerifier.Verify(document, resolver) with { Result = null, Chain = null };
+        }
+        else if (request.Count == 3
+            && request.TryGet("exec_id", out var e) && e is StrictString execId
+            && request.TryGet("result", out var r) && r is StrictString result
+            && request.TryGet("receipt", out var h) && h is StrictString receipt)
+        {
+            checks = await VerifyTripleAsync(store, keys, execId.Value, result.Value, receipt.Value, context.RequestAborted).ConfigureAwait(false);
+        }
+        else
+        {
+            await Problem.WriteAsync(context, 400, "invalid_verify_request", "Send {\"exec_id\", \"result\", \"receipt\"} (strings) or {\"receipt_document\": {...}}").ConfigureAwait(false);
+            return;
+        }
+        await WriteChecksAsync(context, checks).ConfigureAwait(false);
+    }
+
+    private static async Task<ReceiptChecks> VerifyTripleAsync(IExecutionStore store, SigningKeyDirectory keys, string execId, string result, string receipt, CancellationToken cancellationToken)
+    {
+        var document = await store.GetReceiptAsync(execId, cancellationToken).ConfigureAwait(false);
+        if (document is null)
+        {
+            return new ReceiptChecks(false, null, null, null, null);
+        }
+        var resolver = await keys.ResolverForAsync(document.Kid, cancellationToken).ConfigureAwait(false);
+        var checks = ReceiptVerifier.Verify(document, resolver);
+        var hashMatches = checks.Hash == true && string.Equals(document.Hash, receipt, StringComparison.Ordinal);
+        return checks with
+        {
+            Hash = hashMatches,
+            Result = ResultMatches(document.Body, result),
+            Chain = await ChainLinksAsync(store, document, cancellationToken).ConfigureAwait(false),
+        };
+    }
+
+    /// <summary>The result as given, hashed the way the receipt says it was hashed.</summary>
+    private static bool ResultMatches(ReceiptBody body, string result)
+    {
+        if (body.ResultSha256 is null)
+        {
+            return false;
+        }
+        string hash;
+        if (body.ResultForm == "bytes")
+        {
+            hash = ResultHash.Bytes(Encoding.UTF8.GetBytes(result));
+        }
+        else
+        {
+            try
+            {
+                hash = ResultHash.Canonical(StrictJson.Parse(Encoding.UTF8.GetBytes(result)));
+            }
+            catch (StrictJsonException)
+            {
+                return false;
+            }
+        }
+        return string.Equals(hash, body.ResultSha256, StringComparison.Ordinal);
+    }
+
+    /// <summary>The receipt's <c>prev</c> names the receipt before it in its gateway's chain.</summary>
+    private static async Task<bool> ChainLinksAsync(IExecutionStore store, ReceiptDocument document, CancellationToken cancellationToken)
+    {
+        if (document.Body.Seq == 1)
+        {
+            return document.Body.Prev == ReceiptBody.GenesisPrev;
+        }
+        var previous = await store.ListReceiptsAsync(document.Body.Gateway, document.Body.Seq - 2, 1, cancellationToken).ConfigureAwait(false);
+        return previous.Count == 1 && previous[0].Body.Seq == document.Body.Seq - 1 && previous[0].Hash == document.Body.Prev;
+    }
+
+    private static async Task WriteChecksAsync(HttpContext context, ReceiptChecks checks)
+    {
+        using var buffer = new PooledBufferWriter();
+        using (var json = new Utf8JsonWriter(buffer))
+        {
+            json.WriteStartObject();
+            json.WriteBoolean("valid", checks.Valid);
+            json.WriteStartObject("checks");
+            WriteCheck(json, "hash", checks.Hash);
+            WriteCheck(json, "inclusion", checks.Inclusion);
+            WriteCheck(json, "signature", checks.Signature);
+            WriteCheck(json, "result", checks.Result);
+            WriteCheck(json, "chain", checks.Chain);
+            json.WriteEndObject();
+            json.WriteEndObject();
+        }
+        context.Response.ContentType = "application/json";
+        await context.Response.Body.WriteAsync(buffer.WrittenMemory, context.RequestAborted).ConfigureAwait(false);
+    }
+
+    private static void WriteCheck(Utf8JsonWriter json, string name, bool? value)
+    {
+        if (value is { } v)
+        {
+            json.WriteBoolean(name, v);
+        }
+        else
+        {
+            json.WriteNull(name);
+        }
+    }
+}

@@ -1,0 +1,96 @@
+using OpenExec.Core.Receipts;
+
+namespace OpenExec.Gateway.Store;
+
+/// <summary>
+/// Durable state behind the boundary: nonce claims, consumed approvals and the receipt ledger.
+/// One interface, two implementations (embedded SQLite, Redis); both keep the same guarantees:
+/// a claim is durable before the action runs, and a receipt is durable before its answer leaves.
+/// </summary>
+internal interface IExecutionStore
+{
+    /// <summary>A short name for /health: <c>sqlite</c>, <c>redis</c>.</summary>
+    string Kind { get; }
+
+    /// <summary>SPEC step 4: what the store knows of this (tenant-scoped, hashed) nonce.</summary>
+    ValueTask<NonceState> LookupAsync(string nonceSha256, CancellationToken cancellationToken);
+
+    /// <summary>SPEC step 6: claim nonce and approval identity together, or neither.</summary>
+    ValueTask<ClaimResult> ClaimAsync(ClaimRequest request, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Chains, signs and durably stores one receipt (group-committed with others), applying the
+    /// claim update (outcome, or release) in the same write.
+    /// </summary>
+    ValueTask<ReceiptDocument> AppendReceiptAsync(ReceiptBody draft, ClaimUpdate? claimUpdate, CancellationToken cancellationToken);
+
+    ValueTask<ReceiptDocument?> GetReceiptAsync(string execId, CancellationToken cancellationToken);
+
+    ValueTask<IReadOnlyList<ReceiptDocument>> ListReceiptsAsync(string gateway, long afterSeq, int limit, CancellationToken cancellationToken);
+
+    /// <summary>The last receipt of a gateway's chain, or null when it has none.</summary>
+    ValueTask<ChainHead?> GetHeadAsync(string gateway, CancellationToken cancellationToken);
+
+    ValueTask<IReadOnlyList<ChainHead>> ListGatewaysAsync(CancellationToken cancellationToken);
+
+    /// <summary>Every receipt-signing public key ever used by a gateway sharing this store.</summary>
+    ValueTask<IReadOnlyList<SigningKeyRecord>> ListKeysAsync(CancellationToken cancellationToken);
+
+    /// <summary>True when the store answers now.</summary>
+    ValueTask<bool> PingAsync(CancellationToken cancellationToken);
+}
+
+/// <summary>What the store holds for a nonce.</summary>
+internal readonly record struct NonceState(NonceStatus Status, string? RequestSha256, string? ExecId, string? Receipt, string? Decision)
+{
+    public static readonly NonceState Free = new(NonceStatus.Free, null, null, null, null);
+}
+
+internal enum NonceStatus
+{
+    /// <summary>Never claimed (or released after nothing was sent).</summary>
+    Free,
+
+    /// <summary>Claimed and its holder is still running it.</summary>
+    InProgress,
+
+    /// <summary>Claimed and finished: the decision and receipt are known.</summary>
+    Done,
+}
+
+internal sealed record ClaimRequest(
+    string NonceSha256,
+    string RequestSha256,
+    string? ApprovalIdentity,
+    string ExecId,
+    string Action,
+    string Tenant,
+    DateTimeOffset Now,
+    DateTimeOffset LeaseUntil);
+
+internal enum ClaimStatus
+{
+    Claimed,
+    NonceTaken,
+    ApprovalReused,
+}
+
+/// <summary>The claim's result; <see cref="Existing"/> describes the nonce when it was taken.</summary>
+internal readonly record struct ClaimResult(ClaimStatus Status, NonceState Existing);
+
+/// <summary>How a receipt changes its claim: record the outcome, or release it (nothing was sent).</summary>
+internal sealed record ClaimUpdate(string NonceSha256, string? ApprovalIdentity, bool Release);
+
+internal sealed record ChainHead(string Gateway, long Seq, string Hash);
+
+internal sealed record SigningKeyRecord(string Kid, string X);
+
+/// <summary>The store cannot be reached or written: fail closed, answer 503.</summary>
+internal sealed class StoreUnavailableException : Exception
+{
+    public StoreUnavailableException(string message, Exception? inner = null) : base(message, inner) { }
+
+    public StoreUnavailableException() : base("The store is unavailable") { }
+
+    public StoreUnavailableException(string message) : base(message) { }
+}

@@ -1,0 +1,176 @@
+using System.Text;
+using OpenExec.Core.Approvals;
+using OpenExec.Core.Crypto;
+using OpenExec.Core.Json;
+
+namespace OpenExec.Core.Tests.Approvals;
+
+public sealed class ApprovalArtifactTests
+{
+    private const string Hash = "11410011e527ad258990fa54c54137f90192e73eea1358202783c45ea6f86b38";
+    private static readonly string Signature = Convert.ToBase64String(new byte[64]);
+
+    private static List<KeyValuePair<string, StrictValue>> Fields() =>
+    [
+        new("approval_id", new StrictString("8d1f2c8e-0000-4000-8000-000000000001")),
+        new("tenant_id", new StrictString("tenant-001")),
+        new("action_hash", new StrictString(Hash)),
+        new("issued_at", new StrictString("2026-11-24T18:05:00.123456")),
+        new("expires_at", new StrictString("2026-11-24T18:10:00.123456")),
+        new("signature", new StrictString(Signature)),
+    ];
+
+    private static StrictObject With(string key, StrictValue? value)
+    {
+        var fields = Fields();
+        var i = fields.FindIndex(f => f.Key == key);
+        if (value is null)
+        {
+            fields.RemoveAt(i);
+        }
+        else if (i < 0)
+        {
+            fields.Add(new(key, value));
+        }
+        else
+        {
+            fields[i] = new(key, value);
+        }
+        return new StrictObject(fields);
+    }
+
+    [Fact]
+    public void ParsesSixStrings()
+    {
+        var artifact = ApprovalArtifact.Parse(new StrictObject(Fields()));
+
+        Assert.Equal("8d1f2c8e-0000-4000-8000-000000000001", artifact.ApprovalId);
+        Assert.Equal("tenant-001", artifact.TenantId);
+        Assert.Equal(Hash, artifact.ActionHash);
+        Assert.Equal("2026-11-24T18:05:00.123456", artifact.IssuedAt);
+        Assert.Equal("2026-11-24T18:10:00.123456", artifact.ExpiresAt);
+        Assert.Equal(Signature, artifact.Signature);
+    }
+
+    [Fact]
+    public void RefusesNonObject()
+    {
+        var e = Assert.Throws<ApprovalFormatException>(() => ApprovalArtifact.Parse(new StrictString("x")));
+        Assert.Equal("invalid_approval", e.Code);
+    }
+
+    [Theory]
+    [InlineData("approval_id")]
+    [InlineData("tenant_id")]
+    [InlineData("action_hash")]
+    [InlineData("issued_at")]
+    [InlineData("expires_at")]
+    [InlineData("signature")]
+    public void RefusesMissingField(string field)
+    {
+        var e = Assert.Throws<ApprovalFormatException>(() => ApprovalArtifact.Parse(With(field, null)));
+        Assert.Contains($"missing field '{field}'", e.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("approval_id")]
+    [InlineData("tenant_id")]
+    [InlineData("issued_at")]
+    [InlineData("expires_at")]
+    public void RefusesNonStringField(string field)
+    {
+        var e = Assert.Throws<ApprovalFormatException>(() => ApprovalArtifact.Parse(With(field, new StrictNumber("1"))));
+        Assert.Contains($"'{field}' must be a string", e.Message, StringComparison.Ordinal);
+        Assert.Throws<ApprovalFormatException>(() => ApprovalArtifact.Parse(With(field, StrictLiteral.Null)));
+    }
+
+    [Fact]
+    public void RefusesExtraField()
+    {
+        var e = Assert.Throws<ApprovalFormatException>(() => ApprovalArtifact.Parse(With("audience", new StrictString("x"))));
+        Assert.Contains("unknown field 'audience'", e.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("11410011e527ad258990fa54c54137f90192e73eea1358202783c45ea6f86b3")]
+    [InlineData("11410011e527ad258990fa54c54137f90192e73eea1358202783c45ea6f86b381")]
+    [InlineData("g1410011e527ad258990fa54c54137f90192e73eea1358202783c45ea6f86b38")]
+    public void RefusesActionHashThatIsNot64Hex(string hash)
+    {
+        var e = Assert.Throws<ApprovalFormatException>(() => ApprovalArtifact.Parse(With("action_hash", new StrictString(hash))));
+        Assert.Contains("action_hash", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void AcceptsUppercaseHexInShape()
+    {
+        var artifact = ApprovalArtifact.Parse(With("action_hash", new StrictString(Hash.ToUpperInvariant())));
+        Assert.NotEqual(Hash, artifact.ActionHash); // so the later exact comparison refuses it
+    }
+
+    public static TheoryData<string> BadSignatures() => new()
+    {
+        "",
+        Convert.ToBase64String(new byte[63]),
+        Convert.ToBase64String(new byte[65]),
+        Convert.ToBase64String(new byte[64]).TrimEnd('='),
+        Base64Url.Encode(Enumerable.Repeat((byte)0xff, 64).ToArray()),
+        " " + Convert.ToBase64String(new byte[64]),
+        "not base64 at all",
+    };
+
+    [Theory]
+    [MemberData(nameof(BadSignatures))]
+    public void RefusesSignatureThatIsNotBase64Of64Bytes(string signature)
+    {
+        var e = Assert.Throws<ApprovalFormatException>(() => ApprovalArtifact.Parse(With("signature", new StrictString(signature))));
+        Assert.Contains("signature", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void EmptyExpiresAtPassesShapeForTheWindowCheckToRefuse()
+    {
+        var artifact = ApprovalArtifact.Parse(With("expires_at", new StrictString("")));
+        Assert.Equal("", artifact.ExpiresAt);
+    }
+
+    [Fact]
+    public void SignedMessageIsConcatenationWithoutSeparators()
+    {
+        var artifact = ApprovalArtifact.Parse(new StrictObject(Fields()));
+
+        var expected = "8d1f2c8e-0000-4000-8000-000000000001tenant-001" + Hash + "2026-11-24T18:05:00.1234562026-11-24T18:10:00.123456";
+
+        Assert.Equal(Encoding.UTF8.GetBytes(expected), artifact.SignedMessage());
+        Assert.Equal(Hex.Sha256Utf8(expected), artifact.Identity);
+    }
+
+    [Fact]
+    public void FromHeaderRefusesBadBase64Url()
+    {
+        var e = Assert.Throws<ApprovalFormatException>(() => ApprovalArtifact.FromHeader("not*base64url"));
+        Assert.Equal("invalid_approval", e.Code);
+    }
+
+    // Depends on StrictJson.Parse.
+    [Fact]
+    public void FromHeaderRoundTripsToHeader()
+    {
+        var artifact = ApprovalArtifact.Parse(new StrictObject(Fields()));
+
+        Assert.Equal(artifact, ApprovalArtifact.FromHeader(artifact.ToHeader()));
+        Assert.Equal(artifact, ApprovalArtifact.Parse(StrictJson.Parse(Encoding.UTF8.GetBytes(artifact.ToJson()))));
+    }
+
+    // Depends on StrictJson.Parse.
+    [Theory]
+    [InlineData("{")]
+    [InlineData("{\"approval_id\":\"a\",\"approval_id\":\"b\"}")]
+    [InlineData("[]")]
+    public void FromHeaderRefusesBadJson(string json)
+    {
+        var header = Base64Url.Encode(Encoding.UTF8.GetBytes(json));
+        Assert.Throws<ApprovalFormatException>(() => ApprovalArtifact.FromHeader(header));
+    }
+}

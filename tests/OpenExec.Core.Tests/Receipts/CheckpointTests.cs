@@ -1,0 +1,53 @@
+using OpenExec.Core.Crypto;
+using OpenExec.Core.Receipts;
+
+namespace OpenExec.Core.Tests.Receipts;
+
+// Depends on Jcs.Serialize.
+public sealed class CheckpointTests : IDisposable
+{
+    private static readonly DateTimeOffset At = new(2026, 11, 25, 20, 19, 26, TimeSpan.Zero);
+    private readonly ReceiptSigningKey _key = ReceiptSigningKey.Generate();
+    private readonly ReceiptSigningKey _other = ReceiptSigningKey.Generate();
+
+    public void Dispose()
+    {
+        _key.Dispose();
+        _other.Dispose();
+    }
+
+    [Fact]
+    public void SignedCheckpointVerifiesAndRoundTrips()
+    {
+        var checkpoint = Checkpoint.Sign(_key, "gw-a", 42, new string('a', 64), At);
+
+        Assert.Equal("2026-11-25T20:19:26.000000Z", checkpoint.Timestamp);
+        Assert.Equal(_key.Kid, checkpoint.Kid);
+        Assert.True(checkpoint.Verify(ReceiptFixtures.Keys(_key)));
+        Assert.Equal(checkpoint, Checkpoint.Parse(checkpoint.ToStrictValue()));
+        Assert.StartsWith("{\"gateway\":\"gw-a\",\"seq\":42,", checkpoint.ToJson(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void SignatureCoversJcsOfFourFields()
+    {
+        var checkpoint = Checkpoint.Sign(_key, "gw-a", 42, new string('a', 64), At);
+        var jcs = "{\"gateway\":\"gw-a\",\"hash\":\"" + new string('a', 64) + "\",\"seq\":42,\"timestamp\":\"2026-11-25T20:19:26.000000Z\"}";
+
+        Assert.True(NSec.Cryptography.SignatureAlgorithm.Ed25519.Verify(_key.PublicKey, System.Text.Encoding.UTF8.GetBytes(jcs), Base64Url.Decode(checkpoint.Signature)));
+    }
+
+    [Fact]
+    public void AnyChangedFieldOrUnknownKeyFails()
+    {
+        var checkpoint = Checkpoint.Sign(_key, "gw-a", 42, new string('a', 64), At);
+        var keys = ReceiptFixtures.Keys(_key);
+
+        Assert.False((checkpoint with { Seq = 41 }).Verify(keys));
+        Assert.False((checkpoint with { Gateway = "gw-b" }).Verify(keys));
+        Assert.False((checkpoint with { Hash = new string('b', 64) }).Verify(keys));
+        Assert.False((checkpoint with { Timestamp = "2026-11-25T20:19:27.000000Z" }).Verify(keys));
+        Assert.False((checkpoint with { Signature = "x" }).Verify(keys));
+        Assert.False(checkpoint.Verify(ReceiptFixtures.Keys(_other)));
+    }
+}

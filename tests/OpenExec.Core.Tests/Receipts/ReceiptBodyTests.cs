@@ -1,0 +1,138 @@
+using OpenExec.Core.Json;
+using OpenExec.Core.Receipts;
+
+namespace OpenExec.Core.Tests.Receipts;
+
+public sealed class ReceiptBodyTests
+{
+    private static readonly string[] SpecKeys =
+    [
+        "v", "exec_id", "gateway", "seq", "prev", "tenant", "action", "mode", "nonce_sha256", "request_sha256",
+        "approval_sha256", "approval_id", "decision", "code", "result_sha256", "result_form", "upstream_status",
+        "started_at", "finished_at", "trace_id",
+    ];
+
+    [Fact]
+    public void EveryKeyIsPresentAndNullsAreWritten()
+    {
+        var value = ReceiptFixtures.Body().ToStrictValue();
+
+        Assert.Equal(SpecKeys, value.Properties.Select(p => p.Key));
+        Assert.True(value.TryGet("approval_sha256", out var approval));
+        Assert.Same(StrictLiteral.Null, approval);
+        Assert.True(value.TryGet("v", out var v));
+        Assert.Equal("1", Assert.IsType<StrictNumber>(v).Literal);
+    }
+
+    [Fact]
+    public void RoundTripsThroughStrictValue()
+    {
+        var body = ReceiptFixtures.Body(seq: 42) with
+        {
+            ApprovalSha256 = new string('b', 64),
+            ApprovalId = "approval-1",
+            Code = "x",
+            ResultSha256 = new string('c', 64),
+            ResultForm = "canonical",
+            UpstreamStatus = 200,
+            TraceId = "0af7651916cd43dd8448eb211c80319c",
+        };
+
+        Assert.Equal(body, ReceiptBody.FromStrictValue(body.ToStrictValue()));
+        Assert.Equal(ReceiptFixtures.Body(), ReceiptBody.FromStrictValue(ReceiptFixtures.Body().ToStrictValue()));
+    }
+
+    private static StrictObject Replace(string key, StrictValue? value)
+    {
+        var properties = ReceiptFixtures.Body().ToStrictValue().Properties.ToList();
+        var i = properties.FindIndex(p => p.Key == key);
+        if (value is null)
+        {
+            properties.RemoveAt(i);
+        }
+        else if (i < 0)
+        {
+            properties.Add(new(key, value));
+        }
+        else
+        {
+            properties[i] = new(key, value);
+        }
+        return new StrictObject(properties);
+    }
+
+    [Theory]
+    [InlineData("trace_id")]
+    [InlineData("exec_id")]
+    [InlineData("upstream_status")]
+    public void RefusesMissingKey(string key)
+    {
+        var e = Assert.Throws<ReceiptFormatException>(() => ReceiptBody.FromStrictValue(Replace(key, null)));
+        Assert.Contains(key, e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void RefusesUnknownKey()
+    {
+        var e = Assert.Throws<ReceiptFormatException>(() => ReceiptBody.FromStrictValue(Replace("extra", StrictLiteral.Null)));
+        Assert.Contains("extra", e.Message, StringComparison.Ordinal);
+    }
+
+    public static TheoryData<string, StrictValue> WrongTypes() => new()
+    {
+        { "v", new StrictNumber("2") },
+        { "v", new StrictString("1") },
+        { "seq", new StrictNumber("1.0") },
+        { "seq", new StrictString("1") },
+        { "seq", new StrictNumber("9007199254740992") },
+        { "exec_id", StrictLiteral.Null },
+        { "code", new StrictNumber("1") },
+        { "upstream_status", new StrictString("200") },
+        { "decision", StrictLiteral.True },
+    };
+
+    [Theory]
+    [MemberData(nameof(WrongTypes))]
+    public void RefusesWrongType(string key, StrictValue value)
+    {
+        var e = Assert.Throws<ReceiptFormatException>(() => ReceiptBody.FromStrictValue(Replace(key, value)));
+        Assert.Contains(key == "v" ? "v" : $"'{key}'", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void NonceHashIsTenantNewlineNonce()
+    {
+        Assert.Equal("4320dc19cdcec8c9febcdaf557d92d9183e8cd6d7eefcdbb5d1151880121f2a1", NonceHash.Compute("tenant-001", "unique-1"));
+        Assert.NotEqual(NonceHash.Compute("tenant-001", "unique-1"), NonceHash.Compute("tenant-002", "unique-1"));
+    }
+
+    [Fact]
+    public void ReceiptTimeIsUtcMicrosecondsWithZ()
+    {
+        var at = new DateTimeOffset(2026, 11, 25, 22, 19, 26, TimeSpan.FromHours(2)).AddTicks(1_234_567);
+
+        Assert.Equal("2026-11-25T20:19:26.123456Z", ReceiptTime.Format(at));
+    }
+
+    [Fact]
+    public void ResultBytesHash()
+    {
+        Assert.Equal("2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824", ResultHash.Bytes("hello"u8));
+    }
+
+    // Depends on ClawShieldJson.Serialize; expected from Python json.dumps(sort_keys, compact).
+    [Fact]
+    public void ResultCanonicalHash()
+    {
+        var result = new StrictObject([new("echo", new StrictObject([new("msg", new StrictString("hello world"))]))]);
+
+        Assert.Equal("dc4054dd367acb589caf9eb420f9fc4a368aa0e6e8e7f68678dafb33871357b5", ResultHash.Canonical(result));
+    }
+
+    // Depends on Jcs.Serialize; expected from Python (ASCII body: JCS = sorted compact JSON).
+    [Fact]
+    public void ReceiptHashIsSha256OfJcs()
+    {
+        Assert.Equal("515df11b98dc6dc13e2ab1db070a9c9df25c0922c77dffce8efa41934d9a128b", ReceiptHash.Compute(ReceiptFixtures.Body()));
+    }
+}
