@@ -16,6 +16,9 @@ public static class StrictJson
     /// <summary>Largest integer literal accepted, in digits (Python's int limit).</summary>
     public const int MaxIntegerDigits = 4300;
 
+    // Used by the string overload: throws on lone surrogates instead of writing U+FFFD.
+    private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
+
     /// <summary>Parses UTF-8 JSON text; throws <see cref="StrictJsonException"/> with a wire code.</summary>
     public static StrictValue Parse(ReadOnlySpan<byte> utf8)
     {
@@ -41,11 +44,24 @@ public static class StrictJson
         return parser.ParseDocument();
     }
 
-    /// <summary>Parses a string holding JSON text (encoded to UTF-8 first).</summary>
+    /// <summary>
+    /// Parses a string holding JSON text. A lone surrogate in the text is refused rather than
+    /// silently replaced, as invalid UTF-8 would be.
+    /// </summary>
     public static StrictValue Parse(string json)
     {
         ArgumentNullException.ThrowIfNull(json);
-        return Parse(Encoding.UTF8.GetBytes(json));
+        byte[] utf8;
+        try
+        {
+            utf8 = StrictUtf8.GetBytes(json);
+        }
+        catch (EncoderFallbackException e)
+        {
+            throw new StrictJsonException(
+                StrictJsonParser.InvalidJson, $"Lone surrogate in the text at char {e.Index}");
+        }
+        return Parse(utf8);
     }
 }
 

@@ -1,5 +1,4 @@
 using System.Threading.RateLimiting;
-using Yarp.ReverseProxy.Transforms;
 using Microsoft.AspNetCore.RateLimiting;
 using OpenExec.Gateway.Actions;
 using OpenExec.Gateway.Configuration;
@@ -69,14 +68,7 @@ internal static class GatewayHostingExtensions
         services.AddSingleton<SigningKeyDirectory>();
         services.AddReverseProxy()
             .LoadFromConfig(configuration.GetSection("ReverseProxy"))
-            .AddConfigFilter<BackendTimeoutConfigFilter>()
-            .AddTransforms(transforms => transforms.AddRequestTransform(context =>
-            {
-                // SocketsHttpHandler may silently re-send a bodyless request on a reused
-                // connection the backend closed; a request with content is never re-sent.
-                context.ProxyRequest.Content ??= new ByteArrayContent([]);
-                return ValueTask.CompletedTask;
-            }));
+            .AddConfigFilter<BackendTimeoutConfigFilter>();
 
         if (options.RateLimit.PerClientPerSecond > 0)
         {

@@ -1,0 +1,265 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Security.Cryptography;
+using System.Text;
+using OpenExec.Gateway.Tests.Infrastructure;
+using WireMock.RequestBuilders;
+using WireMock.ResponseBuilders;
+using WireMock.Server;
+
+namespace OpenExec.Gateway.Tests.Proxy;
+
+/// <summary>Routed actions through YARP against real backends on loopback (SPEC section 5).</summary>
+public sealed class ProxyTests : IDisposable
+{
+    private readonly WireMockServer _backend = WireMockServer.Start();
+
+    public void Dispose() => _backend.Stop();
+
+    private string Backend => _backend.Urls[0] + "/";
+
+    private int Calls(string path) => _backend.LogEntries.Count(e => e.RequestMessage.Path == path);
+
+    private void Answer(string path, int status = 200, string body = """{"ok":true}""", string contentType = "application/json", TimeSpan? delay = null)
+    {
+        var response = Response.Create().WithStatusCode(status).WithHeader("Content-Type", contentType).WithBody(body);
+        if (delay is { } d)
+        {
+            response = response.WithDelay(d);
+        }
+        _backend.Given(Request.Create().WithPath(path)).RespondWith(response);
+    }
+
+    private static HttpRequestMessage Post(string path, string body, string? key, string contentType = "application/json")
+    {
+        var message = new HttpRequestMessage(HttpMethod.Post, path) { Content = new ByteArrayContent(Encoding.UTF8.GetBytes(body)) };
+        message.Content.Headers.ContentType = MediaTypeHeaderValue.Parse(contentType);
+        if (key is not null)
+        {
+            message.Headers.TryAddWithoutValidation("Idempotency-Key", key);
+        }
+        return message;
+    }
+
+    [Fact]
+    public async Task Proxied_call_is_forwarded_once_with_exact_bytes_and_receipted()
+    {
+        Answer("/v1/send", body: """{"sent":true}""");
+        await using var gateway = await GatewayServer.StartAsync(ProxyConfig.Route("email", "send_email", "v1", Backend));
+
+        const string body = """{"to":"a@example.com",  "subject":"hi"}""";
+        var request = Post("/v1/send?priority=high", body, "key-1");
+        request.Headers.TryAddWithoutValidation("X-HTTP-Method-Override", "DELETE");
+        request.Headers.TryAddWithoutValidation("OpenExec-Approval", "ignored-in-demo");
+        var response = await gateway.Client.SendAsync(request);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var answer = await response.Content.ReadAsStringAsync();
+        Assert.Equal("""{"sent":true}""", answer);
+        var execId = Assert.Single(response.Headers.GetValues("OpenExec-Exec-Id"));
+        var receiptHash = Assert.Single(response.Headers.GetValues("OpenExec-Receipt"));
+
+        var seen = Assert.Single(_backend.LogEntries).RequestMessage;
+        Assert.Equal(body, seen.Body);
+        Assert.Equal("/v1/send", seen.Path);
+        Assert.Equal("key-1", seen.Headers!["Idempotency-Key"].Single());
+        Assert.False(seen.Headers.ContainsKey("X-HTTP-Method-Override"));
+        Assert.False(seen.Headers.ContainsKey("OpenExec-Approval"));
+        Assert.Equal(Encoding.UTF8.GetByteCount(body).ToString(System.Globalization.CultureInfo.InvariantCulture), seen.Headers["Content-Length"].Single());
+
+        var receipt = await Json.ReadAsync(await gateway.Client.GetAsync($"/receipts/{execId}"));
+        Assert.Equal(receiptHash, receipt.Str("hash"));
+        var receiptBody = receipt.GetProperty("body");
+        Assert.Equal("executed", receiptBody.Str("decision"));
+        Assert.Equal("send_email", receiptBody.Str("action"));
+        Assert.Equal(200, receiptBody.GetProperty("upstream_status").GetInt32());
+        Assert.Equal("bytes", receiptBody.Str("result_form"));
+        Assert.Equal(Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(answer))), receiptBody.Str("result_sha256"));
+    }
+
+    [Fact]
+    public async Task Missing_or_conflicting_nonce_is_refused_and_the_backend_never_called()
+    {
+        Answer("/v1/send");
+        await using var gateway = await GatewayServer.StartAsync(ProxyConfig.Route("email", "send_email", "v1", Backend));
+
+        var none = await gateway.Client.SendAsync(Post("/v1/send", "{}", key: null));
+        Assert.Equal(HttpStatusCode.BadRequest, none.StatusCode);
+        Assert.Equal("nonce_required", (await Json.ReadAsync(none)).Str("code"));
+
+        var conflict = Post("/v1/send", "{}", "a");
+        conflict.Headers.TryAddWithoutValidation("OpenExec-Nonce", "b");
+        var conflicting = await gateway.Client.SendAsync(conflict);
+        Assert.Equal("nonce_conflict", (await Json.ReadAsync(conflicting)).Str("code"));
+
+        var quoted = Post("/v1/send", "{}", "\"sf-key\"");
+        quoted.Headers.TryAddWithoutValidation("OpenExec-Nonce", "sf-key");
+        Assert.Equal(HttpStatusCode.OK, (await gateway.Client.SendAsync(quoted)).StatusCode);
+
+        Assert.Equal(1, Calls("/v1/send"));
+        Assert.Equal("sf-key", _backend.LogEntries.Single().RequestMessage.Headers!["Idempotency-Key"].Single());
+    }
+
+    [Fact]
+    public async Task Hundred_concurrent_calls_with_one_key_reach_the_backend_once()
+    {
+        Answer("/v1/pay", delay: TimeSpan.FromMilliseconds(200));
+        await using var gateway = await GatewayServer.StartAsync(ProxyConfig.Route("pay", "pay", "v1", Backend));
+
+        var responses = await Task.WhenAll(Enumerable.Range(0, 100).Select(_ => gateway.Client.SendAsync(Post("/v1/pay", """{"amount":10}""", "pay-once"))));
+
+        Assert.Equal(1, responses.Count(r => r.StatusCode == HttpStatusCode.OK));
+        Assert.Equal(99, responses.Count(r => r.StatusCode == HttpStatusCode.Conflict));
+        Assert.Equal(1, Calls("/v1/pay"));
+    }
+
+    [Fact]
+    public async Task Backend_error_passes_through_and_is_receipted_as_upstream_failed()
+    {
+        Answer("/v1/fail", status: 503, body: """{"error":"backend down"}""");
+        Answer("/v1/bad", status: 422, body: """{"error":"bad input"}""");
+        await using var gateway = await GatewayServer.StartAsync(ProxyConfig.Route("r", "flaky", "v1", Backend));
+
+        var failed = await gateway.Client.SendAsync(Post("/v1/fail", "{}", "k-fail"));
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, failed.StatusCode);
+        Assert.Equal("""{"error":"backend down"}""", await failed.Content.ReadAsStringAsync());
+        var failedReceipt = await Json.ReadAsync(await gateway.Client.GetAsync($"/receipts/{failed.Headers.GetValues("OpenExec-Exec-Id").Single()}"));
+        Assert.Equal("upstream_failed", failedReceipt.GetProperty("body").Str("decision"));
+        Assert.Equal(503, failedReceipt.GetProperty("body").GetProperty("upstream_status").GetInt32());
+
+        // The claim is kept: the backend answered, so it may have acted.
+        var again = await gateway.Client.SendAsync(Post("/v1/fail", "{}", "k-fail"));
+        Assert.Equal(HttpStatusCode.Conflict, again.StatusCode);
+        Assert.Equal(1, Calls("/v1/fail"));
+
+        var rejected = await gateway.Client.SendAsync(Post("/v1/bad", "{}", "k-bad"));
+        Assert.Equal((HttpStatusCode)422, rejected.StatusCode);
+        Assert.Equal("""{"error":"bad input"}""", await rejected.Content.ReadAsStringAsync());
+        var rejectedReceipt = await Json.ReadAsync(await gateway.Client.GetAsync($"/receipts/{rejected.Headers.GetValues("OpenExec-Exec-Id").Single()}"));
+        Assert.Equal("executed", rejectedReceipt.GetProperty("body").Str("decision"));
+    }
+
+    [Fact]
+    public async Task Refused_connection_is_502_and_releases_the_claim()
+    {
+        int closedPort;
+        using (var probe = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0))
+        {
+            probe.Start();
+            closedPort = ((IPEndPoint)probe.LocalEndpoint).Port;
+        }
+        await using var gateway = await GatewayServer.StartAsync(ProxyConfig.Route("down", "down_op", "v1", $"http://127.0.0.1:{closedPort}/"));
+
+        var first = await gateway.Client.SendAsync(Post("/v1/op", "{}", "k-down"));
+        Assert.Equal(HttpStatusCode.BadGateway, first.StatusCode);
+        var problem = await Json.ReadAsync(first);
+        Assert.Equal("upstream_failed", problem.Str("code"));
+        var receipt = await Json.ReadAsync(await gateway.Client.GetAsync($"/receipts/{problem.Str("id")}"));
+        Assert.Equal("upstream_failed", receipt.GetProperty("body").Str("decision"));
+
+        // Nothing was sent, so the same nonce may try again (and fails the same way, not as a replay).
+        var second = await gateway.Client.SendAsync(Post("/v1/op", "{}", "k-down"));
+        Assert.Equal(HttpStatusCode.BadGateway, second.StatusCode);
+    }
+
+    [Fact]
+    public async Task Timeout_after_sending_is_504_outcome_unknown_and_keeps_the_claim()
+    {
+        Answer("/v1/slow", delay: TimeSpan.FromSeconds(5));
+        var settings = ProxyConfig.Route("slow", "slow_op", "v1", Backend);
+        settings["OpenExec:BackendTimeout"] = "00:00:01";
+        await using var gateway = await GatewayServer.StartAsync(settings);
+
+        var first = await gateway.Client.SendAsync(Post("/v1/slow", "{}", "k-slow"));
+        Assert.Equal(HttpStatusCode.GatewayTimeout, first.StatusCode);
+        var problem = await Json.ReadAsync(first);
+        Assert.Equal("outcome_unknown", problem.Str("code"));
+
+        var replay = await gateway.Client.SendAsync(Post("/v1/slow", "{}", "k-slow"));
+        Assert.Equal(HttpStatusCode.Conflict, replay.StatusCode);
+        var denial = await Json.ReadAsync(replay);
+        Assert.Equal("replay_denied", denial.Str("code"));
+        Assert.Equal("outcome_unknown", denial.GetProperty("original").Str("decision"));
+        Assert.Equal(problem.Str("id"), denial.GetProperty("original").Str("id"));
+        // WireMock logs a call once it has answered (after its delay).
+        for (var i = 0; i < 100 && Calls("/v1/slow") == 0; i++)
+        {
+            await Task.Delay(100);
+        }
+        await Task.Delay(200);
+        Assert.Equal(1, Calls("/v1/slow"));
+    }
+
+    [Fact]
+    public async Task A_backend_closing_after_the_request_head_gets_the_request_exactly_once()
+    {
+        using var closing = new ClosingBackend();
+        await using var gateway = await GatewayServer.StartAsync(ProxyConfig.Route("c", "close_op", "v1", closing.Address));
+
+        // Bodyless and with-body requests alike: each goes on a reused connection that the
+        // backend closes after reading the head. A silent re-send would land on a fresh
+        // connection, be answered 200, and the backend would have seen the request twice.
+        foreach (var (method, key) in new[] { (HttpMethod.Get, "k-get"), (HttpMethod.Delete, "k-del"), (HttpMethod.Post, "k-post") })
+        {
+            var before = closing.Requests;
+            var warm = await gateway.Client.SendAsync(new HttpRequestMessage(HttpMethod.Get, "/v1/warm") { Headers = { { "Idempotency-Key", "warm-" + key } } });
+            Assert.Equal(HttpStatusCode.OK, warm.StatusCode);
+
+            var request = new HttpRequestMessage(method, "/v1/x") { Headers = { { "Idempotency-Key", key } } };
+            if (method == HttpMethod.Post)
+            {
+                request.Content = new StringContent("""{"a":1}""", Encoding.UTF8, "application/json");
+            }
+            var response = await gateway.Client.SendAsync(request);
+            Assert.Equal(HttpStatusCode.GatewayTimeout, response.StatusCode);
+            Assert.Equal("outcome_unknown", (await Json.ReadAsync(response)).Str("code"));
+            await Task.Delay(100);
+            Assert.Equal(before + 2, closing.Requests);
+        }
+    }
+
+    [Theory]
+    [InlineData("/v1/../admin")]
+    [InlineData("/v1/a/./b")]
+    [InlineData("/v1/a%2Fb")]
+    [InlineData("/v1/a%2fb")]
+    [InlineData("/v1//b")]
+    [InlineData("/v1/a%5Cb")]
+    [InlineData("/v1/%2E%2E/admin")]
+    public async Task Paths_that_could_escape_their_route_are_refused(string path)
+    {
+        Answer("/v1/a");
+        await using var gateway = await GatewayServer.StartAsync(ProxyConfig.Route("r", "op", "v1", Backend));
+
+        var (status, response) = await RawHttp.SendAsync(gateway.BaseAddress,
+            $"POST {path} HTTP/1.1\r\nHost: x\r\nIdempotency-Key: k\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n", "{}"u8.ToArray());
+
+        Assert.True(status is 400 or 404, response);
+        if (status == 400)
+        {
+            Assert.Contains("path_not_canonical", response, StringComparison.Ordinal);
+        }
+        Assert.Empty(_backend.LogEntries);
+    }
+
+    [Fact]
+    public async Task Execute_of_a_routed_action_posts_the_canonical_payload()
+    {
+        Answer("/run", body: """{"done":1}""");
+        var settings = ProxyConfig.Route("tool", "tool_op", "tool", Backend, executePath: "/run");
+        ProxyConfig.Route("other", "proxy_op", "other", Backend, into: settings);
+        await using var gateway = await GatewayServer.StartAsync(settings);
+
+        var executed = await gateway.PostJsonAsync("/execute", """{"action":"tool_op","payload":{"b":1,"a":"é"},"nonce":"x1"}""");
+        Assert.Equal(HttpStatusCode.OK, executed.StatusCode);
+        var answer = await Json.ReadAsync(executed);
+        Assert.Equal(1, answer.GetProperty("result").GetProperty("done").GetInt32());
+        var seen = Assert.Single(_backend.LogEntries).RequestMessage;
+        Assert.Equal("""{"a":"\u00e9","b":1}""", seen.Body);
+        Assert.Equal("x1", seen.Headers!["Idempotency-Key"].Single());
+
+        var proxyOnly = await gateway.PostJsonAsync("/execute", """{"action":"proxy_op","payload":{},"nonce":"x2"}""");
+        Assert.Equal(HttpStatusCode.BadRequest, proxyOnly.StatusCode);
+        Assert.Equal("proxy_only", (await Json.ReadAsync(proxyOnly)).Str("code"));
+    }
+}
