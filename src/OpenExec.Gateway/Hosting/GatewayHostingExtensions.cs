@@ -57,7 +57,12 @@ internal static class GatewayHostingExtensions
         services.AddSingleton<GatewayClock>();
         services.AddSingleton(settings);
         services.AddSingleton(identity);
-        services.AddSingleton<HealthWarnings>();
+        var warnings = new HealthWarnings();
+        foreach (var route in routes.PassThroughRoutes)
+        {
+            warnings.Add($"Pass-through route '{route}' forwards GET, HEAD and OPTIONS without approval, nonce or receipt");
+        }
+        services.AddSingleton(warnings);
         services.AddSingleton<SqliteExecutionStore>();
         services.AddSingleton<IExecutionStore>(sp => sp.GetRequiredService<SqliteExecutionStore>());
         services.AddSingleton(new ActionCatalog(routes.Actions));

@@ -19,7 +19,10 @@ internal sealed class ProxyBoundaryMiddleware(RequestDelegate next, ExecutionPip
 {
     /// <summary>Request headers that must not reach the backend (SPEC section 5).</summary>
     private static readonly string[] DroppedHeaders =
-        ["X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override", "Expect", "OpenExec-Approval", "OpenExec-Nonce", "Idempotency-Key"];
+    [
+        "X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override", "Expect", "OpenExec-Approval", "OpenExec-Nonce", "Idempotency-Key",
+        "Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authorization", "TE", "Trailer", "Upgrade",
+    ];
 
     public async Task InvokeAsync(HttpContext context)
     {
@@ -141,6 +144,14 @@ internal sealed class ProxyBoundaryMiddleware(RequestDelegate next, ExecutionPip
     private static void PrepareForwarding(HttpContext context, PooledBufferWriter body, string nonce)
     {
         var request = context.Request;
+        // Headers the client named in Connection are hop-by-hop too (RFC 9110 7.6.1).
+        foreach (var value in request.Headers.Connection)
+        {
+            foreach (var token in (value ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            {
+                request.Headers.Remove(token);
+            }
+        }
         foreach (var header in DroppedHeaders)
         {
             request.Headers.Remove(header);

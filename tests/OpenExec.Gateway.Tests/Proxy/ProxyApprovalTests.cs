@@ -1,0 +1,122 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text;
+using OpenExec.Core.Approvals;
+using OpenExec.Core.Crypto;
+using OpenExec.Core.Json;
+using OpenExec.Gateway.Tests.Infrastructure;
+using WireMock.RequestBuilders;
+using WireMock.ResponseBuilders;
+using WireMock.Server;
+
+namespace OpenExec.Gateway.Tests.Proxy;
+
+/// <summary>ClawShield approvals over proxied requests: the approval covers method, path, query and body.</summary>
+public sealed class ProxyApprovalTests : IAsyncLifetime
+{
+    private const string Tenant = "tenant-001";
+    private readonly WireMockServer _backend = WireMockServer.Start();
+    private readonly ReceiptSigningKey _governance = ReceiptSigningKey.Generate();
+    private GatewayServer _gateway = null!;
+
+    public async Task InitializeAsync()
+    {
+        _backend.Given(Request.Create().WithPath("/v1/*")).RespondWith(Response.Create().WithStatusCode(200).WithBody("""{"ok":true}"""));
+        var settings = ProxyConfig.Route("email", "send_email", "v1", _backend.Urls[0] + "/");
+        _gateway = await GatewayServer.StartAsync(settings, new Dictionary<string, string?>
+        {
+            ["OPENEXEC_MODE"] = "clawshield",
+            ["CLAWSHIELD_PUBLIC_KEY"] = _governance.ExportPublicPem(),
+            ["CLAWSHIELD_TENANT_ID"] = Tenant,
+        });
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _gateway.DisposeAsync();
+        _backend.Stop();
+        _governance.Dispose();
+    }
+
+    /// <summary>The action hash of a proxied request, built as SPEC section 5 says.</summary>
+    private static string HashOf(string method, string path, string query, string jsonBody)
+    {
+        var payload = new StrictObject(
+        [
+            new("method", new StrictString(method)),
+            new("path", new StrictString(path)),
+            new("query", new StrictString(query)),
+            new("body", StrictJson.Parse(Encoding.UTF8.GetBytes(jsonBody))),
+        ]);
+        return ActionHash.Compute("send_email", payload);
+    }
+
+    private string Approve(string hash)
+    {
+        var now = DateTimeOffset.UtcNow;
+        return new ApprovalMinter(_governance).Mint(Tenant, hash, now.AddSeconds(-5), now.AddMinutes(5)).ToHeader();
+    }
+
+    private Task<HttpResponseMessage> SendAsync(HttpMethod method, string target, string body, string nonce, string? approval)
+    {
+        var request = new HttpRequestMessage(method, target) { Content = new ByteArrayContent(Encoding.UTF8.GetBytes(body)) };
+        request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
+        request.Headers.TryAddWithoutValidation("Idempotency-Key", nonce);
+        if (approval is not null)
+        {
+            request.Headers.TryAddWithoutValidation("OpenExec-Approval", approval);
+        }
+        return _gateway.Client.SendAsync(request);
+    }
+
+    [Fact]
+    public async Task An_approval_for_the_exact_request_runs_once()
+    {
+        const string body = """{"to":"a@example.com"}""";
+        var approval = Approve(HashOf("POST", "/v1/send", "x=1", body));
+
+        var ok = await SendAsync(HttpMethod.Post, "/v1/send?x=1", body, "n-1", approval);
+        Assert.Equal(HttpStatusCode.OK, ok.StatusCode);
+        var seen = Assert.Single(_backend.LogEntries).RequestMessage;
+        Assert.False(seen.Headers!.ContainsKey("OpenExec-Approval"));
+
+        // Whitespace is not part of the approved meaning: the parsed body is what is hashed.
+        var reused = await SendAsync(HttpMethod.Post, "/v1/send?x=1", body, "n-2", approval);
+        Assert.Equal(HttpStatusCode.Forbidden, reused.StatusCode);
+        Assert.Equal("approval_reused", (await Json.ReadAsync(reused)).Str("code"));
+        Assert.Single(_backend.LogEntries);
+    }
+
+    [Theory]
+    [InlineData("PUT", "/v1/send?x=1", """{"to":"a@example.com"}""")]
+    [InlineData("POST", "/v1/other?x=1", """{"to":"a@example.com"}""")]
+    [InlineData("POST", "/v1/send?x=2", """{"to":"a@example.com"}""")]
+    [InlineData("POST", "/v1/send", """{"to":"a@example.com"}""")]
+    [InlineData("POST", "/v1/send?x=1", """{"to":"evil@example.com"}""")]
+    public async Task Tampered_method_path_query_or_body_is_refused(string method, string target, string body)
+    {
+        var approval = Approve(HashOf("POST", "/v1/send", "x=1", """{"to":"a@example.com"}"""));
+
+        var response = await SendAsync(new HttpMethod(method), target, body, "n-" + Guid.NewGuid(), approval);
+
+        Assert.Equal(HttpStatusCode.Forbidden, response.StatusCode);
+        var problem = await Json.ReadAsync(response);
+        Assert.Equal("action_hash_mismatch", problem.Str("code"));
+        Assert.Equal("Action hash mismatch: approval does not match this request", problem.Str("detail"));
+        Assert.Empty(_backend.LogEntries);
+    }
+
+    [Fact]
+    public async Task Missing_or_malformed_approval_header_never_reaches_the_backend()
+    {
+        var missing = await SendAsync(HttpMethod.Post, "/v1/send", "{}", "n-missing", approval: null);
+        Assert.Equal(HttpStatusCode.Forbidden, missing.StatusCode);
+        Assert.Equal("approval_required", (await Json.ReadAsync(missing)).Str("code"));
+
+        var malformed = await SendAsync(HttpMethod.Post, "/v1/send", "{}", "n-bad", approval: "not base64url!");
+        Assert.Equal(HttpStatusCode.BadRequest, malformed.StatusCode);
+        Assert.Equal("invalid_approval", (await Json.ReadAsync(malformed)).Str("code"));
+
+        Assert.Empty(_backend.LogEntries);
+    }
+}

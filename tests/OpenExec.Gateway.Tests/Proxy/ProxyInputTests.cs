@@ -1,0 +1,130 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Security.Cryptography;
+using System.Text;
+using OpenExec.Core.Approvals;
+using OpenExec.Core.Json;
+using OpenExec.Gateway.Tests.Infrastructure;
+using WireMock.RequestBuilders;
+using WireMock.ResponseBuilders;
+using WireMock.Server;
+
+namespace OpenExec.Gateway.Tests.Proxy;
+
+/// <summary>What a proxied request may carry, and what reaches the backend (SPEC section 5).</summary>
+public sealed class ProxyInputTests : IDisposable
+{
+    private readonly WireMockServer _backend = WireMockServer.Start();
+
+    public ProxyInputTests()
+        => _backend.Given(Request.Create().WithPath("/*")).RespondWith(Response.Create().WithStatusCode(200).WithBody("""{"ok":true}"""));
+
+    public void Dispose() => _backend.Stop();
+
+    private string Backend => _backend.Urls[0] + "/";
+
+    [Fact]
+    public async Task A_non_json_body_is_forwarded_byte_for_byte_and_hashed_as_bytes()
+    {
+        await using var gateway = await GatewayServer.StartAsync(ProxyConfig.Route("up", "upload", "files", Backend));
+        var bytes = Enumerable.Range(0, 3000).Select(i => (byte)(i * 7)).ToArray();
+        var request = new HttpRequestMessage(HttpMethod.Put, "/files/a.bin") { Content = new ByteArrayContent(bytes) };
+        request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
+        request.Headers.TryAddWithoutValidation("Idempotency-Key", "bin-1");
+
+        var response = await gateway.Client.SendAsync(request);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var seen = Assert.Single(_backend.LogEntries).RequestMessage;
+        Assert.Equal(bytes, seen.BodyAsBytes);
+        var receipt = await Json.ReadAsync(await gateway.Client.GetAsync($"/receipts/{response.Headers.GetValues("OpenExec-Exec-Id").Single()}"));
+        var expected = ActionHash.Compute("upload", new StrictObject(
+        [
+            new("method", new StrictString("PUT")),
+            new("path", new StrictString("/files/a.bin")),
+            new("query", new StrictString("")),
+            new("body", new StrictObject(
+            [
+                new("content_type", new StrictString("application/octet-stream")),
+                new("length", new StrictNumber("3000")),
+                new("sha256", new StrictString(Convert.ToHexStringLower(SHA256.HashData(bytes)))),
+            ])),
+        ]));
+        Assert.Equal(expected, receipt.GetProperty("body").Str("request_sha256"));
+    }
+
+    [Fact]
+    public async Task Bodies_over_the_limit_and_encoded_bodies_are_refused_before_the_backend()
+    {
+        var settings = ProxyConfig.Route("up", "upload", "files", Backend);
+        settings["OpenExec:MaxRequestBodyBytes"] = "4096";
+        await using var gateway = await GatewayServer.StartAsync(settings);
+
+        var big = new HttpRequestMessage(HttpMethod.Post, "/files/x") { Content = new ByteArrayContent(new byte[5000]) };
+        big.Headers.TryAddWithoutValidation("Idempotency-Key", "big");
+        var tooBig = await gateway.Client.SendAsync(big);
+        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, tooBig.StatusCode);
+        Assert.Equal("body_too_large", (await Json.ReadAsync(tooBig)).Str("code"));
+
+        // Chunked, so no Content-Length to refuse early: the limit holds while reading.
+        var (status, text) = await RawHttp.SendAsync(gateway.BaseAddress,
+            "POST /files/y HTTP/1.1\r\nHost: x\r\nIdempotency-Key: chunked\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
+            Encoding.ASCII.GetBytes("1388\r\n" + new string('a', 5000) + "\r\n0\r\n\r\n"));
+        Assert.Equal(413, status);
+        Assert.Contains("body_too_large", text, StringComparison.Ordinal);
+
+        var gzip = new HttpRequestMessage(HttpMethod.Post, "/files/z") { Content = new ByteArrayContent([1, 2, 3]) };
+        gzip.Content.Headers.ContentEncoding.Add("gzip");
+        gzip.Headers.TryAddWithoutValidation("Idempotency-Key", "gz");
+        var encoded = await gateway.Client.SendAsync(gzip);
+        Assert.Equal(HttpStatusCode.UnsupportedMediaType, encoded.StatusCode);
+
+        Assert.Empty(_backend.LogEntries);
+    }
+
+    [Fact]
+    public async Task Hop_by_hop_and_method_override_headers_are_not_forwarded()
+    {
+        await using var gateway = await GatewayServer.StartAsync(ProxyConfig.Route("r", "op", "v1", Backend));
+        var (status, _) = await RawHttp.SendAsync(gateway.BaseAddress,
+            "POST /v1/a HTTP/1.1\r\nHost: x\r\nIdempotency-Key: hop\r\nConnection: X-Secret-Hop\r\nX-Secret-Hop: 1\r\nKeep-Alive: timeout=5\r\n" +
+            "X-HTTP-Method: DELETE\r\nX-Method-Override: DELETE\r\nOpenExec-Nonce: hop\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n", "{}"u8.ToArray());
+
+        Assert.Equal(200, status);
+        var headers = Assert.Single(_backend.LogEntries).RequestMessage.Headers!;
+        foreach (var name in new[] { "X-Secret-Hop", "Keep-Alive", "X-HTTP-Method", "X-Method-Override", "OpenExec-Nonce" })
+        {
+            Assert.False(headers.ContainsKey(name), name + ": " + string.Join(" | ", headers.Select(h => h.Key + "=" + string.Join(",", h.Value))));
+        }
+        Assert.Equal("hop", headers["Idempotency-Key"].Single());
+    }
+
+    [Fact]
+    public async Task A_pass_through_route_forwards_reads_only()
+    {
+        var settings = ProxyConfig.Route("docs", "", "docs", Backend, passThrough: true);
+        await using var gateway = await GatewayServer.StartAsync(settings);
+
+        var read = await gateway.Client.GetAsync("/docs/index");
+        Assert.Equal(HttpStatusCode.OK, read.StatusCode);
+
+        var write = await gateway.Client.PostAsync("/docs/index", new StringContent("{}", Encoding.UTF8, "application/json"));
+        Assert.Equal(HttpStatusCode.MethodNotAllowed, write.StatusCode);
+        Assert.Equal("method_not_allowed", (await Json.ReadAsync(write)).Str("code"));
+        Assert.Single(_backend.LogEntries);
+
+        var health = await Json.ReadAsync(await gateway.Client.GetAsync("/health"));
+        Assert.Contains(health.GetProperty("warnings").EnumerateArray(), w => w.GetString()!.Contains("docs", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task A_route_without_action_metadata_stops_the_gateway_from_starting()
+    {
+        var settings = ProxyConfig.Route("naked", "x", "v1", Backend);
+        settings.Remove("ReverseProxy:Routes:naked:Metadata:OpenExec.Action");
+
+        var refused = await Assert.ThrowsAsync<InvalidOperationException>(() => GatewayServer.StartAsync(settings));
+        Assert.Contains("ReverseProxy:Routes:naked", refused.Message, StringComparison.Ordinal);
+        Assert.Contains("OpenExec.Action", refused.Message, StringComparison.Ordinal);
+    }
+}
