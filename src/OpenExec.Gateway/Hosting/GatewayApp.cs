@@ -12,7 +12,9 @@ internal static class GatewayApp
     /// </summary>
     public static WebApplication? Build(string[] args, out IReadOnlyList<string> problems, IDictionary<string, string?>? environment = null, Action<WebApplicationBuilder>? configure = null)
     {
-        var builder = WebApplication.CreateBuilder(args);
+        // appsettings.json ships beside the binary; relative paths (OpenExec:DataDir) stay
+        // relative to the working directory.
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
         builder.Configuration.AddOpenExecSources(args, environment);
         problems = builder.AddOpenExecGateway();
         if (problems.Count > 0)
