@@ -1,4 +1,5 @@
 using OpenExec.Gateway.Configuration;
+using OpenExec.Gateway.Telemetry;
 
 namespace OpenExec.Gateway.Hosting;
 
@@ -21,6 +22,7 @@ internal static class GatewayApp
         {
             return null;
         }
+        builder.AddOpenExecTelemetry();
         configure?.Invoke(builder);
         var app = builder.Build();
         app.UseOpenExecGateway();

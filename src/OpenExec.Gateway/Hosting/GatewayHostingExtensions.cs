@@ -32,6 +32,18 @@ internal static class GatewayHostingExtensions
         var settings = GatewaySettings.Create(options, urls, out var errors);
         var problems = new List<string>(errors);
         var routes = RouteActions.Read(configuration.GetSection("ReverseProxy"), problems);
+        StackExchange.Redis.ConfigurationOptions? redis = null;
+        if (configuration.GetConnectionString("Redis") is { Length: > 0 } redisConfiguration)
+        {
+            try
+            {
+                redis = RedisExecutionStore.ParseConfiguration(redisConfiguration);
+            }
+            catch (ArgumentException ex)
+            {
+                problems.Add($"ConnectionStrings:Redis (OPENEXEC_REDIS) is not a StackExchange.Redis configuration string: {ex.Message}");
+            }
+        }
         if (problems.Count > 0)
         {
             return problems;
@@ -63,8 +75,22 @@ internal static class GatewayHostingExtensions
             warnings.Add($"Pass-through route '{route}' forwards GET, HEAD and OPTIONS without approval, nonce or receipt");
         }
         services.AddSingleton(warnings);
-        services.AddSingleton<SqliteExecutionStore>();
-        services.AddSingleton<IExecutionStore>(sp => sp.GetRequiredService<SqliteExecutionStore>());
+        if (redis is not null)
+        {
+            var retention = RedisExecutionStore.RetentionFor(options.NonceRetention, options.MaxApprovalLifetime, options.ClockSkew);
+            services.AddSingleton<IExecutionStore>(sp => new RedisExecutionStore(
+                identity,
+                StackExchange.Redis.ConnectionMultiplexer.Connect(redis),
+                retention,
+                sp.GetRequiredService<TimeProvider>(),
+                sp.GetRequiredService<HealthWarnings>(),
+                sp.GetRequiredService<ILoggerFactory>()));
+        }
+        else
+        {
+            services.AddSingleton<SqliteExecutionStore>();
+            services.AddSingleton<IExecutionStore>(sp => sp.GetRequiredService<SqliteExecutionStore>());
+        }
         services.AddSingleton(new ActionCatalog(routes.Actions));
         services.AddSingleton(routes);
         services.AddSingleton<ExecutionPipeline>();
@@ -122,12 +148,20 @@ internal static class GatewayHostingExtensions
         return app;
     }
 
-    /// <summary>Before serving: claims a dead process left unfinished become outcome_unknown receipts.</summary>
+    /// <summary>
+    /// Before serving: opens the store (Redis: starts copying receipts, registers the signing key)
+    /// and, for the embedded store, turns claims a dead process left unfinished into
+    /// outcome_unknown receipts. With Redis, a dead holder's claim is taken over when its lease
+    /// has expired, by whichever gateway finds it first.
+    /// </summary>
     public static async Task RecoverAsync(this WebApplication app)
     {
-        var store = app.Services.GetRequiredService<SqliteExecutionStore>();
-        var pipeline = app.Services.GetRequiredService<ExecutionPipeline>();
-        await store.RecoverAsync(pipeline.OutcomeUnknownDraft, CancellationToken.None).ConfigureAwait(false);
+        var store = app.Services.GetRequiredService<IExecutionStore>();
+        if (store is SqliteExecutionStore embedded)
+        {
+            var pipeline = app.Services.GetRequiredService<ExecutionPipeline>();
+            await embedded.RecoverAsync(pipeline.OutcomeUnknownDraft, CancellationToken.None).ConfigureAwait(false);
+        }
     }
 
     private static List<string> ListenUrls(IConfiguration configuration)

@@ -49,12 +49,23 @@ internal sealed class GatewayIdentity : IDisposable
         if (File.Exists(idPath))
         {
             gatewayId = File.ReadAllText(idPath).Trim();
+            // An empty or torn id (a power cut, a bad copy) would silently start a second chain
+            // under another name: refuse, so that the operator restores the file.
+            if (!IsGeneratedId(gatewayId))
+            {
+                throw new InvalidOperationException($"'{idPath}' does not hold a gateway id (gw- and 16 hex digits); restore it from a backup of the data dir, as the receipt chain continues under that id");
+            }
         }
         else
         {
             gatewayId = "gw-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8));
             var tmp = idPath + ".tmp";
-            File.WriteAllText(tmp, gatewayId);
+            using (var file = new FileStream(tmp, FileMode.Create, FileAccess.Write))
+            {
+                file.Write(System.Text.Encoding.ASCII.GetBytes(gatewayId));
+                // On disk before the rename, so that a power cut cannot leave an empty id behind.
+                file.Flush(flushToDisk: true);
+            }
             File.Move(tmp, idPath, overwrite: true);
         }
 
@@ -65,4 +76,8 @@ internal sealed class GatewayIdentity : IDisposable
     }
 
     public void Dispose() => _lock.Dispose();
+
+    /// <summary>The form <see cref="Open"/> generates: <c>gw-</c> and 16 lowercase hex digits.</summary>
+    private static bool IsGeneratedId(string id)
+        => id.Length == 19 && id.StartsWith("gw-", StringComparison.Ordinal) && !id.AsSpan(3).ContainsAnyExcept("0123456789abcdef");
 }

@@ -5,6 +5,7 @@ using OpenExec.Core.Receipts;
 using OpenExec.Gateway.Actions;
 using OpenExec.Gateway.Configuration;
 using OpenExec.Gateway.Pipeline;
+using OpenExec.Gateway.Telemetry;
 
 namespace OpenExec.Gateway.Http;
 
@@ -32,6 +33,7 @@ internal sealed class ExecuteEndpoint(ExecutionPipeline pipeline, ActionCatalog 
 
         ExecutionRequest request;
         ActionDefinition action;
+        using var validate = GatewayTelemetry.Start(GatewayTelemetry.Spans.Validate);
         using (read.Body)
         {
             var parsed = Parse(read.Body!.WrittenSpan, settings.Options.IsClawShield);
@@ -63,6 +65,8 @@ internal sealed class ExecuteEndpoint(ExecutionPipeline pipeline, ActionCatalog 
             return;
         }
 
+        validate?.Dispose();
+
         var authorization = await pipeline.AuthorizeAsync(request, context.RequestAborted).ConfigureAwait(false);
         if (authorization.Denial is { } denial)
         {
@@ -74,13 +78,21 @@ internal sealed class ExecuteEndpoint(ExecutionPipeline pipeline, ActionCatalog 
         // Step 7: execute exactly once, record, answer.
         if (action.Kind == ActionKind.BuiltIn)
         {
-            var result = BuiltInActions.Run(action.Name, payload);
+            StrictValue result;
+            using (GatewayTelemetry.Start(GatewayTelemetry.Spans.ActionInvoke))
+            {
+                result = BuiltInActions.Run(action.Name, payload);
+            }
             var document = await pipeline.CompleteAsync(ticket, ExecutionOutcome.Executed(ResultHash.Canonical(result), "canonical"), CancellationToken.None).ConfigureAwait(false);
             await WriteExecutedAsync(context, ticket, result, document).ConfigureAwait(false);
             return;
         }
 
-        var routed = await routedClient.InvokeAsync(action, payload, request.Nonce, ticket, context.RequestAborted).ConfigureAwait(false);
+        RoutedActionClient.RoutedResult routed;
+        using (GatewayTelemetry.Start(GatewayTelemetry.Spans.ActionInvoke))
+        {
+            routed = await routedClient.InvokeAsync(action, payload, request.Nonce, ticket, context.RequestAborted).ConfigureAwait(false);
+        }
         var receipt = await pipeline.CompleteAsync(ticket, routed.Outcome, CancellationToken.None).ConfigureAwait(false);
         if (routed.Result is { } routedResult)
         {

@@ -28,6 +28,11 @@ internal static class Problem
         {
             return;
         }
+        if (denial is null)
+        {
+            // Refused before the pipeline (input, limits, store): no receipt, but counted.
+            Telemetry.GatewayTelemetry.Refused(code);
+        }
         response.StatusCode = status;
         response.ContentType = ContentType;
         response.Headers.CacheControl = "no-store";

@@ -68,17 +68,7 @@ internal static class RequestBody
     }
 
     /// <summary>True for <c>application/json</c> and <c>application/*+json</c>, any parameters.</summary>
-    public static bool IsJson(string? contentType)
-    {
-        if (string.IsNullOrEmpty(contentType))
-        {
-            return false;
-        }
-        var semicolon = contentType.IndexOf(';', StringComparison.Ordinal);
-        var media = (semicolon < 0 ? contentType : contentType[..semicolon]).Trim();
-        return media.Equals("application/json", StringComparison.OrdinalIgnoreCase)
-            || (media.StartsWith("application/", StringComparison.OrdinalIgnoreCase) && media.EndsWith("+json", StringComparison.OrdinalIgnoreCase));
-    }
+    public static bool IsJson(string? contentType) => OpenExec.Core.Approvals.ProxiedRequestPayload.IsJsonMediaType(contentType);
 
     private static ReadResult Fail(int status, string code, string detail) => new(null, status, code, detail);
 }

@@ -3,6 +3,7 @@ using OpenExec.Core.Approvals;
 using OpenExec.Core.Receipts;
 using OpenExec.Gateway.Configuration;
 using OpenExec.Gateway.Store;
+using OpenExec.Gateway.Telemetry;
 
 namespace OpenExec.Gateway.Pipeline;
 
@@ -42,40 +43,36 @@ internal sealed class ExecutionPipeline
             Tenant = options.IsClawShield ? options.TenantId ?? UnverifiedTenant : DemoTenant,
         };
 
-        // Step 3: approval. The tenant and approval id are trusted only once the signature is.
-        string? approvalIdentity = null;
+        // Step 3: approval.
         if (options.IsClawShield)
         {
-            var artifact = request.Approval;
-            if (artifact is null)
+            (int Status, string Code, string Detail)? approvalRefusal;
+            using (var span = GatewayTelemetry.Start(GatewayTelemetry.Spans.ApprovalVerify))
             {
-                return await DenyAsync(attempt, 403, "approval_required", "ClawShield mode requires an approval artifact", cancellationToken).ConfigureAwait(false);
+                approvalRefusal = CheckApproval(attempt);
+                if (approvalRefusal is { } r)
+                {
+                    GatewayTelemetry.Fail(span, r.Code);
+                }
             }
-            approvalIdentity = artifact.Identity;
-            attempt.ApprovalSha256 = approvalIdentity;
-            if (!_settings.Verifier!.VerifySignature(artifact))
+            if (approvalRefusal is { } denied)
             {
-                return await DenyAsync(attempt, 403, "invalid_signature", "Invalid signature: approval artifact is not authentic", cancellationToken).ConfigureAwait(false);
-            }
-            attempt.Tenant = artifact.TenantId;
-            attempt.ApprovalId = artifact.ApprovalId;
-            if (!options.AllowAnyTenant && !string.Equals(artifact.TenantId, options.TenantId, StringComparison.Ordinal))
-            {
-                // The receipt is scoped to the tenant this gateway serves, not the foreign one.
-                attempt.Tenant = options.TenantId!;
-                return await DenyAsync(attempt, 403, "tenant_mismatch", "Tenant mismatch: approval is for another tenant", cancellationToken).ConfigureAwait(false);
-            }
-            if (!string.Equals(artifact.ActionHash, requestHash, StringComparison.Ordinal))
-            {
-                return await DenyAsync(attempt, 403, "action_hash_mismatch", "Action hash mismatch: approval does not match this request", cancellationToken).ConfigureAwait(false);
+                return await DenyAsync(attempt, denied.Status, denied.Code, denied.Detail, cancellationToken).ConfigureAwait(false);
             }
         }
+        var approvalIdentity = attempt.ApprovalSha256;
 
         // Step 4: the nonce, tenant-scoped, before the time window: a replay of an approved
         // request is a replay even after its approval expired.
         var nonceSha = NonceHash.Compute(attempt.Tenant, request.Nonce);
         attempt.NonceSha256 = nonceSha;
-        var state = await _store.LookupAsync(nonceSha, cancellationToken).ConfigureAwait(false);
+        NonceState state;
+        using (GatewayTelemetry.Start(GatewayTelemetry.Spans.NonceClaim))
+        {
+            var lookupStarted = Stopwatch.GetTimestamp();
+            state = await _store.LookupAsync(nonceSha, cancellationToken).ConfigureAwait(false);
+            GatewayTelemetry.StoreOperation("lookup", lookupStarted);
+        }
         if (state.Status != NonceStatus.Free)
         {
             return await DenyUsedNonceAsync(attempt, state, cancellationToken).ConfigureAwait(false);
@@ -93,9 +90,15 @@ internal sealed class ExecutionPipeline
 
         // Step 6: the atomic, durable claim of nonce and approval together.
         var execId = GatewayClock.NewExecId();
-        var claim = await _store.ClaimAsync(
-            new ClaimRequest(nonceSha, requestHash, approvalIdentity, execId, request.Action, attempt.Tenant, started, started + options.BackendTimeout + TimeSpan.FromSeconds(30)),
-            cancellationToken).ConfigureAwait(false);
+        ClaimResult claim;
+        using (GatewayTelemetry.Start(GatewayTelemetry.Spans.NonceClaim))
+        {
+            var claimStarted = Stopwatch.GetTimestamp();
+            claim = await _store.ClaimAsync(
+                new ClaimRequest(nonceSha, requestHash, approvalIdentity, execId, request.Action, attempt.Tenant, started, started + options.BackendTimeout + TimeSpan.FromSeconds(30)),
+                cancellationToken).ConfigureAwait(false);
+            GatewayTelemetry.StoreOperation("claim", claimStarted);
+        }
         switch (claim.Status)
         {
             case ClaimStatus.NonceTaken:
@@ -105,7 +108,7 @@ internal sealed class ExecutionPipeline
         }
 
         return new Authorization(
-            new ExecutionTicket(execId, request.Action, attempt.Tenant, nonceSha, requestHash, approvalIdentity, attempt.ApprovalId, started, attempt.TraceId),
+            new ExecutionTicket(execId, request.Action, attempt.Tenant, nonceSha, requestHash, approvalIdentity, attempt.ApprovalId, started, attempt.TraceId, attempt.StartTimestamp),
             null);
     }
 
@@ -121,7 +124,9 @@ internal sealed class ExecutionPipeline
             UpstreamStatus = outcome.UpstreamStatus,
         };
         // The answer must not be lost to a client that hung up: the record completes regardless.
-        return await _store.AppendReceiptAsync(body, new ClaimUpdate(ticket.NonceSha256, ticket.ApprovalIdentity, outcome.ReleaseClaim), CancellationToken.None).ConfigureAwait(false);
+        var document = await WriteReceiptAsync(body, new ClaimUpdate(ticket.NonceSha256, ticket.ApprovalIdentity, outcome.ReleaseClaim), CancellationToken.None).ConfigureAwait(false);
+        GatewayTelemetry.Decided(ticket.Action, ticket.ExecId, ticket.Tenant, outcome.Decision, outcome.Code, document.Hash, ticket.StartTimestamp);
+        return document;
     }
 
     /// <summary>The receipt of a claim whose holder died before recording its outcome.</summary>
@@ -132,19 +137,57 @@ internal sealed class ExecutionPipeline
             Code = "outcome_unknown",
         };
 
-    private ValueTask<Authorization> DenyUsedNonceAsync(Attempt attempt, NonceState state, CancellationToken cancellationToken)
+    /// <summary>
+    /// Step 3: present, authentic, for this tenant, for exactly this request. The artifact's
+    /// tenant and approval id enter the attempt only once its signature verified.
+    /// </summary>
+    private (int Status, string Code, string Detail)? CheckApproval(Attempt attempt)
     {
+        var options = _settings.Options;
+        var artifact = attempt.Request.Approval;
+        if (artifact is null)
+        {
+            return (403, "approval_required", "ClawShield mode requires an approval artifact");
+        }
+        attempt.ApprovalSha256 = artifact.Identity;
+        if (!_settings.Verifier!.VerifySignature(artifact))
+        {
+            return (403, "invalid_signature", "Invalid signature: approval artifact is not authentic");
+        }
+        attempt.Tenant = artifact.TenantId;
+        attempt.ApprovalId = artifact.ApprovalId;
+        if (!options.AllowAnyTenant && !string.Equals(artifact.TenantId, options.TenantId, StringComparison.Ordinal))
+        {
+            // The receipt is scoped to the tenant this gateway serves, not the foreign one.
+            attempt.Tenant = options.TenantId!;
+            return (403, "tenant_mismatch", "Tenant mismatch: approval is for another tenant");
+        }
+        if (!string.Equals(artifact.ActionHash, attempt.RequestSha256, StringComparison.Ordinal))
+        {
+            return (403, "action_hash_mismatch", "Action hash mismatch: approval does not match this request");
+        }
+        return null;
+    }
+
+    private async ValueTask<Authorization> DenyUsedNonceAsync(Attempt attempt, NonceState state, CancellationToken cancellationToken)
+    {
+        if (state.TakenOver is { } orphan)
+        {
+            // This gateway found a dead holder's expired claim first: its receipt goes in this chain.
+            var recorded = await WriteReceiptAsync(OutcomeUnknownDraft(orphan), new ClaimUpdate(orphan.NonceSha256, orphan.ApprovalIdentity, Release: false), CancellationToken.None).ConfigureAwait(false);
+            state = state with { Receipt = recorded.Hash, Decision = recorded.Body.Decision, TakenOver = null };
+        }
         if (!string.Equals(state.RequestSha256, attempt.RequestSha256, StringComparison.Ordinal))
         {
             // Says nothing about the first request: a nonce guess must not reveal what it was for.
-            return DenyAsync(attempt, 422, "nonce_reused", "Nonce already used for a different request; use a new nonce", cancellationToken);
+            return await DenyAsync(attempt, 422, "nonce_reused", "Nonce already used for a different request; use a new nonce", cancellationToken).ConfigureAwait(false);
         }
         if (state.Status == NonceStatus.InProgress)
         {
-            return DenyAsync(attempt, 409, "in_progress", "A request with this nonce is still running; retry later to see its outcome", cancellationToken, decision: Decisions.InProgress);
+            return await DenyAsync(attempt, 409, "in_progress", "A request with this nonce is still running; retry later to see its outcome", cancellationToken, decision: Decisions.InProgress).ConfigureAwait(false);
         }
         var original = new OriginalAttempt(state.ExecId!, state.Receipt, state.Decision ?? Decisions.OutcomeUnknown);
-        return DenyAsync(attempt, 409, "replay_denied", "Replay denied: this nonce was already used for this request", cancellationToken, Decisions.ReplayDenied, original);
+        return await DenyAsync(attempt, 409, "replay_denied", "Replay denied: this nonce was already used for this request", cancellationToken, Decisions.ReplayDenied, original).ConfigureAwait(false);
     }
 
     private async ValueTask<Authorization> DenyAsync(Attempt attempt, int status, string code, string detail, CancellationToken cancellationToken, string decision = Decisions.Rejected, OriginalAttempt? original = null)
@@ -159,8 +202,20 @@ internal sealed class ExecutionPipeline
             Decision = decision,
             Code = code,
         };
-        var doc = await _store.AppendReceiptAsync(body, null, cancellationToken).ConfigureAwait(false);
+        var doc = await WriteReceiptAsync(body, null, cancellationToken).ConfigureAwait(false);
+        GatewayTelemetry.Decided(attempt.Request.Action, execId, attempt.Tenant, decision, code, doc.Hash, attempt.StartTimestamp);
         return new Authorization(null, new Denial(status, code, detail, execId, doc.Hash, original));
+    }
+
+    private async ValueTask<ReceiptDocument> WriteReceiptAsync(ReceiptBody body, ClaimUpdate? update, CancellationToken cancellationToken)
+    {
+        using var span = GatewayTelemetry.Start(GatewayTelemetry.Spans.ReceiptWrite);
+        var started = Stopwatch.GetTimestamp();
+        var document = await _store.AppendReceiptAsync(body, update, cancellationToken).ConfigureAwait(false);
+        GatewayTelemetry.StoreOperation("append_receipt", started);
+        span?.SetTag(GatewayTelemetry.Tags.ExecId, document.Body.ExecId);
+        span?.SetTag(GatewayTelemetry.Tags.Receipt, document.Hash);
+        return document;
     }
 
     private ReceiptBody Draft(string execId, string action, string tenant, string nonceSha, string requestSha, string? approvalSha, string? approvalId, DateTimeOffset started, string? traceId)
@@ -194,6 +249,9 @@ internal sealed class ExecutionPipeline
         public DateTimeOffset Started { get; } = started;
 
         public string? TraceId { get; } = traceId;
+
+        /// <summary>When the pipeline started, for the duration histogram.</summary>
+        public long StartTimestamp { get; } = Stopwatch.GetTimestamp();
 
         public required string Tenant { get; set; }
 

@@ -21,7 +21,8 @@ internal sealed record ExecutionTicket(
     string? ApprovalIdentity,
     string? ApprovalId,
     DateTimeOffset StartedAt,
-    string? TraceId);
+    string? TraceId,
+    long StartTimestamp);
 
 /// <summary>What happened when a ticket was executed.</summary>
 internal sealed record ExecutionOutcome(

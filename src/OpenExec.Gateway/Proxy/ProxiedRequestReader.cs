@@ -1,6 +1,5 @@
 using Microsoft.AspNetCore.Http.Features;
 using OpenExec.Core.Approvals;
-using OpenExec.Core.Crypto;
 using OpenExec.Core.Json;
 using OpenExec.Gateway.Http;
 using OpenExec.Gateway.Pipeline;
@@ -23,10 +22,8 @@ internal static class ProxiedRequestReader
     {
         var http = context.Request;
         var rawTarget = context.Features.Get<IHttpRequestFeature>()?.RawTarget ?? (http.PathBase + http.Path + http.QueryString).ToString();
-        var queryStart = rawTarget.IndexOf('?', StringComparison.Ordinal);
-        var rawPath = queryStart < 0 ? rawTarget : rawTarget[..queryStart];
-        var rawQuery = queryStart < 0 ? "" : rawTarget[(queryStart + 1)..];
-        if (!IsCanonicalPath(rawPath))
+        var (rawPath, rawQuery) = ProxiedRequestPayload.SplitTarget(rawTarget);
+        if (!ProxiedRequestPayload.IsCanonicalPath(rawPath))
         {
             return Fail(400, "path_not_canonical", "The request path must be canonical: no encoded '/', '\\' or '.', no '//', no '.' or '..' segments");
         }
@@ -61,35 +58,17 @@ internal static class ProxiedRequestReader
         }
         var body = read.Body!;
         StrictValue bodyValue;
-        if (RequestBody.IsJson(http.ContentType))
+        try
         {
-            try
-            {
-                bodyValue = body.WrittenCount == 0 ? StrictLiteral.Null : StrictJson.Parse(body.WrittenSpan);
-            }
-            catch (StrictJsonException ex)
-            {
-                body.Dispose();
-                return Fail(400, ex.Code, ex.Message);
-            }
+            bodyValue = ProxiedRequestPayload.Body(http.ContentType, body.WrittenSpan);
         }
-        else
+        catch (StrictJsonException ex)
         {
-            bodyValue = new StrictObject(
-            [
-                new("content_type", MediaType(http.ContentType) is { } media ? new StrictString(media) : StrictLiteral.Null),
-                new("length", new StrictNumber(body.WrittenCount.ToString(System.Globalization.CultureInfo.InvariantCulture))),
-                new("sha256", new StrictString(Hex.Sha256(body.WrittenSpan))),
-            ]);
+            body.Dispose();
+            return Fail(400, ex.Code, ex.Message);
         }
 
-        var payload = new StrictObject(
-        [
-            new("method", new StrictString(http.Method.ToUpperInvariant())),
-            new("path", new StrictString(rawPath)),
-            new("query", new StrictString(rawQuery)),
-            new("body", bodyValue),
-        ]);
+        var payload = ProxiedRequestPayload.Create(http.Method, rawPath, rawQuery, bodyValue);
         return new ReadResult(new ProxiedRequest(new ExecutionRequest(action, payload, nonce!, approval), body), 0, null, null);
     }
 
@@ -166,47 +145,6 @@ internal static class ProxiedRequestReader
             result.Append(c);
         }
         return result.ToString();
-    }
-
-    /// <summary>
-    /// A path that means exactly what it says: no encoded separators or dots, no empty or dot
-    /// segments. Anything else could reach a different backend path than the one approved.
-    /// </summary>
-    internal static bool IsCanonicalPath(string rawPath)
-    {
-        if (rawPath.Length == 0 || rawPath[0] != '/')
-        {
-            return false;
-        }
-        if (rawPath.Contains("//", StringComparison.Ordinal) || rawPath.Contains('\\', StringComparison.Ordinal))
-        {
-            return false;
-        }
-        foreach (var encoded in (ReadOnlySpan<string>)["%2f", "%5c", "%2e", "%00"])
-        {
-            if (rawPath.Contains(encoded, StringComparison.OrdinalIgnoreCase))
-            {
-                return false;
-            }
-        }
-        foreach (var segment in rawPath.Split('/'))
-        {
-            if (segment is "." or "..")
-            {
-                return false;
-            }
-        }
-        return true;
-    }
-
-    private static string? MediaType(string? contentType)
-    {
-        if (string.IsNullOrWhiteSpace(contentType))
-        {
-            return null;
-        }
-        var semicolon = contentType.IndexOf(';', StringComparison.Ordinal);
-        return (semicolon < 0 ? contentType : contentType[..semicolon]).Trim().ToLowerInvariant();
     }
 
     private static ReadResult Fail(int status, string code, string detail) => new(null, status, code, detail);

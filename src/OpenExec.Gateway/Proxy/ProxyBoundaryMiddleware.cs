@@ -4,6 +4,7 @@ using OpenExec.Gateway.Actions;
 using OpenExec.Gateway.Configuration;
 using OpenExec.Gateway.Http;
 using OpenExec.Gateway.Pipeline;
+using OpenExec.Gateway.Telemetry;
 using Yarp.ReverseProxy.Forwarder;
 using Yarp.ReverseProxy.Model;
 
@@ -47,7 +48,11 @@ internal sealed class ProxyBoundaryMiddleware(RequestDelegate next, ExecutionPip
             return;
         }
 
-        var read = await ProxiedRequestReader.ReadAsync(context, action.Name, settings.Options.IsClawShield, settings.Options.MaxRequestBodyBytes).ConfigureAwait(false);
+        ProxiedRequestReader.ReadResult read;
+        using (GatewayTelemetry.Start(GatewayTelemetry.Spans.Validate))
+        {
+            read = await ProxiedRequestReader.ReadAsync(context, action.Name, settings.Options.IsClawShield, settings.Options.MaxRequestBodyBytes).ConfigureAwait(false);
+        }
         if (read.Request is null)
         {
             await Problem.WriteAsync(context, read.Status, read.Code!, read.Detail!).ConfigureAwait(false);
@@ -74,6 +79,8 @@ internal sealed class ProxyBoundaryMiddleware(RequestDelegate next, ExecutionPip
         context.Features.Set<IHttpRequestLifetimeFeature>(new DetachedLifetime());
         try
         {
+            // The forwarder's HTTP client span is a child of this one.
+            using var invoke = GatewayTelemetry.Start(GatewayTelemetry.Spans.ActionInvoke);
             await next(context).ConfigureAwait(false);
         }
         finally

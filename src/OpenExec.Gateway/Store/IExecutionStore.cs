@@ -40,8 +40,12 @@ internal interface IExecutionStore
     ValueTask<bool> PingAsync(CancellationToken cancellationToken);
 }
 
-/// <summary>What the store holds for a nonce.</summary>
-internal readonly record struct NonceState(NonceStatus Status, string? RequestSha256, string? ExecId, string? Receipt, string? Decision)
+/// <summary>
+/// What the store holds for a nonce. <paramref name="TakenOver"/> is set for exactly one caller:
+/// the one whose look-up or claim found the claim's lease expired without an outcome and turned
+/// it into <c>outcome_unknown</c> (Redis store); that caller writes the claim's receipt.
+/// </summary>
+internal readonly record struct NonceState(NonceStatus Status, string? RequestSha256, string? ExecId, string? Receipt, string? Decision, RecoveredClaim? TakenOver = null)
 {
     public static readonly NonceState Free = new(NonceStatus.Free, null, null, null, null);
 }

@@ -6,6 +6,7 @@ using NSec.Cryptography;
 using OpenExec.Core.Json;
 using OpenExec.Core.Receipts;
 using OpenExec.Gateway.Tests.Infrastructure;
+using Xunit.Abstractions;
 
 namespace OpenExec.Gateway.Tests.Hosting;
 
@@ -21,6 +22,9 @@ public sealed class CrashRecoveryProcessTests : IDisposable
     private static readonly string[] LoadArgs = ["--OpenExec:RateLimit:PerClientPerSecond=0", "--Logging:LogLevel:Default=Warning"];
 
     private readonly string _root = TempDir.Create();
+    private readonly ITestOutputHelper _output;
+
+    public CrashRecoveryProcessTests(ITestOutputHelper output) => _output = output;
 
     public void Dispose() => TempDir.Delete(_root);
 
@@ -32,6 +36,7 @@ public sealed class CrashRecoveryProcessTests : IDisposable
         var sent = new ConcurrentBag<string>();
         string gatewayId;
         string keyId;
+        Checkpoint witnessed;
 
         await using (var first = await GatewayProcess.StartAsync(dataDir, LoadArgs))
         {
@@ -65,6 +70,8 @@ public sealed class CrashRecoveryProcessTests : IDisposable
 
             var senders = Enumerable.Range(0, 16).Select(_ => Task.Run(SendUntilStopped)).ToArray();
             await WaitUntilAsync(() => answered.Count >= 400, TimeSpan.FromSeconds(30), "400 answered requests before the kill");
+            // What an outside witness keeps: a signed checkpoint taken under load, just before the crash.
+            witnessed = Checkpoint.Parse(StrictJson.Parse(await first.Client.GetStringAsync("/receipts/head")));
             first.KillHard();
             Assert.False(senders.All(s => s.IsCompleted), "the kill must land while requests are still being sent");
             await stop.CancelAsync();
@@ -82,6 +89,7 @@ public sealed class CrashRecoveryProcessTests : IDisposable
             var before = await ExportAsync(second);
             var last = before[^1];
             var byExec = before.ToDictionary(d => d.Body.ExecId, StringComparer.Ordinal);
+            _output.WriteLine($"sent {sent.Count}, answered {answered.Count}, receipts {before.Count}, recovered as outcome_unknown {before.Count(d => d.Body.Decision == "outcome_unknown")}");
             foreach (var (nonce, (id, receipt)) in answered)
             {
                 Assert.True(byExec.TryGetValue(id, out var doc), $"answered request {nonce} ({id}) has no receipt after the crash");
@@ -91,6 +99,14 @@ public sealed class CrashRecoveryProcessTests : IDisposable
             var head = await Json.ReadAsync(await second.Client.GetAsync("/receipts/head"));
             Assert.Equal(last.Body.Seq, head.GetProperty("seq").GetInt64());
             Assert.Equal(last.Hash, head.Str("hash"));
+
+            // The witnessed checkpoint is authentic and the chain still holds it: no tail was cut.
+            var keys = await KeysAsync(second);
+            Assert.True(witnessed.Verify(keys), "the checkpoint taken before the crash does not verify with the published keys");
+            Assert.Equal(gatewayId, witnessed.Gateway);
+            Assert.Equal(keyId, witnessed.Kid);
+            Assert.InRange(witnessed.Seq, 1, last.Body.Seq);
+            Assert.Equal(witnessed.Hash, before[(int)witnessed.Seq - 1].Hash);
 
             // The chain continues where it stopped.
             using (var next = await second.ExecuteAsync("echo", new { after = "restart" }, "after-restart-1"))
@@ -161,8 +177,10 @@ public sealed class CrashRecoveryProcessTests : IDisposable
         Assert.True(ChainAudit.Audit(fullChain, await KeysAsync(third)).Ok);
     }
 
-    [Fact]
-    public async Task Sigkill_while_the_backend_runs_the_action_leaves_outcome_unknown_and_never_sends_it_again()
+    [Theory]
+    [InlineData(FrontDoor.Execute)]
+    [InlineData(FrontDoor.Proxy)]
+    public async Task Sigkill_while_the_backend_runs_the_action_leaves_outcome_unknown_and_never_sends_it_again(FrontDoor frontDoor)
     {
         await using var backend = await SlowBackend.StartAsync(TimeSpan.FromSeconds(20));
         var config = WriteConfig(new
@@ -188,20 +206,19 @@ public sealed class CrashRecoveryProcessTests : IDisposable
         var args = new[] { "--config", config };
         var payload = new { to = "ops@example.com", amount = 42 };
 
-        string lastSeqHashBeforeKill;
         await using (var first = await GatewayProcess.StartAsync(dataDir, args))
         {
-            lastSeqHashBeforeKill = (await ExportAsync(first)).LastOrDefault()?.Hash ?? ReceiptBody.GenesisPrev;
-            var call = first.ExecuteAsync("slow_op", payload, "n1");
+            var call = SendSlowAsync(first, frontDoor, payload, "n1");
             await backend.FirstCall.WaitAsync(TimeSpan.FromSeconds(15));
             first.KillHard();
             await Assert.ThrowsAnyAsync<Exception>(() => call);
         }
         Assert.Equal(1, backend.Calls);
         Assert.Equal("n1", backend.LastIdempotencyKey);
+        Assert.Equal(frontDoor == FrontDoor.Execute ? "/run" : "/slow/send", backend.LastPath);
 
         await using var second = await GatewayProcess.StartAsync(dataDir, args);
-        using var replay = await second.ExecuteAsync("slow_op", payload, "n1");
+        using var replay = await SendSlowAsync(second, frontDoor, payload, "n1");
         var problem = await Json.ReadAsync(replay);
         Assert.True(replay.StatusCode == HttpStatusCode.Conflict, problem.GetRawText());
         Assert.Equal("replay_denied", problem.Str("code"));
@@ -223,22 +240,27 @@ public sealed class CrashRecoveryProcessTests : IDisposable
         var unknown = Assert.Single(chain, d => d.Body.ExecId == originalId);
         Assert.Equal("outcome_unknown", unknown.Body.Decision);
         Assert.True(ChainAudit.Audit(chain, await KeysAsync(second)).Ok);
-        Assert.DoesNotContain(chain, d => d.Body.Prev != ReceiptBody.GenesisPrev && d.Body.Seq == 1);
-        Assert.Contains(chain, d => d.Body.Prev == lastSeqHashBeforeKill);
 
         // Asked again, and with another payload under the same nonce: still never sent.
-        using (var again = await second.ExecuteAsync("slow_op", payload, "n1"))
+        using (var again = await SendSlowAsync(second, frontDoor, payload, "n1"))
         {
             Assert.Equal(HttpStatusCode.Conflict, again.StatusCode);
             Assert.Equal(originalId, (await Json.ReadAsync(again)).GetProperty("original").Str("id"));
         }
-        using (var other = await second.ExecuteAsync("slow_op", new { to = "someone@else" }, "n1"))
+        using (var other = await SendSlowAsync(second, frontDoor, new { to = "someone@else" }, "n1"))
         {
             Assert.Equal((HttpStatusCode)422, other.StatusCode);
             Assert.Equal("nonce_reused", (await Json.ReadAsync(other)).Str("code"));
         }
         await Task.Delay(200);
         Assert.Equal(1, backend.Calls);
+    }
+
+    /// <summary>The two ways an agent invokes a routed action (SPEC sections 3 and 5).</summary>
+    public enum FrontDoor
+    {
+        Execute,
+        Proxy,
     }
 
     [Fact]
@@ -408,6 +430,30 @@ public sealed class CrashRecoveryProcessTests : IDisposable
         Assert.Equal(HttpStatusCode.Conflict, replay.StatusCode);
     }
 
+    [Theory]
+    [InlineData("")]
+    [InlineData("gw-12")]
+    [InlineData("gw-\u0000\u0000\u0000")]
+    public async Task A_damaged_gateway_id_refuses_to_start_instead_of_forking_the_chain(string damaged)
+    {
+        // A power cut can leave a file empty or torn. Starting anyway would begin a second chain
+        // under another name, and the receipts written so far would drop out of "this gateway's chain".
+        var dataDir = NewDataDir();
+        await using (var gateway = await GatewayProcess.StartAsync(dataDir))
+        {
+            using var executed = await gateway.ExecuteAsync("echo", new { msg = "before" }, "id-1");
+            Assert.Equal(HttpStatusCode.OK, executed.StatusCode);
+            Assert.Equal(0, await gateway.StopAsync());
+        }
+        var idFile = Path.Combine(dataDir, "gateway-id");
+        var id = File.ReadAllText(idFile);
+        File.WriteAllText(idFile, damaged.Replace("gw-12", id[..5], StringComparison.Ordinal));
+
+        await using var exit = await GatewayProcess.RunToExitAsync(dataDir);
+        Assert.True(exit.ExitCode == 2, exit.Output);
+        Assert.Contains("gateway-id", exit.StandardError, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task Under_concurrent_load_one_signature_serves_a_batch_of_receipts()
     {
@@ -432,6 +478,7 @@ public sealed class CrashRecoveryProcessTests : IDisposable
 
         Assert.Equal(Requests, documents.Count);
         var sizes = documents.Select(d => d.GetProperty("batch").GetProperty("size").GetInt32()).ToList();
+        _output.WriteLine($"batch sizes: max {sizes.Max()}, receipts in batches of more than one {sizes.Count(size => size > 1)} of {Requests}");
         Assert.Contains(sizes, size => size > 1);
         var signatures = documents.Select(d => d.Str("signature")).Distinct(StringComparer.Ordinal).Count();
         Assert.True(signatures < Requests, $"{signatures} signatures for {Requests} receipts: no batch was shared");
@@ -442,6 +489,21 @@ public sealed class CrashRecoveryProcessTests : IDisposable
         Assert.True(audit.Ok, $"chain audit failed: {audit.Failure}");
         // Members of one batch share the signature and each proves its inclusion in that root.
         Assert.Contains(chain, d => d.Batch.Size > 1 && d.Batch.Path.Count > 0);
+    }
+
+    /// <summary><c>slow_op</c> through <c>/execute</c>, or as a proxied <c>POST /slow/send</c> with an <c>Idempotency-Key</c>.</summary>
+    private static Task<HttpResponseMessage> SendSlowAsync(GatewayProcess gateway, FrontDoor frontDoor, object payload, string nonce)
+    {
+        if (frontDoor == FrontDoor.Execute)
+        {
+            return gateway.ExecuteAsync("slow_op", payload, nonce);
+        }
+        var request = new HttpRequestMessage(HttpMethod.Post, "/slow/send")
+        {
+            Content = new StringContent(JsonSerializer.Serialize(payload), System.Text.Encoding.UTF8, "application/json"),
+        };
+        request.Headers.Add("Idempotency-Key", nonce);
+        return gateway.Client.SendAsync(request);
     }
 
     private string NewDataDir() => Path.Combine(_root, "data-" + Guid.NewGuid().ToString("N")[..8]);

@@ -29,7 +29,8 @@ public static class GatewayAssert
     {
         var text = await response.Content.ReadAsStringAsync();
         Assert.True(response.StatusCode == HttpStatusCode.OK, $"expected 200, got {(int)response.StatusCode}: {text}");
-        var executed = JsonDocument.Parse(text).RootElement.Clone();
+        // The echo of a payload nested to the limit is deeper than JsonDocument's default of 64.
+        var executed = JsonDocument.Parse(text, new JsonDocumentOptions { MaxDepth = 256 }).RootElement.Clone();
         Assert.True(executed.GetProperty("approved").GetBoolean());
         Assert.Equal("executed", executed.GetProperty("receipt_document").GetProperty("body").Str("decision"));
         return executed;

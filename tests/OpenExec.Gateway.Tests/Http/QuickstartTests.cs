@@ -35,6 +35,8 @@ public sealed class QuickstartTests
         Assert.Matches("^[0-9a-f]{64}$", receipt);
         Assert.Equal(receipt, executed.GetProperty("receipt_document").Str("hash"));
         Assert.Equal("executed", executed.GetProperty("receipt_document").GetProperty("body").Str("decision"));
+        // Trace context exists even with no telemetry SDK configured: the receipt names its trace.
+        Assert.Matches("^[0-9a-f]{32}$", executed.GetProperty("receipt_document").GetProperty("body").Str("trace_id"));
 
         var second = await gateway.PostJsonAsync("/execute", body);
         Assert.Equal(HttpStatusCode.Conflict, second.StatusCode);

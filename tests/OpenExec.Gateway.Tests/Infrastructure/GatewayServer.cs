@@ -40,7 +40,8 @@ public sealed class GatewayServer : IAsyncDisposable
         IDictionary<string, string?>? settings = null,
         IDictionary<string, string?>? environment = null,
         string? dataDir = null,
-        TimeProvider? time = null)
+        TimeProvider? time = null,
+        Action<WebApplicationBuilder>? configure = null)
     {
         var ownsDataDir = dataDir is null;
         dataDir ??= TempDir.Create();
@@ -56,6 +57,7 @@ public sealed class GatewayServer : IAsyncDisposable
                 builder.Services.RemoveAll<TimeProvider>();
                 builder.Services.AddSingleton(time);
             }
+            configure?.Invoke(builder);
         }) ?? throw new InvalidOperationException("Gateway refused to start: " + string.Join("; ", problems));
         await app.RecoverAsync();
         await app.StartAsync();

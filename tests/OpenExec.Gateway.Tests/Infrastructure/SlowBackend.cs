@@ -7,7 +7,7 @@ using Microsoft.Extensions.Logging;
 namespace OpenExec.Gateway.Tests.Infrastructure;
 
 /// <summary>
-/// A real backend on loopback port 0 whose <c>POST /run</c> answers JSON only after a delay:
+/// A real backend on loopback port 0 whose every <c>POST</c> answers JSON only after a delay:
 /// the window in which a test cuts the gateway off mid-execution. Counts every call it received.
 /// </summary>
 public sealed class SlowBackend : IAsyncDisposable
@@ -16,6 +16,7 @@ public sealed class SlowBackend : IAsyncDisposable
     private WebApplication? _app;
     private int _calls;
     private string? _lastIdempotencyKey;
+    private string? _lastPath;
 
     private SlowBackend()
     {
@@ -24,8 +25,11 @@ public sealed class SlowBackend : IAsyncDisposable
     /// <summary>The address to put in a YARP destination (ends with a slash).</summary>
     public Uri Address { get; private set; } = null!;
 
-    /// <summary>How many requests reached <c>POST /run</c>.</summary>
+    /// <summary>How many POST requests reached the backend.</summary>
     public int Calls => Volatile.Read(ref _calls);
+
+    /// <summary>The path of the last call.</summary>
+    public string? LastPath => Volatile.Read(ref _lastPath);
 
     /// <summary>The <c>Idempotency-Key</c> of the last call.</summary>
     public string? LastIdempotencyKey => Volatile.Read(ref _lastIdempotencyKey);
@@ -40,9 +44,10 @@ public sealed class SlowBackend : IAsyncDisposable
         builder.WebHost.UseUrls("http://127.0.0.1:0");
         builder.Logging.ClearProviders();
         var app = builder.Build();
-        app.MapPost("/run", async context =>
+        app.MapPost("/{**path}", async context =>
         {
             Interlocked.Increment(ref backend._calls);
+            Volatile.Write(ref backend._lastPath, context.Request.Path.Value);
             Volatile.Write(ref backend._lastIdempotencyKey, context.Request.Headers["Idempotency-Key"].ToString());
             backend._received.TrySetResult();
             try

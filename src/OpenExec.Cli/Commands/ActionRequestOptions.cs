@@ -1,0 +1,188 @@
+using System.CommandLine;
+using System.Text;
+using OpenExec.Cli.Infrastructure;
+using OpenExec.Core.Approvals;
+using OpenExec.Core.Json;
+
+namespace OpenExec.Cli.Commands;
+
+/// <summary>The request being approved or hashed.</summary>
+/// <param name="Action">The action name.</param>
+/// <param name="Payload">The payload the action hash covers: the /execute payload, or the proxied-request payload.</param>
+/// <param name="Description">What the payload is, for notes on stderr.</param>
+internal sealed record ActionRequest(string Action, StrictValue Payload, string Description)
+{
+    public string Hash => ActionHash.Compute(Action, Payload);
+
+    /// <summary>The ClawShield canonical JSON of <c>{"action","payload"}</c>: the bytes the hash is taken over.</summary>
+    public string CanonicalJson => ClawShieldJson.SerializeToString(new StrictObject(
+    [
+        new("action", new StrictString(Action)),
+        new("payload", Payload),
+    ]));
+}
+
+/// <summary>
+/// The options that name a request, shared by <c>approve</c> and <c>hash</c>: <c>--action</c> with
+/// either <c>--payload</c> (an <c>/execute</c> call) or <c>--http</c> (a proxied call, SPEC section 5).
+/// </summary>
+internal sealed class ActionRequestOptions
+{
+    private const string DefaultContentType = "application/json";
+
+    private readonly Option<string> _action = new("--action")
+    {
+        Description = "The action name, as the gateway knows it (a built-in action or a route's OpenExec.Action).",
+        Required = true,
+    };
+
+    private readonly Option<string> _payload = new("--payload")
+    {
+        Description = "An /execute call's payload: a JSON object (default {}). Not with --http.",
+        HelpName = "JSON",
+    };
+
+    private readonly Option<string[]> _http = new("--http")
+    {
+        Description = "A proxied call instead: its method and raw path exactly as the agent sends them (a '?query' on PATH is split off).",
+        HelpName = "METHOD PATH",
+        Arity = new ArgumentArity(2, 2),
+        AllowMultipleArgumentsPerToken = true,
+    };
+
+    private readonly Option<string> _query = new("--query")
+    {
+        Description = "With --http: the raw query string, without '?' (default: none).",
+        HelpName = "Q",
+    };
+
+    private readonly Option<string> _body = new("--body")
+    {
+        Description = "With --http: the request body, read from FILE if such a file exists, otherwise taken as the text given; '-' reads stdin. Default: no body.",
+        HelpName = "FILE|JSON",
+    };
+
+    private readonly Option<string> _contentType = new("--content-type")
+    {
+        Description = $"With --http: the request's Content-Type (default {DefaultContentType} when there is a body, none without). A JSON media type is hashed as parsed JSON, any other as length and SHA-256 of the bytes.",
+        HelpName = "TYPE",
+    };
+
+    public void AddTo(Command command)
+    {
+        command.Options.Add(_action);
+        command.Options.Add(_payload);
+        command.Options.Add(_http);
+        command.Options.Add(_query);
+        command.Options.Add(_body);
+        command.Options.Add(_contentType);
+    }
+
+    /// <summary>The request the options describe; throws <see cref="CliException"/> (exit 2) on a bad combination or bad JSON.</summary>
+    public async Task<ActionRequest> ResolveAsync(ParseResult parseResult, CancellationToken cancellationToken)
+    {
+        var action = parseResult.GetValue(_action)!;
+        if (action.Length == 0)
+        {
+            throw CliException.BadInput("--action must not be empty.");
+        }
+        var payloadText = parseResult.GetValue(_payload);
+        // An array option not given reads as empty, not null.
+        var http = parseResult.GetValue(_http) is { Length: > 0 } given ? given : null;
+        var query = parseResult.GetValue(_query);
+        var body = parseResult.GetValue(_body);
+        var contentType = parseResult.GetValue(_contentType);
+
+        if (http is null)
+        {
+            if (query is not null || body is not null || contentType is not null)
+            {
+                throw CliException.BadInput("--query, --body and --content-type describe a proxied call: use them with --http METHOD PATH.");
+            }
+            return new ActionRequest(action, ParseExecutePayload(payloadText), "/execute payload");
+        }
+        if (payloadText is not null)
+        {
+            throw CliException.BadInput("Use either --payload (an /execute call) or --http (a proxied call), not both.");
+        }
+
+        var method = http[0];
+        if (method.Length == 0 || !method.All(c => char.IsAsciiLetter(c) || c == '-'))
+        {
+            throw CliException.BadInput($"'{method}' is not an HTTP method: --http takes METHOD PATH, e.g. --http POST /v1/send.");
+        }
+        var (path, pathQuery) = ProxiedRequestPayload.SplitTarget(http[1]);
+        if (http[1].Contains('?', StringComparison.Ordinal))
+        {
+            if (query is not null)
+            {
+                throw CliException.BadInput("The query is given twice: in PATH after '?' and in --query. Give it once.");
+            }
+            query = pathQuery;
+        }
+        if (!ProxiedRequestPayload.IsCanonicalPath(path))
+        {
+            throw CliException.BadInput(
+                $"'{path}' is not a canonical path, so the gateway would refuse the call (path_not_canonical): it must start with '/' and have no encoded '/', '\\' or '.', no '//', no '.' or '..' segments.");
+        }
+
+        byte[] bytes = [];
+        var source = "no body";
+        if (body is not null)
+        {
+            (bytes, source) = await ReadBodyAsync(body, cancellationToken).ConfigureAwait(false);
+            contentType ??= DefaultContentType;
+        }
+        StrictValue bodyValue;
+        try
+        {
+            bodyValue = ProxiedRequestPayload.Body(contentType, bytes);
+        }
+        catch (StrictJsonException e)
+        {
+            throw CliException.BadInput(
+                $"the body ({source}) is not strict JSON ({e.Code}: {e.Message}); the gateway would refuse it. For a non-JSON body pass its --content-type.", e);
+        }
+        var payload = ProxiedRequestPayload.Create(method, path, query ?? "", bodyValue);
+        var media = ProxiedRequestPayload.MediaType(contentType) ?? "no content type";
+        return new ActionRequest(action, payload, $"proxied {method.ToUpperInvariant()} {path} ({source}, {media})");
+    }
+
+    private static StrictValue ParseExecutePayload(string? text)
+    {
+        if (text is null)
+        {
+            return StrictObject.Empty;
+        }
+        StrictValue payload;
+        try
+        {
+            payload = StrictJson.Parse(text);
+        }
+        catch (StrictJsonException e)
+        {
+            throw CliException.BadInput($"--payload is not strict JSON ({e.Code}: {e.Message}).", e);
+        }
+        return payload is StrictObject
+            ? payload
+            : throw CliException.BadInput("--payload must be a JSON object, e.g. '{\"msg\":\"hello\"}': the gateway refuses any other payload.");
+    }
+
+    private static async Task<(byte[] Bytes, string Source)> ReadBodyAsync(string body, CancellationToken cancellationToken)
+    {
+        if (body == "-")
+        {
+            using var stdin = Console.OpenStandardInput();
+            using var buffer = new MemoryStream();
+            await stdin.CopyToAsync(buffer, cancellationToken).ConfigureAwait(false);
+            return (buffer.ToArray(), $"{buffer.Length} bytes from stdin");
+        }
+        if (File.Exists(body))
+        {
+            var bytes = await File.ReadAllBytesAsync(body, cancellationToken).ConfigureAwait(false);
+            return (bytes, $"{bytes.Length} bytes from file {body}");
+        }
+        var inline = Encoding.UTF8.GetBytes(body);
+        return (inline, $"{inline.Length} bytes given inline");
+    }
+}

@@ -1,0 +1,20 @@
+namespace OpenExec.Cli.Infrastructure;
+
+/// <summary>The tool's exit codes: one meaning each, so scripts and CI can branch on them.</summary>
+internal static class ExitCodes
+{
+    /// <summary>Done; for verify and audit: every check held.</summary>
+    public const int Ok = 0;
+
+    /// <summary>Verification or audit ran and some check failed (the output names it).</summary>
+    public const int VerificationFailed = 1;
+
+    /// <summary>Usage or input error: bad option, unreadable or malformed file, key or JSON.</summary>
+    public const int BadInput = 2;
+
+    /// <summary>Network: the URL could not be reached, timed out, or did not answer as a gateway does.</summary>
+    public const int Network = 3;
+
+    /// <summary>Interrupted (Ctrl+C).</summary>
+    public const int Canceled = 130;
+}

@@ -1,0 +1,85 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text.Json;
+
+namespace OpenExec.Cli.Infrastructure;
+
+/// <summary>GET requests to a gateway, with every failure turned into one sentence and exit code 3 (or 2 for a missing token).</summary>
+internal static class GatewayHttp
+{
+    /// <summary>Reads <paramref name="url"/> as an absolute http(s) base URL; trailing slashes are dropped.</summary>
+    public static Uri ParseBaseUrl(string url)
+    {
+        if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps))
+        {
+            throw CliException.BadInput($"'{url}' is not an http:// or https:// URL: pass the gateway's base address, e.g. http://127.0.0.1:5000.");
+        }
+        return uri;
+    }
+
+    /// <summary><paramref name="baseUrl"/> joined with a path and query that start with '/'.</summary>
+    public static Uri Combine(Uri baseUrl, string pathAndQuery) =>
+        new(baseUrl.GetLeftPart(UriPartial.Path).TrimEnd('/') + pathAndQuery);
+
+    public static async Task<byte[]> GetBytesAsync(HttpClient http, Uri url, string? token, CancellationToken cancellationToken)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, url);
+        if (!string.IsNullOrEmpty(token))
+        {
+            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        }
+        HttpResponseMessage response;
+        try
+        {
+            response = await http.SendAsync(request, cancellationToken).ConfigureAwait(false);
+        }
+        catch (HttpRequestException e)
+        {
+            throw CliException.Network($"Cannot reach {url}: {e.Message.TrimEnd('.')}. Check the URL and that the gateway is running.", e);
+        }
+        catch (TaskCanceledException e) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw CliException.Network($"No answer from {url} within {CliContext.HttpTimeout.TotalSeconds:0} s.", e);
+        }
+        using (response)
+        {
+            byte[] body;
+            try
+            {
+                body = await response.Content.ReadAsByteArrayAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (HttpRequestException e)
+            {
+                throw CliException.Network($"The connection to {url} broke while reading the answer: {e.Message}", e);
+            }
+            if (response.StatusCode == HttpStatusCode.Unauthorized)
+            {
+                throw CliException.BadInput($"{url} needs an audit token (HTTP 401): pass --token with one of the gateway's OpenExec:AuditTokens.");
+            }
+            if (!response.IsSuccessStatusCode)
+            {
+                throw CliException.Network($"{url} answered HTTP {(int)response.StatusCode}{ProblemDetail(body)}.");
+            }
+            return body;
+        }
+    }
+
+    /// <summary>The <c>detail</c> of a problem+json answer, if there is one, to quote in the error.</summary>
+    private static string ProblemDetail(byte[] body)
+    {
+        try
+        {
+            using var doc = JsonDocument.Parse(body);
+            if (doc.RootElement.ValueKind == JsonValueKind.Object
+                && doc.RootElement.TryGetProperty("detail", out var detail)
+                && detail.ValueKind == JsonValueKind.String)
+            {
+                return ": " + detail.GetString();
+            }
+        }
+        catch (JsonException)
+        {
+        }
+        return "";
+    }
+}

@@ -1,0 +1,343 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text;
+using OpenExec.Cli.Infrastructure;
+using OpenExec.Core.Json;
+using OpenExec.Core.Receipts;
+
+namespace OpenExec.Cli.Receipts;
+
+/// <summary><c>openexec receipts export | verify | audit</c>: the auditor's side of SPEC section 6.</summary>
+internal static class ReceiptsCommand
+{
+    /// <summary>The gateway's largest page (SPEC section 2).</summary>
+    private const int PageSize = 10000;
+
+    public static Command Create(CliContext context) => new("receipts", "Export, verify and audit signed receipts.")
+    {
+        ExportCommand(context),
+        VerifyCommand(context),
+        AuditCommand(context),
+    };
+
+    private static Command ExportCommand(CliContext context)
+    {
+        var url = new Option<string>("--url") { Description = "The gateway's base URL, e.g. http://127.0.0.1:5000.", HelpName = "URL", Required = true };
+        var after = new Option<long>("--after") { Description = "Export receipts after this seq (exclusive; default 0: the whole chain).", HelpName = "SEQ" };
+        var gateway = new Option<string>("--gateway") { Description = "The gateway id whose chain to export (default: the answering gateway's own).", HelpName = "ID" };
+        var token = new Option<string>("--token") { Description = "An audit token, sent as 'Authorization: Bearer', when the gateway sets OpenExec:AuditTokens.", HelpName = "T" };
+        var output = new Option<string>("--out") { Description = "The NDJSON file to write ('-' for stdout); written whole or not at all.", HelpName = "FILE", Required = true };
+        var checkpoint = new Option<string>("--checkpoint")
+        {
+            Description = "Also save the gateway's signed checkpoint (GET /receipts/head), taken before the export, for 'audit --head'.",
+            HelpName = "FILE",
+        };
+        var command = new Command("export", $"Export one gateway's receipts in chain order as NDJSON, paging GET URL/receipts?after=&limit={PageSize} until empty.")
+        {
+            url,
+            after,
+            gateway,
+            token,
+            output,
+            checkpoint,
+        };
+        command.SetGuardedAction(context, async (parseResult, cancellationToken) =>
+        {
+            var baseUrl = GatewayHttp.ParseBaseUrl(parseResult.GetValue(url)!);
+            var start = parseResult.GetValue(after);
+            if (start < 0)
+            {
+                throw CliException.BadInput("--after must be 0 or a positive seq.");
+            }
+            var gatewayId = parseResult.GetValue(gateway);
+            var bearer = parseResult.GetValue(token);
+            var outPath = parseResult.GetValue(output)!;
+            var checkpointPath = parseResult.GetValue(checkpoint);
+
+            byte[]? head = null;
+            if (checkpointPath is not null)
+            {
+                // Before the export: every receipt the checkpoint vouches for is then in the export.
+                head = await GatewayHttp.GetBytesAsync(context.Http, GatewayHttp.Combine(baseUrl, "/receipts/head"), bearer, cancellationToken).ConfigureAwait(false);
+            }
+
+            var toStdout = outPath == "-";
+            var temp = toStdout ? null : TempBeside(outPath);
+            var progress = new ProgressMeter(context.Err, context.Time, "exported");
+            long last = start;
+            try
+            {
+                await using (var file = temp is null ? null : new FileStream(temp, FileMode.CreateNew, FileAccess.Write))
+                {
+                    while (true)
+                    {
+                        var query = $"/receipts?after={last.ToString(CultureInfo.InvariantCulture)}&limit={PageSize}"
+                            + (gatewayId is null ? "" : "&gateway=" + Uri.EscapeDataString(gatewayId));
+                        var page = await GatewayHttp.GetBytesAsync(context.Http, GatewayHttp.Combine(baseUrl, query), bearer, cancellationToken).ConfigureAwait(false);
+                        var lines = NdjsonLines.Read(page).ToList();
+                        if (lines.Count == 0)
+                        {
+                            break;
+                        }
+                        var pageLast = last;
+                        foreach (var line in lines)
+                        {
+                            pageLast = SeqOf(line, baseUrl);
+                            if (file is not null)
+                            {
+                                await file.WriteAsync(line.Bytes, cancellationToken).ConfigureAwait(false);
+                                file.WriteByte((byte)'\n');
+                            }
+                            else
+                            {
+                                await context.Out.WriteLineAsync(Encoding.UTF8.GetString(line.Bytes)).ConfigureAwait(false);
+                            }
+                            progress.Add();
+                        }
+                        if (pageLast <= last)
+                        {
+                            throw CliException.Network($"{baseUrl} answered receipts up to seq {pageLast} when asked for those after {last}: it does not page as a gateway does.");
+                        }
+                        last = pageLast;
+                    }
+                    if (file is not null)
+                    {
+                        await file.FlushAsync(cancellationToken).ConfigureAwait(false);
+                        file.Flush(flushToDisk: true);
+                    }
+                }
+                if (temp is not null)
+                {
+                    File.Move(temp, outPath, overwrite: true);
+                }
+            }
+            finally
+            {
+                if (temp is not null)
+                {
+                    File.Delete(temp);
+                }
+            }
+            if (checkpointPath is not null)
+            {
+                await File.WriteAllBytesAsync(checkpointPath, head!, cancellationToken).ConfigureAwait(false);
+            }
+
+            await context.Err.WriteLineAsync(
+                $"exported {progress.Count} receipts (seq {(progress.Count == 0 ? "none" : $"{start + 1}..{last}")}) from {baseUrl} to {(toStdout ? "stdout" : outPath)} ({progress.Rate()}/s)"
+                + (checkpointPath is null ? "" : $"; checkpoint saved to {checkpointPath}")).ConfigureAwait(false);
+            return ExitCodes.Ok;
+        });
+        return command;
+    }
+
+    private static Command VerifyCommand(CliContext context)
+    {
+        var file = new Argument<string>("FILE") { Description = "A receipt document (JSON), an /execute answer holding one, or '-' for stdin." };
+        var keys = new TrustedKeys.Options();
+        var command = new Command("verify", "Verify one receipt document offline: its hash, its inclusion in its signed batch, and the signature.");
+        command.Arguments.Add(file);
+        keys.AddTo(command);
+        command.SetGuardedAction(context, async (parseResult, cancellationToken) =>
+        {
+            var path = parseResult.GetValue(file)!;
+            var bytes = await ReadInputAsync(path, cancellationToken).ConfigureAwait(false);
+            var document = ParseDocument(bytes, path == "-" ? "stdin" : path);
+            var trusted = await keys.LoadAsync(parseResult, context, cancellationToken).ConfigureAwait(false);
+
+            var checks = ReceiptVerifier.Verify(document, trusted.Find);
+            var body = document.Body;
+            await context.Out.WriteLineAsync($"receipt exec_id {body.ExecId}: gateway {body.Gateway}, seq {body.Seq}, action {body.Action}, decision {body.Decision}, kid {document.Kid}").ConfigureAwait(false);
+            await context.Out.WriteLineAsync(Row("hash", checks.Hash == true, "the body hashes (JCS, SHA-256) to 'hash'", "the body does not hash to 'hash': the receipt was altered")).ConfigureAwait(false);
+            await context.Out.WriteLineAsync(Row("inclusion", checks.Inclusion == true, $"leaf {document.Batch.Index} of a batch of {document.Batch.Size} leads to the signed root", "the inclusion path does not lead to a batch root")).ConfigureAwait(false);
+            await context.Out.WriteLineAsync(Row(
+                "signature",
+                checks.Signature == true,
+                $"Ed25519 over the batch root, key {document.Kid}",
+                trusted.Contains(document.Kid) ? $"does not verify under key {document.Kid}" : $"key id '{document.Kid}' is not among the trusted keys")).ConfigureAwait(false);
+            var valid = checks.Valid;
+            await context.Out.WriteLineAsync(valid ? "VALID" : "INVALID").ConfigureAwait(false);
+            return valid ? ExitCodes.Ok : ExitCodes.VerificationFailed;
+        });
+        return command;
+    }
+
+    private static Command AuditCommand(CliContext context)
+    {
+        var file = new Option<string>("--file") { Description = "The NDJSON export to audit (from 'receipts export'); may hold several gateways' chains.", HelpName = "FILE", Required = true };
+        var head = new Option<string>("--head") { Description = "A signed checkpoint (GET /receipts/head) the export must reach: shows the tail was not cut.", HelpName = "CHECKPOINT_FILE" };
+        var after = new Option<long>("--after") { Description = "The export starts after this seq (as given to 'export --after'): each chain must start at SEQ+1.", HelpName = "SEQ" };
+        var prev = new Option<string>("--prev") { Description = "With --after: the hash of receipt SEQ (from an earlier audit), so the first receipt's link is checked too.", HelpName = "HASH" };
+        var keys = new TrustedKeys.Options();
+        var command = new Command(
+            "audit",
+            "Audit an export: every receipt's hash, inclusion proof and signature, and each gateway's whole chain (seq and prev links); "
+            + "names the first receipt that fails. Exit code 0 only when everything holds.")
+        {
+            file,
+            head,
+            after,
+            prev,
+        };
+        keys.AddTo(command);
+        command.SetGuardedAction(context, async (parseResult, cancellationToken) =>
+        {
+            var path = parseResult.GetValue(file)!;
+            if (!File.Exists(path))
+            {
+                throw CliException.BadInput($"{path} does not exist: pass the file written by 'openexec receipts export'.");
+            }
+            var start = parseResult.GetValue(after);
+            var prevHash = parseResult.GetValue(prev);
+            if (start < 0)
+            {
+                throw CliException.BadInput("--after must be 0 or a positive seq.");
+            }
+            if (prevHash is not null && (start == 0 || !Core.Crypto.Hex.IsLowerHex(prevHash, 64)))
+            {
+                throw CliException.BadInput("--prev takes the 64 lowercase hex hash of receipt SEQ, and needs --after SEQ.");
+            }
+            Checkpoint? checkpoint = null;
+            if (parseResult.GetValue(head) is { } headPath)
+            {
+                var bytes = await ReadInputAsync(headPath, cancellationToken).ConfigureAwait(false);
+                try
+                {
+                    checkpoint = Checkpoint.Parse(StrictJson.Parse(bytes));
+                }
+                catch (Exception e) when (e is StrictJsonException or ReceiptFormatException)
+                {
+                    throw CliException.BadInput($"{headPath} is not a checkpoint (save GET /receipts/head, or use 'export --checkpoint'): {e.Message}", e);
+                }
+            }
+            var trusted = await keys.LoadAsync(parseResult, context, cancellationToken).ConfigureAwait(false);
+            if (start > 0 && prevHash is null)
+            {
+                await context.Err.WriteLineAsync($"note: --after {start} without --prev: the first receipt's link to seq {start} is taken on trust.").ConfigureAwait(false);
+            }
+
+            var progress = new ProgressMeter(context.Err, context.Time, "audited");
+            var audit = new ReceiptAudit(path, trusted, progress);
+            var result = await Task.Run(() => audit.Run(start, prevHash, checkpoint), cancellationToken).ConfigureAwait(false);
+            if (checkpoint is not null && !checkpoint.Verify(trusted.Find))
+            {
+                result.Head = new HeadResult(false, trusted.Contains(checkpoint.Kid)
+                    ? $"the checkpoint's signature does not verify under key {checkpoint.Kid}"
+                    : $"the checkpoint is signed by key id '{checkpoint.Kid}', which is not among the trusted keys");
+            }
+            await WriteReportAsync(context.Out, path, result, progress).ConfigureAwait(false);
+            return result.Ok ? ExitCodes.Ok : ExitCodes.VerificationFailed;
+        });
+        return command;
+    }
+
+    private static async Task WriteReportAsync(TextWriter output, string path, AuditResult result, ProgressMeter progress)
+    {
+        var receipts = result.Format.Passed;
+        await output.WriteLineAsync($"audit of {path}: {receipts} receipts in {result.Chains.Count} chain(s) ({progress.Rate()}/s)").ConfigureAwait(false);
+        if (result.Format.Failed > 0)
+        {
+            await output.WriteLineAsync(Tally("format", result.Format)).ConfigureAwait(false);
+        }
+        foreach (var chain in result.Chains)
+        {
+            await output.WriteLineAsync($"gateway {chain.Gateway}: {chain.Count} receipts, seq {chain.FirstSeq}..{chain.LastSeq} in file order").ConfigureAwait(false);
+            await output.WriteLineAsync(Tally("hash", chain.Hash)).ConfigureAwait(false);
+            await output.WriteLineAsync(Tally("inclusion", chain.Inclusion)).ConfigureAwait(false);
+            await output.WriteLineAsync(Tally("signature", chain.Signature)).ConfigureAwait(false);
+            await output.WriteLineAsync(chain.ChainFailure is { } failure
+                ? $"  {"chain",-10} FAILED at {failure.Where}: {failure.Check}: {failure.Detail}"
+                : $"  {"chain",-10} ok: seq rises by one and every prev links, {chain.FirstSeq}..{chain.LastSeq}").ConfigureAwait(false);
+        }
+        if (result.Head is { } head)
+        {
+            await output.WriteLineAsync($"  {"head",-10} {(head.Ok ? "ok" : "FAILED")}: {head.Detail}").ConfigureAwait(false);
+        }
+        if (result.Ok)
+        {
+            await output.WriteLineAsync(receipts == 0 ? "OK: no receipts to audit" : "OK: every check holds").ConfigureAwait(false);
+            return;
+        }
+        if (result.Format.First is { } bad)
+        {
+            await output.WriteLineAsync($"FAILED: {bad.Where}: format: {bad.Detail}").ConfigureAwait(false);
+        }
+        foreach (var chain in result.Chains.Where(c => !c.Ok))
+        {
+            var f = chain.ChainFailure!;
+            await output.WriteLineAsync($"FAILED: gateway {chain.Gateway}: first failing receipt {f.Where}, check {f.Check}: {f.Detail}").ConfigureAwait(false);
+        }
+        if (result.Head is { Ok: false } failedHead)
+        {
+            await output.WriteLineAsync($"FAILED: head: {failedHead.Detail}").ConfigureAwait(false);
+        }
+    }
+
+    private static string Tally(string check, CheckTally tally) => tally.First is { } first
+        ? $"  {check,-10} FAILED: {tally.Failed} failed, {tally.Passed} ok; first at {first.Where}: {first.Detail}"
+        : $"  {check,-10} ok: {tally.Passed} of {tally.Passed}";
+
+    private static string Row(string check, bool ok, string passed, string failed) =>
+        $"  {check,-10} {(ok ? "ok" : "FAILED")}: {(ok ? passed : failed)}";
+
+    private static async Task<byte[]> ReadInputAsync(string path, CancellationToken cancellationToken)
+    {
+        if (path == "-")
+        {
+            using var stdin = Console.OpenStandardInput();
+            using var buffer = new MemoryStream();
+            await stdin.CopyToAsync(buffer, cancellationToken).ConfigureAwait(false);
+            return buffer.ToArray();
+        }
+        if (!File.Exists(path))
+        {
+            throw CliException.BadInput($"{path} does not exist.");
+        }
+        return await File.ReadAllBytesAsync(path, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>A receipt document, or the <c>receipt_document</c> of an /execute answer.</summary>
+    private static ReceiptDocument ParseDocument(byte[] bytes, string source)
+    {
+        try
+        {
+            var value = StrictJson.Parse(bytes);
+            if (value is StrictObject obj && obj.TryGet("receipt_document", out var inner))
+            {
+                value = inner;
+            }
+            return ReceiptDocument.Parse(value);
+        }
+        catch (StrictJsonException e)
+        {
+            throw CliException.BadInput($"{source} is not one JSON document ({e.Message}); to check an NDJSON export use 'openexec receipts audit --file'.", e);
+        }
+        catch (ReceiptFormatException e)
+        {
+            throw CliException.BadInput($"{source}: {e.Message}", e);
+        }
+    }
+
+    private static long SeqOf(NdjsonLine line, Uri baseUrl)
+    {
+        try
+        {
+            return ReceiptDocument.Parse(StrictJson.Parse(line.Bytes)).Body.Seq;
+        }
+        catch (Exception e) when (e is StrictJsonException or ReceiptFormatException)
+        {
+            throw CliException.Network($"{baseUrl} answered a line that is not a receipt document ({e.Message}): is this an OpenExec gateway?", e);
+        }
+    }
+
+    private static string TempBeside(string path)
+    {
+        var full = Path.GetFullPath(path);
+        var directory = Path.GetDirectoryName(full)!;
+        if (!Directory.Exists(directory))
+        {
+            throw CliException.BadInput($"The directory {directory} does not exist: create it first.");
+        }
+        return Path.Combine(directory, $".{Path.GetFileName(full)}.{Guid.NewGuid():N}.tmp");
+    }
+}

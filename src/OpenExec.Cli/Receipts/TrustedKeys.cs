@@ -1,0 +1,192 @@
+using System.CommandLine;
+using NSec.Cryptography;
+using OpenExec.Cli.Infrastructure;
+using OpenExec.Core.Crypto;
+using OpenExec.Core.Json;
+
+namespace OpenExec.Cli.Receipts;
+
+/// <summary>
+/// The receipt-signing public keys an auditor trusts, by key id: from a file in the
+/// <c>/.well-known/openexec-keys</c> format (or PEM public keys), or fetched from a gateway.
+/// </summary>
+internal sealed class TrustedKeys
+{
+    private readonly Dictionary<string, PublicKey> _keys;
+
+    private TrustedKeys(Dictionary<string, PublicKey> keys, string source)
+    {
+        _keys = keys;
+        Source = source;
+    }
+
+    public string Source { get; }
+
+    public IReadOnlyCollection<string> Kids => _keys.Keys;
+
+    public PublicKey? Find(string kid) => _keys.GetValueOrDefault(kid);
+
+    public bool Contains(string kid) => _keys.ContainsKey(kid);
+
+    /// <summary>The <c>--keys</c>, <c>--url</c> and <c>--pin</c> options, shared by verify and audit.</summary>
+    internal sealed class Options
+    {
+        public Option<string> File { get; } = new("--keys")
+        {
+            Description = "Trusted receipt keys: a file in the /.well-known/openexec-keys format ({\"keys\":[{\"kid\",\"kty\",\"crv\",\"x\"}]}) or PEM public keys.",
+            HelpName = "FILE",
+        };
+
+        public Option<string> Url { get; } = new("--url")
+        {
+            Description = "Fetch the keys from URL/.well-known/openexec-keys instead (pin their fingerprints out of band: --pin).",
+            HelpName = "URL",
+        };
+
+        public Option<string[]> Pin { get; } = new("--pin")
+        {
+            Description = "Trust only these key ids (fingerprints obtained out of band); repeatable.",
+            HelpName = "KID",
+            AllowMultipleArgumentsPerToken = false,
+        };
+
+        public void AddTo(Command command)
+        {
+            command.Options.Add(File);
+            command.Options.Add(Url);
+            command.Options.Add(Pin);
+        }
+
+        public async Task<TrustedKeys> LoadAsync(ParseResult parseResult, CliContext context, CancellationToken cancellationToken)
+        {
+            var file = parseResult.GetValue(File);
+            var url = parseResult.GetValue(Url);
+            if ((file is null) == (url is null))
+            {
+                throw CliException.BadInput("Name the trusted receipt keys with exactly one of --keys FILE or --url URL.");
+            }
+            TrustedKeys keys;
+            if (file is not null)
+            {
+                byte[] bytes;
+                try
+                {
+                    bytes = await System.IO.File.ReadAllBytesAsync(file, cancellationToken).ConfigureAwait(false);
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                {
+                    throw CliException.BadInput($"Cannot read the key file {file}: {e.Message}", e);
+                }
+                keys = Parse(bytes, $"key file {file}", ExitCodes.BadInput);
+            }
+            else
+            {
+                var keysUrl = GatewayHttp.Combine(GatewayHttp.ParseBaseUrl(url!), "/.well-known/openexec-keys");
+                var bytes = await GatewayHttp.GetBytesAsync(context.Http, keysUrl, token: null, cancellationToken).ConfigureAwait(false);
+                keys = Parse(bytes, keysUrl.ToString(), ExitCodes.Network);
+            }
+
+            var pins = parseResult.GetValue(Pin) ?? [];
+            if (pins.Length > 0)
+            {
+                keys = keys.Pinned(pins);
+            }
+            await context.Err.WriteLineAsync(
+                $"note: trusting {keys._keys.Count} receipt key(s) from {keys.Source}: {string.Join(", ", keys.Kids)}. "
+                + (pins.Length > 0
+                    ? "Pinned with --pin."
+                    : "Auditors should pin key fingerprints (kid) obtained out of band, not from the gateway under audit: --pin KID."))
+                .ConfigureAwait(false);
+            return keys;
+        }
+    }
+
+    /// <summary>Parses a key set: <c>{"keys":[...]}</c> JSON, or one or more PEM public keys. Each kid must be the key's own fingerprint.</summary>
+    internal static TrustedKeys Parse(byte[] bytes, string source, int exitCode)
+    {
+        var text = System.Text.Encoding.UTF8.GetString(bytes);
+        var keys = new Dictionary<string, PublicKey>(StringComparer.Ordinal);
+        if (text.Contains("-----BEGIN", StringComparison.Ordinal))
+        {
+            try
+            {
+                foreach (var key in Ed25519PublicKeys.ParsePem(text))
+                {
+                    keys.TryAdd(KeyId.For(key), key);
+                }
+            }
+            catch (KeyFormatException e)
+            {
+                throw new CliException(exitCode, $"{source}: {e.Message}", e);
+            }
+            return new TrustedKeys(keys, source);
+        }
+
+        StrictValue root;
+        try
+        {
+            root = StrictJson.Parse(bytes);
+        }
+        catch (StrictJsonException e)
+        {
+            throw new CliException(exitCode, $"{source} is not a key set: {e.Message} Expected {{\"keys\":[{{\"kid\",\"kty\",\"crv\",\"x\"}}]}} or PEM public keys.", e);
+        }
+        if (root is not StrictObject obj || !obj.TryGet("keys", out var list) || list is not StrictArray array)
+        {
+            throw new CliException(exitCode, $"{source} is not a key set: expected {{\"keys\":[{{\"kid\",\"kty\",\"crv\",\"x\"}}]}}.");
+        }
+        for (var i = 0; i < array.Items.Count; i++)
+        {
+            var (kid, key) = ParseJwk(array.Items[i], $"{source}: key {i + 1}", exitCode);
+            keys.TryAdd(kid, key);
+        }
+        if (keys.Count == 0)
+        {
+            throw new CliException(exitCode, $"{source} lists no keys.");
+        }
+        return new TrustedKeys(keys, source);
+    }
+
+    private static (string Kid, PublicKey Key) ParseJwk(StrictValue value, string where, int exitCode)
+    {
+        string Field(StrictObject obj, string name) =>
+            obj.TryGet(name, out var v) && v is StrictString s ? s.Value : throw new CliException(exitCode, $"{where}: missing string field '{name}'.");
+
+        if (value is not StrictObject jwk)
+        {
+            throw new CliException(exitCode, $"{where}: expected an object {{\"kid\",\"kty\",\"crv\",\"x\"}}.");
+        }
+        var kid = Field(jwk, "kid");
+        if (Field(jwk, "kty") != "OKP" || Field(jwk, "crv") != "Ed25519")
+        {
+            throw new CliException(exitCode, $"{where} (kid {kid}): only kty OKP, crv Ed25519 keys sign receipts.");
+        }
+        if (!Base64Url.TryDecode(Field(jwk, "x"), out var raw) || raw.Length != 32)
+        {
+            throw new CliException(exitCode, $"{where} (kid {kid}): x must be unpadded base64url of the 32-byte public key.");
+        }
+        var expected = KeyId.ForRaw(raw);
+        if (!string.Equals(kid, expected, StringComparison.Ordinal))
+        {
+            throw new CliException(exitCode, $"{where}: kid {kid} is not the fingerprint of its key ({expected}); the key set is not genuine.");
+        }
+        return (kid, PublicKey.Import(SignatureAlgorithm.Ed25519, raw, KeyBlobFormat.RawPublicKey));
+    }
+
+    private TrustedKeys Pinned(string[] pins)
+    {
+        var kept = new Dictionary<string, PublicKey>(StringComparer.Ordinal);
+        foreach (var pin in pins)
+        {
+            if (_keys.TryGetValue(pin, out var key))
+            {
+                kept.TryAdd(pin, key);
+            }
+        }
+        if (kept.Count == 0)
+        {
+            throw CliException.BadInput($"None of the pinned key ids ({string.Join(", ", pins)}) is in {Source}, which lists {string.Join(", ", Kids)}.");
+        }
+        return new TrustedKeys(kept, Source);
+    }
+}

@@ -1,0 +1,107 @@
+using System.Globalization;
+using OpenExec.Core.Crypto;
+using OpenExec.Core.Json;
+
+namespace OpenExec.Core.Approvals;
+
+/// <summary>
+/// The payload a proxied request's action hash covers (SPEC section 5):
+/// <c>{"method": M, "path": P, "query": Q, "body": B}</c>. One implementation, used by the
+/// gateway when it reads a request and by the CLI when it mints an approval for one.
+/// </summary>
+public static class ProxiedRequestPayload
+{
+    /// <summary>The payload: upper-case method, the raw path and query (no <c>?</c>) as sent, and the body value.</summary>
+    public static StrictObject Create(string method, string rawPath, string rawQuery, StrictValue body)
+    {
+        ArgumentNullException.ThrowIfNull(method);
+        ArgumentNullException.ThrowIfNull(rawPath);
+        ArgumentNullException.ThrowIfNull(rawQuery);
+        ArgumentNullException.ThrowIfNull(body);
+        return new StrictObject(
+        [
+            new("method", new StrictString(method.ToUpperInvariant())),
+            new("path", new StrictString(rawPath)),
+            new("query", new StrictString(rawQuery)),
+            new("body", body),
+        ]);
+    }
+
+    /// <summary>
+    /// The body's value in the payload: for a JSON media type the strictly parsed body
+    /// (<c>null</c> when empty); otherwise <c>{"content_type", "length", "sha256"}</c>.
+    /// </summary>
+    /// <exception cref="StrictJsonException">A JSON media type whose body is not strict JSON.</exception>
+    public static StrictValue Body(string? contentType, ReadOnlySpan<byte> body)
+    {
+        if (IsJsonMediaType(contentType))
+        {
+            return body.IsEmpty ? StrictLiteral.Null : StrictJson.Parse(body);
+        }
+        return new StrictObject(
+        [
+            new("content_type", MediaType(contentType) is { } media ? new StrictString(media) : StrictLiteral.Null),
+            new("length", new StrictNumber(body.Length.ToString(CultureInfo.InvariantCulture))),
+            new("sha256", new StrictString(Hex.Sha256(body))),
+        ]);
+    }
+
+    /// <summary><c>application/json</c> or any <c>application/*+json</c>, parameters ignored.</summary>
+    public static bool IsJsonMediaType(string? contentType)
+    {
+        var media = MediaType(contentType);
+        return media is not null
+            && (media == "application/json" || (media.StartsWith("application/", StringComparison.Ordinal) && media.EndsWith("+json", StringComparison.Ordinal)));
+    }
+
+    /// <summary>The media type without parameters, trimmed and lower-case; null when the header is absent or blank.</summary>
+    public static string? MediaType(string? contentType)
+    {
+        if (string.IsNullOrWhiteSpace(contentType))
+        {
+            return null;
+        }
+        var semicolon = contentType.IndexOf(';', StringComparison.Ordinal);
+        return (semicolon < 0 ? contentType : contentType[..semicolon]).Trim().ToLowerInvariant();
+    }
+
+    /// <summary>Splits a raw request target at the first <c>?</c>: the path, and the query without <c>?</c> (<c>""</c> if none).</summary>
+    public static (string Path, string Query) SplitTarget(string rawTarget)
+    {
+        ArgumentNullException.ThrowIfNull(rawTarget);
+        var queryStart = rawTarget.IndexOf('?', StringComparison.Ordinal);
+        return queryStart < 0 ? (rawTarget, "") : (rawTarget[..queryStart], rawTarget[(queryStart + 1)..]);
+    }
+
+    /// <summary>
+    /// A path that means exactly what it says: no encoded separators or dots, no empty or dot
+    /// segments. Anything else could reach a different backend path than the one approved.
+    /// </summary>
+    public static bool IsCanonicalPath(string rawPath)
+    {
+        ArgumentNullException.ThrowIfNull(rawPath);
+        if (rawPath.Length == 0 || rawPath[0] != '/')
+        {
+            return false;
+        }
+        if (rawPath.Contains("//", StringComparison.Ordinal) || rawPath.Contains('\\', StringComparison.Ordinal))
+        {
+            return false;
+        }
+        foreach (var encoded in (ReadOnlySpan<string>)["%2f", "%5c", "%2e", "%00"])
+        {
+            if (rawPath.Contains(encoded, StringComparison.OrdinalIgnoreCase))
+            {
+                return false;
+            }
+        }
+        foreach (var segment in rawPath.Split('/'))
+        {
+            if (segment is "." or "..")
+            {
+                return false;
+            }
+        }
+        return true;
+    }
+}

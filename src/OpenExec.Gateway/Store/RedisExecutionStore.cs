@@ -1,0 +1,337 @@
+using System.Globalization;
+using OpenExec.Core.Receipts;
+using OpenExec.Gateway.Hosting;
+using OpenExec.Gateway.Http;
+using StackExchange.Redis;
+
+namespace OpenExec.Gateway.Store;
+
+/// <summary>
+/// The shared store for several gateway instances: nonce claims and consumed approvals live in
+/// Redis (one atomic script per claim, <see cref="RedisScripts"/>); each instance writes its own
+/// receipt chain to its embedded ledger first (group commit, chain, batch signature) and
+/// <see cref="RedisReceiptReplicator"/> copies it to Redis, so that any instance answers for all.
+/// Fails closed: without Redis no look-up or claim succeeds, so nothing executes.
+/// </summary>
+internal sealed class RedisExecutionStore : IExecutionStore, IDisposable
+{
+    /// <summary>Nonce retention when <c>OpenExec:NonceRetention</c> is not set.</summary>
+    public static readonly TimeSpan DefaultRetention = TimeSpan.FromDays(30);
+
+    /// <summary>Client timeouts when the configuration string names none: fail fast, answer 503.</summary>
+    private const int DefaultTimeoutMs = 2000;
+
+    private readonly IConnectionMultiplexer _redis;
+    private readonly SqliteReceiptLedger _ledger;
+    private readonly RedisReceiptReplicator _replicator;
+    private readonly GatewayIdentity _identity;
+    private readonly TimeProvider _time;
+    private readonly HealthWarnings? _warnings;
+    private readonly ILogger<RedisExecutionStore> _log;
+    private readonly long _retentionMs;
+    private int _disposed;
+
+    /// <param name="identity">This instance: its chain, key and data dir (the local ledger).</param>
+    /// <param name="redis">The shared Redis; owned (disposed) by the store.</param>
+    /// <param name="retention">How long claims and consumed approvals are kept.</param>
+    /// <param name="time">The clock leases are compared with.</param>
+    /// <param name="warnings">Where Redis settings that weaken the guarantee are reported, or null.</param>
+    /// <param name="loggers">Logging.</param>
+    public RedisExecutionStore(GatewayIdentity identity, IConnectionMultiplexer redis, TimeSpan retention, TimeProvider time, HealthWarnings? warnings, ILoggerFactory loggers)
+    {
+        _identity = identity;
+        _redis = redis;
+        _time = time;
+        _warnings = warnings;
+        _log = loggers.CreateLogger<RedisExecutionStore>();
+        _retentionMs = (long)retention.TotalMilliseconds;
+        _replicator = new RedisReceiptReplicator(this, loggers.CreateLogger<RedisReceiptReplicator>());
+        _ledger = new SqliteReceiptLedger(identity, claims: null, committed: _replicator.Signal, _log);
+        _replicator.Start();
+    }
+
+    public string Kind => "redis";
+
+    internal SqliteReceiptLedger Ledger => _ledger;
+
+    internal GatewayIdentity Identity => _identity;
+
+    internal IDatabase Database => _redis.GetDatabase();
+
+    /// <summary>
+    /// The StackExchange.Redis options for <c>ConnectionStrings:Redis</c>: never abort on a failed
+    /// connect (reconnect in the background), fail commands fast while disconnected, and time
+    /// out after 2 s unless the string says otherwise. Throws <see cref="ArgumentException"/> for
+    /// a string StackExchange.Redis cannot read.
+    /// </summary>
+    public static ConfigurationOptions ParseConfiguration(string configuration)
+    {
+        var options = ConfigurationOptions.Parse(configuration);
+        options.AbortOnConnectFail = false;
+        options.BacklogPolicy = BacklogPolicy.FailFast;
+        options.ReconnectRetryPolicy = new LinearRetry(1000);
+        // StackExchange.Redis counts INFO (the settings check) as an admin command; the gateway
+        // issues no other one.
+        options.AllowAdmin = true;
+        if (!Names(configuration, "connectTimeout"))
+        {
+            options.ConnectTimeout = DefaultTimeoutMs;
+        }
+        if (!Names(configuration, "syncTimeout"))
+        {
+            options.SyncTimeout = DefaultTimeoutMs;
+        }
+        if (!Names(configuration, "asyncTimeout"))
+        {
+            options.AsyncTimeout = DefaultTimeoutMs;
+        }
+        return options;
+
+        static bool Names(string configuration, string option) => configuration.Contains(option + "=", StringComparison.OrdinalIgnoreCase);
+    }
+
+    /// <summary>Never shorter than an approval can live: a used approval must not run again.</summary>
+    public static TimeSpan RetentionFor(TimeSpan? configured, TimeSpan maxApprovalLifetime, TimeSpan clockSkew)
+    {
+        var retention = configured ?? DefaultRetention;
+        var longest = maxApprovalLifetime + clockSkew;
+        return retention < longest ? longest : retention;
+    }
+
+    public async ValueTask<NonceState> LookupAsync(string nonceSha256, CancellationToken cancellationToken)
+    {
+        var result = await EvaluateAsync(RedisScripts.Lookup, [RedisScripts.Nonce(nonceSha256)], [NowMs(), _identity.GatewayId]).ConfigureAwait(false);
+        var fields = (RedisResult[])result!;
+        return (string?)fields[0] == "free" ? NonceState.Free : ReadState(fields, nonceSha256);
+    }
+
+    public async ValueTask<ClaimResult> ClaimAsync(ClaimRequest request, CancellationToken cancellationToken)
+    {
+        var nonceKey = RedisScripts.Nonce(request.NonceSha256);
+        var approvalKey = request.ApprovalIdentity is { } identity ? RedisScripts.Approval(identity) : nonceKey;
+        var result = await EvaluateAsync(RedisScripts.Claim, [nonceKey, approvalKey],
+        [
+            NowMs(), _identity.GatewayId, request.RequestSha256, request.ExecId, request.Action, request.Tenant,
+            request.LeaseUntil.ToUnixTimeMilliseconds(), _retentionMs, request.ApprovalIdentity ?? "", request.Now.ToUnixTimeMilliseconds(),
+        ]).ConfigureAwait(false);
+        var fields = (RedisResult[])result!;
+        return (string?)fields[0] switch
+        {
+            "claimed" => new ClaimResult(ClaimStatus.Claimed, NonceState.Free),
+            "approval" => new ClaimResult(ClaimStatus.ApprovalReused, NonceState.Free),
+            _ => new ClaimResult(ClaimStatus.NonceTaken, ReadState(fields, request.NonceSha256)),
+        };
+    }
+
+    /// <summary>
+    /// The receipt is durable in the local ledger before this returns; the claim's outcome is
+    /// recorded in Redis now when it can be, else by the receipt's copy (which retries until it
+    /// succeeds). Until then the claim reads as in progress, and after its lease as
+    /// outcome_unknown: never as free.
+    /// </summary>
+    public async ValueTask<ReceiptDocument> AppendReceiptAsync(ReceiptBody draft, ClaimUpdate? claimUpdate, CancellationToken cancellationToken)
+    {
+        var doc = await _ledger.AppendAsync(draft, claimUpdate: null).ConfigureAwait(false);
+        if (claimUpdate is { } update)
+        {
+            try
+            {
+                var nonceKey = RedisScripts.Nonce(update.NonceSha256);
+                if (update.Release)
+                {
+                    var approvalKey = update.ApprovalIdentity is { } identity ? RedisScripts.Approval(identity) : nonceKey;
+                    await Database.ScriptEvaluateAsync(RedisScripts.Release, [nonceKey, approvalKey], [doc.Body.ExecId, update.ApprovalIdentity is null ? "0" : "1"]).ConfigureAwait(false);
+                }
+                else
+                {
+                    await Database.ScriptEvaluateAsync(RedisScripts.Finish, [nonceKey], [doc.Body.ExecId, doc.Body.Decision, doc.Hash]).ConfigureAwait(false);
+                }
+            }
+            catch (Exception ex) when (IsUnavailable(ex))
+            {
+                StoreLog.OutcomeDeferred(_log, doc.Body.ExecId, ex);
+            }
+        }
+        return doc;
+    }
+
+    public async ValueTask<ReceiptDocument?> GetReceiptAsync(string execId, CancellationToken cancellationToken)
+    {
+        RedisValue json;
+        try
+        {
+            json = await Database.StringGetAsync(RedisScripts.Receipt(execId)).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (IsUnavailable(ex))
+        {
+            // Our own receipts are answerable without Redis; anyone else's are not.
+            return await _ledger.GetReceiptAsync(execId, cancellationToken).ConfigureAwait(false)
+                ?? throw new StoreUnavailableException("Redis is unavailable", ex);
+        }
+        return json.HasValue
+            ? SqliteReceiptLedger.ParseDocument(json.ToString())
+            : await _ledger.GetReceiptAsync(execId, cancellationToken).ConfigureAwait(false);
+    }
+
+    public async ValueTask<IReadOnlyList<ReceiptDocument>> ListReceiptsAsync(string gateway, long afterSeq, int limit, CancellationToken cancellationToken)
+    {
+        if (gateway == _identity.GatewayId)
+        {
+            // The local ledger holds this chain whole; Redis may lag behind it.
+            return await _ledger.ListReceiptsAsync(gateway, afterSeq, limit, cancellationToken).ConfigureAwait(false);
+        }
+        var members = await RunAsync(db => db.SortedSetRangeByScoreAsync(RedisScripts.Chain(gateway), afterSeq, double.PositiveInfinity, Exclude.Start, Order.Ascending, 0, limit)).ConfigureAwait(false);
+        return members.Select(m => SqliteReceiptLedger.ParseDocument(m.ToString())).ToList();
+    }
+
+    public async ValueTask<ChainHead?> GetHeadAsync(string gateway, CancellationToken cancellationToken)
+    {
+        if (gateway == _identity.GatewayId)
+        {
+            return await LocalHeadAsync(cancellationToken).ConfigureAwait(false);
+        }
+        var value = await RunAsync(db => db.HashGetAsync(RedisScripts.Gateways, gateway)).ConfigureAwait(false);
+        return value.HasValue ? ParseHead(gateway, value.ToString()) : null;
+    }
+
+    public async ValueTask<IReadOnlyList<ChainHead>> ListGatewaysAsync(CancellationToken cancellationToken)
+    {
+        var entries = await RunAsync(db => db.HashGetAllAsync(RedisScripts.Gateways)).ConfigureAwait(false);
+        var heads = entries.Select(e => ParseHead(e.Name.ToString(), e.Value.ToString())).ToDictionary(h => h.Gateway, StringComparer.Ordinal);
+        if (await LocalHeadAsync(cancellationToken).ConfigureAwait(false) is { } own)
+        {
+            heads[own.Gateway] = own;
+        }
+        return heads.Values.OrderBy(h => h.Gateway, StringComparer.Ordinal).ToList();
+    }
+
+    public async ValueTask<IReadOnlyList<SigningKeyRecord>> ListKeysAsync(CancellationToken cancellationToken)
+    {
+        var entries = await RunAsync(db => db.HashGetAllAsync(RedisScripts.Keys)).ConfigureAwait(false);
+        var keys = entries.ToDictionary(e => e.Name.ToString(), e => e.Value.ToString(), StringComparer.Ordinal);
+        foreach (var local in await _ledger.ListKeysAsync(cancellationToken).ConfigureAwait(false))
+        {
+            keys.TryAdd(local.Kid, local.X);
+        }
+        return keys.OrderBy(k => k.Key, StringComparer.Ordinal).Select(k => new SigningKeyRecord(k.Key, k.Value)).ToList();
+    }
+
+    public async ValueTask<bool> PingAsync(CancellationToken cancellationToken)
+    {
+        if (!await _ledger.PingAsync(cancellationToken).ConfigureAwait(false))
+        {
+            return false;
+        }
+        try
+        {
+            await Database.PingAsync().ConfigureAwait(false);
+            return true;
+        }
+        catch (Exception ex) when (IsUnavailable(ex))
+        {
+            return false;
+        }
+    }
+
+    /// <summary>
+    /// Reports Redis settings that weaken the at-most-once guarantee: no AOF (a restart forgets
+    /// used nonces) and an evicting memory policy (memory pressure forgets them). Uses INFO, which
+    /// managed Redis services allow where CONFIG is disabled.
+    /// </summary>
+    public async Task CheckSettingsAsync()
+    {
+        if (_warnings is null)
+        {
+            return;
+        }
+        foreach (var server in _redis.GetServers())
+        {
+            if (!server.IsConnected || server.IsReplica)
+            {
+                continue;
+            }
+            var info = (await server.InfoAsync("persistence").ConfigureAwait(false))
+                .Concat(await server.InfoAsync("memory").ConfigureAwait(false))
+                .SelectMany(g => g)
+                .GroupBy(kv => kv.Key, StringComparer.Ordinal)
+                .ToDictionary(g => g.Key, g => g.First().Value, StringComparer.Ordinal);
+            if (info.TryGetValue("aof_enabled", out var aof) && aof != "1")
+            {
+                _warnings.Add($"Redis persistence is off at {server.EndPoint} (appendonly no): a Redis restart forgets used nonces; set appendonly yes");
+            }
+            if (info.TryGetValue("maxmemory_policy", out var policy) && policy != "noeviction")
+            {
+                _warnings.Add($"Redis maxmemory-policy is {policy} at {server.EndPoint}: memory pressure can evict used nonces; set maxmemory-policy noeviction");
+            }
+        }
+    }
+
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+        _replicator.Dispose();
+        _ledger.Dispose();
+        _redis.Dispose();
+    }
+
+    internal static bool IsUnavailable(Exception ex) => ex is RedisException or TimeoutException or ObjectDisposedException;
+
+    private long NowMs() => _time.GetUtcNow().ToUnixTimeMilliseconds();
+
+    private async Task<RedisResult> EvaluateAsync(string script, RedisKey[] keys, RedisValue[] values)
+    {
+        try
+        {
+            return await Database.ScriptEvaluateAsync(script, keys, values).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (IsUnavailable(ex))
+        {
+            throw new StoreUnavailableException("Redis is unavailable", ex);
+        }
+    }
+
+    private async Task<T> RunAsync<T>(Func<IDatabase, Task<T>> command)
+    {
+        try
+        {
+            return await command(Database).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (IsUnavailable(ex))
+        {
+            throw new StoreUnavailableException("Redis is unavailable", ex);
+        }
+    }
+
+    private async ValueTask<ChainHead?> LocalHeadAsync(CancellationToken cancellationToken)
+    {
+        var heads = await _ledger.ListGatewaysAsync(cancellationToken).ConfigureAwait(false);
+        return heads.FirstOrDefault(h => h.Gateway == _identity.GatewayId);
+    }
+
+    private static ChainHead ParseHead(string gateway, string value)
+    {
+        var space = value.IndexOf(' ', StringComparison.Ordinal);
+        return new ChainHead(gateway, long.Parse(value.AsSpan(0, space), NumberStyles.None, CultureInfo.InvariantCulture), value[(space + 1)..]);
+    }
+
+    /// <summary>{'taken', req, exec, done, decision, receipt, action, tenant, approval, created, takeover}.</summary>
+    private NonceState ReadState(RedisResult[] fields, string nonceSha256)
+    {
+        var request = (string)fields[1]!;
+        var execId = (string)fields[2]!;
+        var done = (string?)fields[3] == "1";
+        RecoveredClaim? takenOver = null;
+        if ((string?)fields[10] == "1")
+        {
+            StoreLog.ClaimTakenOver(_log, execId);
+            takenOver = new RecoveredClaim(nonceSha256, request, NullIfEmpty(fields[8]), execId, (string)fields[6]!, (string)fields[7]!,
+                DateTimeOffset.FromUnixTimeMilliseconds(long.Parse((string)fields[9]!, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture)));
+        }
+        return new NonceState(done ? NonceStatus.Done : NonceStatus.InProgress, request, execId, NullIfEmpty(fields[5]), NullIfEmpty(fields[4]), takenOver);
+    }
+
+    private static string? NullIfEmpty(RedisResult field) => (string?)field is { Length: > 0 } s ? s : null;
+}

@@ -1,0 +1,145 @@
+using OpenExec.Core.Crypto;
+using StackExchange.Redis;
+
+namespace OpenExec.Gateway.Store;
+
+/// <summary>
+/// Copies this gateway's committed receipts, in chain order, from the local ledger to Redis,
+/// retrying with backoff until each copy succeeds (SPEC section 6). On start, and after any
+/// failure, it resumes from the last seq Redis has for this gateway, so a Redis that lost data
+/// is filled again. Each copy also records its claim's outcome if that is still missing.
+/// It also registers this gateway's signing key and checks Redis's settings now and then.
+/// </summary>
+internal sealed class RedisReceiptReplicator : IDisposable
+{
+    private const int BatchSize = 256;
+    private static readonly TimeSpan MinBackoff = TimeSpan.FromMilliseconds(100);
+    private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(5);
+    private static readonly TimeSpan IdlePoll = TimeSpan.FromSeconds(1);
+    private static readonly TimeSpan SettingsCheckInterval = TimeSpan.FromMinutes(1);
+
+    private readonly RedisExecutionStore _store;
+    private readonly ILogger _log;
+    private readonly SemaphoreSlim _signal = new(0, 1);
+    private readonly CancellationTokenSource _stop = new();
+    private Task? _loop;
+
+    public RedisReceiptReplicator(RedisExecutionStore store, ILogger<RedisReceiptReplicator> log)
+    {
+        _store = store;
+        _log = log;
+    }
+
+    /// <summary>The last seq known to be in Redis, or -1 before the first successful round.</summary>
+    public long CopiedSeq { get; private set; } = -1;
+
+    public void Start() => _loop = Task.Run(() => RunAsync(_stop.Token));
+
+    /// <summary>New receipts were committed locally: copy them now rather than at the next poll.</summary>
+    public void Signal()
+    {
+        try
+        {
+            _signal.Release();
+        }
+        catch (SemaphoreFullException)
+        {
+            // Already signalled.
+        }
+    }
+
+    public void Dispose()
+    {
+        _stop.Cancel();
+        try
+        {
+            _loop?.Wait(TimeSpan.FromSeconds(10));
+        }
+        catch (AggregateException)
+        {
+        }
+        _stop.Dispose();
+        _signal.Dispose();
+    }
+
+    private async Task RunAsync(CancellationToken stop)
+    {
+        var identity = _store.Identity;
+        var backoff = MinBackoff;
+        var nextSettingsCheck = 0L;
+        long copied = -1;
+        while (!stop.IsCancellationRequested)
+        {
+            try
+            {
+                var db = _store.Database;
+                if (copied < 0)
+                {
+                    await db.HashSetAsync(RedisScripts.Keys, identity.SigningKey.Kid, Base64Url.Encode(identity.SigningKey.PublicKeyRaw)).ConfigureAwait(false);
+                    var head = await db.HashGetAsync(RedisScripts.Gateways, identity.GatewayId).ConfigureAwait(false);
+                    copied = head.HasValue ? long.Parse(head.ToString().Split(' ')[0], System.Globalization.CultureInfo.InvariantCulture) : 0;
+                    CopiedSeq = copied;
+                    StoreLog.ReplicationResumed(_log, copied);
+                }
+                if (Environment.TickCount64 >= nextSettingsCheck)
+                {
+                    nextSettingsCheck = Environment.TickCount64 + (long)SettingsCheckInterval.TotalMilliseconds;
+                    await CheckSettingsAsync().ConfigureAwait(false);
+                }
+
+                var batch = await _store.Ledger.ListReceiptsAsync(identity.GatewayId, copied, BatchSize, stop).ConfigureAwait(false);
+                if (batch.Count == 0)
+                {
+                    await _signal.WaitAsync(IdlePoll, stop).ConfigureAwait(false);
+                    continue;
+                }
+                // Pipelined, in order on one connection; a failure part-way is repaired by the
+                // retry, which starts again from what Redis has (copies are idempotent).
+                var copies = new Task[batch.Count];
+                for (var i = 0; i < batch.Count; i++)
+                {
+                    var doc = batch[i];
+                    var body = doc.Body;
+                    copies[i] = db.ScriptEvaluateAsync(RedisScripts.Copy,
+                        [RedisScripts.Chain(body.Gateway), RedisScripts.Receipt(body.ExecId), RedisScripts.Gateways, RedisScripts.Nonce(body.NonceSha256)],
+                        [body.Seq, doc.ToJson(), doc.Hash, body.Gateway, body.ExecId, body.Decision]);
+                }
+                await Task.WhenAll(copies).ConfigureAwait(false);
+                copied = batch[^1].Body.Seq;
+                CopiedSeq = copied;
+                backoff = MinBackoff;
+            }
+            catch (OperationCanceledException) when (stop.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception ex)
+            {
+                // Whatever failed, the receipts are safe in the local ledger: retry from what Redis has.
+                StoreLog.ReplicationFailed(_log, (long)backoff.TotalMilliseconds, ex);
+                copied = -1;
+                try
+                {
+                    await Task.Delay(backoff, stop).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+                backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, MaxBackoff.Ticks));
+            }
+        }
+    }
+
+    private async Task CheckSettingsAsync()
+    {
+        try
+        {
+            await _store.CheckSettingsAsync().ConfigureAwait(false);
+        }
+        catch (Exception ex) when (RedisExecutionStore.IsUnavailable(ex))
+        {
+            StoreLog.SettingsCheckFailed(_log, ex);
+        }
+    }
+}

@@ -1,0 +1,109 @@
+using StackExchange.Redis;
+
+namespace OpenExec.Gateway.Store;
+
+/// <summary>
+/// Key names and the server-side steps of the Redis store. Each script runs atomically on the
+/// server, so every gateway sharing the Redis sees one order of claims. Nonces arrive hashed
+/// (tenant-scoped SHA-256); raw nonces never reach Redis.
+/// </summary>
+internal static class RedisScripts
+{
+    private const string Prefix = "openexec:";
+
+    /// <summary>A claim: hash {req, exec, done, decision, receipt, lease, action, tenant, approval, created, taker}; TTL = nonce retention.</summary>
+    public static RedisKey Nonce(string nonceSha256) => Prefix + "nonce:" + nonceSha256;
+
+    /// <summary>A consumed approval identity: the exec id that consumed it; TTL = nonce retention.</summary>
+    public static RedisKey Approval(string identity) => Prefix + "approval:" + identity;
+
+    /// <summary>A gateway's chain: sorted set of receipt documents scored by seq.</summary>
+    public static RedisKey Chain(string gateway) => Prefix + "receipts:" + gateway;
+
+    /// <summary>One attempt's receipt document (the first written for that exec id).</summary>
+    public static RedisKey Receipt(string execId) => Prefix + "receipt:" + execId;
+
+    /// <summary>Hash gateway id → "seq hash" of the last receipt copied.</summary>
+    public static readonly RedisKey Gateways = Prefix + "gateways";
+
+    /// <summary>Hash kid → x (base64url raw Ed25519 public key): every receipt key ever used.</summary>
+    public static readonly RedisKey Keys = Prefix + "keys";
+
+    // Reads a claim; a claim still in progress whose lease has passed becomes outcome_unknown
+    // here, once, and the caller that did it is told so (the last element, takeover = '1').
+    private const string Inspect = """
+        local function inspect(key, now, taker)
+          local s = redis.call('HMGET', key, 'req', 'exec', 'done', 'decision', 'receipt', 'lease', 'action', 'tenant', 'approval', 'created')
+          if not s[1] then return nil end
+          local takeover = '0'
+          if s[3] == '0' and tonumber(s[6]) < tonumber(now) then
+            redis.call('HSET', key, 'done', '1', 'decision', 'outcome_unknown', 'taker', taker)
+            s[3] = '1'
+            s[4] = 'outcome_unknown'
+            takeover = '1'
+          end
+          return {'taken', s[1], s[2], s[3], s[4] or '', s[5] or '', s[7] or '', s[8] or '', s[9] or '', s[10] or '0', takeover}
+        end
+
+        """;
+
+    // The outcome of a claim, from the receipt that records it: only for the claim this exec id
+    // holds, and only the first receipt for it (a late holder and a taker-over cannot both win).
+    private const string Record = """
+        local function record(key, exec, decision, hash)
+          if redis.call('HGET', key, 'exec') ~= exec then return 0 end
+          if redis.call('HGET', key, 'receipt') then return 0 end
+          redis.call('HSET', key, 'done', '1', 'decision', decision, 'receipt', hash)
+          return 1
+        end
+
+        """;
+
+    /// <summary>KEYS: nonce. ARGV: now ms, this gateway.</summary>
+    public const string Lookup = Inspect + """
+        return inspect(KEYS[1], ARGV[1], ARGV[2]) or {'free'}
+        """;
+
+    /// <summary>
+    /// KEYS: nonce, approval (the nonce key again when there is none). ARGV: now ms, this gateway,
+    /// request hash, exec id, action, tenant, lease-until ms, retention ms, approval identity or '', created ms.
+    /// Nonce and approval are claimed together or not at all.
+    /// </summary>
+    public const string Claim = Inspect + """
+        local taken = inspect(KEYS[1], ARGV[1], ARGV[2])
+        if taken then return taken end
+        if ARGV[9] ~= '' and redis.call('EXISTS', KEYS[2]) == 1 then return {'approval'} end
+        redis.call('HSET', KEYS[1], 'req', ARGV[3], 'exec', ARGV[4], 'done', '0', 'action', ARGV[5], 'tenant', ARGV[6], 'lease', ARGV[7], 'approval', ARGV[9], 'created', ARGV[10])
+        redis.call('PEXPIRE', KEYS[1], ARGV[8])
+        if ARGV[9] ~= '' then redis.call('SET', KEYS[2], ARGV[4], 'PX', ARGV[8]) end
+        return {'claimed'}
+        """;
+
+    /// <summary>KEYS: nonce. ARGV: exec id, decision, receipt hash.</summary>
+    public const string Finish = Record + """
+        return record(KEYS[1], ARGV[1], ARGV[2], ARGV[3])
+        """;
+
+    /// <summary>KEYS: nonce, approval (the nonce key again when there is none). ARGV: exec id, '1' when there is an approval.</summary>
+    public const string Release = """
+        if redis.call('HGET', KEYS[1], 'exec') ~= ARGV[1] then return 0 end
+        redis.call('DEL', KEYS[1])
+        if ARGV[2] == '1' and redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
+        return 1
+        """;
+
+    /// <summary>
+    /// Copies one receipt (idempotent: a copy may be repeated after a lost answer).
+    /// KEYS: chain, receipt, gateways, nonce. ARGV: seq, document, hash, gateway, exec id, decision.
+    /// </summary>
+    public const string Copy = Record + """
+        redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
+        redis.call('SET', KEYS[2], ARGV[2], 'NX')
+        local head = redis.call('HGET', KEYS[3], ARGV[4])
+        if (not head) or tonumber(string.match(head, '^%d+')) < tonumber(ARGV[1]) then
+          redis.call('HSET', KEYS[3], ARGV[4], ARGV[1] .. ' ' .. ARGV[3])
+        end
+        record(KEYS[4], ARGV[5], ARGV[6], ARGV[3])
+        return 1
+        """;
+}

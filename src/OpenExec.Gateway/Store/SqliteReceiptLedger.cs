@@ -1,0 +1,356 @@
+using System.Threading.Channels;
+using Microsoft.Data.Sqlite;
+using OpenExec.Core.Crypto;
+using OpenExec.Core.Json;
+using OpenExec.Core.Receipts;
+using OpenExec.Gateway.Hosting;
+
+namespace OpenExec.Gateway.Store;
+
+/// <summary>
+/// This gateway's receipt chain in one SQLite database (WAL, synchronous=FULL) in the data dir.
+/// All writes go through one writer thread that group-commits whatever is queued: one fsync
+/// and one receipt signature serve a whole batch. With <see cref="SqliteClaimTable"/> the claims
+/// join the same transactions (the embedded store: claims are atomic because one writer applies
+/// them in order); without it the ledger holds receipts and keys only (the Redis store's local
+/// ledger). Reads use their own read-only pooled connections and never wait for the writer.
+/// </summary>
+internal sealed class SqliteReceiptLedger : IDisposable
+{
+    /// <summary>Most operations one transaction takes; bounds the latency a batch adds.</summary>
+    private const int MaxBatch = 512;
+
+    private readonly Channel<WriteOp> _queue = Channel.CreateUnbounded<WriteOp>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly GatewayIdentity _identity;
+    private readonly SqliteClaimTable? _claims;
+    private readonly Action? _committed;
+    private readonly string _readConnectionString;
+    private readonly SqliteConnection _writer;
+    private readonly Thread _writerThread;
+    private readonly ILogger _log;
+    private long _headSeq;
+    private string _headHash;
+    private volatile bool _faulted;
+
+    /// <param name="identity">Whose chain this is; the database lives in its data dir.</param>
+    /// <param name="claims">The claim tables to keep in the same transactions, or null for a receipts-only ledger.</param>
+    /// <param name="committed">Called on the writer thread after each commit that added receipts.</param>
+    /// <param name="log">Where write failures go.</param>
+    public SqliteReceiptLedger(GatewayIdentity identity, SqliteClaimTable? claims, Action? committed, ILogger log)
+    {
+        _identity = identity;
+        _claims = claims;
+        _committed = committed;
+        _log = log;
+        var path = Path.Combine(identity.DataDir, "openexec.db");
+        var builder = new SqliteConnectionStringBuilder { DataSource = path, Mode = SqliteOpenMode.ReadWriteCreate, Pooling = false };
+        _writer = new SqliteConnection(builder.ToString());
+        _writer.Open();
+        Exec(_writer, """
+            PRAGMA journal_mode=WAL;
+            PRAGMA synchronous=FULL;
+            CREATE TABLE IF NOT EXISTS receipts(
+              gateway TEXT NOT NULL,
+              seq INTEGER NOT NULL,
+              exec_id TEXT NOT NULL,
+              hash TEXT NOT NULL,
+              document TEXT NOT NULL,
+              PRIMARY KEY(gateway, seq));
+            CREATE INDEX IF NOT EXISTS receipts_by_exec ON receipts(exec_id);
+            CREATE TABLE IF NOT EXISTS signing_keys(
+              kid TEXT PRIMARY KEY,
+              x TEXT NOT NULL);
+            """);
+        claims?.CreateSchema(_writer);
+        Exec(_writer, "INSERT OR IGNORE INTO signing_keys(kid, x) VALUES($kid, $x)",
+            ("$kid", identity.SigningKey.Kid), ("$x", Base64Url.Encode(identity.SigningKey.PublicKeyRaw)));
+
+        (_headSeq, _headHash) = ReadHead(_writer, identity.GatewayId);
+        _readConnectionString = new SqliteConnectionStringBuilder { DataSource = path, Mode = SqliteOpenMode.ReadOnly, Pooling = true }.ToString();
+
+        _writerThread = new Thread(WriterLoop) { IsBackground = true, Name = "openexec-store-writer" };
+        _writerThread.Start();
+    }
+
+    public GatewayIdentity Identity => _identity;
+
+    /// <summary>False once a write failed for a reason other than a busy database, or the writer stopped.</summary>
+    public bool Healthy => !_faulted && _writerThread.IsAlive;
+
+    /// <summary>Claims nonce and approval in the next group commit. Needs the claim tables.</summary>
+    public ValueTask<ClaimResult> ClaimAsync(ClaimRequest request)
+        => _claims is null
+            ? ValueTask.FromException<ClaimResult>(new InvalidOperationException("This ledger keeps no claims"))
+            : Enqueue<ClaimResult>(new ClaimOp(request));
+
+    /// <summary>Chains, signs and durably stores one receipt, applying the claim update when this ledger keeps claims.</summary>
+    public ValueTask<ReceiptDocument> AppendAsync(ReceiptBody draft, ClaimUpdate? claimUpdate)
+        => Enqueue<ReceiptDocument>(new ReceiptOp(draft, claimUpdate));
+
+    public async ValueTask<ReceiptDocument?> GetReceiptAsync(string execId, CancellationToken cancellationToken)
+    {
+        var docs = await QueryDocumentsAsync("SELECT document FROM receipts WHERE exec_id = $a ORDER BY seq LIMIT 1", execId, null, cancellationToken).ConfigureAwait(false);
+        return docs.Count == 0 ? null : docs[0];
+    }
+
+    public ValueTask<IReadOnlyList<ReceiptDocument>> ListReceiptsAsync(string gateway, long afterSeq, int limit, CancellationToken cancellationToken)
+        => QueryDocumentsAsync($"SELECT document FROM receipts WHERE gateway = $a AND seq > $b ORDER BY seq LIMIT {limit}", gateway, afterSeq, cancellationToken);
+
+    public async ValueTask<IReadOnlyList<ChainHead>> ListGatewaysAsync(CancellationToken cancellationToken)
+    {
+        return await ReadAsync(async conn =>
+        {
+            await using var cmd = conn.CreateCommand();
+            cmd.CommandText = "SELECT r.gateway, r.seq, r.hash FROM receipts r JOIN (SELECT gateway, MAX(seq) AS seq FROM receipts GROUP BY gateway) m ON r.gateway = m.gateway AND r.seq = m.seq ORDER BY r.gateway";
+            var heads = new List<ChainHead>();
+            await using var reader = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                heads.Add(new ChainHead(reader.GetString(0), reader.GetInt64(1), reader.GetString(2)));
+            }
+            return (IReadOnlyList<ChainHead>)heads;
+        }, cancellationToken).ConfigureAwait(false);
+    }
+
+    public async ValueTask<IReadOnlyList<SigningKeyRecord>> ListKeysAsync(CancellationToken cancellationToken)
+    {
+        return await ReadAsync(async conn =>
+        {
+            await using var cmd = conn.CreateCommand();
+            cmd.CommandText = "SELECT kid, x FROM signing_keys ORDER BY kid";
+            var keys = new List<SigningKeyRecord>();
+            await using var reader = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                keys.Add(new SigningKeyRecord(reader.GetString(0), reader.GetString(1)));
+            }
+            return (IReadOnlyList<SigningKeyRecord>)keys;
+        }, cancellationToken).ConfigureAwait(false);
+    }
+
+    public async ValueTask<bool> PingAsync(CancellationToken cancellationToken)
+    {
+        if (!Healthy)
+        {
+            return false;
+        }
+        try
+        {
+            return await ReadAsync(async conn =>
+            {
+                await using var cmd = conn.CreateCommand();
+                cmd.CommandText = "SELECT 1";
+                return Convert.ToInt64(await cmd.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false), System.Globalization.CultureInfo.InvariantCulture) == 1;
+            }, cancellationToken).ConfigureAwait(false);
+        }
+        catch (StoreUnavailableException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>Runs a query on a read-only connection; SQLite errors become <see cref="StoreUnavailableException"/>.</summary>
+    public async ValueTask<T> ReadAsync<T>(Func<SqliteConnection, Task<T>> read, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await using var conn = new SqliteConnection(_readConnectionString);
+            await conn.OpenAsync(cancellationToken).ConfigureAwait(false);
+            return await read(conn).ConfigureAwait(false);
+        }
+        catch (SqliteException ex)
+        {
+            throw new StoreUnavailableException("The embedded store could not be read", ex);
+        }
+    }
+
+    public void Dispose()
+    {
+        _queue.Writer.TryComplete();
+        _writerThread.Join(TimeSpan.FromSeconds(10));
+        _writer.Dispose();
+        SqliteConnection.ClearAllPools();
+    }
+
+    private ValueTask<T> Enqueue<T>(WriteOp op)
+    {
+        if (!_queue.Writer.TryWrite(op))
+        {
+            return ValueTask.FromException<T>(new StoreUnavailableException("The embedded store is shutting down"));
+        }
+        return new ValueTask<T>((Task<T>)op.Task);
+    }
+
+    private void WriterLoop()
+    {
+        var batch = new List<WriteOp>(MaxBatch);
+        var reader = _queue.Reader;
+        while (reader.WaitToReadAsync().AsTask().GetAwaiter().GetResult())
+        {
+            batch.Clear();
+            while (batch.Count < MaxBatch && reader.TryRead(out var op))
+            {
+                batch.Add(op);
+            }
+            WriteBatch(batch);
+        }
+    }
+
+    private void WriteBatch(List<WriteOp> batch)
+    {
+        var seq = _headSeq;
+        var prev = _headHash;
+        var bodies = new List<ReceiptBody>();
+        var results = new object?[batch.Count];
+        try
+        {
+            using var tx = _writer.BeginTransaction();
+            for (var i = 0; i < batch.Count; i++)
+            {
+                switch (batch[i])
+                {
+                    case ClaimOp claim:
+                        results[i] = _claims!.Apply(tx, claim.Request);
+                        break;
+                    case ReceiptOp receipt:
+                        // Chain fields are assigned here, in commit order, so the chain has no gaps.
+                        seq++;
+                        var body = receipt.Draft with { Gateway = _identity.GatewayId, Seq = seq, Prev = prev };
+                        prev = ReceiptHash.Compute(body);
+                        bodies.Add(body);
+                        break;
+                }
+            }
+
+            var documents = bodies.Count == 0 ? [] : ReceiptBatchSigner.Sign(_identity.SigningKey, bodies);
+            var d = 0;
+            for (var i = 0; i < batch.Count; i++)
+            {
+                if (batch[i] is ReceiptOp receipt)
+                {
+                    var doc = documents[d++];
+                    StoreReceipt(tx, doc);
+                    if (receipt.ClaimUpdate is { } update && _claims is not null)
+                    {
+                        _claims.ApplyUpdate(tx, update, doc);
+                    }
+                    results[i] = doc;
+                }
+            }
+            tx.Commit();
+        }
+        catch (Exception ex)
+        {
+            _faulted = ex is not SqliteException { SqliteErrorCode: 5 or 6 };
+            StoreLog.WriteFailed(_log, ex);
+            var failure = new StoreUnavailableException("The embedded store could not be written", ex);
+            foreach (var op in batch)
+            {
+                op.Fail(failure);
+            }
+            return;
+        }
+
+        _faulted = false;
+        _headSeq = seq;
+        _headHash = prev;
+        for (var i = 0; i < batch.Count; i++)
+        {
+            batch[i].Complete(results[i]);
+        }
+        if (bodies.Count > 0)
+        {
+            _committed?.Invoke();
+        }
+    }
+
+    private void StoreReceipt(SqliteTransaction tx, ReceiptDocument doc)
+    {
+        using var cmd = _writer.CreateCommand();
+        cmd.Transaction = tx;
+        cmd.CommandText = "INSERT INTO receipts(gateway, seq, exec_id, hash, document) VALUES($g, $s, $e, $h, $d)";
+        cmd.Parameters.AddWithValue("$g", doc.Body.Gateway);
+        cmd.Parameters.AddWithValue("$s", doc.Body.Seq);
+        cmd.Parameters.AddWithValue("$e", doc.Body.ExecId);
+        cmd.Parameters.AddWithValue("$h", doc.Hash);
+        cmd.Parameters.AddWithValue("$d", doc.ToJson());
+        cmd.ExecuteNonQuery();
+    }
+
+    private async ValueTask<IReadOnlyList<ReceiptDocument>> QueryDocumentsAsync(string sql, string a, long? b, CancellationToken cancellationToken)
+    {
+        return await ReadAsync(async conn =>
+        {
+            await using var cmd = conn.CreateCommand();
+            cmd.CommandText = sql;
+            cmd.Parameters.AddWithValue("$a", a);
+            if (b is { } bv)
+            {
+                cmd.Parameters.AddWithValue("$b", bv);
+            }
+            var docs = new List<ReceiptDocument>();
+            await using var reader = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                docs.Add(ParseDocument(reader.GetString(0)));
+            }
+            return (IReadOnlyList<ReceiptDocument>)docs;
+        }, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>A stored document, as the ledger (or a copy of it) wrote it.</summary>
+    public static ReceiptDocument ParseDocument(string json)
+        => ReceiptDocument.Parse(StrictJson.Parse(System.Text.Encoding.UTF8.GetBytes(json)));
+
+    private static (long Seq, string Hash) ReadHead(SqliteConnection conn, string gateway)
+    {
+        using var cmd = conn.CreateCommand();
+        cmd.CommandText = "SELECT seq, hash FROM receipts WHERE gateway = $g ORDER BY seq DESC LIMIT 1";
+        cmd.Parameters.AddWithValue("$g", gateway);
+        using var reader = cmd.ExecuteReader();
+        return reader.Read() ? (reader.GetInt64(0), reader.GetString(1)) : (0, ReceiptBody.GenesisPrev);
+    }
+
+    private static void Exec(SqliteConnection conn, string sql, params (string Name, object Value)[] parameters)
+    {
+        using var cmd = conn.CreateCommand();
+        cmd.CommandText = sql;
+        foreach (var (name, value) in parameters)
+        {
+            cmd.Parameters.AddWithValue(name, value);
+        }
+        cmd.ExecuteNonQuery();
+    }
+
+    private abstract class WriteOp
+    {
+        public abstract Task Task { get; }
+
+        public abstract void Complete(object? result);
+
+        public abstract void Fail(Exception ex);
+    }
+
+    private abstract class WriteOp<T> : WriteOp
+    {
+        private readonly TaskCompletionSource<T> _tcs = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public override Task Task => _tcs.Task;
+
+        public override void Complete(object? result) => _tcs.TrySetResult((T)result!);
+
+        public override void Fail(Exception ex) => _tcs.TrySetException(ex);
+    }
+
+    private sealed class ClaimOp(ClaimRequest request) : WriteOp<ClaimResult>
+    {
+        public ClaimRequest Request { get; } = request;
+    }
+
+    private sealed class ReceiptOp(ReceiptBody draft, ClaimUpdate? claimUpdate) : WriteOp<ReceiptDocument>
+    {
+        public ReceiptBody Draft { get; } = draft;
+
+        public ClaimUpdate? ClaimUpdate { get; } = claimUpdate;
+    }
+}

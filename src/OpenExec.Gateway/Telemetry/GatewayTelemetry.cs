@@ -1,0 +1,105 @@
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
+
+namespace OpenExec.Gateway.Telemetry;
+
+/// <summary>
+/// The gateway's ActivitySource and Meter (<c>OpenExec.Gateway</c>, SPEC section 7). Spans and
+/// tags carry names, ids, decisions and codes only: never payloads, results, nonces,
+/// signatures or approval headers. With no listener, starting a span costs a null check.
+/// </summary>
+internal static class GatewayTelemetry
+{
+    public const string Name = "OpenExec.Gateway";
+
+    public static readonly ActivitySource Source = new(Name, typeof(GatewayTelemetry).Assembly.GetName().Version?.ToString());
+
+    private static readonly Meter Meter = new(Name);
+
+    private static readonly Counter<long> Executions = Meter.CreateCounter<long>("openexec.executions", "{attempt}", "Attempts that reached a decision, by decision and action");
+
+    private static readonly Counter<long> Denials = Meter.CreateCounter<long>("openexec.denials", "{attempt}", "Attempts refused, by code");
+
+    private static readonly Histogram<double> PipelineDuration = Meter.CreateHistogram<double>("openexec.pipeline.duration", "s", "Time from request to recorded decision, by decision");
+
+    private static readonly Histogram<double> StoreDuration = Meter.CreateHistogram<double>("openexec.store.duration", "s", "Store operation latency, by operation");
+
+    public static class Spans
+    {
+        public const string Validate = "openexec.validate";
+        public const string ApprovalVerify = "openexec.approval.verify";
+        public const string NonceClaim = "openexec.nonce.claim";
+        public const string ActionInvoke = "openexec.action.invoke";
+        public const string ReceiptWrite = "openexec.receipt.write";
+    }
+
+    public static class Tags
+    {
+        public const string Action = "openexec.action";
+        public const string ExecId = "openexec.exec_id";
+        public const string Decision = "openexec.decision";
+        public const string Code = "openexec.code";
+        public const string Tenant = "openexec.tenant";
+        public const string Receipt = "openexec.receipt";
+    }
+
+    public static Activity? Start(string name) => Source.StartActivity(name, ActivityKind.Internal);
+
+    /// <summary>
+    /// Records a decided attempt: tags on the request's server span (so one span answers "what
+    /// happened"), the counters and the duration.
+    /// </summary>
+    public static void Decided(string action, string execId, string tenant, string decision, string? code, string? receipt, long startTimestamp)
+    {
+        var span = Activity.Current;
+        while (span is not null && span.Source.Name == Name)
+        {
+            // Tag the server span, not one of ours that happens to be current.
+            span = span.Parent;
+        }
+        if (span is not null)
+        {
+            span.SetTag(Tags.Action, action);
+            span.SetTag(Tags.ExecId, execId);
+            span.SetTag(Tags.Tenant, tenant);
+            span.SetTag(Tags.Decision, decision);
+            span.SetTag(Tags.Code, code);
+            span.SetTag(Tags.Receipt, receipt);
+            if (decision != Pipeline.Decisions.Executed)
+            {
+                span.SetStatus(ActivityStatusCode.Error, code);
+            }
+        }
+        var actionTag = new KeyValuePair<string, object?>(Tags.Action, action);
+        var decisionTag = new KeyValuePair<string, object?>(Tags.Decision, decision);
+        Executions.Add(1, decisionTag, actionTag);
+        if (code is not null && decision != Pipeline.Decisions.Executed)
+        {
+            Denials.Add(1, new KeyValuePair<string, object?>(Tags.Code, code));
+        }
+        PipelineDuration.Record(Stopwatch.GetElapsedTime(startTimestamp).TotalSeconds, decisionTag);
+    }
+
+    /// <summary>A refusal before the pipeline (steps 1–2, limits): counted, no receipt.</summary>
+    public static void Refused(string code)
+    {
+        Denials.Add(1, new KeyValuePair<string, object?>(Tags.Code, code));
+        var span = Activity.Current;
+        span?.SetTag(Tags.Code, code);
+        span?.SetStatus(ActivityStatusCode.Error, code);
+    }
+
+    public static void StoreOperation(string operation, long startTimestamp)
+        => StoreDuration.Record(Stopwatch.GetElapsedTime(startTimestamp).TotalSeconds, new KeyValuePair<string, object?>("openexec.store.operation", operation));
+
+    /// <summary>Marks one of our spans as failed with a code.</summary>
+    public static void Fail(Activity? span, string code)
+    {
+        if (span is null)
+        {
+            return;
+        }
+        span.SetTag(Tags.Code, code);
+        span.SetStatus(ActivityStatusCode.Error, code);
+    }
+}

@@ -1,0 +1,113 @@
+using OpenTelemetry;
+using OpenTelemetry.Metrics;
+using OpenTelemetry.Resources;
+using OpenTelemetry.Trace;
+
+namespace OpenExec.Gateway.Telemetry;
+
+/// <summary>
+/// OpenTelemetry wiring. The SDK is registered only when there is somewhere to send to
+/// (<c>OTEL_EXPORTER_OTLP_ENDPOINT</c>) or <c>OpenExec:Telemetry:Enabled</c> is true; otherwise
+/// nothing listens and spans cost nothing. Request URLs never leave: a proxied call's path and
+/// query are part of its payload, so <c>url.path</c>, <c>url.query</c> and <c>url.full</c> are
+/// dropped and <c>http.route</c> kept, and the per-request logs that print them are silenced.
+/// </summary>
+internal static class TelemetryServiceCollectionExtensions
+{
+    /// <summary>Log categories that print request paths or URLs at Information level.</summary>
+    private static readonly string[] UrlLoggingCategories =
+    [
+        "Microsoft.AspNetCore.Routing",
+        "Microsoft.AspNetCore.Http.Result",
+        "Microsoft.AspNetCore.Server.Kestrel",
+        "Yarp.ReverseProxy.Forwarder",
+        "Yarp.ReverseProxy.Health",
+        "System.Net.Http.HttpClient",
+    ];
+
+    public static void AddOpenExecTelemetry(this WebApplicationBuilder builder)
+    {
+        foreach (var category in UrlLoggingCategories)
+        {
+            builder.Logging.AddFilter(category, LogLevel.Warning);
+        }
+        // Off entirely: while enabled at any level, ASP.NET Core wraps every log line of a
+        // request in a scope that carries its path.
+        builder.Logging.AddFilter("Microsoft.AspNetCore.Hosting.Diagnostics", LogLevel.None);
+        // ...which also stopped it creating each request's Activity; listen for just enough to
+        // keep W3C trace context (the receipt's trace_id, traceparent to backends) without an SDK.
+        builder.Services.AddHostedService<TraceContextListener>();
+
+        var configuration = builder.Configuration;
+        var endpoint = configuration["OTEL_EXPORTER_OTLP_ENDPOINT"];
+        var enabled = !string.IsNullOrWhiteSpace(endpoint) || configuration.GetValue<bool>("OpenExec:Telemetry:Enabled");
+        if (!enabled)
+        {
+            return;
+        }
+
+        var serviceName = configuration["OTEL_SERVICE_NAME"] is { Length: > 0 } name ? name : "openexec-gateway";
+        var otel = builder.Services.AddOpenTelemetry()
+            .ConfigureResource(resource => resource.AddService(serviceName, serviceVersion: Http.ServiceEndpoints.Version))
+            .WithTracing(tracing =>
+            {
+                tracing.AddSource(GatewayTelemetry.Name);
+                tracing.AddAspNetCoreInstrumentation(options =>
+                {
+                    options.RecordException = false;
+                    options.EnrichWithHttpRequest = (activity, _) => activity.SetTag("url.query", null);
+                    options.EnrichWithHttpResponse = (activity, response) =>
+                    {
+                        activity.SetTag("url.path", null);
+                        activity.SetTag("url.query", null);
+                    };
+                });
+                tracing.AddHttpClientInstrumentation(options =>
+                {
+                    options.RecordException = false;
+                    options.EnrichWithHttpRequestMessage = (activity, request) =>
+                    {
+                        if (request.RequestUri is { } uri)
+                        {
+                            activity.SetTag("url.full", uri.GetLeftPart(UriPartial.Authority));
+                        }
+                        activity.SetTag("url.path", null);
+                        activity.SetTag("url.query", null);
+                    };
+                });
+            })
+            .WithMetrics(metrics =>
+            {
+                metrics.AddMeter(GatewayTelemetry.Name);
+                metrics.AddAspNetCoreInstrumentation();
+            });
+        if (!string.IsNullOrWhiteSpace(endpoint))
+        {
+            // Endpoint, protocol (grpc | http/protobuf), headers and timeouts: the standard OTEL_* settings.
+            otel.UseOtlpExporter();
+        }
+    }
+}
+
+/// <summary>
+/// Keeps ASP.NET Core creating each request's Activity (propagation data only, nothing
+/// recorded) so that trace context flows even with no OpenTelemetry SDK configured.
+/// </summary>
+internal sealed class TraceContextListener : IHostedService, IDisposable
+{
+    private readonly System.Diagnostics.ActivityListener _listener = new()
+    {
+        ShouldListenTo = source => source.Name == "Microsoft.AspNetCore",
+        Sample = (ref System.Diagnostics.ActivityCreationOptions<System.Diagnostics.ActivityContext> _) => System.Diagnostics.ActivitySamplingResult.PropagationData,
+    };
+
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        System.Diagnostics.ActivitySource.AddActivityListener(_listener);
+        return Task.CompletedTask;
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public void Dispose() => _listener.Dispose();
+}

@@ -1,0 +1,107 @@
+using Microsoft.Extensions.Time.Testing;
+using OpenExec.Cli.Tests.Infrastructure;
+using OpenExec.Core.Approvals;
+using OpenExec.Core.Crypto;
+using OpenExec.Core.Json;
+
+namespace OpenExec.Cli.Tests.Commands;
+
+public sealed class ApproveCommandTests : IAsyncLifetime
+{
+    private readonly string _dir = TempDir.Create();
+    private readonly FakeTimeProvider _time = new(new DateTimeOffset(2026, 11, 24, 18, 5, 0, TimeSpan.Zero));
+
+    private string KeyPath => Path.Combine(_dir, "gov.pem");
+
+    private string PublicPath => Path.Combine(_dir, "gov.pub");
+
+    public async Task InitializeAsync() =>
+        Assert.Equal(0, (await Cli.RunAsync("keygen", "--private", KeyPath, "--public", PublicPath)).ExitCode);
+
+    public Task DisposeAsync()
+    {
+        TempDir.Delete(_dir);
+        return Task.CompletedTask;
+    }
+
+    private ApprovalVerifier Verifier => new(Ed25519PublicKeys.ParsePem(File.ReadAllText(PublicPath)));
+
+    [Fact]
+    public async Task Mints_a_signed_v1_artifact_for_an_execute_request()
+    {
+        var run = await Cli.RunAsync(_time, "approve", "--key", KeyPath, "--tenant", "tenant-001", "--action", "echo", "--payload", """{"msg":"hello world"}""", "--ttl", "120");
+
+        Assert.True(run.ExitCode == 0, run.ToString());
+        var artifact = ApprovalArtifact.Parse(StrictJson.Parse(run.Out.Trim()));
+        Assert.True(Verifier.VerifySignature(artifact));
+        Assert.Equal("tenant-001", artifact.TenantId);
+        Assert.Equal(ActionHash.Compute("echo", StrictJson.Parse("""{"msg":"hello world"}""")), artifact.ActionHash);
+        Assert.Equal("2026-11-24T18:05:00.000000", artifact.IssuedAt);
+        Assert.Equal("2026-11-24T18:07:00.000000", artifact.ExpiresAt);
+        Assert.Null(ApprovalWindow.Check(artifact, _time.GetUtcNow(), ApprovalWindow.DefaultSkew, ApprovalWindow.DefaultMaxLifetime));
+        Assert.Contains(artifact.ActionHash, run.Err, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Without_payload_the_payload_is_the_empty_object_as_at_the_gateway()
+    {
+        var run = await Cli.RunAsync(_time, "approve", "--key", KeyPath, "--tenant", "t", "--action", "echo");
+
+        Assert.True(run.ExitCode == 0, run.ToString());
+        Assert.Equal(ActionHash.Compute("echo", StrictObject.Empty), ApprovalArtifact.Parse(StrictJson.Parse(run.Out.Trim())).ActionHash);
+    }
+
+    [Fact]
+    public async Task Header_form_is_base64url_of_the_artifact_for_a_proxied_request()
+    {
+        var run = await Cli.RunAsync(_time, "approve", "--key", KeyPath, "--tenant", "t", "--action", "send_email", "--http", "post", "/v1/send?priority=high", "--body", """{"to":"a@example.com"}""", "--header");
+
+        Assert.True(run.ExitCode == 0, run.ToString());
+        var artifact = ApprovalArtifact.FromHeader(run.Out.Trim());
+        Assert.True(Verifier.VerifySignature(artifact));
+        var payload = ProxiedRequestPayload.Create("POST", "/v1/send", "priority=high", StrictJson.Parse("""{"to":"a@example.com"}"""));
+        Assert.Equal(ActionHash.Compute("send_email", payload), artifact.ActionHash);
+    }
+
+    [Theory]
+    [InlineData("--payload", "[1,2]", "must be a JSON object")]
+    [InlineData("--payload", "{\"a\":1,\"a\":2}", "duplicate_key")]
+    [InlineData("--payload", "{\"a\":NaN}", "not strict JSON")]
+    [InlineData("--ttl", "0", "--ttl")]
+    public async Task Bad_input_is_refused_with_exit_code_2_and_a_sentence_naming_it(string option, string value, string expected)
+    {
+        var run = await Cli.RunAsync(_time, "approve", "--key", KeyPath, "--tenant", "t", "--action", "echo", option, value);
+
+        Assert.Equal(2, run.ExitCode);
+        Assert.Contains(expected, run.Err, StringComparison.Ordinal);
+        Assert.Equal("", run.Out);
+    }
+
+    [Fact]
+    public async Task A_public_key_or_missing_file_given_as_the_signing_key_is_refused()
+    {
+        var wrong = await Cli.RunAsync(_time, "approve", "--key", PublicPath, "--tenant", "t", "--action", "echo");
+        Assert.Equal(2, wrong.ExitCode);
+        Assert.Contains("not an Ed25519 private key", wrong.Err, StringComparison.Ordinal);
+
+        var missing = await Cli.RunAsync(_time, "approve", "--key", Path.Combine(_dir, "none.pem"), "--tenant", "t", "--action", "echo");
+        Assert.Equal(2, missing.ExitCode);
+        Assert.Contains("none.pem", missing.Err, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Payload_and_http_together_or_body_without_http_are_usage_errors()
+    {
+        var both = await Cli.RunAsync(_time, "approve", "--key", KeyPath, "--tenant", "t", "--action", "a", "--payload", "{}", "--http", "GET", "/x");
+        Assert.Equal(2, both.ExitCode);
+        Assert.Contains("not both", both.Err, StringComparison.Ordinal);
+
+        var orphan = await Cli.RunAsync(_time, "approve", "--key", KeyPath, "--tenant", "t", "--action", "a", "--body", "{}");
+        Assert.Equal(2, orphan.ExitCode);
+        Assert.Contains("--http", orphan.Err, StringComparison.Ordinal);
+
+        var missing = await Cli.RunAsync(_time, "approve", "--key", KeyPath, "--action", "a");
+        Assert.Equal(2, missing.ExitCode);
+        Assert.Contains("--tenant", missing.Err, StringComparison.Ordinal);
+    }
+}

@@ -1,0 +1,406 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using NSec.Cryptography;
+using OpenExec.Core.Crypto;
+using OpenExec.Core.Json;
+using OpenExec.Core.Receipts;
+using OpenExec.Gateway.Tests.Http;
+using OpenExec.Gateway.Tests.Infrastructure;
+
+namespace OpenExec.Gateway.Tests.Receipts;
+
+/// <summary>
+/// The Witness (SPEC sections 2 and 6): every attempt past input validation leaves one receipt
+/// that can be read, exported in chain order, checkpointed and verified by a third party, and
+/// no receipt or stored byte holds a payload, result or nonce in clear.
+/// </summary>
+public sealed class ReceiptEndpointTests
+{
+    [Fact]
+    public async Task Each_attempt_past_input_validation_leaves_exactly_one_receipt()
+    {
+        await using var gateway = await GatewayServer.StartAsync();
+
+        var executed = await GatewayAssert.ExecutedAsync(await gateway.ExecuteAsync("echo", new { msg = "a" }, "n-1"));
+        var replay = await GatewayAssert.ProblemAsync(await gateway.ExecuteAsync("echo", new { msg = "a" }, "n-1"), HttpStatusCode.Conflict, "replay_denied");
+        var reused = await GatewayAssert.ProblemAsync(await gateway.ExecuteAsync("echo", new { msg = "b" }, "n-1"), (HttpStatusCode)422, "nonce_reused");
+        await GatewayAssert.ProblemAsync(await gateway.ExecuteAsync("echo", new { msg = "c" }, ""), HttpStatusCode.BadRequest, "invalid_nonce");
+        await GatewayAssert.ProblemAsync(await gateway.ExecuteAsync("nope", new { }, "n-2"), HttpStatusCode.BadRequest, "unknown_action");
+        await GatewayAssert.ProblemAsync(await gateway.ExecuteAsync("add", new { a = "x" }, "n-3"), HttpStatusCode.BadRequest, "invalid_payload");
+        var added = await GatewayAssert.ExecutedAsync(await gateway.ExecuteAsync("add", new { a = 1 }, "n-4"));
+
+        var receipts = await gateway.ReceiptsAsync();
+
+        Assert.Equal(["executed", "replay_denied", "nonce_reused", "executed"], receipts.Select(r => r.GetProperty("body").Str("decision")));
+        Assert.Equal([executed.Str("id"), replay.Str("id"), reused.Str("id"), added.Str("id")], receipts.Select(r => r.GetProperty("body").Str("exec_id")));
+        Assert.Equal([executed.Str("receipt"), replay.Str("receipt"), reused.Str("receipt"), added.Str("receipt")], receipts.Select(r => r.Str("hash")));
+        Assert.True(receipts[0].GetProperty("body").IsNull("code"));
+        Assert.Equal("canonical", receipts[0].GetProperty("body").Str("result_form"));
+        Assert.Matches("^[0-9a-f]{64}$", receipts[0].GetProperty("body").Str("result_sha256"));
+        Assert.True(receipts[1].GetProperty("body").IsNull("result_sha256"));
+    }
+
+    [Fact]
+    public async Task Receipt_by_exec_id_is_the_document_the_execution_answered_with()
+    {
+        await using var gateway = await GatewayServer.StartAsync();
+        var executed = await GatewayAssert.ExecutedAsync(await gateway.ExecuteAsync("echo", new { msg = "é ✓ <tag>" }, "n-1"));
+
+        var response = await gateway.Client.GetAsync($"/receipts/{executed.Str("id")}");
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("application/json", response.Content.Headers.ContentType?.MediaType);
+        var document = await Json.ReadAsync(response);
+        Assert.True(JsonElement.DeepEquals(executed.GetProperty("receipt_document"), document), document.GetRawText());
+        Assert.Equal(executed.Str("id"), document.GetProperty("body").Str("exec_id"));
+    }
+
+    [Theory]
+    [InlineData("ex_0000000000000000000000000000000")]
+    [InlineData("not-an-id")]
+    public async Task Unknown_exec_id_is_404_receipt_not_found(string execId)
+    {
+        await using var gateway = await GatewayServer.StartAsync();
+        await GatewayAssert.ExecutedAsync(await gateway.ExecuteAsync("echo", new { }, "n-1"));
+
+        await GatewayAssert.ProblemAsync(await gateway.Client.GetAsync($"/receipts/{execId}"), HttpStatusCode.NotFound, "receipt_not_found");
+    }
+
+    [Fact]
+    public async Task Export_pages_through_the_chain_in_order_as_NDJSON()
+    {
+        await using var gateway = await GatewayServer.StartAsync();
+        for (var i = 0; i < 5; i++)
+        {
+            await GatewayAssert.ExecutedAsync(await gateway.ExecuteAsync("add", new { a = i }, $"n-{i}"));
+        }
+        await GatewayAssert.ProblemAsync(await gateway.ExecuteAsync("add", new { a = 99 }, "n-0"), (HttpStatusCode)422, "nonce_reused");
+        var all = await gateway.ReceiptsAsync();
+        Assert.Equal([1L, 2, 3, 4, 5, 6], all.Select(r => r.GetProperty("body").GetProperty("seq").GetInt64()));
+        var gatewayId = all[0].GetProperty("body").Str("gateway");
+
+        var response = await gateway.Client.GetAsync("/receipts?after=0&limit=2");
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("application/x-ndjson", response.Content.Headers.ContentType?.MediaType);
+        Assert.Equal([1L, 2], Seqs(await response.Content.ReadAsStringAsync()));
+        Assert.Equal([3L, 4], Seqs(await gateway.Client.GetStringAsync("/receipts?after=2&limit=2")));
+        Assert.Equal([5L, 6], Seqs(await gateway.Client.GetStringAsync("/receipts?after=4&limit=2")));
+        Assert.Empty(Seqs(await gateway.Client.GetStringAsync("/receipts?after=6&limit=2")));
+        Assert.Equal([4L, 5, 6], Seqs(await gateway.Client.GetStringAsync("/receipts?after=3")));
+        Assert.Equal([1L, 2, 3, 4, 5, 6], Seqs(await gateway.Client.GetStringAsync("/receipts")));
+        Assert.Equal([1L, 2, 3, 4, 5, 6], Seqs(await gateway.Client.GetStringAsync("/receipts?limit=10000")));
+        Assert.Equal([2L, 3], Seqs(await gateway.Client.GetStringAsync($"/receipts?gateway={gatewayId}&after=1&limit=2")));
+        Assert.Empty(Seqs(await gateway.Client.GetStringAsync("/receipts?gateway=gw-someone-else")));
+
+        var lines = (await gateway.Client.GetStringAsync("/receipts")).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        for (var i = 0; i < lines.Length; i++)
+        {
+            Assert.True(JsonElement.DeepEquals(all[i], JsonDocument.Parse(lines[i]).RootElement));
+        }
+    }
+
+    [Theory]
+    [InlineData("after=-1")]
+    [InlineData("after=abc")]
+    [InlineData("after=1.5")]
+    [InlineData("after=")]
+    [InlineData("limit=0")]
+    [InlineData("limit=10001")]
+    [InlineData("limit=-5")]
+    [InlineData("limit=ten")]
+    [InlineData("limit=")]
+    [InlineData("after=0&limit=99999999999")]
+    public async Task Export_with_an_invalid_after_or_limit_is_400(string query)
+    {
+        await using var gateway = await GatewayServer.StartAsync();
+        await GatewayAssert.ExecutedAsync(await gateway.ExecuteAsync("echo", new { }, "n-1"));
+
+        await GatewayAssert.ProblemAsync(await gateway.Client.GetAsync($"/receipts?{query}"), HttpStatusCode.BadRequest, "invalid_query");
+    }
+
+    [Fact]
+    public async Task Head_is_a_signed_checkpoint_that_verifies_with_the_published_key()
+    {
+        await using var gateway = await GatewayServer.StartAsync();
+        var keys = await PublishedKeysAsync(gateway);
+
+        var empty = Checkpoint.Parse(StrictJson.Parse(await gateway.Client.GetStringAsync("/receipts/head")));
+        Assert.Equal(0, empty.Seq);
+        Assert.Equal(ReceiptBody.GenesisPrev, empty.Hash);
+        Assert.True(empty.Verify(keys));
+
+        await GatewayAssert.ExecutedAsync(await gateway.ExecuteAsync("echo", new { }, "n-1"));
+        await GatewayAssert.ProblemAsync(await gateway.ExecuteAsync("echo", new { }, "n-1"), HttpStatusCode.Conflict, "replay_denied");
+        var last = (await gateway.ReceiptsAsync())[^1];
+
+        var head = await gateway.Client.GetAsync("/receipts/head");
+        Assert.Equal("application/json", head.Content.Headers.ContentType?.MediaType);
+        var checkpoint = Checkpoint.Parse(StrictJson.Parse(await head.Content.ReadAsStringAsync()));
+
+        Assert.Equal(2, checkpoint.Seq);
+        Assert.Equal(last.Str("hash"), checkpoint.Hash);
+        Assert.Equal(last.GetProperty("body").Str("gateway"), checkpoint.Gateway);
+        Assert.Equal(last.Str("kid"), checkpoint.Kid);
+        Assert.True(checkpoint.Verify(keys));
+        Assert.False((checkpoint with { Seq = 1 }).Verify(keys));
+        Assert.False((checkpoint with { Hash = Zeroed(checkpoint.Hash) }).Verify(keys));
+        Assert.False((checkpoint with { Gateway = checkpoint.Gateway + "x" }).Verify(keys));
+
+        static string Zeroed(string hash) => new string('0', 63) + hash[^1];
+    }
+
+    [Fact]
+    public async Task Well_known_keys_list_the_receipt_key_shown_in_health()
+    {
+        await using var gateway = await GatewayServer.StartAsync();
+        var executed = await GatewayAssert.ExecutedAsync(await gateway.ExecuteAsync("echo", new { }, "n-1"));
+        var health = await Json.ReadAsync(await gateway.Client.GetAsync("/health"));
+
+        var response = await gateway.Client.GetAsync("/.well-known/openexec-keys");
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var keys = (await Json.ReadAsync(response)).GetProperty("keys").EnumerateArray().ToList();
+        var key = Assert.Single(keys, k => k.Str("kid") == health.Str("receipt_key_id"));
+        Assert.Equal("OKP", key.Str("kty"));
+        Assert.Equal("Ed25519", key.Str("crv"));
+        var x = key.Str("x");
+        Assert.Matches("^[A-Za-z0-9_-]{43}$", x);
+        Assert.True(Base64Url.TryDecode(x, out var raw));
+        Assert.Equal(32, raw.Length);
+        Assert.Equal(key.Str("kid"), KeyId.ForRaw(raw));
+        Assert.Equal(key.Str("kid"), executed.GetProperty("receipt_document").Str("kid"));
+    }
+
+    [Fact]
+    public async Task A_lone_document_verifies_and_any_tampering_shows_in_the_failing_check()
+    {
+        await using var gateway = await GatewayServer.StartAsync();
+        var executed = await GatewayAssert.ExecutedAsync(await gateway.ExecuteAsync("echo", new { msg = "witness me" }, "n-1"));
+        var document = executed.GetProperty("receipt_document").GetRawText();
+
+        var valid = await VerifyDocumentAsync(gateway, JsonNode.Parse(document)!);
+        Assert.True(valid.GetProperty("valid").GetBoolean(), valid.GetRawText());
+        AssertChecks(valid, hash: true, inclusion: true, signature: true);
+        Assert.Equal(JsonValueKind.Null, valid.GetProperty("checks").GetProperty("result").ValueKind);
+        Assert.Equal(JsonValueKind.Null, valid.GetProperty("checks").GetProperty("chain").ValueKind);
+
+        var actionChanged = JsonNode.Parse(document)!;
+        actionChanged["body"]!["action"] = "ecHo";
+        var refusedAction = await VerifyDocumentAsync(gateway, actionChanged);
+        Assert.False(refusedAction.GetProperty("valid").GetBoolean());
+        Assert.False(refusedAction.GetProperty("checks").GetProperty("hash").GetBoolean());
+
+        var decisionChanged = JsonNode.Parse(document)!;
+        decisionChanged["body"]!["decision"] = "rejected";
+        Assert.False((await VerifyDocumentAsync(gateway, decisionChanged)).GetProperty("checks").GetProperty("hash").GetBoolean());
+
+        var signatureChanged = JsonNode.Parse(document)!;
+        var signature = signatureChanged["signature"]!.GetValue<string>();
+        signatureChanged["signature"] = (signature[0] == 'A' ? "B" : "A") + signature[1..];
+        var refusedSignature = await VerifyDocumentAsync(gateway, signatureChanged);
+        Assert.False(refusedSignature.GetProperty("valid").GetBoolean());
+        AssertChecks(refusedSignature, hash: true, inclusion: true, signature: false);
+
+        // A body and hash recomputed together still fail: the signature covers the original hash.
+        var rehashed = JsonNode.Parse(document)!;
+        rehashed["body"]!["action"] = "add";
+        var body = ReceiptDocument.Parse(StrictJson.Parse(rehashed.ToJsonString())).Body;
+        rehashed["hash"] = ReceiptHash.Compute(body);
+        var refusedRehash = await VerifyDocumentAsync(gateway, rehashed);
+        Assert.False(refusedRehash.GetProperty("valid").GetBoolean());
+        AssertChecks(refusedRehash, hash: true, inclusion: true, signature: false);
+    }
+
+    [Fact]
+    public async Task Triple_with_a_wrong_receipt_hash_or_unknown_id_is_invalid()
+    {
+        await using var gateway = await GatewayServer.StartAsync();
+        var executed = await GatewayAssert.ExecutedAsync(await gateway.ExecuteAsync("echo", new { msg = "triple" }, "n-1"));
+        var id = executed.Str("id");
+        var result = executed.GetProperty("result").GetRawText();
+        var receipt = executed.Str("receipt");
+
+        var good = await VerifyTripleAsync(gateway, id, result, receipt);
+        Assert.True(good.GetProperty("valid").GetBoolean(), good.GetRawText());
+
+        var wrongHash = (receipt[0] == 'a' ? "b" : "a") + receipt[1..];
+        var refused = await VerifyTripleAsync(gateway, id, result, wrongHash);
+        Assert.False(refused.GetProperty("valid").GetBoolean());
+        Assert.False(refused.GetProperty("checks").GetProperty("hash").GetBoolean());
+
+        var otherReceipt = (await GatewayAssert.ExecutedAsync(await gateway.ExecuteAsync("echo", new { msg = "triple" }, "n-2"))).Str("receipt");
+        Assert.False((await VerifyTripleAsync(gateway, id, result, otherReceipt)).GetProperty("valid").GetBoolean());
+
+        Assert.False((await VerifyTripleAsync(gateway, "ex_unknown", result, receipt)).GetProperty("valid").GetBoolean());
+    }
+
+    [Fact]
+    public async Task Payloads_results_and_nonces_appear_nowhere_in_clear()
+    {
+        const string payloadMarker = "PAYLOAD-MARKER-5f2c9e";
+        const string otherPayloadMarker = "SECOND-PAYLOAD-MARKER-a71d";
+        const string nonceMarker = "NONCE-MARKER-3b8e47";
+        string[] markers = [payloadMarker, otherPayloadMarker, nonceMarker];
+        var dataDir = TempDir.Create();
+        try
+        {
+            var ids = new List<string>();
+            await using (var gateway = await GatewayServer.StartAsync(dataDir: dataDir))
+            {
+                var executed = await GatewayAssert.ExecutedAsync(await gateway.ExecuteAsync("echo", new { secret = payloadMarker }, nonceMarker));
+                Assert.Contains(payloadMarker, executed.GetProperty("result").GetRawText(), StringComparison.Ordinal);
+                ids.Add(executed.Str("id"));
+                ids.Add((await GatewayAssert.ProblemAsync(await gateway.ExecuteAsync("echo", new { secret = payloadMarker }, nonceMarker), HttpStatusCode.Conflict, "replay_denied")).Str("id"));
+                ids.Add((await GatewayAssert.ProblemAsync(await gateway.ExecuteAsync("echo", new { secret = otherPayloadMarker }, nonceMarker), (HttpStatusCode)422, "nonce_reused")).Str("id"));
+                ids.Add((await GatewayAssert.ExecutedAsync(await gateway.ExecuteAsync("add", new { a = 1, b = 2 }, nonceMarker + "-2"))).Str("id"));
+
+                var export = await gateway.Client.GetStringAsync("/receipts");
+                Assert.Equal(4, export.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length);
+                AssertNoMarker(markers, export, "/receipts export");
+                foreach (var id in ids)
+                {
+                    AssertNoMarker(markers, await gateway.Client.GetStringAsync($"/receipts/{id}"), $"/receipts/{id}");
+                }
+                AssertNoMarker(markers, await gateway.Client.GetStringAsync("/receipts/head"), "/receipts/head");
+                AssertNoMarker(markers, await gateway.Client.GetStringAsync("/receipts/gateways"), "/receipts/gateways");
+
+                // While running: the database, its WAL and shared memory, keys, ids.
+                AssertNoMarkerInFiles(markers, dataDir);
+            }
+
+            // After shutdown, with the WAL checkpointed into the database.
+            AssertNoMarkerInFiles(markers, dataDir);
+        }
+        finally
+        {
+            TempDir.Delete(dataDir);
+        }
+    }
+
+    [Fact]
+    public async Task Audit_tokens_guard_every_receipts_endpoint()
+    {
+        var settings = new Dictionary<string, string?>
+        {
+            ["OpenExec:AuditTokens:0"] = "audit-token-one",
+            ["OpenExec:AuditTokens:1"] = "audit-token-two",
+        };
+        await using var gateway = await GatewayServer.StartAsync(settings);
+        var executed = await GatewayAssert.ExecutedAsync(await gateway.ExecuteAsync("echo", new { msg = "audited" }, "n-1"));
+        var verifyBody = JsonSerializer.Serialize(new { exec_id = executed.Str("id"), result = executed.GetProperty("result").GetRawText(), receipt = executed.Str("receipt") });
+
+        HttpRequestMessage[] Requests() =>
+        [
+            new(HttpMethod.Get, "/receipts"),
+            new(HttpMethod.Get, "/receipts?after=0&limit=10"),
+            new(HttpMethod.Get, $"/receipts/{executed.Str("id")}"),
+            new(HttpMethod.Get, "/receipts/head"),
+            new(HttpMethod.Get, "/receipts/gateways"),
+            new(HttpMethod.Post, "/receipts/verify") { Content = new StringContent(verifyBody, Encoding.UTF8, "application/json") },
+        ];
+
+        foreach (var authorization in new AuthenticationHeaderValue?[]
+        {
+            null,
+            new("Bearer", "audit-token-three"),
+            new("Bearer", "audit-token-on"),
+            new("Bearer", ""),
+            new("Basic", Convert.ToBase64String("audit:audit-token-one"u8)),
+            new("audit-token-one"),
+        })
+        {
+            foreach (var request in Requests())
+            {
+                request.Headers.Authorization = authorization;
+                var response = await gateway.Client.SendAsync(request);
+                await GatewayAssert.ProblemAsync(response, HttpStatusCode.Unauthorized, "unauthorized");
+                Assert.Contains(response.Headers.WwwAuthenticate, h => h.Scheme == "Bearer");
+            }
+        }
+
+        foreach (var token in new[] { "audit-token-one", "audit-token-two" })
+        {
+            foreach (var request in Requests())
+            {
+                request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
+                var response = await gateway.Client.SendAsync(request);
+                Assert.True(response.StatusCode == HttpStatusCode.OK, $"{request.RequestUri}: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}");
+            }
+        }
+
+        // Executing needs no audit token: the tokens guard the witness, not the front door.
+        await GatewayAssert.ExecutedAsync(await gateway.ExecuteAsync("echo", new { }, "n-2"));
+    }
+
+    private static List<long> Seqs(string ndjson)
+        => ndjson.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(line => JsonDocument.Parse(line).RootElement.GetProperty("body").GetProperty("seq").GetInt64()).ToList();
+
+    private static async Task<Func<string, PublicKey?>> PublishedKeysAsync(GatewayServer gateway)
+    {
+        var listed = await Json.ReadAsync(await gateway.Client.GetAsync("/.well-known/openexec-keys"));
+        var keys = listed.GetProperty("keys").EnumerateArray().ToDictionary(
+            k => k.Str("kid"),
+            k => PublicKey.Import(SignatureAlgorithm.Ed25519, Base64Url.Decode(k.Str("x")), KeyBlobFormat.RawPublicKey));
+        return kid => keys.GetValueOrDefault(kid);
+    }
+
+    private static async Task<JsonElement> VerifyDocumentAsync(GatewayServer gateway, JsonNode document)
+    {
+        var request = new JsonObject { ["receipt_document"] = document };
+        var response = await gateway.PostJsonAsync("/receipts/verify", request.ToJsonString());
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        return await Json.ReadAsync(response);
+    }
+
+    private static async Task<JsonElement> VerifyTripleAsync(GatewayServer gateway, string execId, string result, string receipt)
+    {
+        var response = await gateway.PostJsonAsync("/receipts/verify", JsonSerializer.Serialize(new { exec_id = execId, result, receipt }));
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        return await Json.ReadAsync(response);
+    }
+
+    private static void AssertChecks(JsonElement verification, bool hash, bool inclusion, bool signature)
+    {
+        var checks = verification.GetProperty("checks");
+        Assert.Equal(hash, checks.GetProperty("hash").GetBoolean());
+        Assert.Equal(inclusion, checks.GetProperty("inclusion").GetBoolean());
+        Assert.Equal(signature, checks.GetProperty("signature").GetBoolean());
+    }
+
+    private static void AssertNoMarker(string[] markers, string text, string where)
+    {
+        foreach (var marker in markers)
+        {
+            Assert.False(text.Contains(marker, StringComparison.Ordinal), $"'{marker}' found in clear in {where}");
+        }
+    }
+
+    private static void AssertNoMarkerInFiles(string[] markers, string dataDir)
+    {
+        var files = Directory.GetFiles(dataDir, "*", SearchOption.AllDirectories);
+        Assert.Contains(files, f => Path.GetFileName(f).EndsWith(".db", StringComparison.Ordinal));
+        foreach (var file in files)
+        {
+            // The data dir lock is empty and held exclusively while the gateway runs.
+            if (new FileInfo(file).Length == 0)
+            {
+                continue;
+            }
+            byte[] bytes;
+            using (var stream = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete))
+            {
+                using var copy = new MemoryStream();
+                stream.CopyTo(copy);
+                bytes = copy.ToArray();
+            }
+            foreach (var marker in markers)
+            {
+                Assert.True(bytes.AsSpan().IndexOf(Encoding.UTF8.GetBytes(marker)) < 0, $"'{marker}' found in clear in {file}");
+                Assert.True(bytes.AsSpan().IndexOf(Encoding.Unicode.GetBytes(marker)) < 0, $"'{marker}' found in clear (UTF-16) in {file}");
+            }
+        }
+    }
+}

@@ -1,0 +1,260 @@
+using System.Security.Cryptography;
+using OpenExec.Core.Crypto;
+using OpenExec.Core.Receipts;
+using OpenExec.Gateway.Hosting;
+using OpenExec.Gateway.Store;
+using OpenExec.Gateway.Tests.Infrastructure;
+
+namespace OpenExec.Gateway.Tests.Store;
+
+/// <summary>
+/// What every <see cref="IExecutionStore"/> guarantees, run against each implementation
+/// (<see cref="SqliteExecutionStoreTests"/>, <see cref="RedisExecutionStoreContractTests"/>):
+/// one winner per nonce, nonce and approval claimed together or not at all, outcomes recorded,
+/// released claims free again, gap-free signed chains, and nothing forgotten on reopening.
+/// </summary>
+public abstract class ExecutionStoreContract : StoreTestBase
+{
+    internal abstract string ExpectedKind { get; }
+
+    [Fact]
+    public async Task An_unused_nonce_is_free()
+    {
+        var (store, _) = Open();
+        Assert.Equal(NonceState.Free, await store.LookupAsync(Hex64(), default));
+    }
+
+    [Fact]
+    public async Task A_claim_reads_as_in_progress_and_a_second_claim_loses()
+    {
+        var (store, _) = Open();
+        var first = Claim(Hex64(), approval: Hex64());
+
+        Assert.Equal(ClaimStatus.Claimed, (await store.ClaimAsync(first, default)).Status);
+
+        var state = await store.LookupAsync(first.NonceSha256, default);
+        Assert.Equal(NonceStatus.InProgress, state.Status);
+        Assert.Equal(first.RequestSha256, state.RequestSha256);
+        Assert.Equal(first.ExecId, state.ExecId);
+        Assert.Null(state.TakenOver);
+
+        var second = await store.ClaimAsync(first with { ExecId = NewExecId() }, default);
+        Assert.Equal(ClaimStatus.NonceTaken, second.Status);
+        Assert.Equal(NonceStatus.InProgress, second.Existing.Status);
+        Assert.Equal(first.ExecId, second.Existing.ExecId);
+        Assert.Equal(first.RequestSha256, second.Existing.RequestSha256);
+    }
+
+    [Fact]
+    public async Task Exactly_one_of_many_concurrent_claims_wins()
+    {
+        var (store, _) = Open();
+        var nonce = Hex64();
+        var request = Hex64();
+
+        var results = await Task.WhenAll(Enumerable.Range(0, 100).Select(_ =>
+            Task.Run(async () => await store.ClaimAsync(Claim(nonce, request: request), default))));
+
+        Assert.Single(results, r => r.Status == ClaimStatus.Claimed);
+        Assert.All(results.Where(r => r.Status != ClaimStatus.Claimed), r =>
+        {
+            Assert.Equal(ClaimStatus.NonceTaken, r.Status);
+            Assert.Equal(request, r.Existing.RequestSha256);
+        });
+    }
+
+    [Fact]
+    public async Task The_outcome_is_recorded_with_its_receipt()
+    {
+        var (store, _) = Open();
+        var claim = Claim(Hex64(), approval: Hex64());
+        await store.ClaimAsync(claim, default);
+
+        var doc = await store.AppendReceiptAsync(Draft(claim.ExecId, claim.NonceSha256, "executed"), new ClaimUpdate(claim.NonceSha256, claim.ApprovalIdentity, Release: false), default);
+
+        var state = await store.LookupAsync(claim.NonceSha256, default);
+        Assert.Equal(NonceStatus.Done, state.Status);
+        Assert.Equal("executed", state.Decision);
+        Assert.Equal(doc.Hash, state.Receipt);
+        Assert.Equal(claim.ExecId, state.ExecId);
+
+        var replay = await store.ClaimAsync(claim with { ExecId = NewExecId() }, default);
+        Assert.Equal(ClaimStatus.NonceTaken, replay.Status);
+        Assert.Equal(NonceStatus.Done, replay.Existing.Status);
+        Assert.Equal(doc.Hash, replay.Existing.Receipt);
+    }
+
+    [Fact]
+    public async Task An_approval_runs_once_and_a_refused_claim_consumes_nothing()
+    {
+        var (store, _) = Open();
+        var approval = Hex64();
+        await store.ClaimAsync(Claim(Hex64(), approval: approval), default);
+
+        var other = Claim(Hex64(), approval: approval);
+        var reused = await store.ClaimAsync(other, default);
+
+        Assert.Equal(ClaimStatus.ApprovalReused, reused.Status);
+        Assert.Equal(NonceState.Free, await store.LookupAsync(other.NonceSha256, default));
+        Assert.Equal(ClaimStatus.Claimed, (await store.ClaimAsync(other with { ApprovalIdentity = Hex64() }, default)).Status);
+    }
+
+    [Fact]
+    public async Task A_released_claim_frees_nonce_and_approval()
+    {
+        var (store, _) = Open();
+        var claim = Claim(Hex64(), approval: Hex64());
+        await store.ClaimAsync(claim, default);
+
+        await store.AppendReceiptAsync(Draft(claim.ExecId, claim.NonceSha256, "upstream_failed"), new ClaimUpdate(claim.NonceSha256, claim.ApprovalIdentity, Release: true), default);
+
+        Assert.Equal(NonceState.Free, await store.LookupAsync(claim.NonceSha256, default));
+        var retry = claim with { ExecId = NewExecId() };
+        Assert.Equal(ClaimStatus.Claimed, (await store.ClaimAsync(retry, default)).Status);
+        Assert.Equal(retry.ExecId, (await store.LookupAsync(claim.NonceSha256, default)).ExecId);
+    }
+
+    [Fact]
+    public async Task Receipts_form_a_signed_gap_free_chain_that_can_be_read_back()
+    {
+        var (store, identity) = Open();
+        var docs = new List<ReceiptDocument>();
+        foreach (var i in Enumerable.Range(0, 5))
+        {
+            docs.Add(await store.AppendReceiptAsync(Draft(NewExecId(), Hex64(), "rejected"), null, default));
+        }
+
+        for (var i = 0; i < docs.Count; i++)
+        {
+            Assert.Equal(identity.GatewayId, docs[i].Body.Gateway);
+            Assert.Equal(i + 1, docs[i].Body.Seq);
+            Assert.Equal(i == 0 ? ReceiptBody.GenesisPrev : docs[i - 1].Hash, docs[i].Body.Prev);
+            Assert.Equal(identity.SigningKey.Kid, docs[i].Kid);
+        }
+
+        var fetched = await store.GetReceiptAsync(docs[2].Body.ExecId, default);
+        Assert.NotNull(fetched);
+        Assert.Equal(docs[2].Hash, fetched.Hash);
+        Assert.Equal(docs[2].ToJson(), fetched.ToJson());
+        Assert.Null(await store.GetReceiptAsync(NewExecId(), default));
+
+        var page = await store.ListReceiptsAsync(identity.GatewayId, 2, 2, default);
+        Assert.Equal([3L, 4L], page.Select(d => d.Body.Seq));
+        Assert.Equal(5, (await store.ListReceiptsAsync(identity.GatewayId, 0, 100, default)).Count);
+
+        var head = await store.GetHeadAsync(identity.GatewayId, default);
+        Assert.Equal(new ChainHead(identity.GatewayId, 5, docs[4].Hash), head);
+        Assert.Contains(new ChainHead(identity.GatewayId, 5, docs[4].Hash), await store.ListGatewaysAsync(default));
+        Assert.Null(await store.GetHeadAsync("gw-nobody", default));
+
+        var keys = await store.ListKeysAsync(default);
+        Assert.Contains(new SigningKeyRecord(identity.SigningKey.Kid, Base64Url.Encode(identity.SigningKey.PublicKeyRaw)), keys);
+    }
+
+    [Fact]
+    public async Task Reopening_forgets_no_claim_and_continues_the_chain()
+    {
+        var (store, identity) = Open();
+        var claim = Claim(Hex64(), approval: Hex64());
+        await store.ClaimAsync(claim, default);
+        var done = await store.AppendReceiptAsync(Draft(claim.ExecId, claim.NonceSha256, "executed"), new ClaimUpdate(claim.NonceSha256, claim.ApprovalIdentity, Release: false), default);
+        ((IDisposable)store).Dispose();
+
+        var reopened = OpenStore(identity);
+        Own(reopened);
+
+        var replay = await reopened.ClaimAsync(claim with { ExecId = NewExecId() }, default);
+        Assert.Equal(ClaimStatus.NonceTaken, replay.Status);
+        Assert.Equal(done.Hash, replay.Existing.Receipt);
+        Assert.Equal(ClaimStatus.ApprovalReused, (await reopened.ClaimAsync(Claim(Hex64(), approval: claim.ApprovalIdentity), default)).Status);
+        var next = await reopened.AppendReceiptAsync(Draft(NewExecId(), Hex64(), "rejected"), null, default);
+        Assert.Equal(done.Body.Seq + 1, next.Body.Seq);
+        Assert.Equal(done.Hash, next.Body.Prev);
+    }
+
+    [Fact]
+    public async Task It_names_its_kind_and_answers_ping()
+    {
+        var (store, _) = Open();
+        Assert.Equal(ExpectedKind, store.Kind);
+        Assert.True(await store.PingAsync(default));
+    }
+
+}
+
+/// <summary>Stores opened for one test, each with its own identity and data dir, and closed after it.</summary>
+public abstract class StoreTestBase : IDisposable
+{
+    private readonly List<IDisposable> _owned = [];
+
+    /// <summary>Opens the store under test for this gateway identity (a second call reopens it).</summary>
+    internal abstract IExecutionStore OpenStore(GatewayIdentity identity);
+
+    public void Dispose()
+    {
+        Dispose(true);
+        GC.SuppressFinalize(this);
+    }
+
+    protected virtual void Dispose(bool disposing)
+    {
+        for (var i = _owned.Count - 1; i >= 0; i--)
+        {
+            _owned[i].Dispose();
+        }
+        _owned.Clear();
+    }
+
+    internal (IExecutionStore Store, GatewayIdentity Identity) Open()
+    {
+        var dir = TempDir.Create();
+        var identity = GatewayIdentity.Open(dir, null);
+        _owned.Add(new Cleanup(() => TempDir.Delete(dir)));
+        _owned.Add(identity);
+        var store = OpenStore(identity);
+        Own(store);
+        return (store, identity);
+    }
+
+    internal void Own(IExecutionStore store) => _owned.Add((IDisposable)store);
+
+    internal static ClaimRequest Claim(string nonce, string? approval = null, string? request = null, TimeSpan? lease = null)
+    {
+        var now = DateTimeOffset.UtcNow;
+        return new ClaimRequest(nonce, request ?? Hex64(), approval, NewExecId(), "echo", "default", now, now + (lease ?? TimeSpan.FromMinutes(1)));
+    }
+
+    internal static ReceiptBody Draft(string execId, string nonceSha, string decision) => new()
+    {
+        ExecId = execId,
+        Gateway = "",
+        Seq = 0,
+        Prev = "",
+        Tenant = "default",
+        Action = "echo",
+        Mode = "demo",
+        NonceSha256 = nonceSha,
+        RequestSha256 = Hex64(),
+        Decision = decision,
+        StartedAt = ReceiptTime.Format(DateTimeOffset.UtcNow),
+        FinishedAt = ReceiptTime.Format(DateTimeOffset.UtcNow),
+    };
+
+    internal static string Hex64() => Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32));
+
+    internal static string NewExecId() => Guid.NewGuid().ToString("N");
+
+    private sealed class Cleanup(Action action) : IDisposable
+    {
+        public void Dispose() => action();
+    }
+}
+
+/// <summary>The contract against the embedded store.</summary>
+public sealed class SqliteExecutionStoreTests : ExecutionStoreContract
+{
+    internal override string ExpectedKind => "sqlite";
+
+    internal override IExecutionStore OpenStore(GatewayIdentity identity)
+        => new SqliteExecutionStore(identity, Microsoft.Extensions.Logging.Abstractions.NullLogger<SqliteExecutionStore>.Instance);
+}

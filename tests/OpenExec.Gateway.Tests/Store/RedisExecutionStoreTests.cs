@@ -1,0 +1,217 @@
+using Microsoft.Extensions.Logging.Abstractions;
+using OpenExec.Core.Crypto;
+using OpenExec.Gateway.Hosting;
+using OpenExec.Gateway.Http;
+using OpenExec.Gateway.Store;
+using OpenExec.Gateway.Tests.Infrastructure;
+using StackExchange.Redis;
+
+namespace OpenExec.Gateway.Tests.Store;
+
+/// <summary>One redis-server for a test class.</summary>
+public sealed class RedisServerFixture : IDisposable
+{
+    public RedisServer Server { get; } = RedisServer.Start();
+
+    public void Dispose() => Server.Dispose();
+}
+
+/// <summary>The store contract against the Redis store and a real redis-server.</summary>
+public sealed class RedisExecutionStoreContractTests(RedisServerFixture redis) : ExecutionStoreContract, IClassFixture<RedisServerFixture>
+{
+    internal override string ExpectedKind => "redis";
+
+    internal override IExecutionStore OpenStore(GatewayIdentity identity) => RedisStores.Open(redis.Server, identity);
+}
+
+internal static class RedisStores
+{
+    public static RedisExecutionStore Open(RedisServer server, GatewayIdentity identity, HealthWarnings? warnings = null, TimeSpan? retention = null)
+        => new(identity, ConnectionMultiplexer.Connect(RedisExecutionStore.ParseConfiguration(server.Configuration)), retention ?? RedisExecutionStore.DefaultRetention, TimeProvider.System, warnings, NullLoggerFactory.Instance);
+
+    /// <summary>Waits until <paramref name="condition"/> holds (Redis reconnects, copies land), failing after <paramref name="seconds"/>.</summary>
+    public static async Task EventuallyAsync(Func<Task<bool>> condition, string what, int seconds = 20)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(seconds);
+        while (true)
+        {
+            try
+            {
+                if (await condition())
+                {
+                    return;
+                }
+            }
+            catch (StoreUnavailableException) when (DateTime.UtcNow < deadline)
+            {
+            }
+            if (DateTime.UtcNow >= deadline)
+            {
+                Assert.Fail($"Timed out after {seconds} s waiting for: {what}");
+            }
+            await Task.Delay(100);
+        }
+    }
+}
+
+/// <summary>What only the Redis store does: leases that expire into outcome_unknown, copies of each chain, failing closed.</summary>
+public sealed class RedisExecutionStoreTests : StoreTestBase
+{
+    private readonly RedisServer _redis = RedisServer.Start();
+
+    internal override IExecutionStore OpenStore(GatewayIdentity identity) => RedisStores.Open(_redis, identity);
+
+    [Fact]
+    public async Task An_expired_lease_reads_as_outcome_unknown_and_is_taken_over_exactly_once()
+    {
+        var (store, _) = Open();
+        var (other, _) = Open();
+        var claim = Claim(Hex64(), approval: Hex64(), lease: TimeSpan.FromSeconds(-1));
+        Assert.Equal(ClaimStatus.Claimed, (await store.ClaimAsync(claim, default)).Status);
+
+        var states = await Task.WhenAll(Enumerable.Range(0, 40).Select(i => Task.Run(async () =>
+            i % 2 == 0 ? await store.LookupAsync(claim.NonceSha256, default) : (await other.ClaimAsync(claim with { ExecId = NewExecId() }, default)).Existing)));
+
+        Assert.All(states, s =>
+        {
+            Assert.Equal(NonceStatus.Done, s.Status);
+            Assert.Equal("outcome_unknown", s.Decision);
+            Assert.Equal(claim.ExecId, s.ExecId);
+        });
+        var taker = Assert.Single(states, s => s.TakenOver is not null).TakenOver!;
+        Assert.Equal(claim.ExecId, taker.ExecId);
+        Assert.Equal(claim.RequestSha256, taker.RequestSha256);
+        Assert.Equal(claim.ApprovalIdentity, taker.ApprovalIdentity);
+        Assert.Equal("echo", taker.Action);
+        Assert.Equal("default", taker.Tenant);
+
+        var doc = await store.AppendReceiptAsync(Draft(claim.ExecId, claim.NonceSha256, "outcome_unknown"), new ClaimUpdate(claim.NonceSha256, claim.ApprovalIdentity, Release: false), default);
+        var after = await other.LookupAsync(claim.NonceSha256, default);
+        Assert.Equal(doc.Hash, after.Receipt);
+        Assert.Null(after.TakenOver);
+        Assert.Equal(ClaimStatus.ApprovalReused, (await other.ClaimAsync(Claim(Hex64(), approval: claim.ApprovalIdentity), default)).Status);
+    }
+
+    [Fact]
+    public async Task A_claim_within_its_lease_stays_in_progress()
+    {
+        var (store, _) = Open();
+        var claim = Claim(Hex64(), lease: TimeSpan.FromMinutes(5));
+        await store.ClaimAsync(claim, default);
+
+        var state = await store.LookupAsync(claim.NonceSha256, default);
+
+        Assert.Equal(NonceStatus.InProgress, state.Status);
+        Assert.Null(state.TakenOver);
+    }
+
+    [Fact]
+    public async Task Every_instance_reads_every_chain_and_key()
+    {
+        var (a, idA) = Open();
+        var (b, idB) = Open();
+        var docs = new List<OpenExec.Core.Receipts.ReceiptDocument>();
+        for (var i = 0; i < 3; i++)
+        {
+            docs.Add(await a.AppendReceiptAsync(Draft(NewExecId(), Hex64(), "rejected"), null, default));
+        }
+
+        await RedisStores.EventuallyAsync(async () => (await b.GetReceiptAsync(docs[2].Body.ExecId, default))?.Hash == docs[2].Hash, "B reads A's receipt");
+        Assert.Equal(docs.Select(d => d.ToJson()), (await b.ListReceiptsAsync(idA.GatewayId, 0, 10, default)).Select(d => d.ToJson()));
+        Assert.Equal([2L, 3L], (await b.ListReceiptsAsync(idA.GatewayId, 1, 10, default)).Select(d => d.Body.Seq));
+        Assert.Equal(new ChainHead(idA.GatewayId, 3, docs[2].Hash), await b.GetHeadAsync(idA.GatewayId, default));
+        Assert.Contains(new ChainHead(idA.GatewayId, 3, docs[2].Hash), await b.ListGatewaysAsync(default));
+        var keys = await b.ListKeysAsync(default);
+        Assert.Contains(keys, k => k.Kid == idA.SigningKey.Kid && k.X == Base64Url.Encode(idA.SigningKey.PublicKeyRaw));
+        Assert.Contains(keys, k => k.Kid == idB.SigningKey.Kid);
+    }
+
+    [Fact]
+    public async Task Claims_expire_after_the_retention_and_never_name_the_raw_nonce()
+    {
+        var dir = TempDir.Create();
+        using var identity = GatewayIdentity.Open(dir, null);
+        using var store = RedisStores.Open(_redis, identity, retention: TimeSpan.FromDays(2));
+        var claim = Claim(Hex64(), approval: Hex64());
+        await store.ClaimAsync(claim, default);
+
+        using var client = await ConnectionMultiplexer.ConnectAsync(_redis.Configuration);
+        var db = client.GetDatabase();
+        var nonceTtl = await db.KeyTimeToLiveAsync($"openexec:nonce:{claim.NonceSha256}");
+        var approvalTtl = await db.KeyTimeToLiveAsync($"openexec:approval:{claim.ApprovalIdentity}");
+        Assert.InRange(nonceTtl!.Value, TimeSpan.FromDays(2) - TimeSpan.FromMinutes(1), TimeSpan.FromDays(2));
+        Assert.InRange(approvalTtl!.Value, TimeSpan.FromDays(2) - TimeSpan.FromMinutes(1), TimeSpan.FromDays(2));
+        TempDir.Delete(dir);
+    }
+
+    [Fact]
+    public void Retention_is_never_shorter_than_an_approval_can_live()
+    {
+        Assert.Equal(TimeSpan.FromDays(30), RedisExecutionStore.RetentionFor(null, TimeSpan.FromHours(24), TimeSpan.FromSeconds(30)));
+        Assert.Equal(TimeSpan.FromDays(3), RedisExecutionStore.RetentionFor(TimeSpan.FromDays(3), TimeSpan.FromHours(24), TimeSpan.FromSeconds(30)));
+        Assert.Equal(TimeSpan.FromDays(40) + TimeSpan.FromSeconds(30), RedisExecutionStore.RetentionFor(null, TimeSpan.FromDays(40), TimeSpan.FromSeconds(30)));
+    }
+
+    [Fact]
+    public async Task Without_redis_it_fails_closed_and_recovers_without_reopening()
+    {
+        var (store, identity) = Open();
+        var (reader, _) = Open();
+        var used = Claim(Hex64(), approval: Hex64());
+        await store.ClaimAsync(used, default);
+        var pending = Claim(Hex64());
+        await store.ClaimAsync(pending, default);
+
+        _redis.Kill();
+
+        await Assert.ThrowsAsync<StoreUnavailableException>(async () => await store.LookupAsync(Hex64(), default));
+        await Assert.ThrowsAsync<StoreUnavailableException>(async () => await store.ClaimAsync(Claim(Hex64()), default));
+        Assert.False(await store.PingAsync(default));
+        await Assert.ThrowsAsync<StoreUnavailableException>(async () => await store.ListKeysAsync(default));
+        // The receipt of an attempt that ran before the outage is still written, locally.
+        var executed = await store.AppendReceiptAsync(Draft(pending.ExecId, pending.NonceSha256, "executed"), new ClaimUpdate(pending.NonceSha256, null, Release: false), default);
+        Assert.Equal(executed.Hash, (await store.GetReceiptAsync(pending.ExecId, default))!.Hash);
+
+        _redis.Restart();
+
+        await RedisStores.EventuallyAsync(() => store.PingAsync(default).AsTask(), "ping after restart");
+        Assert.Equal(ClaimStatus.NonceTaken, (await store.ClaimAsync(used with { ExecId = NewExecId() }, default)).Status);
+        // The copy of the receipt records the outcome Redis missed, and every instance sees it.
+        await RedisStores.EventuallyAsync(async () => (await reader.LookupAsync(pending.NonceSha256, default)).Receipt == executed.Hash, "outcome recorded by the copy");
+        Assert.Equal("executed", (await reader.LookupAsync(pending.NonceSha256, default)).Decision);
+        await RedisStores.EventuallyAsync(async () => (await reader.GetReceiptAsync(pending.ExecId, default))?.Hash == executed.Hash, "receipt copied after restart");
+        Assert.Contains(new ChainHead(identity.GatewayId, executed.Body.Seq, executed.Hash), await reader.ListGatewaysAsync(default));
+    }
+
+    [Fact]
+    public async Task Health_warns_when_redis_can_forget_nonces()
+    {
+        using var weak = RedisServer.Start("--appendonly", "no", "--maxmemory-policy", "allkeys-lru");
+        var dir = TempDir.Create();
+        using var identity = GatewayIdentity.Open(dir, null);
+        var warnings = new HealthWarnings();
+        using (var store = RedisStores.Open(weak, identity, warnings))
+        {
+            await store.CheckSettingsAsync();
+        }
+        Assert.Contains(warnings.Current, w => w.Contains("appendonly yes", StringComparison.Ordinal));
+        Assert.Contains(warnings.Current, w => w.Contains("allkeys-lru", StringComparison.Ordinal));
+
+        var sound = new HealthWarnings();
+        var dir2 = TempDir.Create();
+        using var identity2 = GatewayIdentity.Open(dir2, null);
+        using (var store = RedisStores.Open(_redis, identity2, sound))
+        {
+            await store.CheckSettingsAsync();
+        }
+        Assert.Empty(sound.Current);
+        TempDir.Delete(dir);
+        TempDir.Delete(dir2);
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        base.Dispose(disposing);
+        _redis.Dispose();
+    }
+}

@@ -1,0 +1,165 @@
+using System.Net;
+using System.Text.Json;
+using OpenExec.Core.Receipts;
+using OpenExec.Gateway.Store;
+using OpenExec.Gateway.Tests.Infrastructure;
+using OpenExec.Gateway.Tests.Pipeline;
+
+namespace OpenExec.Gateway.Tests.Store;
+
+/// <summary>
+/// Several real gateways, each with its own data dir, sharing one real redis-server: one
+/// exactly-once guarantee across all of them, every receipt readable from any of them, and
+/// fail-closed while Redis is away.
+/// </summary>
+public sealed class RedisGatewayTests : IDisposable
+{
+    private const string Payload = """{"msg":"hello"}""";
+    private readonly RedisServer _redis = RedisServer.Start();
+
+    [Fact]
+    public async Task One_nonce_sent_200_times_to_two_instances_executes_once()
+    {
+        await using var a = await StartAsync();
+        await using var b = await StartAsync();
+        var body = Governance.Body("echo", Payload, "shared-nonce", approvalJson: null);
+
+        var answers = await Task.WhenAll(Enumerable.Range(0, 200).Select(i => Task.Run(async () =>
+        {
+            var response = await (i % 2 == 0 ? a : b).PostJsonAsync("/execute", body);
+            return (response.StatusCode, Json: await Json.ReadAsync(response), Gateway: i % 2 == 0 ? a : b);
+        })));
+
+        var winner = Assert.Single(answers, x => x.StatusCode == HttpStatusCode.OK);
+        Assert.All(answers.Where(x => x.StatusCode != HttpStatusCode.OK), x =>
+        {
+            Assert.Equal(HttpStatusCode.Conflict, x.StatusCode);
+            Assert.Contains(x.Json.Str("code"), new[] { "in_progress", "replay_denied" });
+        });
+        var receipts = (await a.ReceiptsAsync()).Concat(await b.ReceiptsAsync()).ToList();
+        Assert.Equal(200, receipts.Count);
+        var executed = Assert.Single(receipts, r => r.GetProperty("body").Str("decision") == "executed");
+        Assert.Equal(winner.Json.Str("id"), executed.GetProperty("body").Str("exec_id"));
+
+        // The other instance answers for the winner's receipt and knows its signing key.
+        var other = winner.Gateway == a ? b : a;
+        var id = winner.Json.Str("id");
+        await RedisStores.EventuallyAsync(async () => (await other.Client.GetAsync($"/receipts/{id}")).StatusCode == HttpStatusCode.OK, "receipt copied");
+        var copy = await Json.ReadAsync(await other.Client.GetAsync($"/receipts/{id}"));
+        Assert.Equal(winner.Json.Str("receipt"), copy.Str("hash"));
+        var verify = await Json.ReadAsync(await other.PostJsonAsync("/receipts/verify", JsonSerializer.Serialize(new { receipt_document = copy })));
+        Assert.True(verify.GetProperty("valid").GetBoolean(), verify.GetRawText());
+        var gateways = await Json.ReadAsync(await other.Client.GetAsync("/receipts/gateways"));
+        Assert.Equal(2, gateways.GetProperty("gateways").GetArrayLength());
+
+        // A replay on either instance names the one execution.
+        var replay = await Json.ReadAsync(await other.PostJsonAsync("/execute", body));
+        Assert.Equal("replay_denied", replay.Str("code"));
+        Assert.Equal(id, replay.GetProperty("original").Str("id"));
+        Assert.Equal("executed", replay.GetProperty("original").Str("decision"));
+
+        var health = await Json.ReadAsync(await a.Client.GetAsync("/health"));
+        Assert.Equal("redis", health.Str("store"));
+        Assert.DoesNotContain(health.GetProperty("warnings").EnumerateArray(), w => w.GetString()!.Contains("Redis", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Without_redis_nothing_executes_and_service_resumes_when_it_returns()
+    {
+        await using var a = await StartAsync();
+        await using var b = await StartAsync();
+        var before = await a.ExecuteAsync("echo", new { msg = "hello" }, "before-kill");
+        Assert.Equal(HttpStatusCode.OK, before.StatusCode);
+        var beforeId = (await Json.ReadAsync(before)).Str("id");
+
+        // Kill Redis while requests are in flight: each answer is an execution or a 503, never a lie.
+        var inFlight = Enumerable.Range(0, 100).Select(i => Task.Run(async () =>
+        {
+            await Task.Delay(i);
+            return await (i % 2 == 0 ? a : b).ExecuteAsync("echo", new { msg = "hello" }, $"mid-run-{i}");
+        })).ToList();
+        await Task.Delay(30);
+        _redis.Kill();
+        var midRun = await Task.WhenAll(inFlight);
+        Assert.All(midRun, r => Assert.Contains(r.StatusCode, new[] { HttpStatusCode.OK, HttpStatusCode.ServiceUnavailable }));
+        var executedCount = 1 + midRun.Count(r => r.StatusCode == HttpStatusCode.OK);
+
+        foreach (var gateway in new[] { a, b })
+        {
+            var refused = await gateway.ExecuteAsync("echo", new { msg = "hello" }, $"during-outage-{gateway.BaseAddress.Port}");
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, refused.StatusCode);
+            Assert.Equal("store_unavailable", (await Json.ReadAsync(refused)).Str("code"));
+            var ready = await gateway.Client.GetAsync("/ready");
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, ready.StatusCode);
+            Assert.False((await Json.ReadAsync(ready)).GetProperty("ready").GetBoolean());
+        }
+        Assert.Equal(executedCount, await ExecutedCountAsync(a, b));
+
+        _redis.Restart();
+
+        var attempt = 0;
+        await RedisStores.EventuallyAsync(async () => (await b.ExecuteAsync("echo", new { msg = "hello" }, $"after-restart-{attempt++}")).StatusCode == HttpStatusCode.OK, "an execution after the restart");
+        Assert.Equal(HttpStatusCode.OK, (await a.Client.GetAsync("/ready")).StatusCode);
+        var replay = await b.ExecuteAsync("echo", new { msg = "hello" }, "before-kill");
+        Assert.Equal(HttpStatusCode.Conflict, replay.StatusCode);
+        var denied = await Json.ReadAsync(replay);
+        Assert.Equal("replay_denied", denied.Str("code"));
+        Assert.Equal(beforeId, denied.GetProperty("original").Str("id"));
+        // Executions that won their claim just before the kill are not re-opened either.
+        foreach (var (response, i) in midRun.Select((r, i) => (r, i)).Where(x => x.r.StatusCode == HttpStatusCode.OK))
+        {
+            var again = await (i % 2 == 0 ? b : a).ExecuteAsync("echo", new { msg = "hello" }, $"mid-run-{i}");
+            Assert.Equal(HttpStatusCode.Conflict, again.StatusCode);
+        }
+        Assert.Equal(executedCount + 1, await ExecutedCountAsync(a, b));
+    }
+
+    [Fact]
+    public async Task A_claim_whose_holder_died_reads_as_outcome_unknown_and_gets_one_receipt()
+    {
+        await using var a = await StartAsync();
+        await using var b = await StartAsync();
+        var store = a.Services.GetRequiredService<IExecutionStore>();
+        var now = DateTimeOffset.UtcNow;
+        var execId = Guid.NewGuid().ToString("N");
+        // A holder that claimed, then died: its lease ran out without an outcome.
+        var claim = new ClaimRequest(NonceHash.Compute("default", "orphan-1"), Governance.Hash("echo", Payload), null, execId, "echo", "default", now.AddMinutes(-2), now.AddSeconds(-1));
+        Assert.Equal(ClaimStatus.Claimed, (await store.ClaimAsync(claim, default)).Status);
+
+        var first = await b.PostJsonAsync("/execute", Governance.Body("echo", Payload, "orphan-1", approvalJson: null));
+        Assert.Equal(HttpStatusCode.Conflict, first.StatusCode);
+        var original = (await Json.ReadAsync(first)).GetProperty("original");
+        Assert.Equal(execId, original.Str("id"));
+        Assert.Equal("outcome_unknown", original.Str("decision"));
+        var receipt = original.Str("receipt");
+
+        var second = await a.PostJsonAsync("/execute", Governance.Body("echo", Payload, "orphan-1", approvalJson: null));
+        var again = (await Json.ReadAsync(second)).GetProperty("original");
+        Assert.Equal("outcome_unknown", again.Str("decision"));
+        Assert.Equal(receipt, again.Str("receipt"));
+
+        var written = (await a.ReceiptsAsync()).Concat(await b.ReceiptsAsync())
+            .Where(r => r.GetProperty("body").Str("exec_id") == execId).ToList();
+        var only = Assert.Single(written);
+        Assert.Equal("outcome_unknown", only.GetProperty("body").Str("decision"));
+        Assert.Equal(receipt, only.Str("hash"));
+        // The gateway that found it first wrote it, in its own chain.
+        Assert.Contains(await b.ReceiptsAsync(), r => r.GetProperty("body").Str("exec_id") == execId);
+        await RedisStores.EventuallyAsync(async () => (await a.Client.GetAsync($"/receipts/{execId}")).StatusCode == HttpStatusCode.OK, "the taker's receipt read from the other instance");
+    }
+
+    [Fact]
+    public async Task A_malformed_redis_configuration_stops_start_up_naming_the_setting()
+    {
+        var error = await Assert.ThrowsAsync<InvalidOperationException>(() => GatewayServer.StartAsync(settings: new Dictionary<string, string?> { ["ConnectionStrings:Redis"] = $"{_redis.Configuration},notAnOption=1" }));
+        Assert.Contains("ConnectionStrings:Redis (OPENEXEC_REDIS)", error.Message, StringComparison.Ordinal);
+    }
+
+    public void Dispose() => _redis.Dispose();
+
+    private Task<GatewayServer> StartAsync()
+        => GatewayServer.StartAsync(settings: new Dictionary<string, string?> { ["ConnectionStrings:Redis"] = _redis.Configuration });
+
+    private static async Task<int> ExecutedCountAsync(GatewayServer a, GatewayServer b)
+        => (await a.ReceiptsAsync()).Concat(await b.ReceiptsAsync()).Count(r => r.GetProperty("body").Str("decision") == "executed");
+}

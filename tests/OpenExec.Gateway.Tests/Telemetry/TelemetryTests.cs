@@ -1,0 +1,320 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Net;
+using System.Text;
+using Microsoft.Extensions.Logging;
+using OpenExec.Core.Approvals;
+using OpenExec.Core.Crypto;
+using OpenExec.Core.Json;
+using OpenExec.Gateway.Tests.Infrastructure;
+using OpenTelemetry.Trace;
+using WireMock.RequestBuilders;
+using WireMock.ResponseBuilders;
+using WireMock.Server;
+
+namespace OpenExec.Gateway.Tests.Telemetry;
+
+/// <summary>Traces, attributes and what must never be exported (SPEC section 7).</summary>
+public sealed class TelemetryTests : IDisposable
+{
+    private const string Tenant = "tenant-otel";
+    private readonly LockedList<Activity> _spans = new();
+    private readonly LogCapture _logs = new();
+    private readonly WireMockServer _backend = WireMockServer.Start();
+
+    public void Dispose() => _backend.Stop();
+
+    private Task<GatewayServer> StartAsync(Dictionary<string, string?>? settings = null, Dictionary<string, string?>? environment = null)
+    {
+        settings ??= [];
+        settings["OpenExec:Telemetry:Enabled"] = "true";
+        settings["Logging:LogLevel:Default"] = "Trace";
+        return GatewayServer.StartAsync(settings, environment, configure: builder =>
+        {
+            builder.Services.ConfigureOpenTelemetryTracerProvider(tracing => tracing.AddInMemoryExporter(_spans));
+            builder.Logging.AddProvider(_logs);
+        });
+    }
+
+    private List<Activity> TraceOf(string traceId) => _spans.Where(a => a.TraceId.ToHexString() == traceId).ToList();
+
+    // The gateway's own server span (a backend in this process may add its own to the trace).
+    private static Activity Server(List<Activity> trace) => Assert.Single(trace, a => a.Kind == ActivityKind.Server && a.GetTagItem("openexec.decision") is not null);
+
+    private static void AssertUnder(Activity child, Activity ancestor, List<Activity> trace)
+    {
+        var current = child;
+        while (current.ParentSpanId != default)
+        {
+            if (current.ParentSpanId == ancestor.SpanId)
+            {
+                return;
+            }
+            current = trace.Single(a => a.SpanId == current.ParentSpanId);
+        }
+        Assert.Fail($"{child.DisplayName} is not under {ancestor.DisplayName}");
+    }
+
+    [Fact]
+    public async Task Executed_request_has_the_pipeline_span_tree_and_its_attributes()
+    {
+        await using var gateway = await StartAsync();
+        var response = await Json.ReadAsync(await gateway.ExecuteAsync("echo", new { msg = "hi" }, "otel-1"));
+        var traceId = response.GetProperty("receipt_document").GetProperty("body").Str("trace_id");
+        await Task.Delay(200);
+
+        var trace = TraceOf(traceId);
+        var server = Server(trace);
+        foreach (var name in new[] { "openexec.validate", "openexec.action.invoke", "openexec.receipt.write" })
+        {
+            AssertUnder(Assert.Single(trace, a => a.DisplayName == name), server, trace);
+        }
+        // Step 4's look-up and step 6's claim.
+        var claims = trace.Where(a => a.DisplayName == "openexec.nonce.claim").ToList();
+        Assert.Equal(2, claims.Count);
+        claims.ForEach(span => AssertUnder(span, server, trace));
+        Assert.Equal("echo", server.GetTagItem("openexec.action"));
+        Assert.Equal(response.Str("id"), server.GetTagItem("openexec.exec_id"));
+        Assert.Equal("executed", server.GetTagItem("openexec.decision"));
+        Assert.Equal(response.Str("receipt"), server.GetTagItem("openexec.receipt"));
+        Assert.Equal("default", server.GetTagItem("openexec.tenant"));
+        Assert.NotEqual(ActivityStatusCode.Error, server.Status);
+        Assert.Null(server.GetTagItem("url.path"));
+        Assert.Equal("/execute", server.GetTagItem("http.route"));
+    }
+
+    [Fact]
+    public async Task Replayed_and_rejected_requests_are_error_spans_with_their_code()
+    {
+        var governance = ReceiptSigningKey.Generate();
+        await using var gateway = await StartAsync(environment: new()
+        {
+            ["OPENEXEC_MODE"] = "clawshield",
+            ["CLAWSHIELD_PUBLIC_KEY"] = governance.ExportPublicPem(),
+            ["CLAWSHIELD_TENANT_ID"] = Tenant,
+        });
+        var payload = new StrictObject([new("msg", new StrictString("x"))]);
+        var now = DateTimeOffset.UtcNow;
+        var approval = new ApprovalMinter(governance).Mint(Tenant, ActionHash.Compute("echo", payload), now, now.AddMinutes(1));
+        var artifact = System.Text.Json.JsonDocument.Parse(approval.ToJson()).RootElement;
+
+        Assert.Equal(HttpStatusCode.OK, (await gateway.ExecuteAsync("echo", new { msg = "x" }, "r-1", artifact)).StatusCode);
+        var replay = await Json.ReadAsync(await gateway.ExecuteAsync("echo", new { msg = "x" }, "r-1", artifact));
+        var forged = ReceiptSigningKey.Generate();
+        var bad = new ApprovalMinter(forged).Mint(Tenant, ActionHash.Compute("echo", payload), now, now.AddMinutes(1));
+        var rejected = await Json.ReadAsync(await gateway.ExecuteAsync("echo", new { msg = "x" }, "r-2", System.Text.Json.JsonDocument.Parse(bad.ToJson()).RootElement));
+        await Task.Delay(200);
+
+        var replayServer = Assert.Single(_spans, a => a.Kind == ActivityKind.Server && (string?)a.GetTagItem("openexec.exec_id") == replay.Str("id"));
+        Assert.Equal("replay_denied", replayServer.GetTagItem("openexec.decision"));
+        Assert.Equal("replay_denied", replayServer.GetTagItem("openexec.code"));
+        Assert.Equal(ActivityStatusCode.Error, replayServer.Status);
+
+        var rejectedServer = Assert.Single(_spans, a => a.Kind == ActivityKind.Server && (string?)a.GetTagItem("openexec.exec_id") == rejected.Str("id"));
+        Assert.Equal("rejected", rejectedServer.GetTagItem("openexec.decision"));
+        Assert.Equal("invalid_signature", rejectedServer.GetTagItem("openexec.code"));
+        var verify = Assert.Single(TraceOf(rejectedServer.TraceId.ToHexString()), a => a.DisplayName == "openexec.approval.verify");
+        Assert.Equal(ActivityStatusCode.Error, verify.Status);
+        governance.Dispose();
+        forged.Dispose();
+    }
+
+    [Fact]
+    public async Task Proxied_call_carries_the_trace_to_the_backend_and_into_the_receipt()
+    {
+        _backend.Given(Request.Create().WithPath("/v1/fail")).RespondWith(Response.Create().WithStatusCode(500).WithBody("{}"));
+        await using var gateway = await StartAsync(ProxyConfig.Route("r", "flaky", "v1", _backend.Urls[0] + "/"));
+
+        var request = new HttpRequestMessage(HttpMethod.Post, "/v1/fail?secret=q") { Content = new StringContent("{}", Encoding.UTF8, "application/json") };
+        request.Headers.TryAddWithoutValidation("Idempotency-Key", "trace-1");
+        var response = await gateway.Client.SendAsync(request);
+        Assert.Equal(HttpStatusCode.InternalServerError, response.StatusCode);
+        var execId = response.Headers.GetValues("OpenExec-Exec-Id").Single();
+        var receipt = await Json.ReadAsync(await gateway.Client.GetAsync($"/receipts/{execId}"));
+        var traceId = receipt.GetProperty("body").Str("trace_id");
+        await Task.Delay(200);
+
+        var traceparent = _backend.LogEntries.Single().RequestMessage.Headers!["traceparent"].Single();
+        Assert.Equal(traceId, traceparent.Split('-')[1]);
+
+        var trace = TraceOf(traceId);
+        var server = Server(trace);
+        Assert.Equal("upstream_failed", server.GetTagItem("openexec.decision"));
+        Assert.Equal(ActivityStatusCode.Error, server.Status);
+        var invoke = Assert.Single(trace, a => a.DisplayName == "openexec.action.invoke");
+        Assert.Contains(trace, a => a.Kind == ActivityKind.Client && a.ParentSpanId == invoke.SpanId);
+        foreach (var span in trace)
+        {
+            foreach (var tag in span.TagObjects)
+            {
+                Assert.DoesNotContain("/v1/fail", tag.Value?.ToString() ?? "", StringComparison.Ordinal);
+                Assert.DoesNotContain("secret=q", tag.Value?.ToString() ?? "", StringComparison.Ordinal);
+            }
+        }
+    }
+
+    [Fact]
+    public async Task Payloads_results_and_nonces_appear_in_no_span_attribute_event_or_log_line()
+    {
+        const string marker = "MARKER-7f3a9c";
+        _backend.Given(Request.Create().WithPath("/v1/*")).RespondWith(Response.Create().WithStatusCode(200).WithBody($$"""{"echo":"{{marker}}-result"}"""));
+        await using var gateway = await StartAsync(ProxyConfig.Route("r", "tool", "v1", _backend.Urls[0] + "/"));
+
+        await gateway.ExecuteAsync("echo", new { msg = marker + "-payload" }, marker + "-nonce");
+        await gateway.ExecuteAsync("echo", new { msg = marker + "-payload" }, marker + "-nonce");
+        var proxied = new HttpRequestMessage(HttpMethod.Post, $"/v1/{marker}-path?q={marker}-query") { Content = new StringContent($$"""{"m":"{{marker}}-body"}""", Encoding.UTF8, "application/json") };
+        proxied.Headers.TryAddWithoutValidation("Idempotency-Key", marker + "-key");
+        Assert.Equal(HttpStatusCode.OK, (await gateway.Client.SendAsync(proxied)).StatusCode);
+        await gateway.PostJsonAsync("/execute", $$"""{"action":"echo","nonce":"{{marker}}-n2","bogus":"{{marker}}-field"}""");
+        await Task.Delay(300);
+
+        Assert.NotEmpty(_spans);
+        Assert.NotEmpty(_logs.Lines);
+        foreach (var span in _spans)
+        {
+            var text = new StringBuilder(span.DisplayName).Append(' ').Append(span.StatusDescription);
+            foreach (var tag in span.TagObjects)
+            {
+                text.Append(' ').Append(tag.Key).Append('=').Append(tag.Value);
+            }
+            foreach (var e in span.Events)
+            {
+                text.Append(' ').Append(e.Name);
+                foreach (var tag in e.Tags)
+                {
+                    text.Append(' ').Append(tag.Value);
+                }
+            }
+            foreach (var item in span.Baggage)
+            {
+                text.Append(' ').Append(item.Value);
+            }
+            Assert.DoesNotContain(marker, text.ToString(), StringComparison.Ordinal);
+        }
+        foreach (var line in _logs.Lines)
+        {
+            Assert.DoesNotContain(marker, line, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public async Task Otlp_http_export_reaches_a_collector()
+    {
+        _backend.Given(Request.Create().WithPath("/v1/traces").UsingPost()).RespondWith(Response.Create().WithStatusCode(200));
+        _backend.Given(Request.Create().WithPath("/v1/metrics").UsingPost()).RespondWith(Response.Create().WithStatusCode(200));
+        await using var gateway = await GatewayServer.StartAsync(new Dictionary<string, string?>
+        {
+            ["OTEL_EXPORTER_OTLP_ENDPOINT"] = _backend.Urls[0],
+            ["OTEL_EXPORTER_OTLP_PROTOCOL"] = "http/protobuf",
+            ["OTEL_BSP_SCHEDULE_DELAY"] = "100",
+            ["OTEL_SERVICE_NAME"] = "openexec-under-test",
+        });
+
+        await gateway.ExecuteAsync("echo", new { msg = "x" }, "otlp-1");
+
+        for (var i = 0; i < 100 && !_backend.LogEntries.Any(e => e.RequestMessage.Path == "/v1/traces"); i++)
+        {
+            await Task.Delay(100);
+        }
+        var export = Assert.Single(_backend.LogEntries, e => e.RequestMessage.Path == "/v1/traces").RequestMessage;
+        Assert.Equal("application/x-protobuf", export.Headers!["Content-Type"].Single());
+        var bytes = export.BodyAsBytes!;
+        Assert.Contains("openexec.validate", Encoding.UTF8.GetString(bytes), StringComparison.Ordinal);
+        Assert.Contains("openexec-under-test", Encoding.UTF8.GetString(bytes), StringComparison.Ordinal);
+    }
+
+    /// <summary>A collection the exporter may add to from several threads.</summary>
+    private sealed class LockedList<T> : ICollection<T>
+    {
+        private readonly List<T> _items = [];
+
+        public int Count
+        {
+            get
+            {
+                lock (_items)
+                {
+                    return _items.Count;
+                }
+            }
+        }
+
+        public bool IsReadOnly => false;
+
+        public void Add(T item)
+        {
+            lock (_items)
+            {
+                _items.Add(item);
+            }
+        }
+
+        public void Clear()
+        {
+            lock (_items)
+            {
+                _items.Clear();
+            }
+        }
+
+        public bool Contains(T item)
+        {
+            lock (_items)
+            {
+                return _items.Contains(item);
+            }
+        }
+
+        public void CopyTo(T[] array, int arrayIndex)
+        {
+            lock (_items)
+            {
+                _items.CopyTo(array, arrayIndex);
+            }
+        }
+
+        public bool Remove(T item)
+        {
+            lock (_items)
+            {
+                return _items.Remove(item);
+            }
+        }
+
+        public IEnumerator<T> GetEnumerator()
+        {
+            lock (_items)
+            {
+                return _items.ToList().GetEnumerator();
+            }
+        }
+
+        System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
+    }
+
+    /// <summary>Every log line the gateway writes, formatted, with its scopes.</summary>
+    private sealed class LogCapture : ILoggerProvider
+    {
+        public ConcurrentQueue<string> Lines { get; } = new();
+
+        public ILogger CreateLogger(string categoryName) => new Logger(this, categoryName);
+
+        public void Dispose()
+        {
+        }
+
+        private sealed class Logger(LogCapture owner, string category) : ILogger
+        {
+            public IDisposable? BeginScope<TState>(TState state) where TState : notnull
+            {
+                owner.Lines.Enqueue($"scope {category}: {state}");
+                return null;
+            }
+
+            public bool IsEnabled(LogLevel logLevel) => true;
+
+            public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+                => owner.Lines.Enqueue($"{logLevel} {category}: {formatter(state, exception)} {exception}");
+        }
+    }
+}
