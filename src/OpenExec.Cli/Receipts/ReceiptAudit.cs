@@ -85,7 +85,9 @@ internal sealed class ReceiptAudit(string path, TrustedKeys keys, ProgressMeter 
     public AuditResult Run(long after, string? prev, Checkpoint? checkpoint)
     {
         var result = new AuditResult();
+        progress.Restart("read");
         Scan(result);
+        progress.Restart("audited");
         foreach (var chain in result.Chains)
         {
             var expectedPrev = after == 0 ? ReceiptBody.GenesisPrev : prev ?? chain.FirstPrev;
@@ -104,6 +106,7 @@ internal sealed class ReceiptAudit(string path, TrustedKeys keys, ProgressMeter 
         foreach (var (line, document, error) in ReadAll())
         {
             result.Lines = line;
+            progress.Add();
             if (document is null)
             {
                 result.Format.Fail(new AuditFinding(line, null, null, "format", $"not a receipt document: {error}"));

@@ -24,8 +24,9 @@ internal sealed class RoutedActionClient(IProxyStateLookup proxyState, GatewaySe
         {
             return NotSent($"Action '{action.Name}' has no cluster to call");
         }
-        var destinations = cluster.DestinationsState?.AvailableDestinations is { Count: > 0 } available ? available : cluster.Destinations.Values.ToList();
-        if (destinations.Count == 0)
+        // Only destinations YARP considers healthy (all of them when no health check is configured).
+        var destinations = cluster.DestinationsState?.AvailableDestinations;
+        if (destinations is not { Count: > 0 })
         {
             return NotSent($"No destination of cluster '{action.ClusterId}' is available");
         }

@@ -171,6 +171,15 @@ internal static class GatewayHostingExtensions
         {
             urls.AddRange(configured.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
         }
+        // ASPNETCORE_HTTP_PORTS / HTTP_PORTS bind every address.
+        foreach (var key in new[] { "http_ports", "https_ports" })
+        {
+            if (configuration[key] is { Length: > 0 } ports)
+            {
+                var scheme = key.StartsWith("https", StringComparison.Ordinal) ? "https" : "http";
+                urls.AddRange(ports.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(p => $"{scheme}://*:{p}"));
+            }
+        }
         foreach (var endpoint in configuration.GetSection("Kestrel:Endpoints").GetChildren())
         {
             if (endpoint["Url"] is { Length: > 0 } url)

@@ -113,6 +113,11 @@ internal sealed class ExecuteEndpoint(ExecutionPipeline pipeline, ActionCatalog 
             json.WritePropertyName("result");
             StrictValueWriter.Write(json, result);
             json.WriteBoolean("approved", true);
+            if (document.Body.UpstreamStatus is { } upstream)
+            {
+                // A routed action's backend status (a 4xx is the backend's own refusal).
+                json.WriteNumber("upstream_status", upstream);
+            }
             json.WriteString("receipt", document.Hash);
             json.WritePropertyName("receipt_document");
             document.WriteTo(json);

@@ -14,6 +14,18 @@ internal sealed partial class GatewayErrorMiddleware(RequestDelegate next, ILogg
         {
             await next(context).ConfigureAwait(false);
         }
+        catch (OutcomeNotRecordedException ex)
+        {
+            LogStoreUnavailable(log, ex);
+            if (!context.Response.HasStarted)
+            {
+                // Whatever a backend said is withheld: it was never receipted.
+                context.Response.Headers.Clear();
+                context.Response.Headers["OpenExec-Exec-Id"] = ex.ExecId;
+            }
+            await Problem.WriteAsync(context, 504, "outcome_unknown", "The action may have run but its outcome could not be recorded (store unavailable); its nonce stays used and will read as outcome_unknown").ConfigureAwait(false);
+            return;
+        }
         catch (StoreUnavailableException ex)
         {
             LogStoreUnavailable(log, ex);
@@ -41,7 +53,9 @@ internal sealed partial class GatewayErrorMiddleware(RequestDelegate next, ILogg
             return;
         }
 
-        if (!context.Response.HasStarted && context.Response.ContentLength is null or 0)
+        // Only the gateway's own misses: a backend's answer on a proxied route passes unchanged.
+        if (!context.Response.HasStarted && context.Response.ContentLength is null or 0
+            && context.Features.Get<Yarp.ReverseProxy.Model.IReverseProxyFeature>() is null)
         {
             switch (context.Response.StatusCode)
             {

@@ -124,7 +124,17 @@ internal sealed class ExecutionPipeline
             UpstreamStatus = outcome.UpstreamStatus,
         };
         // The answer must not be lost to a client that hung up: the record completes regardless.
-        var document = await WriteReceiptAsync(body, new ClaimUpdate(ticket.NonceSha256, ticket.ApprovalIdentity, outcome.ReleaseClaim), CancellationToken.None).ConfigureAwait(false);
+        ReceiptDocument document;
+        try
+        {
+            document = await WriteReceiptAsync(body, new ClaimUpdate(ticket.NonceSha256, ticket.ApprovalIdentity, outcome.ReleaseClaim), CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (StoreUnavailableException ex) when (!outcome.ReleaseClaim)
+        {
+            // The action may have run: never answer "nothing executed". The claim stays held and
+            // reads as outcome_unknown once its lease ends (or at the next start).
+            throw new OutcomeNotRecordedException(ticket.ExecId, ex);
+        }
         GatewayTelemetry.Decided(ticket.Action, ticket.ExecId, ticket.Tenant, outcome.Decision, outcome.Code, document.Hash, ticket.StartTimestamp);
         return document;
     }

@@ -50,6 +50,9 @@ internal readonly record struct NonceState(NonceStatus Status, string? RequestSh
     public static readonly NonceState Free = new(NonceStatus.Free, null, null, null, null);
 }
 
+/// <summary>A claim without an outcome whose holder is gone: found at start-up (embedded store) or past its lease (Redis).</summary>
+internal sealed record RecoveredClaim(string NonceSha256, string RequestSha256, string? ApprovalIdentity, string ExecId, string Action, string Tenant, DateTimeOffset ClaimedAt);
+
 internal enum NonceStatus
 {
     /// <summary>Never claimed (or released after nothing was sent).</summary>
@@ -97,4 +100,20 @@ internal sealed class StoreUnavailableException : Exception
     public StoreUnavailableException() : base("The store is unavailable") { }
 
     public StoreUnavailableException(string message) : base(message) { }
+}
+
+/// <summary>
+/// The action ran (or may have) but its outcome could not be written: answered 504
+/// <c>outcome_unknown</c>, never 503, because something may have happened.
+/// </summary>
+internal sealed class OutcomeNotRecordedException : Exception
+{
+    public OutcomeNotRecordedException(string execId, Exception inner)
+        : base("The outcome could not be recorded", inner) => ExecId = execId;
+
+    public OutcomeNotRecordedException() : base("The outcome could not be recorded") => ExecId = "";
+
+    public OutcomeNotRecordedException(string message) : base(message) => ExecId = "";
+
+    public string ExecId { get; }
 }

@@ -272,6 +272,7 @@ internal sealed class RedisExecutionStore : IExecutionStore, IDisposable
         {
             return;
         }
+        _replicator.Drain(_ledger.CommittedSeq, TimeSpan.FromSeconds(2));
         _replicator.Dispose();
         _ledger.Dispose();
         _redis.Dispose();

@@ -48,6 +48,20 @@ internal sealed class RedisReceiptReplicator : IDisposable
         }
     }
 
+    /// <summary>
+    /// On a clean shutdown, gives the copies a moment to catch up, so that other instances need
+    /// not wait for this one's restart to read its last receipts. Bounded: Redis may be away.
+    /// </summary>
+    public void Drain(long committedSeq, TimeSpan timeout)
+    {
+        var deadline = Environment.TickCount64 + (long)timeout.TotalMilliseconds;
+        while (CopiedSeq >= 0 && CopiedSeq < committedSeq && Environment.TickCount64 < deadline && _loop is { IsCompleted: false })
+        {
+            Signal();
+            Thread.Sleep(10);
+        }
+    }
+
     public void Dispose()
     {
         _stop.Cancel();

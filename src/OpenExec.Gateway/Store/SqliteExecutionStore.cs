@@ -71,30 +71,3 @@ internal sealed class SqliteExecutionStore : IExecutionStore, IDisposable
 
     public void Dispose() => _ledger.Dispose();
 }
-
-/// <summary>An unfinished claim: found at start-up (embedded store) or past its lease (Redis).</summary>
-internal sealed record RecoveredClaim(string NonceSha256, string RequestSha256, string? ApprovalIdentity, string ExecId, string Action, string Tenant, DateTimeOffset ClaimedAt);
-
-internal static partial class StoreLog
-{
-    [LoggerMessage(1, LogLevel.Warning, "Recovered {Count} claims left unfinished by a previous process; each is recorded as outcome_unknown")]
-    public static partial void RecoveredClaims(ILogger logger, int count);
-
-    [LoggerMessage(2, LogLevel.Error, "Store write failed; the batch was rolled back and its requests answered 503")]
-    public static partial void WriteFailed(ILogger logger, Exception exception);
-
-    [LoggerMessage(3, LogLevel.Warning, "Redis could not record the outcome of {ExecId} now; the receipt copy will record it")]
-    public static partial void OutcomeDeferred(ILogger logger, string execId, Exception exception);
-
-    [LoggerMessage(4, LogLevel.Warning, "Copying receipts to Redis failed; retrying in {DelayMs} ms")]
-    public static partial void ReplicationFailed(ILogger logger, long delayMs, Exception exception);
-
-    [LoggerMessage(5, LogLevel.Information, "Receipt copies to Redis resumed after seq {Seq}")]
-    public static partial void ReplicationResumed(ILogger logger, long seq);
-
-    [LoggerMessage(6, LogLevel.Warning, "Took over claim {ExecId}: its lease expired without an outcome; recorded as outcome_unknown")]
-    public static partial void ClaimTakenOver(ILogger logger, string execId);
-
-    [LoggerMessage(7, LogLevel.Warning, "Redis settings could not be checked")]
-    public static partial void SettingsCheckFailed(ILogger logger, Exception exception);
-}

@@ -74,6 +74,9 @@ internal sealed class SqliteReceiptLedger : IDisposable
 
     public GatewayIdentity Identity => _identity;
 
+    /// <summary>The seq of the last committed receipt of this chain (0 when it has none).</summary>
+    public long CommittedSeq => Volatile.Read(ref _headSeq);
+
     /// <summary>False once a write failed for a reason other than a busy database, or the writer stopped.</summary>
     public bool Healthy => !_faulted && _writerThread.IsAlive;
 
@@ -252,7 +255,7 @@ internal sealed class SqliteReceiptLedger : IDisposable
         }
 
         _faulted = false;
-        _headSeq = seq;
+        Volatile.Write(ref _headSeq, seq);
         _headHash = prev;
         for (var i = 0; i < batch.Count; i++)
         {

@@ -16,7 +16,7 @@ public sealed class ApproveCommandTests : IAsyncLifetime
     private string PublicPath => Path.Combine(_dir, "gov.pub");
 
     public async Task InitializeAsync() =>
-        Assert.Equal(0, (await Cli.RunAsync("keygen", "--private", KeyPath, "--public", PublicPath)).ExitCode);
+        Assert.Equal(0, (await Tool.RunAsync("keygen", "--private", KeyPath, "--public", PublicPath)).ExitCode);
 
     public Task DisposeAsync()
     {
@@ -29,7 +29,7 @@ public sealed class ApproveCommandTests : IAsyncLifetime
     [Fact]
     public async Task Mints_a_signed_v1_artifact_for_an_execute_request()
     {
-        var run = await Cli.RunAsync(_time, "approve", "--key", KeyPath, "--tenant", "tenant-001", "--action", "echo", "--payload", """{"msg":"hello world"}""", "--ttl", "120");
+        var run = await Tool.RunAsync(_time, "approve", "--key", KeyPath, "--tenant", "tenant-001", "--action", "echo", "--payload", """{"msg":"hello world"}""", "--ttl", "120");
 
         Assert.True(run.ExitCode == 0, run.ToString());
         var artifact = ApprovalArtifact.Parse(StrictJson.Parse(run.Out.Trim()));
@@ -45,7 +45,7 @@ public sealed class ApproveCommandTests : IAsyncLifetime
     [Fact]
     public async Task Without_payload_the_payload_is_the_empty_object_as_at_the_gateway()
     {
-        var run = await Cli.RunAsync(_time, "approve", "--key", KeyPath, "--tenant", "t", "--action", "echo");
+        var run = await Tool.RunAsync(_time, "approve", "--key", KeyPath, "--tenant", "t", "--action", "echo");
 
         Assert.True(run.ExitCode == 0, run.ToString());
         Assert.Equal(ActionHash.Compute("echo", StrictObject.Empty), ApprovalArtifact.Parse(StrictJson.Parse(run.Out.Trim())).ActionHash);
@@ -54,7 +54,7 @@ public sealed class ApproveCommandTests : IAsyncLifetime
     [Fact]
     public async Task Header_form_is_base64url_of_the_artifact_for_a_proxied_request()
     {
-        var run = await Cli.RunAsync(_time, "approve", "--key", KeyPath, "--tenant", "t", "--action", "send_email", "--http", "post", "/v1/send?priority=high", "--body", """{"to":"a@example.com"}""", "--header");
+        var run = await Tool.RunAsync(_time, "approve", "--key", KeyPath, "--tenant", "t", "--action", "send_email", "--http", "post", "/v1/send?priority=high", "--body", """{"to":"a@example.com"}""", "--header");
 
         Assert.True(run.ExitCode == 0, run.ToString());
         var artifact = ApprovalArtifact.FromHeader(run.Out.Trim());
@@ -70,7 +70,7 @@ public sealed class ApproveCommandTests : IAsyncLifetime
     [InlineData("--ttl", "0", "--ttl")]
     public async Task Bad_input_is_refused_with_exit_code_2_and_a_sentence_naming_it(string option, string value, string expected)
     {
-        var run = await Cli.RunAsync(_time, "approve", "--key", KeyPath, "--tenant", "t", "--action", "echo", option, value);
+        var run = await Tool.RunAsync(_time, "approve", "--key", KeyPath, "--tenant", "t", "--action", "echo", option, value);
 
         Assert.Equal(2, run.ExitCode);
         Assert.Contains(expected, run.Err, StringComparison.Ordinal);
@@ -80,11 +80,11 @@ public sealed class ApproveCommandTests : IAsyncLifetime
     [Fact]
     public async Task A_public_key_or_missing_file_given_as_the_signing_key_is_refused()
     {
-        var wrong = await Cli.RunAsync(_time, "approve", "--key", PublicPath, "--tenant", "t", "--action", "echo");
+        var wrong = await Tool.RunAsync(_time, "approve", "--key", PublicPath, "--tenant", "t", "--action", "echo");
         Assert.Equal(2, wrong.ExitCode);
         Assert.Contains("not an Ed25519 private key", wrong.Err, StringComparison.Ordinal);
 
-        var missing = await Cli.RunAsync(_time, "approve", "--key", Path.Combine(_dir, "none.pem"), "--tenant", "t", "--action", "echo");
+        var missing = await Tool.RunAsync(_time, "approve", "--key", Path.Combine(_dir, "none.pem"), "--tenant", "t", "--action", "echo");
         Assert.Equal(2, missing.ExitCode);
         Assert.Contains("none.pem", missing.Err, StringComparison.Ordinal);
     }
@@ -92,15 +92,15 @@ public sealed class ApproveCommandTests : IAsyncLifetime
     [Fact]
     public async Task Payload_and_http_together_or_body_without_http_are_usage_errors()
     {
-        var both = await Cli.RunAsync(_time, "approve", "--key", KeyPath, "--tenant", "t", "--action", "a", "--payload", "{}", "--http", "GET", "/x");
+        var both = await Tool.RunAsync(_time, "approve", "--key", KeyPath, "--tenant", "t", "--action", "a", "--payload", "{}", "--http", "GET", "/x");
         Assert.Equal(2, both.ExitCode);
         Assert.Contains("not both", both.Err, StringComparison.Ordinal);
 
-        var orphan = await Cli.RunAsync(_time, "approve", "--key", KeyPath, "--tenant", "t", "--action", "a", "--body", "{}");
+        var orphan = await Tool.RunAsync(_time, "approve", "--key", KeyPath, "--tenant", "t", "--action", "a", "--body", "{}");
         Assert.Equal(2, orphan.ExitCode);
         Assert.Contains("--http", orphan.Err, StringComparison.Ordinal);
 
-        var missing = await Cli.RunAsync(_time, "approve", "--key", KeyPath, "--action", "a");
+        var missing = await Tool.RunAsync(_time, "approve", "--key", KeyPath, "--action", "a");
         Assert.Equal(2, missing.ExitCode);
         Assert.Contains("--tenant", missing.Err, StringComparison.Ordinal);
     }

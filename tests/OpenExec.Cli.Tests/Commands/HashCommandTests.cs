@@ -13,7 +13,7 @@ public sealed class HashCommandTests
     [Fact]
     public async Task Prints_the_action_hash_and_with_canonical_the_bytes_it_covers()
     {
-        var run = await Cli.RunAsync("hash", "--action", "echo", "--payload", """{"b":1.50,"a":"é😀","c":[true,null]}""", "--canonical");
+        var run = await Tool.RunAsync("hash", "--action", "echo", "--payload", """{"b":1.50,"a":"é😀","c":[true,null]}""", "--canonical");
 
         Assert.True(run.ExitCode == 0, run.ToString());
         var lines = Lines(run);
@@ -26,7 +26,7 @@ public sealed class HashCommandTests
     [Fact]
     public async Task A_proxied_JSON_request_hashes_method_path_query_and_parsed_body()
     {
-        var run = await Cli.RunAsync("hash", "--action", "send", "--http", "post", "/v1/send", "--query", "a=1&b=2", "--body", """{ "to" : "x" }""", "--canonical");
+        var run = await Tool.RunAsync("hash", "--action", "send", "--http", "post", "/v1/send", "--query", "a=1&b=2", "--body", """{ "to" : "x" }""", "--canonical");
 
         Assert.True(run.ExitCode == 0, run.ToString());
         Assert.Equal("""{"action":"send","payload":{"body":{"to":"x"},"method":"POST","path":"/v1/send","query":"a=1&b=2"}}""", Lines(run)[1]);
@@ -39,7 +39,7 @@ public sealed class HashCommandTests
         var bytes = new byte[] { 0, 1, 2, 255 };
         File.WriteAllBytes(file, bytes);
 
-        var run = await Cli.RunAsync("hash", "--action", "upload", "--http", "PUT", "/files/a", "--body", file, "--content-type", "Application/Octet-Stream; x=y", "--canonical");
+        var run = await Tool.RunAsync("hash", "--action", "upload", "--http", "PUT", "/files/a", "--body", file, "--content-type", "Application/Octet-Stream; x=y", "--canonical");
 
         Assert.True(run.ExitCode == 0, run.ToString());
         var sha = Convert.ToHexStringLower(SHA256.HashData(bytes));
@@ -51,7 +51,7 @@ public sealed class HashCommandTests
     [Fact]
     public async Task A_proxied_request_without_body_has_no_content_type()
     {
-        var run = await Cli.RunAsync("hash", "--action", "list", "--http", "GET", "/v1/items", "--canonical");
+        var run = await Tool.RunAsync("hash", "--action", "list", "--http", "GET", "/v1/items", "--canonical");
 
         Assert.True(run.ExitCode == 0, run.ToString());
         Assert.Contains("""{"content_type":null,"length":0,"sha256":"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"}""", Lines(run)[1], StringComparison.Ordinal);
@@ -63,7 +63,7 @@ public sealed class HashCommandTests
     [InlineData("v1/send")]
     public async Task A_path_the_gateway_would_refuse_is_refused(string path)
     {
-        var run = await Cli.RunAsync("hash", "--action", "send", "--http", "POST", path, "--body", "{}");
+        var run = await Tool.RunAsync("hash", "--action", "send", "--http", "POST", path, "--body", "{}");
 
         Assert.Equal(2, run.ExitCode);
         Assert.Contains("not a canonical path", run.Err, StringComparison.Ordinal);
@@ -72,11 +72,11 @@ public sealed class HashCommandTests
     [Fact]
     public async Task A_query_given_twice_or_an_invalid_JSON_body_is_refused()
     {
-        var twice = await Cli.RunAsync("hash", "--action", "send", "--http", "POST", "/v1/send?a=1", "--query", "a=1");
+        var twice = await Tool.RunAsync("hash", "--action", "send", "--http", "POST", "/v1/send?a=1", "--query", "a=1");
         Assert.Equal(2, twice.ExitCode);
         Assert.Contains("twice", twice.Err, StringComparison.Ordinal);
 
-        var invalid = await Cli.RunAsync("hash", "--action", "send", "--http", "POST", "/v1/send", "--body", "not json");
+        var invalid = await Tool.RunAsync("hash", "--action", "send", "--http", "POST", "/v1/send", "--body", "not json");
         Assert.Equal(2, invalid.ExitCode);
         Assert.Contains("not strict JSON", invalid.Err, StringComparison.Ordinal);
     }

@@ -14,7 +14,7 @@ public sealed class KeygenCommandTests : IDisposable
     [Fact]
     public async Task Writes_a_matching_Ed25519_pair_in_PEM_with_an_owner_only_private_key()
     {
-        var run = await Cli.RunAsync("keygen", "--private", PathOf("k.pem"), "--public", PathOf("k.pub"));
+        var run = await Tool.RunAsync("keygen", "--private", PathOf("k.pem"), "--public", PathOf("k.pub"));
 
         Assert.True(run.ExitCode == 0, run.ToString());
         using var key = ReceiptSigningKey.FromPem(File.ReadAllText(PathOf("k.pem")));
@@ -33,7 +33,7 @@ public sealed class KeygenCommandTests : IDisposable
     {
         File.WriteAllText(PathOf("k.pub"), "keep me");
 
-        var run = await Cli.RunAsync("keygen", "--private", PathOf("k.pem"), "--public", PathOf("k.pub"));
+        var run = await Tool.RunAsync("keygen", "--private", PathOf("k.pem"), "--public", PathOf("k.pub"));
 
         Assert.Equal(2, run.ExitCode);
         Assert.Contains("already exists", run.Err, StringComparison.Ordinal);
@@ -52,7 +52,7 @@ public sealed class KeygenCommandTests : IDisposable
             File.SetUnixFileMode(PathOf("k.pem"), (UnixFileMode)0b110_100_100);
         }
 
-        var run = await Cli.RunAsync("keygen", "--private", PathOf("k.pem"), "--public", PathOf("k.pub"), "--force");
+        var run = await Tool.RunAsync("keygen", "--private", PathOf("k.pem"), "--public", PathOf("k.pub"), "--force");
 
         Assert.True(run.ExitCode == 0, run.ToString());
         using var key = ReceiptSigningKey.FromPem(File.ReadAllText(PathOf("k.pem")));
@@ -65,11 +65,11 @@ public sealed class KeygenCommandTests : IDisposable
     [Fact]
     public async Task Missing_options_and_a_missing_directory_are_usage_errors()
     {
-        var missing = await Cli.RunAsync("keygen", "--private", PathOf("k.pem"));
+        var missing = await Tool.RunAsync("keygen", "--private", PathOf("k.pem"));
         Assert.Equal(2, missing.ExitCode);
         Assert.Contains("--public", missing.Err, StringComparison.Ordinal);
 
-        var noDir = await Cli.RunAsync("keygen", "--private", PathOf("nope/k.pem"), "--public", PathOf("k.pub"));
+        var noDir = await Tool.RunAsync("keygen", "--private", PathOf("nope/k.pem"), "--public", PathOf("k.pub"));
         Assert.Equal(2, noDir.ExitCode);
         Assert.Contains("does not exist", noDir.Err, StringComparison.Ordinal);
     }
@@ -77,7 +77,7 @@ public sealed class KeygenCommandTests : IDisposable
     [Fact]
     public async Task Help_is_available_and_exits_zero()
     {
-        var run = await Cli.RunAsync("keygen", "--help");
+        var run = await Tool.RunAsync("keygen", "--help");
 
         Assert.Equal(0, run.ExitCode);
         Assert.Contains("--private", run.Out, StringComparison.Ordinal);

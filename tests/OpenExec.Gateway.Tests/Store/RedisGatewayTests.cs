@@ -99,7 +99,8 @@ public sealed class RedisGatewayTests : IDisposable
 
         var attempt = 0;
         await RedisStores.EventuallyAsync(async () => (await b.ExecuteAsync("echo", new { msg = "hello" }, $"after-restart-{attempt++}")).StatusCode == HttpStatusCode.OK, "an execution after the restart");
-        Assert.Equal(HttpStatusCode.OK, (await a.Client.GetAsync("/ready")).StatusCode);
+        // Each instance reconnects on its own, without a restart.
+        await RedisStores.EventuallyAsync(async () => (await a.Client.GetAsync("/ready")).StatusCode == HttpStatusCode.OK, "instance A ready again");
         var replay = await b.ExecuteAsync("echo", new { msg = "hello" }, "before-kill");
         Assert.Equal(HttpStatusCode.Conflict, replay.StatusCode);
         var denied = await Json.ReadAsync(replay);
@@ -146,6 +147,23 @@ public sealed class RedisGatewayTests : IDisposable
         // The gateway that found it first wrote it, in its own chain.
         Assert.Contains(await b.ReceiptsAsync(), r => r.GetProperty("body").Str("exec_id") == execId);
         await RedisStores.EventuallyAsync(async () => (await a.Client.GetAsync($"/receipts/{execId}")).StatusCode == HttpStatusCode.OK, "the taker's receipt read from the other instance");
+    }
+
+    [Fact]
+    public async Task A_gateway_started_while_redis_is_down_refuses_then_serves_when_it_comes_up()
+    {
+        _redis.Kill();
+        await using var gateway = await StartAsync();
+
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, (await gateway.Client.GetAsync("/ready")).StatusCode);
+        var refused = await gateway.ExecuteAsync("echo", new { msg = "hello" }, "cold-start");
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, refused.StatusCode);
+        Assert.Equal("store_unavailable", (await Json.ReadAsync(refused)).Str("code"));
+
+        _redis.Restart();
+
+        await RedisStores.EventuallyAsync(async () => (await gateway.Client.GetAsync("/ready")).StatusCode == HttpStatusCode.OK, "ready once Redis is up");
+        Assert.Equal(HttpStatusCode.OK, (await gateway.ExecuteAsync("echo", new { msg = "hello" }, "cold-start")).StatusCode);
     }
 
     [Fact]

@@ -9,7 +9,7 @@ public sealed record CliRun(int ExitCode, string Out, string Err)
 }
 
 /// <summary>Runs the tool in process (<see cref="CliApp.RunAsync"/>) or as the real built program.</summary>
-public static class Cli
+public static class Tool
 {
     public static async Task<CliRun> RunAsync(params string[] args) => await RunAsync(null, args);
 

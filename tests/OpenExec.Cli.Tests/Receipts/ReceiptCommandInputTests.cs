@@ -1,0 +1,95 @@
+using OpenExec.Cli.Tests.Infrastructure;
+
+namespace OpenExec.Cli.Tests.Receipts;
+
+/// <summary>The receipt commands' input errors, without a gateway.</summary>
+public sealed class ReceiptCommandInputTests : IDisposable
+{
+    private readonly string _dir = TempDir.Create();
+
+    public void Dispose() => TempDir.Delete(_dir);
+
+    private string Write(string name, string text)
+    {
+        var path = Path.Combine(_dir, name);
+        File.WriteAllText(path, text);
+        return path;
+    }
+
+    [Fact]
+    public async Task Keys_must_come_from_exactly_one_of_file_or_url()
+    {
+        var export = Write("e.ndjson", "");
+        var neither = await Tool.RunAsync("receipts", "audit", "--file", export);
+        Assert.Equal(2, neither.ExitCode);
+        Assert.Contains("exactly one of --keys FILE or --url URL", neither.Err, StringComparison.Ordinal);
+
+        var both = await Tool.RunAsync("receipts", "audit", "--file", export, "--keys", "k.json", "--url", "http://127.0.0.1:1");
+        Assert.Equal(2, both.ExitCode);
+    }
+
+    [Theory]
+    [InlineData("{\"keys\":", "not a key set")]
+    [InlineData("{\"nokeys\":[]}", "not a key set")]
+    [InlineData("{\"keys\":[{\"kid\":\"x\",\"kty\":\"RSA\",\"crv\":\"Ed25519\",\"x\":\"AA\"}]}", "only kty OKP")]
+    [InlineData("{\"keys\":[{\"kid\":\"x\",\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"x\":\"AA\"}]}", "32-byte public key")]
+    [InlineData("-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIA==\n-----END PRIVATE KEY-----\n", "not 'PUBLIC KEY'")]
+    public async Task A_bad_key_file_is_a_usage_error_naming_the_problem(string keys, string expected)
+    {
+        var run = await Tool.RunAsync("receipts", "audit", "--file", Write("e.ndjson", ""), "--keys", Write("keys.json", keys));
+
+        Assert.Equal(2, run.ExitCode);
+        Assert.Contains(expected, run.Err, StringComparison.Ordinal);
+        Assert.Contains("keys.json", run.Err, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Audit_of_a_missing_file_and_verify_of_an_export_are_usage_errors()
+    {
+        var missing = await Tool.RunAsync("receipts", "audit", "--file", Path.Combine(_dir, "none.ndjson"), "--url", "http://127.0.0.1:1");
+        Assert.Equal(2, missing.ExitCode);
+        Assert.Contains("does not exist", missing.Err, StringComparison.Ordinal);
+
+        var ndjson = Write("two.ndjson", "{\"a\":1}\n{\"a\":2}\n");
+        var verify = await Tool.RunAsync("receipts", "verify", ndjson, "--keys", "unused.json");
+        Assert.Equal(2, verify.ExitCode);
+        Assert.Contains("receipts audit", verify.Err, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task An_unreachable_or_malformed_url_is_named()
+    {
+        var unreachable = await Tool.RunAsync("receipts", "export", "--url", "http://127.0.0.1:1", "--out", Path.Combine(_dir, "x.ndjson"));
+        Assert.Equal(3, unreachable.ExitCode);
+        Assert.Contains("http://127.0.0.1:1/receipts?after=0&limit=10000", unreachable.Err, StringComparison.Ordinal);
+        Assert.False(File.Exists(Path.Combine(_dir, "x.ndjson")));
+
+        var malformed = await Tool.RunAsync("receipts", "export", "--url", "127.0.0.1:5000", "--out", Path.Combine(_dir, "x.ndjson"));
+        Assert.Equal(2, malformed.ExitCode);
+        Assert.Contains("not an http:// or https:// URL", malformed.Err, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Every_receipts_command_has_help()
+    {
+        foreach (var command in new[] { "export", "verify", "audit" })
+        {
+            var run = await Tool.RunAsync("receipts", command, "--help");
+            Assert.True(run.ExitCode == 0, run.ToString());
+            Assert.Contains("Usage:", run.Out, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public void Ndjson_lines_keep_their_exact_bytes_and_numbers_across_chunk_boundaries()
+    {
+        var line = new string('x', 70_000);
+        using var stream = new MemoryStream(System.Text.Encoding.UTF8.GetBytes($"a\n\n{line}\r\nlast"));
+
+        var lines = Cli.Receipts.NdjsonLines.Read(stream).ToList();
+
+        Assert.Equal([1L, 3, 4], lines.Select(l => l.Number));
+        Assert.Equal(line + "\r", System.Text.Encoding.UTF8.GetString(lines[1].Bytes));
+        Assert.Equal("last", System.Text.Encoding.UTF8.GetString(lines[2].Bytes));
+    }
+}
