@@ -61,8 +61,6 @@ internal sealed record HeadResult(bool Ok, string Detail);
 /// <summary>The whole audit: unreadable lines, each chain, the checkpoint.</summary>
 internal sealed class AuditResult
 {
-    public long Lines { get; set; }
-
     public CheckTally Format { get; } = new();
 
     public List<ChainResult> Chains { get; } = [];
@@ -105,7 +103,6 @@ internal sealed class ReceiptAudit(string path, TrustedKeys keys, ProgressMeter 
         var chains = new Dictionary<string, ChainResult>(StringComparer.Ordinal);
         foreach (var (line, document, error) in ReadAll())
         {
-            result.Lines = line;
             progress.Add();
             if (document is null)
             {

@@ -1,0 +1,130 @@
+using OpenExec.Cli.Tests.Infrastructure;
+using OpenExec.Core.Crypto;
+using OpenExec.Core.Receipts;
+
+namespace OpenExec.Cli.Tests.Receipts;
+
+/// <summary>Audits of synthetic exports signed with the protocol core, without a gateway: several chains in one file.</summary>
+public sealed class ReceiptAuditTests : IDisposable
+{
+    private readonly string _dir = TempDir.Create();
+    private readonly ReceiptSigningKey _keyA = ReceiptSigningKey.Generate();
+    private readonly ReceiptSigningKey _keyB = ReceiptSigningKey.Generate();
+
+    public void Dispose()
+    {
+        _keyA.Dispose();
+        _keyB.Dispose();
+        TempDir.Delete(_dir);
+    }
+
+    private static List<string> Chain(ReceiptSigningKey key, string gateway, int count, int batch)
+    {
+        var lines = new List<string>();
+        var prev = ReceiptBody.GenesisPrev;
+        var bodies = new List<ReceiptBody>();
+        for (var seq = 1; seq <= count; seq++)
+        {
+            var body = new ReceiptBody
+            {
+                ExecId = $"ex_{gateway}_{seq}",
+                Gateway = gateway,
+                Seq = seq,
+                Prev = prev,
+                Tenant = "t",
+                Action = "echo",
+                Mode = "demo",
+                NonceSha256 = new string('1', 64),
+                RequestSha256 = new string('2', 64),
+                Decision = "executed",
+                StartedAt = "2026-01-01T00:00:00.000000Z",
+                FinishedAt = "2026-01-01T00:00:00.000000Z",
+            };
+            prev = ReceiptHash.Compute(body);
+            bodies.Add(body);
+            if (bodies.Count == batch || seq == count)
+            {
+                lines.AddRange(ReceiptBatchSigner.Sign(key, bodies).Select(d => d.ToJson()));
+                bodies.Clear();
+            }
+        }
+        return lines;
+    }
+
+    private string KeysFile()
+    {
+        static string Jwk(ReceiptSigningKey k) => $$"""{"kid":"{{k.Kid}}","kty":"OKP","crv":"Ed25519","x":"{{Base64Url.Encode(k.PublicKeyRaw)}}"}""";
+        var path = Path.Combine(_dir, "keys.json");
+        File.WriteAllText(path, $$"""{"keys":[{{Jwk(_keyA)}},{{Jwk(_keyB)}}]}""");
+        return path;
+    }
+
+    private string Write(IEnumerable<string> lines)
+    {
+        var path = Path.Combine(_dir, Guid.NewGuid().ToString("N") + ".ndjson");
+        File.WriteAllLines(path, lines);
+        return path;
+    }
+
+    private static IEnumerable<string> Interleave(List<string> a, List<string> b) =>
+        Enumerable.Range(0, Math.Max(a.Count, b.Count)).SelectMany(i => new[] { i < a.Count ? a[i] : null, i < b.Count ? b[i] : null }).OfType<string>();
+
+    [Fact]
+    public async Task Interleaved_chains_of_two_gateways_are_audited_each_in_its_own_order()
+    {
+        var a = Chain(_keyA, "gw-a", 20, batch: 8);
+        var b = Chain(_keyB, "gw-b", 7, batch: 3);
+
+        var run = await Tool.RunAsync("receipts", "audit", "--file", Write(Interleave(a, b)), "--keys", KeysFile());
+
+        Assert.True(run.ExitCode == 0, run.ToString());
+        Assert.Contains("27 receipts in 2 chain(s)", run.Out, StringComparison.Ordinal);
+        Assert.Contains("gateway gw-a: 20 receipts", run.Out, StringComparison.Ordinal);
+        Assert.Contains("gateway gw-b: 7 receipts", run.Out, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_break_in_one_chain_names_that_gateway_and_receipt_and_the_other_chain_passes()
+    {
+        var a = Chain(_keyA, "gw-a", 10, batch: 4);
+        var b = Chain(_keyB, "gw-b", 10, batch: 4);
+        b.RemoveAt(6);
+
+        var run = await Tool.RunAsync("receipts", "audit", "--file", Write(Interleave(a, b)), "--keys", KeysFile());
+
+        Assert.Equal(1, run.ExitCode);
+        Assert.Contains("FAILED: gateway gw-b: first failing receipt seq 8 exec_id ex_gw-b_8", run.Out, StringComparison.Ordinal);
+        Assert.DoesNotContain("FAILED: gateway gw-a", run.Out, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task An_inclusion_path_that_leads_nowhere_fails_inclusion_and_another_position_fails_the_signature()
+    {
+        var a = Chain(_keyA, "gw-a", 8, batch: 4);
+        var moved = a.ToList();
+        moved[5] = moved[5].Replace("\"index\":1", "\"index\":2", StringComparison.Ordinal);
+        var wrongPosition = await Tool.RunAsync("receipts", "audit", "--file", Write(moved), "--keys", KeysFile());
+        Assert.Equal(1, wrongPosition.ExitCode);
+        Assert.Contains("FAILED at seq 6 exec_id ex_gw-a_6 (line 6): signature", wrongPosition.Out, StringComparison.Ordinal);
+
+        a[5] = a[5].Replace("\"index\":1", "\"index\":7", StringComparison.Ordinal);
+
+        var run = await Tool.RunAsync("receipts", "audit", "--file", Write(a), "--keys", KeysFile());
+
+        Assert.Equal(1, run.ExitCode);
+        Assert.Contains("FAILED at seq 6 exec_id ex_gw-a_6 (line 6): inclusion", run.Out, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Pinning_a_key_that_signed_only_one_chain_fails_the_other()
+    {
+        var a = Chain(_keyA, "gw-a", 3, batch: 3);
+        var b = Chain(_keyB, "gw-b", 3, batch: 3);
+
+        var run = await Tool.RunAsync("receipts", "audit", "--file", Write(Interleave(a, b)), "--keys", KeysFile(), "--pin", _keyA.Kid);
+
+        Assert.Equal(1, run.ExitCode);
+        Assert.Contains("first failing receipt seq 1 exec_id ex_gw-b_1", run.Out, StringComparison.Ordinal);
+        Assert.Contains("not among the trusted keys", run.Out, StringComparison.Ordinal);
+    }
+}
