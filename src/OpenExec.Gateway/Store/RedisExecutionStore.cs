@@ -47,6 +47,7 @@ internal sealed class RedisExecutionStore : IExecutionStore, IDisposable
         _retentionMs = (long)retention.TotalMilliseconds;
         _replicator = new RedisReceiptReplicator(this, loggers.CreateLogger<RedisReceiptReplicator>());
         _ledger = new SqliteReceiptLedger(identity, claims: null, committed: _replicator.Signal, _log);
+        _redis.ConnectionRestored += OnConnectionRestored;
         _replicator.Start();
     }
 
@@ -57,6 +58,8 @@ internal sealed class RedisExecutionStore : IExecutionStore, IDisposable
     internal GatewayIdentity Identity => _identity;
 
     internal IDatabase Database => _redis.GetDatabase();
+
+    internal long RetentionMs => _retentionMs;
 
     /// <summary>
     /// The StackExchange.Redis options for <c>ConnectionStrings:Redis</c>: never abort on a failed
@@ -272,6 +275,7 @@ internal sealed class RedisExecutionStore : IExecutionStore, IDisposable
         {
             return;
         }
+        _redis.ConnectionRestored -= OnConnectionRestored;
         _replicator.Drain(_ledger.CommittedSeq, TimeSpan.FromSeconds(2));
         _replicator.Dispose();
         _ledger.Dispose();
@@ -280,7 +284,9 @@ internal sealed class RedisExecutionStore : IExecutionStore, IDisposable
 
     internal static bool IsUnavailable(Exception ex) => ex is RedisException or TimeoutException or ObjectDisposedException;
 
-    private long NowMs() => _time.GetUtcNow().ToUnixTimeMilliseconds();
+    private void OnConnectionRestored(object? sender, ConnectionFailedEventArgs e) => _replicator.Resync();
+
+    internal long NowMs() => _time.GetUtcNow().ToUnixTimeMilliseconds();
 
     private async Task<RedisResult> EvaluateAsync(string script, RedisKey[] keys, RedisValue[] values)
     {

@@ -1,4 +1,6 @@
+using System.Globalization;
 using OpenExec.Core.Crypto;
+using OpenExec.Core.Receipts;
 using StackExchange.Redis;
 
 namespace OpenExec.Gateway.Store;
@@ -23,6 +25,7 @@ internal sealed class RedisReceiptReplicator : IDisposable
     private readonly SemaphoreSlim _signal = new(0, 1);
     private readonly CancellationTokenSource _stop = new();
     private Task? _loop;
+    private volatile bool _resync;
 
     public RedisReceiptReplicator(RedisExecutionStore store, ILogger<RedisReceiptReplicator> log)
     {
@@ -34,6 +37,16 @@ internal sealed class RedisReceiptReplicator : IDisposable
     public long CopiedSeq { get; private set; } = -1;
 
     public void Start() => _loop = Task.Run(() => RunAsync(_stop.Token));
+
+    /// <summary>
+    /// Redis came back: it may have lost writes (no AOF, fsync every second, a failover), so
+    /// start again from the seq it has now, restoring what it lost.
+    /// </summary>
+    public void Resync()
+    {
+        _resync = true;
+        Signal();
+    }
 
     /// <summary>New receipts were committed locally: copy them now rather than at the next poll.</summary>
     public void Signal()
@@ -87,6 +100,11 @@ internal sealed class RedisReceiptReplicator : IDisposable
             try
             {
                 var db = _store.Database;
+                if (_resync)
+                {
+                    _resync = false;
+                    copied = -1;
+                }
                 if (copied < 0)
                 {
                     await db.HashSetAsync(RedisScripts.Keys, identity.SigningKey.Kid, Base64Url.Encode(identity.SigningKey.PublicKeyRaw)).ConfigureAwait(false);
@@ -114,9 +132,12 @@ internal sealed class RedisReceiptReplicator : IDisposable
                 {
                     var doc = batch[i];
                     var body = doc.Body;
+                    var nonceKey = RedisScripts.Nonce(body.NonceSha256);
+                    var started = StartedMs(body);
+                    var effect = ClaimEffect(body);
                     copies[i] = db.ScriptEvaluateAsync(RedisScripts.Copy,
-                        [RedisScripts.Chain(body.Gateway), RedisScripts.Receipt(body.ExecId), RedisScripts.Gateways, RedisScripts.Nonce(body.NonceSha256)],
-                        [body.Seq, doc.ToJson(), doc.Hash, body.Gateway, body.ExecId, body.Decision]);
+                        [RedisScripts.Chain(body.Gateway), RedisScripts.Receipt(body.ExecId), RedisScripts.Gateways, nonceKey, body.ApprovalSha256 is { } approval ? RedisScripts.Approval(approval) : nonceKey],
+                        [body.Seq, doc.ToJson(), doc.Hash, body.Gateway, body.ExecId, body.Decision, body.RequestSha256, body.ApprovalSha256 ?? "", body.Action, body.Tenant, started, effect == "outcome" ? RestoreTtlMs(started) : 0, effect]);
                 }
                 await Task.WhenAll(copies).ConfigureAwait(false);
                 copied = batch[^1].Body.Seq;
@@ -144,6 +165,25 @@ internal sealed class RedisReceiptReplicator : IDisposable
             }
         }
     }
+
+    private static long StartedMs(ReceiptBody body)
+        => DateTimeOffset.TryParse(body.StartedAt, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var started) ? started.ToUnixTimeMilliseconds() : 0;
+
+    /// <summary>
+    /// What a receipt does to its claim. Only attempts that ran, or may have, hold their claim:
+    /// executed, outcome_unknown, and upstream_failed with a backend status (the backend answered).
+    /// upstream_failed without one released it (nothing was sent). Refusals claimed nothing.
+    /// </summary>
+    private static string ClaimEffect(ReceiptBody body) => body.Decision switch
+    {
+        "executed" or "outcome_unknown" => "outcome",
+        "upstream_failed" => body.UpstreamStatus is null ? "release" : "outcome",
+        _ => "none",
+    };
+
+    /// <summary>How long a claim lost by Redis is restored for: what is left of its retention.</summary>
+    private long RestoreTtlMs(long startedMs)
+        => startedMs <= 0 ? 0 : Math.Max(0, startedMs + _store.RetentionMs - _store.NowMs());
 
     private async Task CheckSettingsAsync()
     {

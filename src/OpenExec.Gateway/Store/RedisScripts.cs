@@ -93,8 +93,16 @@ internal static class RedisScripts
         """;
 
     /// <summary>
-    /// Copies one receipt (idempotent: a copy may be repeated after a lost answer).
-    /// KEYS: chain, receipt, gateways, nonce. ARGV: seq, document, hash, gateway, exec id, decision.
+    /// Copies one receipt (idempotent: a copy may be repeated after a lost answer) and applies
+    /// its effect on its claim, so that the outcome reaches Redis even when the direct update
+    /// could not: 'outcome' records it (first receipt wins); 'release' frees nonce and approval
+    /// if this exec id still holds them; 'none' (refusals) touches no claim. When an 'outcome'
+    /// finds no claim at all, Redis lost it (a restart without its last writes, a flush, a switch
+    /// from the embedded store): the claim and its approval are restored from the receipt for
+    /// what is left of the retention.
+    /// KEYS: chain, receipt, gateways, nonce, approval (the nonce key again when there is none).
+    /// ARGV: seq, document, hash, gateway, exec id, decision, request hash, approval identity or '',
+    /// action, tenant, started ms, restore TTL ms ('0': do not restore), effect.
     /// </summary>
     public const string Copy = Record + """
         redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
@@ -103,7 +111,20 @@ internal static class RedisScripts
         if (not head) or tonumber(string.match(head, '^%d+')) < tonumber(ARGV[1]) then
           redis.call('HSET', KEYS[3], ARGV[4], ARGV[1] .. ' ' .. ARGV[3])
         end
-        record(KEYS[4], ARGV[5], ARGV[6], ARGV[3])
+        if ARGV[13] == 'release' then
+          if redis.call('HGET', KEYS[4], 'exec') == ARGV[5] then
+            redis.call('DEL', KEYS[4])
+            if ARGV[8] ~= '' and redis.call('GET', KEYS[5]) == ARGV[5] then redis.call('DEL', KEYS[5]) end
+          end
+        elseif ARGV[13] == 'outcome' then
+          if ARGV[12] ~= '0' and redis.call('EXISTS', KEYS[4]) == 0 then
+            redis.call('HSET', KEYS[4], 'req', ARGV[7], 'exec', ARGV[5], 'done', '1', 'decision', ARGV[6], 'receipt', ARGV[3], 'action', ARGV[9], 'tenant', ARGV[10], 'approval', ARGV[8], 'created', ARGV[11], 'lease', ARGV[11])
+            redis.call('PEXPIRE', KEYS[4], ARGV[12])
+            if ARGV[8] ~= '' then redis.call('SET', KEYS[5], ARGV[5], 'PX', ARGV[12], 'NX') end
+          else
+            record(KEYS[4], ARGV[5], ARGV[6], ARGV[3])
+          end
+        end
         return 1
         """;
 }

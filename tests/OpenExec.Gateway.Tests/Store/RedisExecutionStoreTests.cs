@@ -184,6 +184,39 @@ public sealed class RedisExecutionStoreTests : StoreTestBase
     }
 
     [Fact]
+    public async Task Claims_that_redis_lost_are_restored_from_the_receipts()
+    {
+        // No persistence at all: a restart forgets everything, as the tail of an everysec AOF would.
+        using var forgetful = RedisServer.Start("--appendonly", "no");
+        var dir = TempDir.Create();
+        using var identity = GatewayIdentity.Open(dir, null);
+        using var store = RedisStores.Open(forgetful, identity);
+        var ran = Claim(Hex64(), approval: Hex64());
+        await store.ClaimAsync(ran, default);
+        var executed = await store.AppendReceiptAsync(Draft(ran.ExecId, ran.NonceSha256, "executed") with { RequestSha256 = ran.RequestSha256, ApprovalSha256 = ran.ApprovalIdentity },
+            new ClaimUpdate(ran.NonceSha256, ran.ApprovalIdentity, Release: false), default);
+        var released = Claim(Hex64(), approval: Hex64());
+        await store.ClaimAsync(released, default);
+        await store.AppendReceiptAsync(Draft(released.ExecId, released.NonceSha256, "upstream_failed") with { RequestSha256 = released.RequestSha256, ApprovalSha256 = released.ApprovalIdentity },
+            new ClaimUpdate(released.NonceSha256, released.ApprovalIdentity, Release: true), default);
+        var refused = await store.AppendReceiptAsync(Draft(NewExecId(), Hex64(), "rejected"), null, default);
+
+        forgetful.Restart();
+
+        await RedisStores.EventuallyAsync(async () => (await store.LookupAsync(ran.NonceSha256, default)).Receipt == executed.Hash, "the executed claim restored");
+        var restored = await store.LookupAsync(ran.NonceSha256, default);
+        Assert.Equal(NonceStatus.Done, restored.Status);
+        Assert.Equal("executed", restored.Decision);
+        Assert.Equal(ran.ExecId, restored.ExecId);
+        Assert.Equal(ran.RequestSha256, restored.RequestSha256);
+        Assert.Equal(ClaimStatus.ApprovalReused, (await store.ClaimAsync(Claim(Hex64(), approval: ran.ApprovalIdentity), default)).Status);
+        Assert.Equal(NonceState.Free, await store.LookupAsync(released.NonceSha256, default));
+        Assert.Equal(NonceState.Free, await store.LookupAsync(refused.Body.NonceSha256, default));
+        Assert.Equal(ClaimStatus.Claimed, (await store.ClaimAsync(Claim(Hex64(), approval: released.ApprovalIdentity), default)).Status);
+        TempDir.Delete(dir);
+    }
+
+    [Fact]
     public async Task Health_warns_when_redis_can_forget_nonces()
     {
         using var weak = RedisServer.Start("--appendonly", "no", "--maxmemory-policy", "allkeys-lru");
