@@ -68,7 +68,7 @@ internal static class GatewayHostingExtensions
         services.AddSingleton(TimeProvider.System);
         services.AddSingleton<GatewayClock>();
         services.AddSingleton(settings);
-        services.AddSingleton(identity);
+        services.AddSingleton(_ => identity); // container-owned: disposing it releases the data-dir lock
         var warnings = new HealthWarnings();
         foreach (var route in routes.PassThroughRoutes)
         {

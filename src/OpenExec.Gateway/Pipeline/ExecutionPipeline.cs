@@ -168,8 +168,8 @@ internal sealed class ExecutionPipeline
         attempt.ApprovalId = artifact.ApprovalId;
         if (!options.AllowAnyTenant && !string.Equals(artifact.TenantId, options.TenantId, StringComparison.Ordinal))
         {
-            // The receipt is scoped to the tenant this gateway serves, not the foreign one.
-            attempt.Tenant = options.TenantId!;
+            // The signature verified, so the receipt names the artifact's tenant (SPEC section 6);
+            // the answer never names the expected one.
             return (403, "tenant_mismatch", "Tenant mismatch: approval is for another tenant");
         }
         if (!string.Equals(artifact.ActionHash, attempt.RequestSha256, StringComparison.Ordinal))

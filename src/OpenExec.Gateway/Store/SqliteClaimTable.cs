@@ -33,6 +33,25 @@ internal sealed class SqliteClaimTable
         cmd.ExecuteNonQuery();
     }
 
+    /// <summary>
+    /// Deletes finished claims and consumed approvals older than the cutoff. Unfinished claims
+    /// are never deleted: they become outcome_unknown, never free. Returns the claims deleted.
+    /// </summary>
+    public int Prune(SqliteTransaction tx, long cutoffMs)
+    {
+        using var cmd = tx.Connection!.CreateCommand();
+        cmd.Transaction = tx;
+        cmd.CommandText = "DELETE FROM claims WHERE done = 1 AND created_ms < $c; SELECT changes(); ";
+        cmd.Parameters.AddWithValue("$c", cutoffMs);
+        var deleted = Convert.ToInt32(cmd.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture);
+        using var approvals = tx.Connection!.CreateCommand();
+        approvals.Transaction = tx;
+        approvals.CommandText = "DELETE FROM approvals WHERE created_ms < $c AND nonce_sha256 NOT IN (SELECT nonce_sha256 FROM claims)";
+        approvals.Parameters.AddWithValue("$c", cutoffMs);
+        approvals.ExecuteNonQuery();
+        return deleted;
+    }
+
     public ClaimResult Apply(SqliteTransaction tx, ClaimRequest request)
     {
         var conn = tx.Connection!;

@@ -13,11 +13,34 @@ internal sealed class SqliteExecutionStore : IExecutionStore, IDisposable
 {
     private readonly SqliteReceiptLedger _ledger;
     private readonly ILogger<SqliteExecutionStore> _log;
+    private readonly ITimer? _pruning;
 
-    public SqliteExecutionStore(GatewayIdentity identity, ILogger<SqliteExecutionStore> log)
+    public SqliteExecutionStore(GatewayIdentity identity, Configuration.GatewaySettings settings, TimeProvider time, ILogger<SqliteExecutionStore> log)
     {
         _log = log;
         _ledger = new SqliteReceiptLedger(identity, new SqliteClaimTable(), committed: null, log);
+        // Nonces are kept forever unless a retention is configured (SPEC section 3).
+        if (settings.Options.NonceRetention is { } retention)
+        {
+            var every = TimeSpan.FromTicks(Math.Clamp(retention.Ticks / 10, TimeSpan.FromSeconds(1).Ticks, TimeSpan.FromHours(1).Ticks));
+            _pruning = time.CreateTimer(_ => _ = PruneAsync(time.GetUtcNow() - retention), null, TimeSpan.Zero, every);
+        }
+    }
+
+    /// <summary>Forgets used nonces older than the cutoff; a store failure is retried next time.</summary>
+    internal async Task PruneAsync(DateTimeOffset cutoff)
+    {
+        try
+        {
+            var pruned = await _ledger.PruneClaimsAsync(cutoff).ConfigureAwait(false);
+            if (pruned > 0)
+            {
+                StoreLog.PrunedClaims(_log, pruned);
+            }
+        }
+        catch (StoreUnavailableException)
+        {
+        }
     }
 
     public string Kind => "sqlite";
@@ -69,5 +92,9 @@ internal sealed class SqliteExecutionStore : IExecutionStore, IDisposable
     public ValueTask<bool> PingAsync(CancellationToken cancellationToken)
         => _ledger.PingAsync(cancellationToken);
 
-    public void Dispose() => _ledger.Dispose();
+    public void Dispose()
+    {
+        _pruning?.Dispose();
+        _ledger.Dispose();
+    }
 }

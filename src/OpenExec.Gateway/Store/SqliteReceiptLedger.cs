@@ -86,6 +86,12 @@ internal sealed class SqliteReceiptLedger : IDisposable
             ? ValueTask.FromException<ClaimResult>(new InvalidOperationException("This ledger keeps no claims"))
             : Enqueue<ClaimResult>(new ClaimOp(request));
 
+    /// <summary>Forgets finished claims and consumed approvals created before the cutoff (retention).</summary>
+    public ValueTask<int> PruneClaimsAsync(DateTimeOffset cutoff)
+        => _claims is null
+            ? ValueTask.FromException<int>(new InvalidOperationException("This ledger keeps no claims"))
+            : Enqueue<int>(new PruneOp(cutoff.ToUnixTimeMilliseconds()));
+
     /// <summary>Chains, signs and durably stores one receipt, applying the claim update when this ledger keeps claims.</summary>
     public ValueTask<ReceiptDocument> AppendAsync(ReceiptBody draft, ClaimUpdate? claimUpdate)
         => Enqueue<ReceiptDocument>(new ReceiptOp(draft, claimUpdate));
@@ -214,6 +220,9 @@ internal sealed class SqliteReceiptLedger : IDisposable
                 {
                     case ClaimOp claim:
                         results[i] = _claims!.Apply(tx, claim.Request);
+                        break;
+                    case PruneOp prune:
+                        results[i] = _claims!.Prune(tx, prune.CutoffMs);
                         break;
                     case ReceiptOp receipt:
                         // Chain fields are assigned here, in commit order, so the chain has no gaps.
@@ -348,6 +357,11 @@ internal sealed class SqliteReceiptLedger : IDisposable
     private sealed class ClaimOp(ClaimRequest request) : WriteOp<ClaimResult>
     {
         public ClaimRequest Request { get; } = request;
+    }
+
+    private sealed class PruneOp(long cutoffMs) : WriteOp<int>
+    {
+        public long CutoffMs { get; } = cutoffMs;
     }
 
     private sealed class ReceiptOp(ReceiptBody draft, ClaimUpdate? claimUpdate) : WriteOp<ReceiptDocument>

@@ -23,4 +23,7 @@ internal static partial class StoreLog
 
     [LoggerMessage(7, LogLevel.Warning, "Redis settings could not be checked")]
     public static partial void SettingsCheckFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(8, LogLevel.Information, "Forgot {Count} used nonces older than the configured OpenExec:NonceRetention")]
+    public static partial void PrunedClaims(ILogger logger, int count);
 }

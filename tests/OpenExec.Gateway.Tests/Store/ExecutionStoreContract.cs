@@ -256,5 +256,5 @@ public sealed class SqliteExecutionStoreTests : ExecutionStoreContract
     internal override string ExpectedKind => "sqlite";
 
     internal override IExecutionStore OpenStore(GatewayIdentity identity)
-        => new SqliteExecutionStore(identity, Microsoft.Extensions.Logging.Abstractions.NullLogger<SqliteExecutionStore>.Instance);
+        => new SqliteExecutionStore(identity, OpenExec.Gateway.Configuration.GatewaySettings.Create(new OpenExec.Gateway.Configuration.OpenExecOptions(), ["http://127.0.0.1:0"], out _), TimeProvider.System, Microsoft.Extensions.Logging.Abstractions.NullLogger<SqliteExecutionStore>.Instance);
 }
