@@ -1,5 +1,6 @@
 using System.Threading.RateLimiting;
 using Microsoft.AspNetCore.RateLimiting;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
 using OpenExec.Gateway.Actions;
 using OpenExec.Gateway.Configuration;
 using OpenExec.Gateway.Http;
@@ -32,6 +33,7 @@ internal static class GatewayHostingExtensions
         var settings = GatewaySettings.Create(options, urls, out var errors);
         var problems = new List<string>(errors);
         var routes = RouteActions.Read(configuration.GetSection("ReverseProxy"), problems);
+        var clientLimits = SlowClientLimits.Read(configuration.GetSection("Kestrel:Limits"), problems);
         StackExchange.Redis.ConfigurationOptions? redis = null;
         if (configuration.GetConnectionString("Redis") is { Length: > 0 } redisConfiguration)
         {
@@ -64,6 +66,7 @@ internal static class GatewayHostingExtensions
         {
             kestrel.AddServerHeader = false;
             kestrel.Limits.MaxRequestBodySize = options.MaxRequestBodyBytes;
+            clientLimits.ApplyTo(kestrel.Limits);
         });
         services.AddSingleton(TimeProvider.System);
         services.AddSingleton<GatewayClock>();
@@ -188,5 +191,62 @@ internal static class GatewayHostingExtensions
             }
         }
         return urls;
+    }
+}
+
+/// <summary>
+/// How long a slow client may hold a connection (slowloris): the whole request head within
+/// <c>Kestrel:Limits:RequestHeadersTimeout</c> (default 10 s; Kestrel's own 30 s is generous for
+/// an API), the body at no less than <c>Kestrel:Limits:MinRequestBodyDataRate:BytesPerSecond</c>
+/// (default 240) after <c>:GracePeriod</c> (default 5 s, at least 1 s), and the answer read at
+/// <c>Kestrel:Limits:MinResponseDataRate</c> likewise. The keys are Kestrel's standard names;
+/// a data rate is read here because Kestrel's binder cannot build one.
+/// </summary>
+internal sealed record SlowClientLimits(TimeSpan RequestHeadersTimeout, MinDataRate MinRequestBodyDataRate, MinDataRate MinResponseDataRate)
+{
+    public static readonly TimeSpan DefaultRequestHeadersTimeout = TimeSpan.FromSeconds(10);
+
+    public static SlowClientLimits Read(IConfigurationSection section, List<string> problems)
+    {
+        var headers = Value(section, "RequestHeadersTimeout", DefaultRequestHeadersTimeout, problems);
+        if (headers <= TimeSpan.Zero)
+        {
+            problems.Add("Kestrel:Limits:RequestHeadersTimeout must be above 0");
+            headers = DefaultRequestHeadersTimeout;
+        }
+        return new SlowClientLimits(headers, Rate(section, "MinRequestBodyDataRate", problems), Rate(section, "MinResponseDataRate", problems));
+    }
+
+    public void ApplyTo(KestrelServerLimits limits)
+    {
+        limits.RequestHeadersTimeout = RequestHeadersTimeout;
+        limits.MinRequestBodyDataRate = MinRequestBodyDataRate;
+        limits.MinResponseDataRate = MinResponseDataRate;
+    }
+
+    private static MinDataRate Rate(IConfigurationSection limits, string name, List<string> problems)
+    {
+        var section = limits.GetSection(name);
+        var bytesPerSecond = Value(section, "BytesPerSecond", 240d, problems);
+        var grace = Value(section, "GracePeriod", TimeSpan.FromSeconds(5), problems);
+        if (bytesPerSecond <= 0 || grace < TimeSpan.FromSeconds(1))
+        {
+            problems.Add($"Kestrel:Limits:{name} needs BytesPerSecond above 0 and a GracePeriod of at least 1 s");
+            return new MinDataRate(240, TimeSpan.FromSeconds(5));
+        }
+        return new MinDataRate(bytesPerSecond, grace);
+    }
+
+    private static T Value<T>(IConfigurationSection section, string key, T fallback, List<string> problems)
+    {
+        try
+        {
+            return section.GetValue(key, fallback)!;
+        }
+        catch (InvalidOperationException)
+        {
+            problems.Add($"{section.Path}:{key} is not a valid {(typeof(T) == typeof(TimeSpan) ? "time span (hh:mm:ss)" : "number")}: '{section[key]}'");
+            return fallback;
+        }
     }
 }
