@@ -19,31 +19,20 @@ internal sealed class ExecuteEndpoint(ExecutionPipeline pipeline, ActionCatalog 
 
     public async Task HandleAsync(HttpContext context)
     {
-        if (!RequestBody.IsJson(context.Request.ContentType))
-        {
-            await Problem.WriteAsync(context, 415, "unsupported_media_type", "Content-Type must be application/json").ConfigureAwait(false);
-            return;
-        }
-        var read = await RequestBody.ReadAsync(context, settings.Options.MaxRequestBodyBytes).ConfigureAwait(false);
-        if (!read.Ok)
-        {
-            await Problem.WriteAsync(context, read.Status, read.Code!, read.Detail!).ConfigureAwait(false);
-            return;
-        }
-
-        ExecutionRequest request;
-        ActionDefinition action;
         using var validate = GatewayTelemetry.Start(GatewayTelemetry.Spans.Validate);
-        using (read.Body)
+        var body = await RequestBody.ReadJsonObjectAsync(context, settings.Options.MaxRequestBodyBytes).ConfigureAwait(false);
+        if (body is null)
         {
-            var parsed = Parse(read.Body!.WrittenSpan, settings.Options.IsClawShield);
-            if (parsed.Error is { } error)
-            {
-                await Problem.WriteAsync(context, 400, error.Code, error.Detail).ConfigureAwait(false);
-                return;
-            }
-            request = parsed.Request!;
+            return;
         }
+        var parsed = ParseShape(body, settings.Options.IsClawShield);
+        if (parsed.Error is { } error)
+        {
+            await Problem.WriteAsync(context, 400, error.Code, error.Detail).ConfigureAwait(false);
+            return;
+        }
+        var request = parsed.Request!;
+        ActionDefinition action;
 
         // Step 2: the action must exist and be executable from this door, with a payload it can run.
         var found = catalog.Find(request.Action);
@@ -135,19 +124,13 @@ internal sealed class ExecuteEndpoint(ExecutionPipeline pipeline, ActionCatalog 
     /// <summary>Step 1 for /execute: strict JSON, then the request's shape.</summary>
     internal static (ExecutionRequest? Request, (string Code, string Detail)? Error) Parse(ReadOnlySpan<byte> body, bool clawShield)
     {
-        StrictValue root;
-        try
-        {
-            root = StrictJson.Parse(body);
-        }
-        catch (StrictJsonException ex)
-        {
-            return (null, (ex.Code, ex.Message));
-        }
-        if (root is not StrictObject obj)
-        {
-            return (null, ("invalid_json", "The request body must be a JSON object"));
-        }
+        var (obj, code, detail) = RequestBody.ParseObject(body);
+        return obj is null ? (null, (code!, detail!)) : ParseShape(obj, clawShield);
+    }
+
+    /// <summary>The request's shape: known fields, action name, payload object, nonce, artifact.</summary>
+    internal static (ExecutionRequest? Request, (string Code, string Detail)? Error) ParseShape(StrictObject obj, bool clawShield)
+    {
         foreach (var (key, _) in obj.Properties)
         {
             if (Array.IndexOf(Fields, key) < 0)

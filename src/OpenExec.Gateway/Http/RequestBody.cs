@@ -67,6 +67,49 @@ internal static class RequestBody
         }
     }
 
+    /// <summary>
+    /// Reads a JSON request body that must be an object: content type, size, strict JSON. On any
+    /// failure the problem is already written and null is returned.
+    /// </summary>
+    public static async ValueTask<OpenExec.Core.Json.StrictObject?> ReadJsonObjectAsync(HttpContext context, long limit)
+    {
+        if (!IsJson(context.Request.ContentType))
+        {
+            await Problem.WriteAsync(context, 415, "unsupported_media_type", "Content-Type must be application/json").ConfigureAwait(false);
+            return null;
+        }
+        var read = await ReadAsync(context, limit).ConfigureAwait(false);
+        if (!read.Ok)
+        {
+            await Problem.WriteAsync(context, read.Status, read.Code!, read.Detail!).ConfigureAwait(false);
+            return null;
+        }
+        using (read.Body)
+        {
+            var (value, code, detail) = ParseObject(read.Body!.WrittenSpan);
+            if (value is null)
+            {
+                await Problem.WriteAsync(context, 400, code!, detail!).ConfigureAwait(false);
+            }
+            return value;
+        }
+    }
+
+    /// <summary>Strict JSON that must be an object; the refusal's code and detail otherwise.</summary>
+    public static (OpenExec.Core.Json.StrictObject? Value, string? Code, string? Detail) ParseObject(ReadOnlySpan<byte> body)
+    {
+        try
+        {
+            return OpenExec.Core.Json.StrictJson.Parse(body) is OpenExec.Core.Json.StrictObject obj
+                ? (obj, null, null)
+                : (null, "invalid_json", "The request body must be a JSON object");
+        }
+        catch (OpenExec.Core.Json.StrictJsonException ex)
+        {
+            return (null, ex.Code, ex.Message);
+        }
+    }
+
     /// <summary>True for <c>application/json</c> and <c>application/*+json</c>, any parameters.</summary>
     public static bool IsJson(string? contentType) => OpenExec.Core.Approvals.ProxiedRequestPayload.IsJsonMediaType(contentType);
 

@@ -119,34 +119,9 @@ internal static class ReceiptEndpoints
     /// </summary>
     private static async Task VerifyAsync(HttpContext context, IExecutionStore store, SigningKeyDirectory keys, GatewaySettings settings)
     {
-        if (!RequestBody.IsJson(context.Request.ContentType))
+        if (await RequestBody.ReadJsonObjectAsync(context, settings.Options.MaxRequestBodyBytes).ConfigureAwait(false) is not { } request)
         {
-            await Problem.WriteAsync(context, 415, "unsupported_media_type", "Content-Type must be application/json").ConfigureAwait(false);
             return;
-        }
-        var read = await RequestBody.ReadAsync(context, settings.Options.MaxRequestBodyBytes).ConfigureAwait(false);
-        if (!read.Ok)
-        {
-            await Problem.WriteAsync(context, read.Status, read.Code!, read.Detail!).ConfigureAwait(false);
-            return;
-        }
-        StrictObject request;
-        using (read.Body)
-        {
-            try
-            {
-                if (StrictJson.Parse(read.Body!.WrittenSpan) is not StrictObject obj)
-                {
-                    await Problem.WriteAsync(context, 400, "invalid_json", "The request body must be a JSON object").ConfigureAwait(false);
-                    return;
-                }
-                request = obj;
-            }
-            catch (StrictJsonException ex)
-            {
-                await Problem.WriteAsync(context, 400, ex.Code, ex.Message).ConfigureAwait(false);
-                return;
-            }
         }
 
         ReceiptChecks checks;
