@@ -51,7 +51,7 @@ public sealed class ClawShieldGatewayFixture : IAsyncLifetime
         _backend = WireMockServer.Start();
         _backend.Given(Request.Create().WithPath("/v1/send").UsingPost())
             .RespondWith(Response.Create().WithStatusCode(200).WithHeader("Content-Type", "application/json").WithBody("""{"sent":true}"""));
-        var settings = ProxyConfig.Route("email", "send_email", "v1", _backend.Urls[0] + "/", new Dictionary<string, string?>
+        var settings = ProxyConfig.Route("email", "send_email", "v1", _backend.Urls[0] + "/", into: new Dictionary<string, string?>
         {
             ["OpenExec:AuditTokens:0"] = AuditToken,
         });

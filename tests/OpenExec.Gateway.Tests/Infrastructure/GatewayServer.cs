@@ -29,6 +29,9 @@ public sealed class GatewayServer : IAsyncDisposable
 
     public Uri BaseAddress { get; }
 
+    /// <summary>The base address without a trailing slash, as a command line takes it.</summary>
+    public string Url => BaseAddress.ToString().TrimEnd('/');
+
     public HttpClient Client { get; }
 
     public string DataDir { get; }
