@@ -101,10 +101,26 @@ internal static class ReceiptEndpoints
         return Results.Text(checkpoint.ToJson(), "application/json");
     }
 
-    private static async Task<IResult> GatewaysAsync(HttpContext context, IExecutionStore store)
+    /// <summary>
+    /// Every chain sharing the store with its head. A gateway signs only its own checkpoint (the
+    /// others' heads are covered by their receipts' own signatures; ask each for /receipts/head).
+    /// </summary>
+    private static async Task<IResult> GatewaysAsync(HttpContext context, IExecutionStore store, GatewayIdentity identity, GatewayClock clock)
     {
         var heads = await store.ListGatewaysAsync(context.RequestAborted).ConfigureAwait(false);
-        return Results.Json(new { gateways = heads.Select(h => new { gateway = h.Gateway, seq = h.Seq, hash = h.Hash }) });
+        var now = clock.Now;
+        return Results.Json(new
+        {
+            gateways = heads.Select(h => new
+            {
+                gateway = h.Gateway,
+                seq = h.Seq,
+                hash = h.Hash,
+                checkpoint = h.Gateway == identity.GatewayId
+                    ? System.Text.Json.Nodes.JsonNode.Parse(Checkpoint.Sign(identity.SigningKey, h.Gateway, h.Seq, h.Hash, now).ToJson())
+                    : null,
+            }),
+        });
     }
 
     private static async Task<IResult> KeysAsync(HttpContext context, IExecutionStore store)

@@ -153,6 +153,25 @@ public sealed class ReceiptEndpointTests
     }
 
     [Fact]
+    public async Task Gateways_lists_each_chain_with_this_gateways_signed_checkpoint()
+    {
+        await using var gateway = await GatewayServer.StartAsync();
+        var keys = await PublishedKeysAsync(gateway);
+        await GatewayAssert.ExecutedAsync(await gateway.ExecuteAsync("echo", new { }, "n-1"));
+        var last = (await gateway.ReceiptsAsync())[^1];
+
+        var listed = await Json.ReadAsync(await gateway.Client.GetAsync("/receipts/gateways"));
+
+        var entry = Assert.Single(listed.GetProperty("gateways").EnumerateArray());
+        Assert.Equal(last.GetProperty("body").Str("gateway"), entry.Str("gateway"));
+        Assert.Equal(1, entry.GetProperty("seq").GetInt64());
+        Assert.Equal(last.Str("hash"), entry.Str("hash"));
+        var checkpoint = Checkpoint.Parse(StrictJson.Parse(entry.GetProperty("checkpoint").GetRawText()));
+        Assert.Equal(1, checkpoint.Seq);
+        Assert.True(checkpoint.Verify(keys));
+    }
+
+    [Fact]
     public async Task Well_known_keys_list_the_receipt_key_shown_in_health()
     {
         await using var gateway = await GatewayServer.StartAsync();
