@@ -21,6 +21,12 @@ internal static class RequestBody
         {
             return Fail(415, "unsupported_media_type", "Content-Encoding is not accepted: send the body uncompressed");
         }
+        // Kestrel removes only the chunked framing and would hand us "gzip, chunked" content as
+        // if it were plain: the bytes hashed would not be the bytes the client meant.
+        if (request.Headers.TransferEncoding.Count > 0 && !IsChunkedOnly(request.Headers.TransferEncoding.ToString()))
+        {
+            return Fail(415, "unsupported_media_type", "Transfer-Encoding other than chunked is not accepted: send the body uncompressed");
+        }
         if (request.ContentLength is { } declared && declared > limit)
         {
             return Fail(413, "body_too_large", $"Request body is larger than the {limit}-byte limit");
@@ -46,6 +52,13 @@ internal static class RequestBody
                 {
                     buffer.Dispose();
                     return Fail(413, "body_too_large", $"Request body is larger than the {limit}-byte limit");
+                }
+                catch (IOException ex) when (ex is not BadHttpRequestException && !context.RequestAborted.IsCancellationRequested)
+                {
+                    // Kestrel reports some malformed chunked framing (a chunk size that overflows)
+                    // as a bare IOException: the client's error, not ours.
+                    buffer.Dispose();
+                    return Fail(400, "invalid_request", "The request body's framing is malformed");
                 }
                 if (read == 0)
                 {
@@ -112,6 +125,9 @@ internal static class RequestBody
 
     /// <summary>True for <c>application/json</c> and <c>application/*+json</c>, any parameters.</summary>
     public static bool IsJson(string? contentType) => OpenExec.Core.Approvals.ProxiedRequestPayload.IsJsonMediaType(contentType);
+
+    private static bool IsChunkedOnly(string transferEncoding) =>
+        string.Equals(transferEncoding.Trim(), "chunked", StringComparison.OrdinalIgnoreCase);
 
     private static ReadResult Fail(int status, string code, string detail) => new(null, status, code, detail);
 }
