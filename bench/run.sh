@@ -152,12 +152,14 @@ run_wrk() { # SUBJECT CONNS DURATION RESULT_TAG
     approvals="$WORK/approvals-$RUN_SEQ.tsv"
     mint "$approvals" "$run_id"
   fi
-  local line
+  local line load
+  load=$(cut -d' ' -f1 /proc/loadavg)
   line=$(BENCH_WRK_DIR="$BENCH_DIR/wrk" BENCH_RUN_ID="$run_id" BENCH_PATH="${S_PATH[$subject]}" BENCH_THREADS="$THREADS" BENCH_APPROVALS="$approvals" \
     wrk -t "$THREADS" -c "$conns" -d "$duration" --timeout 10s -s "$BENCH_DIR/wrk/${S_SCRIPT[$subject]}" "http://127.0.0.1:${S_PORT[$subject]}" \
     | grep '^BENCHJSON ' | sed 's/^BENCHJSON //')
   [ -n "$approvals" ] && rm -f "$approvals"
-  echo "{\"tag\":\"$tag\",\"subject\":\"$subject\",\"conns\":$conns,\"result\":$line}" >>"$OUT/runs.jsonl"
+  # loadavg: other work on this machine during the run shows up here.
+  echo "{\"tag\":\"$tag\",\"subject\":\"$subject\",\"conns\":$conns,\"loadavg_before\":\"$load\",\"result\":$line}" >>"$OUT/runs.jsonl"
   log "$tag $subject c=$conns: $line"
 }
 
@@ -181,14 +183,15 @@ done
 if [ "$ALLOC" = 1 ]; then
   alloc_run() { # SUBJECT PID
     local subject=$1 pid=$2 csv="$WORK/alloc-$1.csv"
+    local seconds=${DURATION%s}
     rm -f "$csv"
-    dotnet-counters collect -p "$pid" --refresh-interval 1 --format csv -o "$csv" --counters "System.Runtime[dotnet.gc.heap.total_allocated]" >"$WORK/counters-$subject.log" 2>&1 &
+    # 3 s idle before the load (the idle rate is subtracted), the load, 3 s after.
+    dotnet-counters collect -p "$pid" --refresh-interval 1 --format csv -o "$csv" --duration "00:00:00:$(printf '%02d' $((seconds + 6)))" \
+      --counters "System.Runtime[dotnet.gc.heap.total_allocated]" >"$WORK/counters-$subject.log" 2>&1 &
     local cpid=$!
     sleep 3
     run_wrk "$subject" 32 "$DURATION" alloc
-    sleep 2
-    kill -INT "$cpid" 2>/dev/null || true
-    wait "$cpid" 2>/dev/null || true
+    wait "$cpid" || { log "dotnet-counters failed:"; cat "$WORK/counters-$subject.log" >&2; return 0; }
     python3 "$BENCH_DIR/summarize.py" alloc-csv "$csv" "$subject" >>"$OUT/alloc.jsonl"
   }
   log "allocation measurement (dotnet-counters)"

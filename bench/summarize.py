@@ -21,24 +21,18 @@ ALLOC_BUDGET = 2048  # bytes per proxied request over plain YARP
 
 
 def alloc_csv(path, subject):
-    """Sums the per-interval values of dotnet.gc.heap.total_allocated (a cumulative counter that
-    dotnet-counters reports as a per-interval rate) over the whole collection window."""
-    total = 0.0
-    samples = 0
+    """dotnet.gc.heap.total_allocated is cumulative; dotnet-counters reports it per 1 s interval.
+    The collection starts 3 s before the load: the smallest of those first intervals is the
+    process's idle allocation rate (EventPipe's own session included), subtracted from every
+    interval; the rest summed is what the load allocated."""
+    values = []
     with open(path, newline="") as f:
         for row in csv.reader(f):
-            if len(row) < 5 or row[0] == "Timestamp":
-                continue
-            if "total_allocated" not in row[2]:
-                continue
-            kind = row[3]
-            value = float(row[4])
-            if kind == "Rate":
-                total += value
-            else:
-                total = value  # a metric reported as its running total: keep the last
-            samples += 1
-    print(json.dumps({"subject": subject, "allocated_bytes": total, "samples": samples}))
+            if len(row) >= 5 and row[0] != "Timestamp" and "total_allocated" in row[2] and row[3] == "Rate":
+                values.append(float(row[4]))
+    idle = min(values[:2]) if len(values) >= 2 else 0.0
+    total = sum(max(v - idle, 0.0) for v in values)
+    print(json.dumps({"subject": subject, "allocated_bytes": total, "idle_bytes_per_s": idle, "samples": len(values)}))
 
 
 def median(values):
