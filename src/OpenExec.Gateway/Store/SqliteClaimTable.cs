@@ -52,13 +52,10 @@ internal sealed class SqliteClaimTable
         return deleted;
     }
 
-    public ClaimResult Apply(SqliteTransaction tx, ClaimRequest request)
+    public ClaimResult Apply(SqliteStatements statements, SqliteTransaction tx, ClaimRequest request)
     {
-        var conn = tx.Connection!;
-        using (var cmd = conn.CreateCommand())
         {
-            cmd.Transaction = tx;
-            cmd.CommandText = "SELECT request_sha256, exec_id, done, decision, receipt FROM claims WHERE nonce_sha256 = $n";
+            var cmd = statements.For(tx, "SELECT request_sha256, exec_id, done, decision, receipt FROM claims WHERE nonce_sha256 = $n");
             cmd.Parameters.AddWithValue("$n", request.NonceSha256);
             using var reader = cmd.ExecuteReader();
             if (reader.Read())
@@ -68,9 +65,7 @@ internal sealed class SqliteClaimTable
         }
         if (request.ApprovalIdentity is { } identity)
         {
-            using var cmd = conn.CreateCommand();
-            cmd.Transaction = tx;
-            cmd.CommandText = "INSERT OR IGNORE INTO approvals(identity, nonce_sha256, created_ms) VALUES($i, $n, $t)";
+            var cmd = statements.For(tx, "INSERT OR IGNORE INTO approvals(identity, nonce_sha256, created_ms) VALUES($i, $n, $t)");
             cmd.Parameters.AddWithValue("$i", identity);
             cmd.Parameters.AddWithValue("$n", request.NonceSha256);
             cmd.Parameters.AddWithValue("$t", request.Now.ToUnixTimeMilliseconds());
@@ -79,10 +74,8 @@ internal sealed class SqliteClaimTable
                 return new ClaimResult(ClaimStatus.ApprovalReused, NonceState.Free);
             }
         }
-        using (var cmd = conn.CreateCommand())
         {
-            cmd.Transaction = tx;
-            cmd.CommandText = "INSERT INTO claims(nonce_sha256, request_sha256, approval_identity, exec_id, action, tenant, done, created_ms, lease_until_ms) VALUES($n, $r, $i, $e, $a, $tn, 0, $t, $l)";
+            var cmd = statements.For(tx, "INSERT INTO claims(nonce_sha256, request_sha256, approval_identity, exec_id, action, tenant, done, created_ms, lease_until_ms) VALUES($n, $r, $i, $e, $a, $tn, 0, $t, $l)");
             cmd.Parameters.AddWithValue("$n", request.NonceSha256);
             cmd.Parameters.AddWithValue("$r", request.RequestSha256);
             cmd.Parameters.AddWithValue("$i", (object?)request.ApprovalIdentity ?? DBNull.Value);
@@ -96,19 +89,18 @@ internal sealed class SqliteClaimTable
         return new ClaimResult(ClaimStatus.Claimed, NonceState.Free);
     }
 
-    public void ApplyUpdate(SqliteTransaction tx, ClaimUpdate update, Core.Receipts.ReceiptDocument doc)
+    public void ApplyUpdate(SqliteStatements statements, SqliteTransaction tx, ClaimUpdate update, Core.Receipts.ReceiptDocument doc)
     {
-        using var cmd = tx.Connection!.CreateCommand();
-        cmd.Transaction = tx;
+        SqliteCommand cmd;
         if (update.Release)
         {
             // Nothing reached the backend: the nonce and the approval may be used again.
-            cmd.CommandText = "DELETE FROM claims WHERE nonce_sha256 = $n; DELETE FROM approvals WHERE nonce_sha256 = $n";
+            cmd = statements.For(tx, "DELETE FROM claims WHERE nonce_sha256 = $n; DELETE FROM approvals WHERE nonce_sha256 = $n");
             cmd.Parameters.AddWithValue("$n", update.NonceSha256);
         }
         else
         {
-            cmd.CommandText = "UPDATE claims SET done = 1, decision = $d, receipt = $h WHERE nonce_sha256 = $n";
+            cmd = statements.For(tx, "UPDATE claims SET done = 1, decision = $d, receipt = $h WHERE nonce_sha256 = $n");
             cmd.Parameters.AddWithValue("$n", update.NonceSha256);
             cmd.Parameters.AddWithValue("$d", doc.Body.Decision);
             cmd.Parameters.AddWithValue("$h", doc.Hash);

@@ -26,6 +26,7 @@ internal sealed class SqliteReceiptLedger : IDisposable
     private readonly Action? _committed;
     private readonly string _readConnectionString;
     private readonly SqliteConnection _writer;
+    private readonly SqliteStatements _statements;
     private readonly Thread _writerThread;
     private readonly ILogger _log;
     private long _headSeq;
@@ -46,6 +47,7 @@ internal sealed class SqliteReceiptLedger : IDisposable
         var builder = new SqliteConnectionStringBuilder { DataSource = path, Mode = SqliteOpenMode.ReadWriteCreate, Pooling = false };
         _writer = new SqliteConnection(builder.ToString());
         _writer.Open();
+        _statements = new SqliteStatements(_writer);
         Exec(_writer, """
             PRAGMA journal_mode=WAL;
             PRAGMA synchronous=FULL;
@@ -177,6 +179,7 @@ internal sealed class SqliteReceiptLedger : IDisposable
     {
         _queue.Writer.TryComplete();
         _writerThread.Join(TimeSpan.FromSeconds(10));
+        _statements.Dispose();
         _writer.Dispose();
         SqliteConnection.ClearAllPools();
     }
@@ -219,7 +222,7 @@ internal sealed class SqliteReceiptLedger : IDisposable
                 switch (batch[i])
                 {
                     case ClaimOp claim:
-                        results[i] = _claims!.Apply(tx, claim.Request);
+                        results[i] = _claims!.Apply(_statements, tx, claim.Request);
                         break;
                     case PruneOp prune:
                         results[i] = _claims!.Prune(tx, prune.CutoffMs);
@@ -244,7 +247,7 @@ internal sealed class SqliteReceiptLedger : IDisposable
                     StoreReceipt(tx, doc);
                     if (receipt.ClaimUpdate is { } update && _claims is not null)
                     {
-                        _claims.ApplyUpdate(tx, update, doc);
+                        _claims.ApplyUpdate(_statements, tx, update, doc);
                     }
                     results[i] = doc;
                 }
@@ -278,9 +281,7 @@ internal sealed class SqliteReceiptLedger : IDisposable
 
     private void StoreReceipt(SqliteTransaction tx, ReceiptDocument doc)
     {
-        using var cmd = _writer.CreateCommand();
-        cmd.Transaction = tx;
-        cmd.CommandText = "INSERT INTO receipts(gateway, seq, exec_id, hash, document) VALUES($g, $s, $e, $h, $d)";
+        var cmd = _statements.For(tx, "INSERT INTO receipts(gateway, seq, exec_id, hash, document) VALUES($g, $s, $e, $h, $d)");
         cmd.Parameters.AddWithValue("$g", doc.Body.Gateway);
         cmd.Parameters.AddWithValue("$s", doc.Body.Seq);
         cmd.Parameters.AddWithValue("$e", doc.Body.ExecId);
