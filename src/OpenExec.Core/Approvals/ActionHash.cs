@@ -18,6 +18,9 @@ public static class ActionHash
             new("action", new StrictString(action)),
             new("payload", payload),
         ]);
-        return Hex.Sha256(ClawShieldJson.Serialize(request));
+        // Only hashed, never kept: written into a pooled buffer, not a new array per request.
+        using var canonical = new PooledByteBuffer(512);
+        ClawShieldJson.Write(request, canonical);
+        return Hex.Sha256(canonical.WrittenSpan);
     }
 }

@@ -9,6 +9,8 @@ public static class ReceiptHash
     public static string Compute(ReceiptBody body)
     {
         ArgumentNullException.ThrowIfNull(body);
-        return Hex.Sha256(Jcs.Serialize(body.ToStrictValue()));
+        using var canonical = new PooledByteBuffer(1024);
+        Jcs.Write(body.ToStrictValue(), canonical);
+        return Hex.Sha256(canonical.WrittenSpan);
     }
 }

@@ -72,7 +72,8 @@ internal sealed class ProxyBoundaryMiddleware(RequestDelegate next, ExecutionPip
         context.Response.Headers["OpenExec-Exec-Id"] = ticket.ExecId;
 
         var originalBody = context.Features.Get<IHttpResponseBodyFeature>()!;
-        var receipted = new ReceiptedResponseBody(originalBody, context.Response, settings.Options.MaxBufferedResponse);
+        // Disposed when this call ends: returns the held answer's pooled buffer (and the hash context).
+        using var receipted = new ReceiptedResponseBody(originalBody, context.Response, settings.Options.MaxBufferedResponse);
         context.Features.Set<IHttpResponseBodyFeature>(receipted);
         // Once forwarded, the call runs to its end even if the agent hangs up: its outcome is evidence.
         var lifetime = context.Features.Get<IHttpRequestLifetimeFeature>();

@@ -1,6 +1,8 @@
+using System.Buffers;
 using System.IO.Pipelines;
 using System.Security.Cryptography;
 using Microsoft.AspNetCore.Http.Features;
+using OpenExec.Gateway.Http;
 
 namespace OpenExec.Gateway.Proxy;
 
@@ -9,15 +11,19 @@ namespace OpenExec.Gateway.Proxy;
 /// is held back, so that its receipt is written and named in <c>OpenExec-Receipt</c> before the
 /// agent sees it. A larger or <c>text/event-stream</c> answer switches to streaming, which starts
 /// the response (with <c>OpenExec-Exec-Id</c> only) and passes bytes straight on. Either way the
-/// SHA-256 of every byte is computed for the receipt.
+/// SHA-256 of every byte is computed for the receipt: in one pass over the held bytes, or
+/// incrementally once streaming. The held bytes live in a pooled buffer, returned on dispose.
 /// </summary>
 internal sealed class ReceiptedResponseBody : Stream, IHttpResponseBodyFeature
 {
     private readonly IHttpResponseBodyFeature _inner;
     private readonly HttpResponse _response;
     private readonly long _limit;
-    private readonly IncrementalHash _hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-    private MemoryStream? _buffer = new();
+    // Created only when the answer streams: a held answer is hashed in one call, which spares
+    // every ordinary call a native hash context (and its finalizable handle).
+    private IncrementalHash? _hash;
+    private readonly PooledBufferWriter _held = new(4096);
+    private PooledBufferWriter? _buffer;
     private PipeWriter? _writer;
 
     public ReceiptedResponseBody(IHttpResponseBodyFeature inner, HttpResponse response, long limit)
@@ -25,6 +31,7 @@ internal sealed class ReceiptedResponseBody : Stream, IHttpResponseBodyFeature
         _inner = inner;
         _response = response;
         _limit = limit;
+        _buffer = _held;
     }
 
     /// <summary>True once the answer is streaming to the agent (no receipt header possible).</summary>
@@ -32,12 +39,22 @@ internal sealed class ReceiptedResponseBody : Stream, IHttpResponseBodyFeature
 
     public long Length64 { get; private set; }
 
-    public ReadOnlyMemory<byte> Buffered => _buffer is null ? ReadOnlyMemory<byte>.Empty : _buffer.GetBuffer().AsMemory(0, (int)_buffer.Length);
+    public ReadOnlyMemory<byte> Buffered => _buffer is null ? ReadOnlyMemory<byte>.Empty : _buffer.WrittenMemory;
 
-    public string Sha256() => Convert.ToHexStringLower(_hash.GetHashAndReset());
+    /// <summary>SHA-256 (lowercase hex) of every byte the backend sent.</summary>
+    public string Sha256()
+    {
+        if (_hash is not null)
+        {
+            return Convert.ToHexStringLower(_hash.GetHashAndReset());
+        }
+        Span<byte> digest = stackalloc byte[SHA256.HashSizeInBytes];
+        SHA256.HashData(_held.WrittenSpan, digest);
+        return Convert.ToHexStringLower(digest);
+    }
 
     /// <summary>Forgets what the backend sent (the gateway answers with its own problem instead).</summary>
-    public void DiscardBuffered() => _buffer?.SetLength(0);
+    public void DiscardBuffered() => _buffer?.Clear();
 
     Stream IHttpResponseBodyFeature.Stream => this;
 
@@ -76,17 +93,17 @@ internal sealed class ReceiptedResponseBody : Stream, IHttpResponseBodyFeature
 
     public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
     {
-        _hash.AppendData(buffer.Span);
         Length64 += buffer.Length;
         if (_buffer is not null)
         {
-            if (!IsEventStream() && _buffer.Length + buffer.Length <= _limit)
+            if (!IsEventStream() && _buffer.WrittenCount + buffer.Length <= _limit)
             {
                 _buffer.Write(buffer.Span);
                 return;
             }
             await SwitchToStreamingAsync(cancellationToken).ConfigureAwait(false);
         }
+        _hash!.AppendData(buffer.Span);
         await _inner.Stream.WriteAsync(buffer, cancellationToken).ConfigureAwait(false);
     }
 
@@ -130,6 +147,8 @@ internal sealed class ReceiptedResponseBody : Stream, IHttpResponseBodyFeature
     {
         var held = Buffered;
         _buffer = null;
+        _hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        _hash.AppendData(held.Span);
         await _inner.StartAsync(cancellationToken).ConfigureAwait(false);
         if (held.Length > 0)
         {
@@ -142,7 +161,8 @@ internal sealed class ReceiptedResponseBody : Stream, IHttpResponseBodyFeature
     {
         if (disposing)
         {
-            _hash.Dispose();
+            _hash?.Dispose();
+            _held.Dispose();
         }
         base.Dispose(disposing);
     }
