@@ -62,40 +62,30 @@ internal sealed class ExecutionPipeline
         }
         var approvalIdentity = attempt.ApprovalSha256;
 
-        // Step 4: the nonce, tenant-scoped, before the time window: a replay of an approved
-        // request is a replay even after its approval expired.
-        var nonceSha = NonceHash.Compute(attempt.Tenant, request.Nonce);
-        attempt.NonceSha256 = nonceSha;
-        NonceState state;
-        using (GatewayTelemetry.Start(GatewayTelemetry.Spans.NonceClaim))
-        {
-            var lookupStarted = Stopwatch.GetTimestamp();
-            state = await _store.LookupAsync(nonceSha, cancellationToken).ConfigureAwait(false);
-            GatewayTelemetry.StoreOperation("lookup", lookupStarted);
-        }
-        if (state.Status != NonceStatus.Free)
-        {
-            return await DenyUsedNonceAsync(attempt, state, cancellationToken).ConfigureAwait(false);
-        }
-
-        // Step 5: allow-list, then the approval's time window.
+        // Step 5's checks consume nothing and need no store, so they are worked out first; but
+        // they only answer when the nonce is free: a replay of an approved request is a replay
+        // even after its approval expired (step 4 first).
+        (string Code, string Detail)? windowRefusal = null;
         if (_settings.AllowList is { } allowList && !allowList.Contains(request.Action))
         {
-            return await DenyAsync(attempt, 403, "action_not_allowed", $"Action '{request.Action}' is not in the execution allow-list", cancellationToken).ConfigureAwait(false);
+            windowRefusal = ("action_not_allowed", $"Action '{request.Action}' is not in the execution allow-list");
         }
-        if (options.IsClawShield && ApprovalWindow.Check(request.Approval!, started, options.ClockSkew, options.MaxApprovalLifetime) is { } refusal)
+        else if (options.IsClawShield && ApprovalWindow.Check(request.Approval!, started, options.ClockSkew, options.MaxApprovalLifetime) is { } refusal)
         {
-            return await DenyAsync(attempt, 403, refusal.Code, refusal.Detail, cancellationToken).ConfigureAwait(false);
+            windowRefusal = (refusal.Code, refusal.Detail);
         }
 
-        // Step 6: the atomic, durable claim of nonce and approval together.
+        // Steps 4 and 6 in one store operation: look the (tenant-scoped) nonce up and, only when it
+        // is free and step 5 passed, claim nonce and approval together, atomically and durably.
+        var nonceSha = NonceHash.Compute(attempt.Tenant, request.Nonce);
+        attempt.NonceSha256 = nonceSha;
         var execId = GatewayClock.NewExecId();
         ClaimResult claim;
         using (GatewayTelemetry.Start(GatewayTelemetry.Spans.NonceClaim))
         {
             var claimStarted = Stopwatch.GetTimestamp();
             claim = await _store.ClaimAsync(
-                new ClaimRequest(nonceSha, requestHash, approvalIdentity, execId, request.Action, attempt.Tenant, started, started + options.BackendTimeout + TimeSpan.FromSeconds(30)),
+                new ClaimRequest(nonceSha, requestHash, approvalIdentity, execId, request.Action, attempt.Tenant, started, started + options.BackendTimeout + TimeSpan.FromSeconds(30), LookupOnly: windowRefusal is not null),
                 cancellationToken).ConfigureAwait(false);
             GatewayTelemetry.StoreOperation("claim", claimStarted);
         }
@@ -103,6 +93,8 @@ internal sealed class ExecutionPipeline
         {
             case ClaimStatus.NonceTaken:
                 return await DenyUsedNonceAsync(attempt, claim.Existing, cancellationToken).ConfigureAwait(false);
+            case ClaimStatus.NotClaimed:
+                return await DenyAsync(attempt, 403, windowRefusal!.Value.Code, windowRefusal.Value.Detail, cancellationToken).ConfigureAwait(false);
             case ClaimStatus.ApprovalReused:
                 return await DenyAsync(attempt, 403, "approval_reused", "Approval already used: each approval runs once, under one nonce", cancellationToken).ConfigureAwait(false);
         }

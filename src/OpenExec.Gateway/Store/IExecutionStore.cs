@@ -65,6 +65,10 @@ internal enum NonceStatus
     Done,
 }
 
+/// <summary>
+/// Steps 4 and 6 as one operation. With <paramref name="LookupOnly"/> (a step-5 check refused
+/// the request) the store only reports a used nonce and otherwise writes nothing.
+/// </summary>
 internal sealed record ClaimRequest(
     string NonceSha256,
     string RequestSha256,
@@ -73,11 +77,15 @@ internal sealed record ClaimRequest(
     string Action,
     string Tenant,
     DateTimeOffset Now,
-    DateTimeOffset LeaseUntil);
+    DateTimeOffset LeaseUntil,
+    bool LookupOnly = false);
 
 internal enum ClaimStatus
 {
     Claimed,
+
+    /// <summary>The nonce is free but nothing was claimed (<see cref="ClaimRequest.LookupOnly"/>).</summary>
+    NotClaimed,
     NonceTaken,
     ApprovalReused,
 }

@@ -110,6 +110,12 @@ internal sealed class RedisExecutionStore : IExecutionStore, IDisposable
 
     public async ValueTask<ClaimResult> ClaimAsync(ClaimRequest request, CancellationToken cancellationToken)
     {
+        if (request.LookupOnly)
+        {
+            // Nothing may be written: a plain look-up (which still takes over an expired claim).
+            var state = await LookupAsync(request.NonceSha256, cancellationToken).ConfigureAwait(false);
+            return state.Status == NonceStatus.Free ? new ClaimResult(ClaimStatus.NotClaimed, NonceState.Free) : new ClaimResult(ClaimStatus.NonceTaken, state);
+        }
         var nonceKey = RedisScripts.Nonce(request.NonceSha256);
         var approvalKey = request.ApprovalIdentity is { } identity ? RedisScripts.Approval(identity) : nonceKey;
         var result = await EvaluateAsync(RedisScripts.Claim, [nonceKey, approvalKey],

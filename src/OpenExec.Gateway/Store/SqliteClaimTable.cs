@@ -63,6 +63,10 @@ internal sealed class SqliteClaimTable
                 return new ClaimResult(ClaimStatus.NonceTaken, ReadState(reader));
             }
         }
+        if (request.LookupOnly)
+        {
+            return new ClaimResult(ClaimStatus.NotClaimed, NonceState.Free);
+        }
         if (request.ApprovalIdentity is { } identity)
         {
             var cmd = statements.For(tx, "INSERT OR IGNORE INTO approvals(identity, nonce_sha256, created_ms) VALUES($i, $n, $t)");

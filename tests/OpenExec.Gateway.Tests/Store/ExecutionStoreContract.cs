@@ -46,6 +46,22 @@ public abstract class ExecutionStoreContract : StoreTestBase
     }
 
     [Fact]
+    public async Task A_lookup_only_claim_reports_a_used_nonce_and_writes_nothing()
+    {
+        var (store, _) = Open();
+        var refused = Claim(Hex64(), approval: Hex64()) with { LookupOnly = true };
+
+        Assert.Equal(ClaimStatus.NotClaimed, (await store.ClaimAsync(refused, default)).Status);
+        Assert.Equal(NonceState.Free, await store.LookupAsync(refused.NonceSha256, default));
+        // Neither the nonce nor the approval was consumed.
+        Assert.Equal(ClaimStatus.Claimed, (await store.ClaimAsync(refused with { LookupOnly = false }, default)).Status);
+
+        var again = await store.ClaimAsync(refused with { ExecId = NewExecId() }, default);
+        Assert.Equal(ClaimStatus.NonceTaken, again.Status);
+        Assert.Equal(NonceStatus.InProgress, again.Existing.Status);
+    }
+
+    [Fact]
     public async Task Exactly_one_of_many_concurrent_claims_wins()
     {
         var (store, _) = Open();
