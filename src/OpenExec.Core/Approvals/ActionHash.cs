@@ -1,3 +1,4 @@
+using OpenExec.Core.Buffers;
 using OpenExec.Core.Crypto;
 using OpenExec.Core.Json;
 
@@ -19,7 +20,7 @@ public static class ActionHash
             new("payload", payload),
         ]);
         // Only hashed, never kept: written into a pooled buffer, not a new array per request.
-        using var canonical = new PooledByteBuffer(512);
+        using var canonical = new PooledBufferWriter(512);
         ClawShieldJson.Write(request, canonical);
         return Hex.Sha256(canonical.WrittenSpan);
     }

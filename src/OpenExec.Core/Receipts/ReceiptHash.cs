@@ -1,3 +1,4 @@
+using OpenExec.Core.Buffers;
 using OpenExec.Core.Crypto;
 using OpenExec.Core.Json;
 
@@ -9,7 +10,7 @@ public static class ReceiptHash
     public static string Compute(ReceiptBody body)
     {
         ArgumentNullException.ThrowIfNull(body);
-        using var canonical = new PooledByteBuffer(1024);
+        using var canonical = new PooledBufferWriter(1024);
         Jcs.Write(body.ToStrictValue(), canonical);
         return Hex.Sha256(canonical.WrittenSpan);
     }

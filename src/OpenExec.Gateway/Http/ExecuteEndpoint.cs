@@ -1,5 +1,6 @@
 using System.Text.Json;
 using OpenExec.Core.Approvals;
+using OpenExec.Core.Buffers;
 using OpenExec.Core.Json;
 using OpenExec.Core.Receipts;
 using OpenExec.Gateway.Actions;

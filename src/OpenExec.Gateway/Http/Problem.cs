@@ -1,4 +1,5 @@
 using System.Text.Json;
+using OpenExec.Core.Buffers;
 using OpenExec.Gateway.Pipeline;
 
 namespace OpenExec.Gateway.Http;

@@ -1,4 +1,5 @@
 using Microsoft.AspNetCore.Http.Features;
+using OpenExec.Core.Buffers;
 
 namespace OpenExec.Gateway.Http;
 

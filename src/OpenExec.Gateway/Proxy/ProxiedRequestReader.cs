@@ -1,5 +1,6 @@
 using Microsoft.AspNetCore.Http.Features;
 using OpenExec.Core.Approvals;
+using OpenExec.Core.Buffers;
 using OpenExec.Core.Json;
 using OpenExec.Gateway.Http;
 using OpenExec.Gateway.Pipeline;

@@ -1,5 +1,6 @@
 using System.Net.Sockets;
 using Microsoft.AspNetCore.Http.Features;
+using OpenExec.Core.Buffers;
 using OpenExec.Gateway.Actions;
 using OpenExec.Gateway.Configuration;
 using OpenExec.Gateway.Http;

@@ -2,6 +2,7 @@ using System.Buffers;
 using System.IO.Pipelines;
 using System.Security.Cryptography;
 using Microsoft.AspNetCore.Http.Features;
+using OpenExec.Core.Buffers;
 using OpenExec.Gateway.Http;
 
 namespace OpenExec.Gateway.Proxy;

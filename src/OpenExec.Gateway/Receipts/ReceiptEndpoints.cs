@@ -1,8 +1,9 @@
 using System.Buffers;
 using System.Globalization;
 using System.Security.Cryptography;
-using System.Text;
 using System.Text.Json;
+using System.Text;
+using OpenExec.Core.Buffers;
 using OpenExec.Core.Json;
 using OpenExec.Core.Receipts;
 using OpenExec.Gateway.Configuration;

@@ -1,18 +1,18 @@
 using System.Buffers;
 
-namespace OpenExec.Core.Json;
+namespace OpenExec.Core.Buffers;
 
-/// <summary>
-/// A growable byte buffer over <see cref="ArrayPool{T}"/>, returned on dispose: canonical forms
-/// that are only hashed (action hash, receipt hash) are written here instead of into a fresh
-/// array per call.
-/// </summary>
-internal sealed class PooledByteBuffer : IBufferWriter<byte>, IDisposable
+/// <summary>An <see cref="IBufferWriter{T}"/> over pooled arrays, returned on dispose.</summary>
+public sealed class PooledBufferWriter : IBufferWriter<byte>, IDisposable
 {
     private byte[] _buffer;
     private int _written;
 
-    public PooledByteBuffer(int initialCapacity) => _buffer = ArrayPool<byte>.Shared.Rent(initialCapacity);
+    public PooledBufferWriter(int initialCapacity = 1024) => _buffer = ArrayPool<byte>.Shared.Rent(initialCapacity);
+
+    public int WrittenCount => _written;
+
+    public ReadOnlyMemory<byte> WrittenMemory => _buffer.AsMemory(0, _written);
 
     public ReadOnlySpan<byte> WrittenSpan => _buffer.AsSpan(0, _written);
 
@@ -22,6 +22,9 @@ internal sealed class PooledByteBuffer : IBufferWriter<byte>, IDisposable
         ArgumentOutOfRangeException.ThrowIfGreaterThan(count, _buffer.Length - _written);
         _written += count;
     }
+
+    /// <summary>Forgets what was written; the buffer is kept for reuse.</summary>
+    public void Clear() => _written = 0;
 
     public Memory<byte> GetMemory(int sizeHint = 0)
     {
@@ -39,7 +42,6 @@ internal sealed class PooledByteBuffer : IBufferWriter<byte>, IDisposable
     {
         var buffer = _buffer;
         _buffer = [];
-        _written = 0;
         if (buffer.Length > 0)
         {
             ArrayPool<byte>.Shared.Return(buffer);
