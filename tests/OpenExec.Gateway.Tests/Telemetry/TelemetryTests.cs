@@ -36,6 +36,25 @@ public sealed class TelemetryTests : IDisposable
         });
     }
 
+    /// <summary>
+    /// Spans are exported when they end, just after the answer left: wait until every request's
+    /// server span has arrived and nothing new came for a moment.
+    /// </summary>
+    private async Task SpansSettledAsync()
+    {
+        var seen = -1;
+        for (var i = 0; i < 100; i++)
+        {
+            await Task.Delay(100);
+            var count = _spans.Count;
+            if (count == seen && count > 0)
+            {
+                return;
+            }
+            seen = count;
+        }
+    }
+
     private List<Activity> TraceOf(string traceId) => _spans.Where(a => a.TraceId.ToHexString() == traceId).ToList();
 
     // The gateway's own server span (a backend in this process may add its own to the trace).
@@ -61,7 +80,7 @@ public sealed class TelemetryTests : IDisposable
         await using var gateway = await StartAsync();
         var response = await Json.ReadAsync(await gateway.ExecuteAsync("echo", new { msg = "hi" }, "otel-1"));
         var traceId = response.GetProperty("receipt_document").GetProperty("body").Str("trace_id");
-        await Task.Delay(200);
+        await SpansSettledAsync();
 
         var trace = TraceOf(traceId);
         var server = Server(trace);
@@ -101,7 +120,7 @@ public sealed class TelemetryTests : IDisposable
         var forged = ReceiptSigningKey.Generate();
         var bad = new ApprovalMinter(forged).Mint(Tenant, ActionHash.Compute("echo", payload), now, now.AddMinutes(1));
         var rejected = await Json.ReadAsync(await gateway.ExecuteAsync("echo", new { msg = "x" }, "r-2", System.Text.Json.JsonDocument.Parse(bad.ToJson()).RootElement));
-        await Task.Delay(200);
+        await SpansSettledAsync();
 
         var replayServer = Assert.Single(_spans, a => a.Kind == ActivityKind.Server && (string?)a.GetTagItem("openexec.exec_id") == replay.Str("id"));
         Assert.Equal("replay_denied", replayServer.GetTagItem("openexec.decision"));
@@ -130,7 +149,7 @@ public sealed class TelemetryTests : IDisposable
         var execId = response.Headers.GetValues("OpenExec-Exec-Id").Single();
         var receipt = await Json.ReadAsync(await gateway.Client.GetAsync($"/receipts/{execId}"));
         var traceId = receipt.GetProperty("body").Str("trace_id");
-        await Task.Delay(200);
+        await SpansSettledAsync();
 
         var traceparent = _backend.LogEntries.Single().RequestMessage.Headers!["traceparent"].Single();
         Assert.Equal(traceId, traceparent.Split('-')[1]);
@@ -164,7 +183,7 @@ public sealed class TelemetryTests : IDisposable
         proxied.Headers.TryAddWithoutValidation("Idempotency-Key", marker + "-key");
         Assert.Equal(HttpStatusCode.OK, (await gateway.Client.SendAsync(proxied)).StatusCode);
         await gateway.PostJsonAsync("/execute", $$"""{"action":"echo","nonce":"{{marker}}-n2","bogus":"{{marker}}-field"}""");
-        await Task.Delay(300);
+        await SpansSettledAsync();
 
         Assert.NotEmpty(_spans);
         Assert.NotEmpty(_logs.Lines);
