@@ -85,10 +85,13 @@ internal static class RedisScripts
         """;
 
     /// <summary>KEYS: nonce, approval (the nonce key again when there is none). ARGV: exec id, '1' when there is an approval.</summary>
+    /// <remarks>Each key is freed only while this exec id holds it, and each on its own: the
+    /// receipt's copy may already have freed the nonce, and the approval must not stay consumed
+    /// because of it.</remarks>
     public const string Release = """
+        if ARGV[2] == '1' and redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
         if redis.call('HGET', KEYS[1], 'exec') ~= ARGV[1] then return 0 end
         redis.call('DEL', KEYS[1])
-        if ARGV[2] == '1' and redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
         return 1
         """;
 
