@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Globalization;
 
 namespace OpenExec.Core.Json;
@@ -41,6 +42,12 @@ internal static class CanonicalSupport
     internal static readonly Comparison<KeyValuePair<string, StrictValue>> ByUtf16 =
         (a, b) => CompareUtf16(a.Key, b.Key);
 
+    internal static void WriteByte(IBufferWriter<byte> output, byte b)
+    {
+        output.GetSpan(1)[0] = b;
+        output.Advance(1);
+    }
+
     /// <summary>Sorts members by key; documents usually arrive sorted already, so check that first.</summary>
     internal static void Sort(Span<KeyValuePair<string, StrictValue>> members, Comparison<KeyValuePair<string, StrictValue>> comparison)
     {
@@ -82,5 +89,102 @@ internal static class CanonicalSupport
             throw new ArgumentException($"'{literal}' is not a finite JSON number.", nameof(literal));
         }
         return value;
+    }
+}
+
+/// <summary>What distinguishes one canonical form from another: key order, strings, numbers.</summary>
+internal interface ICanonicalForm
+{
+    static abstract Comparison<KeyValuePair<string, StrictValue>> KeyOrder { get; }
+
+    static abstract void WriteString(string value, IBufferWriter<byte> output);
+
+    static abstract void WriteNumber(StrictNumber number, IBufferWriter<byte> output);
+}
+
+/// <summary>
+/// The structure both canonical forms share (no whitespace, members sorted, arrays in order,
+/// literals as such); <typeparamref name="TForm"/> supplies the rest.
+/// </summary>
+internal static class CanonicalWriter<TForm>
+    where TForm : ICanonicalForm
+{
+    public static byte[] Serialize(StrictValue value)
+    {
+        var output = new ArrayBufferWriter<byte>(256);
+        Write(value, output);
+        return output.WrittenSpan.ToArray();
+    }
+
+    public static void Write(StrictValue value, IBufferWriter<byte> output)
+    {
+        ArgumentNullException.ThrowIfNull(value);
+        ArgumentNullException.ThrowIfNull(output);
+        WriteValue(value, output);
+    }
+
+    private static void WriteValue(StrictValue value, IBufferWriter<byte> output)
+    {
+        switch (value)
+        {
+            case StrictObject obj:
+                WriteObject(obj, output);
+                break;
+            case StrictArray array:
+                CanonicalSupport.WriteByte(output, (byte)'[');
+                for (int i = 0; i < array.Items.Count; i++)
+                {
+                    if (i > 0)
+                    {
+                        CanonicalSupport.WriteByte(output, (byte)',');
+                    }
+                    WriteValue(array.Items[i], output);
+                }
+                CanonicalSupport.WriteByte(output, (byte)']');
+                break;
+            case StrictString str:
+                TForm.WriteString(str.Value, output);
+                break;
+            case StrictNumber number:
+                TForm.WriteNumber(number, output);
+                break;
+            case StrictLiteral literal:
+                output.Write(literal == StrictLiteral.True ? "true"u8 : literal == StrictLiteral.False ? "false"u8 : "null"u8);
+                break;
+            default:
+                throw new ArgumentException($"Unsupported JSON value type {value.GetType().Name}", nameof(value));
+        }
+    }
+
+    private static void WriteObject(StrictObject obj, IBufferWriter<byte> output)
+    {
+        CanonicalSupport.WriteByte(output, (byte)'{');
+        int count = obj.Properties.Count;
+        var rented = ArrayPool<KeyValuePair<string, StrictValue>>.Shared.Rent(count);
+        try
+        {
+            Span<KeyValuePair<string, StrictValue>> sorted = rented.AsSpan(0, count);
+            for (int i = 0; i < count; i++)
+            {
+                sorted[i] = obj.Properties[i];
+            }
+            CanonicalSupport.Sort(sorted, TForm.KeyOrder);
+            for (int i = 0; i < count; i++)
+            {
+                if (i > 0)
+                {
+                    CanonicalSupport.WriteByte(output, (byte)',');
+                }
+                TForm.WriteString(sorted[i].Key, output);
+                CanonicalSupport.WriteByte(output, (byte)':');
+                WriteValue(sorted[i].Value, output);
+            }
+        }
+        finally
+        {
+            // Clear so the pool does not keep the document alive.
+            ArrayPool<KeyValuePair<string, StrictValue>>.Shared.Return(rented, clearArray: true);
+        }
+        CanonicalSupport.WriteByte(output, (byte)'}');
     }
 }

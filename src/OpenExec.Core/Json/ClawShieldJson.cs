@@ -17,87 +17,13 @@ public static class ClawShieldJson
     // Plain runs are copied in chunks so one huge string never asks the writer for a huge span.
     private const int ChunkChars = 4096;
 
-    public static byte[] Serialize(StrictValue value)
-    {
-        var output = new ArrayBufferWriter<byte>(256);
-        Write(value, output);
-        return output.WrittenSpan.ToArray();
-    }
+    public static byte[] Serialize(StrictValue value) => CanonicalWriter<Form>.Serialize(value);
 
     public static string SerializeToString(StrictValue value) => Encoding.ASCII.GetString(Serialize(value));
 
     /// <summary>Writes the canonical form (always ASCII) of <paramref name="value"/>.</summary>
     public static void Write(StrictValue value, IBufferWriter<byte> output)
-    {
-        ArgumentNullException.ThrowIfNull(value);
-        ArgumentNullException.ThrowIfNull(output);
-        WriteValue(value, output);
-    }
-
-    private static void WriteValue(StrictValue value, IBufferWriter<byte> output)
-    {
-        switch (value)
-        {
-            case StrictObject obj:
-                WriteObject(obj, output);
-                break;
-            case StrictArray array:
-                WriteByte(output, (byte)'[');
-                for (int i = 0; i < array.Items.Count; i++)
-                {
-                    if (i > 0)
-                    {
-                        WriteByte(output, (byte)',');
-                    }
-                    WriteValue(array.Items[i], output);
-                }
-                WriteByte(output, (byte)']');
-                break;
-            case StrictString str:
-                WriteString(str.Value, output);
-                break;
-            case StrictNumber number:
-                WriteNumber(number, output);
-                break;
-            case StrictLiteral literal:
-                output.Write(literal == StrictLiteral.True ? "true"u8 : literal == StrictLiteral.False ? "false"u8 : "null"u8);
-                break;
-            default:
-                throw new ArgumentException($"Unsupported JSON value type {value.GetType().Name}", nameof(value));
-        }
-    }
-
-    private static void WriteObject(StrictObject obj, IBufferWriter<byte> output)
-    {
-        WriteByte(output, (byte)'{');
-        int count = obj.Properties.Count;
-        var rented = ArrayPool<KeyValuePair<string, StrictValue>>.Shared.Rent(count);
-        try
-        {
-            Span<KeyValuePair<string, StrictValue>> sorted = rented.AsSpan(0, count);
-            for (int i = 0; i < count; i++)
-            {
-                sorted[i] = obj.Properties[i];
-            }
-            CanonicalSupport.Sort(sorted, CanonicalSupport.ByCodePoint);
-            for (int i = 0; i < count; i++)
-            {
-                if (i > 0)
-                {
-                    WriteByte(output, (byte)',');
-                }
-                WriteString(sorted[i].Key, output);
-                WriteByte(output, (byte)':');
-                WriteValue(sorted[i].Value, output);
-            }
-        }
-        finally
-        {
-            // Clear so the pool does not keep the document alive.
-            ArrayPool<KeyValuePair<string, StrictValue>>.Shared.Return(rented, clearArray: true);
-        }
-        WriteByte(output, (byte)'}');
-    }
+        => CanonicalWriter<Form>.Write(value, output);
 
     private static void WriteNumber(StrictNumber number, IBufferWriter<byte> output)
     {
@@ -108,7 +34,7 @@ public static class ClawShieldJson
             CanonicalSupport.RequireIntegerLiteral(literal);
             if (literal == "-0")
             {
-                WriteByte(output, (byte)'0');
+                CanonicalSupport.WriteByte(output, (byte)'0');
                 return;
             }
             Span<byte> span = output.GetSpan(literal.Length);
@@ -124,7 +50,7 @@ public static class ClawShieldJson
 
     private static void WriteString(string value, IBufferWriter<byte> output)
     {
-        WriteByte(output, (byte)'"');
+        CanonicalSupport.WriteByte(output, (byte)'"');
         ReadOnlySpan<char> rest = value;
         while (!rest.IsEmpty)
         {
@@ -149,7 +75,7 @@ public static class ClawShieldJson
             WriteEscape(rest[0], output);
             rest = rest[1..];
         }
-        WriteByte(output, (byte)'"');
+        CanonicalSupport.WriteByte(output, (byte)'"');
     }
 
     /// <summary>
@@ -182,9 +108,13 @@ public static class ClawShieldJson
         output.Advance(6);
     }
 
-    private static void WriteByte(IBufferWriter<byte> output, byte b)
+    /// <summary>This form's rules for the shared canonical walk.</summary>
+    private readonly struct Form : ICanonicalForm
     {
-        output.GetSpan(1)[0] = b;
-        output.Advance(1);
+        public static Comparison<KeyValuePair<string, StrictValue>> KeyOrder => CanonicalSupport.ByCodePoint;
+
+        public static void WriteString(string value, IBufferWriter<byte> output) => ClawShieldJson.WriteString(value, output);
+
+        public static void WriteNumber(StrictNumber number, IBufferWriter<byte> output) => ClawShieldJson.WriteNumber(number, output);
     }
 }

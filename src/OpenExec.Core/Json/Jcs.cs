@@ -15,12 +15,7 @@ public static class Jcs
     // Plain runs are transcoded in chunks so one huge string never asks the writer for a huge span.
     private const int ChunkChars = 4096;
 
-    public static byte[] Serialize(StrictValue value)
-    {
-        var output = new ArrayBufferWriter<byte>(256);
-        Write(value, output);
-        return output.WrittenSpan.ToArray();
-    }
+    public static byte[] Serialize(StrictValue value) => CanonicalWriter<Form>.Serialize(value);
 
     public static string SerializeToString(StrictValue value) => Encoding.UTF8.GetString(Serialize(value));
 
@@ -29,76 +24,7 @@ public static class Jcs
     /// for numbers with no finite double value and for strings holding lone surrogates.
     /// </summary>
     public static void Write(StrictValue value, IBufferWriter<byte> output)
-    {
-        ArgumentNullException.ThrowIfNull(value);
-        ArgumentNullException.ThrowIfNull(output);
-        WriteValue(value, output);
-    }
-
-    private static void WriteValue(StrictValue value, IBufferWriter<byte> output)
-    {
-        switch (value)
-        {
-            case StrictObject obj:
-                WriteObject(obj, output);
-                break;
-            case StrictArray array:
-                WriteByte(output, (byte)'[');
-                for (int i = 0; i < array.Items.Count; i++)
-                {
-                    if (i > 0)
-                    {
-                        WriteByte(output, (byte)',');
-                    }
-                    WriteValue(array.Items[i], output);
-                }
-                WriteByte(output, (byte)']');
-                break;
-            case StrictString str:
-                WriteString(str.Value, output);
-                break;
-            case StrictNumber number:
-                WriteNumber(number, output);
-                break;
-            case StrictLiteral literal:
-                output.Write(literal == StrictLiteral.True ? "true"u8 : literal == StrictLiteral.False ? "false"u8 : "null"u8);
-                break;
-            default:
-                throw new ArgumentException($"Unsupported JSON value type {value.GetType().Name}", nameof(value));
-        }
-    }
-
-    private static void WriteObject(StrictObject obj, IBufferWriter<byte> output)
-    {
-        WriteByte(output, (byte)'{');
-        int count = obj.Properties.Count;
-        var rented = ArrayPool<KeyValuePair<string, StrictValue>>.Shared.Rent(count);
-        try
-        {
-            Span<KeyValuePair<string, StrictValue>> sorted = rented.AsSpan(0, count);
-            for (int i = 0; i < count; i++)
-            {
-                sorted[i] = obj.Properties[i];
-            }
-            CanonicalSupport.Sort(sorted, CanonicalSupport.ByUtf16);
-            for (int i = 0; i < count; i++)
-            {
-                if (i > 0)
-                {
-                    WriteByte(output, (byte)',');
-                }
-                WriteString(sorted[i].Key, output);
-                WriteByte(output, (byte)':');
-                WriteValue(sorted[i].Value, output);
-            }
-        }
-        finally
-        {
-            // Clear so the pool does not keep the document alive.
-            ArrayPool<KeyValuePair<string, StrictValue>>.Shared.Return(rented, clearArray: true);
-        }
-        WriteByte(output, (byte)'}');
-    }
+        => CanonicalWriter<Form>.Write(value, output);
 
     /// <summary>
     /// RFC 8785 section 3.2.2.3: every number, integer literals included, is the double it
@@ -117,7 +43,7 @@ public static class Jcs
 
     private static void WriteString(string value, IBufferWriter<byte> output)
     {
-        WriteByte(output, (byte)'"');
+        CanonicalSupport.WriteByte(output, (byte)'"');
         ReadOnlySpan<char> rest = value;
         while (!rest.IsEmpty)
         {
@@ -151,7 +77,7 @@ public static class Jcs
             WriteEscape(rest[0], output);
             rest = rest[1..];
         }
-        WriteByte(output, (byte)'"');
+        CanonicalSupport.WriteByte(output, (byte)'"');
     }
 
     private static void WriteEscape(char c, IBufferWriter<byte> output)
@@ -180,9 +106,13 @@ public static class Jcs
         output.Advance(6);
     }
 
-    private static void WriteByte(IBufferWriter<byte> output, byte b)
+    /// <summary>This form's rules for the shared canonical walk.</summary>
+    private readonly struct Form : ICanonicalForm
     {
-        output.GetSpan(1)[0] = b;
-        output.Advance(1);
+        public static Comparison<KeyValuePair<string, StrictValue>> KeyOrder => CanonicalSupport.ByUtf16;
+
+        public static void WriteString(string value, IBufferWriter<byte> output) => Jcs.WriteString(value, output);
+
+        public static void WriteNumber(StrictNumber number, IBufferWriter<byte> output) => Jcs.WriteNumber(number, output);
     }
 }
