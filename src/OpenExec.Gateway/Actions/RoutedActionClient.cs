@@ -1,5 +1,4 @@
 using System.Net.Http.Headers;
-using System.Net.Sockets;
 using OpenExec.Core.Json;
 using OpenExec.Core.Receipts;
 using OpenExec.Gateway.Configuration;
@@ -50,9 +49,9 @@ internal sealed class RoutedActionClient(IProxyStateLookup proxyState, GatewaySe
         {
             response = await cluster.Model.HttpClient.SendAsync(message, timeout.Token).ConfigureAwait(false);
         }
-        catch (HttpRequestException ex) when (NothingSent(ex))
+        catch (HttpRequestException ex) when (BackendDelivery.NothingSent(ex))
         {
-            return NotSent("The backend could not be reached; nothing was sent, the nonce and approval may be retried");
+            return NotSent(BackendDelivery.NotSentDetail);
         }
         catch (Exception ex) when (ex is HttpRequestException or IOException or OperationCanceledException)
         {
@@ -92,18 +91,7 @@ internal sealed class RoutedActionClient(IProxyStateLookup proxyState, GatewaySe
         }
     }
 
-    /// <summary>
-    /// Only a connection that was never made proves that no byte left the gateway; anything
-    /// else (a reset, a close) may have come after the backend read the request.
-    /// </summary>
-    private static bool NothingSent(HttpRequestException ex)
-        => ex.HttpRequestError == HttpRequestError.NameResolutionError
-           || ex.InnerException is SocketException { SocketErrorCode: SocketError.ConnectionRefused or SocketError.HostUnreachable or SocketError.NetworkUnreachable or SocketError.AddressNotAvailable };
+    private static RoutedResult NotSent(string detail) => new(BackendDelivery.NotSent(), null, 502, detail);
 
-    private static RoutedResult NotSent(string detail)
-        => new(new ExecutionOutcome(Decisions.UpstreamFailed, "upstream_failed", null, null, null, ReleaseClaim: true), null, 502, detail);
-
-    private static RoutedResult Unknown()
-        => new(new ExecutionOutcome(Decisions.OutcomeUnknown, "outcome_unknown", null, null, null), null, 504,
-            "The backend did not answer in time or the connection was lost after sending; the action may have run");
+    private static RoutedResult Unknown() => new(BackendDelivery.Unknown(), null, 504, BackendDelivery.UnknownDetail);
 }

@@ -1,4 +1,3 @@
-using System.Net.Sockets;
 using Microsoft.AspNetCore.Http.Features;
 using OpenExec.Core.Buffers;
 using OpenExec.Gateway.Actions;
@@ -107,8 +106,8 @@ internal sealed class ProxyBoundaryMiddleware(RequestDelegate next, ExecutionPip
             ResetResponse(context);
             var status = outcome.Decision == Decisions.OutcomeUnknown ? 504 : 502;
             var detail = status == 504
-                ? "The backend did not answer in time or the connection was lost after sending; the action may have run"
-                : "The backend could not be reached; nothing was sent, the nonce and approval may be retried";
+                ? BackendDelivery.UnknownDetail
+                : BackendDelivery.NotSentDetail;
             await Problem.WriteAsync(context, status, outcome.Code!, detail, ticket.ExecId, document.Hash).ConfigureAwait(false);
             return;
         }
@@ -125,28 +124,11 @@ internal sealed class ProxyBoundaryMiddleware(RequestDelegate next, ExecutionPip
             var status = context.Response.StatusCode;
             return new ExecutionOutcome(status >= 500 ? Decisions.UpstreamFailed : Decisions.Executed, status >= 500 ? "upstream_failed" : null, receipted.Sha256(), "bytes", status);
         }
-        if (error.Error == ForwarderError.NoAvailableDestinations || (error.Error == ForwarderError.Request && NeverConnected(error.Exception)))
+        if (error.Error == ForwarderError.NoAvailableDestinations || (error.Error == ForwarderError.Request && BackendDelivery.NothingSent(error.Exception)))
         {
-            return new ExecutionOutcome(Decisions.UpstreamFailed, "upstream_failed", null, null, null, ReleaseClaim: true);
+            return BackendDelivery.NotSent();
         }
-        return new ExecutionOutcome(Decisions.OutcomeUnknown, "outcome_unknown", null, null, receipted.Streaming ? context.Response.StatusCode : null);
-    }
-
-    /// <summary>Only a connection never made proves that nothing was sent.</summary>
-    private static bool NeverConnected(Exception? exception)
-    {
-        for (var e = exception; e is not null; e = e.InnerException)
-        {
-            if (e is SocketException { SocketErrorCode: SocketError.ConnectionRefused or SocketError.HostUnreachable or SocketError.NetworkUnreachable or SocketError.AddressNotAvailable })
-            {
-                return true;
-            }
-            if (e is HttpRequestException { HttpRequestError: HttpRequestError.NameResolutionError })
-            {
-                return true;
-            }
-        }
-        return false;
+        return BackendDelivery.Unknown(receipted.Streaming ? context.Response.StatusCode : null);
     }
 
     /// <summary>Exactly the bytes that were hashed go out, with a correct length and no smuggling headers.</summary>

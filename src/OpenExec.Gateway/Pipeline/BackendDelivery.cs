@@ -1,0 +1,35 @@
+using System.Net.Sockets;
+
+namespace OpenExec.Gateway.Pipeline;
+
+/// <summary>
+/// How a call to a backend ended when it ended without an answer, for both front doors
+/// (<c>/execute</c> of a routed action and the proxy): only a connection never made proves
+/// that nothing was sent; anything else may have run.
+/// </summary>
+internal static class BackendDelivery
+{
+    public const string NotSentDetail = "The backend could not be reached; nothing was sent, the nonce and approval may be retried";
+
+    public const string UnknownDetail = "The backend did not answer in time or the connection was lost after sending; the action may have run";
+
+    /// <summary>Nothing was sent: the claim is released so the same nonce and approval may retry.</summary>
+    public static ExecutionOutcome NotSent() => new(Decisions.UpstreamFailed, "upstream_failed", null, null, null, ReleaseClaim: true);
+
+    /// <summary>Sent, outcome unknown: the claim is kept.</summary>
+    public static ExecutionOutcome Unknown(int? upstreamStatus = null) => new(Decisions.OutcomeUnknown, "outcome_unknown", null, null, upstreamStatus);
+
+    /// <summary>True only when the failure proves no byte of the request left the gateway.</summary>
+    public static bool NothingSent(Exception? exception)
+    {
+        for (var e = exception; e is not null; e = e.InnerException)
+        {
+            if (e is SocketException { SocketErrorCode: SocketError.ConnectionRefused or SocketError.HostUnreachable or SocketError.NetworkUnreachable or SocketError.AddressNotAvailable }
+                || e is HttpRequestException { HttpRequestError: HttpRequestError.NameResolutionError })
+            {
+                return true;
+            }
+        }
+        return false;
+    }
+}
