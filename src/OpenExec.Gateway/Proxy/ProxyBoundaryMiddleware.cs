@@ -149,7 +149,8 @@ internal sealed class ProxyBoundaryMiddleware(RequestDelegate next, ExecutionPip
         }
         request.Headers.TransferEncoding = default;
         request.Headers["Idempotency-Key"] = nonce;
-        request.Body = new MemoryStream(body.WrittenSpan.ToArray(), writable: false);
+        // The pooled buffer outlives the forwarding (it is disposed after next() returns).
+        request.Body = body.AsReadOnlyStream();
         // Always a Content-Length, even 0: YARP then sends the request with content, and
         // SocketsHttpHandler never silently re-sends a request whose content it began to send
         // (a bodyless one it may re-send on a reused connection the backend closed).
