@@ -57,6 +57,26 @@ internal sealed class ExecuteEndpoint(ExecutionPipeline pipeline, ActionCatalog 
 
         validate?.Dispose();
 
+        if (action.Kind == ActionKind.BuiltIn)
+        {
+            // Step 7 for an in-process action: its result depends on the request alone and
+            // nothing leaves the process before the receipt is durable, so it is worked out first
+            // and recorded in the same write as the claim (one durable write, not two).
+            StrictValue result;
+            using (GatewayTelemetry.Start(GatewayTelemetry.Spans.ActionInvoke))
+            {
+                result = BuiltInActions.Run(action.Name, payload);
+            }
+            var recorded = await pipeline.AuthorizeAndRecordAsync(request, ExecutionOutcome.Executed(ResultHash.Canonical(result), "canonical"), context.RequestAborted).ConfigureAwait(false);
+            if (recorded.Denial is { } refused)
+            {
+                await Problem.WriteAsync(context, refused).ConfigureAwait(false);
+                return;
+            }
+            await WriteExecutedAsync(context, recorded.Ticket!, result, recorded.Recorded!).ConfigureAwait(false);
+            return;
+        }
+
         var authorization = await pipeline.AuthorizeAsync(request, context.RequestAborted).ConfigureAwait(false);
         if (authorization.Denial is { } denial)
         {
@@ -66,18 +86,6 @@ internal sealed class ExecuteEndpoint(ExecutionPipeline pipeline, ActionCatalog 
         var ticket = authorization.Ticket!;
 
         // Step 7: execute exactly once, record, answer.
-        if (action.Kind == ActionKind.BuiltIn)
-        {
-            StrictValue result;
-            using (GatewayTelemetry.Start(GatewayTelemetry.Spans.ActionInvoke))
-            {
-                result = BuiltInActions.Run(action.Name, payload);
-            }
-            var document = await pipeline.CompleteAsync(ticket, ExecutionOutcome.Executed(ResultHash.Canonical(result), "canonical"), CancellationToken.None).ConfigureAwait(false);
-            await WriteExecutedAsync(context, ticket, result, document).ConfigureAwait(false);
-            return;
-        }
-
         RoutedActionClient.RoutedResult routed;
         using (GatewayTelemetry.Start(GatewayTelemetry.Spans.ActionInvoke))
         {

@@ -33,7 +33,19 @@ internal sealed class ExecutionPipeline
     }
 
     /// <summary>Steps 3–6. A denial is already receipted; a ticket holds a durable claim.</summary>
-    public async ValueTask<Authorization> AuthorizeAsync(ExecutionRequest request, CancellationToken cancellationToken)
+    public ValueTask<Authorization> AuthorizeAsync(ExecutionRequest request, CancellationToken cancellationToken)
+        => AuthorizeAsync(request, inProcess: null, cancellationToken);
+
+    /// <summary>
+    /// Steps 3–7 for an in-process action (a built-in) whose outcome was worked out from the
+    /// request alone and has no effect until its answer leaves: the claim and the receipt of
+    /// <paramref name="outcome"/> are one durable write (<see cref="IExecutionStore.ClaimAndRecordAsync"/>).
+    /// A ticket comes with its receipt in <see cref="Authorization.Recorded"/>.
+    /// </summary>
+    public ValueTask<Authorization> AuthorizeAndRecordAsync(ExecutionRequest request, ExecutionOutcome outcome, CancellationToken cancellationToken)
+        => AuthorizeAsync(request, outcome, cancellationToken);
+
+    private async ValueTask<Authorization> AuthorizeAsync(ExecutionRequest request, ExecutionOutcome? inProcess, CancellationToken cancellationToken)
     {
         var options = _settings.Options;
         var started = _clock.Now;
@@ -80,13 +92,29 @@ internal sealed class ExecutionPipeline
         var nonceSha = NonceHash.Compute(attempt.Tenant, request.Nonce);
         attempt.NonceSha256 = nonceSha;
         var execId = GatewayClock.NewExecId();
+        var ticket = new ExecutionTicket(execId, request.Action, attempt.Tenant, nonceSha, requestHash, approvalIdentity, attempt.ApprovalId, started, attempt.TraceId, attempt.StartTimestamp);
+        var claimRequest = new ClaimRequest(nonceSha, requestHash, approvalIdentity, execId, request.Action, attempt.Tenant, started, started + options.BackendTimeout + TimeSpan.FromSeconds(30), LookupOnly: windowRefusal is not null);
         ClaimResult claim;
+        ReceiptDocument? recorded = null;
         using (GatewayTelemetry.Start(GatewayTelemetry.Spans.NonceClaim))
         {
             var claimStarted = Stopwatch.GetTimestamp();
-            claim = await _store.ClaimAsync(
-                new ClaimRequest(nonceSha, requestHash, approvalIdentity, execId, request.Action, attempt.Tenant, started, started + options.BackendTimeout + TimeSpan.FromSeconds(30), LookupOnly: windowRefusal is not null),
-                cancellationToken).ConfigureAwait(false);
+            if (inProcess is null || claimRequest.LookupOnly)
+            {
+                claim = await _store.ClaimAsync(claimRequest, cancellationToken).ConfigureAwait(false);
+            }
+            else
+            {
+                // The record completes even for a client that hung up: once claimed, it ran. The
+                // claim and the receipt are one write, so its span is both.
+                using var write = GatewayTelemetry.Start(GatewayTelemetry.Spans.ReceiptWrite);
+                (claim, recorded) = await _store.ClaimAndRecordAsync(claimRequest, OutcomeBody(ticket, inProcess), CancellationToken.None).ConfigureAwait(false);
+                if (recorded is not null)
+                {
+                    write?.SetTag(GatewayTelemetry.Tags.ExecId, recorded.Body.ExecId);
+                    write?.SetTag(GatewayTelemetry.Tags.Receipt, recorded.Hash);
+                }
+            }
             GatewayTelemetry.StoreOperation("claim", claimStarted);
         }
         switch (claim.Status)
@@ -98,23 +126,17 @@ internal sealed class ExecutionPipeline
             case ClaimStatus.ApprovalReused:
                 return await DenyAsync(attempt, 403, "approval_reused", "Approval already used: each approval runs once, under one nonce", cancellationToken).ConfigureAwait(false);
         }
-
-        return new Authorization(
-            new ExecutionTicket(execId, request.Action, attempt.Tenant, nonceSha, requestHash, approvalIdentity, attempt.ApprovalId, started, attempt.TraceId, attempt.StartTimestamp),
-            null);
+        if (recorded is not null)
+        {
+            GatewayTelemetry.Decided(ticket.Action, ticket.ExecId, ticket.Tenant, recorded.Body.Decision, recorded.Body.Code, recorded.Hash, ticket.StartTimestamp);
+        }
+        return new Authorization(ticket, null, recorded);
     }
 
     /// <summary>Step 7's record: the outcome, durably, with its receipt, before the answer leaves.</summary>
     public async ValueTask<ReceiptDocument> CompleteAsync(ExecutionTicket ticket, ExecutionOutcome outcome, CancellationToken cancellationToken)
     {
-        var body = Draft(ticket.ExecId, ticket.Action, ticket.Tenant, ticket.NonceSha256, ticket.RequestSha256, ticket.ApprovalIdentity, ticket.ApprovalId, ticket.StartedAt, ticket.TraceId) with
-        {
-            Decision = outcome.Decision,
-            Code = outcome.Code,
-            ResultSha256 = outcome.ResultSha256,
-            ResultForm = outcome.ResultForm,
-            UpstreamStatus = outcome.UpstreamStatus,
-        };
+        var body = OutcomeBody(ticket, outcome);
         // The answer must not be lost to a client that hung up: the record completes regardless.
         ReceiptDocument document;
         try
@@ -130,6 +152,16 @@ internal sealed class ExecutionPipeline
         GatewayTelemetry.Decided(ticket.Action, ticket.ExecId, ticket.Tenant, outcome.Decision, outcome.Code, document.Hash, ticket.StartTimestamp);
         return document;
     }
+
+    private ReceiptBody OutcomeBody(ExecutionTicket ticket, ExecutionOutcome outcome)
+        => Draft(ticket.ExecId, ticket.Action, ticket.Tenant, ticket.NonceSha256, ticket.RequestSha256, ticket.ApprovalIdentity, ticket.ApprovalId, ticket.StartedAt, ticket.TraceId) with
+        {
+            Decision = outcome.Decision,
+            Code = outcome.Code,
+            ResultSha256 = outcome.ResultSha256,
+            ResultForm = outcome.ResultForm,
+            UpstreamStatus = outcome.UpstreamStatus,
+        };
 
     /// <summary>The receipt of a claim whose holder died before recording its outcome.</summary>
     public ReceiptBody OutcomeUnknownDraft(RecoveredClaim claim)

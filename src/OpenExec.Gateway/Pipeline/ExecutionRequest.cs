@@ -1,5 +1,6 @@
 using OpenExec.Core.Approvals;
 using OpenExec.Core.Json;
+using OpenExec.Core.Receipts;
 
 namespace OpenExec.Gateway.Pipeline;
 
@@ -55,5 +56,8 @@ internal sealed record Denial(int Status, string Code, string Detail, string Exe
 /// <summary>The first attempt a replay is denied in favour of.</summary>
 internal sealed record OriginalAttempt(string Id, string? Receipt, string Decision);
 
-/// <summary>The result of steps 3–6: exactly one of the two is set.</summary>
-internal readonly record struct Authorization(ExecutionTicket? Ticket, Denial? Denial);
+/// <summary>
+/// The result of steps 3–6: exactly one of <see cref="Ticket"/> and <see cref="Denial"/> is set;
+/// <see cref="Recorded"/> is the ticket's receipt when its outcome was recorded with the claim.
+/// </summary>
+internal readonly record struct Authorization(ExecutionTicket? Ticket, Denial? Denial, ReceiptDocument? Recorded = null);

@@ -19,6 +19,14 @@ internal interface IExecutionStore
     ValueTask<ClaimResult> ClaimAsync(ClaimRequest request, CancellationToken cancellationToken);
 
     /// <summary>
+    /// Steps 6 and 7 in one write, for an in-process action whose result was worked out before
+    /// the claim and leaves the process only with its receipt: claims as <see cref="ClaimAsync"/>
+    /// does and, only when claimed, stores <paramref name="executed"/> as the claim's outcome.
+    /// A crash before the write leaves nothing: no claim, no receipt, no answer.
+    /// </summary>
+    ValueTask<(ClaimResult Claim, ReceiptDocument? Receipt)> ClaimAndRecordAsync(ClaimRequest request, ReceiptBody executed, CancellationToken cancellationToken);
+
+    /// <summary>
     /// Chains, signs and durably stores one receipt (group-committed with others), applying the
     /// claim update (outcome, or release) in the same write.
     /// </summary>

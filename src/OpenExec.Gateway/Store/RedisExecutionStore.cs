@@ -133,6 +133,27 @@ internal sealed class RedisExecutionStore : IExecutionStore, IDisposable
     }
 
     /// <summary>
+    /// The claim is Redis's (shared with the other instances), the receipt the local ledger's: two
+    /// writes. When the second fails the claim stays held (outcome_unknown after its lease).
+    /// </summary>
+    public async ValueTask<(ClaimResult Claim, ReceiptDocument? Receipt)> ClaimAndRecordAsync(ClaimRequest request, ReceiptBody executed, CancellationToken cancellationToken)
+    {
+        var claim = await ClaimAsync(request, cancellationToken).ConfigureAwait(false);
+        if (claim.Status != ClaimStatus.Claimed)
+        {
+            return (claim, null);
+        }
+        try
+        {
+            return (claim, await AppendReceiptAsync(executed, new ClaimUpdate(request.NonceSha256, request.ApprovalIdentity, Release: false), CancellationToken.None).ConfigureAwait(false));
+        }
+        catch (StoreUnavailableException ex)
+        {
+            throw new OutcomeNotRecordedException(request.ExecId, ex);
+        }
+    }
+
+    /// <summary>
     /// The receipt is durable in the local ledger before this returns; the claim's outcome is
     /// recorded in Redis now when it can be, else by the receipt's copy (which retries until it
     /// succeeds). Until then the claim reads as in progress, and after its lease as

@@ -52,7 +52,11 @@ internal sealed class SqliteClaimTable
         return deleted;
     }
 
-    public ClaimResult Apply(SqliteStatements statements, SqliteTransaction tx, ClaimRequest request)
+    /// <summary>
+    /// Step 6. With <paramref name="outcome"/> the claim is inserted already finished (an
+    /// in-process action recorded in the same transaction).
+    /// </summary>
+    public ClaimResult Apply(SqliteStatements statements, SqliteTransaction tx, ClaimRequest request, (string Decision, string Receipt)? outcome)
     {
         {
             var cmd = statements.For(tx, "SELECT request_sha256, exec_id, done, decision, receipt FROM claims WHERE nonce_sha256 = $n");
@@ -79,7 +83,7 @@ internal sealed class SqliteClaimTable
             }
         }
         {
-            var cmd = statements.For(tx, "INSERT INTO claims(nonce_sha256, request_sha256, approval_identity, exec_id, action, tenant, done, created_ms, lease_until_ms) VALUES($n, $r, $i, $e, $a, $tn, 0, $t, $l)");
+            var cmd = statements.For(tx, "INSERT INTO claims(nonce_sha256, request_sha256, approval_identity, exec_id, action, tenant, done, decision, receipt, created_ms, lease_until_ms) VALUES($n, $r, $i, $e, $a, $tn, $done, $d, $h, $t, $l)");
             cmd.Parameters.AddWithValue("$n", request.NonceSha256);
             cmd.Parameters.AddWithValue("$r", request.RequestSha256);
             cmd.Parameters.AddWithValue("$i", (object?)request.ApprovalIdentity ?? DBNull.Value);
@@ -88,6 +92,9 @@ internal sealed class SqliteClaimTable
             cmd.Parameters.AddWithValue("$tn", request.Tenant);
             cmd.Parameters.AddWithValue("$t", request.Now.ToUnixTimeMilliseconds());
             cmd.Parameters.AddWithValue("$l", request.LeaseUntil.ToUnixTimeMilliseconds());
+            cmd.Parameters.AddWithValue("$done", outcome is null ? 0 : 1);
+            cmd.Parameters.AddWithValue("$d", (object?)outcome?.Decision ?? DBNull.Value);
+            cmd.Parameters.AddWithValue("$h", (object?)outcome?.Receipt ?? DBNull.Value);
             cmd.ExecuteNonQuery();
         }
         return new ClaimResult(ClaimStatus.Claimed, NonceState.Free);

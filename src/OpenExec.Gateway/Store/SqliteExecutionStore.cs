@@ -68,6 +68,9 @@ internal sealed class SqliteExecutionStore : IExecutionStore, IDisposable
     public ValueTask<ClaimResult> ClaimAsync(ClaimRequest request, CancellationToken cancellationToken)
         => _ledger.ClaimAsync(request);
 
+    public ValueTask<(ClaimResult Claim, ReceiptDocument? Receipt)> ClaimAndRecordAsync(ClaimRequest request, ReceiptBody executed, CancellationToken cancellationToken)
+        => _ledger.ClaimAndRecordAsync(request, executed);
+
     public ValueTask<ReceiptDocument> AppendReceiptAsync(ReceiptBody draft, ClaimUpdate? claimUpdate, CancellationToken cancellationToken)
         => _ledger.AppendAsync(draft, claimUpdate);
 

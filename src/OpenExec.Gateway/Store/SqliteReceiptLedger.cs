@@ -88,6 +88,12 @@ internal sealed class SqliteReceiptLedger : IDisposable
             ? ValueTask.FromException<ClaimResult>(new InvalidOperationException("This ledger keeps no claims"))
             : Enqueue<ClaimResult>(new ClaimOp(request));
 
+    /// <summary>Claims and, only when claimed, stores the executed receipt as its outcome: one transaction.</summary>
+    public ValueTask<(ClaimResult Claim, ReceiptDocument? Receipt)> ClaimAndRecordAsync(ClaimRequest request, ReceiptBody executed)
+        => _claims is null
+            ? ValueTask.FromException<(ClaimResult, ReceiptDocument?)>(new InvalidOperationException("This ledger keeps no claims"))
+            : Enqueue<(ClaimResult, ReceiptDocument?)>(new ClaimRecordOp(request, executed));
+
     /// <summary>Forgets finished claims and consumed approvals created before the cutoff (retention).</summary>
     public ValueTask<int> PruneClaimsAsync(DateTimeOffset cutoff)
         => _claims is null
@@ -222,17 +228,27 @@ internal sealed class SqliteReceiptLedger : IDisposable
                 switch (batch[i])
                 {
                     case ClaimOp claim:
-                        results[i] = _claims!.Apply(_statements, tx, claim.Request);
+                        results[i] = _claims!.Apply(_statements, tx, claim.Request, outcome: null);
                         break;
                     case PruneOp prune:
                         results[i] = _claims!.Prune(tx, prune.CutoffMs);
                         break;
                     case ReceiptOp receipt:
-                        // Chain fields are assigned here, in commit order, so the chain has no gaps.
-                        seq++;
-                        var body = receipt.Draft with { Gateway = _identity.GatewayId, Seq = seq, Prev = prev };
-                        prev = ReceiptHash.Compute(body);
-                        bodies.Add(body);
+                        bodies.Add(Chain(receipt.Draft, ref seq, ref prev));
+                        break;
+                    case ClaimRecordOp claimRecord:
+                        // The claim is inserted finished, its receipt chained after it; losing
+                        // the claim writes nothing.
+                        var chained = claimRecord.Executed with { Gateway = _identity.GatewayId, Seq = seq + 1, Prev = prev };
+                        var hash = ReceiptHash.Compute(chained);
+                        var claimed = _claims!.Apply(_statements, tx, claimRecord.Request, (chained.Decision, hash));
+                        claimRecord.Claim = claimed;
+                        if (claimed.Status == ClaimStatus.Claimed)
+                        {
+                            seq++;
+                            prev = hash;
+                            bodies.Add(chained);
+                        }
                         break;
                 }
             }
@@ -241,15 +257,26 @@ internal sealed class SqliteReceiptLedger : IDisposable
             var d = 0;
             for (var i = 0; i < batch.Count; i++)
             {
-                if (batch[i] is ReceiptOp receipt)
+                switch (batch[i])
                 {
-                    var doc = documents[d++];
-                    StoreReceipt(tx, doc);
-                    if (receipt.ClaimUpdate is { } update && _claims is not null)
-                    {
-                        _claims.ApplyUpdate(_statements, tx, update, doc);
-                    }
-                    results[i] = doc;
+                    case ReceiptOp receipt:
+                        var doc = documents[d++];
+                        StoreReceipt(tx, doc);
+                        if (receipt.ClaimUpdate is { } update && _claims is not null)
+                        {
+                            _claims.ApplyUpdate(_statements, tx, update, doc);
+                        }
+                        results[i] = doc;
+                        break;
+                    case ClaimRecordOp claimRecord:
+                        ReceiptDocument? recorded = null;
+                        if (claimRecord.Claim.Status == ClaimStatus.Claimed)
+                        {
+                            recorded = documents[d++];
+                            StoreReceipt(tx, recorded);
+                        }
+                        results[i] = (claimRecord.Claim, recorded);
+                        break;
                 }
             }
             tx.Commit();
@@ -277,6 +304,15 @@ internal sealed class SqliteReceiptLedger : IDisposable
         {
             _committed?.Invoke();
         }
+    }
+
+    /// <summary>Gives a draft its place in the chain: the fields are assigned in commit order, so the chain has no gaps.</summary>
+    private ReceiptBody Chain(ReceiptBody draft, ref long seq, ref string prev)
+    {
+        seq++;
+        var body = draft with { Gateway = _identity.GatewayId, Seq = seq, Prev = prev };
+        prev = ReceiptHash.Compute(body);
+        return body;
     }
 
     private void StoreReceipt(SqliteTransaction tx, ReceiptDocument doc)
@@ -358,6 +394,16 @@ internal sealed class SqliteReceiptLedger : IDisposable
     private sealed class ClaimOp(ClaimRequest request) : WriteOp<ClaimResult>
     {
         public ClaimRequest Request { get; } = request;
+    }
+
+    private sealed class ClaimRecordOp(ClaimRequest request, ReceiptBody executed) : WriteOp<(ClaimResult, ReceiptDocument?)>
+    {
+        public ClaimRequest Request { get; } = request;
+
+        public ReceiptBody Executed { get; } = executed;
+
+        /// <summary>Set by the first pass of the batch.</summary>
+        public ClaimResult Claim { get; set; }
     }
 
     private sealed class PruneOp(long cutoffMs) : WriteOp<int>

@@ -189,6 +189,63 @@ public abstract class ExecutionStoreContract : StoreTestBase
     }
 
     [Fact]
+    public async Task Claim_and_record_stores_the_claim_finished_with_its_receipt_and_a_loser_writes_nothing()
+    {
+        var (store, identity) = Open();
+        var claim = Claim(Hex64(), approval: Hex64());
+        var executed = Draft(claim.ExecId, claim.NonceSha256, "executed") with { RequestSha256 = claim.RequestSha256, ApprovalSha256 = claim.ApprovalIdentity };
+
+        var (won, receipt) = await store.ClaimAndRecordAsync(claim, executed, default);
+
+        Assert.Equal(ClaimStatus.Claimed, won.Status);
+        Assert.NotNull(receipt);
+        Assert.Equal(claim.ExecId, receipt.Body.ExecId);
+        Assert.Equal(1, receipt.Body.Seq);
+        Assert.True(ReceiptVerifier.Verify(receipt, kid => kid == identity.SigningKey.Kid ? identity.SigningKey.PublicKey : null).Valid);
+        var state = await store.LookupAsync(claim.NonceSha256, default);
+        Assert.Equal(NonceStatus.Done, state.Status);
+        Assert.Equal("executed", state.Decision);
+        Assert.Equal(receipt.Hash, state.Receipt);
+
+        // The same nonce again, and another nonce with the same approval: refused, nothing chained.
+        var (replay, none) = await store.ClaimAndRecordAsync(claim with { ExecId = NewExecId() }, executed with { ExecId = NewExecId() }, default);
+        Assert.Equal(ClaimStatus.NonceTaken, replay.Status);
+        Assert.Equal(receipt.Hash, replay.Existing.Receipt);
+        Assert.Null(none);
+        var reused = Claim(Hex64(), approval: claim.ApprovalIdentity);
+        var (approvalReused, none2) = await store.ClaimAndRecordAsync(reused, Draft(reused.ExecId, reused.NonceSha256, "executed"), default);
+        Assert.Equal(ClaimStatus.ApprovalReused, approvalReused.Status);
+        Assert.Null(none2);
+        Assert.Equal(NonceState.Free, await store.LookupAsync(reused.NonceSha256, default));
+        var next = await store.AppendReceiptAsync(Draft(NewExecId(), Hex64(), "rejected"), null, default);
+        Assert.Equal(2, next.Body.Seq);
+        Assert.Equal(receipt.Hash, next.Body.Prev);
+    }
+
+    [Fact]
+    public async Task Of_many_concurrent_claim_and_records_of_one_nonce_exactly_one_is_chained()
+    {
+        var (store, identity) = Open();
+        var nonce = Hex64();
+        var request = Hex64();
+
+        var results = await Task.WhenAll(Enumerable.Range(0, 50).Select(_ => Task.Run(async () =>
+        {
+            var claim = Claim(nonce, request: request);
+            return await store.ClaimAndRecordAsync(claim, Draft(claim.ExecId, nonce, "executed"), default);
+        })));
+
+        var winner = Assert.Single(results, r => r.Claim.Status == ClaimStatus.Claimed);
+        Assert.All(results.Where(r => r.Claim.Status != ClaimStatus.Claimed), r =>
+        {
+            Assert.Equal(ClaimStatus.NonceTaken, r.Claim.Status);
+            Assert.Null(r.Receipt);
+        });
+        var chain = await store.ListReceiptsAsync(identity.GatewayId, 0, 100, default);
+        Assert.Equal(winner.Receipt!.Hash, Assert.Single(chain).Hash);
+    }
+
+    [Fact]
     public async Task It_names_its_kind_and_answers_ping()
     {
         var (store, _) = Open();
