@@ -219,6 +219,7 @@ internal sealed class SqliteReceiptLedger : IDisposable
         var seq = _headSeq;
         var prev = _headHash;
         var bodies = new List<ReceiptBody>();
+        var hashes = new List<string>();
         var results = new object?[batch.Count];
         try
         {
@@ -234,7 +235,12 @@ internal sealed class SqliteReceiptLedger : IDisposable
                         results[i] = _claims!.Prune(tx, prune.CutoffMs);
                         break;
                     case ReceiptOp receipt:
-                        bodies.Add(Chain(receipt.Draft, ref seq, ref prev));
+                        // Chain fields are assigned here, in commit order, so the chain has no gaps.
+                        seq++;
+                        var body = receipt.Draft with { Gateway = _identity.GatewayId, Seq = seq, Prev = prev };
+                        prev = ReceiptHash.Compute(body);
+                        bodies.Add(body);
+                        hashes.Add(prev);
                         break;
                     case ClaimRecordOp claimRecord:
                         // The claim is inserted finished, its receipt chained after it; losing
@@ -248,12 +254,13 @@ internal sealed class SqliteReceiptLedger : IDisposable
                             seq++;
                             prev = hash;
                             bodies.Add(chained);
+                            hashes.Add(hash);
                         }
                         break;
                 }
             }
 
-            var documents = bodies.Count == 0 ? [] : ReceiptBatchSigner.Sign(_identity.SigningKey, bodies);
+            var documents = bodies.Count == 0 ? [] : ReceiptBatchSigner.Sign(_identity.SigningKey, bodies, hashes);
             var d = 0;
             for (var i = 0; i < batch.Count; i++)
             {
@@ -304,15 +311,6 @@ internal sealed class SqliteReceiptLedger : IDisposable
         {
             _committed?.Invoke();
         }
-    }
-
-    /// <summary>Gives a draft its place in the chain: the fields are assigned in commit order, so the chain has no gaps.</summary>
-    private ReceiptBody Chain(ReceiptBody draft, ref long seq, ref string prev)
-    {
-        seq++;
-        var body = draft with { Gateway = _identity.GatewayId, Seq = seq, Prev = prev };
-        prev = ReceiptHash.Compute(body);
-        return body;
     }
 
     private void StoreReceipt(SqliteTransaction tx, ReceiptDocument doc)

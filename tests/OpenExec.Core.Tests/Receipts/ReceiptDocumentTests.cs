@@ -25,6 +25,20 @@ public sealed class ReceiptDocumentTests : IDisposable
         "c2ln");
 
     [Fact]
+    public void SigningWithPrecomputedHashesGivesTheSameDocumentsAndRefusesAMismatch()
+    {
+        var bodies = Enumerable.Range(1, 5).Select(i => ReceiptFixtures.Body() with { Seq = i }).ToList();
+        var hashes = bodies.Select(ReceiptHash.Compute).ToList();
+
+        var computed = ReceiptBatchSigner.Sign(_key, bodies);
+        var given = ReceiptBatchSigner.Sign(_key, bodies, hashes);
+
+        Assert.Equal(computed.Select(d => d.ToJson()), given.Select(d => d.ToJson()));
+        Assert.All(given, d => Assert.True(ReceiptVerifier.Verify(d, ReceiptFixtures.Keys(_key)).Valid));
+        Assert.Throws<ArgumentException>(() => ReceiptBatchSigner.Sign(_key, bodies, hashes.Take(4).ToList()));
+    }
+
+    [Fact]
     public void JsonHasSpecFieldOrder()
     {
         using var json = JsonDocument.Parse(Manual().ToJson());
