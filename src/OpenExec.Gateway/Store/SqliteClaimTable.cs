@@ -1,3 +1,5 @@
+using System.Buffers;
+using System.Buffers.Binary;
 using Microsoft.Data.Sqlite;
 
 namespace OpenExec.Gateway.Store;
@@ -5,16 +7,34 @@ namespace OpenExec.Gateway.Store;
 /// <summary>
 /// The embedded store's nonce claims and consumed approvals. Writes run on the ledger's writer
 /// thread inside its group-commit transaction (<see cref="SqliteReceiptLedger"/>), so a claim and
-/// the receipt that records its outcome are ordered by one writer; reads use any connection.
+/// the receipt that records its outcome are ordered by one writer.
+/// <para>
+/// The claims are rows appended in order (<c>claim_log</c>, keyed by a sequence) and found
+/// through an index in memory (nonce hash → row, approval identity → row) that the writer keeps
+/// in step with its transactions and that is rebuilt from the rows at start. A B-tree keyed by
+/// the nonce hash would put every claim on a random page: one more 4 KiB page written (twice,
+/// WAL then checkpoint) per request, the single largest cost of a claim. The price is memory:
+/// about 100 bytes per kept nonce (<c>OpenExec:NonceRetention</c> bounds it).
+/// </para>
 /// </summary>
 internal sealed class SqliteClaimTable
 {
-    public void CreateSchema(SqliteConnection writer)
+    private readonly Dictionary<Sha256Key, long> _byNonce = [];
+    private readonly Dictionary<Sha256Key, long> _byApproval = [];
+
+    /// <summary>How to take back this transaction's index changes if it does not commit.</summary>
+    private readonly List<(Dictionary<Sha256Key, long> Index, Sha256Key Key, long? Before)> _undo = [];
+
+    /// <summary>Nonces the index holds (kept claims).</summary>
+    public int Count => _byNonce.Count;
+
+    /// <summary>Creates (or moves to) the append-only layout and loads the index. Writer connection.</summary>
+    public void Open(SqliteConnection writer)
     {
-        using var cmd = writer.CreateCommand();
-        cmd.CommandText = """
-            CREATE TABLE IF NOT EXISTS claims(
-              nonce_sha256 TEXT PRIMARY KEY,
+        Exec(writer, """
+            CREATE TABLE IF NOT EXISTS claim_log(
+              id INTEGER PRIMARY KEY,
+              nonce_sha256 TEXT NOT NULL,
               request_sha256 TEXT NOT NULL,
               approval_identity TEXT,
               exec_id TEXT NOT NULL,
@@ -25,107 +45,145 @@ internal sealed class SqliteClaimTable
               receipt TEXT,
               created_ms INTEGER NOT NULL,
               lease_until_ms INTEGER NOT NULL);
-            CREATE TABLE IF NOT EXISTS approvals(
-              identity TEXT PRIMARY KEY,
-              nonce_sha256 TEXT NOT NULL,
-              created_ms INTEGER NOT NULL);
-            """;
-        cmd.ExecuteNonQuery();
+            CREATE INDEX IF NOT EXISTS claim_log_by_time ON claim_log(created_ms);
+            """);
+        MoveEarlierLayout(writer);
+
+        using var cmd = writer.CreateCommand();
+        cmd.CommandText = "SELECT id, nonce_sha256, approval_identity FROM claim_log";
+        using var reader = cmd.ExecuteReader();
+        while (reader.Read())
+        {
+            var id = reader.GetInt64(0);
+            _byNonce[Sha256Key.Parse(reader.GetString(1))] = id;
+            if (!reader.IsDBNull(2))
+            {
+                _byApproval[Sha256Key.Parse(reader.GetString(2))] = id;
+            }
+        }
+    }
+
+    /// <summary>The transaction committed: its index changes stay.</summary>
+    public void Committed() => _undo.Clear();
+
+    /// <summary>The transaction rolled back: its index changes are taken back, newest first.</summary>
+    public void RolledBack()
+    {
+        for (var i = _undo.Count - 1; i >= 0; i--)
+        {
+            var (index, key, before) = _undo[i];
+            if (before is { } id)
+            {
+                index[key] = id;
+            }
+            else
+            {
+                index.Remove(key);
+            }
+        }
+        _undo.Clear();
     }
 
     /// <summary>
-    /// Deletes finished claims and consumed approvals older than the cutoff. Unfinished claims
-    /// are never deleted: they become outcome_unknown, never free. Returns the claims deleted.
+    /// Deletes finished claims (and so their consumed approvals) created before the cutoff.
+    /// Unfinished claims are never deleted: they become outcome_unknown, never free. Returns the
+    /// claims deleted.
     /// </summary>
     public int Prune(SqliteTransaction tx, long cutoffMs)
     {
-        using var cmd = tx.Connection!.CreateCommand();
-        cmd.Transaction = tx;
-        cmd.CommandText = "DELETE FROM claims WHERE done = 1 AND created_ms < $c; SELECT changes(); ";
-        cmd.Parameters.AddWithValue("$c", cutoffMs);
-        var deleted = Convert.ToInt32(cmd.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture);
-        using var approvals = tx.Connection!.CreateCommand();
-        approvals.Transaction = tx;
-        approvals.CommandText = "DELETE FROM approvals WHERE created_ms < $c AND nonce_sha256 NOT IN (SELECT nonce_sha256 FROM claims)";
-        approvals.Parameters.AddWithValue("$c", cutoffMs);
-        approvals.ExecuteNonQuery();
-        return deleted;
+        using (var select = tx.Connection!.CreateCommand())
+        {
+            select.Transaction = tx;
+            select.CommandText = "SELECT id, nonce_sha256, approval_identity FROM claim_log WHERE created_ms < $c AND done = 1";
+            select.Parameters.AddWithValue("$c", cutoffMs);
+            using var reader = select.ExecuteReader();
+            while (reader.Read())
+            {
+                var id = reader.GetInt64(0);
+                Forget(_byNonce, Sha256Key.Parse(reader.GetString(1)), id);
+                if (!reader.IsDBNull(2))
+                {
+                    Forget(_byApproval, Sha256Key.Parse(reader.GetString(2)), id);
+                }
+            }
+        }
+        using var delete = tx.Connection!.CreateCommand();
+        delete.Transaction = tx;
+        delete.CommandText = "DELETE FROM claim_log WHERE created_ms < $c AND done = 1";
+        delete.Parameters.AddWithValue("$c", cutoffMs);
+        return delete.ExecuteNonQuery();
     }
 
     /// <summary>
-    /// Step 6. With <paramref name="outcome"/> the claim is inserted already finished (an
-    /// in-process action recorded in the same transaction).
+    /// Step 6 (or, with <see cref="ClaimRequest.LookupOnly"/>, step 4 alone). With
+    /// <paramref name="outcome"/> the claim is inserted already finished (an in-process action
+    /// recorded in the same transaction).
     /// </summary>
     public ClaimResult Apply(SqliteStatements statements, SqliteTransaction tx, ClaimRequest request, (string Decision, string Receipt)? outcome)
     {
+        var nonce = Sha256Key.Parse(request.NonceSha256);
+        if (_byNonce.TryGetValue(nonce, out var existing))
         {
-            var cmd = statements.For(tx, "SELECT request_sha256, exec_id, done, decision, receipt FROM claims WHERE nonce_sha256 = $n");
-            cmd.Parameters.AddWithValue("$n", request.NonceSha256);
-            using var reader = cmd.ExecuteReader();
-            if (reader.Read())
-            {
-                return new ClaimResult(ClaimStatus.NonceTaken, ReadState(reader));
-            }
+            return new ClaimResult(ClaimStatus.NonceTaken, ReadState(statements, tx, existing));
         }
         if (request.LookupOnly)
         {
             return new ClaimResult(ClaimStatus.NotClaimed, NonceState.Free);
         }
-        if (request.ApprovalIdentity is { } identity)
+        Sha256Key? approval = request.ApprovalIdentity is { } identity ? Sha256Key.Parse(identity) : null;
+        if (approval is { } a && _byApproval.ContainsKey(a))
         {
-            var cmd = statements.For(tx, "INSERT OR IGNORE INTO approvals(identity, nonce_sha256, created_ms) VALUES($i, $n, $t)");
-            cmd.Parameters.AddWithValue("$i", identity);
-            cmd.Parameters.AddWithValue("$n", request.NonceSha256);
-            cmd.Parameters.AddWithValue("$t", request.Now.ToUnixTimeMilliseconds());
-            if (cmd.ExecuteNonQuery() == 0)
-            {
-                return new ClaimResult(ClaimStatus.ApprovalReused, NonceState.Free);
-            }
+            return new ClaimResult(ClaimStatus.ApprovalReused, NonceState.Free);
         }
+
+        var cmd = statements.For(tx, "INSERT INTO claim_log(nonce_sha256, request_sha256, approval_identity, exec_id, action, tenant, done, decision, receipt, created_ms, lease_until_ms) VALUES($n, $r, $i, $e, $a, $tn, $done, $d, $h, $t, $l) RETURNING id");
+        cmd.Parameters.AddWithValue("$n", request.NonceSha256);
+        cmd.Parameters.AddWithValue("$r", request.RequestSha256);
+        cmd.Parameters.AddWithValue("$i", (object?)request.ApprovalIdentity ?? DBNull.Value);
+        cmd.Parameters.AddWithValue("$e", request.ExecId);
+        cmd.Parameters.AddWithValue("$a", request.Action);
+        cmd.Parameters.AddWithValue("$tn", request.Tenant);
+        cmd.Parameters.AddWithValue("$done", outcome is null ? 0 : 1);
+        cmd.Parameters.AddWithValue("$d", (object?)outcome?.Decision ?? DBNull.Value);
+        cmd.Parameters.AddWithValue("$h", (object?)outcome?.Receipt ?? DBNull.Value);
+        cmd.Parameters.AddWithValue("$t", request.Now.ToUnixTimeMilliseconds());
+        cmd.Parameters.AddWithValue("$l", request.LeaseUntil.ToUnixTimeMilliseconds());
+        var id = (long)cmd.ExecuteScalar()!;
+        Set(_byNonce, nonce, id);
+        if (approval is { } consumed)
         {
-            var cmd = statements.For(tx, "INSERT INTO claims(nonce_sha256, request_sha256, approval_identity, exec_id, action, tenant, done, decision, receipt, created_ms, lease_until_ms) VALUES($n, $r, $i, $e, $a, $tn, $done, $d, $h, $t, $l)");
-            cmd.Parameters.AddWithValue("$n", request.NonceSha256);
-            cmd.Parameters.AddWithValue("$r", request.RequestSha256);
-            cmd.Parameters.AddWithValue("$i", (object?)request.ApprovalIdentity ?? DBNull.Value);
-            cmd.Parameters.AddWithValue("$e", request.ExecId);
-            cmd.Parameters.AddWithValue("$a", request.Action);
-            cmd.Parameters.AddWithValue("$tn", request.Tenant);
-            cmd.Parameters.AddWithValue("$t", request.Now.ToUnixTimeMilliseconds());
-            cmd.Parameters.AddWithValue("$l", request.LeaseUntil.ToUnixTimeMilliseconds());
-            cmd.Parameters.AddWithValue("$done", outcome is null ? 0 : 1);
-            cmd.Parameters.AddWithValue("$d", (object?)outcome?.Decision ?? DBNull.Value);
-            cmd.Parameters.AddWithValue("$h", (object?)outcome?.Receipt ?? DBNull.Value);
-            cmd.ExecuteNonQuery();
+            Set(_byApproval, consumed, id);
         }
         return new ClaimResult(ClaimStatus.Claimed, NonceState.Free);
     }
 
+    /// <summary>Records a claim's outcome, or releases it (nothing reached the backend).</summary>
     public void ApplyUpdate(SqliteStatements statements, SqliteTransaction tx, ClaimUpdate update, Core.Receipts.ReceiptDocument doc)
     {
+        var nonce = Sha256Key.Parse(update.NonceSha256);
+        if (!_byNonce.TryGetValue(nonce, out var id))
+        {
+            return;
+        }
         SqliteCommand cmd;
         if (update.Release)
         {
             // Nothing reached the backend: the nonce and the approval may be used again.
-            cmd = statements.For(tx, "DELETE FROM claims WHERE nonce_sha256 = $n; DELETE FROM approvals WHERE nonce_sha256 = $n");
-            cmd.Parameters.AddWithValue("$n", update.NonceSha256);
+            cmd = statements.For(tx, "DELETE FROM claim_log WHERE id = $id");
+            Forget(_byNonce, nonce, id);
+            if (update.ApprovalIdentity is { } identity)
+            {
+                Forget(_byApproval, Sha256Key.Parse(identity), id);
+            }
         }
         else
         {
-            cmd = statements.For(tx, "UPDATE claims SET done = 1, decision = $d, receipt = $h WHERE nonce_sha256 = $n");
-            cmd.Parameters.AddWithValue("$n", update.NonceSha256);
+            cmd = statements.For(tx, "UPDATE claim_log SET done = 1, decision = $d, receipt = $h WHERE id = $id");
             cmd.Parameters.AddWithValue("$d", doc.Body.Decision);
             cmd.Parameters.AddWithValue("$h", doc.Hash);
         }
+        cmd.Parameters.AddWithValue("$id", id);
         cmd.ExecuteNonQuery();
-    }
-
-    public static async Task<NonceState> LookupAsync(SqliteConnection conn, string nonceSha256, CancellationToken cancellationToken)
-    {
-        await using var cmd = conn.CreateCommand();
-        cmd.CommandText = "SELECT request_sha256, exec_id, done, decision, receipt FROM claims WHERE nonce_sha256 = $n";
-        cmd.Parameters.AddWithValue("$n", nonceSha256);
-        await using var reader = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-        return await reader.ReadAsync(cancellationToken).ConfigureAwait(false) ? ReadState(reader) : NonceState.Free;
     }
 
     /// <summary>Every claim without an outcome.</summary>
@@ -133,7 +191,7 @@ internal sealed class SqliteClaimTable
     {
         var orphans = new List<RecoveredClaim>();
         await using var cmd = conn.CreateCommand();
-        cmd.CommandText = "SELECT nonce_sha256, request_sha256, approval_identity, exec_id, action, tenant, created_ms FROM claims WHERE done = 0";
+        cmd.CommandText = "SELECT nonce_sha256, request_sha256, approval_identity, exec_id, action, tenant, created_ms FROM claim_log WHERE done = 0 ORDER BY id";
         await using var reader = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
         {
@@ -142,8 +200,15 @@ internal sealed class SqliteClaimTable
         return orphans;
     }
 
-    private static NonceState ReadState(SqliteDataReader reader)
+    private static NonceState ReadState(SqliteStatements statements, SqliteTransaction tx, long id)
     {
+        var cmd = statements.For(tx, "SELECT request_sha256, exec_id, done, decision, receipt FROM claim_log WHERE id = $id");
+        cmd.Parameters.AddWithValue("$id", id);
+        using var reader = cmd.ExecuteReader();
+        if (!reader.Read())
+        {
+            throw new InvalidOperationException("The claim index names a claim that is not stored");
+        }
         var done = reader.GetInt64(2) != 0;
         return new NonceState(
             done ? NonceStatus.Done : NonceStatus.InProgress,
@@ -151,5 +216,69 @@ internal sealed class SqliteClaimTable
             reader.GetString(1),
             reader.IsDBNull(4) ? null : reader.GetString(4),
             reader.IsDBNull(3) ? null : reader.GetString(3));
+    }
+
+    /// <summary>
+    /// Data dirs written before the append-only layout kept claims in <c>claims</c> (keyed by
+    /// nonce) and <c>approvals</c>; their rows move over, in claim order, in one transaction.
+    /// </summary>
+    private static void MoveEarlierLayout(SqliteConnection writer)
+    {
+        using (var probe = writer.CreateCommand())
+        {
+            probe.CommandText = "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'claims'";
+            if ((long)probe.ExecuteScalar()! == 0)
+            {
+                return;
+            }
+        }
+        Exec(writer, """
+            BEGIN IMMEDIATE;
+            INSERT INTO claim_log(nonce_sha256, request_sha256, approval_identity, exec_id, action, tenant, done, decision, receipt, created_ms, lease_until_ms)
+              SELECT nonce_sha256, request_sha256, approval_identity, exec_id, action, tenant, done, decision, receipt, created_ms, lease_until_ms FROM claims ORDER BY created_ms, rowid;
+            DROP TABLE claims;
+            DROP TABLE IF EXISTS approvals;
+            COMMIT;
+            """);
+    }
+
+    private void Set(Dictionary<Sha256Key, long> index, Sha256Key key, long id)
+    {
+        _undo.Add((index, key, index.TryGetValue(key, out var before) ? before : null));
+        index[key] = id;
+    }
+
+    private void Forget(Dictionary<Sha256Key, long> index, Sha256Key key, long id)
+    {
+        if (index.TryGetValue(key, out var current) && current == id)
+        {
+            _undo.Add((index, key, current));
+            index.Remove(key);
+        }
+    }
+
+    private static void Exec(SqliteConnection conn, string sql)
+    {
+        using var cmd = conn.CreateCommand();
+        cmd.CommandText = sql;
+        cmd.ExecuteNonQuery();
+    }
+
+    /// <summary>A SHA-256 (given as 64 hex digits) as an index key: 32 bytes, no string kept.</summary>
+    private readonly record struct Sha256Key(ulong A, ulong B, ulong C, ulong D)
+    {
+        public static Sha256Key Parse(string hex)
+        {
+            Span<byte> bytes = stackalloc byte[32];
+            if (hex.Length != 64 || Convert.FromHexString(hex, bytes, out _, out var written) != OperationStatus.Done || written != 32)
+            {
+                throw new ArgumentException("Not a SHA-256 in hex", nameof(hex));
+            }
+            return new Sha256Key(
+                BinaryPrimitives.ReadUInt64LittleEndian(bytes),
+                BinaryPrimitives.ReadUInt64LittleEndian(bytes[8..]),
+                BinaryPrimitives.ReadUInt64LittleEndian(bytes[16..]),
+                BinaryPrimitives.ReadUInt64LittleEndian(bytes[24..]));
+        }
     }
 }

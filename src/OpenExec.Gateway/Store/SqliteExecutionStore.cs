@@ -63,7 +63,7 @@ internal sealed class SqliteExecutionStore : IExecutionStore, IDisposable
     }
 
     public ValueTask<NonceState> LookupAsync(string nonceSha256, CancellationToken cancellationToken)
-        => _ledger.ReadAsync(conn => SqliteClaimTable.LookupAsync(conn, nonceSha256, cancellationToken), cancellationToken);
+        => _ledger.LookupAsync(nonceSha256);
 
     public ValueTask<ClaimResult> ClaimAsync(ClaimRequest request, CancellationToken cancellationToken)
         => _ledger.ClaimAsync(request);

@@ -63,7 +63,7 @@ internal sealed class SqliteReceiptLedger : IDisposable
               kid TEXT PRIMARY KEY,
               x TEXT NOT NULL);
             """);
-        claims?.CreateSchema(_writer);
+        claims?.Open(_writer);
         Exec(_writer, "INSERT OR IGNORE INTO signing_keys(kid, x) VALUES($kid, $x)",
             ("$kid", identity.SigningKey.Kid), ("$x", Base64Url.Encode(identity.SigningKey.PublicKeyRaw)));
 
@@ -93,6 +93,14 @@ internal sealed class SqliteReceiptLedger : IDisposable
         => _claims is null
             ? ValueTask.FromException<(ClaimResult, ReceiptDocument?)>(new InvalidOperationException("This ledger keeps no claims"))
             : Enqueue<(ClaimResult, ReceiptDocument?)>(new ClaimRecordOp(request, executed));
+
+    /// <summary>What the claim tables hold for a nonce, read in order with the writes. Needs the claim tables.</summary>
+    public async ValueTask<NonceState> LookupAsync(string nonceSha256)
+    {
+        var now = DateTimeOffset.UnixEpoch;
+        var found = await ClaimAsync(new ClaimRequest(nonceSha256, "", null, "", "", "", now, now, LookupOnly: true)).ConfigureAwait(false);
+        return found.Status == ClaimStatus.NonceTaken ? found.Existing : NonceState.Free;
+    }
 
     /// <summary>Forgets finished claims and consumed approvals created before the cutoff (retention).</summary>
     public ValueTask<int> PruneClaimsAsync(DateTimeOffset cutoff)
@@ -287,9 +295,11 @@ internal sealed class SqliteReceiptLedger : IDisposable
                 }
             }
             tx.Commit();
+            _claims?.Committed();
         }
         catch (Exception ex)
         {
+            _claims?.RolledBack();
             _faulted = ex is not SqliteException { SqliteErrorCode: 5 or 6 };
             StoreLog.WriteFailed(_log, ex);
             var failure = new StoreUnavailableException("The embedded store could not be written", ex);

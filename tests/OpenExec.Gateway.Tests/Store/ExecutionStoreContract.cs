@@ -291,6 +291,9 @@ public abstract class StoreTestBase : IDisposable
 
     internal void Own(IExecutionStore store) => _owned.Add((IDisposable)store);
 
+    /// <summary>Runs <paramref name="action"/> when the test ends, after whatever is owned later.</summary>
+    internal void OnDispose(Action action) => _owned.Add(new Cleanup(action));
+
     internal static ClaimRequest Claim(string nonce, string? approval = null, string? request = null, TimeSpan? lease = null)
     {
         var now = DateTimeOffset.UtcNow;

@@ -1,0 +1,98 @@
+using Microsoft.Data.Sqlite;
+using OpenExec.Gateway.Configuration;
+using OpenExec.Gateway.Hosting;
+using OpenExec.Gateway.Store;
+using OpenExec.Gateway.Tests.Infrastructure;
+
+namespace OpenExec.Gateway.Tests.Store;
+
+/// <summary>
+/// The embedded store's claims are appended rows found through an index in memory: the index
+/// follows the transactions (a rolled-back claim is not in it) and data dirs written in the
+/// earlier layout (claims keyed by nonce) keep every used nonce and consumed approval.
+/// </summary>
+public sealed class SqliteClaimIndexTests : StoreTestBase
+{
+    internal override IExecutionStore OpenStore(GatewayIdentity identity)
+        => new SqliteExecutionStore(identity, GatewaySettings.Create(new OpenExecOptions(), ["http://127.0.0.1:0"], out _), TimeProvider.System, Microsoft.Extensions.Logging.Abstractions.NullLogger<SqliteExecutionStore>.Instance);
+
+    [Fact]
+    public void A_claim_whose_transaction_rolled_back_leaves_nonce_and_approval_free()
+    {
+        var dir = TempDir.Create();
+        try
+        {
+            using var conn = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = Path.Combine(dir, "claims.db"), Pooling = false }.ToString());
+            conn.Open();
+            var table = new SqliteClaimTable();
+            table.Open(conn);
+            using var statements = new SqliteStatements(conn);
+            var claim = Claim(Hex64(), approval: Hex64());
+
+            using (var tx = conn.BeginTransaction())
+            {
+                Assert.Equal(ClaimStatus.Claimed, table.Apply(statements, tx, claim, outcome: null).Status);
+                tx.Rollback();
+                table.RolledBack();
+            }
+            Assert.Equal(0, table.Count);
+
+            using (var tx = conn.BeginTransaction())
+            {
+                Assert.Equal(ClaimStatus.Claimed, table.Apply(statements, tx, claim with { ExecId = NewExecId() }, outcome: null).Status);
+                tx.Commit();
+                table.Committed();
+            }
+            using (var tx = conn.BeginTransaction())
+            {
+                Assert.Equal(ClaimStatus.NonceTaken, table.Apply(statements, tx, claim, outcome: null).Status);
+                Assert.Equal(ClaimStatus.ApprovalReused, table.Apply(statements, tx, Claim(Hex64(), approval: claim.ApprovalIdentity), outcome: null).Status);
+            }
+        }
+        finally
+        {
+            SqliteConnection.ClearAllPools();
+            TempDir.Delete(dir);
+        }
+    }
+
+    [Fact]
+    public async Task Claims_of_the_earlier_layout_are_moved_and_stay_used()
+    {
+        var dir = TempDir.Create();
+        var identity = GatewayIdentity.Open(dir, null);
+        var done = Claim(Hex64(), approval: Hex64());
+        var running = Claim(Hex64());
+        using (var conn = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = Path.Combine(identity.DataDir, "openexec.db"), Pooling = false }.ToString()))
+        {
+            conn.Open();
+            using var cmd = conn.CreateCommand();
+            cmd.CommandText = $"""
+                CREATE TABLE claims(nonce_sha256 TEXT PRIMARY KEY, request_sha256 TEXT NOT NULL, approval_identity TEXT, exec_id TEXT NOT NULL,
+                  action TEXT NOT NULL, tenant TEXT NOT NULL, done INTEGER NOT NULL, decision TEXT, receipt TEXT, created_ms INTEGER NOT NULL, lease_until_ms INTEGER NOT NULL);
+                CREATE TABLE approvals(identity TEXT PRIMARY KEY, nonce_sha256 TEXT NOT NULL, created_ms INTEGER NOT NULL);
+                INSERT INTO claims VALUES('{done.NonceSha256}', '{done.RequestSha256}', '{done.ApprovalIdentity}', '{done.ExecId}', 'echo', 'default', 1, 'executed', '{new string('e', 64)}', 1, 2);
+                INSERT INTO approvals VALUES('{done.ApprovalIdentity}', '{done.NonceSha256}', 1);
+                INSERT INTO claims VALUES('{running.NonceSha256}', '{running.RequestSha256}', NULL, '{running.ExecId}', 'echo', 'default', 0, NULL, NULL, 3, 4);
+                """;
+            cmd.ExecuteNonQuery();
+        }
+        SqliteConnection.ClearAllPools();
+
+        OnDispose(() =>
+        {
+            identity.Dispose();
+            TempDir.Delete(dir);
+        });
+        var store = OpenStore(identity);
+        Own(store);
+
+        var state = await store.LookupAsync(done.NonceSha256, default);
+        Assert.Equal(NonceStatus.Done, state.Status);
+        Assert.Equal(new string('e', 64), state.Receipt);
+        Assert.Equal(done.ExecId, state.ExecId);
+        Assert.Equal(NonceStatus.InProgress, (await store.LookupAsync(running.NonceSha256, default)).Status);
+        Assert.Equal(ClaimStatus.ApprovalReused, (await store.ClaimAsync(Claim(Hex64(), approval: done.ApprovalIdentity), default)).Status);
+        Assert.Equal(ClaimStatus.NonceTaken, (await store.ClaimAsync(done with { ExecId = NewExecId() }, default)).Status);
+    }
+}
