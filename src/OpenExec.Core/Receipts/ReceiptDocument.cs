@@ -27,7 +27,8 @@ public sealed record ReceiptDocument(ReceiptBody Body, string Hash, ReceiptBatch
     /// <summary>JSON in the order body, hash, batch {size, index, path}, kid, signature.</summary>
     public byte[] ToJsonUtf8()
     {
-        var buffer = new ArrayBufferWriter<byte>(2048);
+        // Written into a pooled buffer: the only allocation left is the exact-size result.
+        using var buffer = new Buffers.PooledBufferWriter(4096);
         using (var writer = new Utf8JsonWriter(buffer, WriterOptions))
         {
             WriteTo(writer);

@@ -137,17 +137,17 @@ internal sealed class SqliteClaimTable
         }
 
         var cmd = statements.For(tx, "INSERT INTO claim_log(nonce_sha256, request_sha256, approval_identity, exec_id, action, tenant, done, decision, receipt, created_ms, lease_until_ms) VALUES($n, $r, $i, $e, $a, $tn, $done, $d, $h, $t, $l) RETURNING id");
-        cmd.Parameters.AddWithValue("$n", request.NonceSha256);
-        cmd.Parameters.AddWithValue("$r", request.RequestSha256);
-        cmd.Parameters.AddWithValue("$i", (object?)request.ApprovalIdentity ?? DBNull.Value);
-        cmd.Parameters.AddWithValue("$e", request.ExecId);
-        cmd.Parameters.AddWithValue("$a", request.Action);
-        cmd.Parameters.AddWithValue("$tn", request.Tenant);
-        cmd.Parameters.AddWithValue("$done", outcome is null ? 0 : 1);
-        cmd.Parameters.AddWithValue("$d", (object?)outcome?.Decision ?? DBNull.Value);
-        cmd.Parameters.AddWithValue("$h", (object?)outcome?.Receipt ?? DBNull.Value);
-        cmd.Parameters.AddWithValue("$t", request.Now.ToUnixTimeMilliseconds());
-        cmd.Parameters.AddWithValue("$l", request.LeaseUntil.ToUnixTimeMilliseconds());
+        SqliteStatements.Bind(cmd, "$n", request.NonceSha256);
+        SqliteStatements.Bind(cmd, "$r", request.RequestSha256);
+        SqliteStatements.Bind(cmd, "$i", request.ApprovalIdentity);
+        SqliteStatements.Bind(cmd, "$e", request.ExecId);
+        SqliteStatements.Bind(cmd, "$a", request.Action);
+        SqliteStatements.Bind(cmd, "$tn", request.Tenant);
+        SqliteStatements.Bind(cmd, "$done", outcome is null ? 0 : 1);
+        SqliteStatements.Bind(cmd, "$d", outcome?.Decision);
+        SqliteStatements.Bind(cmd, "$h", outcome?.Receipt);
+        SqliteStatements.Bind(cmd, "$t", request.Now.ToUnixTimeMilliseconds());
+        SqliteStatements.Bind(cmd, "$l", request.LeaseUntil.ToUnixTimeMilliseconds());
         var id = (long)cmd.ExecuteScalar()!;
         Set(_byNonce, nonce, id);
         if (approval is { } consumed)
@@ -179,10 +179,10 @@ internal sealed class SqliteClaimTable
         else
         {
             cmd = statements.For(tx, "UPDATE claim_log SET done = 1, decision = $d, receipt = $h WHERE id = $id");
-            cmd.Parameters.AddWithValue("$d", doc.Body.Decision);
-            cmd.Parameters.AddWithValue("$h", doc.Hash);
+            SqliteStatements.Bind(cmd, "$d", doc.Body.Decision);
+            SqliteStatements.Bind(cmd, "$h", doc.Hash);
         }
-        cmd.Parameters.AddWithValue("$id", id);
+        SqliteStatements.Bind(cmd, "$id", id);
         cmd.ExecuteNonQuery();
     }
 
@@ -203,7 +203,7 @@ internal sealed class SqliteClaimTable
     private static NonceState ReadState(SqliteStatements statements, SqliteTransaction tx, long id)
     {
         var cmd = statements.For(tx, "SELECT request_sha256, exec_id, done, decision, receipt FROM claim_log WHERE id = $id");
-        cmd.Parameters.AddWithValue("$id", id);
+        SqliteStatements.Bind(cmd, "$id", id);
         using var reader = cmd.ExecuteReader();
         if (!reader.Read())
         {

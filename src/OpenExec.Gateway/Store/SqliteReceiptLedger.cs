@@ -325,12 +325,13 @@ internal sealed class SqliteReceiptLedger : IDisposable
 
     private void StoreReceipt(SqliteTransaction tx, ReceiptDocument doc)
     {
-        var cmd = _statements.For(tx, "INSERT INTO receipts(gateway, seq, exec_id, hash, document) VALUES($g, $s, $e, $h, $d)");
-        cmd.Parameters.AddWithValue("$g", doc.Body.Gateway);
-        cmd.Parameters.AddWithValue("$s", doc.Body.Seq);
-        cmd.Parameters.AddWithValue("$e", doc.Body.ExecId);
-        cmd.Parameters.AddWithValue("$h", doc.Hash);
-        cmd.Parameters.AddWithValue("$d", doc.ToJson());
+        // The document's UTF-8 bytes, stored as the TEXT they are (no UTF-16 string in between).
+        var cmd = _statements.For(tx, "INSERT INTO receipts(gateway, seq, exec_id, hash, document) VALUES($g, $s, $e, $h, CAST($d AS TEXT))");
+        SqliteStatements.Bind(cmd, "$g", doc.Body.Gateway);
+        SqliteStatements.Bind(cmd, "$s", doc.Body.Seq);
+        SqliteStatements.Bind(cmd, "$e", doc.Body.ExecId);
+        SqliteStatements.Bind(cmd, "$h", doc.Hash);
+        SqliteStatements.Bind(cmd, "$d", doc.ToJsonUtf8());
         cmd.ExecuteNonQuery();
     }
 

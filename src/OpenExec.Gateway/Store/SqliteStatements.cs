@@ -11,7 +11,10 @@ internal sealed class SqliteStatements(SqliteConnection connection) : IDisposabl
 {
     private readonly Dictionary<string, SqliteCommand> _commands = new(StringComparer.Ordinal);
 
-    /// <summary>The command for <paramref name="sql"/> in <paramref name="tx"/>, with no parameters bound yet.</summary>
+    /// <summary>
+    /// The command for <paramref name="sql"/> in <paramref name="tx"/>. Its parameters keep the
+    /// previous values: set every one with <see cref="Bind"/>, which reuses the parameter objects.
+    /// </summary>
     public SqliteCommand For(SqliteTransaction tx, string sql)
     {
         if (!_commands.TryGetValue(sql, out var command))
@@ -21,8 +24,22 @@ internal sealed class SqliteStatements(SqliteConnection connection) : IDisposabl
             _commands[sql] = command;
         }
         command.Transaction = tx;
-        command.Parameters.Clear();
         return command;
+    }
+
+    /// <summary>Sets a parameter of a command from <see cref="For"/> (null binds SQL NULL).</summary>
+    public static void Bind(SqliteCommand command, string name, object? value)
+    {
+        var parameters = command.Parameters;
+        var index = parameters.IndexOf(name);
+        if (index >= 0)
+        {
+            parameters[index].Value = value ?? DBNull.Value;
+        }
+        else
+        {
+            parameters.AddWithValue(name, value ?? DBNull.Value);
+        }
     }
 
     public void Dispose()
