@@ -63,6 +63,15 @@ internal sealed class SqliteClaimTable
         }
     }
 
+    /// <summary>
+    /// Null when both keys are SHA-256 hex, else the exception for the caller: checked before an
+    /// operation is queued, so a malformed key fails its own call, never a batch of others.
+    /// </summary>
+    public static ArgumentException? KeyProblem(string nonceSha256, string? approvalIdentity)
+        => Sha256Key.IsValid(nonceSha256) && (approvalIdentity is null || Sha256Key.IsValid(approvalIdentity))
+            ? null
+            : new ArgumentException("A nonce hash or approval identity is not a SHA-256 in hex");
+
     /// <summary>The transaction committed: its index changes stay.</summary>
     public void Committed() => _undo.Clear();
 
@@ -267,6 +276,12 @@ internal sealed class SqliteClaimTable
     /// <summary>A SHA-256 (given as 64 hex digits) as an index key: 32 bytes, no string kept.</summary>
     private readonly record struct Sha256Key(ulong A, ulong B, ulong C, ulong D)
     {
+        public static bool IsValid(string hex)
+        {
+            Span<byte> bytes = stackalloc byte[32];
+            return hex.Length == 64 && Convert.FromHexString(hex, bytes, out _, out var written) == OperationStatus.Done && written == 32;
+        }
+
         public static Sha256Key Parse(string hex)
         {
             Span<byte> bytes = stackalloc byte[32];

@@ -84,15 +84,27 @@ internal sealed class SqliteReceiptLedger : IDisposable
 
     /// <summary>Claims nonce and approval in the next group commit. Needs the claim tables.</summary>
     public ValueTask<ClaimResult> ClaimAsync(ClaimRequest request)
-        => _claims is null
-            ? ValueTask.FromException<ClaimResult>(new InvalidOperationException("This ledger keeps no claims"))
+    {
+        if (_claims is null)
+        {
+            return ValueTask.FromException<ClaimResult>(new InvalidOperationException("This ledger keeps no claims"));
+        }
+        return SqliteClaimTable.KeyProblem(request.NonceSha256, request.ApprovalIdentity) is { } problem
+            ? ValueTask.FromException<ClaimResult>(problem)
             : Enqueue<ClaimResult>(new ClaimOp(request));
+    }
 
     /// <summary>Claims and, only when claimed, stores the executed receipt as its outcome: one transaction.</summary>
     public ValueTask<(ClaimResult Claim, ReceiptDocument? Receipt)> ClaimAndRecordAsync(ClaimRequest request, ReceiptBody executed)
-        => _claims is null
-            ? ValueTask.FromException<(ClaimResult, ReceiptDocument?)>(new InvalidOperationException("This ledger keeps no claims"))
+    {
+        if (_claims is null)
+        {
+            return ValueTask.FromException<(ClaimResult, ReceiptDocument?)>(new InvalidOperationException("This ledger keeps no claims"));
+        }
+        return SqliteClaimTable.KeyProblem(request.NonceSha256, request.ApprovalIdentity) is { } problem
+            ? ValueTask.FromException<(ClaimResult, ReceiptDocument?)>(problem)
             : Enqueue<(ClaimResult, ReceiptDocument?)>(new ClaimRecordOp(request, executed));
+    }
 
     /// <summary>What the claim tables hold for a nonce, read in order with the writes. Needs the claim tables.</summary>
     public async ValueTask<NonceState> LookupAsync(string nonceSha256)
@@ -110,7 +122,13 @@ internal sealed class SqliteReceiptLedger : IDisposable
 
     /// <summary>Chains, signs and durably stores one receipt, applying the claim update when this ledger keeps claims.</summary>
     public ValueTask<ReceiptDocument> AppendAsync(ReceiptBody draft, ClaimUpdate? claimUpdate)
-        => Enqueue<ReceiptDocument>(new ReceiptOp(draft, claimUpdate));
+    {
+        if (claimUpdate is not null && _claims is not null && SqliteClaimTable.KeyProblem(claimUpdate.NonceSha256, claimUpdate.ApprovalIdentity) is { } problem)
+        {
+            return ValueTask.FromException<ReceiptDocument>(problem);
+        }
+        return Enqueue<ReceiptDocument>(new ReceiptOp(draft, claimUpdate));
+    }
 
     public async ValueTask<ReceiptDocument?> GetReceiptAsync(string execId, CancellationToken cancellationToken)
     {

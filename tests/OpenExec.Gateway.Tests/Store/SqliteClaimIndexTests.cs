@@ -57,6 +57,26 @@ public sealed class SqliteClaimIndexTests : StoreTestBase
     }
 
     [Fact]
+    public async Task A_malformed_key_fails_its_own_call_and_nothing_else()
+    {
+        var (store, _) = Open();
+        var good = Claim(Hex64(), approval: Hex64());
+
+        var claims = new[]
+        {
+            store.ClaimAsync(good with { NonceSha256 = "not-a-hash" }, default).AsTask(),
+            store.ClaimAsync(Claim(Hex64(), approval: "ABC"), default).AsTask(),
+            store.ClaimAsync(good, default).AsTask(),
+        };
+
+        await Assert.ThrowsAsync<ArgumentException>(() => claims[0]);
+        await Assert.ThrowsAsync<ArgumentException>(() => claims[1]);
+        Assert.Equal(ClaimStatus.Claimed, (await claims[2]).Status);
+        Assert.True(await store.PingAsync(default));
+        Assert.Equal(NonceStatus.InProgress, (await store.LookupAsync(good.NonceSha256, default)).Status);
+    }
+
+    [Fact]
     public async Task Claims_of_the_earlier_layout_are_moved_and_stay_used()
     {
         var dir = TempDir.Create();
