@@ -276,24 +276,25 @@ internal sealed class SqliteClaimTable
     /// <summary>A SHA-256 (given as 64 hex digits) as an index key: 32 bytes, no string kept.</summary>
     private readonly record struct Sha256Key(ulong A, ulong B, ulong C, ulong D)
     {
-        public static bool IsValid(string hex)
-        {
-            Span<byte> bytes = stackalloc byte[32];
-            return hex.Length == 64 && Convert.FromHexString(hex, bytes, out _, out var written) == OperationStatus.Done && written == 32;
-        }
+        public static bool IsValid(string hex) => TryParse(hex, out _);
 
         public static Sha256Key Parse(string hex)
+            => TryParse(hex, out var key) ? key : throw new ArgumentException("Not a SHA-256 in hex", nameof(hex));
+
+        private static bool TryParse(string hex, out Sha256Key key)
         {
             Span<byte> bytes = stackalloc byte[32];
             if (hex.Length != 64 || Convert.FromHexString(hex, bytes, out _, out var written) != OperationStatus.Done || written != 32)
             {
-                throw new ArgumentException("Not a SHA-256 in hex", nameof(hex));
+                key = default;
+                return false;
             }
-            return new Sha256Key(
+            key = new Sha256Key(
                 BinaryPrimitives.ReadUInt64LittleEndian(bytes),
                 BinaryPrimitives.ReadUInt64LittleEndian(bytes[8..]),
                 BinaryPrimitives.ReadUInt64LittleEndian(bytes[16..]),
                 BinaryPrimitives.ReadUInt64LittleEndian(bytes[24..]));
+            return true;
         }
     }
 }
