@@ -174,18 +174,31 @@ public abstract class ExecutionStoreContract : StoreTestBase
         var claim = Claim(Hex64(), approval: Hex64());
         await store.ClaimAsync(claim, default);
         var done = await store.AppendReceiptAsync(Draft(claim.ExecId, claim.NonceSha256, "executed"), new ClaimUpdate(claim.NonceSha256, claim.ApprovalIdentity, Release: false), default);
+        // A released claim (nothing was sent) and a recorded in-process one, before the restart.
+        var released = Claim(Hex64(), approval: Hex64());
+        await store.ClaimAsync(released, default);
+        await store.AppendReceiptAsync(Draft(released.ExecId, released.NonceSha256, "upstream_failed"), new ClaimUpdate(released.NonceSha256, released.ApprovalIdentity, Release: true), default);
+        var inProcess = Claim(Hex64(), approval: Hex64());
+        var (_, recorded) = await store.ClaimAndRecordAsync(inProcess, Draft(inProcess.ExecId, inProcess.NonceSha256, "executed"), default);
         ((IDisposable)store).Dispose();
 
         var reopened = OpenStore(identity);
         Own(reopened);
+
+        Assert.Equal(NonceState.Free, await reopened.LookupAsync(released.NonceSha256, default));
+        var inProcessState = await reopened.LookupAsync(inProcess.NonceSha256, default);
+        Assert.Equal(NonceStatus.Done, inProcessState.Status);
+        Assert.Equal(recorded!.Hash, inProcessState.Receipt);
+        Assert.Equal(ClaimStatus.ApprovalReused, (await reopened.ClaimAsync(Claim(Hex64(), approval: inProcess.ApprovalIdentity), default)).Status);
+        Assert.Equal(ClaimStatus.Claimed, (await reopened.ClaimAsync(Claim(Hex64(), approval: released.ApprovalIdentity), default)).Status);
 
         var replay = await reopened.ClaimAsync(claim with { ExecId = NewExecId() }, default);
         Assert.Equal(ClaimStatus.NonceTaken, replay.Status);
         Assert.Equal(done.Hash, replay.Existing.Receipt);
         Assert.Equal(ClaimStatus.ApprovalReused, (await reopened.ClaimAsync(Claim(Hex64(), approval: claim.ApprovalIdentity), default)).Status);
         var next = await reopened.AppendReceiptAsync(Draft(NewExecId(), Hex64(), "rejected"), null, default);
-        Assert.Equal(done.Body.Seq + 1, next.Body.Seq);
-        Assert.Equal(done.Hash, next.Body.Prev);
+        Assert.Equal(recorded.Body.Seq + 1, next.Body.Seq);
+        Assert.Equal(recorded.Hash, next.Body.Prev);
     }
 
     [Fact]
