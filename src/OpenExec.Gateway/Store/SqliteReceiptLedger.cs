@@ -48,9 +48,14 @@ internal sealed class SqliteReceiptLedger : IDisposable
         _writer = new SqliteConnection(builder.ToString());
         _writer.Open();
         _statements = new SqliteStatements(_writer);
+        // The WAL is copied into the database by the committing thread every 250 pages (1 MiB),
+        // not SQLite's default 1 000: the copy holds the batch behind it, and four short holds
+        // cost the latency tail less than one long one (p99 at 32 connections ~6.5 -> ~4.5 ms,
+        // same req/s; bench/README.md).
         Exec(_writer, """
             PRAGMA journal_mode=WAL;
             PRAGMA synchronous=FULL;
+            PRAGMA wal_autocheckpoint=250;
             CREATE TABLE IF NOT EXISTS receipts(
               gateway TEXT NOT NULL,
               seq INTEGER NOT NULL,
