@@ -89,27 +89,11 @@ internal sealed class SqliteReceiptLedger : IDisposable
 
     /// <summary>Claims nonce and approval in the next group commit. Needs the claim tables.</summary>
     public ValueTask<ClaimResult> ClaimAsync(ClaimRequest request)
-    {
-        if (_claims is null)
-        {
-            return ValueTask.FromException<ClaimResult>(new InvalidOperationException("This ledger keeps no claims"));
-        }
-        return SqliteClaimTable.KeyProblem(request.NonceSha256, request.ApprovalIdentity) is { } problem
-            ? ValueTask.FromException<ClaimResult>(problem)
-            : Enqueue<ClaimResult>(new ClaimOp(request));
-    }
+        => EnqueueClaim<ClaimResult>(request, new ClaimOp(request));
 
     /// <summary>Claims and, only when claimed, stores the executed receipt as its outcome: one transaction.</summary>
     public ValueTask<(ClaimResult Claim, ReceiptDocument? Receipt)> ClaimAndRecordAsync(ClaimRequest request, ReceiptBody executed)
-    {
-        if (_claims is null)
-        {
-            return ValueTask.FromException<(ClaimResult, ReceiptDocument?)>(new InvalidOperationException("This ledger keeps no claims"));
-        }
-        return SqliteClaimTable.KeyProblem(request.NonceSha256, request.ApprovalIdentity) is { } problem
-            ? ValueTask.FromException<(ClaimResult, ReceiptDocument?)>(problem)
-            : Enqueue<(ClaimResult, ReceiptDocument?)>(new ClaimRecordOp(request, executed));
-    }
+        => EnqueueClaim<(ClaimResult, ReceiptDocument?)>(request, new ClaimRecordOp(request, executed));
 
     /// <summary>What the claim tables hold for a nonce, read in order with the writes. Needs the claim tables.</summary>
     public async ValueTask<NonceState> LookupAsync(string nonceSha256)
@@ -219,6 +203,18 @@ internal sealed class SqliteReceiptLedger : IDisposable
         _statements.Dispose();
         _writer.Dispose();
         SqliteConnection.ClearAllPools();
+    }
+
+    /// <summary>Queues a claim operation: it needs the claim tables and well-formed keys.</summary>
+    private ValueTask<T> EnqueueClaim<T>(ClaimRequest request, WriteOp op)
+    {
+        if (_claims is null)
+        {
+            return ValueTask.FromException<T>(new InvalidOperationException("This ledger keeps no claims"));
+        }
+        return SqliteClaimTable.KeyProblem(request.NonceSha256, request.ApprovalIdentity) is { } problem
+            ? ValueTask.FromException<T>(problem)
+            : Enqueue<T>(op);
     }
 
     private ValueTask<T> Enqueue<T>(WriteOp op)

@@ -344,6 +344,9 @@ public sealed class SqliteExecutionStoreTests : ExecutionStoreContract
 {
     internal override string ExpectedKind => "sqlite";
 
-    internal override IExecutionStore OpenStore(GatewayIdentity identity)
-        => new SqliteExecutionStore(identity, OpenExec.Gateway.Configuration.GatewaySettings.Create(new OpenExec.Gateway.Configuration.OpenExecOptions(), ["http://127.0.0.1:0"], out _), TimeProvider.System, Microsoft.Extensions.Logging.Abstractions.NullLogger<SqliteExecutionStore>.Instance);
+    internal override IExecutionStore OpenStore(GatewayIdentity identity) => Open(identity);
+
+    /// <summary>An embedded store with the default settings.</summary>
+    internal static SqliteExecutionStore Open(GatewayIdentity identity)
+        => new(identity, OpenExec.Gateway.Configuration.GatewaySettings.Create(new OpenExec.Gateway.Configuration.OpenExecOptions(), ["http://127.0.0.1:0"], out _), TimeProvider.System, Microsoft.Extensions.Logging.Abstractions.NullLogger<SqliteExecutionStore>.Instance);
 }

@@ -1,5 +1,4 @@
 using Microsoft.Data.Sqlite;
-using OpenExec.Gateway.Configuration;
 using OpenExec.Gateway.Hosting;
 using OpenExec.Gateway.Store;
 using OpenExec.Gateway.Tests.Infrastructure;
@@ -13,8 +12,7 @@ namespace OpenExec.Gateway.Tests.Store;
 /// </summary>
 public sealed class SqliteClaimIndexTests : StoreTestBase
 {
-    internal override IExecutionStore OpenStore(GatewayIdentity identity)
-        => new SqliteExecutionStore(identity, GatewaySettings.Create(new OpenExecOptions(), ["http://127.0.0.1:0"], out _), TimeProvider.System, Microsoft.Extensions.Logging.Abstractions.NullLogger<SqliteExecutionStore>.Instance);
+    internal override IExecutionStore OpenStore(GatewayIdentity identity) => SqliteExecutionStoreTests.Open(identity);
 
     [Fact]
     public void A_claim_whose_transaction_rolled_back_leaves_nonce_and_approval_free()
