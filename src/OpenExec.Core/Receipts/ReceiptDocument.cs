@@ -20,7 +20,7 @@ public sealed record ReceiptDocument(ReceiptBody Body, string Hash, ReceiptBatch
     private static readonly string[] BatchKeys = ["size", "index", "path"];
 
     // Relaxed escaping: the document is served as application/json, never embedded in HTML.
-    private static readonly JsonWriterOptions WriterOptions = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+    internal static readonly JsonWriterOptions WriterOptions = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
     public string ToJson() => Encoding.UTF8.GetString(ToJsonUtf8());
 

@@ -98,29 +98,22 @@ internal sealed class SqliteClaimTable
     /// Unfinished claims are never deleted: they become outcome_unknown, never free. Returns the
     /// claims deleted.
     /// </summary>
-    public int Prune(SqliteTransaction tx, long cutoffMs)
+    public int Prune(SqliteStatements statements, long cutoffMs)
     {
-        using (var select = tx.Connection!.CreateCommand())
+        using (var rows = statements.For("SELECT id, nonce_sha256, approval_identity FROM claim_log WHERE created_ms < ?1 AND done = 1").Bind(1, cutoffMs).Query())
         {
-            select.Transaction = tx;
-            select.CommandText = "SELECT id, nonce_sha256, approval_identity FROM claim_log WHERE created_ms < $c AND done = 1";
-            select.Parameters.AddWithValue("$c", cutoffMs);
-            using var reader = select.ExecuteReader();
-            while (reader.Read())
+            while (rows.Read())
             {
-                var id = reader.GetInt64(0);
-                Forget(_byNonce, Sha256Key.Parse(reader.GetString(1)), id);
-                if (!reader.IsDBNull(2))
+                var id = rows.Int64(0);
+                Forget(_byNonce, Sha256Key.Parse(rows.Text(1)!), id);
+                if (rows.Text(2) is { } approval)
                 {
-                    Forget(_byApproval, Sha256Key.Parse(reader.GetString(2)), id);
+                    Forget(_byApproval, Sha256Key.Parse(approval), id);
                 }
             }
         }
-        using var delete = tx.Connection!.CreateCommand();
-        delete.Transaction = tx;
-        delete.CommandText = "DELETE FROM claim_log WHERE created_ms < $c AND done = 1";
-        delete.Parameters.AddWithValue("$c", cutoffMs);
-        return delete.ExecuteNonQuery();
+        statements.For("DELETE FROM claim_log WHERE created_ms < ?1 AND done = 1").Bind(1, cutoffMs).Run();
+        return statements.Changes;
     }
 
     /// <summary>
@@ -128,12 +121,12 @@ internal sealed class SqliteClaimTable
     /// <paramref name="outcome"/> the claim is inserted already finished (an in-process action
     /// recorded in the same transaction).
     /// </summary>
-    public ClaimResult Apply(SqliteStatements statements, SqliteTransaction tx, ClaimRequest request, (string Decision, string Receipt)? outcome)
+    public ClaimResult Apply(SqliteStatements statements, ClaimRequest request, (string Decision, string Receipt)? outcome)
     {
         var nonce = Sha256Key.Parse(request.NonceSha256);
         if (_byNonce.TryGetValue(nonce, out var existing))
         {
-            return new ClaimResult(ClaimStatus.NonceTaken, ReadState(statements, tx, existing));
+            return new ClaimResult(ClaimStatus.NonceTaken, ReadState(statements, existing));
         }
         if (request.LookupOnly)
         {
@@ -145,19 +138,20 @@ internal sealed class SqliteClaimTable
             return new ClaimResult(ClaimStatus.ApprovalReused, NonceState.Free);
         }
 
-        var cmd = statements.For(tx, "INSERT INTO claim_log(nonce_sha256, request_sha256, approval_identity, exec_id, action, tenant, done, decision, receipt, created_ms, lease_until_ms) VALUES($n, $r, $i, $e, $a, $tn, $done, $d, $h, $t, $l) RETURNING id");
-        SqliteStatements.Bind(cmd, "$n", request.NonceSha256);
-        SqliteStatements.Bind(cmd, "$r", request.RequestSha256);
-        SqliteStatements.Bind(cmd, "$i", request.ApprovalIdentity);
-        SqliteStatements.Bind(cmd, "$e", request.ExecId);
-        SqliteStatements.Bind(cmd, "$a", request.Action);
-        SqliteStatements.Bind(cmd, "$tn", request.Tenant);
-        SqliteStatements.Bind(cmd, "$done", outcome is null ? 0 : 1);
-        SqliteStatements.Bind(cmd, "$d", outcome?.Decision);
-        SqliteStatements.Bind(cmd, "$h", outcome?.Receipt);
-        SqliteStatements.Bind(cmd, "$t", request.Now.ToUnixTimeMilliseconds());
-        SqliteStatements.Bind(cmd, "$l", request.LeaseUntil.ToUnixTimeMilliseconds());
-        var id = (long)cmd.ExecuteScalar()!;
+        statements.For("INSERT INTO claim_log(nonce_sha256, request_sha256, approval_identity, exec_id, action, tenant, done, decision, receipt, created_ms, lease_until_ms) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)")
+            .Bind(1, request.NonceSha256)
+            .Bind(2, request.RequestSha256)
+            .Bind(3, request.ApprovalIdentity)
+            .Bind(4, request.ExecId)
+            .Bind(5, request.Action)
+            .Bind(6, request.Tenant)
+            .Bind(7, outcome is null ? 0 : 1)
+            .Bind(8, outcome?.Decision)
+            .Bind(9, outcome?.Receipt)
+            .Bind(10, request.Now.ToUnixTimeMilliseconds())
+            .Bind(11, request.LeaseUntil.ToUnixTimeMilliseconds())
+            .Run();
+        var id = statements.LastInsertRowId;
         Set(_byNonce, nonce, id);
         if (approval is { } consumed)
         {
@@ -167,18 +161,17 @@ internal sealed class SqliteClaimTable
     }
 
     /// <summary>Records a claim's outcome, or releases it (nothing reached the backend).</summary>
-    public void ApplyUpdate(SqliteStatements statements, SqliteTransaction tx, ClaimUpdate update, Core.Receipts.ReceiptDocument doc)
+    public void ApplyUpdate(SqliteStatements statements, ClaimUpdate update, Core.Receipts.ReceiptDocument doc)
     {
         var nonce = Sha256Key.Parse(update.NonceSha256);
         if (!_byNonce.TryGetValue(nonce, out var id))
         {
             return;
         }
-        SqliteCommand cmd;
         if (update.Release)
         {
             // Nothing reached the backend: the nonce and the approval may be used again.
-            cmd = statements.For(tx, "DELETE FROM claim_log WHERE id = $id");
+            statements.For("DELETE FROM claim_log WHERE id = ?1").Bind(1, id).Run();
             Forget(_byNonce, nonce, id);
             if (update.ApprovalIdentity is { } identity)
             {
@@ -187,12 +180,12 @@ internal sealed class SqliteClaimTable
         }
         else
         {
-            cmd = statements.For(tx, "UPDATE claim_log SET done = 1, decision = $d, receipt = $h WHERE id = $id");
-            SqliteStatements.Bind(cmd, "$d", doc.Body.Decision);
-            SqliteStatements.Bind(cmd, "$h", doc.Hash);
+            statements.For("UPDATE claim_log SET done = 1, decision = ?1, receipt = ?2 WHERE id = ?3")
+                .Bind(1, doc.Body.Decision)
+                .Bind(2, doc.Hash)
+                .Bind(3, id)
+                .Run();
         }
-        SqliteStatements.Bind(cmd, "$id", id);
-        cmd.ExecuteNonQuery();
     }
 
     /// <summary>Every claim without an outcome.</summary>
@@ -209,22 +202,19 @@ internal sealed class SqliteClaimTable
         return orphans;
     }
 
-    private static NonceState ReadState(SqliteStatements statements, SqliteTransaction tx, long id)
+    private static NonceState ReadState(SqliteStatements statements, long id)
     {
-        var cmd = statements.For(tx, "SELECT request_sha256, exec_id, done, decision, receipt FROM claim_log WHERE id = $id");
-        SqliteStatements.Bind(cmd, "$id", id);
-        using var reader = cmd.ExecuteReader();
-        if (!reader.Read())
+        using var rows = statements.For("SELECT request_sha256, exec_id, done, decision, receipt FROM claim_log WHERE id = ?1").Bind(1, id).Query();
+        if (!rows.Read())
         {
             throw new InvalidOperationException("The claim index names a claim that is not stored");
         }
-        var done = reader.GetInt64(2) != 0;
         return new NonceState(
-            done ? NonceStatus.Done : NonceStatus.InProgress,
-            reader.GetString(0),
-            reader.GetString(1),
-            reader.IsDBNull(4) ? null : reader.GetString(4),
-            reader.IsDBNull(3) ? null : reader.GetString(3));
+            rows.Int64(2) != 0 ? NonceStatus.Done : NonceStatus.InProgress,
+            rows.Text(0)!,
+            rows.Text(1)!,
+            rows.Text(4),
+            rows.Text(3));
     }
 
     /// <summary>

@@ -27,6 +27,7 @@ internal sealed class SqliteReceiptLedger : IDisposable
     private readonly string _readConnectionString;
     private readonly SqliteConnection _writer;
     private readonly SqliteStatements _statements;
+    private readonly ReceiptJsonBuffer _documentJson = new();
     private readonly Thread _writerThread;
     private readonly ILogger _log;
     private long _headSeq;
@@ -201,6 +202,7 @@ internal sealed class SqliteReceiptLedger : IDisposable
         _queue.Writer.TryComplete();
         _writerThread.Join(TimeSpan.FromSeconds(10));
         _statements.Dispose();
+        _documentJson.Dispose();
         _writer.Dispose();
         SqliteConnection.ClearAllPools();
     }
@@ -250,16 +252,16 @@ internal sealed class SqliteReceiptLedger : IDisposable
         var results = new object?[batch.Count];
         try
         {
-            using var tx = _writer.BeginTransaction();
+            _statements.Execute("BEGIN IMMEDIATE");
             for (var i = 0; i < batch.Count; i++)
             {
                 switch (batch[i])
                 {
                     case ClaimOp claim:
-                        results[i] = _claims!.Apply(_statements, tx, claim.Request, outcome: null);
+                        results[i] = _claims!.Apply(_statements, claim.Request, outcome: null);
                         break;
                     case PruneOp prune:
-                        results[i] = _claims!.Prune(tx, prune.CutoffMs);
+                        results[i] = _claims!.Prune(_statements, prune.CutoffMs);
                         break;
                     case ReceiptOp receipt:
                         // Chain fields are assigned here, in commit order, so the chain has no gaps.
@@ -274,7 +276,7 @@ internal sealed class SqliteReceiptLedger : IDisposable
                         // the claim writes nothing.
                         var chained = claimRecord.Executed with { Gateway = _identity.GatewayId, Seq = seq + 1, Prev = prev };
                         var hash = ReceiptHash.Compute(chained);
-                        var claimed = _claims!.Apply(_statements, tx, claimRecord.Request, (chained.Decision, hash));
+                        var claimed = _claims!.Apply(_statements, claimRecord.Request, (chained.Decision, hash));
                         claimRecord.Claim = claimed;
                         if (claimed.Status == ClaimStatus.Claimed)
                         {
@@ -295,10 +297,10 @@ internal sealed class SqliteReceiptLedger : IDisposable
                 {
                     case ReceiptOp receipt:
                         var doc = documents[d++];
-                        StoreReceipt(tx, doc);
+                        StoreReceipt(doc);
                         if (receipt.ClaimUpdate is { } update && _claims is not null)
                         {
-                            _claims.ApplyUpdate(_statements, tx, update, doc);
+                            _claims.ApplyUpdate(_statements, update, doc);
                         }
                         results[i] = doc;
                         break;
@@ -307,17 +309,18 @@ internal sealed class SqliteReceiptLedger : IDisposable
                         if (claimRecord.Claim.Status == ClaimStatus.Claimed)
                         {
                             recorded = documents[d++];
-                            StoreReceipt(tx, recorded);
+                            StoreReceipt(recorded);
                         }
                         results[i] = (claimRecord.Claim, recorded);
                         break;
                 }
             }
-            tx.Commit();
+            _statements.Execute("COMMIT");
             _claims?.Committed();
         }
         catch (Exception ex)
         {
+            RollBack();
             _claims?.RolledBack();
             _faulted = ex is not SqliteException { SqliteErrorCode: 5 or 6 };
             StoreLog.WriteFailed(_log, ex);
@@ -342,16 +345,33 @@ internal sealed class SqliteReceiptLedger : IDisposable
         }
     }
 
-    private void StoreReceipt(SqliteTransaction tx, ReceiptDocument doc)
+    private void StoreReceipt(ReceiptDocument doc)
     {
-        // The document's UTF-8 bytes, stored as the TEXT they are (no UTF-16 string in between).
-        var cmd = _statements.For(tx, "INSERT INTO receipts(gateway, seq, exec_id, hash, document) VALUES($g, $s, $e, $h, CAST($d AS TEXT))");
-        SqliteStatements.Bind(cmd, "$g", doc.Body.Gateway);
-        SqliteStatements.Bind(cmd, "$s", doc.Body.Seq);
-        SqliteStatements.Bind(cmd, "$e", doc.Body.ExecId);
-        SqliteStatements.Bind(cmd, "$h", doc.Hash);
-        SqliteStatements.Bind(cmd, "$d", doc.ToJsonUtf8());
-        cmd.ExecuteNonQuery();
+        // The document's UTF-8 bytes, written into one reused buffer and bound as the TEXT they are.
+        _statements.For("INSERT INTO receipts(gateway, seq, exec_id, hash, document) VALUES(?1, ?2, ?3, ?4, ?5)")
+            .Bind(1, doc.Body.Gateway)
+            .Bind(2, doc.Body.Seq)
+            .Bind(3, doc.Body.ExecId)
+            .Bind(4, doc.Hash)
+            .BindUtf8(5, _documentJson.Write(doc))
+            .Run();
+    }
+
+    /// <summary>Ends a failed batch's transaction, if SQLite has not already ended it.</summary>
+    private void RollBack()
+    {
+        if (SQLitePCL.raw.sqlite3_get_autocommit(_writer.Handle) != 0)
+        {
+            return;
+        }
+        try
+        {
+            _statements.Execute("ROLLBACK");
+        }
+        catch (SqliteException ex)
+        {
+            StoreLog.WriteFailed(_log, ex);
+        }
     }
 
     private async ValueTask<IReadOnlyList<ReceiptDocument>> QueryDocumentsAsync(string sql, string a, long? b, CancellationToken cancellationToken)

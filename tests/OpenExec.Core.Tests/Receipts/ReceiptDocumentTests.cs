@@ -39,6 +39,24 @@ public sealed class ReceiptDocumentTests : IDisposable
     }
 
     [Fact]
+    public void AReusedJsonBufferWritesEachDocumentAsToJsonUtf8()
+    {
+        // Long then short then long: a reused buffer must not keep bytes of an earlier document.
+        var documents = new[]
+        {
+            Manual() with { Body = ReceiptFixtures.Body() with { Code = new string('x', 9000), TraceId = "é\u2028\"<" } },
+            Manual(),
+            Manual() with { Batch = new ReceiptBatch(8, 3, [new string('c', 64), new string('d', 64), new string('e', 64)]) },
+        };
+        using var buffer = new ReceiptJsonBuffer();
+
+        foreach (var document in documents)
+        {
+            Assert.Equal(document.ToJsonUtf8(), buffer.Write(document).ToArray());
+        }
+    }
+
+    [Fact]
     public void JsonHasSpecFieldOrder()
     {
         using var json = JsonDocument.Parse(Manual().ToJson());

@@ -27,25 +27,21 @@ public sealed class SqliteClaimIndexTests : StoreTestBase
             using var statements = new SqliteStatements(conn);
             var claim = Claim(Hex64(), approval: Hex64());
 
-            using (var tx = conn.BeginTransaction())
-            {
-                Assert.Equal(ClaimStatus.Claimed, table.Apply(statements, tx, claim, outcome: null).Status);
-                tx.Rollback();
-                table.RolledBack();
-            }
+            statements.Execute("BEGIN IMMEDIATE");
+            Assert.Equal(ClaimStatus.Claimed, table.Apply(statements, claim, outcome: null).Status);
+            statements.Execute("ROLLBACK");
+            table.RolledBack();
             Assert.Equal(0, table.Count);
 
-            using (var tx = conn.BeginTransaction())
-            {
-                Assert.Equal(ClaimStatus.Claimed, table.Apply(statements, tx, claim with { ExecId = NewExecId() }, outcome: null).Status);
-                tx.Commit();
-                table.Committed();
-            }
-            using (var tx = conn.BeginTransaction())
-            {
-                Assert.Equal(ClaimStatus.NonceTaken, table.Apply(statements, tx, claim, outcome: null).Status);
-                Assert.Equal(ClaimStatus.ApprovalReused, table.Apply(statements, tx, Claim(Hex64(), approval: claim.ApprovalIdentity), outcome: null).Status);
-            }
+            statements.Execute("BEGIN IMMEDIATE");
+            Assert.Equal(ClaimStatus.Claimed, table.Apply(statements, claim with { ExecId = NewExecId() }, outcome: null).Status);
+            statements.Execute("COMMIT");
+            table.Committed();
+
+            statements.Execute("BEGIN IMMEDIATE");
+            Assert.Equal(ClaimStatus.NonceTaken, table.Apply(statements, claim, outcome: null).Status);
+            Assert.Equal(ClaimStatus.ApprovalReused, table.Apply(statements, Claim(Hex64(), approval: claim.ApprovalIdentity), outcome: null).Status);
+            statements.Execute("ROLLBACK");
         }
         finally
         {
@@ -112,5 +108,39 @@ public sealed class SqliteClaimIndexTests : StoreTestBase
         Assert.Equal(NonceStatus.InProgress, (await store.LookupAsync(running.NonceSha256, default)).Status);
         Assert.Equal(ClaimStatus.ApprovalReused, (await store.ClaimAsync(Claim(Hex64(), approval: done.ApprovalIdentity), default)).Status);
         Assert.Equal(ClaimStatus.NonceTaken, (await store.ClaimAsync(done with { ExecId = NewExecId() }, default)).Status);
+    }
+
+    [Fact]
+    public async Task A_batch_that_fails_writes_nothing_and_the_store_goes_on()
+    {
+        var (store, identity) = Open();
+        var earlier = Claim(Hex64(), approval: Hex64());
+        Assert.Equal(ClaimStatus.Claimed, (await store.ClaimAsync(earlier, default)).Status);
+
+        // A row in the place of the next receipt (seq 1) makes that receipt's insert fail.
+        var path = Path.Combine(identity.DataDir, "openexec.db");
+        void Exec(string sql)
+        {
+            using var conn = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Pooling = false }.ToString());
+            conn.Open();
+            using var cmd = conn.CreateCommand();
+            cmd.CommandText = sql;
+            cmd.ExecuteNonQuery();
+        }
+        Exec($"INSERT INTO receipts(gateway, seq, exec_id, hash, document) VALUES('{identity.GatewayId}', 1, 'x', 'x', '{{}}')");
+
+        var claim = Claim(Hex64(), approval: Hex64());
+        await Assert.ThrowsAsync<StoreUnavailableException>(async () => await store.ClaimAndRecordAsync(claim, Draft(claim.ExecId, claim.NonceSha256, "executed"), default));
+
+        // The claim made in the failed transaction is gone from the rows and from the index.
+        Assert.Equal(NonceStatus.Free, (await store.LookupAsync(claim.NonceSha256, default)).Status);
+        Assert.Equal(NonceStatus.InProgress, (await store.LookupAsync(earlier.NonceSha256, default)).Status);
+
+        Exec("DELETE FROM receipts WHERE exec_id = 'x'");
+        var (won, receipt) = await store.ClaimAndRecordAsync(claim, Draft(claim.ExecId, claim.NonceSha256, "executed"), default);
+        Assert.Equal(ClaimStatus.Claimed, won.Status);
+        Assert.Equal(1, receipt!.Body.Seq);
+        Assert.Equal(ClaimStatus.ApprovalReused, (await store.ClaimAsync(Claim(Hex64(), approval: claim.ApprovalIdentity), default)).Status);
+        Assert.True(await store.PingAsync(default));
     }
 }
