@@ -41,7 +41,26 @@ public static class Jcs
         output.Advance(DecimalText.FormatEcmaScript(value, text));
     }
 
-    private static void WriteString(string value, IBufferWriter<byte> output)
+    /// <summary>
+    /// The RFC 8785 form of an integer: its decimal digits within ±2^53, beyond that the double it
+    /// rounds to (as <see cref="WriteNumber"/> prints the same literal).
+    /// </summary>
+    internal static void WriteInteger(long value, IBufferWriter<byte> output)
+    {
+        const long MaxExact = 1L << 53;
+        Span<byte> text = output.GetSpan(DecimalText.MaxFormattedLength);
+        if (value is >= -MaxExact and <= MaxExact)
+        {
+            value.TryFormat(text, out var written, default, CultureInfo.InvariantCulture);
+            output.Advance(written);
+        }
+        else
+        {
+            output.Advance(DecimalText.FormatEcmaScript(value, text));
+        }
+    }
+
+    internal static void WriteString(string value, IBufferWriter<byte> output)
     {
         CanonicalSupport.WriteByte(output, (byte)'"');
         ReadOnlySpan<char> rest = value;

@@ -1,4 +1,6 @@
+using System.Buffers;
 using System.Globalization;
+using System.Text;
 using OpenExec.Core.Json;
 
 namespace OpenExec.Core.Receipts;
@@ -24,6 +26,12 @@ public sealed record ReceiptBody
         "v", "exec_id", "gateway", "seq", "prev", "tenant", "action", "mode", "nonce_sha256", "request_sha256",
         "approval_sha256", "approval_id", "decision", "code", "result_sha256", "result_form", "upstream_status",
         "started_at", "finished_at", "trace_id",
+    ];
+
+    /// <summary>The keys in RFC 8785 order (by UTF-16 code units), each as <c>"key":</c> in UTF-8, with its place in <see cref="Keys"/>.</summary>
+    private static readonly (byte[] Prefix, int Field)[] JcsFields =
+    [
+        .. Keys.Order(StringComparer.Ordinal).Select(key => (Encoding.UTF8.GetBytes($"\"{key}\":"), Array.IndexOf(Keys, key))),
     ];
 
     public int V { get; init; } = CurrentVersion;
@@ -87,6 +95,58 @@ public sealed record ReceiptBody
         new("trace_id", StringOrNull(TraceId)),
     ]);
 
+    /// <summary>
+    /// The RFC 8785 (JCS) form of <see cref="ToStrictValue"/>, written field by field with no JSON
+    /// tree in between: what <see cref="ReceiptHash"/> hashes, once per receipt on the write path.
+    /// </summary>
+    public void WriteJcs(IBufferWriter<byte> output)
+    {
+        ArgumentNullException.ThrowIfNull(output);
+        for (var i = 0; i < JcsFields.Length; i++)
+        {
+            var (prefix, field) = JcsFields[i];
+            var separator = i == 0 ? (byte)'{' : (byte)',';
+            var span = output.GetSpan(prefix.Length + 1);
+            span[0] = separator;
+            prefix.CopyTo(span[1..]);
+            output.Advance(prefix.Length + 1);
+            switch (field)
+            {
+                case 0: Jcs.WriteInteger(V, output); break;
+                case 1: WriteJcsString(ExecId, output); break;
+                case 2: WriteJcsString(Gateway, output); break;
+                case 3: Jcs.WriteInteger(Seq, output); break;
+                case 4: WriteJcsString(Prev, output); break;
+                case 5: WriteJcsString(Tenant, output); break;
+                case 6: WriteJcsString(Action, output); break;
+                case 7: WriteJcsString(Mode, output); break;
+                case 8: WriteJcsString(NonceSha256, output); break;
+                case 9: WriteJcsString(RequestSha256, output); break;
+                case 10: WriteJcsString(ApprovalSha256, output); break;
+                case 11: WriteJcsString(ApprovalId, output); break;
+                case 12: WriteJcsString(Decision, output); break;
+                case 13: WriteJcsString(Code, output); break;
+                case 14: WriteJcsString(ResultSha256, output); break;
+                case 15: WriteJcsString(ResultForm, output); break;
+                case 16:
+                    if (UpstreamStatus is { } status)
+                    {
+                        Jcs.WriteInteger(status, output);
+                    }
+                    else
+                    {
+                        WriteJcsString(null, output);
+                    }
+                    break;
+                case 17: WriteJcsString(StartedAt, output); break;
+                case 18: WriteJcsString(FinishedAt, output); break;
+                default: WriteJcsString(TraceId, output); break;
+            }
+        }
+        output.GetSpan(1)[0] = (byte)'}';
+        output.Advance(1);
+    }
+
     /// <summary>Reads a body strictly: exactly the SPEC keys, each of its type; v must be 1.</summary>
     public static ReceiptBody FromStrictValue(StrictValue value)
     {
@@ -143,6 +203,19 @@ public sealed record ReceiptBody
             FinishedAt = RequiredString(obj, "finished_at"),
             TraceId = OptionalString(obj, "trace_id"),
         };
+    }
+
+    private static void WriteJcsString(string? value, IBufferWriter<byte> output)
+    {
+        if (value is null)
+        {
+            "null"u8.CopyTo(output.GetSpan(4));
+            output.Advance(4);
+        }
+        else
+        {
+            Jcs.WriteString(value, output);
+        }
     }
 
     private static StrictNumber Number(long value) => new(value.ToString(CultureInfo.InvariantCulture));

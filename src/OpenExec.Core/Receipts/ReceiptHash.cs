@@ -1,6 +1,5 @@
 using OpenExec.Core.Buffers;
 using OpenExec.Core.Crypto;
-using OpenExec.Core.Json;
 
 namespace OpenExec.Core.Receipts;
 
@@ -11,7 +10,7 @@ public static class ReceiptHash
     {
         ArgumentNullException.ThrowIfNull(body);
         using var canonical = new PooledBufferWriter(1024);
-        Jcs.Write(body.ToStrictValue(), canonical);
+        body.WriteJcs(canonical);
         return Hex.Sha256(canonical.WrittenSpan);
     }
 }

@@ -25,6 +25,73 @@ public sealed class ReceiptBodyTests
     }
 
     [Fact]
+    public void WriteJcsIsTheJcsFormOfTheStrictValue()
+    {
+        // Field by field must equal the RFC 8785 writer over the JSON tree, for any field values:
+        // every optional field null or set, escapes, non-ASCII, integers past 2^53 and negative.
+        var random = new Random(8785);
+        string Text()
+        {
+            var chars = new char[random.Next(0, 12)];
+            for (var i = 0; i < chars.Length; i++)
+            {
+                chars[i] = random.Next(6) switch
+                {
+                    0 => (char)random.Next(0, 0x20),
+                    1 => "\"\\/<>&'"[random.Next(7)],
+                    2 => (char)random.Next(0x80, 0xD800),
+                    3 => (char)random.Next(0xE000, 0x10000),
+                    _ => (char)random.Next(0x20, 0x7F),
+                };
+            }
+            return new string(chars);
+        }
+        string? Maybe() => random.Next(3) == 0 ? null : Text();
+        long[] integers = [0, 1, -1, 9007199254740991, 9007199254740993, -9007199254740993, long.MaxValue, long.MinValue, 295147905179352830];
+
+        for (var n = 0; n < 500; n++)
+        {
+            var body = new ReceiptBody
+            {
+                V = random.Next(3) == 0 ? random.Next(int.MinValue, int.MaxValue) : 1,
+                ExecId = Text(),
+                Gateway = Text(),
+                Seq = random.Next(2) == 0 ? integers[random.Next(integers.Length)] : random.NextInt64(),
+                Prev = Text(),
+                Tenant = Text(),
+                Action = Text(),
+                Mode = Text(),
+                NonceSha256 = Text(),
+                RequestSha256 = Text(),
+                ApprovalSha256 = Maybe(),
+                ApprovalId = Maybe(),
+                Decision = Text(),
+                Code = Maybe(),
+                ResultSha256 = Maybe(),
+                ResultForm = Maybe(),
+                UpstreamStatus = random.Next(3) == 0 ? null : random.Next(int.MinValue, int.MaxValue),
+                StartedAt = Text(),
+                FinishedAt = Text(),
+                TraceId = Maybe(),
+            };
+            var buffer = new System.Buffers.ArrayBufferWriter<byte>();
+
+            body.WriteJcs(buffer);
+
+            Assert.Equal(Jcs.Serialize(body.ToStrictValue()), buffer.WrittenSpan.ToArray());
+        }
+    }
+
+    [Fact]
+    public void WriteJcsRefusesALoneSurrogateAsTheJcsWriterDoes()
+    {
+        var body = ReceiptFixtures.Body() with { Code = "\uD800" };
+
+        Assert.Throws<ArgumentException>(() => Jcs.Serialize(body.ToStrictValue()));
+        Assert.Throws<ArgumentException>(() => body.WriteJcs(new System.Buffers.ArrayBufferWriter<byte>()));
+    }
+
+    [Fact]
     public void RoundTripsThroughStrictValue()
     {
         var body = ReceiptFixtures.Body(seq: 42) with
