@@ -13,6 +13,14 @@ public static class MerkleTree
     /// <summary>SHA-256(0x00 ‖ leaf).</summary>
     public static byte[] LeafHash(ReadOnlySpan<byte> leaf)
     {
+        if (leaf.Length <= HashSize)
+        {
+            // A receipt hash: one buffer on the stack, no hasher object.
+            Span<byte> buffer = stackalloc byte[1 + HashSize];
+            buffer[0] = 0x00;
+            leaf.CopyTo(buffer[1..]);
+            return SHA256.HashData(buffer[..(1 + leaf.Length)]);
+        }
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         hash.AppendData([0x00]);
         hash.AppendData(leaf);
@@ -72,17 +80,24 @@ public static class MerkleTree
         return levels;
     }
 
-    internal static IReadOnlyList<byte[]> PathFrom(List<byte[][]> levels, int index)
+    internal static byte[][] PathFrom(List<byte[][]> levels, int index)
     {
-        var path = new List<byte[]>();
-        for (var depth = 0; depth < levels.Count - 1; depth++)
+        var length = 0;
+        for (int depth = 0, i = index; depth < levels.Count - 1; depth++, i >>= 1)
         {
-            var sibling = index ^ 1;
-            if (sibling < levels[depth].Length)
+            if ((i ^ 1) < levels[depth].Length)
             {
-                path.Add(levels[depth][sibling]);
+                length++;
             }
-            index >>= 1;
+        }
+        var path = new byte[length][];
+        var k = 0;
+        for (var depth = 0; depth < levels.Count - 1; depth++, index >>= 1)
+        {
+            if ((index ^ 1) < levels[depth].Length)
+            {
+                path[k++] = levels[depth][index ^ 1];
+            }
         }
         return path;
     }

@@ -50,7 +50,7 @@ public static class ReceiptBatchSigner
         var documents = new ReceiptDocument[bodies.Count];
         for (var i = 0; i < bodies.Count; i++)
         {
-            var path = MerkleTree.PathFrom(levels, i).Select(node => Hex.Encode(node)).ToArray();
+            var path = new HexPath(MerkleTree.PathFrom(levels, i));
             documents[i] = new ReceiptDocument(bodies[i], hashes[i], new ReceiptBatch(bodies.Count, i, path), key.Kid, signature);
         }
         return documents;

@@ -48,9 +48,16 @@ public sealed record ReceiptDocument(ReceiptBody Body, string Hash, ReceiptBatch
         writer.WriteNumber("size", Batch.Size);
         writer.WriteNumber("index", Batch.Index);
         writer.WriteStartArray("path");
-        foreach (var node in Batch.Path)
+        if (Batch.Path is HexPath computed)
         {
-            writer.WriteStringValue(node);
+            computed.WriteTo(writer);
+        }
+        else
+        {
+            foreach (var node in Batch.Path)
+            {
+                writer.WriteStringValue(node);
+            }
         }
         writer.WriteEndArray();
         writer.WriteEndObject();

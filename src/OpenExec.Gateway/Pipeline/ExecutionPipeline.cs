@@ -154,22 +154,11 @@ internal sealed class ExecutionPipeline
     }
 
     private ReceiptBody OutcomeBody(ExecutionTicket ticket, ExecutionOutcome outcome)
-        => Draft(ticket.ExecId, ticket.Action, ticket.Tenant, ticket.NonceSha256, ticket.RequestSha256, ticket.ApprovalIdentity, ticket.ApprovalId, ticket.StartedAt, ticket.TraceId) with
-        {
-            Decision = outcome.Decision,
-            Code = outcome.Code,
-            ResultSha256 = outcome.ResultSha256,
-            ResultForm = outcome.ResultForm,
-            UpstreamStatus = outcome.UpstreamStatus,
-        };
+        => Draft(ticket.ExecId, ticket.Action, ticket.Tenant, ticket.NonceSha256, ticket.RequestSha256, ticket.ApprovalIdentity, ticket.ApprovalId, ticket.StartedAt, ticket.TraceId, outcome.Decision, outcome.Code, outcome);
 
     /// <summary>The receipt of a claim whose holder died before recording its outcome.</summary>
     public ReceiptBody OutcomeUnknownDraft(RecoveredClaim claim)
-        => Draft(claim.ExecId, claim.Action, claim.Tenant, claim.NonceSha256, claim.RequestSha256, claim.ApprovalIdentity, null, claim.ClaimedAt, null) with
-        {
-            Decision = Decisions.OutcomeUnknown,
-            Code = "outcome_unknown",
-        };
+        => Draft(claim.ExecId, claim.Action, claim.Tenant, claim.NonceSha256, claim.RequestSha256, claim.ApprovalIdentity, null, claim.ClaimedAt, null, Decisions.OutcomeUnknown, "outcome_unknown");
 
     /// <summary>
     /// Step 3: present, authentic, for this tenant, for exactly this request. The artifact's
@@ -231,11 +220,7 @@ internal sealed class ExecutionPipeline
             decision = Decisions.NonceReused;
         }
         var execId = GatewayClock.NewExecId();
-        var body = Draft(execId, attempt.Request.Action, attempt.Tenant, attempt.NonceSha256 ?? NonceHash.Compute(attempt.Tenant, attempt.Request.Nonce), attempt.RequestSha256, attempt.ApprovalSha256, attempt.ApprovalId, attempt.Started, attempt.TraceId) with
-        {
-            Decision = decision,
-            Code = code,
-        };
+        var body = Draft(execId, attempt.Request.Action, attempt.Tenant, attempt.NonceSha256 ?? NonceHash.Compute(attempt.Tenant, attempt.Request.Nonce), attempt.RequestSha256, attempt.ApprovalSha256, attempt.ApprovalId, attempt.Started, attempt.TraceId, decision, code);
         var doc = await WriteReceiptAsync(body, null, cancellationToken).ConfigureAwait(false);
         GatewayTelemetry.Decided(attempt.Request.Action, execId, attempt.Tenant, decision, code, doc.Hash, attempt.StartTimestamp);
         return new Authorization(null, new Denial(status, code, detail, execId, doc.Hash, original));
@@ -252,7 +237,8 @@ internal sealed class ExecutionPipeline
         return document;
     }
 
-    private ReceiptBody Draft(string execId, string action, string tenant, string nonceSha, string requestSha, string? approvalSha, string? approvalId, DateTimeOffset started, string? traceId)
+    /// <summary>A receipt body without its chain fields (gateway, seq, prev: the store sets them).</summary>
+    private ReceiptBody Draft(string execId, string action, string tenant, string nonceSha, string requestSha, string? approvalSha, string? approvalId, DateTimeOffset started, string? traceId, string decision, string? code, ExecutionOutcome? outcome = null)
         => new()
         {
             V = 1,
@@ -267,7 +253,11 @@ internal sealed class ExecutionPipeline
             RequestSha256 = requestSha,
             ApprovalSha256 = approvalSha,
             ApprovalId = approvalId,
-            Decision = "",
+            Decision = decision,
+            Code = code,
+            ResultSha256 = outcome?.ResultSha256,
+            ResultForm = outcome?.ResultForm,
+            UpstreamStatus = outcome?.UpstreamStatus,
             StartedAt = ReceiptTime.Format(started),
             FinishedAt = ReceiptTime.Format(_clock.Now),
             TraceId = traceId,

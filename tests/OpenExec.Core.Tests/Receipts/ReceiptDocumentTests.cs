@@ -57,6 +57,26 @@ public sealed class ReceiptDocumentTests : IDisposable
     }
 
     [Fact]
+    public void ASignedDocumentsPathReadsAndWritesAsTheHexOfItsNodes()
+    {
+        var bodies = Enumerable.Range(1, 13).Select(i => ReceiptFixtures.Body() with { Seq = i }).ToList();
+        var leaves = bodies.Select(b => Convert.FromHexString(ReceiptHash.Compute(b))).ToList();
+
+        var documents = ReceiptBatchSigner.Sign(_key, bodies);
+
+        for (var i = 0; i < documents.Count; i++)
+        {
+            var expected = MerkleTree.InclusionPath(leaves, i).Select(Convert.ToHexStringLower).ToList();
+            Assert.Equal(expected, documents[i].Batch.Path);
+            Assert.Equal(expected, Enumerable.Range(0, documents[i].Batch.Path.Count).Select(k => documents[i].Batch.Path[k]));
+            // The JSON written from the node bytes is the JSON of the same document with string nodes.
+            var reparsed = ReceiptDocument.Parse(StrictJson.Parse(documents[i].ToJsonUtf8()));
+            Assert.Equal(expected, reparsed.Batch.Path);
+            Assert.Equal(reparsed.ToJson(), documents[i].ToJson());
+        }
+    }
+
+    [Fact]
     public void JsonHasSpecFieldOrder()
     {
         using var json = JsonDocument.Parse(Manual().ToJson());
