@@ -43,6 +43,7 @@ internal static class TelemetryServiceCollectionExtensions
         var enabled = !string.IsNullOrWhiteSpace(endpoint) || configuration.GetValue<bool>("OpenExec:Telemetry:Enabled");
         if (!enabled)
         {
+            builder.Services.AddSingleton<Yarp.ReverseProxy.Forwarder.IForwarderHttpClientFactory, TraceContextHttpClientFactory>();
             return;
         }
 

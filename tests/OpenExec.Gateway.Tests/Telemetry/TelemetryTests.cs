@@ -15,6 +15,7 @@ using WireMock.Server;
 namespace OpenExec.Gateway.Tests.Telemetry;
 
 /// <summary>Traces, attributes and what must never be exported (SPEC section 7).</summary>
+[Collection(ActivityListenerCollection.Name)]
 public sealed class TelemetryTests : IDisposable
 {
     private const string Tenant = "tenant-otel";

@@ -1,0 +1,103 @@
+using System.Net;
+using System.Text;
+using OpenExec.Gateway.Tests.Infrastructure;
+using WireMock.RequestBuilders;
+using WireMock.ResponseBuilders;
+using WireMock.Server;
+
+namespace OpenExec.Gateway.Tests.Telemetry;
+
+/// <summary>
+/// With no OpenTelemetry SDK configured, W3C trace context still reaches backends and receipts
+/// (SPEC section 7): each backend call carries one <c>traceparent</c> of the receipt's trace.
+/// </summary>
+[Collection(ActivityListenerCollection.Name)]
+public sealed class TraceContextTests : IDisposable
+{
+    private const string AgentTrace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    private const string AgentSpan = "00f067aa0ba902b7";
+    private readonly WireMockServer _backend = WireMockServer.Start();
+
+    public TraceContextTests()
+        => _backend.Given(Request.Create().UsingPost()).RespondWith(Response.Create().WithStatusCode(200).WithHeader("Content-Type", "application/json").WithBody("{\"ok\":true}"));
+
+    public void Dispose() => _backend.Stop();
+
+    private Task<GatewayServer> StartAsync()
+        => GatewayServer.StartAsync(ProxyConfig.Route("r", "traced", "v1", _backend.Urls[0] + "/", executePath: "/run"));
+
+    private string[] TraceparentsSent() => [.. _backend.LogEntries.Single().RequestMessage.Headers!["traceparent"]];
+
+    private static (string Version, string Trace, string Parent) Parse(string traceparent)
+    {
+        var parts = traceparent.Split('-');
+        Assert.Equal(4, parts.Length);
+        Assert.Matches("^[0-9a-f]{32}$", parts[1]);
+        Assert.Matches("^[0-9a-f]{16}$", parts[2]);
+        return (parts[0], parts[1], parts[2]);
+    }
+
+    private static async Task<string> ReceiptTraceAsync(GatewayServer gateway, HttpResponseMessage response)
+    {
+        var execId = response.Headers.GetValues("OpenExec-Exec-Id").Single();
+        var receipt = await Json.ReadAsync(await gateway.Client.GetAsync($"/receipts/{execId}"));
+        return receipt.GetProperty("body").Str("trace_id");
+    }
+
+    private static HttpRequestMessage Proxied(string nonce, string? traceparent)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Post, "/v1/send") { Content = new StringContent("{\"to\":\"a\"}", Encoding.UTF8, "application/json") };
+        request.Headers.TryAddWithoutValidation("Idempotency-Key", nonce);
+        if (traceparent is not null)
+        {
+            request.Headers.TryAddWithoutValidation("traceparent", traceparent);
+        }
+        return request;
+    }
+
+    [Fact]
+    public async Task A_proxied_call_without_trace_context_starts_one_and_the_backend_and_receipt_share_it()
+    {
+        await using var gateway = await StartAsync();
+
+        var response = await gateway.Client.SendAsync(Proxied("tc-1", traceparent: null));
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var sent = Parse(Assert.Single(TraceparentsSent()));
+        Assert.Equal("00", sent.Version);
+        Assert.Equal(await ReceiptTraceAsync(gateway, response), sent.Trace);
+    }
+
+    [Fact]
+    public async Task A_proxied_call_continues_the_agents_trace_with_the_gateways_span_as_parent()
+    {
+        await using var gateway = await StartAsync();
+
+        var response = await gateway.Client.SendAsync(Proxied("tc-2", $"00-{AgentTrace}-{AgentSpan}-01"));
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        // One header, not the agent's copied beside the gateway's.
+        var sent = Parse(Assert.Single(TraceparentsSent()));
+        Assert.Equal(AgentTrace, sent.Trace);
+        Assert.NotEqual(AgentSpan, sent.Parent);
+        Assert.Equal(AgentTrace, await ReceiptTraceAsync(gateway, response));
+    }
+
+    [Fact]
+    public async Task A_routed_execute_call_carries_the_receipts_trace_to_the_backend()
+    {
+        await using var gateway = await StartAsync();
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/execute")
+        {
+            Content = new StringContent("""{"action":"traced","payload":{"to":"a"},"nonce":"tc-3"}""", Encoding.UTF8, "application/json"),
+        };
+        request.Headers.TryAddWithoutValidation("traceparent", $"00-{AgentTrace}-{AgentSpan}-01");
+
+        var response = await gateway.Client.SendAsync(request);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var executed = await Json.ReadAsync(response);
+        Assert.Equal(AgentTrace, executed.GetProperty("receipt_document").GetProperty("body").Str("trace_id"));
+        Assert.Equal(AgentTrace, Parse(Assert.Single(TraceparentsSent())).Trace);
+    }
+}
