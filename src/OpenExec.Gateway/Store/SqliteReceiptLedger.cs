@@ -1,4 +1,6 @@
+using System.Collections.Concurrent;
 using System.Threading.Channels;
+using System.Threading.Tasks.Sources;
 using Microsoft.Data.Sqlite;
 using OpenExec.Core.Crypto;
 using OpenExec.Core.Json;
@@ -90,11 +92,11 @@ internal sealed class SqliteReceiptLedger : IDisposable
 
     /// <summary>Claims nonce and approval in the next group commit. Needs the claim tables.</summary>
     public ValueTask<ClaimResult> ClaimAsync(ClaimRequest request)
-        => EnqueueClaim<ClaimResult>(request, new ClaimOp(request));
+        => EnqueueClaim(request, ClaimOp.Rent(request));
 
     /// <summary>Claims and, only when claimed, stores the executed receipt as its outcome: one transaction.</summary>
     public ValueTask<(ClaimResult Claim, ReceiptDocument? Receipt)> ClaimAndRecordAsync(ClaimRequest request, ReceiptBody executed)
-        => EnqueueClaim<(ClaimResult, ReceiptDocument?)>(request, new ClaimRecordOp(request, executed));
+        => EnqueueClaim(request, ClaimRecordOp.Rent(request, executed));
 
     /// <summary>What the claim tables hold for a nonce, read in order with the writes. Needs the claim tables.</summary>
     public async ValueTask<NonceState> LookupAsync(string nonceSha256)
@@ -108,7 +110,7 @@ internal sealed class SqliteReceiptLedger : IDisposable
     public ValueTask<int> PruneClaimsAsync(DateTimeOffset cutoff)
         => _claims is null
             ? ValueTask.FromException<int>(new InvalidOperationException("This ledger keeps no claims"))
-            : Enqueue<int>(new PruneOp(cutoff.ToUnixTimeMilliseconds()));
+            : Enqueue(new PruneOp(cutoff.ToUnixTimeMilliseconds()));
 
     /// <summary>Chains, signs and durably stores one receipt, applying the claim update when this ledger keeps claims.</summary>
     public ValueTask<ReceiptDocument> AppendAsync(ReceiptBody draft, ClaimUpdate? claimUpdate)
@@ -117,7 +119,7 @@ internal sealed class SqliteReceiptLedger : IDisposable
         {
             return ValueTask.FromException<ReceiptDocument>(problem);
         }
-        return Enqueue<ReceiptDocument>(new ReceiptOp(draft, claimUpdate));
+        return Enqueue(ReceiptOp.Rent(draft, claimUpdate));
     }
 
     public async ValueTask<ReceiptDocument?> GetReceiptAsync(string execId, CancellationToken cancellationToken)
@@ -208,24 +210,28 @@ internal sealed class SqliteReceiptLedger : IDisposable
     }
 
     /// <summary>Queues a claim operation: it needs the claim tables and well-formed keys.</summary>
-    private ValueTask<T> EnqueueClaim<T>(ClaimRequest request, WriteOp op)
+    private ValueTask<T> EnqueueClaim<T>(ClaimRequest request, WriteOp<T> op)
     {
-        if (_claims is null)
+        Exception? problem = _claims is null
+            ? new InvalidOperationException("This ledger keeps no claims")
+            : SqliteClaimTable.KeyProblem(request.NonceSha256, request.ApprovalIdentity);
+        if (problem is not null)
         {
-            return ValueTask.FromException<T>(new InvalidOperationException("This ledger keeps no claims"));
+            op.Return();
+            return ValueTask.FromException<T>(problem);
         }
-        return SqliteClaimTable.KeyProblem(request.NonceSha256, request.ApprovalIdentity) is { } problem
-            ? ValueTask.FromException<T>(problem)
-            : Enqueue<T>(op);
+        return Enqueue(op);
     }
 
-    private ValueTask<T> Enqueue<T>(WriteOp op)
+    private ValueTask<T> Enqueue<T>(WriteOp<T> op)
     {
+        var pending = op.AsValueTask();
         if (!_queue.Writer.TryWrite(op))
         {
+            op.Return();
             return ValueTask.FromException<T>(new StoreUnavailableException("The embedded store is shutting down"));
         }
-        return new ValueTask<T>((Task<T>)op.Task);
+        return pending;
     }
 
     private void WriterLoop()
@@ -249,7 +255,6 @@ internal sealed class SqliteReceiptLedger : IDisposable
         var prev = _headHash;
         var bodies = new List<ReceiptBody>();
         var hashes = new List<string>();
-        var results = new object?[batch.Count];
         try
         {
             _statements.Execute("BEGIN IMMEDIATE");
@@ -258,10 +263,10 @@ internal sealed class SqliteReceiptLedger : IDisposable
                 switch (batch[i])
                 {
                     case ClaimOp claim:
-                        results[i] = _claims!.Apply(_statements, claim.Request, outcome: null);
+                        claim.Result = _claims!.Apply(_statements, claim.Request, outcome: null);
                         break;
                     case PruneOp prune:
-                        results[i] = _claims!.Prune(_statements, prune.CutoffMs);
+                        prune.Result = _claims!.Prune(_statements, prune.CutoffMs);
                         break;
                     case ReceiptOp receipt:
                         // Chain fields are assigned here, in commit order, so the chain has no gaps.
@@ -302,7 +307,7 @@ internal sealed class SqliteReceiptLedger : IDisposable
                         {
                             _claims.ApplyUpdate(_statements, update, doc);
                         }
-                        results[i] = doc;
+                        receipt.Result = doc;
                         break;
                     case ClaimRecordOp claimRecord:
                         ReceiptDocument? recorded = null;
@@ -311,7 +316,7 @@ internal sealed class SqliteReceiptLedger : IDisposable
                             recorded = documents[d++];
                             StoreReceipt(recorded);
                         }
-                        results[i] = (claimRecord.Claim, recorded);
+                        claimRecord.Result = (claimRecord.Claim, recorded);
                         break;
                 }
             }
@@ -337,7 +342,7 @@ internal sealed class SqliteReceiptLedger : IDisposable
         _headHash = prev;
         for (var i = 0; i < batch.Count; i++)
         {
-            batch[i].Complete(results[i]);
+            batch[i].Complete();
         }
         if (bodies.Count > 0)
         {
@@ -419,50 +424,152 @@ internal sealed class SqliteReceiptLedger : IDisposable
         cmd.ExecuteNonQuery();
     }
 
+    /// <summary>
+    /// One queued write and the caller's pending result. Operations are pooled: each is a
+    /// reusable <see cref="IValueTaskSource{TResult}"/>, so a write allocates no task, completion
+    /// source or boxed result; it goes back to its pool once the caller has read the result.
+    /// </summary>
     private abstract class WriteOp
     {
-        public abstract Task Task { get; }
-
-        public abstract void Complete(object? result);
+        /// <summary>Completes the caller with the result the batch stored in the operation.</summary>
+        public abstract void Complete();
 
         public abstract void Fail(Exception ex);
     }
 
-    private abstract class WriteOp<T> : WriteOp
+    private abstract class WriteOp<T> : WriteOp, IValueTaskSource<T>
     {
-        private readonly TaskCompletionSource<T> _tcs = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        // Continuations go to the thread pool: the writer thread never runs request code.
+        private ManualResetValueTaskSourceCore<T> _core = new() { RunContinuationsAsynchronously = true };
 
-        public override Task Task => _tcs.Task;
+        /// <summary>Set by the writer while it applies the batch.</summary>
+        public T Result { get; set; } = default!;
 
-        public override void Complete(object? result) => _tcs.TrySetResult((T)result!);
+        public ValueTask<T> AsValueTask() => new(this, _core.Version);
 
-        public override void Fail(Exception ex) => _tcs.TrySetException(ex);
+        public override void Complete() => _core.SetResult(Result);
+
+        public override void Fail(Exception ex) => _core.SetException(ex);
+
+        /// <summary>Clears the operation and puts it back in its pool (if it has one).</summary>
+        public void Return()
+        {
+            Result = default!;
+            _core.Reset();
+            Clear();
+        }
+
+        /// <summary>Drops the operation's inputs and returns it to its pool.</summary>
+        protected abstract void Clear();
+
+        T IValueTaskSource<T>.GetResult(short token)
+        {
+            try
+            {
+                return _core.GetResult(token);
+            }
+            finally
+            {
+                Return();
+            }
+        }
+
+        ValueTaskSourceStatus IValueTaskSource<T>.GetStatus(short token) => _core.GetStatus(token);
+
+        void IValueTaskSource<T>.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags)
+            => _core.OnCompleted(continuation, state, token, flags);
     }
 
-    private sealed class ClaimOp(ClaimRequest request) : WriteOp<ClaimResult>
+    /// <summary>Finished operations kept for reuse; bounded, so a burst leaves no lasting garbage.</summary>
+    private static class Pool<TOp>
+        where TOp : class, new()
     {
-        public ClaimRequest Request { get; } = request;
+        private const int Capacity = 1024;
+        private static readonly ConcurrentQueue<TOp> Items = new();
+
+        public static TOp Rent() => Items.TryDequeue(out var op) ? op : new TOp();
+
+        public static void Return(TOp op)
+        {
+            if (Items.Count < Capacity)
+            {
+                Items.Enqueue(op);
+            }
+        }
     }
 
-    private sealed class ClaimRecordOp(ClaimRequest request, ReceiptBody executed) : WriteOp<(ClaimResult, ReceiptDocument?)>
+    private sealed class ClaimOp : WriteOp<ClaimResult>
     {
-        public ClaimRequest Request { get; } = request;
+        public ClaimRequest Request { get; private set; } = null!;
 
-        public ReceiptBody Executed { get; } = executed;
+        public static ClaimOp Rent(ClaimRequest request)
+        {
+            var op = Pool<ClaimOp>.Rent();
+            op.Request = request;
+            return op;
+        }
+
+        protected override void Clear()
+        {
+            Request = null!;
+            Pool<ClaimOp>.Return(this);
+        }
+    }
+
+    private sealed class ClaimRecordOp : WriteOp<(ClaimResult, ReceiptDocument?)>
+    {
+        public ClaimRequest Request { get; private set; } = null!;
+
+        public ReceiptBody Executed { get; private set; } = null!;
 
         /// <summary>Set by the first pass of the batch.</summary>
         public ClaimResult Claim { get; set; }
+
+        public static ClaimRecordOp Rent(ClaimRequest request, ReceiptBody executed)
+        {
+            var op = Pool<ClaimRecordOp>.Rent();
+            op.Request = request;
+            op.Executed = executed;
+            return op;
+        }
+
+        protected override void Clear()
+        {
+            Request = null!;
+            Executed = null!;
+            Claim = default;
+            Pool<ClaimRecordOp>.Return(this);
+        }
     }
 
     private sealed class PruneOp(long cutoffMs) : WriteOp<int>
     {
         public long CutoffMs { get; } = cutoffMs;
+
+        protected override void Clear()
+        {
+        }
     }
 
-    private sealed class ReceiptOp(ReceiptBody draft, ClaimUpdate? claimUpdate) : WriteOp<ReceiptDocument>
+    private sealed class ReceiptOp : WriteOp<ReceiptDocument>
     {
-        public ReceiptBody Draft { get; } = draft;
+        public ReceiptBody Draft { get; private set; } = null!;
 
-        public ClaimUpdate? ClaimUpdate { get; } = claimUpdate;
+        public ClaimUpdate? ClaimUpdate { get; private set; }
+
+        public static ReceiptOp Rent(ReceiptBody draft, ClaimUpdate? claimUpdate)
+        {
+            var op = Pool<ReceiptOp>.Rent();
+            op.Draft = draft;
+            op.ClaimUpdate = claimUpdate;
+            return op;
+        }
+
+        protected override void Clear()
+        {
+            Draft = null!;
+            ClaimUpdate = null;
+            Pool<ReceiptOp>.Return(this);
+        }
     }
 }

@@ -57,7 +57,8 @@ internal static class GatewayTelemetry
             // Tag the server span, not one of ours that happens to be current.
             span = span.Parent;
         }
-        if (span is not null)
+        // Without an SDK the server span only carries trace context (nothing records it): no tags.
+        if (span is { IsAllDataRequested: true })
         {
             span.SetTag(Tags.Action, action);
             span.SetTag(Tags.ExecId, execId);
@@ -84,9 +85,11 @@ internal static class GatewayTelemetry
     public static void Refused(string code)
     {
         Denials.Add(1, new KeyValuePair<string, object?>(Tags.Code, code));
-        var span = Activity.Current;
-        span?.SetTag(Tags.Code, code);
-        span?.SetStatus(ActivityStatusCode.Error, code);
+        if (Activity.Current is { IsAllDataRequested: true } span)
+        {
+            span.SetTag(Tags.Code, code);
+            span.SetStatus(ActivityStatusCode.Error, code);
+        }
     }
 
     public static void StoreOperation(string operation, long startTimestamp)

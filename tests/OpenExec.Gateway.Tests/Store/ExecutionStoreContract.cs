@@ -259,6 +259,40 @@ public abstract class ExecutionStoreContract : StoreTestBase
     }
 
     [Fact]
+    public async Task Many_concurrent_writes_each_get_their_own_result_again_and_again()
+    {
+        // Writes reuse their pending-result objects: every caller must still get its own answer,
+        // of whichever kind, over several waves that reuse them.
+        var (store, _) = Open();
+        for (var wave = 0; wave < 3; wave++)
+        {
+            var results = await Task.WhenAll(Enumerable.Range(0, 60).Select(i => Task.Run(async () =>
+            {
+                var claim = Claim(Hex64(), approval: Hex64());
+                switch (i % 4)
+                {
+                    case 0:
+                        var (won, recorded) = await store.ClaimAndRecordAsync(claim, Draft(claim.ExecId, claim.NonceSha256, "executed"), default);
+                        return won.Status == ClaimStatus.Claimed && recorded!.Body.ExecId == claim.ExecId && recorded.Body.NonceSha256 == claim.NonceSha256;
+                    case 1:
+                        var claimed = await store.ClaimAsync(claim, default);
+                        var outcome = await store.AppendReceiptAsync(Draft(claim.ExecId, claim.NonceSha256, "executed"), new ClaimUpdate(claim.NonceSha256, claim.ApprovalIdentity, Release: false), default);
+                        return claimed.Status == ClaimStatus.Claimed && outcome.Body.ExecId == claim.ExecId
+                            && (await store.LookupAsync(claim.NonceSha256, default)).ExecId == claim.ExecId;
+                    case 2:
+                        var denied = Draft(NewExecId(), claim.NonceSha256, "rejected");
+                        return (await store.AppendReceiptAsync(denied, null, default)).Body.ExecId == denied.ExecId;
+                    default:
+                        var replay = await store.ClaimAsync(claim, default);
+                        var again = await store.ClaimAsync(claim with { ExecId = NewExecId() }, default);
+                        return replay.Status == ClaimStatus.Claimed && again.Status == ClaimStatus.NonceTaken && again.Existing.ExecId == claim.ExecId;
+                }
+            })));
+            Assert.All(results, Assert.True);
+        }
+    }
+
+    [Fact]
     public async Task It_names_its_kind_and_answers_ping()
     {
         var (store, _) = Open();
