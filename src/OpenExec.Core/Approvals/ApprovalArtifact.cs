@@ -33,7 +33,26 @@ public sealed record ApprovalArtifact(
     public string Identity => Hex.Sha256(SignedMessage());
 
     /// <summary>The v1 signed message: UTF-8 of approval_id + tenant_id + action_hash + issued_at + expires_at.</summary>
-    public byte[] SignedMessage() => Encoding.UTF8.GetBytes(string.Concat(ApprovalId, TenantId, ActionHash, IssuedAt, ExpiresAt));
+    public byte[] SignedMessage()
+    {
+        if (HasSurrogate(ApprovalId) || HasSurrogate(TenantId) || HasSurrogate(ActionHash) || HasSurrogate(IssuedAt) || HasSurrogate(ExpiresAt))
+        {
+            // Halves of a surrogate pair split across two fields join when concatenated: encode
+            // the concatenation, exactly as the message is defined.
+            return Encoding.UTF8.GetBytes(string.Concat(ApprovalId, TenantId, ActionHash, IssuedAt, ExpiresAt));
+        }
+        // Otherwise each field is encoded straight into the one result, no string in between.
+        var utf8 = Encoding.UTF8;
+        var message = new byte[utf8.GetByteCount(ApprovalId) + utf8.GetByteCount(TenantId) + utf8.GetByteCount(ActionHash) + utf8.GetByteCount(IssuedAt) + utf8.GetByteCount(ExpiresAt)];
+        var at = utf8.GetBytes(ApprovalId, message);
+        at += utf8.GetBytes(TenantId, message.AsSpan(at));
+        at += utf8.GetBytes(ActionHash, message.AsSpan(at));
+        at += utf8.GetBytes(IssuedAt, message.AsSpan(at));
+        utf8.GetBytes(ExpiresAt, message.AsSpan(at));
+        return message;
+    }
+
+    private static bool HasSurrogate(string field) => field.AsSpan().ContainsAnyInRange('\uD800', '\uDFFF');
 
     /// <summary>Reads the artifact from the parsed request; throws <see cref="ApprovalFormatException"/> on any other shape.</summary>
     public static ApprovalArtifact Parse(StrictValue value)

@@ -22,14 +22,20 @@ public sealed class ApprovalVerifier
     public bool VerifySignature(ApprovalArtifact artifact)
     {
         ArgumentNullException.ThrowIfNull(artifact);
+        return VerifySignature(artifact, artifact.SignedMessage());
+    }
+
+    /// <summary>As <see cref="VerifySignature(ApprovalArtifact)"/>, with <paramref name="signedMessage"/> = <see cref="ApprovalArtifact.SignedMessage"/> already made.</summary>
+    public bool VerifySignature(ApprovalArtifact artifact, ReadOnlySpan<byte> signedMessage)
+    {
+        ArgumentNullException.ThrowIfNull(artifact);
         if (!Crypto.StrictBase64.TryDecode(artifact.Signature, out var signature) || signature.Length != ApprovalArtifact.SignatureLength)
         {
             return false;
         }
-        var message = artifact.SignedMessage();
         foreach (var key in _keys)
         {
-            if (SignatureAlgorithm.Ed25519.Verify(key, message, signature))
+            if (SignatureAlgorithm.Ed25519.Verify(key, signedMessage, signature))
             {
                 return true;
             }

@@ -23,17 +23,21 @@ public static class Base64Url
                 return false;
             }
         }
-        // The alphabet is checked, so mapping to standard base64 cannot let anything else through.
-        // (System.Buffers.Text.Base64Url throws instead of returning false on a non-canonical tail.)
-        var standard = text.Replace('-', '+').Replace('_', '/') + new string('=', (4 - (text.Length % 4)) % 4);
-        var decoded = new byte[standard.Length / 4 * 3];
-        if (!Convert.TryFromBase64String(standard, decoded, out var written))
+        // The alphabet is checked; the decoder then only sees what it decodes without padding.
+        var decoded = new byte[System.Buffers.Text.Base64Url.GetMaxDecodedLength(text.Length)];
+        if (System.Buffers.Text.Base64Url.DecodeFromChars(text, decoded, out var consumed, out var written) != System.Buffers.OperationStatus.Done
+            || consumed != text.Length)
         {
             return false;
         }
-        decoded = decoded[..written];
+        if (written != decoded.Length)
+        {
+            decoded = decoded[..written];
+        }
         // Unused low bits of the last character must be zero; otherwise two strings decode alike.
-        if (!string.Equals(Encode(decoded), text, StringComparison.Ordinal))
+        // Re-encoded without a string: on the stack for header-sized values.
+        var again = text.Length <= 2048 ? stackalloc char[text.Length] : new char[text.Length];
+        if (!System.Buffers.Text.Base64Url.TryEncodeToChars(decoded, again, out var length) || !again[..length].SequenceEqual(text))
         {
             return false;
         }

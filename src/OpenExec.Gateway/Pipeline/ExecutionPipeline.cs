@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using OpenExec.Core.Approvals;
+using OpenExec.Core.Crypto;
 using OpenExec.Core.Receipts;
 using OpenExec.Gateway.Configuration;
 using OpenExec.Gateway.Store;
@@ -172,8 +173,9 @@ internal sealed class ExecutionPipeline
         {
             return (403, "approval_required", "ClawShield mode requires an approval artifact");
         }
-        attempt.ApprovalSha256 = artifact.Identity;
-        if (!_settings.Verifier!.VerifySignature(artifact))
+        var signedMessage = artifact.SignedMessage();
+        attempt.ApprovalSha256 = Hex.Sha256(signedMessage);
+        if (!_settings.Verifier!.VerifySignature(artifact, signedMessage))
         {
             return (403, "invalid_signature", "Invalid signature: approval artifact is not authentic");
         }

@@ -52,6 +52,19 @@ public sealed class ApprovalArtifactTests
         Assert.Equal(Signature, artifact.Signature);
     }
 
+    [Theory]
+    [InlineData("id", "tenant", "2026-11-24T18:05:00", "2026-11-24T18:10:00")]
+    [InlineData("é-ü-\u4e2d", "t\U0001F600", "", "x")]
+    [InlineData("ends-high\uD83D", "\uDE00starts-low", "a", "b")] // a pair split across two fields joins
+    [InlineData("\uD800", "lone", "\uDFFF", "\uDC00")]
+    public void SignedMessageIsTheUtf8OfTheConcatenatedFields(string id, string tenant, string issued, string expires)
+    {
+        var artifact = new ApprovalArtifact(id, tenant, Hash, issued, expires, Signature);
+
+        Assert.Equal(Encoding.UTF8.GetBytes(id + tenant + Hash + issued + expires), artifact.SignedMessage());
+        Assert.Equal(Hex.Sha256(Encoding.UTF8.GetBytes(id + tenant + Hash + issued + expires)), artifact.Identity);
+    }
+
     [Fact]
     public void RefusesNonObject()
     {

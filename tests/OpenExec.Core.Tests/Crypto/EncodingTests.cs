@@ -17,6 +17,25 @@ public sealed class EncodingTests
     }
 
     [Theory]
+    [InlineData(1)]
+    [InlineData(1535)]
+    [InlineData(1537)]
+    [InlineData(4000)]
+    public void Base64UrlDecodesLongValuesStrictlyToo(int length)
+    {
+        var bytes = new byte[length];
+        new Random(length).NextBytes(bytes);
+        bytes[^1] = 0xfb;
+        var text = Base64Url.Encode(bytes);
+
+        Assert.True(Base64Url.TryDecode(text, out var decoded));
+        Assert.Equal(bytes, decoded);
+        // The same value with stray bits in its last character is refused.
+        var stray = text[..^1] + (char)(text[^1] + 1);
+        Assert.False(Base64Url.TryDecode(stray, out _));
+    }
+
+    [Theory]
     [InlineData("AQID=")]
     [InlineData("-w==")]
     [InlineData("+w")]
