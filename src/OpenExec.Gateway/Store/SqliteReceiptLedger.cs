@@ -22,6 +22,9 @@ internal sealed class SqliteReceiptLedger : IDisposable
     /// <summary>Most operations one transaction takes; bounds the latency a batch adds.</summary>
     private const int MaxBatch = 512;
 
+    /// <summary>How long a write waits for a lock another connection holds before its batch fails.</summary>
+    internal static readonly TimeSpan WriterBusyTimeout = TimeSpan.FromSeconds(5);
+
     private readonly Channel<WriteOp> _queue = Channel.CreateUnbounded<WriteOp>(new UnboundedChannelOptions { SingleReader = true });
     private readonly GatewayIdentity _identity;
     private readonly SqliteClaimTable? _claims;
@@ -51,6 +54,10 @@ internal sealed class SqliteReceiptLedger : IDisposable
         _writer = new SqliteConnection(builder.ToString());
         _writer.Open();
         _statements = new SqliteStatements(_writer);
+        // Another connection holding the write lock (a tool, a copy being taken) makes the writer
+        // wait, retrying inside SQLite, rather than fail the batch at once; the statements run
+        // on the C API, which has no retry of its own.
+        SQLitePCL.raw.sqlite3_busy_timeout(_writer.Handle, (int)WriterBusyTimeout.TotalMilliseconds);
         // The WAL is copied into the database by the committing thread every 250 pages (1 MiB),
         // not SQLite's default 1 000: the copy holds the batch behind it, and four short holds
         // cost the latency tail less than one long one (p99 at 32 connections ~6.5 -> ~4.5 ms,

@@ -143,4 +143,31 @@ public sealed class SqliteClaimIndexTests : StoreTestBase
         Assert.Equal(ClaimStatus.ApprovalReused, (await store.ClaimAsync(Claim(Hex64(), approval: claim.ApprovalIdentity), default)).Status);
         Assert.True(await store.PingAsync(default));
     }
+
+    [Fact]
+    public async Task A_write_waits_for_a_lock_held_by_another_connection_instead_of_failing()
+    {
+        var (store, identity) = Open();
+        using var other = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = Path.Combine(identity.DataDir, "openexec.db"), Pooling = false }.ToString());
+        other.Open();
+        using (var begin = other.CreateCommand())
+        {
+            begin.CommandText = "BEGIN IMMEDIATE";
+            begin.ExecuteNonQuery();
+        }
+
+        var claim = Claim(Hex64(), approval: Hex64());
+        var pending = store.ClaimAndRecordAsync(claim, Draft(claim.ExecId, claim.NonceSha256, "executed"), default).AsTask();
+        await Task.Delay(300);
+        Assert.False(pending.IsCompleted);
+        using (var commit = other.CreateCommand())
+        {
+            commit.CommandText = "COMMIT";
+            commit.ExecuteNonQuery();
+        }
+
+        var (won, receipt) = await pending;
+        Assert.Equal(ClaimStatus.Claimed, won.Status);
+        Assert.Equal(claim.ExecId, receipt!.Body.ExecId);
+    }
 }
