@@ -94,6 +94,7 @@ internal static class KeygenCommand
             {
                 throw CliException.BadInput($"{path} already exists; not overwritten. Pass --force to replace it.", e);
             }
+            Core.IO.DirectorySync.Flush(directory);
         }
         finally
         {

@@ -109,6 +109,7 @@ internal static class ReceiptsCommand
                 if (temp is not null)
                 {
                     File.Move(temp, outPath, overwrite: true);
+                    Core.IO.DirectorySync.Flush(Path.GetDirectoryName(Path.GetFullPath(outPath))!);
                 }
             }
             finally

@@ -85,6 +85,8 @@ public sealed class ReceiptSigningKey : IDisposable
                 created.Dispose();
                 return Load(pemPath);
             }
+            // The key's directory entry on disk before any receipt is signed with it.
+            IO.DirectorySync.Flush(directory);
             return created;
         }
         catch

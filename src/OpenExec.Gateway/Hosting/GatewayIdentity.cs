@@ -67,6 +67,9 @@ internal sealed class GatewayIdentity : IDisposable
                 file.Flush(flushToDisk: true);
             }
             File.Move(tmp, idPath, overwrite: true);
+            // The rename itself on disk too: else a power cut could lose the id after receipts
+            // were committed under it, and the next start would begin a second chain.
+            Core.IO.DirectorySync.Flush(dataDir);
         }
 
         var key = configuredKeyPath is { Length: > 0 }
