@@ -70,30 +70,45 @@ internal static class ServiceEndpoints
     }
 }
 
-/// <summary>Warnings that are learned at run time (routes, the store's own settings).</summary>
+/// <summary>
+/// Warnings that are learned at run time: fixed ones (routes) and ones a check re-reads (the
+/// store's own settings), which clear once the check no longer finds them.
+/// </summary>
 internal sealed class HealthWarnings
 {
-    private readonly List<string> _warnings = [];
+    private readonly List<string> _fixed = [];
+    private readonly Dictionary<string, string[]> _bySource = new(StringComparer.Ordinal);
 
     public IReadOnlyList<string> Current
     {
         get
         {
-            lock (_warnings)
+            lock (_fixed)
             {
-                return _warnings.ToArray();
+                return [.. _fixed, .. _bySource.OrderBy(kv => kv.Key, StringComparer.Ordinal).SelectMany(kv => kv.Value)];
             }
         }
     }
 
+    /// <summary>A warning that holds for the life of the process.</summary>
     public void Add(string warning)
     {
-        lock (_warnings)
+        lock (_fixed)
         {
-            if (!_warnings.Contains(warning))
+            if (!_fixed.Contains(warning))
             {
-                _warnings.Add(warning);
+                _fixed.Add(warning);
             }
+        }
+    }
+
+    /// <summary>Replaces what <paramref name="source"/> reported last time (empty clears it).</summary>
+    public void Set(string source, IEnumerable<string> warnings)
+    {
+        var current = warnings.Distinct(StringComparer.Ordinal).ToArray();
+        lock (_fixed)
+        {
+            _bySource[source] = current;
         }
     }
 }

@@ -274,12 +274,15 @@ internal sealed class RedisExecutionStore : IExecutionStore, IDisposable
         {
             return;
         }
+        var found = new List<string>();
+        var read = false;
         foreach (var server in _redis.GetServers())
         {
             if (!server.IsConnected || server.IsReplica)
             {
                 continue;
             }
+            read = true;
             var info = (await server.InfoAsync("persistence").ConfigureAwait(false))
                 .Concat(await server.InfoAsync("memory").ConfigureAwait(false))
                 .SelectMany(g => g)
@@ -287,12 +290,18 @@ internal sealed class RedisExecutionStore : IExecutionStore, IDisposable
                 .ToDictionary(g => g.Key, g => g.First().Value, StringComparer.Ordinal);
             if (info.TryGetValue("aof_enabled", out var aof) && aof != "1")
             {
-                _warnings.Add($"Redis persistence is off at {server.EndPoint} (appendonly no): a Redis restart forgets used nonces; set appendonly yes");
+                found.Add($"Redis persistence is off at {server.EndPoint} (appendonly no): a Redis restart forgets used nonces; set appendonly yes");
             }
             if (info.TryGetValue("maxmemory_policy", out var policy) && policy != "noeviction")
             {
-                _warnings.Add($"Redis maxmemory-policy is {policy} at {server.EndPoint}: memory pressure can evict used nonces; set maxmemory-policy noeviction");
+                found.Add($"Redis maxmemory-policy is {policy} at {server.EndPoint}: memory pressure can evict used nonces; set maxmemory-policy noeviction");
             }
+        }
+        // What this check read replaces the last one: a setting fixed in Redis clears its
+        // warning. A check that reached no server changes nothing.
+        if (read)
+        {
+            _warnings.Set("redis", found);
         }
     }
 
