@@ -37,7 +37,8 @@ internal sealed class RedisExecutionStore : IExecutionStore, IDisposable
     /// <param name="time">The clock leases are compared with.</param>
     /// <param name="warnings">Where Redis settings that weaken the guarantee are reported, or null.</param>
     /// <param name="loggers">Logging.</param>
-    public RedisExecutionStore(GatewayIdentity identity, IConnectionMultiplexer redis, TimeSpan retention, TimeProvider time, HealthWarnings? warnings, ILoggerFactory loggers)
+    /// <param name="recentCapacity">Committed receipts held in memory for the copy to Redis.</param>
+    public RedisExecutionStore(GatewayIdentity identity, IConnectionMultiplexer redis, TimeSpan retention, TimeProvider time, HealthWarnings? warnings, ILoggerFactory loggers, int recentCapacity = RedisReceiptReplicator.DefaultRecentCapacity)
     {
         _identity = identity;
         _redis = redis;
@@ -45,8 +46,8 @@ internal sealed class RedisExecutionStore : IExecutionStore, IDisposable
         _warnings = warnings;
         _log = loggers.CreateLogger<RedisExecutionStore>();
         _retentionMs = (long)retention.TotalMilliseconds;
-        _replicator = new RedisReceiptReplicator(this, loggers.CreateLogger<RedisReceiptReplicator>());
-        _ledger = new SqliteReceiptLedger(identity, claims: null, committed: _replicator.Signal, _log);
+        _replicator = new RedisReceiptReplicator(this, loggers.CreateLogger<RedisReceiptReplicator>(), recentCapacity);
+        _ledger = new SqliteReceiptLedger(identity, claims: null, committed: _replicator.Committed, _log);
         _redis.ConnectionRestored += OnConnectionRestored;
         _replicator.Start();
     }

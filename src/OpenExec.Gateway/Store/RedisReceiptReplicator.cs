@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Globalization;
 using OpenExec.Core.Crypto;
 using OpenExec.Core.Receipts;
@@ -15,6 +16,9 @@ namespace OpenExec.Gateway.Store;
 internal sealed class RedisReceiptReplicator : IDisposable
 {
     private const int BatchSize = 256;
+
+    /// <summary>Committed receipts held for the copier; beyond this it reads them back from the ledger.</summary>
+    internal const int DefaultRecentCapacity = 4096;
     private static readonly TimeSpan MinBackoff = TimeSpan.FromMilliseconds(100);
     private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(5);
     private static readonly TimeSpan IdlePoll = TimeSpan.FromSeconds(1);
@@ -23,14 +27,17 @@ internal sealed class RedisReceiptReplicator : IDisposable
     private readonly RedisExecutionStore _store;
     private readonly ILogger _log;
     private readonly SemaphoreSlim _signal = new(0, 1);
+    private readonly ConcurrentQueue<ReceiptDocument> _recent = new();
+    private readonly int _recentCapacity;
     private readonly CancellationTokenSource _stop = new();
     private Task? _loop;
     private volatile bool _resync;
 
-    public RedisReceiptReplicator(RedisExecutionStore store, ILogger<RedisReceiptReplicator> log)
+    public RedisReceiptReplicator(RedisExecutionStore store, ILogger<RedisReceiptReplicator> log, int recentCapacity = DefaultRecentCapacity)
     {
         _store = store;
         _log = log;
+        _recentCapacity = recentCapacity;
     }
 
     /// <summary>The last seq known to be in Redis, or -1 before the first successful round.</summary>
@@ -45,6 +52,24 @@ internal sealed class RedisReceiptReplicator : IDisposable
     public void Resync()
     {
         _resync = true;
+        Signal();
+    }
+
+    /// <summary>
+    /// Receipts just committed to the local ledger, in chain order (called on its writer thread):
+    /// held in memory so the copier need not read them back and parse them. When the copier
+    /// falls behind by more than the capacity, the rest are read from the ledger as before.
+    /// </summary>
+    public void Committed(List<ReceiptDocument> documents)
+    {
+        foreach (var document in documents)
+        {
+            if (_recent.Count >= _recentCapacity)
+            {
+                break;
+            }
+            _recent.Enqueue(document);
+        }
         Signal();
     }
 
@@ -119,7 +144,7 @@ internal sealed class RedisReceiptReplicator : IDisposable
                     await CheckSettingsAsync().ConfigureAwait(false);
                 }
 
-                var batch = await _store.Ledger.ListReceiptsAsync(identity.GatewayId, copied, BatchSize, stop).ConfigureAwait(false);
+                var batch = TakeRecent(copied) ?? await _store.Ledger.ListReceiptsAsync(identity.GatewayId, copied, BatchSize, stop).ConfigureAwait(false);
                 if (batch.Count == 0)
                 {
                     await _signal.WaitAsync(IdlePoll, stop).ConfigureAwait(false);
@@ -137,7 +162,7 @@ internal sealed class RedisReceiptReplicator : IDisposable
                     var effect = ClaimEffect(body);
                     copies[i] = db.ScriptEvaluateAsync(RedisScripts.Copy,
                         [RedisScripts.Chain(body.Gateway), RedisScripts.Receipt(body.ExecId), RedisScripts.Gateways, nonceKey, body.ApprovalSha256 is { } approval ? RedisScripts.Approval(approval) : nonceKey],
-                        [body.Seq, doc.ToJson(), doc.Hash, body.Gateway, body.ExecId, body.Decision, body.RequestSha256, body.ApprovalSha256 ?? "", body.Action, body.Tenant, started, effect == "outcome" ? RestoreTtlMs(started) : 0, effect]);
+                        [body.Seq, doc.ToJsonUtf8(), doc.Hash, body.Gateway, body.ExecId, body.Decision, body.RequestSha256, body.ApprovalSha256 ?? "", body.Action, body.Tenant, started, effect == "outcome" ? RestoreTtlMs(started) : 0, effect]);
                 }
                 await Task.WhenAll(copies).ConfigureAwait(false);
                 copied = batch[^1].Body.Seq;
@@ -164,6 +189,30 @@ internal sealed class RedisReceiptReplicator : IDisposable
                 backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, MaxBackoff.Ticks));
             }
         }
+    }
+
+    /// <summary>
+    /// The held receipts that continue the chain right after <paramref name="copied"/>, or null
+    /// when they do not (a gap left by a full queue, or a resync from an earlier seq): then the
+    /// ledger is read. Receipts already in Redis are dropped.
+    /// </summary>
+    private List<ReceiptDocument>? TakeRecent(long copied)
+    {
+        while (_recent.TryPeek(out var head) && head.Body.Seq <= copied)
+        {
+            _recent.TryDequeue(out _);
+        }
+        if (copied < 0 || !_recent.TryPeek(out var first) || first.Body.Seq != copied + 1)
+        {
+            return null;
+        }
+        var batch = new List<ReceiptDocument>();
+        while (batch.Count < BatchSize && _recent.TryPeek(out var next) && next.Body.Seq == copied + 1 + batch.Count)
+        {
+            _recent.TryDequeue(out _);
+            batch.Add(next);
+        }
+        return batch;
     }
 
     private static long StartedMs(ReceiptBody body)

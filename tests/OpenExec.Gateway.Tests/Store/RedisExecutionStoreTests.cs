@@ -26,8 +26,8 @@ public sealed class RedisExecutionStoreContractTests(RedisServerFixture redis) :
 
 internal static class RedisStores
 {
-    public static RedisExecutionStore Open(RedisServer server, GatewayIdentity identity, HealthWarnings? warnings = null, TimeSpan? retention = null)
-        => new(identity, ConnectionMultiplexer.Connect(RedisExecutionStore.ParseConfiguration(server.Configuration)), retention ?? RedisExecutionStore.DefaultRetention, TimeProvider.System, warnings, NullLoggerFactory.Instance);
+    public static RedisExecutionStore Open(RedisServer server, GatewayIdentity identity, HealthWarnings? warnings = null, TimeSpan? retention = null, int recentCapacity = RedisReceiptReplicator.DefaultRecentCapacity)
+        => new(identity, ConnectionMultiplexer.Connect(RedisExecutionStore.ParseConfiguration(server.Configuration)), retention ?? RedisExecutionStore.DefaultRetention, TimeProvider.System, warnings, NullLoggerFactory.Instance, recentCapacity);
 
     /// <summary>Waits until <paramref name="condition"/> holds (Redis reconnects, copies land), failing after <paramref name="seconds"/>.</summary>
     public static async Task EventuallyAsync(Func<Task<bool>> condition, string what, int seconds = 20)
@@ -184,6 +184,35 @@ public sealed class RedisExecutionStoreTests : StoreTestBase
     }
 
     [Fact]
+    public async Task Receipts_beyond_what_is_held_in_memory_are_copied_from_the_ledger_in_order()
+    {
+        // Three receipts held in memory for the copy; Redis away while 20 are committed, so most
+        // are only in the local ledger; then two more after Redis is back.
+        var dir = TempDir.Create();
+        using var identity = GatewayIdentity.Open(dir, null);
+        using var store = RedisStores.Open(_redis, identity, recentCapacity: 3);
+        var (reader, _) = Open();
+        _redis.Kill();
+        var written = new List<OpenExec.Core.Receipts.ReceiptDocument>();
+        for (var i = 0; i < 20; i++)
+        {
+            written.Add(await store.AppendReceiptAsync(Draft(NewExecId(), Hex64(), "rejected"), null, default));
+        }
+        _redis.Restart();
+        await RedisStores.EventuallyAsync(() => store.PingAsync(default).AsTask(), "ping after restart");
+        for (var i = 0; i < 2; i++)
+        {
+            written.Add(await store.AppendReceiptAsync(Draft(NewExecId(), Hex64(), "rejected"), null, default));
+        }
+
+        await RedisStores.EventuallyAsync(async () => (await reader.ListReceiptsAsync(identity.GatewayId, 0, 100, default)).Count == written.Count, "every receipt copied");
+        var copied = await reader.ListReceiptsAsync(identity.GatewayId, 0, 100, default);
+        Assert.Equal(written.Select(d => (d.Body.Seq, d.Hash)), copied.Select(d => (d.Body.Seq, d.Hash)));
+        Assert.Equal(written[^1].Hash, (await reader.GetReceiptAsync(written[^1].Body.ExecId, default))!.Hash);
+        TempDir.Delete(dir);
+    }
+
+    [Fact]
     public async Task Claims_that_redis_lost_are_restored_from_the_receipts()
     {
         // No persistence at all: a restart forgets everything, as the tail of an everysec AOF would.
@@ -234,10 +263,8 @@ public sealed class RedisExecutionStoreTests : StoreTestBase
             var server = admin.GetServers().Single();
             await server.ConfigSetAsync("appendonly", "yes");
             await server.ConfigSetAsync("maxmemory-policy", "noeviction");
-            for (var i = 0; i < 50 && (await server.InfoAsync("persistence")).SelectMany(g => g).FirstOrDefault(kv => kv.Key == "aof_enabled").Value != "1"; i++)
-            {
-                await Task.Delay(100);
-            }
+            // Turning AOF on starts a rewrite; INFO reports it enabled once that is under way.
+            await RedisStores.EventuallyAsync(async () => (await server.InfoAsync("persistence")).SelectMany(g => g).FirstOrDefault(kv => kv.Key == "aof_enabled").Value == "1", "AOF enabled");
             await store.CheckSettingsAsync();
             Assert.Empty(warnings.Current);
         }
