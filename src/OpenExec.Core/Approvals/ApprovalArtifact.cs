@@ -30,7 +30,10 @@ public sealed record ApprovalArtifact(
     /// approval_id and tenant_id with the signature still valid, and such a re-cut artifact must
     /// count as the same, already used, approval (SPEC section 3).
     /// </summary>
-    public string Identity => Hex.Sha256(SignedMessage());
+    public string Identity => IdentityOf(SignedMessage());
+
+    /// <summary><see cref="Identity"/> from a signed message already made with <see cref="SignedMessage"/>.</summary>
+    public static string IdentityOf(ReadOnlySpan<byte> signedMessage) => Hex.Sha256(signedMessage);
 
     /// <summary>The v1 signed message: UTF-8 of approval_id + tenant_id + action_hash + issued_at + expires_at.</summary>
     public byte[] SignedMessage()

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using OpenExec.Core.Approvals;
-using OpenExec.Core.Crypto;
 using OpenExec.Core.Receipts;
 using OpenExec.Gateway.Configuration;
 using OpenExec.Gateway.Store;
@@ -174,7 +173,7 @@ internal sealed class ExecutionPipeline
             return (403, "approval_required", "ClawShield mode requires an approval artifact");
         }
         var signedMessage = artifact.SignedMessage();
-        attempt.ApprovalSha256 = Hex.Sha256(signedMessage);
+        attempt.ApprovalSha256 = ApprovalArtifact.IdentityOf(signedMessage);
         if (!_settings.Verifier!.VerifySignature(artifact, signedMessage))
         {
             return (403, "invalid_signature", "Invalid signature: approval artifact is not authentic");

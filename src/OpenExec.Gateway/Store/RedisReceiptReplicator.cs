@@ -60,7 +60,7 @@ internal sealed class RedisReceiptReplicator : IDisposable
     /// held in memory so the copier need not read them back and parse them. When the copier
     /// falls behind by more than the capacity, the rest are read from the ledger as before.
     /// </summary>
-    public void Committed(List<ReceiptDocument> documents)
+    public void Committed(IReadOnlyList<ReceiptDocument> documents)
     {
         foreach (var document in documents)
         {

@@ -28,7 +28,7 @@ internal sealed class SqliteReceiptLedger : IDisposable
     private readonly Channel<WriteOp> _queue = Channel.CreateUnbounded<WriteOp>(new UnboundedChannelOptions { SingleReader = true });
     private readonly GatewayIdentity _identity;
     private readonly SqliteClaimTable? _claims;
-    private readonly Action<List<ReceiptDocument>>? _committed;
+    private readonly Action<IReadOnlyList<ReceiptDocument>>? _committed;
     private readonly string _readConnectionString;
     private readonly SqliteConnection _writer;
     private readonly SqliteStatements _statements;
@@ -41,9 +41,9 @@ internal sealed class SqliteReceiptLedger : IDisposable
 
     /// <param name="identity">Whose chain this is; the database lives in its data dir.</param>
     /// <param name="claims">The claim tables to keep in the same transactions, or null for a receipts-only ledger.</param>
-    /// <param name="committed">Called on the writer thread after each commit that added receipts, with them in chain order (a list the ledger does not keep).</param>
+    /// <param name="committed">Called on the writer thread after each commit that added receipts, with them in chain order.</param>
     /// <param name="log">Where write failures go.</param>
-    public SqliteReceiptLedger(GatewayIdentity identity, SqliteClaimTable? claims, Action<List<ReceiptDocument>>? committed, ILogger log)
+    public SqliteReceiptLedger(GatewayIdentity identity, SqliteClaimTable? claims, Action<IReadOnlyList<ReceiptDocument>>? committed, ILogger log)
     {
         _identity = identity;
         _claims = claims;
@@ -262,6 +262,7 @@ internal sealed class SqliteReceiptLedger : IDisposable
         var prev = _headHash;
         var bodies = new List<ReceiptBody>();
         var hashes = new List<string>();
+        IReadOnlyList<ReceiptDocument> documents = [];
         try
         {
             _statements.Execute("BEGIN IMMEDIATE");
@@ -301,7 +302,7 @@ internal sealed class SqliteReceiptLedger : IDisposable
                 }
             }
 
-            var documents = bodies.Count == 0 ? [] : ReceiptBatchSigner.Sign(_identity.SigningKey, bodies, hashes);
+            documents = bodies.Count == 0 ? [] : ReceiptBatchSigner.Sign(_identity.SigningKey, bodies, hashes);
             var d = 0;
             for (var i = 0; i < batch.Count; i++)
             {
@@ -347,32 +348,14 @@ internal sealed class SqliteReceiptLedger : IDisposable
         _faulted = false;
         Volatile.Write(ref _headSeq, seq);
         _headHash = prev;
-        // Read before completing: a completed operation goes back to its pool once its caller
-        // has the result.
-        List<ReceiptDocument>? committed = null;
-        if (bodies.Count > 0 && _committed is not null)
-        {
-            committed = new List<ReceiptDocument>(bodies.Count);
-            foreach (var op in batch)
-            {
-                switch (op)
-                {
-                    case ReceiptOp receipt:
-                        committed.Add(receipt.Result);
-                        break;
-                    case ClaimRecordOp { Result.Item2: { } recorded }:
-                        committed.Add(recorded);
-                        break;
-                }
-            }
-        }
         for (var i = 0; i < batch.Count; i++)
         {
             batch[i].Complete();
         }
-        if (committed is not null)
+        if (documents.Count > 0)
         {
-            _committed!(committed);
+            // The batch's receipts, signed and stored in chain order.
+            _committed?.Invoke(documents);
         }
     }
 
