@@ -2,7 +2,10 @@
 // back (the same work the gateway's built-in echo does, minus every boundary step).
 using System.Text.Json;
 
-var builder = WebApplication.CreateSlimBuilder(args);
+// Content root = the program's own directory, as the gateway does: the host watches its content
+// root (recursively) for appsettings changes, and rooted at the working directory it would see
+// every write the gateways under test make when the harness is started above their data dirs.
+var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
 builder.Logging.ClearProviders();
 builder.WebHost.ConfigureKestrel(kestrel => kestrel.AddServerHeader = false);
 var app = builder.Build();
