@@ -31,8 +31,27 @@ internal sealed class TraceContextHttpClientFactory(ILogger<ForwarderHttpClientF
 
         protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
         {
-            Propagator.Inject(Activity.Current, request, static (carrier, name, value) => ((HttpRequestMessage)carrier!).Headers.TryAddWithoutValidation(name, value));
+            var activity = Activity.Current;
+            Propagator.Inject(activity, request, static (carrier, name, value) => ((HttpRequestMessage)carrier!).Headers.TryAddWithoutValidation(name, value));
+            if (activity is { Recorded: false } && ParentSampled(activity) && request.Headers.TryGetValues(TraceParent, out var written))
+            {
+                // Nothing here records, so the gateway makes no sampling decision of its own: the
+                // agent's stays (W3C Trace Context), and a backend that samples by its parent
+                // records exactly the traces the agent records.
+                var traceparent = written.First();
+                request.Headers.Remove(TraceParent);
+                request.Headers.TryAddWithoutValidation(TraceParent, string.Concat(traceparent.AsSpan(0, traceparent.Length - 2), "01"));
+            }
             return base.SendAsync(request, cancellationToken);
         }
+
+        private const string TraceParent = "traceparent";
+
+        /// <summary>Whether the request's span continues a remote parent whose sampled flag is set.</summary>
+        private static bool ParentSampled(Activity activity)
+            => activity.ParentSpanId != default
+                && activity.ParentId is { Length: 55 } parent
+                && byte.TryParse(parent.AsSpan(53), System.Globalization.NumberStyles.AllowHexSpecifier, System.Globalization.CultureInfo.InvariantCulture, out var flags)
+                && (flags & (byte)ActivityTraceFlags.Recorded) != 0;
     }
 }

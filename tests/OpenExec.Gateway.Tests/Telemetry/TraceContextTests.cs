@@ -28,13 +28,13 @@ public sealed class TraceContextTests : IDisposable
 
     private string[] TraceparentsSent() => [.. _backend.LogEntries.Single().RequestMessage.Headers!["traceparent"]];
 
-    private static (string Version, string Trace, string Parent) Parse(string traceparent)
+    private static (string Version, string Trace, string Parent, string Flags) Parse(string traceparent)
     {
         var parts = traceparent.Split('-');
         Assert.Equal(4, parts.Length);
         Assert.Matches("^[0-9a-f]{32}$", parts[1]);
         Assert.Matches("^[0-9a-f]{16}$", parts[2]);
-        return (parts[0], parts[1], parts[2]);
+        return (parts[0], parts[1], parts[2], parts[3]);
     }
 
     private static async Task<string> ReceiptTraceAsync(GatewayServer gateway, HttpResponseMessage response)
@@ -99,5 +99,22 @@ public sealed class TraceContextTests : IDisposable
         var executed = await Json.ReadAsync(response);
         Assert.Equal(AgentTrace, executed.GetProperty("receipt_document").GetProperty("body").Str("trace_id"));
         Assert.Equal(AgentTrace, Parse(Assert.Single(TraceparentsSent())).Trace);
+    }
+
+    [Theory]
+    [InlineData("01")]
+    [InlineData("00")]
+    public async Task Without_an_sdk_the_backend_gets_the_agents_sampling_decision(string flags)
+    {
+        // The gateway records nothing without an SDK, so it makes no sampling decision of its own:
+        // a backend that samples by its parent records exactly when the agent's trace is recorded.
+        await using var gateway = await StartAsync();
+
+        var response = await gateway.Client.SendAsync(Proxied("tc-flags-" + flags, $"00-{AgentTrace}-{AgentSpan}-{flags}"));
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var sent = Parse(Assert.Single(TraceparentsSent()));
+        Assert.Equal(AgentTrace, sent.Trace);
+        Assert.Equal(flags, sent.Flags);
     }
 }
