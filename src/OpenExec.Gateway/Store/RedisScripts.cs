@@ -29,15 +29,26 @@ internal static class RedisScripts
     /// <summary>Hash kid → x (base64url raw Ed25519 public key): every receipt key ever used.</summary>
     public static readonly RedisKey Keys = Prefix + "keys";
 
+    /// <summary>
+    /// How long an instance that took over an expired claim has to write its outcome_unknown
+    /// receipt before another may take the claim over in its turn (it died in between).
+    /// </summary>
+    public static readonly TimeSpan TakeoverLease = TimeSpan.FromMilliseconds(int.Parse(TakeoverLeaseMs, System.Globalization.CultureInfo.InvariantCulture));
+
+    private const string TakeoverLeaseMs = "30000";
+
     // Reads a claim; a claim still in progress whose lease has passed becomes outcome_unknown
-    // here, once, and the caller that did it is told so (the last element, takeover = '1').
-    private const string Inspect = """
+    // here, once, and the caller that did it is told so (the last element, takeover = '1'). The
+    // taker's own lease then runs: a taken-over claim still without its receipt when that lease
+    // passes was left by a taker that died before writing it, and is taken over again.
+    private const string Inspect = $$"""
         local function inspect(key, now, taker)
           local s = redis.call('HMGET', key, 'req', 'exec', 'done', 'decision', 'receipt', 'lease', 'action', 'tenant', 'approval', 'created')
           if not s[1] then return nil end
           local takeover = '0'
-          if s[3] == '0' and tonumber(s[6]) < tonumber(now) then
-            redis.call('HSET', key, 'done', '1', 'decision', 'outcome_unknown', 'taker', taker)
+          local stranded = s[3] == '0' or (s[4] == 'outcome_unknown' and not s[5])
+          if stranded and tonumber(s[6]) < tonumber(now) then
+            redis.call('HSET', key, 'done', '1', 'decision', 'outcome_unknown', 'taker', taker, 'lease', tonumber(now) + {{TakeoverLeaseMs}})
             s[3] = '1'
             s[4] = 'outcome_unknown'
             takeover = '1'

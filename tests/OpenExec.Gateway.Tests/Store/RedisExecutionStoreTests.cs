@@ -26,8 +26,8 @@ public sealed class RedisExecutionStoreContractTests(RedisServerFixture redis) :
 
 internal static class RedisStores
 {
-    public static RedisExecutionStore Open(RedisServer server, GatewayIdentity identity, HealthWarnings? warnings = null, TimeSpan? retention = null, int recentCapacity = RedisReceiptReplicator.DefaultRecentCapacity)
-        => new(identity, ConnectionMultiplexer.Connect(RedisExecutionStore.ParseConfiguration(server.Configuration)), retention ?? RedisExecutionStore.DefaultRetention, TimeProvider.System, warnings, NullLoggerFactory.Instance, recentCapacity);
+    public static RedisExecutionStore Open(RedisServer server, GatewayIdentity identity, HealthWarnings? warnings = null, TimeSpan? retention = null, int recentCapacity = RedisReceiptReplicator.DefaultRecentCapacity, TimeProvider? time = null)
+        => new(identity, ConnectionMultiplexer.Connect(RedisExecutionStore.ParseConfiguration(server.Configuration)), retention ?? RedisExecutionStore.DefaultRetention, time ?? TimeProvider.System, warnings, NullLoggerFactory.Instance, recentCapacity);
 
     /// <summary>Waits until <paramref name="condition"/> holds (Redis reconnects, copies land), failing after <paramref name="seconds"/>.</summary>
     public static async Task EventuallyAsync(Func<Task<bool>> condition, string what, int seconds = 20)
@@ -59,7 +59,10 @@ public sealed class RedisExecutionStoreTests : StoreTestBase
 {
     private readonly RedisServer _redis = RedisServer.Start();
 
-    internal override IExecutionStore OpenStore(GatewayIdentity identity) => RedisStores.Open(_redis, identity);
+    /// <summary>The clock of the stores opened next.</summary>
+    private TimeProvider _time = TimeProvider.System;
+
+    internal override IExecutionStore OpenStore(GatewayIdentity identity) => RedisStores.Open(_redis, identity, time: _time);
 
     [Fact]
     public async Task An_expired_lease_reads_as_outcome_unknown_and_is_taken_over_exactly_once()
@@ -90,6 +93,39 @@ public sealed class RedisExecutionStoreTests : StoreTestBase
         Assert.Equal(doc.Hash, after.Receipt);
         Assert.Null(after.TakenOver);
         Assert.Equal(ClaimStatus.ApprovalReused, (await other.ClaimAsync(Claim(Hex64(), approval: claim.ApprovalIdentity), default)).Status);
+    }
+
+    [Fact]
+    public async Task A_taker_that_died_before_its_receipt_is_succeeded_by_one_other_after_the_takeover_lease()
+    {
+        var (holder, _) = Open();
+        var claim = Claim(Hex64(), approval: Hex64(), lease: TimeSpan.FromSeconds(-1));
+        Assert.Equal(ClaimStatus.Claimed, (await holder.ClaimAsync(claim, default)).Status);
+        // The first instance to find the expired claim takes it over, then dies before its
+        // outcome_unknown receipt is written.
+        var (taker, _) = Open();
+        Assert.NotNull((await taker.LookupAsync(claim.NonceSha256, default)).TakenOver);
+        ((IDisposable)taker).Dispose();
+
+        // Within the taker's lease nobody else takes it: it may still be writing.
+        var (other, _) = Open();
+        var within = await other.LookupAsync(claim.NonceSha256, default);
+        Assert.Equal((NonceStatus.Done, "outcome_unknown", (string?)null, (RecoveredClaim?)null), (within.Status, within.Decision, within.Receipt, within.TakenOver));
+
+        // After it, exactly one instance takes it over again and its receipt becomes the outcome.
+        _time = new Microsoft.Extensions.Time.Testing.FakeTimeProvider(DateTimeOffset.UtcNow + RedisScripts.TakeoverLease + TimeSpan.FromSeconds(1));
+        var (late1, _) = Open();
+        var (late2, _) = Open();
+        var states = await Task.WhenAll(Enumerable.Range(0, 20).Select(i => Task.Run(async () =>
+            await (i % 2 == 0 ? late1 : late2).LookupAsync(claim.NonceSha256, default))));
+        var successor = Assert.Single(states, s => s.TakenOver is not null).TakenOver!;
+        Assert.Equal((claim.ExecId, claim.RequestSha256, claim.ApprovalIdentity), (successor.ExecId, successor.RequestSha256, successor.ApprovalIdentity));
+        Assert.All(states, s => Assert.Equal((NonceStatus.Done, "outcome_unknown"), (s.Status, s.Decision)));
+
+        var doc = await late1.AppendReceiptAsync(Draft(claim.ExecId, claim.NonceSha256, "outcome_unknown"), new ClaimUpdate(claim.NonceSha256, claim.ApprovalIdentity, Release: false), default);
+        var after = await late2.LookupAsync(claim.NonceSha256, default);
+        Assert.Equal(doc.Hash, after.Receipt);
+        Assert.Null(after.TakenOver);
     }
 
     [Fact]
