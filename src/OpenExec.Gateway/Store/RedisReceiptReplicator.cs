@@ -161,8 +161,8 @@ internal sealed class RedisReceiptReplicator : IDisposable
                     var started = StartedMs(body);
                     var effect = ClaimEffect(body);
                     copies[i] = db.ScriptEvaluateAsync(RedisScripts.Copy,
-                        [RedisScripts.Chain(body.Gateway), RedisScripts.Receipt(body.ExecId), RedisScripts.Gateways, nonceKey, body.ApprovalSha256 is { } approval ? RedisScripts.Approval(approval) : nonceKey],
-                        [body.Seq, doc.ToJsonUtf8(), doc.Hash, body.Gateway, body.ExecId, body.Decision, body.RequestSha256, body.ApprovalSha256 ?? "", body.Action, body.Tenant, started, effect == "outcome" ? RestoreTtlMs(started) : 0, effect]);
+                        [RedisScripts.Chain(body.Gateway), RedisScripts.Receipt(body.ExecId), RedisScripts.Gateways, nonceKey, body.ApprovalSha256 is { } approval ? RedisScripts.Approval(approval) : nonceKey, RedisScripts.CopyTimes(body.Gateway)],
+                        [body.Seq, doc.ToJsonUtf8(), doc.Hash, body.Gateway, body.ExecId, body.Decision, body.RequestSha256, body.ApprovalSha256 ?? "", body.Action, body.Tenant, started, effect == "outcome" ? RestoreTtlMs(started) : 0, effect, _store.NowMs(), _store.RetentionMs]);
                 }
                 await Task.WhenAll(copies).ConfigureAwait(false);
                 copied = batch[^1].Body.Seq;

@@ -20,6 +20,9 @@ internal static class RedisScripts
     /// <summary>A gateway's chain: sorted set of receipt documents scored by seq.</summary>
     public static RedisKey Chain(string gateway) => Prefix + "receipts:" + gateway;
 
+    /// <summary>A gateway's copy times: sorted set of seqs scored by the ms they were copied at (what retention trims by).</summary>
+    public static RedisKey CopyTimes(string gateway) => Prefix + "copied:" + gateway;
+
     /// <summary>One attempt's receipt document (the first written for that exec id).</summary>
     public static RedisKey Receipt(string execId) => Prefix + "receipt:" + execId;
 
@@ -114,13 +117,26 @@ internal static class RedisScripts
     /// finds no claim at all, Redis lost it (a restart without its last writes, a flush, a switch
     /// from the embedded store): the claim and its approval are restored from the receipt for
     /// what is left of the retention.
-    /// KEYS: chain, receipt, gateways, nonce, approval (the nonce key again when there is none).
+    /// Copies live as long as the claims (the retention): older ones leave the chain and their
+    /// receipt keys expire, and a chain no longer copied to expires whole. Each instance's own
+    /// ledger keeps its chain complete.
+    /// KEYS: chain, receipt, gateways, nonce, approval (the nonce key again when there is none), copy times.
     /// ARGV: seq, document, hash, gateway, exec id, decision, request hash, approval identity or '',
-    /// action, tenant, started ms, restore TTL ms ('0': do not restore), effect.
+    /// action, tenant, started ms, restore TTL ms ('0': do not restore), effect, now ms, retention ms.
     /// </summary>
     public const string Copy = Record + """
+        local retention = tonumber(ARGV[15])
         redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
-        redis.call('SET', KEYS[2], ARGV[2], 'NX')
+        redis.call('SET', KEYS[2], ARGV[2], 'NX', 'PX', retention)
+        redis.call('ZADD', KEYS[6], ARGV[14], ARGV[1])
+        local cutoff = tonumber(ARGV[14]) - retention
+        local expired = redis.call('ZREVRANGEBYSCORE', KEYS[6], cutoff, '-inf', 'LIMIT', 0, 1)
+        if expired[1] then
+          redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', expired[1])
+          redis.call('ZREMRANGEBYSCORE', KEYS[6], '-inf', cutoff)
+        end
+        redis.call('PEXPIRE', KEYS[1], retention)
+        redis.call('PEXPIRE', KEYS[6], retention)
         local head = redis.call('HGET', KEYS[3], ARGV[4])
         if (not head) or tonumber(string.match(head, '^%d+')) < tonumber(ARGV[1]) then
           redis.call('HSET', KEYS[3], ARGV[4], ARGV[1] .. ' ' .. ARGV[3])

@@ -129,6 +129,43 @@ public sealed class RedisExecutionStoreTests : StoreTestBase
     }
 
     [Fact]
+    public async Task Receipt_copies_leave_redis_after_the_retention_and_the_own_ledger_still_serves_them()
+    {
+        var dir = TempDir.Create();
+        OnDispose(() => TempDir.Delete(dir));
+        var identity = GatewayIdentity.Open(dir, null);
+        OnDispose(identity.Dispose);
+        var retention = TimeSpan.FromSeconds(2);
+        var store = RedisStores.Open(_redis, identity, retention: retention);
+        Own(store);
+        var (reader, _) = Open();
+        using var client = await ConnectionMultiplexer.ConnectAsync(_redis.Configuration);
+        var db = client.GetDatabase();
+        var chain = RedisScripts.Chain(identity.GatewayId);
+
+        var old = new List<OpenExec.Core.Receipts.ReceiptDocument>();
+        for (var i = 0; i < 3; i++)
+        {
+            old.Add(await store.AppendReceiptAsync(Draft(NewExecId(), Hex64(), "rejected"), null, default));
+        }
+        await RedisStores.EventuallyAsync(async () => await db.SortedSetLengthAsync(chain) == 3, "three copies");
+        var ttl = await db.KeyTimeToLiveAsync(RedisScripts.Receipt(old[0].Body.ExecId));
+        Assert.InRange(ttl!.Value, TimeSpan.FromMilliseconds(1), retention);
+
+        await Task.Delay(retention + TimeSpan.FromMilliseconds(500));
+        var fresh = await store.AppendReceiptAsync(Draft(NewExecId(), Hex64(), "rejected"), null, default);
+
+        // The chain copy keeps what is within the retention; the old receipts' keys have expired.
+        await RedisStores.EventuallyAsync(async () => await db.SortedSetLengthAsync(chain) == 1, "old copies trimmed");
+        Assert.Equal(fresh.ToJson(), (await reader.ListReceiptsAsync(identity.GatewayId, 0, 10, default)).Single().ToJson());
+        Assert.False(await db.KeyExistsAsync(RedisScripts.Receipt(old[0].Body.ExecId)));
+        Assert.Null(await reader.GetReceiptAsync(old[0].Body.ExecId, default));
+        // The instance that wrote them still has its whole chain.
+        Assert.Equal(old[0].Hash, (await store.GetReceiptAsync(old[0].Body.ExecId, default))!.Hash);
+        Assert.Equal(4, (await store.ListReceiptsAsync(identity.GatewayId, 0, 10, default)).Count);
+    }
+
+    [Fact]
     public async Task A_claim_within_its_lease_stays_in_progress()
     {
         var (store, _) = Open();
