@@ -150,19 +150,13 @@ internal sealed class RedisReceiptReplicator : IDisposable
                     await _signal.WaitAsync(IdlePoll, stop).ConfigureAwait(false);
                     continue;
                 }
-                // Pipelined, in order on one connection; a failure part-way is repaired by the
-                // retry, which starts again from what Redis has (copies are idempotent).
-                var copies = new Task[batch.Count];
-                for (var i = 0; i < batch.Count; i++)
+                // Groups of receipts per script call, pipelined in order on one connection; a failure
+                // part-way is repaired by the retry, which starts again from what Redis has (copies
+                // are idempotent).
+                var copies = new Task[(batch.Count + RedisScripts.CopyGroup - 1) / RedisScripts.CopyGroup];
+                for (var g = 0; g < copies.Length; g++)
                 {
-                    var doc = batch[i];
-                    var body = doc.Body;
-                    var nonceKey = RedisScripts.Nonce(body.NonceSha256);
-                    var started = StartedMs(body);
-                    var effect = ClaimEffect(body);
-                    copies[i] = db.ScriptEvaluateAsync(RedisScripts.Copy,
-                        [RedisScripts.Chain(body.Gateway), RedisScripts.Receipt(body.ExecId), RedisScripts.Gateways, nonceKey, body.ApprovalSha256 is { } approval ? RedisScripts.Approval(approval) : nonceKey, RedisScripts.CopyTimes(body.Gateway)],
-                        [body.Seq, doc.ToJsonUtf8(), doc.Hash, body.Gateway, body.ExecId, body.Decision, body.RequestSha256, body.ApprovalSha256 ?? "", body.Action, body.Tenant, started, effect == "outcome" ? RestoreTtlMs(started) : 0, effect, _store.NowMs(), _store.RetentionMs]);
+                    copies[g] = CopyAsync(db, identity.GatewayId, batch, g * RedisScripts.CopyGroup, Math.Min(RedisScripts.CopyGroup, batch.Count - (g * RedisScripts.CopyGroup)));
                 }
                 await Task.WhenAll(copies).ConfigureAwait(false);
                 copied = batch[^1].Body.Seq;
@@ -213,6 +207,44 @@ internal sealed class RedisReceiptReplicator : IDisposable
             batch.Add(next);
         }
         return batch;
+    }
+
+    private Task<RedisResult> CopyAsync(IDatabase db, string gateway, IReadOnlyList<ReceiptDocument> batch, int start, int count)
+    {
+        var keys = new RedisKey[3 + (count * 3)];
+        var values = new RedisValue[3 + (count * 12)];
+        keys[0] = RedisScripts.Chain(gateway);
+        keys[1] = RedisScripts.Gateways;
+        keys[2] = RedisScripts.CopyTimes(gateway);
+        values[0] = gateway;
+        values[1] = _store.NowMs();
+        values[2] = _store.RetentionMs;
+        for (var i = 0; i < count; i++)
+        {
+            var doc = batch[start + i];
+            var body = doc.Body;
+            var nonceKey = RedisScripts.Nonce(body.NonceSha256);
+            var started = StartedMs(body);
+            var effect = ClaimEffect(body);
+            var k = 3 + (i * 3);
+            keys[k] = RedisScripts.Receipt(body.ExecId);
+            keys[k + 1] = nonceKey;
+            keys[k + 2] = body.ApprovalSha256 is { } approval ? RedisScripts.Approval(approval) : nonceKey;
+            var a = 3 + (i * 12);
+            values[a] = body.Seq;
+            values[a + 1] = doc.ToJsonUtf8();
+            values[a + 2] = doc.Hash;
+            values[a + 3] = body.ExecId;
+            values[a + 4] = body.Decision;
+            values[a + 5] = body.RequestSha256;
+            values[a + 6] = body.ApprovalSha256 ?? "";
+            values[a + 7] = body.Action;
+            values[a + 8] = body.Tenant;
+            values[a + 9] = started;
+            values[a + 10] = effect == "outcome" ? RestoreTtlMs(started) : 0;
+            values[a + 11] = effect;
+        }
+        return db.ScriptEvaluateAsync(RedisScripts.Copy, keys, values);
     }
 
     private static long StartedMs(ReceiptBody body)

@@ -109,52 +109,66 @@ internal static class RedisScripts
         return 1
         """;
 
+    /// <summary>Receipts one <see cref="Copy"/> call takes (its KEYS and ARGV grow with them).</summary>
+    public const int CopyGroup = 32;
+
     /// <summary>
-    /// Copies one receipt (idempotent: a copy may be repeated after a lost answer) and applies
-    /// its effect on its claim, so that the outcome reaches Redis even when the direct update
-    /// could not: 'outcome' records it (first receipt wins); 'release' frees nonce and approval
-    /// if this exec id still holds them; 'none' (refusals) touches no claim. When an 'outcome'
-    /// finds no claim at all, Redis lost it (a restart without its last writes, a flush, a switch
-    /// from the embedded store): the claim and its approval are restored from the receipt for
-    /// what is left of the retention.
+    /// Copies consecutive receipts of one chain (idempotent: a copy may be repeated after a lost
+    /// answer) and applies each one's effect on its claim, so that the outcome reaches Redis even
+    /// when the direct update could not: 'outcome' records it (first receipt wins); 'release'
+    /// frees nonce and approval if this exec id still holds them; 'none' (refusals) touches no
+    /// claim. When an 'outcome' finds no claim at all, Redis lost it (a restart without its last
+    /// writes, a flush, a switch from the embedded store): the claim and its approval are restored
+    /// from the receipt for what is left of the retention.
     /// Copies live as long as the claims (the retention): older ones leave the chain and their
     /// receipt keys expire, and a chain no longer copied to expires whole. Each instance's own
     /// ledger keeps its chain complete.
-    /// KEYS: chain, receipt, gateways, nonce, approval (the nonce key again when there is none), copy times.
-    /// ARGV: seq, document, hash, gateway, exec id, decision, request hash, approval identity or '',
-    /// action, tenant, started ms, restore TTL ms ('0': do not restore), effect, now ms, retention ms.
+    /// KEYS: chain, gateways, copy times, then per receipt: receipt, nonce, approval (the nonce
+    /// key again when there is none).
+    /// ARGV: gateway, now ms, retention ms, then per receipt: seq, document, hash, exec id, decision,
+    /// request hash, approval identity or '', action, tenant, started ms, restore TTL ms ('0': do
+    /// not restore), effect.
     /// </summary>
     public const string Copy = Record + """
-        local retention = tonumber(ARGV[15])
-        redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
-        redis.call('SET', KEYS[2], ARGV[2], 'NX', 'PX', retention)
-        redis.call('ZADD', KEYS[6], ARGV[14], ARGV[1])
-        local cutoff = tonumber(ARGV[14]) - retention
-        local expired = redis.call('ZREVRANGEBYSCORE', KEYS[6], cutoff, '-inf', 'LIMIT', 0, 1)
+        local retention = tonumber(ARGV[3])
+        local now = tonumber(ARGV[2])
+        local n = (#KEYS - 3) / 3
+        for i = 0, n - 1 do
+          local k = 3 + i * 3
+          local a = 3 + i * 12
+          local seq, doc, hash, exec = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4]
+          redis.call('ZADD', KEYS[1], seq, doc)
+          redis.call('SET', KEYS[k + 1], doc, 'NX', 'PX', retention)
+          redis.call('ZADD', KEYS[3], now, seq)
+          local effect = ARGV[a + 12]
+          if effect == 'release' then
+            if redis.call('HGET', KEYS[k + 2], 'exec') == exec then
+              redis.call('DEL', KEYS[k + 2])
+              if ARGV[a + 7] ~= '' and redis.call('GET', KEYS[k + 3]) == exec then redis.call('DEL', KEYS[k + 3]) end
+            end
+          elseif effect == 'outcome' then
+            if ARGV[a + 11] ~= '0' and redis.call('EXISTS', KEYS[k + 2]) == 0 then
+              redis.call('HSET', KEYS[k + 2], 'req', ARGV[a + 6], 'exec', exec, 'done', '1', 'decision', ARGV[a + 5], 'receipt', hash, 'action', ARGV[a + 8], 'tenant', ARGV[a + 9], 'approval', ARGV[a + 7], 'created', ARGV[a + 10], 'lease', ARGV[a + 10])
+              redis.call('PEXPIRE', KEYS[k + 2], ARGV[a + 11])
+              if ARGV[a + 7] ~= '' then redis.call('SET', KEYS[k + 3], exec, 'PX', ARGV[a + 11], 'NX') end
+            else
+              record(KEYS[k + 2], exec, ARGV[a + 5], hash)
+            end
+          end
+        end
+        local last = 3 + (n - 1) * 12
+        local head = redis.call('HGET', KEYS[2], ARGV[1])
+        if (not head) or tonumber(string.match(head, '^%d+')) < tonumber(ARGV[last + 1]) then
+          redis.call('HSET', KEYS[2], ARGV[1], ARGV[last + 1] .. ' ' .. ARGV[last + 3])
+        end
+        local cutoff = now - retention
+        local expired = redis.call('ZREVRANGEBYSCORE', KEYS[3], cutoff, '-inf', 'LIMIT', 0, 1)
         if expired[1] then
           redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', expired[1])
-          redis.call('ZREMRANGEBYSCORE', KEYS[6], '-inf', cutoff)
+          redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', cutoff)
         end
         redis.call('PEXPIRE', KEYS[1], retention)
-        redis.call('PEXPIRE', KEYS[6], retention)
-        local head = redis.call('HGET', KEYS[3], ARGV[4])
-        if (not head) or tonumber(string.match(head, '^%d+')) < tonumber(ARGV[1]) then
-          redis.call('HSET', KEYS[3], ARGV[4], ARGV[1] .. ' ' .. ARGV[3])
-        end
-        if ARGV[13] == 'release' then
-          if redis.call('HGET', KEYS[4], 'exec') == ARGV[5] then
-            redis.call('DEL', KEYS[4])
-            if ARGV[8] ~= '' and redis.call('GET', KEYS[5]) == ARGV[5] then redis.call('DEL', KEYS[5]) end
-          end
-        elseif ARGV[13] == 'outcome' then
-          if ARGV[12] ~= '0' and redis.call('EXISTS', KEYS[4]) == 0 then
-            redis.call('HSET', KEYS[4], 'req', ARGV[7], 'exec', ARGV[5], 'done', '1', 'decision', ARGV[6], 'receipt', ARGV[3], 'action', ARGV[9], 'tenant', ARGV[10], 'approval', ARGV[8], 'created', ARGV[11], 'lease', ARGV[11])
-            redis.call('PEXPIRE', KEYS[4], ARGV[12])
-            if ARGV[8] ~= '' then redis.call('SET', KEYS[5], ARGV[5], 'PX', ARGV[12], 'NX') end
-          else
-            record(KEYS[4], ARGV[5], ARGV[6], ARGV[3])
-          end
-        end
-        return 1
+        redis.call('PEXPIRE', KEYS[3], retention)
+        return n
         """;
 }

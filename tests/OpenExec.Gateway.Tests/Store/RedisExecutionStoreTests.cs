@@ -259,15 +259,16 @@ public sealed class RedisExecutionStoreTests : StoreTestBase
     [Fact]
     public async Task Receipts_beyond_what_is_held_in_memory_are_copied_from_the_ledger_in_order()
     {
-        // Three receipts held in memory for the copy; Redis away while 20 are committed, so most
-        // are only in the local ledger; then two more after Redis is back.
+        // Three receipts held in memory for the copy; Redis away while 70 are committed, so most
+        // are only in the local ledger (and go back in several script calls of up to
+        // RedisScripts.CopyGroup); then two more after Redis is back.
         var dir = TempDir.Create();
         using var identity = GatewayIdentity.Open(dir, null);
         using var store = RedisStores.Open(_redis, identity, recentCapacity: 3);
         var (reader, _) = Open();
         _redis.Kill();
         var written = new List<OpenExec.Core.Receipts.ReceiptDocument>();
-        for (var i = 0; i < 20; i++)
+        for (var i = 0; i < 70; i++)
         {
             written.Add(await store.AppendReceiptAsync(Draft(NewExecId(), Hex64(), "rejected"), null, default));
         }
@@ -281,7 +282,11 @@ public sealed class RedisExecutionStoreTests : StoreTestBase
         await RedisStores.EventuallyAsync(async () => (await reader.ListReceiptsAsync(identity.GatewayId, 0, 100, default)).Count == written.Count, "every receipt copied");
         var copied = await reader.ListReceiptsAsync(identity.GatewayId, 0, 100, default);
         Assert.Equal(written.Select(d => (d.Body.Seq, d.Hash)), copied.Select(d => (d.Body.Seq, d.Hash)));
-        Assert.Equal(written[^1].Hash, (await reader.GetReceiptAsync(written[^1].Body.ExecId, default))!.Hash);
+        foreach (var doc in written)
+        {
+            Assert.Equal(doc.Hash, (await reader.GetReceiptAsync(doc.Body.ExecId, default))?.Hash);
+        }
+        Assert.Contains(new ChainHead(identity.GatewayId, written[^1].Body.Seq, written[^1].Hash), await reader.ListGatewaysAsync(default));
         TempDir.Delete(dir);
     }
 
