@@ -191,7 +191,7 @@ internal sealed class RedisExecutionStore : IExecutionStore, IDisposable
         RedisValue json;
         try
         {
-            json = await Database.StringGetAsync(RedisScripts.Receipt(execId)).ConfigureAwait(false);
+            json = await ReadReceiptCopyAsync(execId).ConfigureAwait(false);
         }
         catch (Exception ex) when (IsUnavailable(ex))
         {
@@ -202,6 +202,27 @@ internal sealed class RedisExecutionStore : IExecutionStore, IDisposable
         return json.HasValue
             ? SqliteReceiptLedger.ParseDocument(json.ToString())
             : await _ledger.GetReceiptAsync(execId, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// The copied document of an exec id's (first) receipt: its key holds "gateway seq", where it
+    /// stands in that gateway's chain copy (copies written before that layout hold the document
+    /// itself). Null when there is none, or when it has left the chain with the retention.
+    /// </summary>
+    private async Task<RedisValue> ReadReceiptCopyAsync(string execId)
+    {
+        var entry = await Database.StringGetAsync(RedisScripts.Receipt(execId)).ConfigureAwait(false);
+        if (!entry.HasValue || entry.ToString() is not { } text || text.StartsWith('{'))
+        {
+            return entry;
+        }
+        var space = text.IndexOf(' ', StringComparison.Ordinal);
+        if (space <= 0 || !long.TryParse(text.AsSpan(space + 1), NumberStyles.None, CultureInfo.InvariantCulture, out var seq))
+        {
+            return RedisValue.Null;
+        }
+        var documents = await Database.SortedSetRangeByScoreAsync(RedisScripts.Chain(text[..space]), seq, seq, Exclude.None, Order.Ascending, 0, 1).ConfigureAwait(false);
+        return documents.Length == 0 ? RedisValue.Null : documents[0];
     }
 
     public async ValueTask<IReadOnlyList<ReceiptDocument>> ListReceiptsAsync(string gateway, long afterSeq, int limit, CancellationToken cancellationToken)

@@ -23,7 +23,10 @@ internal static class RedisScripts
     /// <summary>A gateway's copy times: sorted set of seqs scored by the ms they were copied at (what retention trims by).</summary>
     public static RedisKey CopyTimes(string gateway) => Prefix + "copied:" + gateway;
 
-    /// <summary>One attempt's receipt document (the first written for that exec id).</summary>
+    /// <summary>
+    /// Where one attempt's receipt (the first written for that exec id) stands: "gateway seq" in
+    /// that gateway's chain copy, which holds the document (kept once in Redis, not twice).
+    /// </summary>
     public static RedisKey Receipt(string execId) => Prefix + "receipt:" + execId;
 
     /// <summary>Hash gateway id → "seq hash" of the last receipt copied.</summary>
@@ -120,6 +123,7 @@ internal static class RedisScripts
     /// claim. When an 'outcome' finds no claim at all, Redis lost it (a restart without its last
     /// writes, a flush, a switch from the embedded store): the claim and its approval are restored
     /// from the receipt for what is left of the retention.
+    /// The document is kept once, in the chain copy; the exec id's key says where it stands.
     /// Copies live as long as the claims (the retention): older ones leave the chain and their
     /// receipt keys expire, and a chain no longer copied to expires whole. Each instance's own
     /// ledger keeps its chain complete.
@@ -138,7 +142,7 @@ internal static class RedisScripts
           local a = 3 + i * 12
           local seq, doc, hash, exec = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4]
           redis.call('ZADD', KEYS[1], seq, doc)
-          redis.call('SET', KEYS[k + 1], doc, 'NX', 'PX', retention)
+          redis.call('SET', KEYS[k + 1], ARGV[1] .. ' ' .. seq, 'NX', 'PX', retention)
           redis.call('ZADD', KEYS[3], now, seq)
           local effect = ARGV[a + 12]
           if effect == 'release' then

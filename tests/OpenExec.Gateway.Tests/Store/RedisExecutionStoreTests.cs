@@ -166,6 +166,64 @@ public sealed class RedisExecutionStoreTests : StoreTestBase
     }
 
     [Fact]
+    public async Task A_copied_document_is_kept_once_and_found_by_its_exec_id_also_in_the_earlier_layout()
+    {
+        var (writer, writerId) = Open();
+        var (reader, _) = Open();
+        using var client = await ConnectionMultiplexer.ConnectAsync(_redis.Configuration);
+        var db = client.GetDatabase();
+        var doc = await writer.AppendReceiptAsync(Draft(NewExecId(), Hex64(), "rejected"), null, default);
+        await RedisStores.EventuallyAsync(async () => await db.KeyExistsAsync(RedisScripts.Receipt(doc.Body.ExecId)), "copied");
+
+        // The exec id's key says where the document stands; the chain copy holds it.
+        Assert.Equal($"{writerId.GatewayId} {doc.Body.Seq}", (string?)await db.StringGetAsync(RedisScripts.Receipt(doc.Body.ExecId)));
+        Assert.Equal(doc.ToJson(), (await reader.GetReceiptAsync(doc.Body.ExecId, default))!.ToJson());
+
+        // A key written before that layout holds the document itself, and still reads.
+        var earlier = await writer.AppendReceiptAsync(Draft(NewExecId(), Hex64(), "rejected"), null, default);
+        await RedisStores.EventuallyAsync(async () => await db.KeyExistsAsync(RedisScripts.Receipt(earlier.Body.ExecId)), "copied");
+        await db.StringSetAsync(RedisScripts.Receipt(earlier.Body.ExecId), earlier.ToJson());
+        await db.SortedSetRemoveRangeByScoreAsync(RedisScripts.Chain(writerId.GatewayId), earlier.Body.Seq, earlier.Body.Seq);
+        Assert.Equal(earlier.ToJson(), (await reader.GetReceiptAsync(earlier.Body.ExecId, default))!.ToJson());
+
+        // A key whose document has left the chain reads as none.
+        await db.SortedSetRemoveRangeByScoreAsync(RedisScripts.Chain(writerId.GatewayId), doc.Body.Seq, doc.Body.Seq);
+        Assert.Null(await reader.GetReceiptAsync(doc.Body.ExecId, default));
+    }
+
+    [Fact]
+    public async Task A_full_redis_refuses_new_claims_as_unavailable_and_still_answers_for_the_old_ones()
+    {
+        using var small = RedisServer.Start("--maxmemory", "2mb", "--maxmemory-policy", "noeviction");
+        var dir = TempDir.Create();
+        OnDispose(() => TempDir.Delete(dir));
+        var identity = GatewayIdentity.Open(dir, null);
+        OnDispose(identity.Dispose);
+        using var store = RedisStores.Open(small, identity);
+        var first = Claim(Hex64());
+        Assert.Equal(ClaimStatus.Claimed, (await store.ClaimAsync(first, default)).Status);
+
+        StoreUnavailableException? refused = null;
+        for (var i = 0; i < 100_000 && refused is null; i++)
+        {
+            try
+            {
+                await store.ClaimAsync(Claim(Hex64(), approval: Hex64()), default);
+            }
+            catch (StoreUnavailableException ex)
+            {
+                refused = ex;
+            }
+        }
+
+        // Fail closed: the claim that did not fit is refused (503 store_unavailable), not taken
+        // as free; a nonce already used still reads as used.
+        Assert.NotNull(refused);
+        Assert.Contains("OOM", refused!.InnerException!.Message, StringComparison.Ordinal);
+        Assert.Equal(ClaimStatus.NonceTaken, (await store.ClaimAsync(first with { ExecId = NewExecId() }, default)).Status);
+    }
+
+    [Fact]
     public async Task A_claim_within_its_lease_stays_in_progress()
     {
         var (store, _) = Open();
