@@ -135,7 +135,7 @@ public sealed class RedisExecutionStoreTests : StoreTestBase
         OnDispose(() => TempDir.Delete(dir));
         var identity = GatewayIdentity.Open(dir, null);
         OnDispose(identity.Dispose);
-        var retention = TimeSpan.FromSeconds(2);
+        var retention = TimeSpan.FromSeconds(5);
         var store = RedisStores.Open(_redis, identity, retention: retention);
         Own(store);
         var (reader, _) = Open();
