@@ -26,26 +26,27 @@ internal sealed class TraceContextHttpClientFactory(ILogger<ForwarderHttpClientF
 
     private sealed class TraceContextHandler(HttpMessageHandler inner) : DelegatingHandler(inner)
     {
+        private const string TraceParent = "traceparent";
+
         // Removes the trace headers copied from the agent's request, then writes the current ones.
         private static readonly ReverseProxyPropagator Propagator = new(DistributedContextPropagator.Current);
+
+        private static readonly DistributedContextPropagator.PropagatorSetterCallback Write =
+            static (carrier, name, value) => ((HttpRequestMessage)carrier!).Headers.TryAddWithoutValidation(name, value);
+
+        // Nothing here records, so the gateway makes no sampling decision of its own: the agent's
+        // stays (W3C Trace Context), and a backend that samples by its parent records exactly the
+        // traces the agent records. The request's span is unrecorded (flags 00); its traceparent
+        // goes out with the sampled flag the agent sent.
+        private static readonly DistributedContextPropagator.PropagatorSetterCallback WriteSampled =
+            static (carrier, name, value) => Write(carrier, name, name == TraceParent && value is { Length: 55 } ? string.Concat(value.AsSpan(0, 53), "01") : value);
 
         protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
         {
             var activity = Activity.Current;
-            Propagator.Inject(activity, request, static (carrier, name, value) => ((HttpRequestMessage)carrier!).Headers.TryAddWithoutValidation(name, value));
-            if (activity is { Recorded: false } && ParentSampled(activity) && request.Headers.TryGetValues(TraceParent, out var written))
-            {
-                // Nothing here records, so the gateway makes no sampling decision of its own: the
-                // agent's stays (W3C Trace Context), and a backend that samples by its parent
-                // records exactly the traces the agent records.
-                var traceparent = written.First();
-                request.Headers.Remove(TraceParent);
-                request.Headers.TryAddWithoutValidation(TraceParent, string.Concat(traceparent.AsSpan(0, traceparent.Length - 2), "01"));
-            }
+            Propagator.Inject(activity, request, activity is { Recorded: false } && ParentSampled(activity) ? WriteSampled : Write);
             return base.SendAsync(request, cancellationToken);
         }
-
-        private const string TraceParent = "traceparent";
 
         /// <summary>Whether the request's span continues a remote parent whose sampled flag is set.</summary>
         private static bool ParentSampled(Activity activity)
