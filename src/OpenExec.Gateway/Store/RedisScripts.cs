@@ -76,6 +76,20 @@ internal static class RedisScripts
 
         """;
 
+    // A claim released (nothing reached the backend): nonce and approval are freed, each only
+    // while this exec id holds it and each on its own (the direct release and the receipt's copy
+    // may come in either order, and an approval must not stay consumed because the nonce was
+    // already freed). With no approval the approval key is the nonce key and is not read as one.
+    private const string Free = """
+        local function free(nonce, approval, exec, hasApproval)
+          if hasApproval and redis.call('GET', approval) == exec then redis.call('DEL', approval) end
+          if redis.call('HGET', nonce, 'exec') ~= exec then return 0 end
+          redis.call('DEL', nonce)
+          return 1
+        end
+
+        """;
+
     /// <summary>KEYS: nonce. ARGV: now ms, this gateway.</summary>
     public const string Lookup = Inspect + """
         return inspect(KEYS[1], ARGV[1], ARGV[2]) or {'free'}
@@ -102,14 +116,8 @@ internal static class RedisScripts
         """;
 
     /// <summary>KEYS: nonce, approval (the nonce key again when there is none). ARGV: exec id, '1' when there is an approval.</summary>
-    /// <remarks>Each key is freed only while this exec id holds it, and each on its own: the
-    /// receipt's copy may already have freed the nonce, and the approval must not stay consumed
-    /// because of it.</remarks>
-    public const string Release = """
-        if ARGV[2] == '1' and redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
-        if redis.call('HGET', KEYS[1], 'exec') ~= ARGV[1] then return 0 end
-        redis.call('DEL', KEYS[1])
-        return 1
+    public const string Release = Free + """
+        return free(KEYS[1], KEYS[2], ARGV[1], ARGV[2] == '1')
         """;
 
     /// <summary>Receipts one <see cref="Copy"/> call takes (its KEYS and ARGV grow with them).</summary>
@@ -119,7 +127,7 @@ internal static class RedisScripts
     /// Copies consecutive receipts of one chain (idempotent: a copy may be repeated after a lost
     /// answer) and applies each one's effect on its claim, so that the outcome reaches Redis even
     /// when the direct update could not: 'outcome' records it (first receipt wins); 'release'
-    /// frees nonce and approval if this exec id still holds them; 'none' (refusals) touches no
+    /// frees nonce and approval, each while this exec id holds it; 'none' (refusals) touches no
     /// claim. When an 'outcome' finds no claim at all, Redis lost it (a restart without its last
     /// writes, a flush, a switch from the embedded store): the claim and its approval are restored
     /// from the receipt for what is left of the retention.
@@ -133,7 +141,7 @@ internal static class RedisScripts
     /// request hash, approval identity or '', action, tenant, started ms, restore TTL ms ('0': do
     /// not restore), effect.
     /// </summary>
-    public const string Copy = Record + """
+    public const string Copy = Record + Free + """
         local retention = tonumber(ARGV[3])
         local now = tonumber(ARGV[2])
         local n = (#KEYS - 3) / 3
@@ -146,10 +154,7 @@ internal static class RedisScripts
           redis.call('ZADD', KEYS[3], now, seq)
           local effect = ARGV[a + 12]
           if effect == 'release' then
-            if redis.call('HGET', KEYS[k + 2], 'exec') == exec then
-              redis.call('DEL', KEYS[k + 2])
-              if ARGV[a + 7] ~= '' and redis.call('GET', KEYS[k + 3]) == exec then redis.call('DEL', KEYS[k + 3]) end
-            end
+            free(KEYS[k + 2], KEYS[k + 3], exec, ARGV[a + 7] ~= '')
           elseif effect == 'outcome' then
             if ARGV[a + 11] ~= '0' and redis.call('EXISTS', KEYS[k + 2]) == 0 then
               redis.call('HSET', KEYS[k + 2], 'req', ARGV[a + 6], 'exec', exec, 'done', '1', 'decision', ARGV[a + 5], 'receipt', hash, 'action', ARGV[a + 8], 'tenant', ARGV[a + 9], 'approval', ARGV[a + 7], 'created', ARGV[a + 10], 'lease', ARGV[a + 10])

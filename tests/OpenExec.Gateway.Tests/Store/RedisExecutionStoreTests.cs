@@ -349,6 +349,37 @@ public sealed class RedisExecutionStoreTests : StoreTestBase
     }
 
     [Fact]
+    public async Task A_released_claims_copy_frees_its_approval_even_when_its_nonce_is_no_longer_held()
+    {
+        // The direct release and the receipt's copy share one definition: each key is freed while
+        // this exec id holds it, each on its own.
+        using var conn = await ConnectionMultiplexer.ConnectAsync(_redis.Configuration);
+        var db = conn.GetDatabase();
+        var (nonce, approval, exec) = (Hex64(), Hex64(), NewExecId());
+        RedisKey nonceKey = RedisScripts.Nonce(nonce), approvalKey = RedisScripts.Approval(approval);
+        await db.HashSetAsync(nonceKey, [new("exec", "ex_someone_else"), new("done", "0")]);
+        await db.StringSetAsync(approvalKey, exec);
+
+        var gateway = "gw_" + Guid.NewGuid().ToString("N");
+        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds().ToString(System.Globalization.CultureInfo.InvariantCulture);
+        await db.ScriptEvaluateAsync(RedisScripts.Copy,
+            [RedisScripts.Chain(gateway), RedisScripts.Gateways, RedisScripts.CopyTimes(gateway), RedisScripts.Receipt(exec), nonceKey, approvalKey],
+            [gateway, now, "60000", "1", "{}", Hex64(), exec, "upstream_failed", Hex64(), approval, "echo", "default", now, "0", "release"]);
+
+        Assert.False(await db.KeyExistsAsync(approvalKey));
+        Assert.Equal("ex_someone_else", (string?)await db.HashGetAsync(nonceKey, "exec"));
+
+        // And the direct release: the nonce held by this exec id is freed, another's is not.
+        await db.StringSetAsync(approvalKey, exec);
+        Assert.Equal(0, (int)await db.ScriptEvaluateAsync(RedisScripts.Release, [nonceKey, approvalKey], [exec, "1"]));
+        Assert.False(await db.KeyExistsAsync(approvalKey));
+        Assert.True(await db.KeyExistsAsync(nonceKey));
+        await db.HashSetAsync(nonceKey, "exec", exec);
+        Assert.Equal(1, (int)await db.ScriptEvaluateAsync(RedisScripts.Release, [nonceKey, nonceKey], [exec, "0"]));
+        Assert.False(await db.KeyExistsAsync(nonceKey));
+    }
+
+    [Fact]
     public async Task Claims_that_redis_lost_are_restored_from_the_receipts()
     {
         // No persistence at all: a restart forgets everything, as the tail of an everysec AOF would.
