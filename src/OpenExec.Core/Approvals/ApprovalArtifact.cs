@@ -76,8 +76,10 @@ public sealed record ApprovalArtifact(
         var approvalId = RequiredString(obj, "approval_id");
         var tenantId = RequiredString(obj, "tenant_id");
         var actionHash = RequiredString(obj, "action_hash");
-        var issuedAt = RequiredString(obj, "issued_at");
-        var expiresAt = RequiredString(obj, "expires_at");
+        // A missing timestamp reads as empty, which the time-window check (step 5) refuses with the
+        // seed's sentence (SPEC section 4): "Missing expires_at in approval artifact".
+        var issuedAt = OptionalString(obj, "issued_at") ?? "";
+        var expiresAt = OptionalString(obj, "expires_at") ?? "";
         var signature = RequiredString(obj, "signature");
 
         // Any-case hex passes the shape check; the later comparison with the (lowercase) request
@@ -149,10 +151,14 @@ public sealed record ApprovalArtifact(
     }
 
     private static string RequiredString(StrictObject obj, string name)
+        => OptionalString(obj, name) ?? throw new ApprovalFormatException($"Invalid approval artifact: missing field '{name}'.");
+
+    /// <summary>The field's string; null when it is absent; any other JSON type is a shape error.</summary>
+    private static string? OptionalString(StrictObject obj, string name)
     {
         if (!obj.TryGet(name, out var value))
         {
-            throw new ApprovalFormatException($"Invalid approval artifact: missing field '{name}'.");
+            return null;
         }
         return value is StrictString s
             ? s.Value

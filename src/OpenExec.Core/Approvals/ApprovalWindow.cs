@@ -20,6 +20,13 @@ public static class ApprovalWindow
     internal static readonly ApprovalRefusal NotYetValid = new("approval_not_yet_valid", "Approval artifact is not yet valid");
     internal static readonly ApprovalRefusal Lifetime = new("approval_lifetime", "Approval lifetime exceeds the maximum allowed");
 
+    /// <summary>
+    /// How long after its claim an approval may still be presented: it is accepted from
+    /// issued_at - skew until expires_at + skew, so at most the maximum lifetime plus twice the
+    /// skew. Used nonces and consumed approvals must be kept at least this long.
+    /// </summary>
+    public static TimeSpan LongestUse(TimeSpan maxLifetime, TimeSpan skew) => maxLifetime + skew + skew;
+
     /// <summary>Null when the approval is inside its window at <paramref name="now"/>; otherwise the refusal.</summary>
     public static ApprovalRefusal? Check(ApprovalArtifact artifact, DateTimeOffset now, TimeSpan skew, TimeSpan maxLifetime)
     {
@@ -42,7 +49,9 @@ public static class ApprovalWindow
         {
             return Expired;
         }
-        if (issuedAt - skew > now)
+        // Written as issued_at > now + skew: issued_at - skew would overflow for an issued_at
+        // within the skew of year 1.
+        if (issuedAt > now + skew)
         {
             return NotYetValid;
         }

@@ -70,10 +70,10 @@ internal sealed class GatewaySettings
             {
                 warnings.Add("Receipt endpoints are open: set OpenExec:AuditTokens to require a bearer token for /receipts");
             }
-            var longest = options.MaxApprovalLifetime + options.ClockSkew;
+            var longest = ApprovalWindow.LongestUse(options.MaxApprovalLifetime, options.ClockSkew);
             if (options.NonceRetention is { } retention && retention < longest)
             {
-                problems.Add($"OpenExec:NonceRetention ({retention}) is shorter than the longest approval lifetime plus skew ({longest}): a used approval could run again");
+                problems.Add($"OpenExec:NonceRetention ({retention}) is shorter than the longest approval lifetime plus twice the skew ({longest}): a used approval could run again");
             }
         }
         else

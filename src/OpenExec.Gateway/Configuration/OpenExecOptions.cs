@@ -41,7 +41,7 @@ internal sealed record OpenExecOptions
 
     /// <summary>
     /// How long used nonces are kept. Embedded store default: forever (unset); Redis: 30 days.
-    /// Never shorter than the longest approval lifetime plus skew in clawshield mode.
+    /// Never shorter than the longest approval lifetime plus twice the skew in clawshield mode.
     /// </summary>
     public TimeSpan? NonceRetention { get; init; }
 

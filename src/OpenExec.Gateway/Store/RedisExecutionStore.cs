@@ -94,11 +94,11 @@ internal sealed class RedisExecutionStore : IExecutionStore, IDisposable
         static bool Names(string configuration, string option) => configuration.Contains(option + "=", StringComparison.OrdinalIgnoreCase);
     }
 
-    /// <summary>Never shorter than an approval can live: a used approval must not run again.</summary>
+    /// <summary>Never shorter than an approval can be used: a used approval must not run again.</summary>
     public static TimeSpan RetentionFor(TimeSpan? configured, TimeSpan maxApprovalLifetime, TimeSpan clockSkew)
     {
         var retention = configured ?? DefaultRetention;
-        var longest = maxApprovalLifetime + clockSkew;
+        var longest = Core.Approvals.ApprovalWindow.LongestUse(maxApprovalLifetime, clockSkew);
         return retention < longest ? longest : retention;
     }
 

@@ -76,13 +76,22 @@ public sealed class ApprovalArtifactTests
     [InlineData("approval_id")]
     [InlineData("tenant_id")]
     [InlineData("action_hash")]
-    [InlineData("issued_at")]
-    [InlineData("expires_at")]
     [InlineData("signature")]
     public void RefusesMissingField(string field)
     {
         var e = Assert.Throws<ApprovalFormatException>(() => ApprovalArtifact.Parse(With(field, null)));
         Assert.Contains($"missing field '{field}'", e.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("issued_at")]
+    [InlineData("expires_at")]
+    public void MissingTimestampReadsAsEmptyForTheTimeWindowToRefuse(string field)
+    {
+        // SPEC section 4: a missing expires_at gets the seed's sentence, which the time-window
+        // check gives for an empty one.
+        var artifact = ApprovalArtifact.Parse(With(field, null));
+        Assert.Equal("", field == "issued_at" ? artifact.IssuedAt : artifact.ExpiresAt);
     }
 
     [Theory]

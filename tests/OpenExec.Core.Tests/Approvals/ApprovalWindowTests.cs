@@ -78,6 +78,29 @@ public sealed class ApprovalWindowTests
     }
 
     [Fact]
+    public void IssuedAtWithinTheSkewOfYearOneIsRefusedNotThrown()
+    {
+        // issued_at - skew would fall before DateTimeOffset.MinValue.
+        Assert.Equal("approval_lifetime", Check("0001-01-01T00:00:00", "2099-01-01T00:00:00")!.Code);
+        Assert.Equal("approval_lifetime", Check("0001-01-01T00:00:29.9999999Z", "2099-01-01T00:00:00")!.Code);
+    }
+
+    [Fact]
+    public void LongestUseIsHowLongAfterItsFirstAcceptanceAnApprovalStaysAccepted()
+    {
+        // Issued one skew ahead of the clock with the longest lifetime: accepted now, and still
+        // accepted LongestUse later. Used nonces must be kept at least that long.
+        var issued = Now + Skew;
+        var (i, e) = (ApprovalTime.Format(issued), ApprovalTime.Format(issued + MaxLifetime));
+        var longest = ApprovalWindow.LongestUse(MaxLifetime, Skew);
+
+        Assert.Equal(MaxLifetime + Skew + Skew, longest);
+        Assert.Null(Check(i, e, Now));
+        Assert.Null(Check(i, e, Now + longest));
+        Assert.Equal("approval_expired", Check(i, e, Now + longest + TimeSpan.FromTicks(10))!.Code);
+    }
+
+    [Fact]
     public void NotYetValidOnlyBeyondSkew()
     {
         var notYet = new ApprovalRefusal("approval_not_yet_valid", "Approval artifact is not yet valid");

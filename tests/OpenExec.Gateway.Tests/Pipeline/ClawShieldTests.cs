@@ -184,6 +184,60 @@ public sealed class ClawShieldTests
         Assert.Equal("window-1", receipt.Str("approval_id"));
     }
 
+    [Theory]
+    [InlineData("expires_at", "Missing expires_at in approval artifact")]
+    [InlineData("issued_at", "Invalid issued_at timestamp")]
+    public async Task An_approval_without_a_timestamp_is_refused_as_invalid_timestamp_with_the_seed_sentence(string field, string detail)
+    {
+        using var governance = new Governance();
+        var time = new FakeTimeProvider(Now);
+        await using var gateway = await GatewayServer.StartAsync(environment: governance.Environment(), time: time);
+        // Signed as governance would sign it with the field empty, then sent without the field.
+        var signed = governance.Minter.MintRaw("window-2", Governance.Tenant, Governance.Hash("echo", Payload),
+            field == "issued_at" ? "" : "2026-11-24T17:59:00", field == "expires_at" ? "" : "2026-11-24T18:05:00");
+        var artifact = System.Text.Json.Nodes.JsonNode.Parse(signed.ToJson())!.AsObject();
+        Assert.True(artifact.Remove(field));
+
+        var response = await gateway.PostJsonAsync("/execute", Governance.Body("echo", Payload, "n-1", artifact.ToJsonString()));
+
+        var receipt = await AssertDeniedAsync(gateway, response, HttpStatusCode.Forbidden, "invalid_timestamp", detail);
+        Assert.Equal("window-2", receipt.Str("approval_id"));
+    }
+
+    [Fact]
+    public async Task A_retention_shorter_than_an_approval_can_be_used_refuses_to_start()
+    {
+        // An approval is accepted from issued_at - skew to expires_at + skew: lifetime + 2 x skew
+        // after its claim. One skew less and its consumed record could be forgotten while it is
+        // still valid, and it would run again.
+        using var governance = new Governance();
+        var dataDirs = new List<string>();
+        try
+        {
+            foreach (var (retention, starts) in new[] { ("1.00:00:30", false), ("1.00:00:59", false), ("1.00:01:00", true) })
+            {
+                var dataDir = TempDir.Create();
+                dataDirs.Add(dataDir);
+                var app = GatewayApp.Build(["--urls", "http://127.0.0.1:0", $"--OpenExec:DataDir={dataDir}", $"--OpenExec:NonceRetention={retention}"], out var problems, governance.Environment());
+                if (starts)
+                {
+                    Assert.Empty(problems);
+                    Assert.NotNull(app);
+                    await app.DisposeAsync();
+                }
+                else
+                {
+                    Assert.Null(app);
+                    Assert.Contains(problems, p => p.Contains("OpenExec:NonceRetention", StringComparison.Ordinal) && p.Contains("twice the skew", StringComparison.Ordinal));
+                }
+            }
+        }
+        finally
+        {
+            dataDirs.ForEach(TempDir.Delete);
+        }
+    }
+
     public static TheoryData<string, string, bool> TimestampForms() => new()
     {
         { "2026-11-24T17:59:00Z", "2026-11-24T18:05:00Z", true },

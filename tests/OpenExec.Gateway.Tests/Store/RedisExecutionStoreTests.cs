@@ -276,11 +276,11 @@ public sealed class RedisExecutionStoreTests : StoreTestBase
     }
 
     [Fact]
-    public void Retention_is_never_shorter_than_an_approval_can_live()
+    public void Retention_is_never_shorter_than_an_approval_can_be_used()
     {
         Assert.Equal(TimeSpan.FromDays(30), RedisExecutionStore.RetentionFor(null, TimeSpan.FromHours(24), TimeSpan.FromSeconds(30)));
         Assert.Equal(TimeSpan.FromDays(3), RedisExecutionStore.RetentionFor(TimeSpan.FromDays(3), TimeSpan.FromHours(24), TimeSpan.FromSeconds(30)));
-        Assert.Equal(TimeSpan.FromDays(40) + TimeSpan.FromSeconds(30), RedisExecutionStore.RetentionFor(null, TimeSpan.FromDays(40), TimeSpan.FromSeconds(30)));
+        Assert.Equal(TimeSpan.FromDays(40) + TimeSpan.FromSeconds(60), RedisExecutionStore.RetentionFor(null, TimeSpan.FromDays(40), TimeSpan.FromSeconds(30)));
     }
 
     [Fact]
