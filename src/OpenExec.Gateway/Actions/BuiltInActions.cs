@@ -30,7 +30,15 @@ internal static class BuiltInActions
                 return $"add needs numbers: '{key}' is not a number";
             }
         }
-        return TryAdd(payload, out _) ? null : "add overflowed: the sum is not a finite number";
+        if (!TryAdd(payload, out var sum))
+        {
+            return "add overflowed: the sum is not a finite number";
+        }
+        // The answer and its receipt must stay readable by the JSON readers the request had to
+        // satisfy (Python's included): an integer sum is held to the same digit limit.
+        return sum.IsInteger && sum.Literal.AsSpan().TrimStart('-').Length > StrictJson.MaxIntegerDigits
+            ? $"add overflowed: the sum has more than {StrictJson.MaxIntegerDigits} digits"
+            : null;
     }
 
     public static StrictValue Run(string action, StrictObject payload)

@@ -79,6 +79,13 @@ public sealed class QuickstartTests
 
         var notNumber = await Json.ReadAsync(await gateway.ExecuteAsync("add", new { a = "1" }, "n-add-4"));
         Assert.Equal("invalid_payload", notNumber.Str("code"));
+        // A sum longer than the integers a request may carry is refused before anything is
+        // claimed: no answer or receipt an auditor's JSON reader would refuse.
+        var nines = new string('9', 4300);
+        var tooLong = await gateway.PostJsonAsync("/execute", $$"""{"action":"add","payload":{"a":{{nines}},"b":{{nines}}},"nonce":"n-add-5"}""");
+        Assert.Equal("invalid_payload", (await GatewayAssert.ProblemAsync(tooLong, HttpStatusCode.BadRequest, "invalid_payload")).Str("code"));
+        var justFits = await gateway.PostJsonAsync("/execute", $$"""{"action":"add","payload":{"a":{{nines}},"b":-1},"nonce":"n-add-5"}""");
+        Assert.Equal(4300, (await Json.ReadAsync(justFits)).GetProperty("result").GetProperty("sum").GetRawText().Length);
     }
 
     [Fact]
