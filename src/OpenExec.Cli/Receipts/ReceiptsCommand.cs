@@ -59,6 +59,13 @@ internal static class ReceiptsCommand
             {
                 // Before the export: every receipt the checkpoint vouches for is then in the export.
                 head = await GatewayHttp.GetBytesAsync(context.Http, GatewayHttp.Combine(baseUrl, "/receipts/head"), bearer, cancellationToken).ConfigureAwait(false);
+                // A gateway signs checkpoints of its own chain only: saving its checkpoint beside
+                // another chain's export would make an honest audit fail.
+                if (gatewayId is not null && HeadGateway(head, baseUrl) is { } signer && signer != gatewayId)
+                {
+                    throw CliException.BadInput(
+                        $"--checkpoint: {baseUrl} signs checkpoints of its own chain ({signer}) only, not of {gatewayId}; export {gatewayId} with --checkpoint from that gateway's own URL, or without --checkpoint.");
+                }
             }
 
             var toStdout = outPath == "-";
@@ -316,6 +323,22 @@ internal static class ReceiptsCommand
         catch (ReceiptFormatException e)
         {
             throw CliException.BadInput($"{source}: {e.Message}", e);
+        }
+    }
+
+    /// <summary>The gateway a checkpoint (GET /receipts/head) names.</summary>
+    private static string? HeadGateway(byte[] head, Uri baseUrl)
+    {
+        try
+        {
+            using var json = System.Text.Json.JsonDocument.Parse(head);
+            return json.RootElement.TryGetProperty("gateway", out var gateway) && gateway.ValueKind == System.Text.Json.JsonValueKind.String
+                ? gateway.GetString()
+                : throw CliException.Network($"{baseUrl} answered a checkpoint without a gateway id: is this an OpenExec gateway?");
+        }
+        catch (System.Text.Json.JsonException e)
+        {
+            throw CliException.Network($"{baseUrl} answered a checkpoint that is not JSON ({e.Message}): is this an OpenExec gateway?", e);
         }
     }
 

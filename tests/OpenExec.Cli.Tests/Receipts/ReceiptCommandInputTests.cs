@@ -70,6 +70,31 @@ public sealed class ReceiptCommandInputTests : IDisposable
     }
 
     [Fact]
+    public async Task A_checkpoint_for_another_gateways_export_is_refused_before_anything_is_written()
+    {
+        // A gateway answers /receipts/head for its own chain only (with Redis it serves others' receipts too).
+        using var gateway = WireMock.Server.WireMockServer.Start();
+        gateway.Given(WireMock.RequestBuilders.Request.Create().WithPath("/receipts/head").UsingGet())
+            .RespondWith(WireMock.ResponseBuilders.Response.Create().WithHeader("Content-Type", "application/json")
+                .WithBody($$"""{"gateway":"gw-a","seq":0,"hash":"{{new string('0', 64)}}","timestamp":"2026-11-26T08:00:00Z","kid":"0123456789abcdef","signature":"x"}"""));
+        gateway.Given(WireMock.RequestBuilders.Request.Create().WithPath("/receipts").UsingGet())
+            .RespondWith(WireMock.ResponseBuilders.Response.Create().WithHeader("Content-Type", "application/x-ndjson").WithBody(""));
+        var (export, checkpoint) = (Path.Combine(_dir, "b.ndjson"), Path.Combine(_dir, "head.json"));
+
+        var refused = await Tool.RunAsync("receipts", "export", "--url", gateway.Url!, "--gateway", "gw-b", "--out", export, "--checkpoint", checkpoint);
+
+        Assert.Equal(2, refused.ExitCode);
+        Assert.Contains("signs checkpoints of its own chain (gw-a) only, not of gw-b", refused.Err, StringComparison.Ordinal);
+        Assert.False(File.Exists(export));
+        Assert.False(File.Exists(checkpoint));
+
+        // Its own chain, named or not, keeps its checkpoint.
+        var own = await Tool.RunAsync("receipts", "export", "--url", gateway.Url!, "--gateway", "gw-a", "--out", export, "--checkpoint", checkpoint);
+        Assert.True(own.ExitCode == 0, own.ToString());
+        Assert.True(File.Exists(checkpoint));
+    }
+
+    [Fact]
     public async Task Every_receipts_command_has_help()
     {
         foreach (var command in new[] { "export", "verify", "audit" })
