@@ -18,12 +18,15 @@ namespace OpenExec.Gateway.Proxy;
 /// </summary>
 internal sealed class ProxyBoundaryMiddleware(RequestDelegate next, ExecutionPipeline pipeline, ActionCatalog catalog, RouteActions routes, GatewaySettings settings)
 {
-    /// <summary>Request headers that must not reach the backend (SPEC section 5).</summary>
+    /// <summary>Request headers that never reach a backend, pass-through routes included (SPEC section 5).</summary>
     private static readonly string[] DroppedHeaders =
     [
-        "X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override", "Expect", "OpenExec-Approval", "OpenExec-Nonce", "Idempotency-Key",
+        "X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override", "Expect", "OpenExec-Approval",
         "Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authorization", "TE", "Trailer", "Upgrade",
     ];
+
+    /// <summary>The agent's nonce headers: an action's backend gets the nonce once, as <c>Idempotency-Key</c>.</summary>
+    private static readonly string[] NonceHeaders = ["OpenExec-Nonce", "Idempotency-Key"];
 
     public async Task InvokeAsync(HttpContext context)
     {
@@ -36,6 +39,9 @@ internal sealed class ProxyBoundaryMiddleware(RequestDelegate next, ExecutionPip
                 await Problem.WriteAsync(context, 405, "method_not_allowed", "A pass-through route forwards only GET, HEAD and OPTIONS").ConfigureAwait(false);
                 return;
             }
+            // Unchecked, so it must not carry what could turn a read into a write (a method
+            // override) or hand the backend an approval.
+            DropHeaders(context.Request);
             await next(context).ConfigureAwait(false);
             return;
         }
@@ -73,11 +79,12 @@ internal sealed class ProxyBoundaryMiddleware(RequestDelegate next, ExecutionPip
 
         var originalBody = context.Features.Get<IHttpResponseBodyFeature>()!;
         // Disposed when this call ends: returns the held answer's pooled buffer (and the hash context).
-        using var receipted = new ReceiptedResponseBody(originalBody, context.Response, settings.Options.MaxBufferedResponse);
+        using var receipted = new ReceiptedResponseBody(originalBody, context.Response, ticket.ExecId, settings.Options.MaxBufferedResponse);
         context.Features.Set<IHttpResponseBodyFeature>(receipted);
         // Once forwarded, the call runs to its end even if the agent hangs up: its outcome is evidence.
         var lifetime = context.Features.Get<IHttpRequestLifetimeFeature>();
-        context.Features.Set<IHttpRequestLifetimeFeature>(new DetachedLifetime());
+        var detached = new DetachedLifetime();
+        context.Features.Set<IHttpRequestLifetimeFeature>(detached);
         try
         {
             // The forwarder's HTTP client span is a child of this one.
@@ -97,13 +104,19 @@ internal sealed class ProxyBoundaryMiddleware(RequestDelegate next, ExecutionPip
         var document = await pipeline.CompleteAsync(ticket, outcome, CancellationToken.None).ConfigureAwait(false);
         if (receipted.Streaming)
         {
+            if (detached.AbortRequested)
+            {
+                // The backend broke off a streamed answer: now that its receipt is written, the
+                // agent's connection is cut too, so a truncated answer never ends as a complete one.
+                lifetime?.Abort();
+            }
             return;
         }
         if (context.GetForwarderErrorFeature() is not null)
         {
             // The backend gave no complete answer: answer for the gateway, naming the receipt.
             receipted.DiscardBuffered();
-            ResetResponse(context);
+            ResetResponse(context, ticket.ExecId);
             var status = outcome.Decision == Decisions.OutcomeUnknown ? 504 : 502;
             var detail = status == 504
                 ? BackendDelivery.UnknownDetail
@@ -111,8 +124,7 @@ internal sealed class ProxyBoundaryMiddleware(RequestDelegate next, ExecutionPip
             await Problem.WriteAsync(context, status, outcome.Code!, detail, ticket.ExecId, document.Hash).ConfigureAwait(false);
             return;
         }
-        context.Response.Headers["OpenExec-Receipt"] = document.Hash;
-        await receipted.ReleaseAsync(CancellationToken.None).ConfigureAwait(false);
+        await receipted.ReleaseAsync(document.Hash, CancellationToken.None).ConfigureAwait(false);
     }
 
     /// <summary>The receipt's decision for what the forwarder saw (SPEC section 5).</summary>
@@ -135,15 +147,8 @@ internal sealed class ProxyBoundaryMiddleware(RequestDelegate next, ExecutionPip
     private static void PrepareForwarding(HttpContext context, PooledBufferWriter body, string nonce)
     {
         var request = context.Request;
-        // Headers the client named in Connection are hop-by-hop too (RFC 9110 7.6.1).
-        foreach (var value in request.Headers.Connection)
-        {
-            foreach (var token in (value ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
-            {
-                request.Headers.Remove(token);
-            }
-        }
-        foreach (var header in DroppedHeaders)
+        DropHeaders(request);
+        foreach (var header in NonceHeaders)
         {
             request.Headers.Remove(header);
         }
@@ -157,22 +162,41 @@ internal sealed class ProxyBoundaryMiddleware(RequestDelegate next, ExecutionPip
         request.ContentLength = body.WrittenCount;
     }
 
-    private static void ResetResponse(HttpContext context)
+    /// <summary>Hop-by-hop headers, those the agent named in <c>Connection</c>, and the ones SPEC section 5 never forwards.</summary>
+    private static void DropHeaders(HttpRequest request)
+    {
+        // Headers the client named in Connection are hop-by-hop too (RFC 9110 7.6.1).
+        foreach (var value in request.Headers.Connection)
+        {
+            foreach (var token in (value ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            {
+                request.Headers.Remove(token);
+            }
+        }
+        foreach (var header in DroppedHeaders)
+        {
+            request.Headers.Remove(header);
+        }
+    }
+
+    private static void ResetResponse(HttpContext context, string execId)
     {
         var response = context.Response;
-        var execId = response.Headers["OpenExec-Exec-Id"];
         response.Headers.Clear();
         response.Headers["OpenExec-Exec-Id"] = execId;
         response.ContentLength = null;
     }
 
-    /// <summary>A request lifetime the agent's disconnect does not cancel.</summary>
+    /// <summary>
+    /// A request lifetime the agent's disconnect does not cancel. The forwarder's abort (a backend
+    /// that broke off its answer) is remembered and carried out once the receipt is written.
+    /// </summary>
     private sealed class DetachedLifetime : IHttpRequestLifetimeFeature
     {
         public CancellationToken RequestAborted { get; set; } = CancellationToken.None;
 
-        public void Abort()
-        {
-        }
+        public bool AbortRequested { get; private set; }
+
+        public void Abort() => AbortRequested = true;
     }
 }

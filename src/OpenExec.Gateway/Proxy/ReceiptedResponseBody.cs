@@ -19,6 +19,7 @@ internal sealed class ReceiptedResponseBody : Stream, IHttpResponseBodyFeature
 {
     private readonly IHttpResponseBodyFeature _inner;
     private readonly HttpResponse _response;
+    private readonly string _execId;
     private readonly long _limit;
     // Created only when the answer streams: a held answer is hashed in one call, which spares
     // every ordinary call a native hash context (and its finalizable handle).
@@ -27,10 +28,11 @@ internal sealed class ReceiptedResponseBody : Stream, IHttpResponseBodyFeature
     private PooledBufferWriter? _buffer;
     private PipeWriter? _writer;
 
-    public ReceiptedResponseBody(IHttpResponseBodyFeature inner, HttpResponse response, long limit)
+    public ReceiptedResponseBody(IHttpResponseBodyFeature inner, HttpResponse response, string execId, long limit)
     {
         _inner = inner;
         _response = response;
+        _execId = execId;
         _limit = limit;
         _buffer = _held;
     }
@@ -121,8 +123,8 @@ internal sealed class ReceiptedResponseBody : Stream, IHttpResponseBodyFeature
         return Streaming ? _inner.Stream.FlushAsync(cancellationToken) : Task.CompletedTask;
     }
 
-    /// <summary>Sends what was held back, after the receipt header was set.</summary>
-    public async Task ReleaseAsync(CancellationToken cancellationToken)
+    /// <summary>Sends what was held back, named by its receipt.</summary>
+    public async Task ReleaseAsync(string receipt, CancellationToken cancellationToken)
     {
         if (_buffer is null)
         {
@@ -130,9 +132,35 @@ internal sealed class ReceiptedResponseBody : Stream, IHttpResponseBodyFeature
         }
         var held = Buffered;
         _buffer = null;
-        _response.ContentLength = held.Length;
+        WriteGatewayHeaders(receipt);
+        if (held.Length > 0)
+        {
+            _response.ContentLength = held.Length;
+        }
         await _inner.StartAsync(cancellationToken).ConfigureAwait(false);
-        await _inner.Stream.WriteAsync(held, cancellationToken).ConfigureAwait(false);
+        // A bodyless answer (204, 304, a HEAD's) keeps the backend's headers as they were,
+        // Content-Length included, and gets no body written.
+        if (held.Length > 0)
+        {
+            await _inner.Stream.WriteAsync(held, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// The gateway's own headers, set as the answer starts: whatever the backend sent under these
+    /// names (the forwarder adds its headers to the ones already set) never reaches the agent.
+    /// </summary>
+    private void WriteGatewayHeaders(string? receipt)
+    {
+        _response.Headers["OpenExec-Exec-Id"] = _execId;
+        if (receipt is null)
+        {
+            _response.Headers.Remove("OpenExec-Receipt");
+        }
+        else
+        {
+            _response.Headers["OpenExec-Receipt"] = receipt;
+        }
     }
 
     public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
@@ -150,6 +178,7 @@ internal sealed class ReceiptedResponseBody : Stream, IHttpResponseBodyFeature
         _buffer = null;
         _hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         _hash.AppendData(held.Span);
+        WriteGatewayHeaders(receipt: null);
         await _inner.StartAsync(cancellationToken).ConfigureAwait(false);
         if (held.Length > 0)
         {

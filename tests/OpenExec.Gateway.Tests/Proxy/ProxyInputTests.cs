@@ -124,6 +124,27 @@ public sealed class ProxyInputTests : IDisposable
     }
 
     [Fact]
+    public async Task A_pass_through_route_drops_method_overrides_and_approvals_too()
+    {
+        await using var gateway = await GatewayServer.StartAsync(ProxyConfig.Route("docs", "", "docs", Backend, passThrough: true));
+        var request = new HttpRequestMessage(HttpMethod.Get, "/docs/index");
+        request.Headers.TryAddWithoutValidation("X-HTTP-Method-Override", "DELETE");
+        request.Headers.TryAddWithoutValidation("X-HTTP-Method", "DELETE");
+        request.Headers.TryAddWithoutValidation("X-Method-Override", "DELETE");
+        request.Headers.TryAddWithoutValidation("OpenExec-Approval", "an-approval");
+        request.Headers.TryAddWithoutValidation("X-Kept", "yes");
+
+        Assert.Equal(HttpStatusCode.OK, (await gateway.Client.SendAsync(request)).StatusCode);
+
+        var seen = Assert.Single(_backend.LogEntries).RequestMessage.Headers!;
+        foreach (var dropped in new[] { "X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override", "OpenExec-Approval" })
+        {
+            Assert.DoesNotContain(seen.Keys, k => string.Equals(k, dropped, StringComparison.OrdinalIgnoreCase));
+        }
+        Assert.Contains(seen.Keys, k => string.Equals(k, "X-Kept", StringComparison.OrdinalIgnoreCase));
+    }
+
+    [Fact]
     public async Task A_route_without_action_metadata_stops_the_gateway_from_starting()
     {
         var settings = ProxyConfig.Route("naked", "x", "v1", Backend);

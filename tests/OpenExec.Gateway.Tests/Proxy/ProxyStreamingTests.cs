@@ -1,10 +1,12 @@
 using System.Net;
 using System.Security.Cryptography;
 using System.Text;
+using System.Text.RegularExpressions;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
 using OpenExec.Gateway.Tests.Infrastructure;
 
 namespace OpenExec.Gateway.Tests.Proxy;
@@ -32,6 +34,34 @@ public sealed class ProxyStreamingTests : IAsyncLifetime
                 Array.Fill(chunk, (byte)('a' + (i % 26)));
                 await context.Response.Body.WriteAsync(chunk);
             }
+        });
+        _backend.MapPost("/v1/breaks", async (HttpContext context) =>
+        {
+            Interlocked.Increment(ref _calls);
+            context.Response.ContentType = "text/event-stream";
+            await context.Response.WriteAsync("data: first\n\n");
+            await context.Response.Body.FlushAsync();
+            await Task.Delay(200);
+            context.Abort();
+        });
+        _backend.MapPost("/v1/forges", async (HttpContext context) =>
+        {
+            context.Response.Headers["OpenExec-Receipt"] = new string('0', 64);
+            context.Response.Headers["OpenExec-Exec-Id"] = "ex_forged";
+            context.Response.ContentType = context.Request.Query.ContainsKey("sse") ? "text/event-stream" : "application/json";
+            await context.Response.WriteAsync("""{"ok":true}""");
+        });
+        _backend.MapMethods("/v1/bodyless/{status:int}", ["POST", "GET", "HEAD"], (HttpContext context, int status) =>
+        {
+            context.Response.StatusCode = status;
+            context.Response.Headers.ETag = "\"e1\"";
+            if (status == 200)
+            {
+                // A HEAD's answer: the length of the body a GET would get, and no body.
+                context.Response.ContentType = "application/json";
+                context.Response.ContentLength = 100;
+            }
+            return Task.CompletedTask;
         });
         _backend.MapPost("/v1/events", async (HttpContext context) =>
         {
@@ -77,6 +107,76 @@ public sealed class ProxyStreamingTests : IAsyncLifetime
         var receipt = await Json.ReadAsync(await gateway.Client.GetAsync($"/receipts/{execId}"));
         Assert.Equal("executed", receipt.GetProperty("body").Str("decision"));
         Assert.Equal(Convert.ToHexStringLower(SHA256.HashData(bytes)), receipt.GetProperty("body").Str("result_sha256"));
+    }
+
+    [Fact]
+    public async Task A_stream_the_backend_breaks_off_is_cut_for_the_agent_too_after_its_receipt()
+    {
+        await using var gateway = await GatewayServer.StartAsync(ProxyConfig.Route("events", "watch", "v1", _address));
+
+        using var response = await gateway.Client.SendAsync(Post("/v1/breaks", "k-break"), HttpCompletionOption.ResponseHeadersRead);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var execId = Assert.Single(response.Headers.GetValues("OpenExec-Exec-Id"));
+
+        // A truncated answer must not read as a complete one.
+        await Assert.ThrowsAnyAsync<Exception>(() => response.Content.ReadAsStringAsync().WaitAsync(TimeSpan.FromSeconds(20)));
+        var receipt = await Json.ReadAsync(await gateway.Client.GetAsync($"/receipts/{execId}"));
+        Assert.Equal("outcome_unknown", receipt.GetProperty("body").Str("decision"));
+    }
+
+    [Theory]
+    [InlineData("/v1/forges")]
+    [InlineData("/v1/forges?sse=1")]
+    public async Task The_backend_cannot_set_the_gateways_receipt_headers(string path)
+    {
+        await using var gateway = await GatewayServer.StartAsync(ProxyConfig.Route("forges", "forge", "v1", _address));
+
+        var response = await gateway.Client.SendAsync(Post(path, "k-forge" + path.Length));
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var execId = Assert.Single(response.Headers.GetValues("OpenExec-Exec-Id"));
+        Assert.StartsWith("ex_", execId, StringComparison.Ordinal);
+        Assert.NotEqual("ex_forged", execId);
+        var receipt = await Json.ReadAsync(await gateway.Client.GetAsync($"/receipts/{execId}"));
+        if (path.Contains("sse", StringComparison.Ordinal))
+        {
+            // A streamed answer is named by its exec id only.
+            Assert.False(response.Headers.Contains("OpenExec-Receipt"));
+        }
+        else
+        {
+            Assert.Equal(receipt.Str("hash"), Assert.Single(response.Headers.GetValues("OpenExec-Receipt")));
+        }
+    }
+
+    [Theory]
+    [InlineData("POST", 204)]
+    [InlineData("GET", 304)]
+    [InlineData("HEAD", 200)]
+    public async Task A_bodyless_answer_passes_through_unchanged_and_receipted(string method, int status)
+    {
+        var logs = new LogCapture();
+        await using var gateway = await GatewayServer.StartAsync(ProxyConfig.Route("bodyless", "check", "v1", _address), configure: builder => builder.Logging.AddProvider(logs));
+        // Raw HTTP: the agent sees exactly the backend's status line and headers.
+        var (answered, text) = await RawHttp.SendAsync(gateway.BaseAddress,
+            $"{method} /v1/bodyless/{status} HTTP/1.1\r\nHost: x\r\nIdempotency-Key: k-{method}-{status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+
+        Assert.Equal(status, answered);
+        var head = text.Split("\r\n\r\n")[0];
+        Assert.Contains("ETag: \"e1\"", head, StringComparison.OrdinalIgnoreCase);
+        if (status == 200)
+        {
+            Assert.Contains("Content-Length: 100", head, StringComparison.OrdinalIgnoreCase);
+        }
+        else
+        {
+            Assert.DoesNotContain("Content-Length", head, StringComparison.OrdinalIgnoreCase);
+        }
+        var execId = Regex.Match(head, "OpenExec-Exec-Id: (\\S+)", RegexOptions.IgnoreCase).Groups[1].Value;
+        var receipt = await Json.ReadAsync(await gateway.Client.GetAsync($"/receipts/{execId}"));
+        Assert.Contains($"OpenExec-Receipt: {receipt.Str("hash")}", head, StringComparison.OrdinalIgnoreCase);
+        Assert.Equal("executed", receipt.GetProperty("body").Str("decision"));
+        Assert.DoesNotContain(logs.Lines, line => line.StartsWith("Error", StringComparison.Ordinal));
     }
 
     [Fact]
