@@ -12,7 +12,7 @@ namespace OpenExec.Gateway.Actions;
 /// route's cluster at its <c>OpenExec.ExecutePath</c>, once, through the cluster's own YARP
 /// HTTP client, and classify what happened (SPEC section 3's outcome table).
 /// </summary>
-internal sealed class RoutedActionClient(IProxyStateLookup proxyState, GatewaySettings settings)
+internal sealed class RoutedActionClient(IProxyStateLookup proxyState)
 {
     /// <summary>What the call produced: a result to return, or the problem to answer.</summary>
     internal sealed record RoutedResult(ExecutionOutcome Outcome, StrictValue? Result, int Status, string? Detail);
@@ -43,7 +43,9 @@ internal sealed class RoutedActionClient(IProxyStateLookup proxyState, GatewaySe
         message.Headers.TryAddWithoutValidation("OpenExec-Exec-Id", ticket.ExecId);
 
         // Once sent, the call runs to its end even if the agent hangs up: its outcome must be known.
-        using var timeout = new CancellationTokenSource(settings.Options.BackendTimeout);
+        // The whole call, answer included, within the action's timeout (its cluster's, if set):
+        // the claim's lease was sized by the same value.
+        using var timeout = new CancellationTokenSource(ticket.CallTimeout);
         HttpResponseMessage response;
         try
         {

@@ -96,6 +96,7 @@ internal static class GatewayHostingExtensions
         }
         services.AddSingleton(new ActionCatalog(routes.Actions));
         services.AddSingleton(routes);
+        services.AddSingleton<BackendTimeouts>();
         services.AddSingleton<ExecutionPipeline>();
         services.AddSingleton<RoutedActionClient>();
         services.AddSingleton<ExecuteEndpoint>();

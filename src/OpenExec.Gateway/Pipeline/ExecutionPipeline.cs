@@ -21,15 +21,54 @@ internal sealed class ExecutionPipeline
     /// <summary>Receipt tenant of a refused artifact when no tenant is pinned (AllowAnyTenant).</summary>
     private const string UnverifiedTenant = "unverified";
 
+    /// <summary>How often a call that is still making progress renews its claim's lease.</summary>
+    public static readonly TimeSpan LeaseRenewal = TimeSpan.FromSeconds(10);
+
     private readonly GatewaySettings _settings;
     private readonly IExecutionStore _store;
     private readonly GatewayClock _clock;
+    private readonly Actions.BackendTimeouts _timeouts;
 
-    public ExecutionPipeline(GatewaySettings settings, IExecutionStore store, GatewayClock clock)
+    public ExecutionPipeline(GatewaySettings settings, IExecutionStore store, GatewayClock clock, Actions.BackendTimeouts timeouts)
     {
         _settings = settings;
         _store = store;
         _clock = clock;
+        _timeouts = timeouts;
+    }
+
+    /// <summary>
+    /// Called as a running call makes progress (bytes from its backend): true, with the mark moved
+    /// to now, when the claim's lease is due for renewal. A call that makes no progress for its
+    /// backend timeout is ended by it, so renewing on progress keeps the lease ahead of any live
+    /// call: at most <see cref="LeaseRenewal"/> + timeout after the last renewal, against a lease
+    /// of timeout + 30 s.
+    /// </summary>
+    public bool LeaseRenewalDue(ref DateTimeOffset renewedAt)
+    {
+        var now = _clock.Now;
+        if (now - renewedAt < LeaseRenewal)
+        {
+            return false;
+        }
+        renewedAt = now;
+        return true;
+    }
+
+    /// <summary>
+    /// Extends a running call's lease, so that a long answer (an event stream, a slow download) is
+    /// never taken for a dead holder's. A store that cannot be reached now is not retried: the
+    /// lease then runs out as it would have, and the claim reads as outcome_unknown, never as free.
+    /// </summary>
+    public async Task RenewLeaseAsync(ExecutionTicket ticket)
+    {
+        try
+        {
+            await _store.RenewLeaseAsync(ticket.NonceSha256, ticket.ExecId, _clock.Now + ticket.CallTimeout + Actions.BackendTimeouts.LeaseMargin, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (StoreUnavailableException)
+        {
+        }
     }
 
     /// <summary>Steps 3–6. A denial is already receipted; a ticket holds a durable claim.</summary>
@@ -92,8 +131,9 @@ internal sealed class ExecutionPipeline
         var nonceSha = NonceHash.Compute(attempt.Tenant, request.Nonce);
         attempt.NonceSha256 = nonceSha;
         var execId = GatewayClock.NewExecId();
-        var ticket = new ExecutionTicket(execId, request.Action, attempt.Tenant, nonceSha, requestHash, approvalIdentity, attempt.ApprovalId, started, attempt.TraceId, attempt.StartTimestamp);
-        var claimRequest = new ClaimRequest(nonceSha, requestHash, approvalIdentity, execId, request.Action, attempt.Tenant, started, started + options.BackendTimeout + TimeSpan.FromSeconds(30), LookupOnly: windowRefusal is not null);
+        var callTimeout = _timeouts.For(request.Action);
+        var ticket = new ExecutionTicket(execId, request.Action, attempt.Tenant, nonceSha, requestHash, approvalIdentity, attempt.ApprovalId, started, attempt.TraceId, attempt.StartTimestamp, callTimeout);
+        var claimRequest = new ClaimRequest(nonceSha, requestHash, approvalIdentity, execId, request.Action, attempt.Tenant, started, started + callTimeout + Actions.BackendTimeouts.LeaseMargin, LookupOnly: windowRefusal is not null);
         ClaimResult claim;
         ReceiptDocument? recorded = null;
         using (GatewayTelemetry.Start(GatewayTelemetry.Spans.NonceClaim))

@@ -23,7 +23,8 @@ internal sealed record ExecutionTicket(
     string? ApprovalId,
     DateTimeOffset StartedAt,
     string? TraceId,
-    long StartTimestamp);
+    long StartTimestamp,
+    TimeSpan CallTimeout);
 
 /// <summary>What happened when a ticket was executed.</summary>
 internal sealed record ExecutionOutcome(

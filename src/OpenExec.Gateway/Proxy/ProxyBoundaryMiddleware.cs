@@ -79,7 +79,7 @@ internal sealed class ProxyBoundaryMiddleware(RequestDelegate next, ExecutionPip
 
         var originalBody = context.Features.Get<IHttpResponseBodyFeature>()!;
         // Disposed when this call ends: returns the held answer's pooled buffer (and the hash context).
-        using var receipted = new ReceiptedResponseBody(originalBody, context.Response, ticket.ExecId, settings.Options.MaxBufferedResponse);
+        using var receipted = new ReceiptedResponseBody(originalBody, context.Response, ticket, pipeline, settings.Options.MaxBufferedResponse);
         context.Features.Set<IHttpResponseBodyFeature>(receipted);
         // Once forwarded, the call runs to its end even if the agent hangs up: its outcome is evidence.
         var lifetime = context.Features.Get<IHttpRequestLifetimeFeature>();

@@ -4,6 +4,7 @@ using System.Security.Cryptography;
 using Microsoft.AspNetCore.Http.Features;
 using OpenExec.Core.Buffers;
 using OpenExec.Gateway.Http;
+using OpenExec.Gateway.Pipeline;
 
 namespace OpenExec.Gateway.Proxy;
 
@@ -14,13 +15,17 @@ namespace OpenExec.Gateway.Proxy;
 /// the response (with <c>OpenExec-Exec-Id</c> only) and passes bytes straight on. Either way the
 /// SHA-256 of every byte is computed for the receipt: in one pass over the held bytes, or
 /// incrementally once streaming. The held bytes live in a pooled buffer, returned on dispose.
+/// Bytes arriving are the call's progress: they keep its claim's lease renewed, so a long answer
+/// is never mistaken for a dead holder's.
 /// </summary>
 internal sealed class ReceiptedResponseBody : Stream, IHttpResponseBodyFeature
 {
     private readonly IHttpResponseBodyFeature _inner;
     private readonly HttpResponse _response;
-    private readonly string _execId;
+    private readonly ExecutionTicket _ticket;
+    private readonly ExecutionPipeline _pipeline;
     private readonly long _limit;
+    private DateTimeOffset _leaseRenewedAt;
     // Created only when the answer streams: a held answer is hashed in one call, which spares
     // every ordinary call a native hash context (and its finalizable handle).
     private IncrementalHash? _hash;
@@ -28,11 +33,13 @@ internal sealed class ReceiptedResponseBody : Stream, IHttpResponseBodyFeature
     private PooledBufferWriter? _buffer;
     private PipeWriter? _writer;
 
-    public ReceiptedResponseBody(IHttpResponseBodyFeature inner, HttpResponse response, string execId, long limit)
+    public ReceiptedResponseBody(IHttpResponseBodyFeature inner, HttpResponse response, ExecutionTicket ticket, ExecutionPipeline pipeline, long limit)
     {
         _inner = inner;
         _response = response;
-        _execId = execId;
+        _ticket = ticket;
+        _pipeline = pipeline;
+        _leaseRenewedAt = ticket.StartedAt;
         _limit = limit;
         _buffer = _held;
     }
@@ -97,6 +104,11 @@ internal sealed class ReceiptedResponseBody : Stream, IHttpResponseBodyFeature
     public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
     {
         Length64 += buffer.Length;
+        if (_pipeline.LeaseRenewalDue(ref _leaseRenewedAt))
+        {
+            // Not awaited: the answer's bytes do not wait for the store.
+            _ = _pipeline.RenewLeaseAsync(_ticket);
+        }
         if (_buffer is not null)
         {
             if (!IsEventStream() && _buffer.WrittenCount + buffer.Length <= _limit)
@@ -152,7 +164,7 @@ internal sealed class ReceiptedResponseBody : Stream, IHttpResponseBodyFeature
     /// </summary>
     private void WriteGatewayHeaders(string? receipt)
     {
-        _response.Headers["OpenExec-Exec-Id"] = _execId;
+        _response.Headers["OpenExec-Exec-Id"] = _ticket.ExecId;
         if (receipt is null)
         {
             _response.Headers.Remove("OpenExec-Receipt");

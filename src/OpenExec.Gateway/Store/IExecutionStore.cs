@@ -32,6 +32,12 @@ internal interface IExecutionStore
     /// </summary>
     ValueTask<ReceiptDocument> AppendReceiptAsync(ReceiptBody draft, ClaimUpdate? claimUpdate, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Extends the lease of a claim this exec id holds and has not finished, to
+    /// <paramref name="leaseUntil"/> (never shortening it); anything else is left as it is.
+    /// </summary>
+    ValueTask RenewLeaseAsync(string nonceSha256, string execId, DateTimeOffset leaseUntil, CancellationToken cancellationToken);
+
     ValueTask<ReceiptDocument?> GetReceiptAsync(string execId, CancellationToken cancellationToken);
 
     ValueTask<IReadOnlyList<ReceiptDocument>> ListReceiptsAsync(string gateway, long afterSeq, int limit, CancellationToken cancellationToken);

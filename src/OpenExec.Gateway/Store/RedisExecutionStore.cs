@@ -186,6 +186,9 @@ internal sealed class RedisExecutionStore : IExecutionStore, IDisposable
         return doc;
     }
 
+    public async ValueTask RenewLeaseAsync(string nonceSha256, string execId, DateTimeOffset leaseUntil, CancellationToken cancellationToken)
+        => await EvaluateAsync(RedisScripts.Renew, [RedisScripts.Nonce(nonceSha256)], [execId, leaseUntil.ToUnixTimeMilliseconds()]).ConfigureAwait(false);
+
     public async ValueTask<ReceiptDocument?> GetReceiptAsync(string execId, CancellationToken cancellationToken)
     {
         RedisValue json;

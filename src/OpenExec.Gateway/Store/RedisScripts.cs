@@ -110,6 +110,17 @@ internal static class RedisScripts
         return {'claimed'}
         """;
 
+    /// <summary>
+    /// KEYS: nonce. ARGV: exec id, lease-until ms. Extends the lease of a claim this exec id holds
+    /// and has not finished (never shortening it); a finished, taken-over or other claim is left alone.
+    /// </summary>
+    public const string Renew = """
+        local s = redis.call('HMGET', KEYS[1], 'exec', 'done', 'lease')
+        if s[1] ~= ARGV[1] or s[2] ~= '0' then return 0 end
+        if tonumber(s[3]) < tonumber(ARGV[2]) then redis.call('HSET', KEYS[1], 'lease', ARGV[2]) end
+        return 1
+        """;
+
     /// <summary>KEYS: nonce. ARGV: exec id, decision, receipt hash.</summary>
     public const string Finish = Record + """
         return record(KEYS[1], ARGV[1], ARGV[2], ARGV[3])

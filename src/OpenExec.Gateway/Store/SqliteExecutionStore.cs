@@ -74,6 +74,13 @@ internal sealed class SqliteExecutionStore : IExecutionStore, IDisposable
     public ValueTask<ReceiptDocument> AppendReceiptAsync(ReceiptBody draft, ClaimUpdate? claimUpdate, CancellationToken cancellationToken)
         => _ledger.AppendAsync(draft, claimUpdate);
 
+    /// <summary>
+    /// Nothing to do: only this process writes its data dir, so its unfinished claims never
+    /// expire while it runs; at start every one left is a dead holder's (<see cref="RecoverAsync"/>).
+    /// </summary>
+    public ValueTask RenewLeaseAsync(string nonceSha256, string execId, DateTimeOffset leaseUntil, CancellationToken cancellationToken)
+        => ValueTask.CompletedTask;
+
     public ValueTask<ReceiptDocument?> GetReceiptAsync(string execId, CancellationToken cancellationToken)
         => _ledger.GetReceiptAsync(execId, cancellationToken);
 

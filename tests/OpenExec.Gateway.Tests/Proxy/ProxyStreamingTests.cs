@@ -7,6 +7,8 @@ using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Time.Testing;
+using OpenExec.Core.Receipts;
 using OpenExec.Gateway.Tests.Infrastructure;
 
 namespace OpenExec.Gateway.Tests.Proxy;
@@ -17,6 +19,8 @@ public sealed class ProxyStreamingTests : IAsyncLifetime
     private WebApplication _backend = null!;
     private string _address = null!;
     private readonly TaskCompletionSource _releaseStream = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource _secondEvent = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource _lastEvent = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _calls;
 
     public async Task InitializeAsync()
@@ -34,6 +38,18 @@ public sealed class ProxyStreamingTests : IAsyncLifetime
                 Array.Fill(chunk, (byte)('a' + (i % 26)));
                 await context.Response.Body.WriteAsync(chunk);
             }
+        });
+        _backend.MapPost("/v1/long", async (HttpContext context) =>
+        {
+            Interlocked.Increment(ref _calls);
+            context.Response.ContentType = "text/event-stream";
+            await context.Response.WriteAsync("data: 1\n\n");
+            await context.Response.Body.FlushAsync();
+            await _secondEvent.Task.WaitAsync(TimeSpan.FromSeconds(20));
+            await context.Response.WriteAsync("data: 2\n\n");
+            await context.Response.Body.FlushAsync();
+            await _lastEvent.Task.WaitAsync(TimeSpan.FromSeconds(20));
+            await context.Response.WriteAsync("data: 3\n\n");
         });
         _backend.MapPost("/v1/breaks", async (HttpContext context) =>
         {
@@ -79,6 +95,8 @@ public sealed class ProxyStreamingTests : IAsyncLifetime
     public async Task DisposeAsync()
     {
         _releaseStream.TrySetResult();
+        _secondEvent.TrySetResult();
+        _lastEvent.TrySetResult();
         await _backend.StopAsync();
         await _backend.DisposeAsync();
     }
@@ -107,6 +125,59 @@ public sealed class ProxyStreamingTests : IAsyncLifetime
         var receipt = await Json.ReadAsync(await gateway.Client.GetAsync($"/receipts/{execId}"));
         Assert.Equal("executed", receipt.GetProperty("body").Str("decision"));
         Assert.Equal(Convert.ToHexStringLower(SHA256.HashData(bytes)), receipt.GetProperty("body").Str("result_sha256"));
+    }
+
+    [Fact]
+    public async Task A_stream_that_outlives_its_first_lease_stays_in_progress_with_redis_and_gets_one_receipt()
+    {
+        // The lease is the backend timeout + 30 s; an event stream may run far longer while it
+        // makes progress. Each event renews the lease, so no other instance takes it for a dead
+        // holder's (which would record outcome_unknown for a call that completed).
+        using var redis = RedisServer.Start();
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        var settings = ProxyConfig.Route("long", "watch", "v1", _address);
+        settings["OpenExec:BackendTimeout"] = "00:00:05";
+        settings["ConnectionStrings:Redis"] = redis.Configuration;
+        await using var gateway = await GatewayServer.StartAsync(settings, time: time);
+        using var admin = await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync(redis.Configuration);
+        var nonceKey = "openexec:nonce:" + NonceHash.Compute("default", "k-long");
+        var firstLease = time.GetUtcNow() + TimeSpan.FromSeconds(35);
+
+        using var response = await gateway.Client.SendAsync(Post("/v1/long", "k-long"), HttpCompletionOption.ResponseHeadersRead);
+        var execId = Assert.Single(response.Headers.GetValues("OpenExec-Exec-Id"));
+        var stream = new StreamReader(await response.Content.ReadAsStreamAsync());
+        Assert.Equal("data: 1", await stream.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(10)));
+
+        // 20 s later the next event arrives: the lease is renewed from then.
+        time.Advance(TimeSpan.FromSeconds(20));
+        _secondEvent.TrySetResult();
+        await stream.ReadLineAsync();
+        Assert.Equal("data: 2", await stream.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(10)));
+        for (var i = 0; i < 100 && (long)await admin.GetDatabase().HashGetAsync(nonceKey, "lease") <= firstLease.ToUnixTimeMilliseconds(); i++)
+        {
+            await Task.Delay(50);
+        }
+
+        // Past the first lease: the call is still running, and reads so.
+        time.Advance(TimeSpan.FromSeconds(20));
+        var during = await gateway.Client.SendAsync(Post("/v1/long", "k-long"));
+        Assert.Equal(HttpStatusCode.Conflict, during.StatusCode);
+        Assert.Equal("in_progress", (await Json.ReadAsync(during)).Str("code"));
+
+        _lastEvent.TrySetResult();
+        Assert.Contains("data: 3", await stream.ReadToEndAsync(), StringComparison.Ordinal);
+        var receipt = await gateway.Client.GetAsync($"/receipts/{execId}");
+        for (var i = 0; i < 100 && receipt.StatusCode == HttpStatusCode.NotFound; i++)
+        {
+            await Task.Delay(50);
+            receipt = await gateway.Client.GetAsync($"/receipts/{execId}");
+        }
+        Assert.Equal("executed", (await Json.ReadAsync(receipt)).GetProperty("body").Str("decision"));
+        var replay = await Json.ReadAsync(await gateway.Client.SendAsync(Post("/v1/long", "k-long")));
+        Assert.Equal("replay_denied", replay.Str("code"));
+        Assert.Equal("executed", replay.GetProperty("original").Str("decision"));
+        Assert.Single(await gateway.ReceiptsAsync(), r => r.GetProperty("body").Str("exec_id") == execId);
+        Assert.Equal(1, _calls);
     }
 
     [Fact]

@@ -191,6 +191,26 @@ public sealed class ProxyTests : IDisposable
     }
 
     [Fact]
+    public async Task A_clusters_own_activity_timeout_bounds_both_front_doors()
+    {
+        // BackendTimeout 1 s, the cluster's own 10 s: a 2 s backend answers through the route and
+        // through /execute alike (the claim's lease is sized by the same 10 s).
+        Answer("/v1/slow", delay: TimeSpan.FromSeconds(2));
+        Answer("/v1/run", delay: TimeSpan.FromSeconds(2));
+        var settings = ProxyConfig.Route("slow", "slow_op", "v1", Backend, executePath: "/v1/run");
+        settings["OpenExec:BackendTimeout"] = "00:00:01";
+        settings["ReverseProxy:Clusters:slow:HttpRequest:ActivityTimeout"] = "00:00:10";
+        await using var gateway = await GatewayServer.StartAsync(settings);
+
+        var routed = await gateway.Client.SendAsync(Post("/v1/slow", "{}", "k-route"));
+        Assert.Equal(HttpStatusCode.OK, routed.StatusCode);
+
+        var executed = await gateway.ExecuteAsync("slow_op", new { }, "k-execute");
+        Assert.Equal(HttpStatusCode.OK, executed.StatusCode);
+        Assert.Equal("executed", (await Json.ReadAsync(await gateway.Client.GetAsync($"/receipts/{(await Json.ReadAsync(executed)).Str("id")}"))).GetProperty("body").Str("decision"));
+    }
+
+    [Fact]
     public async Task A_backend_closing_after_the_request_head_gets_the_request_exactly_once()
     {
         using var closing = new ClosingBackend();

@@ -349,6 +349,36 @@ public sealed class RedisExecutionStoreTests : StoreTestBase
     }
 
     [Fact]
+    public async Task A_renewed_lease_keeps_a_running_claim_in_progress_and_only_its_holder_can_renew_it()
+    {
+        var (store, _) = Open();
+        var (other, _) = Open();
+        var running = Claim(Hex64(), lease: TimeSpan.FromSeconds(1));
+        Assert.Equal(ClaimStatus.Claimed, (await store.ClaimAsync(running, default)).Status);
+
+        // Another exec id cannot renew it; a shorter lease never shortens it; its holder can.
+        await other.RenewLeaseAsync(running.NonceSha256, NewExecId(), DateTimeOffset.UtcNow.AddMinutes(5), default);
+        await store.RenewLeaseAsync(running.NonceSha256, running.ExecId, DateTimeOffset.UtcNow.AddSeconds(-30), default);
+        await store.RenewLeaseAsync(running.NonceSha256, running.ExecId, DateTimeOffset.UtcNow.AddMinutes(1), default);
+        await Task.Delay(1500);
+        Assert.Equal(NonceStatus.InProgress, (await other.LookupAsync(running.NonceSha256, default)).Status);
+
+        // Without renewal the same lease runs out into outcome_unknown.
+        var stranded = Claim(Hex64(), lease: TimeSpan.FromSeconds(1));
+        await store.ClaimAsync(stranded, default);
+        await other.RenewLeaseAsync(stranded.NonceSha256, NewExecId(), DateTimeOffset.UtcNow.AddMinutes(5), default);
+        await Task.Delay(1500);
+        var found = await other.LookupAsync(stranded.NonceSha256, default);
+        Assert.Equal((NonceStatus.Done, "outcome_unknown"), (found.Status, found.Decision));
+
+        // A finished claim's renewal changes nothing.
+        var doc = await store.AppendReceiptAsync(Draft(running.ExecId, running.NonceSha256, "executed"), new ClaimUpdate(running.NonceSha256, null, Release: false), default);
+        await store.RenewLeaseAsync(running.NonceSha256, running.ExecId, DateTimeOffset.UtcNow.AddMinutes(10), default);
+        var done = await other.LookupAsync(running.NonceSha256, default);
+        Assert.Equal((NonceStatus.Done, "executed", doc.Hash), (done.Status, done.Decision, done.Receipt));
+    }
+
+    [Fact]
     public async Task A_released_claims_copy_frees_its_approval_even_when_its_nonce_is_no_longer_held()
     {
         // The direct release and the receipt's copy share one definition: each key is freed while
