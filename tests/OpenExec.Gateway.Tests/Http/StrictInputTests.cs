@@ -113,7 +113,7 @@ public sealed class StrictInputTests
             { "extra field", Artifact(id, tenant, hash, issued, expires, signature, "\"audience\":\"prod\"") },
             { "missing signature", Artifact(id, tenant, hash, issued, expires) },
             { "missing tenant_id", Artifact(id, hash, issued, expires, signature) },
-            { "missing expires_at", Artifact(id, tenant, hash, issued, signature) },
+            { "missing action_hash", Artifact(id, tenant, issued, expires, signature) },
             { "empty object", "{}" },
             { "action_hash of 63 hex", Artifact(id, tenant, $"\"action_hash\":\"{new string('a', 63)}\"", issued, expires, signature) },
             { "action_hash not hex", Artifact(id, tenant, $"\"action_hash\":\"{new string('a', 63)}g\"", issued, expires, signature) },
