@@ -28,6 +28,12 @@ internal static class ReceiptEndpoints
         receipts.MapGet("/{execId}", GetAsync);
         receipts.MapGet("", ListAsync);
         receipts.MapPost("/verify", VerifyAsync);
+        // Without it a GET would reach /{execId} and answer 404 for a receipt named "verify".
+        receipts.MapGet("/verify", (HttpContext context) =>
+        {
+            context.Response.Headers.Allow = "POST";
+            return Problem.WriteAsync(context, 405, "method_not_allowed", "POST /receipts/verify only");
+        });
         endpoints.MapGet("/.well-known/openexec-keys", KeysAsync);
         return endpoints;
     }

@@ -70,6 +70,18 @@ public sealed class ReceiptEndpointTests
     }
 
     [Fact]
+    public async Task Verify_answers_405_to_anything_but_POST()
+    {
+        await using var gateway = await GatewayServer.StartAsync();
+
+        foreach (var method in new[] { HttpMethod.Get, HttpMethod.Put, HttpMethod.Delete })
+        {
+            var response = await gateway.Client.SendAsync(new HttpRequestMessage(method, "/receipts/verify"));
+            await GatewayAssert.ProblemAsync(response, HttpStatusCode.MethodNotAllowed, "method_not_allowed");
+        }
+    }
+
+    [Fact]
     public async Task Export_pages_through_the_chain_in_order_as_NDJSON()
     {
         await using var gateway = await GatewayServer.StartAsync();
