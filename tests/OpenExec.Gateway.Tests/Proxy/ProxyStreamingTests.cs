@@ -39,18 +39,7 @@ public sealed class ProxyStreamingTests : IAsyncLifetime
                 await context.Response.Body.WriteAsync(chunk);
             }
         });
-        _backend.MapPost("/v1/long", async (HttpContext context) =>
-        {
-            Interlocked.Increment(ref _calls);
-            context.Response.ContentType = "text/event-stream";
-            await context.Response.WriteAsync("data: 1\n\n");
-            await context.Response.Body.FlushAsync();
-            await _secondEvent.Task.WaitAsync(TimeSpan.FromSeconds(20));
-            await context.Response.WriteAsync("data: 2\n\n");
-            await context.Response.Body.FlushAsync();
-            await _lastEvent.Task.WaitAsync(TimeSpan.FromSeconds(20));
-            await context.Response.WriteAsync("data: 3\n\n");
-        });
+        MapEvents("/v1/long", ("1", null), ("2", _secondEvent.Task), ("3", _lastEvent.Task));
         _backend.MapPost("/v1/breaks", async (HttpContext context) =>
         {
             Interlocked.Increment(ref _calls);
@@ -79,18 +68,35 @@ public sealed class ProxyStreamingTests : IAsyncLifetime
             }
             return Task.CompletedTask;
         });
-        _backend.MapPost("/v1/events", async (HttpContext context) =>
-        {
-            Interlocked.Increment(ref _calls);
-            context.Response.ContentType = "text/event-stream";
-            await context.Response.WriteAsync("data: first\n\n");
-            await context.Response.Body.FlushAsync();
-            await _releaseStream.Task.WaitAsync(TimeSpan.FromSeconds(20));
-            await context.Response.WriteAsync("data: last\n\n");
-        });
+        MapEvents("/v1/events", ("first", null), ("last", _releaseStream.Task));
         await _backend.StartAsync();
         _address = _backend.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First() + "/";
     }
+
+    /// <summary>Starts a proxied call whose answer streams: its headers have arrived, 200, with its exec id.</summary>
+    private static async Task<(HttpResponseMessage Response, string ExecId)> OpenStreamAsync(GatewayServer gateway, string path, string key)
+    {
+        var response = await gateway.Client.SendAsync(Post(path, key), HttpCompletionOption.ResponseHeadersRead);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        return (response, Assert.Single(response.Headers.GetValues("OpenExec-Exec-Id")));
+    }
+
+    /// <summary>An event stream: each event sent (and flushed) once its gate, if any, opens.</summary>
+    private void MapEvents(string path, params (string Data, Task? Gate)[] events)
+        => _backend.MapPost(path, async (HttpContext context) =>
+        {
+            Interlocked.Increment(ref _calls);
+            context.Response.ContentType = "text/event-stream";
+            foreach (var (data, gate) in events)
+            {
+                if (gate is not null)
+                {
+                    await gate.WaitAsync(TimeSpan.FromSeconds(20));
+                }
+                await context.Response.WriteAsync($"data: {data}\n\n");
+                await context.Response.Body.FlushAsync();
+            }
+        });
 
     public async Task DisposeAsync()
     {
@@ -143,8 +149,8 @@ public sealed class ProxyStreamingTests : IAsyncLifetime
         var nonceKey = "openexec:nonce:" + NonceHash.Compute("default", "k-long");
         var firstLease = time.GetUtcNow() + TimeSpan.FromSeconds(35);
 
-        using var response = await gateway.Client.SendAsync(Post("/v1/long", "k-long"), HttpCompletionOption.ResponseHeadersRead);
-        var execId = Assert.Single(response.Headers.GetValues("OpenExec-Exec-Id"));
+        var (response, execId) = await OpenStreamAsync(gateway, "/v1/long", "k-long");
+        using var _ = response;
         var stream = new StreamReader(await response.Content.ReadAsStreamAsync());
         Assert.Equal("data: 1", await stream.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(10)));
 
@@ -185,9 +191,8 @@ public sealed class ProxyStreamingTests : IAsyncLifetime
     {
         await using var gateway = await GatewayServer.StartAsync(ProxyConfig.Route("events", "watch", "v1", _address));
 
-        using var response = await gateway.Client.SendAsync(Post("/v1/breaks", "k-break"), HttpCompletionOption.ResponseHeadersRead);
-        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        var execId = Assert.Single(response.Headers.GetValues("OpenExec-Exec-Id"));
+        var (response, execId) = await OpenStreamAsync(gateway, "/v1/breaks", "k-break");
+        using var _ = response;
 
         // A truncated answer must not read as a complete one.
         await Assert.ThrowsAnyAsync<Exception>(() => response.Content.ReadAsStringAsync().WaitAsync(TimeSpan.FromSeconds(20)));
@@ -255,9 +260,8 @@ public sealed class ProxyStreamingTests : IAsyncLifetime
     {
         await using var gateway = await GatewayServer.StartAsync(ProxyConfig.Route("events", "watch", "v1", _address));
 
-        using var response = await gateway.Client.SendAsync(Post("/v1/events", "k-sse"), HttpCompletionOption.ResponseHeadersRead);
-        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        var execId = Assert.Single(response.Headers.GetValues("OpenExec-Exec-Id"));
+        var (response, execId) = await OpenStreamAsync(gateway, "/v1/events", "k-sse");
+        using var _ = response;
         var stream = await response.Content.ReadAsStreamAsync();
         var buffer = new byte[64];
         var read = await stream.ReadAsync(buffer).AsTask().WaitAsync(TimeSpan.FromSeconds(10));
