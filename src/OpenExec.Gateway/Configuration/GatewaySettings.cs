@@ -36,7 +36,7 @@ internal sealed class GatewaySettings
         var warnings = new List<string>();
         ApprovalVerifier? verifier = null;
 
-        var mode = options.Mode?.Trim().ToLowerInvariant();
+        var mode = options.NormalizedMode;
         if (mode is not ("demo" or "clawshield"))
         {
             problems.Add($"OpenExec:Mode (OPENEXEC_MODE) is '{options.Mode}'; use 'demo' or 'clawshield'");

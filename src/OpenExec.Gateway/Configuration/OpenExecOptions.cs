@@ -63,7 +63,13 @@ internal sealed record OpenExecOptions
     /// <summary>Largest routed response buffered before its receipt is written. Default 1 MiB.</summary>
     public long MaxBufferedResponse { get; init; } = 1 << 20;
 
-    public bool IsClawShield => string.Equals(Mode, "clawshield", StringComparison.OrdinalIgnoreCase);
+    /// <summary>
+    /// The mode as start-up validated it (trimmed, any case): one reading for the check and for
+    /// every decision after it, so a value the check took for clawshield never runs as demo.
+    /// </summary>
+    public string? NormalizedMode => Mode?.Trim().ToLowerInvariant();
+
+    public bool IsClawShield => NormalizedMode == "clawshield";
 
     public string ModeName => IsClawShield ? "clawshield" : "demo";
 

@@ -517,6 +517,25 @@ public sealed class ClawShieldTests
     }
 
     [Theory]
+    [InlineData("clawshield ")]
+    [InlineData(" ClawShield")]
+    [InlineData("CLAWSHIELD\t")]
+    public async Task A_clawshield_mode_written_with_blanks_or_capitals_runs_as_clawshield(string mode)
+    {
+        // Start-up reads the mode trimmed and in any case; everything after must read it the same,
+        // or a gateway checked as clawshield would execute without approvals.
+        using var governance = new Governance();
+        var environment = governance.Environment();
+        environment["OPENEXEC_MODE"] = mode;
+        await using var gateway = await GatewayServer.StartAsync(environment: environment);
+
+        var health = await Json.ReadAsync(await gateway.Client.GetAsync("/health"));
+        Assert.Equal("clawshield", health.Str("exec_mode"));
+        var refused = await gateway.PostJsonAsync("/execute", Governance.Body("echo", Payload, "n-1", (string?)null));
+        await AssertDeniedAsync(gateway, refused, HttpStatusCode.Forbidden, "approval_required", "ClawShield mode requires an approval artifact");
+    }
+
+    [Theory]
     [InlineData("production")]
     [InlineData("claw-shield")]
     public async Task Unknown_mode_refuses_to_start(string mode)
