@@ -24,6 +24,9 @@ internal sealed class RedisReceiptReplicator : IDisposable
     private static readonly TimeSpan IdlePoll = TimeSpan.FromSeconds(1);
     private static readonly TimeSpan SettingsCheckInterval = TimeSpan.FromMinutes(1);
 
+    /// <summary>How often an idle copier checks that Redis still has its chain's head (a flush or failover loses it).</summary>
+    private static readonly TimeSpan HeadCheckInterval = TimeSpan.FromSeconds(5);
+
     private readonly RedisExecutionStore _store;
     private readonly ILogger _log;
     private readonly SemaphoreSlim _signal = new(0, 1);
@@ -119,6 +122,7 @@ internal sealed class RedisReceiptReplicator : IDisposable
         var identity = _store.Identity;
         var backoff = MinBackoff;
         var nextSettingsCheck = 0L;
+        var nextHeadCheck = 0L;
         long copied = -1;
         while (!stop.IsCancellationRequested)
         {
@@ -133,10 +137,22 @@ internal sealed class RedisReceiptReplicator : IDisposable
                 if (copied < 0)
                 {
                     await db.HashSetAsync(RedisScripts.Keys, identity.SigningKey.Kid, Base64Url.Encode(identity.SigningKey.PublicKeyRaw)).ConfigureAwait(false);
-                    var head = await db.HashGetAsync(RedisScripts.Gateways, identity.GatewayId).ConfigureAwait(false);
-                    copied = head.HasValue ? long.Parse(head.ToString().Split(' ')[0], System.Globalization.CultureInfo.InvariantCulture) : 0;
+                    copied = HeadSeq(await db.HashGetAsync(RedisScripts.Gateways, identity.GatewayId).ConfigureAwait(false));
                     CopiedSeq = copied;
                     StoreLog.ReplicationResumed(_log, copied);
+                }
+                if (copied > 0 && Environment.TickCount64 >= nextHeadCheck)
+                {
+                    // Redis without the head it had (flushed, or a replica that had not caught up
+                    // took over) has lost claims too: copy again from what it has, restoring them.
+                    nextHeadCheck = Environment.TickCount64 + (long)HeadCheckInterval.TotalMilliseconds;
+                    var head = await db.HashGetAsync(RedisScripts.Gateways, identity.GatewayId).ConfigureAwait(false);
+                    if (HeadSeq(head) < copied)
+                    {
+                        StoreLog.ReplicationLost(_log, copied, HeadSeq(head));
+                        copied = -1;
+                        continue;
+                    }
                 }
                 if (Environment.TickCount64 >= nextSettingsCheck)
                 {
@@ -153,12 +169,18 @@ internal sealed class RedisReceiptReplicator : IDisposable
                 // Groups of receipts per script call, pipelined in order on one connection; a failure
                 // part-way is repaired by the retry, which starts again from what Redis has (copies
                 // are idempotent).
-                var copies = new Task[(batch.Count + RedisScripts.CopyGroup - 1) / RedisScripts.CopyGroup];
+                var copies = new Task<RedisResult>[(batch.Count + RedisScripts.CopyGroup - 1) / RedisScripts.CopyGroup];
                 for (var g = 0; g < copies.Length; g++)
                 {
                     copies[g] = CopyAsync(db, identity.GatewayId, batch, g * RedisScripts.CopyGroup, Math.Min(RedisScripts.CopyGroup, batch.Count - (g * RedisScripts.CopyGroup)));
                 }
-                await Task.WhenAll(copies).ConfigureAwait(false);
+                foreach (var result in await Task.WhenAll(copies).ConfigureAwait(false))
+                {
+                    if ((long)result < 0)
+                    {
+                        throw new InvalidOperationException("A copy did not continue the chain Redis has (an earlier group failed, or Redis lost data): copying again from its head");
+                    }
+                }
                 copied = batch[^1].Body.Seq;
                 CopiedSeq = copied;
                 backoff = MinBackoff;
@@ -246,6 +268,10 @@ internal sealed class RedisReceiptReplicator : IDisposable
         }
         return db.ScriptEvaluateAsync(RedisScripts.Copy, keys, values);
     }
+
+    /// <summary>The seq of a chain head as kept in <see cref="RedisScripts.Gateways"/> ("seq hash"); 0 when there is none.</summary>
+    private static long HeadSeq(RedisValue head)
+        => head.HasValue ? long.Parse(head.ToString().Split(' ')[0], CultureInfo.InvariantCulture) : 0;
 
     private static long StartedMs(ReceiptBody body)
         => DateTimeOffset.TryParse(body.StartedAt, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var started) ? started.ToUnixTimeMilliseconds() : 0;

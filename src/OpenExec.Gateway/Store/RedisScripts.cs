@@ -142,6 +142,9 @@ internal static class RedisScripts
     /// claim. When an 'outcome' finds no claim at all, Redis lost it (a restart without its last
     /// writes, a flush, a switch from the embedded store): the claim and its approval are restored
     /// from the receipt for what is left of the retention.
+    /// A group that does not continue the chain Redis has (its first seq is past the head + 1:
+    /// an earlier group failed, or Redis lost data in a flush or a failover) writes nothing and
+    /// returns -1, so the copier starts again from the head Redis has, restoring what it lost.
     /// The document is kept once, in the chain copy; the exec id's key says where it stands.
     /// Copies live as long as the claims (the retention): older ones leave the chain and their
     /// receipt keys expire, and a chain no longer copied to expires whole. Each instance's own
@@ -156,6 +159,9 @@ internal static class RedisScripts
         local retention = tonumber(ARGV[3])
         local now = tonumber(ARGV[2])
         local n = (#KEYS - 3) / 3
+        local head = redis.call('HGET', KEYS[2], ARGV[1])
+        local headSeq = head and tonumber(string.match(head, '^%d+')) or 0
+        if tonumber(ARGV[4]) > headSeq + 1 then return -1 end
         for i = 0, n - 1 do
           local k = 3 + i * 3
           local a = 3 + i * 12
@@ -177,8 +183,7 @@ internal static class RedisScripts
           end
         end
         local last = 3 + (n - 1) * 12
-        local head = redis.call('HGET', KEYS[2], ARGV[1])
-        if (not head) or tonumber(string.match(head, '^%d+')) < tonumber(ARGV[last + 1]) then
+        if headSeq < tonumber(ARGV[last + 1]) then
           redis.call('HSET', KEYS[2], ARGV[1], ARGV[last + 1] .. ' ' .. ARGV[last + 3])
         end
         local cutoff = now - retention

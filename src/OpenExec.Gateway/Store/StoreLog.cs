@@ -26,4 +26,7 @@ internal static partial class StoreLog
 
     [LoggerMessage(8, LogLevel.Information, "Forgot {Count} used nonces older than the configured OpenExec:NonceRetention")]
     public static partial void PrunedClaims(ILogger logger, int count);
+
+    [LoggerMessage(9, LogLevel.Warning, "Redis no longer has this gateway's chain up to seq {Copied} (its head is at {Head}): it lost data (a flush or a failover); copying again from there, restoring the claims")]
+    public static partial void ReplicationLost(ILogger logger, long copied, long head);
 }

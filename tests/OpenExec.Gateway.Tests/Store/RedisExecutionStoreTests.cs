@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Logging.Abstractions;
 using OpenExec.Core.Crypto;
+using OpenExec.Core.Receipts;
 using OpenExec.Gateway.Hosting;
 using OpenExec.Gateway.Http;
 using OpenExec.Gateway.Store;
@@ -376,6 +377,60 @@ public sealed class RedisExecutionStoreTests : StoreTestBase
         await store.RenewLeaseAsync(running.NonceSha256, running.ExecId, DateTimeOffset.UtcNow.AddMinutes(10), default);
         var done = await other.LookupAsync(running.NonceSha256, default);
         Assert.Equal((NonceStatus.Done, "executed", doc.Hash), (done.Status, done.Decision, done.Receipt));
+    }
+
+    [Fact]
+    public async Task A_flushed_redis_gets_its_claims_back_from_the_ledger_without_a_reconnect()
+    {
+        var (store, identity) = Open();
+        var ran = Claim(Hex64(), approval: Hex64());
+        Assert.Equal(ClaimStatus.Claimed, (await store.ClaimAsync(ran, default)).Status);
+        await store.AppendReceiptAsync(Draft(ran.ExecId, ran.NonceSha256, "executed") with { RequestSha256 = ran.RequestSha256, ApprovalSha256 = ran.ApprovalIdentity },
+            new ClaimUpdate(ran.NonceSha256, ran.ApprovalIdentity, Release: false), default);
+        using var admin = await ConnectionMultiplexer.ConnectAsync(_redis.Configuration + ",allowAdmin=true");
+        await RedisStores.EventuallyAsync(async () => (await admin.GetDatabase().HashGetAsync(RedisScripts.Gateways, identity.GatewayId)).HasValue, "the receipt copied");
+
+        // FLUSHALL keeps the connection: nothing tells the gateway, yet every claim is gone.
+        await admin.GetServers().Single().FlushAllDatabasesAsync();
+
+        // With no new receipts at all (the copier notices the head is gone)...
+        await RedisStores.EventuallyAsync(async () => (await store.LookupAsync(ran.NonceSha256, default)).Status == NonceStatus.Done, "the claim restored", seconds: 15);
+        Assert.Equal(ClaimStatus.ApprovalReused, (await store.ClaimAsync(Claim(Hex64(), approval: ran.ApprovalIdentity), default)).Status);
+
+        // ...and with new ones (the next copy does not continue the chain Redis has).
+        await admin.GetServers().Single().FlushAllDatabasesAsync();
+        await store.AppendReceiptAsync(Draft(NewExecId(), Hex64(), "rejected"), null, default);
+        await RedisStores.EventuallyAsync(async () => (await store.LookupAsync(ran.NonceSha256, default)).Status == NonceStatus.Done, "the claim restored again", seconds: 15);
+    }
+
+    [Fact]
+    public async Task A_copy_group_that_failed_is_copied_again_even_after_a_later_group_succeeded()
+    {
+        var (store, identity) = Open();
+        var (reader, _) = Open();
+        using var conn = await ConnectionMultiplexer.ConnectAsync(_redis.Configuration);
+        var db = conn.GetDatabase();
+        // A key of the wrong type makes one receipt's script fail (as a script refused by a
+        // nearly full Redis would); the groups after it are pipelined behind it.
+        var bad = Hex64();
+        await db.StringSetAsync(RedisScripts.Nonce(bad), "not a claim");
+        _redis.Kill();
+        var written = new List<ReceiptDocument>();
+        for (var i = 0; i < 40; i++)
+        {
+            written.Add(await store.AppendReceiptAsync(Draft(NewExecId(), i == 4 ? bad : Hex64(), "executed"), null, default));
+        }
+        _redis.Restart();
+        // The first group stops at the fifth receipt (the four before it are written), the later
+        // group does not continue the chain, and neither moves the head.
+        await RedisStores.EventuallyAsync(async () => await db.SortedSetLengthAsync(RedisScripts.Chain(identity.GatewayId)) >= 4, "copies resumed");
+        await Task.Delay(500);
+        Assert.False((await db.HashGetAsync(RedisScripts.Gateways, identity.GatewayId)).HasValue);
+
+        // The cause goes away: every receipt ends up copied, none skipped.
+        await db.KeyDeleteAsync(RedisScripts.Nonce(bad));
+        await RedisStores.EventuallyAsync(async () => (await reader.ListReceiptsAsync(identity.GatewayId, 0, 100, default)).Count == written.Count, "every receipt copied");
+        Assert.Equal(written.Select(d => d.Hash), (await reader.ListReceiptsAsync(identity.GatewayId, 0, 100, default)).Select(d => d.Hash));
     }
 
     [Fact]
