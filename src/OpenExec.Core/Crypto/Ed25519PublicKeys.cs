@@ -48,6 +48,14 @@ public static class Ed25519PublicKeys
             throw new KeyFormatException(
                 "No PEM public key found: expected one or more '-----BEGIN PUBLIC KEY-----' blocks holding Ed25519 keys.");
         }
+        // PemEncoding skips a block it cannot read (bad base64, no END line) and finds the next:
+        // every BEGIN line must have become a key, or a rotation's new key would be lost silently.
+        var begun = text.AsSpan().Count("-----BEGIN ".AsSpan());
+        if (begun != keys.Count)
+        {
+            throw new KeyFormatException(
+                $"{begun} PEM blocks begin but only {keys.Count} could be read: a block has invalid base64 or no matching END line.");
+        }
         return keys;
     }
 

@@ -18,15 +18,24 @@ internal static class GatewayConfiguration
     /// Adds <c>OPENEXEC_CONFIG</c> / <c>--config FILE</c> and the aliases on top of ASP.NET Core's
     /// sources, then the command line again so that it keeps the last word.
     /// </summary>
-    public static void AddOpenExecSources(this ConfigurationManager configuration, string[] args, IDictionary<string, string?>? environment = null)
+    /// <returns>The problem with the configuration file, or null.</returns>
+    public static string? AddOpenExecSources(this ConfigurationManager configuration, string[] args, IDictionary<string, string?>? environment = null)
     {
+        string? problem = null;
         var env = environment ?? Environment.GetEnvironmentVariables().Cast<System.Collections.DictionaryEntry>()
             .ToDictionary(e => (string)e.Key, e => (string?)e.Value, StringComparer.Ordinal);
 
         var file = FindConfigArgument(args) ?? (env.TryGetValue("OPENEXEC_CONFIG", out var f) ? f : null);
         if (!string.IsNullOrWhiteSpace(file))
         {
-            configuration.AddJsonFile(Path.GetFullPath(file), optional: false, reloadOnChange: false);
+            try
+            {
+                configuration.AddJsonFile(Path.GetFullPath(file), optional: false, reloadOnChange: false);
+            }
+            catch (Exception ex) when (ex is IOException or InvalidDataException or FormatException or UnauthorizedAccessException)
+            {
+                problem = $"OPENEXEC_CONFIG / --config: '{file}' could not be read as a JSON configuration file: {(ex.InnerException ?? ex).Message}";
+            }
         }
 
         var aliased = new Dictionary<string, string?>(StringComparer.OrdinalIgnoreCase);
@@ -42,6 +51,7 @@ internal static class GatewayConfiguration
             configuration.AddInMemoryCollection(aliased);
         }
         configuration.AddCommandLine(args.Where((a, i) => !IsConfigFlag(args, i)).ToArray());
+        return problem;
     }
 
     private static string? FindConfigArgument(string[] args)

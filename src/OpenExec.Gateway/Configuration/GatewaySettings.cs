@@ -85,6 +85,11 @@ internal sealed class GatewaySettings
             }
         }
 
+        if (options.NonceRetention is { } kept && kept <= TimeSpan.Zero)
+        {
+            problems.Add($"OpenExec:NonceRetention ({kept}) must be above zero (unset: kept forever by the embedded store, 30 days by Redis)");
+        }
+
         if (options.MaxRequestBodyBytes is < 1024 or > 64L << 20)
         {
             problems.Add("OpenExec:MaxRequestBodyBytes must be between 1024 and 67108864");

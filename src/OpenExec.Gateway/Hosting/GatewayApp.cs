@@ -16,7 +16,11 @@ internal static class GatewayApp
         // appsettings.json ships beside the binary; relative paths (OpenExec:DataDir) stay
         // relative to the working directory.
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
-        builder.Configuration.AddOpenExecSources(args, environment);
+        if (builder.Configuration.AddOpenExecSources(args, environment) is { } fileProblem)
+        {
+            problems = [fileProblem];
+            return null;
+        }
         problems = builder.AddOpenExecGateway();
         if (problems.Count > 0)
         {

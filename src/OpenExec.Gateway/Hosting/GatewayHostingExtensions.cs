@@ -21,7 +21,18 @@ internal static class GatewayHostingExtensions
     public static IReadOnlyList<string> AddOpenExecGateway(this WebApplicationBuilder builder)
     {
         var configuration = builder.Configuration;
-        var options = configuration.GetSection(OpenExecOptions.Section).Get<OpenExecOptions>() ?? new OpenExecOptions();
+        OpenExecOptions options;
+        try
+        {
+            options = configuration.GetSection(OpenExecOptions.Section).Get<OpenExecOptions>() ?? new OpenExecOptions();
+        }
+        catch (InvalidOperationException ex)
+        {
+            // The binder names the setting ("Failed to convert configuration value at
+            // 'OpenExec:BackendTimeout' to type 'System.TimeSpan'"); nothing else can be checked
+            // without the options.
+            return [$"{ex.Message} {ex.InnerException?.Message}".Trim()];
+        }
 
         var urls = ListenUrls(configuration);
         if (urls.Count == 0)
@@ -32,6 +43,15 @@ internal static class GatewayHostingExtensions
 
         var settings = GatewaySettings.Create(options, urls, out var errors);
         var problems = new List<string>(errors);
+        if (configuration["OpenExec:AuditTokens"] is { Length: > 0 })
+        {
+            // A list setting given one plain value binds to nothing: the receipts would stay open.
+            problems.Add("OpenExec:AuditTokens is a list: set OpenExec:AuditTokens:0 (environment OpenExec__AuditTokens__0), :1, ... not a single value");
+        }
+        if (configuration["OpenExec:Telemetry:Enabled"] is { } telemetry && !bool.TryParse(telemetry, out _))
+        {
+            problems.Add($"OpenExec:Telemetry:Enabled is '{telemetry}'; use true or false");
+        }
         var routes = RouteActions.Read(configuration.GetSection("ReverseProxy"), problems);
         var clientLimits = SlowClientLimits.Read(configuration.GetSection("Kestrel:Limits"), problems);
         StackExchange.Redis.ConfigurationOptions? redis = null;

@@ -1,0 +1,75 @@
+using OpenExec.Gateway.Hosting;
+using OpenExec.Gateway.Tests.Infrastructure;
+using OpenExec.Gateway.Tests.Pipeline;
+
+namespace OpenExec.Gateway.Tests.Hosting;
+
+/// <summary>Settings the gateway cannot use are refused at start-up, each naming its setting, never thrown.</summary>
+public sealed class StartupRefusalTests : IDisposable
+{
+    private readonly List<string> _dirs = [];
+
+    public void Dispose() => _dirs.ForEach(TempDir.Delete);
+
+    private IReadOnlyList<string> Refused(string[] settings, IDictionary<string, string?>? environment = null)
+    {
+        var dataDir = TempDir.Create();
+        _dirs.Add(dataDir);
+        var app = GatewayApp.Build(["--urls", "http://127.0.0.1:0", $"--OpenExec:DataDir={dataDir}", .. settings], out var problems, environment ?? new Dictionary<string, string?>());
+        Assert.Null(app);
+        Assert.NotEmpty(problems);
+        return problems;
+    }
+
+    [Theory]
+    [InlineData("OpenExec:MaxConcurrentRequests", "abc")]
+    [InlineData("OpenExec:AllowAnyTenant", "yes")]
+    [InlineData("OpenExec:BackendTimeout", "30s")]
+    [InlineData("OpenExec:Telemetry:Enabled", "yes")]
+    public void A_setting_of_the_wrong_type_is_a_problem_naming_it(string setting, string value)
+    {
+        var problems = Refused([$"--{setting}={value}"]);
+        Assert.Contains(problems, p => p.Contains(setting, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void A_configuration_file_that_is_missing_or_not_json_is_a_problem_naming_it()
+    {
+        var missing = Refused([], new Dictionary<string, string?> { ["OPENEXEC_CONFIG"] = "/nonexistent/openexec.json" });
+        Assert.Contains(missing, p => p.Contains("OPENEXEC_CONFIG", StringComparison.Ordinal) && p.Contains("/nonexistent/openexec.json", StringComparison.Ordinal));
+
+        var dir = TempDir.Create();
+        _dirs.Add(dir);
+        var broken = Path.Combine(dir, "broken.json");
+        File.WriteAllText(broken, """{"OpenExec": {"Mode": "demo",""");
+        var invalid = Refused(["--config", broken]);
+        Assert.Contains(invalid, p => p.Contains("--config", StringComparison.Ordinal) && p.Contains(broken, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Audit_tokens_given_as_one_plain_value_are_refused_rather_than_ignored()
+    {
+        var problems = Refused(["--OpenExec:AuditTokens=s3cret"]);
+        Assert.Contains(problems, p => p.Contains("OpenExec:AuditTokens:0", StringComparison.Ordinal));
+    }
+
+    [Theory]
+    [InlineData("00:00:00")]
+    [InlineData("-1.00:00:00")]
+    public void A_nonce_retention_of_zero_or_less_is_refused_in_demo_mode_too(string retention)
+    {
+        var problems = Refused([$"--OpenExec:NonceRetention={retention}"]);
+        Assert.Contains(problems, p => p.Contains("OpenExec:NonceRetention", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void A_damaged_pem_block_beside_a_good_key_is_refused()
+    {
+        using var governance = new Governance();
+        using var other = new Governance();
+        var good = governance.PublicPem;
+        var damaged = other.PublicPem.Replace("MC", "M#", StringComparison.Ordinal);
+        var problems = Refused([], governance.Environment(publicKeys: good + "\n" + damaged));
+        Assert.Contains(problems, p => p.Contains("CLAWSHIELD_PUBLIC_KEY", StringComparison.Ordinal));
+    }
+}
