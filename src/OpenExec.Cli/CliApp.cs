@@ -24,7 +24,9 @@ public static class CliApp
         ArgumentNullException.ThrowIfNull(stderr);
         using var context = new CliContext(stdout, stderr, time ?? TimeProvider.System);
         var root = BuildRootCommand(context);
-        var parsed = root.Parse(args);
+        // No response files: '@file' is how curl names a body file, and '--body @form.txt'
+        // expanded as arguments would mint an approval for different bytes.
+        var parsed = root.Parse(args, new ParserConfiguration { ResponseFileTokenReplacer = null });
         if (parsed.Action is ParseErrorAction)
         {
             // Usage errors get exit code 2 (the parser's default is 1, which here means "verification failed").
@@ -89,6 +91,8 @@ public static class CliApp
         UnauthorizedAccessException access => (ExitCodes.BadInput, access.Message),
         IOException io => (ExitCodes.BadInput, io.Message),
         HttpRequestException http => (ExitCodes.Network, http.Message),
+        // File APIs given an empty name (an unset shell variable) and the like.
+        ArgumentException argument => (ExitCodes.BadInput, argument.Message),
         _ => null,
     };
 

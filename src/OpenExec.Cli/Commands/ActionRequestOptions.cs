@@ -58,7 +58,7 @@ internal sealed class ActionRequestOptions
 
     private readonly Option<string> _body = new("--body")
     {
-        Description = "With --http: the request body, read from FILE if such a file exists, otherwise taken as the text given; '-' reads stdin. Default: no body.",
+        Description = "With --http: the request body, read from FILE (or @FILE, as curl writes it) if such a file exists; a JSON body may instead be given inline; '-' reads stdin. Default: no body.",
         HelpName = "FILE|JSON",
     };
 
@@ -126,12 +126,22 @@ internal sealed class ActionRequestOptions
                 $"'{path}' is not a canonical path, so the gateway would refuse the call (path_not_canonical): it must start with '/' and have no encoded '/', '\\' or '.', no '//', no '.' or '..' segments.");
         }
 
+        foreach (var (part, text) in new[] { ("PATH", path), ("query", query ?? "") })
+        {
+            // The approval covers the request-target as it travels; a client percent-encodes
+            // anything else first, and the hash of what it sends would differ.
+            if (text.Any(c => c is <= ' ' or > '~' or '#'))
+            {
+                throw CliException.BadInput($"The {part} '{text}' has a character a request-target cannot carry (a space, a control, '#' or non-ASCII): give it percent-encoded, exactly as the client will send it.");
+            }
+        }
+
         byte[] bytes = [];
         var source = "no body";
         if (body is not null)
         {
-            (bytes, source) = await ReadBodyAsync(body, cancellationToken).ConfigureAwait(false);
             contentType ??= DefaultContentType;
+            (bytes, source) = await ReadBodyAsync(body, ProxiedRequestPayload.IsJsonMediaType(contentType), cancellationToken).ConfigureAwait(false);
         }
         StrictValue bodyValue;
         try
@@ -168,7 +178,7 @@ internal sealed class ActionRequestOptions
             : throw CliException.BadInput("--payload must be a JSON object, e.g. '{\"msg\":\"hello\"}': the gateway refuses any other payload.");
     }
 
-    private static async Task<(byte[] Bytes, string Source)> ReadBodyAsync(string body, CancellationToken cancellationToken)
+    private static async Task<(byte[] Bytes, string Source)> ReadBodyAsync(string body, bool json, CancellationToken cancellationToken)
     {
         if (body == "-")
         {
@@ -177,10 +187,18 @@ internal sealed class ActionRequestOptions
             await stdin.CopyToAsync(buffer, cancellationToken).ConfigureAwait(false);
             return (buffer.ToArray(), $"{buffer.Length} bytes from stdin");
         }
-        if (File.Exists(body))
+        // curl's '@file' names a file too, and then the file must exist.
+        var file = body.StartsWith('@') && !File.Exists(body) ? body[1..] : body;
+        if (File.Exists(file) || file != body)
         {
-            var bytes = await File.ReadAllBytesAsync(body, cancellationToken).ConfigureAwait(false);
-            return (bytes, $"{bytes.Length} bytes from file {body}");
+            var bytes = await File.ReadAllBytesAsync(file, cancellationToken).ConfigureAwait(false);
+            return (bytes, $"{bytes.Length} bytes from file {file}");
+        }
+        if (!json)
+        {
+            // Not a file: only a JSON body may be given inline. Otherwise a mistyped file name
+            // would be hashed as the body, and the approval would be for other bytes.
+            throw CliException.BadInput($"--body: there is no file '{body}'; a non-JSON body comes from a file (or '-' for stdin).");
         }
         var inline = Encoding.UTF8.GetBytes(body);
         return (inline, $"{inline.Length} bytes given inline");

@@ -50,55 +50,18 @@ internal static class KeygenCommand
                 }
             }
 
+            // Both directories are checked before either half is written: never a private key
+            // without its public half.
+            AtomicFile.DirectoryOf(privatePath);
+            AtomicFile.DirectoryOf(publicPath);
             using var key = ReceiptSigningKey.Generate();
-            WriteAtomically(privatePath, key.ExportPrivatePem(), ownerOnly: true, overwrite);
-            WriteAtomically(publicPath, key.ExportPublicPem(), ownerOnly: false, overwrite);
+            AtomicFile.Write(privatePath, Encoding.ASCII.GetBytes(key.ExportPrivatePem()), ownerOnly: true, overwrite);
+            AtomicFile.Write(publicPath, Encoding.ASCII.GetBytes(key.ExportPublicPem()), ownerOnly: false, overwrite);
             await context.Out.WriteLineAsync($"private key: {privatePath} (owner-only)").ConfigureAwait(false);
             await context.Out.WriteLineAsync($"public key:  {publicPath}").ConfigureAwait(false);
             await context.Out.WriteLineAsync($"kid:         {key.Kid}").ConfigureAwait(false);
             return ExitCodes.Ok;
         });
         return command;
-    }
-
-    /// <summary>
-    /// Writes a new file beside <paramref name="path"/> and moves it into place, so a reader never
-    /// sees half a key. A private key's mode is set at creation, never readable by others even briefly.
-    /// </summary>
-    private static void WriteAtomically(string path, string text, bool ownerOnly, bool overwrite)
-    {
-        var full = Path.GetFullPath(path);
-        var directory = Path.GetDirectoryName(full)!;
-        if (!Directory.Exists(directory))
-        {
-            throw CliException.BadInput($"The directory {directory} does not exist: create it first.");
-        }
-        var temp = Path.Combine(directory, $".{Path.GetFileName(full)}.{Guid.NewGuid():N}.tmp");
-        try
-        {
-            var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write };
-            if (ownerOnly && !OperatingSystem.IsWindows())
-            {
-                options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
-            }
-            using (var stream = new FileStream(temp, options))
-            {
-                stream.Write(Encoding.ASCII.GetBytes(text));
-                stream.Flush(flushToDisk: true);
-            }
-            try
-            {
-                File.Move(temp, full, overwrite);
-            }
-            catch (IOException e) when (!overwrite && File.Exists(full))
-            {
-                throw CliException.BadInput($"{path} already exists; not overwritten. Pass --force to replace it.", e);
-            }
-            Core.IO.DirectorySync.Flush(directory);
-        }
-        finally
-        {
-            File.Delete(temp);
-        }
     }
 }

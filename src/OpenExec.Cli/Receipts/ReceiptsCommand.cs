@@ -57,6 +57,7 @@ internal static class ReceiptsCommand
             byte[]? head = null;
             if (checkpointPath is not null)
             {
+                AtomicFile.DirectoryOf(checkpointPath);
                 // Before the export: every receipt the checkpoint vouches for is then in the export.
                 head = await GatewayHttp.GetBytesAsync(context.Http, GatewayHttp.Combine(baseUrl, "/receipts/head"), bearer, cancellationToken).ConfigureAwait(false);
                 // A gateway signs checkpoints of its own chain only: saving its checkpoint beside
@@ -69,7 +70,8 @@ internal static class ReceiptsCommand
             }
 
             var toStdout = outPath == "-";
-            var temp = toStdout ? null : TempBeside(outPath);
+            // Every output's directory is checked before anything is written.
+            var temp = toStdout ? null : AtomicFile.TempBeside(outPath);
             var progress = new ProgressMeter(context.Err, context.Time, "exported");
             long last = start;
             try
@@ -115,8 +117,7 @@ internal static class ReceiptsCommand
                 }
                 if (temp is not null)
                 {
-                    File.Move(temp, outPath, overwrite: true);
-                    Core.IO.DirectorySync.Flush(Path.GetDirectoryName(Path.GetFullPath(outPath))!);
+                    AtomicFile.MoveIntoPlace(temp, outPath, overwrite: true);
                 }
             }
             finally
@@ -128,7 +129,7 @@ internal static class ReceiptsCommand
             }
             if (checkpointPath is not null)
             {
-                await File.WriteAllBytesAsync(checkpointPath, head!, cancellationToken).ConfigureAwait(false);
+                AtomicFile.Write(checkpointPath, head, ownerOnly: false, overwrite: true);
             }
 
             await context.Err.WriteLineAsync(
@@ -352,16 +353,5 @@ internal static class ReceiptsCommand
         {
             throw CliException.Network($"{baseUrl} answered a line that is not a receipt document ({e.Message}): is this an OpenExec gateway?", e);
         }
-    }
-
-    private static string TempBeside(string path)
-    {
-        var full = Path.GetFullPath(path);
-        var directory = Path.GetDirectoryName(full)!;
-        if (!Directory.Exists(directory))
-        {
-            throw CliException.BadInput($"The directory {directory} does not exist: create it first.");
-        }
-        return Path.Combine(directory, $".{Path.GetFileName(full)}.{Guid.NewGuid():N}.tmp");
     }
 }

@@ -185,7 +185,9 @@ internal sealed class TrustedKeys
         }
         if (kept.Count == 0)
         {
-            throw CliException.BadInput($"None of the pinned key ids ({string.Join(", ", pins)}) is in {Source}, which lists {string.Join(", ", Kids)}.");
+            // Keys are never removed from a gateway's key set (SPEC section 6): a pinned key that is
+            // not there is a failed verification, not a typo.
+            throw new CliException(ExitCodes.VerificationFailed, $"None of the pinned key ids ({string.Join(", ", pins)}) is in {Source}, which lists {string.Join(", ", Kids)}.");
         }
         return new TrustedKeys(kept, Source);
     }

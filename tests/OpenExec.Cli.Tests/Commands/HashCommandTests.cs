@@ -49,6 +49,49 @@ public sealed class HashCommandTests
     }
 
     [Fact]
+    public async Task A_body_file_written_as_curl_writes_it_is_hashed_byte_for_byte()
+    {
+        // '@file' is not expanded as a response file: its quotes, spaces and newline stay.
+        var dir = TempDir.Create();
+        var file = Path.Combine(dir, "form.txt");
+        File.WriteAllText(file, "to=a%40x.com&msg=\"hi there\"\n");
+        var expected = await Tool.RunAsync("hash", "--action", "send", "--http", "POST", "/v1/a", "--body", file, "--content-type", "application/x-www-form-urlencoded");
+
+        var curlStyle = await Tool.RunAsync("hash", "--action", "send", "--http", "POST", "/v1/a", "--body", "@" + file, "--content-type", "application/x-www-form-urlencoded", "--canonical");
+
+        Assert.True(curlStyle.ExitCode == 0, curlStyle.ToString());
+        Assert.Equal(Lines(expected)[0], Lines(curlStyle)[0]);
+        Assert.Contains($"\"length\":{new FileInfo(file).Length}", Lines(curlStyle)[1], StringComparison.Ordinal);
+
+        var tenant = await Tool.RunAsync("hash", "--action", "@acme", "--payload", "{}");
+        Assert.DoesNotContain("Response file", tenant.Err, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("./no-such-upload.bin")]
+    [InlineData("@./no-such-upload.bin")]
+    public async Task A_non_JSON_body_that_names_no_file_is_refused_not_hashed_as_text(string body)
+    {
+        var run = await Tool.RunAsync("hash", "--action", "upload", "--http", "PUT", "/v1/a", "--body", body, "--content-type", "application/octet-stream");
+
+        Assert.Equal(2, run.ExitCode);
+        Assert.Contains("no-such-upload.bin", run.Err, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("/v1/café")]
+    [InlineData("/v1/a b")]
+    [InlineData("/v1/a#frag")]
+    [InlineData("/v1/a?q=ü")]
+    public async Task A_target_no_request_can_carry_is_refused(string target)
+    {
+        var run = await Tool.RunAsync("hash", "--action", "send", "--http", "POST", target);
+
+        Assert.Equal(2, run.ExitCode);
+        Assert.Contains("percent-encoded", run.Err, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_proxied_request_without_body_has_no_content_type()
     {
         var run = await Tool.RunAsync("hash", "--action", "list", "--http", "GET", "/v1/items", "--canonical");

@@ -75,6 +75,22 @@ public sealed class KeygenCommandTests : IDisposable
     }
 
     [Fact]
+    public async Task A_missing_public_directory_writes_no_private_key_and_an_empty_name_is_a_usage_error()
+    {
+        var dir = TempDir.Create();
+        var privatePath = Path.Combine(dir, "k.pem");
+
+        var run = await Tool.RunAsync("keygen", "--private", privatePath, "--public", Path.Combine(dir, "nodir", "k.pub"));
+        Assert.Equal(2, run.ExitCode);
+        Assert.False(File.Exists(privatePath));
+
+        var empty = await Tool.RunAsync("keygen", "--private", "", "--public", Path.Combine(dir, "k.pub"));
+        Assert.Equal(2, empty.ExitCode);
+        Assert.DoesNotContain("Unhandled", empty.Err, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", empty.Err, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Help_is_available_and_exits_zero()
     {
         var run = await Tool.RunAsync("keygen", "--help");

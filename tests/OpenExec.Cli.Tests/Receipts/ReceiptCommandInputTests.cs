@@ -95,6 +95,34 @@ public sealed class ReceiptCommandInputTests : IDisposable
     }
 
     [Fact]
+    public async Task A_checkpoint_into_a_missing_directory_is_refused_before_the_export_is_touched()
+    {
+        var export = Write("r.ndjson", "an earlier export\n");
+
+        var run = await Tool.RunAsync("receipts", "export", "--url", "http://127.0.0.1:1", "--out", export, "--checkpoint", Path.Combine(_dir, "nodir", "head.json"));
+
+        Assert.Equal(2, run.ExitCode);
+        Assert.Contains("nodir", run.Err, StringComparison.Ordinal);
+        Assert.Equal("an earlier export\n", File.ReadAllText(export));
+    }
+
+    [Fact]
+    public async Task A_pinned_key_missing_from_the_key_set_fails_verification()
+    {
+        // Keys are never removed from a gateway's key set: a pinned key that is not there is a
+        // failed check (exit 1), not a usage error.
+        var raw = new byte[32];
+        Random.Shared.NextBytes(raw);
+        var kid = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(raw))[..16];
+        var keys = Write("keys.json", $$"""{"keys":[{"kid":"{{kid}}","kty":"OKP","crv":"Ed25519","x":"{{OpenExec.Core.Crypto.Base64Url.Encode(raw)}}"}]}""");
+
+        var run = await Tool.RunAsync("receipts", "audit", "--file", Write("r.ndjson", ""), "--keys", keys, "--pin", "0123456789abcdef");
+
+        Assert.Equal(1, run.ExitCode);
+        Assert.Contains("0123456789abcdef", run.Err, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Every_receipts_command_has_help()
     {
         foreach (var command in new[] { "export", "verify", "audit" })
