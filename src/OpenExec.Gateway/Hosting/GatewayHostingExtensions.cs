@@ -174,18 +174,16 @@ internal static class GatewayHostingExtensions
 
     /// <summary>
     /// Before serving: opens the store (Redis: starts copying receipts, registers the signing key)
-    /// and, for the embedded store, turns claims a dead process left unfinished into
-    /// outcome_unknown receipts. With Redis, a dead holder's claim is taken over when its lease
-    /// has expired, by whichever gateway finds it first.
+    /// and turns claims a dead process left unfinished in the data dir's embedded claim table
+    /// into outcome_unknown receipts (with Redis: a data dir once run with the embedded store).
+    /// With Redis, a dead holder's claim in Redis is taken over when its lease has expired, by
+    /// whichever gateway finds it first.
     /// </summary>
     public static async Task RecoverAsync(this WebApplication app)
     {
         var store = app.Services.GetRequiredService<IExecutionStore>();
-        if (store is SqliteExecutionStore embedded)
-        {
-            var pipeline = app.Services.GetRequiredService<ExecutionPipeline>();
-            await embedded.RecoverAsync(pipeline.OutcomeUnknownDraft, CancellationToken.None).ConfigureAwait(false);
-        }
+        var pipeline = app.Services.GetRequiredService<ExecutionPipeline>();
+        await store.RecoverAsync(pipeline.OutcomeUnknownDraft, CancellationToken.None).ConfigureAwait(false);
     }
 
     private static List<string> ListenUrls(IConfiguration configuration)

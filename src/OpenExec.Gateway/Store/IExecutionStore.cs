@@ -12,6 +12,13 @@ internal interface IExecutionStore
     /// <summary>A short name for /health: <c>sqlite</c>, <c>redis</c>.</summary>
     string Kind { get; }
 
+    /// <summary>
+    /// Before serving: claims a dead process left unfinished in this data dir's embedded claim
+    /// table become outcome_unknown receipts (with Redis too: a data dir that was run with the
+    /// embedded store), so that their nonces and approvals never read as free.
+    /// </summary>
+    Task RecoverAsync(Func<RecoveredClaim, ReceiptBody> draftFor, CancellationToken cancellationToken);
+
     /// <summary>SPEC step 4: what the store knows of this (tenant-scoped, hashed) nonce.</summary>
     ValueTask<NonceState> LookupAsync(string nonceSha256, CancellationToken cancellationToken);
 

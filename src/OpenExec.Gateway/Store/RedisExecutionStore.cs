@@ -47,12 +47,36 @@ internal sealed class RedisExecutionStore : IExecutionStore, IDisposable
         _log = loggers.CreateLogger<RedisExecutionStore>();
         _retentionMs = (long)retention.TotalMilliseconds;
         _replicator = new RedisReceiptReplicator(this, loggers.CreateLogger<RedisReceiptReplicator>(), recentCapacity);
-        _ledger = new SqliteReceiptLedger(identity, claims: null, committed: _replicator.Committed, _log);
+        // The claim table is kept for what a data dir run with the embedded store may hold: its
+        // unfinished claims are recovered at start (RecoverAsync); claims made here live in Redis.
+        _ledger = new SqliteReceiptLedger(identity, new SqliteClaimTable(), committed: _replicator.Committed, _log);
         _redis.ConnectionRestored += OnConnectionRestored;
         _replicator.Start();
     }
 
     public string Kind => "redis";
+
+    /// <summary>
+    /// A data dir that was run with the embedded store may hold claims a dead process left
+    /// unfinished; Redis never saw them. Each gets its outcome_unknown receipt here, and that
+    /// receipt's copy restores the claim in Redis (the copy of a receipt whose claim Redis lacks
+    /// does that). Waits, bounded, for those copies before the gateway serves.
+    /// </summary>
+    public async Task RecoverAsync(Func<RecoveredClaim, ReceiptBody> draftFor, CancellationToken cancellationToken)
+    {
+        if (await _ledger.RecoverUnfinishedAsync(draftFor, _log, cancellationToken).ConfigureAwait(false) == 0)
+        {
+            return;
+        }
+        var deadline = Environment.TickCount64 + (long)RecoveryCopyWait.TotalMilliseconds;
+        while (_replicator.CopiedSeq < _ledger.CommittedSeq && Environment.TickCount64 < deadline)
+        {
+            _replicator.Signal();
+            await Task.Delay(20, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private static readonly TimeSpan RecoveryCopyWait = TimeSpan.FromSeconds(10);
 
     internal SqliteReceiptLedger Ledger => _ledger;
 

@@ -50,17 +50,7 @@ internal sealed class SqliteExecutionStore : IExecutionStore, IDisposable
     /// writes this data dir) become <c>outcome_unknown</c>, each with its receipt in this chain.
     /// </summary>
     public async Task RecoverAsync(Func<RecoveredClaim, ReceiptBody> draftFor, CancellationToken cancellationToken)
-    {
-        var orphans = await _ledger.ReadAsync(conn => SqliteClaimTable.UnfinishedAsync(conn, cancellationToken), cancellationToken).ConfigureAwait(false);
-        foreach (var orphan in orphans)
-        {
-            await _ledger.AppendAsync(draftFor(orphan), new ClaimUpdate(orphan.NonceSha256, orphan.ApprovalIdentity, Release: false)).ConfigureAwait(false);
-        }
-        if (orphans.Count > 0)
-        {
-            StoreLog.RecoveredClaims(_log, orphans.Count);
-        }
-    }
+        => await _ledger.RecoverUnfinishedAsync(draftFor, _log, cancellationToken).ConfigureAwait(false);
 
     public ValueTask<NonceState> LookupAsync(string nonceSha256, CancellationToken cancellationToken)
         => _ledger.LookupAsync(nonceSha256);

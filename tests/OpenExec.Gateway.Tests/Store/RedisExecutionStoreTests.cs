@@ -380,6 +380,32 @@ public sealed class RedisExecutionStoreTests : StoreTestBase
     }
 
     [Fact]
+    public async Task A_claim_a_dead_embedded_process_left_unfinished_is_recovered_when_the_data_dir_moves_to_redis()
+    {
+        var dir = TempDir.Create();
+        OnDispose(() => TempDir.Delete(dir));
+        var identity = GatewayIdentity.Open(dir, null);
+        OnDispose(identity.Dispose);
+        var running = Claim(Hex64(), approval: Hex64());
+        using (var embedded = SqliteExecutionStoreTests.Open(identity))
+        {
+            Assert.Equal(ClaimStatus.Claimed, (await embedded.ClaimAsync(running, default)).Status);
+        } // the process died while the backend ran the action
+
+        var redisStore = RedisStores.Open(_redis, identity);
+        Own(redisStore);
+        await redisStore.RecoverAsync(o => Draft(o.ExecId, o.NonceSha256, "outcome_unknown") with { RequestSha256 = o.RequestSha256, ApprovalSha256 = o.ApprovalIdentity }, default);
+
+        // Before serving, Redis has it: never free, and its approval stays consumed.
+        var state = await redisStore.LookupAsync(running.NonceSha256, default);
+        Assert.Equal((NonceStatus.Done, "outcome_unknown", running.ExecId), (state.Status, state.Decision, state.ExecId));
+        Assert.Equal(ClaimStatus.ApprovalReused, (await redisStore.ClaimAsync(Claim(Hex64(), approval: running.ApprovalIdentity), default)).Status);
+
+        // Recovered once: a second start finds nothing left to recover.
+        await redisStore.RecoverAsync(_ => throw new InvalidOperationException("recovered twice"), default);
+    }
+
+    [Fact]
     public async Task A_flushed_redis_gets_its_claims_back_from_the_ledger_without_a_reconnect()
     {
         var (store, identity) = Open();
