@@ -143,11 +143,23 @@ internal sealed class RedisExecutionStore : IExecutionStore, IDisposable
         }
         var nonceKey = RedisScripts.Nonce(request.NonceSha256);
         var approvalKey = request.ApprovalIdentity is { } identity ? RedisScripts.Approval(identity) : nonceKey;
-        var result = await EvaluateAsync(RedisScripts.Claim, [nonceKey, approvalKey],
-        [
-            NowMs(), _identity.GatewayId, request.RequestSha256, request.ExecId, request.Action, request.Tenant,
-            request.LeaseUntil.ToUnixTimeMilliseconds(), _retentionMs, request.ApprovalIdentity ?? "", request.Now.ToUnixTimeMilliseconds(),
-        ]).ConfigureAwait(false);
+        RedisResult result;
+        try
+        {
+            result = await EvaluateAsync(RedisScripts.Claim, [nonceKey, approvalKey],
+            [
+                NowMs(), _identity.GatewayId, request.RequestSha256, request.ExecId, request.Action, request.Tenant,
+                request.LeaseUntil.ToUnixTimeMilliseconds(), _retentionMs, request.ApprovalIdentity ?? "", request.Now.ToUnixTimeMilliseconds(),
+            ]).ConfigureAwait(false);
+        }
+        catch (StoreUnavailableException)
+        {
+            // The caller answers 503, nothing consumed, and nothing runs under this exec id. But a
+            // claim that timed out may still have been applied once Redis caught up: free whatever
+            // it holds as soon as Redis answers (only this exec id's claim is ever freed).
+            _ = ReleaseAbandonedAsync(nonceKey, approvalKey, request);
+            throw;
+        }
         var fields = (RedisResult[])result!;
         return (string?)fields[0] switch
         {
@@ -175,6 +187,25 @@ internal sealed class RedisExecutionStore : IExecutionStore, IDisposable
         catch (StoreUnavailableException ex)
         {
             throw new OutcomeNotRecordedException(request.ExecId, ex);
+        }
+    }
+
+    /// <summary>Frees an abandoned claim, retrying with backoff until its lease would have run out.</summary>
+    private async Task ReleaseAbandonedAsync(RedisKey nonceKey, RedisKey approvalKey, ClaimRequest request)
+    {
+        var delay = TimeSpan.FromMilliseconds(100);
+        while (_time.GetUtcNow() < request.LeaseUntil && Volatile.Read(ref _disposed) == 0)
+        {
+            try
+            {
+                await Database.ScriptEvaluateAsync(RedisScripts.Release, [nonceKey, approvalKey], [request.ExecId, request.ApprovalIdentity is null ? "0" : "1"]).ConfigureAwait(false);
+                return;
+            }
+            catch (Exception ex) when (IsUnavailable(ex))
+            {
+                await Task.Delay(delay).ConfigureAwait(false);
+                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(5).Ticks));
+            }
         }
     }
 

@@ -406,6 +406,22 @@ public sealed class RedisExecutionStoreTests : StoreTestBase
     }
 
     [Fact]
+    public async Task A_claim_that_timed_out_consumes_nothing_even_when_redis_applies_it_late()
+    {
+        // A paused Redis takes the claim script and runs it after the client gave up (503,
+        // "nothing consumed"): the gateway then frees what that claim holds.
+        var (store, _) = Open();
+        using var admin = await ConnectionMultiplexer.ConnectAsync(_redis.Configuration + ",allowAdmin=true");
+        var claim = Claim(Hex64(), approval: Hex64());
+        await admin.GetDatabase().ExecuteAsync("CLIENT", "PAUSE", "3000", "WRITE");
+
+        await Assert.ThrowsAsync<StoreUnavailableException>(async () => await store.ClaimAsync(claim, default));
+
+        await RedisStores.EventuallyAsync(async () => await store.LookupAsync(claim.NonceSha256, default) == NonceState.Free && !await admin.GetDatabase().KeyExistsAsync(RedisScripts.Approval(claim.ApprovalIdentity!)), "nonce and approval free again");
+        Assert.Equal(ClaimStatus.Claimed, (await store.ClaimAsync(Claim(Hex64(), approval: claim.ApprovalIdentity), default)).Status);
+    }
+
+    [Fact]
     public async Task A_flushed_redis_gets_its_claims_back_from_the_ledger_without_a_reconnect()
     {
         var (store, identity) = Open();
