@@ -177,16 +177,24 @@ internal sealed class ExecutionPipeline
     public async ValueTask<ReceiptDocument> CompleteAsync(ExecutionTicket ticket, ExecutionOutcome outcome, CancellationToken cancellationToken)
     {
         var body = OutcomeBody(ticket, outcome);
+        var update = new ClaimUpdate(ticket.NonceSha256, ticket.ApprovalIdentity, outcome.ReleaseClaim);
         // The answer must not be lost to a client that hung up: the record completes regardless.
         ReceiptDocument document;
         try
         {
-            document = await WriteReceiptAsync(body, new ClaimUpdate(ticket.NonceSha256, ticket.ApprovalIdentity, outcome.ReleaseClaim), CancellationToken.None).ConfigureAwait(false);
+            document = await WriteReceiptAsync(body, update, CancellationToken.None).ConfigureAwait(false);
         }
-        catch (StoreUnavailableException ex) when (!outcome.ReleaseClaim)
+        catch (StoreUnavailableException ex)
         {
-            // The action may have run: never answer "nothing executed". The claim stays held and
-            // reads as outcome_unknown once its lease ends (or at the next start).
+            // The claim stays held: it is finished later, in the background, with what the agent
+            // was told: a release (nothing was sent; answered 503), or outcome_unknown (the action
+            // may have run; answered 504, never "nothing executed").
+            var later = outcome.ReleaseClaim ? body : Draft(ticket.ExecId, ticket.Action, ticket.Tenant, ticket.NonceSha256, ticket.RequestSha256, ticket.ApprovalIdentity, ticket.ApprovalId, ticket.StartedAt, ticket.TraceId, Decisions.OutcomeUnknown, "outcome_unknown");
+            _ = RecordLaterAsync(later, update, ticket.StartedAt + ticket.CallTimeout + Actions.BackendTimeouts.LeaseMargin);
+            if (outcome.ReleaseClaim)
+            {
+                throw;
+            }
             throw new OutcomeNotRecordedException(ticket.ExecId, ex);
         }
         GatewayTelemetry.Decided(ticket.Action, ticket.ExecId, ticket.Tenant, outcome.Decision, outcome.Code, document.Hash, ticket.StartTimestamp);
@@ -265,6 +273,30 @@ internal sealed class ExecutionPipeline
         var doc = await WriteReceiptAsync(body, null, cancellationToken).ConfigureAwait(false);
         GatewayTelemetry.Decided(attempt.Request.Action, execId, attempt.Tenant, decision, code, doc.Hash, attempt.StartTimestamp);
         return new Authorization(null, new Denial(status, code, detail, execId, doc.Hash, original));
+    }
+
+    /// <summary>
+    /// Retries a claim's record that could not be written (a lock held too long, a full disk, Redis
+    /// away), with backoff, until its lease would have run out; after that the claim is finished
+    /// by whoever finds it (Redis) or at the next start (embedded store).
+    /// </summary>
+    private async Task RecordLaterAsync(ReceiptBody body, ClaimUpdate update, DateTimeOffset until)
+    {
+        var delay = TimeSpan.FromMilliseconds(100);
+        while (_clock.Now < until)
+        {
+            await Task.Delay(delay).ConfigureAwait(false);
+            delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(5).Ticks));
+            try
+            {
+                var document = await WriteReceiptAsync(body, update, CancellationToken.None).ConfigureAwait(false);
+                GatewayTelemetry.Decided(body.Action, body.ExecId, body.Tenant, body.Decision, body.Code, document.Hash, Stopwatch.GetTimestamp());
+                return;
+            }
+            catch (StoreUnavailableException)
+            {
+            }
+        }
     }
 
     private async ValueTask<ReceiptDocument> WriteReceiptAsync(ReceiptBody body, ClaimUpdate? update, CancellationToken cancellationToken)

@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Security.Cryptography;
 using System.Text;
+using System.Text.Json;
 using OpenExec.Gateway.Tests.Infrastructure;
 using WireMock.RequestBuilders;
 using WireMock.ResponseBuilders;
@@ -208,6 +209,38 @@ public sealed class ProxyTests : IDisposable
         var executed = await gateway.ExecuteAsync("slow_op", new { }, "k-execute");
         Assert.Equal(HttpStatusCode.OK, executed.StatusCode);
         Assert.Equal("executed", (await Json.ReadAsync(await gateway.Client.GetAsync($"/receipts/{(await Json.ReadAsync(executed)).Str("id")}"))).GetProperty("body").Str("decision"));
+    }
+
+    [Fact]
+    public async Task An_outcome_that_could_not_be_written_is_recorded_as_outcome_unknown_once_the_store_answers()
+    {
+        // The backend ran; the store failed the outcome write once. The agent gets 504
+        // outcome_unknown, and the claim must not stay in progress until a restart.
+        Answer("/v1/op", body: """{"done":true}""");
+        FlakyStore? flaky = null;
+        await using var gateway = await GatewayServer.StartAsync(ProxyConfig.Route("op", "do_op", "v1", Backend), configure: builder =>
+            builder.Services.AddSingleton<OpenExec.Gateway.Store.IExecutionStore>(sp => flaky = new FlakyStore(sp.GetRequiredService<OpenExec.Gateway.Store.SqliteExecutionStore>()) { FailOutcomes = 1 }));
+
+        var first = await gateway.Client.SendAsync(Post("/v1/op", "{}", "k-flaky"));
+        Assert.Equal(HttpStatusCode.GatewayTimeout, first.StatusCode);
+        Assert.Equal("outcome_unknown", (await Json.ReadAsync(first)).Str("code"));
+        var execId = Assert.Single(first.Headers.GetValues("OpenExec-Exec-Id"));
+
+        JsonElement replay = default;
+        for (var i = 0; i < 100; i++)
+        {
+            replay = await Json.ReadAsync(await gateway.Client.SendAsync(Post("/v1/op", "{}", "k-flaky")));
+            if (replay.Str("code") != "in_progress")
+            {
+                break;
+            }
+            await Task.Delay(100);
+        }
+        Assert.Equal("replay_denied", replay.Str("code"));
+        Assert.Equal("outcome_unknown", replay.GetProperty("original").Str("decision"));
+        Assert.Equal(execId, replay.GetProperty("original").Str("id"));
+        Assert.Equal(1, Calls("/v1/op"));
+        Assert.NotNull(flaky);
     }
 
     [Fact]

@@ -1,0 +1,42 @@
+using OpenExec.Core.Receipts;
+using OpenExec.Gateway.Store;
+
+namespace OpenExec.Gateway.Tests.Infrastructure;
+
+/// <summary>
+/// The gateway's own store, except that the next <see cref="FailOutcomes"/> writes of a claim's
+/// outcome fail as an unavailable store would (a lock held too long, a full disk).
+/// </summary>
+internal sealed class FlakyStore(IExecutionStore inner) : IExecutionStore
+{
+    public int FailOutcomes;
+
+    public string Kind => inner.Kind;
+
+    public ValueTask<ReceiptDocument> AppendReceiptAsync(ReceiptBody draft, ClaimUpdate? claimUpdate, CancellationToken cancellationToken)
+        => claimUpdate is not null && Interlocked.Decrement(ref FailOutcomes) >= 0
+            ? ValueTask.FromException<ReceiptDocument>(new StoreUnavailableException("injected: the outcome could not be written"))
+            : inner.AppendReceiptAsync(draft, claimUpdate, cancellationToken);
+
+    public Task RecoverAsync(Func<RecoveredClaim, ReceiptBody> draftFor, CancellationToken cancellationToken) => inner.RecoverAsync(draftFor, cancellationToken);
+
+    public ValueTask<NonceState> LookupAsync(string nonceSha256, CancellationToken cancellationToken) => inner.LookupAsync(nonceSha256, cancellationToken);
+
+    public ValueTask<ClaimResult> ClaimAsync(ClaimRequest request, CancellationToken cancellationToken) => inner.ClaimAsync(request, cancellationToken);
+
+    public ValueTask<(ClaimResult Claim, ReceiptDocument? Receipt)> ClaimAndRecordAsync(ClaimRequest request, ReceiptBody executed, CancellationToken cancellationToken) => inner.ClaimAndRecordAsync(request, executed, cancellationToken);
+
+    public ValueTask RenewLeaseAsync(string nonceSha256, string execId, DateTimeOffset leaseUntil, CancellationToken cancellationToken) => inner.RenewLeaseAsync(nonceSha256, execId, leaseUntil, cancellationToken);
+
+    public ValueTask<ReceiptDocument?> GetReceiptAsync(string execId, CancellationToken cancellationToken) => inner.GetReceiptAsync(execId, cancellationToken);
+
+    public ValueTask<IReadOnlyList<ReceiptDocument>> ListReceiptsAsync(string gateway, long afterSeq, int limit, CancellationToken cancellationToken) => inner.ListReceiptsAsync(gateway, afterSeq, limit, cancellationToken);
+
+    public ValueTask<ChainHead?> GetHeadAsync(string gateway, CancellationToken cancellationToken) => inner.GetHeadAsync(gateway, cancellationToken);
+
+    public ValueTask<IReadOnlyList<ChainHead>> ListGatewaysAsync(CancellationToken cancellationToken) => inner.ListGatewaysAsync(cancellationToken);
+
+    public ValueTask<IReadOnlyList<SigningKeyRecord>> ListKeysAsync(CancellationToken cancellationToken) => inner.ListKeysAsync(cancellationToken);
+
+    public ValueTask<bool> PingAsync(CancellationToken cancellationToken) => inner.PingAsync(cancellationToken);
+}
