@@ -87,6 +87,11 @@ internal sealed class RedisReceiptReplicator : IDisposable
         {
             // Already signalled.
         }
+        catch (ObjectDisposedException)
+        {
+            // Shutting down: a batch the ledger commits now is copied at the next start. (This
+            // runs on the ledger's writer thread, which must never see the exception.)
+        }
     }
 
     /// <summary>

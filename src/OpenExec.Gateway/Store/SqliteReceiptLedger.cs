@@ -228,7 +228,12 @@ internal sealed class SqliteReceiptLedger : IDisposable
     public void Dispose()
     {
         _queue.Writer.TryComplete();
-        _writerThread.Join(TimeSpan.FromSeconds(10));
+        if (!_writerThread.Join(TimeSpan.FromSeconds(10)))
+        {
+            // Still writing (a lock held by another connection): its statements and connection
+            // stay with it rather than be freed under it; the process is exiting anyway.
+            return;
+        }
         _statements.Dispose();
         _documentJson.Dispose();
         _writer.Dispose();

@@ -422,6 +422,19 @@ public sealed class RedisExecutionStoreTests : StoreTestBase
     }
 
     [Fact]
+    public void A_batch_committed_while_the_copier_shuts_down_does_not_throw_on_the_writer_thread()
+    {
+        // The ledger's writer thread calls the copier for every committed batch; an exception
+        // there would end the process.
+        var (store, _) = Open();
+        var copier = new RedisReceiptReplicator((RedisExecutionStore)store, Microsoft.Extensions.Logging.Abstractions.NullLogger<RedisReceiptReplicator>.Instance);
+        copier.Dispose();
+
+        copier.Signal();
+        copier.Committed([]);
+    }
+
+    [Fact]
     public async Task A_flushed_redis_gets_its_claims_back_from_the_ledger_without_a_reconnect()
     {
         var (store, identity) = Open();
