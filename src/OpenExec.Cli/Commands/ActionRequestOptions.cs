@@ -173,10 +173,22 @@ internal sealed class ActionRequestOptions
         {
             throw CliException.BadInput($"--payload is not strict JSON ({e.Code}: {e.Message}).", e);
         }
-        return payload is StrictObject
+        if (payload is not StrictObject)
+        {
+            throw CliException.BadInput("--payload must be a JSON object, e.g. '{\"msg\":\"hello\"}': the gateway refuses any other payload.");
+        }
+        // Inside the /execute body the payload is one level deeper than given here.
+        return Depth(payload) < StrictJson.MaxDepth
             ? payload
-            : throw CliException.BadInput("--payload must be a JSON object, e.g. '{\"msg\":\"hello\"}': the gateway refuses any other payload.");
+            : throw CliException.BadInput($"--payload nests {Depth(payload)} levels deep; inside the /execute body that is one more than the {StrictJson.MaxDepth} the gateway accepts.");
     }
+
+    private static int Depth(StrictValue value) => value switch
+    {
+        StrictObject o => 1 + o.Properties.Select(p => Depth(p.Value)).DefaultIfEmpty(0).Max(),
+        StrictArray a => 1 + a.Items.Select(Depth).DefaultIfEmpty(0).Max(),
+        _ => 0,
+    };
 
     private static async Task<(byte[] Bytes, string Source)> ReadBodyAsync(string body, bool json, CancellationToken cancellationToken)
     {

@@ -92,6 +92,17 @@ public sealed class HashCommandTests
     }
 
     [Fact]
+    public async Task A_payload_that_would_nest_too_deep_inside_the_execute_body_is_refused()
+    {
+        string Nested(int depth) => string.Concat(Enumerable.Repeat("{\"a\":", depth - 1)) + "{}" + new string('}', depth - 1);
+
+        Assert.Equal(0, (await Tool.RunAsync("hash", "--action", "echo", "--payload", Nested(63))).ExitCode);
+        var deep = await Tool.RunAsync("hash", "--action", "echo", "--payload", Nested(64));
+        Assert.Equal(2, deep.ExitCode);
+        Assert.Contains("64", deep.Err, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_proxied_request_without_body_has_no_content_type()
     {
         var run = await Tool.RunAsync("hash", "--action", "list", "--http", "GET", "/v1/items", "--canonical");
