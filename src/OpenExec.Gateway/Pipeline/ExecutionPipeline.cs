@@ -190,7 +190,9 @@ internal sealed class ExecutionPipeline
             // was told: a release (nothing was sent; answered 503), or outcome_unknown (the action
             // may have run; answered 504, never "nothing executed").
             var later = outcome.ReleaseClaim ? body : Draft(ticket.ExecId, ticket.Action, ticket.Tenant, ticket.NonceSha256, ticket.RequestSha256, ticket.ApprovalIdentity, ticket.ApprovalId, ticket.StartedAt, ticket.TraceId, Decisions.OutcomeUnknown, "outcome_unknown");
-            _ = RecordLaterAsync(later, update, ticket.StartedAt + ticket.CallTimeout + Actions.BackendTimeouts.LeaseMargin);
+            // Until the lease as it now stands would end (renewals may have moved it far past the
+            // first one: a long stream).
+            _ = RecordLaterAsync(later, update, _clock.Now + ticket.CallTimeout + Actions.BackendTimeouts.LeaseMargin);
             if (outcome.ReleaseClaim)
             {
                 throw;

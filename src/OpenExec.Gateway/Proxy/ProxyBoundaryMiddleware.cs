@@ -1,5 +1,6 @@
 using Microsoft.AspNetCore.Http.Features;
 using OpenExec.Core.Buffers;
+using OpenExec.Core.Receipts;
 using OpenExec.Gateway.Actions;
 using OpenExec.Gateway.Configuration;
 using OpenExec.Gateway.Http;
@@ -25,6 +26,9 @@ internal sealed class ProxyBoundaryMiddleware(RequestDelegate next, ExecutionPip
         "Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authorization", "TE", "Trailer", "Upgrade",
     ];
 
+    private const string ExecIdHeader = "OpenExec-Exec-Id";
+    private const string ReceiptHeader = "OpenExec-Receipt";
+
     /// <summary>The agent's nonce headers: an action's backend gets the nonce once, as <c>Idempotency-Key</c>.</summary>
     private static readonly string[] NonceHeaders = ["OpenExec-Nonce", "Idempotency-Key"];
 
@@ -42,6 +46,14 @@ internal sealed class ProxyBoundaryMiddleware(RequestDelegate next, ExecutionPip
             // Unchecked, so it must not carry what could turn a read into a write (a method
             // override) or hand the backend an approval.
             DropHeaders(context.Request);
+            // Unchecked, so no receipt: a backend's own receipt headers must not pass for one.
+            context.Response.OnStarting(static state =>
+            {
+                var headers = ((HttpResponse)state).Headers;
+                headers.Remove(ExecIdHeader);
+                headers.Remove(ReceiptHeader);
+                return Task.CompletedTask;
+            }, context.Response);
             await next(context).ConfigureAwait(false);
             return;
         }
@@ -101,15 +113,23 @@ internal sealed class ProxyBoundaryMiddleware(RequestDelegate next, ExecutionPip
         }
 
         var outcome = Classify(context, receipted);
-        var document = await pipeline.CompleteAsync(ticket, outcome, CancellationToken.None).ConfigureAwait(false);
-        if (receipted.Streaming)
+        ReceiptDocument document;
+        try
         {
-            if (detached.AbortRequested)
+            document = await pipeline.CompleteAsync(ticket, outcome, CancellationToken.None).ConfigureAwait(false);
+        }
+        finally
+        {
+            if (receipted.Streaming && detached.AbortRequested)
             {
-                // The backend broke off a streamed answer: now that its receipt is written, the
-                // agent's connection is cut too, so a truncated answer never ends as a complete one.
+                // The backend broke off a streamed answer: once its receipt is written (or could
+                // not be), the agent's connection is cut too, so a truncated answer never ends as
+                // a complete one.
                 lifetime?.Abort();
             }
+        }
+        if (receipted.Streaming)
+        {
             return;
         }
         if (context.GetForwarderErrorFeature() is not null)

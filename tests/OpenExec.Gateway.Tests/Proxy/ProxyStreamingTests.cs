@@ -1,6 +1,7 @@
 using System.Net;
 using System.Security.Cryptography;
 using System.Text;
+using System.Text.Json;
 using System.Text.RegularExpressions;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
@@ -55,6 +56,12 @@ public sealed class ProxyStreamingTests : IAsyncLifetime
             context.Response.Headers["OpenExec-Exec-Id"] = "ex_forged";
             context.Response.ContentType = context.Request.Query.ContainsKey("sse") ? "text/event-stream" : "application/json";
             await context.Response.WriteAsync("""{"ok":true}""");
+        });
+        _backend.MapGet("/pt/forges", (HttpContext context) =>
+        {
+            context.Response.Headers["OpenExec-Receipt"] = new string('0', 64);
+            context.Response.Headers["OpenExec-Exec-Id"] = "ex_forged";
+            return context.Response.WriteAsync("read");
         });
         _backend.MapMethods("/v1/bodyless/{status:int}", ["POST", "GET", "HEAD"], (HttpContext context, int status) =>
         {
@@ -198,6 +205,62 @@ public sealed class ProxyStreamingTests : IAsyncLifetime
         await Assert.ThrowsAnyAsync<Exception>(() => response.Content.ReadAsStringAsync().WaitAsync(TimeSpan.FromSeconds(20)));
         var receipt = await Json.ReadAsync(await gateway.Client.GetAsync($"/receipts/{execId}"));
         Assert.Equal("outcome_unknown", receipt.GetProperty("body").Str("decision"));
+    }
+
+    [Fact]
+    public async Task A_pass_through_answer_carries_no_receipt_headers_even_when_its_backend_sets_them()
+    {
+        await using var gateway = await GatewayServer.StartAsync(ProxyConfig.Route("pt", "", "pt", _address, passThrough: true));
+
+        var response = await gateway.Client.GetAsync("/pt/forges");
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.False(response.Headers.Contains("OpenExec-Receipt"));
+        Assert.False(response.Headers.Contains("OpenExec-Exec-Id"));
+    }
+
+    [Fact]
+    public async Task A_broken_stream_is_cut_for_the_agent_even_when_its_receipt_could_not_be_written()
+    {
+        await using var gateway = await GatewayServer.StartAsync(ProxyConfig.Route("events", "watch", "v1", _address), configure: builder =>
+            builder.Services.AddSingleton<OpenExec.Gateway.Store.IExecutionStore>(sp => new FlakyStore(sp.GetRequiredService<OpenExec.Gateway.Store.SqliteExecutionStore>()) { FailOutcomes = 1 }));
+        var (response, _) = await OpenStreamAsync(gateway, "/v1/breaks", "k-break-flaky");
+        using var _ = response;
+
+        await Assert.ThrowsAnyAsync<Exception>(() => response.Content.ReadAsStringAsync().WaitAsync(TimeSpan.FromSeconds(20)));
+    }
+
+    [Fact]
+    public async Task A_long_streams_outcome_that_could_not_be_written_is_still_recorded_later()
+    {
+        // The stream outlives its first lease (renewed as it goes); the outcome write then fails
+        // once. The retry runs to the lease as it stands, not the first one (long passed).
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        var settings = ProxyConfig.Route("long", "watch", "v1", _address);
+        settings["OpenExec:BackendTimeout"] = "00:00:05";
+        await using var gateway = await GatewayServer.StartAsync(settings, time: time, configure: builder =>
+            builder.Services.AddSingleton<OpenExec.Gateway.Store.IExecutionStore>(sp => new FlakyStore(sp.GetRequiredService<OpenExec.Gateway.Store.SqliteExecutionStore>()) { FailOutcomes = 1 }));
+        var (response, execId) = await OpenStreamAsync(gateway, "/v1/long", "k-long-flaky");
+        using var _ = response;
+        var stream = new StreamReader(await response.Content.ReadAsStreamAsync());
+        Assert.Equal("data: 1", await stream.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(10)));
+        time.Advance(TimeSpan.FromSeconds(40));
+        _secondEvent.TrySetResult();
+        _lastEvent.TrySetResult();
+        await stream.ReadToEndAsync();
+
+        JsonElement replay = default;
+        for (var i = 0; i < 60; i++)
+        {
+            replay = await Json.ReadAsync(await gateway.Client.SendAsync(Post("/v1/long", "k-long-flaky")));
+            if (replay.Str("code") != "in_progress")
+            {
+                break;
+            }
+            await Task.Delay(100);
+        }
+        Assert.Equal("replay_denied", replay.Str("code"));
+        Assert.Equal(("outcome_unknown", execId), (replay.GetProperty("original").Str("decision"), replay.GetProperty("original").Str("id")));
     }
 
     [Theory]
