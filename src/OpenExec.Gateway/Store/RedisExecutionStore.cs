@@ -64,7 +64,11 @@ internal sealed class RedisExecutionStore : IExecutionStore, IDisposable
     /// </summary>
     public async Task RecoverAsync(Func<RecoveredClaim, ReceiptBody> draftFor, CancellationToken cancellationToken)
     {
-        if (await _ledger.RecoverUnfinishedAsync(draftFor, _log, cancellationToken).ConfigureAwait(false) == 0)
+        var recovered = await _ledger.RecoverUnfinishedAsync(draftFor, _log, cancellationToken).ConfigureAwait(false);
+        // Claims are taken only once Redis has every receipt the ledger holds now (their copies
+        // restore the claims Redis may lack). Normally it already has them.
+        _claimsFromSeq = _ledger.CommittedSeq;
+        if (recovered == 0)
         {
             return;
         }
@@ -77,6 +81,9 @@ internal sealed class RedisExecutionStore : IExecutionStore, IDisposable
     }
 
     private static readonly TimeSpan RecoveryCopyWait = TimeSpan.FromSeconds(10);
+
+    /// <summary>The ledger's seq at start: no claim is taken before Redis has the receipts up to it.</summary>
+    private long _claimsFromSeq;
 
     internal SqliteReceiptLedger Ledger => _ledger;
 
@@ -140,6 +147,13 @@ internal sealed class RedisExecutionStore : IExecutionStore, IDisposable
             // Nothing may be written: a plain look-up (which still takes over an expired claim).
             var state = await LookupAsync(request.NonceSha256, cancellationToken).ConfigureAwait(false);
             return state.Status == NonceStatus.Free ? new ClaimResult(ClaimStatus.NotClaimed, NonceState.Free) : new ClaimResult(ClaimStatus.NonceTaken, state);
+        }
+        if (_claimsFromSeq > 0 && _replicator.CopiedSeq < _claimsFromSeq)
+        {
+            // Redis does not yet hold this data dir's receipts as far as the ledger had them at
+            // start (a data dir from the embedded store, a Redis that lost data): the claims they
+            // restore may be missing, so nothing is claimed until they are there.
+            throw new StoreUnavailableException("Redis is still receiving this gateway's receipts; nothing claimed");
         }
         var nonceKey = RedisScripts.Nonce(request.NonceSha256);
         var approvalKey = request.ApprovalIdentity is { } identity ? RedisScripts.Approval(identity) : nonceKey;

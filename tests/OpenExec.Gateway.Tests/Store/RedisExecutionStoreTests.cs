@@ -435,6 +435,36 @@ public sealed class RedisExecutionStoreTests : StoreTestBase
     }
 
     [Fact]
+    public async Task Nothing_is_claimed_before_redis_holds_the_receipts_the_ledger_had_at_start()
+    {
+        // A data dir from the embedded store: its used nonces reach Redis only through their
+        // receipts' copies. Until those are in, a claim could find a used nonce free.
+        var dir = TempDir.Create();
+        OnDispose(() => TempDir.Delete(dir));
+        var identity = GatewayIdentity.Open(dir, null);
+        OnDispose(identity.Dispose);
+        var used = Claim(Hex64(), approval: Hex64());
+        using (var embedded = SqliteExecutionStoreTests.Open(identity))
+        {
+            var (claimed, _) = await embedded.ClaimAndRecordAsync(used, Draft(used.ExecId, used.NonceSha256, "executed") with { RequestSha256 = used.RequestSha256, ApprovalSha256 = used.ApprovalIdentity }, default);
+            Assert.Equal(ClaimStatus.Claimed, claimed.Status);
+        }
+        // The copy of that receipt cannot land yet (a key of the wrong type in its way).
+        using var conn = await ConnectionMultiplexer.ConnectAsync(_redis.Configuration);
+        await conn.GetDatabase().StringSetAsync(RedisScripts.Nonce(used.NonceSha256), "in the way");
+
+        var redisStore = RedisStores.Open(_redis, identity);
+        Own(redisStore);
+        await redisStore.RecoverAsync(_ => throw new InvalidOperationException("nothing to recover"), default);
+
+        await Assert.ThrowsAsync<StoreUnavailableException>(async () => await redisStore.ClaimAsync(Claim(Hex64()), default));
+
+        await conn.GetDatabase().KeyDeleteAsync(RedisScripts.Nonce(used.NonceSha256));
+        await RedisStores.EventuallyAsync(async () => (await redisStore.ClaimAsync(Claim(Hex64()), default)).Status == ClaimStatus.Claimed, "claims taken once the receipts are in");
+        Assert.Equal(ClaimStatus.NonceTaken, (await redisStore.ClaimAsync(used with { ExecId = NewExecId() }, default)).Status);
+    }
+
+    [Fact]
     public async Task A_flushed_redis_gets_its_claims_back_from_the_ledger_without_a_reconnect()
     {
         var (store, identity) = Open();
