@@ -27,13 +27,23 @@ internal static class TelemetryServiceCollectionExtensions
 
     public static void AddOpenExecTelemetry(this WebApplicationBuilder builder)
     {
-        foreach (var category in UrlLoggingCategories)
-        {
-            builder.Logging.AddFilter(category, LogLevel.Warning);
-        }
         // Off entirely: while enabled at any level, ASP.NET Core wraps every log line of a
         // request in a scope that carries its path.
-        builder.Logging.AddFilter("Microsoft.AspNetCore.Hosting.Diagnostics", LogLevel.None);
+        var silenced = UrlLoggingCategories.Select(c => (Category: c, Level: LogLevel.Warning)).Append(("Microsoft.AspNetCore.Hosting.Diagnostics", LogLevel.None)).ToArray();
+        // A rule for one provider (Logging:Console:LogLevel:Default=Information, the usual way to
+        // turn one output up) takes precedence over rules for all providers, so each provider
+        // named in the configuration gets these rules too, added last so they win.
+        builder.Services.PostConfigure<LoggerFilterOptions>(options =>
+        {
+            var providers = options.Rules.Select(r => r.ProviderName).Append(null).Distinct().ToList();
+            foreach (var provider in providers)
+            {
+                foreach (var (category, level) in silenced)
+                {
+                    options.Rules.Add(new LoggerFilterRule(provider, category, level, filter: null));
+                }
+            }
+        });
         // ...which also stopped it creating each request's Activity; listen for just enough to
         // keep W3C trace context (the receipt's trace_id, traceparent to backends) without an SDK.
         builder.Services.AddHostedService<TraceContextListener>();
