@@ -192,15 +192,21 @@ internal sealed class ActionRequestOptions
 
     private static async Task<(byte[] Bytes, string Source)> ReadBodyAsync(string body, bool json, CancellationToken cancellationToken)
     {
-        if (body == "-")
+        if (body.Length == 0)
+        {
+            // An unset shell variable, most likely: for no body, leave --body out.
+            throw CliException.BadInput("--body is empty: give a file, '-' for stdin, or leave --body out for no body.");
+        }
+        if (body is "-" or "@-")
         {
             using var stdin = Console.OpenStandardInput();
             using var buffer = new MemoryStream();
             await stdin.CopyToAsync(buffer, cancellationToken).ConfigureAwait(false);
             return (buffer.ToArray(), $"{buffer.Length} bytes from stdin");
         }
-        // curl's '@file' names a file too, and then the file must exist.
-        var file = body.StartsWith('@') && !File.Exists(body) ? body[1..] : body;
+        // '@file' always names a file, as it does for curl (a file whose name starts with '@' is
+        // './@name'); then the file must exist.
+        var file = body.StartsWith('@') ? body[1..] : body;
         if (File.Exists(file) || file != body)
         {
             var bytes = await File.ReadAllBytesAsync(file, cancellationToken).ConfigureAwait(false);

@@ -68,6 +68,28 @@ public sealed class HashCommandTests
     }
 
     [Theory]
+    [InlineData("-")]
+    [InlineData("@-")]
+    public async Task A_body_from_stdin_is_hashed_as_its_bytes(string body)
+    {
+        var bytes = Encoding.UTF8.GetBytes("a=1&b=\"two\"\n");
+
+        var run = await Tool.RunProcessWithInputAsync(bytes, "hash", "--action", "send", "--http", "POST", "/v1/a", "--body", body, "--content-type", "text/plain", "--canonical");
+
+        Assert.True(run.ExitCode == 0, run.ToString());
+        Assert.Contains($"\"sha256\":\"{Convert.ToHexStringLower(SHA256.HashData(bytes))}\"", run.Out, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task An_empty_body_option_is_refused()
+    {
+        var run = await Tool.RunAsync("hash", "--action", "send", "--http", "POST", "/v1/a", "--body", "");
+
+        Assert.Equal(2, run.ExitCode);
+        Assert.Contains("--body is empty", run.Err, StringComparison.Ordinal);
+    }
+
+    [Theory]
     [InlineData("./no-such-upload.bin")]
     [InlineData("@./no-such-upload.bin")]
     public async Task A_non_JSON_body_that_names_no_file_is_refused_not_hashed_as_text(string body)

@@ -22,7 +22,10 @@ public static class Tool
     }
 
     /// <summary>Runs <c>dotnet openexec.dll ARGS</c>: the built tool, as a user runs it.</summary>
-    public static async Task<CliRun> RunProcessAsync(params string[] args)
+    public static Task<CliRun> RunProcessAsync(params string[] args) => RunProcessWithInputAsync(null, args);
+
+    /// <summary>The built tool with <paramref name="stdin"/> (or nothing) on its standard input.</summary>
+    public static async Task<CliRun> RunProcessWithInputAsync(byte[]? stdin, params string[] args)
     {
         var dll = Path.Combine(AppContext.BaseDirectory, "openexec.dll");
         Assert.True(File.Exists(dll), $"the built tool is missing: {dll}");
@@ -39,6 +42,10 @@ public static class Tool
             start.ArgumentList.Add(arg);
         }
         using var process = Process.Start(start)!;
+        if (stdin is not null)
+        {
+            await process.StandardInput.BaseStream.WriteAsync(stdin);
+        }
         process.StandardInput.Close();
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
