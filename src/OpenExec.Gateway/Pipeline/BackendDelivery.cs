@@ -24,8 +24,10 @@ internal static class BackendDelivery
     {
         for (var e = exception; e is not null; e = e.InnerException)
         {
+            // The request is written only on an established connection, after the TLS handshake:
+            // a connection or handshake that failed carried none of it.
             if (e is SocketException { SocketErrorCode: SocketError.ConnectionRefused or SocketError.HostUnreachable or SocketError.NetworkUnreachable or SocketError.AddressNotAvailable }
-                || e is HttpRequestException { HttpRequestError: HttpRequestError.NameResolutionError })
+                || e is HttpRequestException { HttpRequestError: HttpRequestError.NameResolutionError or HttpRequestError.ConnectionError or HttpRequestError.SecureConnectionError })
             {
                 return true;
             }

@@ -164,6 +164,28 @@ public sealed class ProxyTests : IDisposable
     }
 
     [Fact]
+    public async Task A_failed_tls_handshake_is_502_and_releases_the_claim_at_both_front_doors()
+    {
+        // https:// to a plain-HTTP backend: the handshake fails before any byte of the request
+        // leaves, so nothing was sent and the nonce may be retried.
+        Answer("/v1/op");
+        var settings = ProxyConfig.Route("tls", "tls_op", "v1", _backend.Urls[0].Replace("http://", "https://", StringComparison.Ordinal) + "/", executePath: "/v1/op");
+        await using var gateway = await GatewayServer.StartAsync(settings);
+
+        foreach (var attempt in new[] { 1, 2 })
+        {
+            var proxied = await gateway.Client.SendAsync(Post("/v1/op", "{}", "k-tls"));
+            Assert.Equal(HttpStatusCode.BadGateway, proxied.StatusCode);
+            Assert.Equal("upstream_failed", (await Json.ReadAsync(proxied)).Str("code"));
+
+            var executed = await gateway.ExecuteAsync("tls_op", new { }, "k-tls-execute");
+            Assert.Equal(HttpStatusCode.BadGateway, executed.StatusCode);
+            Assert.Equal("upstream_failed", (await Json.ReadAsync(executed)).Str("code"));
+        }
+        Assert.Equal(0, Calls("/v1/op"));
+    }
+
+    [Fact]
     public async Task Timeout_after_sending_is_504_outcome_unknown_and_keeps_the_claim()
     {
         Answer("/v1/slow", delay: TimeSpan.FromSeconds(5));
