@@ -12,7 +12,7 @@ namespace OpenExec.Gateway.Actions;
 /// route's cluster at its <c>OpenExec.ExecutePath</c>, once, through the cluster's own YARP
 /// HTTP client, and classify what happened (SPEC section 3's outcome table).
 /// </summary>
-internal sealed class RoutedActionClient(IProxyStateLookup proxyState)
+internal sealed class RoutedActionClient(IProxyStateLookup proxyState, GatewaySettings settings)
 {
     /// <summary>What the call produced: a result to return, or the problem to answer.</summary>
     internal sealed record RoutedResult(ExecutionOutcome Outcome, StrictValue? Result, int Status, string? Detail);
@@ -62,16 +62,24 @@ internal sealed class RoutedActionClient(IProxyStateLookup proxyState)
 
         using (response)
         {
+            var status = (int)response.StatusCode;
             byte[] body;
             try
             {
-                body = await response.Content.ReadAsByteArrayAsync(timeout.Token).ConfigureAwait(false);
+                var (held, tooLarge) = await ReadBoundedAsync(response.Content, settings.Options.MaxBufferedResponse, timeout.Token).ConfigureAwait(false);
+                if (tooLarge is { } sha256)
+                {
+                    // Held in memory it could take the gateway down; the action ran all the same.
+                    return new RoutedResult(
+                        new ExecutionOutcome(status >= 500 ? Decisions.UpstreamFailed : Decisions.Executed, "upstream_too_large", sha256, "bytes", status),
+                        null, 502, $"The backend answered {status} with more than OpenExec:MaxBufferedResponse ({settings.Options.MaxBufferedResponse} bytes); the action ran");
+                }
+                body = held;
             }
             catch (Exception ex) when (ex is HttpRequestException or IOException or OperationCanceledException)
             {
                 return Unknown();
             }
-            var status = (int)response.StatusCode;
             if (status >= 500)
             {
                 return new RoutedResult(
@@ -90,6 +98,51 @@ internal sealed class RoutedActionClient(IProxyStateLookup proxyState)
                     null, 502, $"The backend answered {status} with a body that is not JSON; the action ran");
             }
             return new RoutedResult(ExecutionOutcome.Executed(ResultHash.Canonical(result), "canonical", status), result, 200, null);
+        }
+    }
+
+    /// <summary>
+    /// The answer's bytes when they fit in <paramref name="limit"/>; otherwise nothing held and
+    /// the SHA-256 of all of them (read to the end: the receipt records what was answered).
+    /// </summary>
+    private static async Task<(byte[] Body, string? TooLargeSha256)> ReadBoundedAsync(HttpContent content, long limit, CancellationToken cancellationToken)
+    {
+        await using var stream = await content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
+        using var held = new MemoryStream();
+        var chunk = System.Buffers.ArrayPool<byte>.Shared.Rent(16 * 1024);
+        try
+        {
+            System.Security.Cryptography.IncrementalHash? hash = null;
+            try
+            {
+                int read;
+                while ((read = await stream.ReadAsync(chunk, cancellationToken).ConfigureAwait(false)) > 0)
+                {
+                    if (hash is null && held.Length + read > limit)
+                    {
+                        hash = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
+                        hash.AppendData(held.GetBuffer(), 0, (int)held.Length);
+                        held.SetLength(0);
+                    }
+                    if (hash is null)
+                    {
+                        held.Write(chunk, 0, read);
+                    }
+                    else
+                    {
+                        hash.AppendData(chunk, 0, read);
+                    }
+                }
+                return hash is null ? (held.ToArray(), null) : ([], Convert.ToHexStringLower(hash.GetHashAndReset()));
+            }
+            finally
+            {
+                hash?.Dispose();
+            }
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(chunk);
         }
     }
 

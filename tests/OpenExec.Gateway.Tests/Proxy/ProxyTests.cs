@@ -186,6 +186,28 @@ public sealed class ProxyTests : IDisposable
     }
 
     [Fact]
+    public async Task An_execute_answer_over_the_buffer_limit_is_502_and_receipted_by_its_hash_not_held()
+    {
+        var big = "{\"data\":\"" + new string('x', 70_000) + "\"}";
+        Answer("/v1/big", body: big);
+        Answer("/v1/small", body: "{\"data\":\"" + new string('y', 60_000) + "\"}");
+        var settings = ProxyConfig.Route("big", "big_op", "v1", Backend, executePath: "/v1/big");
+        ProxyConfig.Route("small", "small_op", "v2", Backend, executePath: "/v1/small", into: settings);
+        settings["OpenExec:MaxBufferedResponse"] = "65536";
+        await using var gateway = await GatewayServer.StartAsync(settings);
+
+        var tooLarge = await gateway.ExecuteAsync("big_op", new { }, "k-big");
+        Assert.Equal(HttpStatusCode.BadGateway, tooLarge.StatusCode);
+        var problem = await Json.ReadAsync(tooLarge);
+        Assert.Equal("upstream_too_large", problem.Str("code"));
+        var receipt = (await Json.ReadAsync(await gateway.Client.GetAsync($"/receipts/{problem.Str("id")}"))).GetProperty("body");
+        Assert.Equal(("executed", "bytes"), (receipt.Str("decision"), receipt.Str("result_form")));
+        Assert.Equal(Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(big))), receipt.Str("result_sha256"));
+
+        Assert.Equal(HttpStatusCode.OK, (await gateway.ExecuteAsync("small_op", new { }, "k-small")).StatusCode);
+    }
+
+    [Fact]
     public async Task Timeout_after_sending_is_504_outcome_unknown_and_keeps_the_claim()
     {
         Answer("/v1/slow", delay: TimeSpan.FromSeconds(5));
