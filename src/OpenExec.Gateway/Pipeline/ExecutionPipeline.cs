@@ -133,7 +133,7 @@ internal sealed class ExecutionPipeline
         var execId = GatewayClock.NewExecId();
         var callTimeout = _timeouts.For(request.Action);
         var ticket = new ExecutionTicket(execId, request.Action, attempt.Tenant, nonceSha, requestHash, approvalIdentity, attempt.ApprovalId, started, attempt.TraceId, attempt.StartTimestamp, callTimeout);
-        var claimRequest = new ClaimRequest(nonceSha, requestHash, approvalIdentity, execId, request.Action, attempt.Tenant, started, started + callTimeout + Actions.BackendTimeouts.LeaseMargin, LookupOnly: windowRefusal is not null);
+        var claimRequest = new ClaimRequest(nonceSha, requestHash, approvalIdentity, execId, request.Action, attempt.Tenant, started, started + callTimeout + Actions.BackendTimeouts.LeaseMargin, LookupOnly: windowRefusal is not null, TraceId: attempt.TraceId);
         ClaimResult claim;
         ReceiptDocument? recorded = null;
         using (GatewayTelemetry.Start(GatewayTelemetry.Spans.NonceClaim))
@@ -208,7 +208,7 @@ internal sealed class ExecutionPipeline
 
     /// <summary>The receipt of a claim whose holder died before recording its outcome.</summary>
     public ReceiptBody OutcomeUnknownDraft(RecoveredClaim claim)
-        => Draft(claim.ExecId, claim.Action, claim.Tenant, claim.NonceSha256, claim.RequestSha256, claim.ApprovalIdentity, null, claim.ClaimedAt, null, Decisions.OutcomeUnknown, "outcome_unknown");
+        => Draft(claim.ExecId, claim.Action, claim.Tenant, claim.NonceSha256, claim.RequestSha256, claim.ApprovalIdentity, null, claim.ClaimedAt, claim.TraceId, Decisions.OutcomeUnknown, "outcome_unknown");
 
     /// <summary>
     /// Step 3: present, authentic, for this tenant, for exactly this request. The artifact's

@@ -72,7 +72,7 @@ internal readonly record struct NonceState(NonceStatus Status, string? RequestSh
 }
 
 /// <summary>A claim without an outcome whose holder is gone: found at start-up (embedded store) or past its lease (Redis).</summary>
-internal sealed record RecoveredClaim(string NonceSha256, string RequestSha256, string? ApprovalIdentity, string ExecId, string Action, string Tenant, DateTimeOffset ClaimedAt);
+internal sealed record RecoveredClaim(string NonceSha256, string RequestSha256, string? ApprovalIdentity, string ExecId, string Action, string Tenant, DateTimeOffset ClaimedAt, string? TraceId = null);
 
 internal enum NonceStatus
 {
@@ -99,7 +99,8 @@ internal sealed record ClaimRequest(
     string Tenant,
     DateTimeOffset Now,
     DateTimeOffset LeaseUntil,
-    bool LookupOnly = false);
+    bool LookupOnly = false,
+    string? TraceId = null);
 
 internal enum ClaimStatus
 {

@@ -11,7 +11,7 @@ internal static class RedisScripts
 {
     private const string Prefix = "openexec:";
 
-    /// <summary>A claim: hash {req, exec, done, decision, receipt, lease, action, tenant, approval, created, taker}; TTL = nonce retention.</summary>
+    /// <summary>A claim: hash {req, exec, done, decision, receipt, lease, action, tenant, approval, created, taker, trace}; TTL = nonce retention.</summary>
     public static RedisKey Nonce(string nonceSha256) => Prefix + "nonce:" + nonceSha256;
 
     /// <summary>A consumed approval identity: the exec id that consumed it; TTL = nonce retention.</summary>
@@ -49,7 +49,7 @@ internal static class RedisScripts
     // passes was left by a taker that died before writing it, and is taken over again.
     private const string Inspect = $$"""
         local function inspect(key, now, taker)
-          local s = redis.call('HMGET', key, 'req', 'exec', 'done', 'decision', 'receipt', 'lease', 'action', 'tenant', 'approval', 'created')
+          local s = redis.call('HMGET', key, 'req', 'exec', 'done', 'decision', 'receipt', 'lease', 'action', 'tenant', 'approval', 'created', 'trace')
           if not s[1] then return nil end
           local takeover = '0'
           local stranded = s[3] == '0' or (s[4] == 'outcome_unknown' and not s[5])
@@ -59,7 +59,7 @@ internal static class RedisScripts
             s[4] = 'outcome_unknown'
             takeover = '1'
           end
-          return {'taken', s[1], s[2], s[3], s[4] or '', s[5] or '', s[7] or '', s[8] or '', s[9] or '', s[10] or '0', takeover}
+          return {'taken', s[1], s[2], s[3], s[4] or '', s[5] or '', s[7] or '', s[8] or '', s[9] or '', s[10] or '0', takeover, s[11] or ''}
         end
 
         """;
@@ -97,14 +97,15 @@ internal static class RedisScripts
 
     /// <summary>
     /// KEYS: nonce, approval (the nonce key again when there is none). ARGV: now ms, this gateway,
-    /// request hash, exec id, action, tenant, lease-until ms, retention ms, approval identity or '', created ms.
+    /// request hash, exec id, action, tenant, lease-until ms, retention ms, approval identity or '', created ms,
+    /// trace id or ''.
     /// Nonce and approval are claimed together or not at all.
     /// </summary>
     public const string Claim = Inspect + """
         local taken = inspect(KEYS[1], ARGV[1], ARGV[2])
         if taken then return taken end
         if ARGV[9] ~= '' and redis.call('EXISTS', KEYS[2]) == 1 then return {'approval'} end
-        redis.call('HSET', KEYS[1], 'req', ARGV[3], 'exec', ARGV[4], 'done', '0', 'action', ARGV[5], 'tenant', ARGV[6], 'lease', ARGV[7], 'approval', ARGV[9], 'created', ARGV[10])
+        redis.call('HSET', KEYS[1], 'req', ARGV[3], 'exec', ARGV[4], 'done', '0', 'action', ARGV[5], 'tenant', ARGV[6], 'lease', ARGV[7], 'approval', ARGV[9], 'created', ARGV[10], 'trace', ARGV[11])
         redis.call('PEXPIRE', KEYS[1], ARGV[8])
         if ARGV[9] ~= '' then redis.call('SET', KEYS[2], ARGV[4], 'PX', ARGV[8]) end
         return {'claimed'}

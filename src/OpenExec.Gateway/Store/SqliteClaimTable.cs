@@ -48,6 +48,7 @@ internal sealed class SqliteClaimTable
             CREATE INDEX IF NOT EXISTS claim_log_by_time ON claim_log(created_ms);
             """);
         MoveEarlierLayout(writer);
+        AddTraceColumn(writer);
 
         using var cmd = writer.CreateCommand();
         cmd.CommandText = "SELECT id, nonce_sha256, approval_identity FROM claim_log";
@@ -138,7 +139,7 @@ internal sealed class SqliteClaimTable
             return new ClaimResult(ClaimStatus.ApprovalReused, NonceState.Free);
         }
 
-        statements.For("INSERT INTO claim_log(nonce_sha256, request_sha256, approval_identity, exec_id, action, tenant, done, decision, receipt, created_ms, lease_until_ms) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)")
+        statements.For("INSERT INTO claim_log(nonce_sha256, request_sha256, approval_identity, exec_id, action, tenant, done, decision, receipt, created_ms, lease_until_ms, trace_id) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)")
             .Bind(1, request.NonceSha256)
             .Bind(2, request.RequestSha256)
             .Bind(3, request.ApprovalIdentity)
@@ -150,6 +151,7 @@ internal sealed class SqliteClaimTable
             .Bind(9, outcome?.Receipt)
             .Bind(10, request.Now.ToUnixTimeMilliseconds())
             .Bind(11, request.LeaseUntil.ToUnixTimeMilliseconds())
+            .Bind(12, request.TraceId)
             .Run();
         var id = statements.LastInsertRowId;
         Set(_byNonce, nonce, id);
@@ -193,11 +195,11 @@ internal sealed class SqliteClaimTable
     {
         var orphans = new List<RecoveredClaim>();
         await using var cmd = conn.CreateCommand();
-        cmd.CommandText = "SELECT nonce_sha256, request_sha256, approval_identity, exec_id, action, tenant, created_ms FROM claim_log WHERE done = 0 ORDER BY id";
+        cmd.CommandText = "SELECT nonce_sha256, request_sha256, approval_identity, exec_id, action, tenant, created_ms, trace_id FROM claim_log WHERE done = 0 ORDER BY id";
         await using var reader = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
         {
-            orphans.Add(new RecoveredClaim(reader.GetString(0), reader.GetString(1), reader.IsDBNull(2) ? null : reader.GetString(2), reader.GetString(3), reader.GetString(4), reader.GetString(5), DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(6))));
+            orphans.Add(new RecoveredClaim(reader.GetString(0), reader.GetString(1), reader.IsDBNull(2) ? null : reader.GetString(2), reader.GetString(3), reader.GetString(4), reader.GetString(5), DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(6)), reader.IsDBNull(7) ? null : reader.GetString(7)));
         }
         return orphans;
     }
@@ -239,6 +241,23 @@ internal sealed class SqliteClaimTable
             DROP TABLE IF EXISTS approvals;
             COMMIT;
             """);
+    }
+
+    /// <summary>
+    /// The request's trace, so that a claim's outcome_unknown receipt written after a crash
+    /// names it as any other receipt does (SPEC section 7). Added to claim tables made before it.
+    /// </summary>
+    private static void AddTraceColumn(SqliteConnection writer)
+    {
+        using (var probe = writer.CreateCommand())
+        {
+            probe.CommandText = "SELECT count(*) FROM pragma_table_info('claim_log') WHERE name = 'trace_id'";
+            if ((long)probe.ExecuteScalar()! > 0)
+            {
+                return;
+            }
+        }
+        Exec(writer, "ALTER TABLE claim_log ADD COLUMN trace_id TEXT");
     }
 
     private void Set(Dictionary<Sha256Key, long> index, Sha256Key key, long id)

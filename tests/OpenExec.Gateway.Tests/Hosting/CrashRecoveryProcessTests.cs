@@ -235,6 +235,8 @@ public sealed class CrashRecoveryProcessTests : IDisposable
         Assert.Equal("outcome_unknown", body.Str("decision"));
         Assert.Equal("slow_op", body.Str("action"));
         Assert.Equal(originalId, body.Str("exec_id"));
+        // Its request's trace, as every receipt names it (SPEC section 7).
+        Assert.Matches("^[0-9a-f]{32}$", body.Str("trace_id"));
 
         var chain = await ExportAsync(second);
         var unknown = Assert.Single(chain, d => d.Body.ExecId == originalId);

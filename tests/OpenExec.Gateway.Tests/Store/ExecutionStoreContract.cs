@@ -378,6 +378,27 @@ public sealed class SqliteExecutionStoreTests : ExecutionStoreContract
 {
     internal override string ExpectedKind => "sqlite";
 
+    [Fact]
+    public async Task A_claim_recovered_after_a_crash_keeps_its_requests_trace()
+    {
+        var dir = TempDir.Create();
+        OnDispose(() => TempDir.Delete(dir));
+        var identity = GatewayIdentity.Open(dir, null);
+        OnDispose(identity.Dispose);
+        var trace = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
+        var running = Claim(Hex64()) with { TraceId = trace };
+        using (var store = Open(identity))
+        {
+            Assert.Equal(ClaimStatus.Claimed, (await store.ClaimAsync(running, default)).Status);
+        } // the process died while the action ran
+
+        using var reopened = Open(identity);
+        RecoveredClaim? recovered = null;
+        await reopened.RecoverAsync(o => { recovered = o; return Draft(o.ExecId, o.NonceSha256, "outcome_unknown"); }, default);
+
+        Assert.Equal((running.ExecId, trace), (recovered?.ExecId, recovered?.TraceId));
+    }
+
     internal override IExecutionStore OpenStore(GatewayIdentity identity) => Open(identity);
 
     /// <summary>An embedded store with the default settings.</summary>

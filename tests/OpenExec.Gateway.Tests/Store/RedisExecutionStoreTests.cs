@@ -66,6 +66,20 @@ public sealed class RedisExecutionStoreTests : StoreTestBase
     internal override IExecutionStore OpenStore(GatewayIdentity identity) => RedisStores.Open(_redis, identity, time: _time);
 
     [Fact]
+    public async Task A_claim_taken_over_keeps_its_requests_trace()
+    {
+        var (store, _) = Open();
+        var (other, _) = Open();
+        var trace = Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16));
+        var stranded = Claim(Hex64(), lease: TimeSpan.FromSeconds(-1)) with { TraceId = trace };
+        Assert.Equal(ClaimStatus.Claimed, (await store.ClaimAsync(stranded, default)).Status);
+
+        var found = await other.LookupAsync(stranded.NonceSha256, default);
+
+        Assert.Equal((stranded.ExecId, trace), (found.TakenOver?.ExecId, found.TakenOver?.TraceId));
+    }
+
+    [Fact]
     public async Task An_expired_lease_reads_as_outcome_unknown_and_is_taken_over_exactly_once()
     {
         var (store, _) = Open();
