@@ -32,7 +32,7 @@ internal static class Problem
         if (denial is null)
         {
             // Refused before the pipeline (input, limits, store): no receipt, but counted.
-            Telemetry.GatewayTelemetry.Refused(code);
+            Telemetry.GatewayTelemetry.Refused(code, context.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpActivityFeature>()?.Activity);
         }
         response.StatusCode = status;
         response.ContentType = ContentType;

@@ -81,11 +81,15 @@ internal static class GatewayTelemetry
         PipelineDuration.Record(Stopwatch.GetElapsedTime(startTimestamp).TotalSeconds, decisionTag);
     }
 
-    /// <summary>A refusal before the pipeline (steps 1–2, limits): counted, no receipt.</summary>
-    public static void Refused(string code)
+    /// <summary>
+    /// A refusal before the pipeline (steps 1–2, limits): counted, no receipt; the code goes on
+    /// the request's server span (<paramref name="requestSpan"/>), not on whichever of our spans
+    /// is open when the problem is written.
+    /// </summary>
+    public static void Refused(string code, Activity? requestSpan)
     {
         Denials.Add(1, new KeyValuePair<string, object?>(Tags.Code, code));
-        if (Activity.Current is { IsAllDataRequested: true } span)
+        if ((requestSpan ?? Activity.Current) is { IsAllDataRequested: true } span)
         {
             span.SetTag(Tags.Code, code);
             span.SetStatus(ActivityStatusCode.Error, code);

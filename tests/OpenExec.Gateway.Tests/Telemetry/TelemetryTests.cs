@@ -102,6 +102,20 @@ public sealed class TelemetryTests : IDisposable
     }
 
     [Fact]
+    public async Task A_request_refused_before_the_pipeline_has_its_code_on_the_server_span()
+    {
+        await using var gateway = await StartAsync();
+
+        var refused = await gateway.PostJsonAsync("/execute", """{"action":"echo","nonce":"n-1","nonce":"n-2"}""");
+        Assert.Equal(HttpStatusCode.BadRequest, refused.StatusCode);
+        await SpansSettledAsync();
+
+        var server = Assert.Single(_spans, a => a.Kind == ActivityKind.Server && (string?)a.GetTagItem("http.route") == "/execute");
+        Assert.Equal("duplicate_key", server.GetTagItem("openexec.code"));
+        Assert.Equal(ActivityStatusCode.Error, server.Status);
+    }
+
+    [Fact]
     public async Task Replayed_and_rejected_requests_are_error_spans_with_their_code()
     {
         var governance = ReceiptSigningKey.Generate();
