@@ -20,7 +20,18 @@ public static class StrictJson
     private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 
     /// <summary>Parses UTF-8 JSON text; throws <see cref="StrictJsonException"/> with a wire code.</summary>
-    public static StrictValue Parse(ReadOnlySpan<byte> utf8)
+    public static StrictValue Parse(ReadOnlySpan<byte> utf8) => Parse(utf8, exactDoubles: true);
+
+    /// <summary>
+    /// Parses a result (a backend's JSON answer, or the result an auditor hands to verify) with
+    /// the same rules, except that a non-integer may carry more digits than a double keeps (a
+    /// decimal type's "0.1234567890123456789"): it is hashed as the double it reads as, as Python's
+    /// json.loads and the ClawShield canonical form would. The precision rule exists so that a
+    /// request's approval and its execution cannot read one body two ways; a result is read once.
+    /// </summary>
+    public static StrictValue ParseResult(ReadOnlySpan<byte> utf8) => Parse(utf8, exactDoubles: false);
+
+    private static StrictValue Parse(ReadOnlySpan<byte> utf8, bool exactDoubles)
     {
         if (utf8.IsEmpty)
         {
@@ -40,7 +51,7 @@ public static class StrictJson
                 StrictJsonParser.InvalidJson, $"Invalid UTF-8 at byte {StrictJsonParser.FirstInvalidUtf8(utf8)}");
         }
 
-        var parser = new StrictJsonParser(utf8);
+        var parser = new StrictJsonParser(utf8, exactDoubles);
         return parser.ParseDocument();
     }
 
@@ -87,12 +98,14 @@ internal ref struct StrictJsonParser
         Enumerable.Range(0, 10).Select(i => new StrictNumber(i.ToString(CultureInfo.InvariantCulture))).ToArray();
 
     private readonly ReadOnlySpan<byte> _s;
+    private readonly bool _exactDoubles;
     private int _pos;
     private int _depth;
 
-    internal StrictJsonParser(ReadOnlySpan<byte> utf8)
+    internal StrictJsonParser(ReadOnlySpan<byte> utf8, bool exactDoubles = true)
     {
         _s = utf8;
+        _exactDoubles = exactDoubles;
         _pos = 0;
         _depth = 0;
     }
@@ -350,7 +363,7 @@ internal ref struct StrictJsonParser
         }
         else
         {
-            CheckDoublePrecision(literal, start);
+            CheckDoublePrecision(literal, start, _exactDoubles);
         }
         return new StrictNumber(Encoding.UTF8.GetString(literal));
     }
@@ -359,14 +372,14 @@ internal ref struct StrictJsonParser
     /// A non-integer literal must denote exactly the double it parses to (as its shortest
     /// round-trip decimal): otherwise a reader keeping more digits would see another number.
     /// </summary>
-    private static void CheckDoublePrecision(ReadOnlySpan<byte> literal, int offset)
+    private static void CheckDoublePrecision(ReadOnlySpan<byte> literal, int offset, bool exact)
     {
         if (!double.TryParse(literal, NumberStyles.Float, CultureInfo.InvariantCulture, out double value)
             || !double.IsFinite(value))
         {
             throw new StrictJsonException(InvalidNumber, $"Number at byte {offset} is outside the range of a double");
         }
-        if (!DecimalText.DenotesShortest(literal, value))
+        if (exact && !DecimalText.DenotesShortest(literal, value))
         {
             throw new StrictJsonException(
                 InvalidNumber, $"Number at byte {offset} has more precision than a double keeps");

@@ -89,7 +89,7 @@ internal sealed class RoutedActionClient(IProxyStateLookup proxyState, GatewaySe
             StrictValue result;
             try
             {
-                result = StrictJson.Parse(body);
+                result = StrictJson.ParseResult(body);
             }
             catch (StrictJsonException)
             {

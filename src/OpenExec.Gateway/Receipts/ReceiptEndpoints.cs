@@ -212,7 +212,7 @@ internal static class ReceiptEndpoints
         {
             try
             {
-                hash = ResultHash.Canonical(StrictJson.Parse(Encoding.UTF8.GetBytes(result)));
+                hash = ResultHash.Canonical(StrictJson.ParseResult(Encoding.UTF8.GetBytes(result)));
             }
             catch (StrictJsonException)
             {

@@ -20,6 +20,18 @@ public class StrictJsonTests
     // --- acceptance ---------------------------------------------------------------------------
 
     [Fact]
+    public void A_result_may_carry_more_digits_than_a_double_keeps_and_nothing_else_is_relaxed()
+    {
+        var text = "{\"rate\":0.1234567890123456789}"u8.ToArray();
+        Assert.Equal("invalid_number", Assert.Throws<StrictJsonException>(() => StrictJson.Parse(text)).Code);
+        var result = Assert.IsType<StrictObject>(StrictJson.ParseResult(text));
+        Assert.Equal("""{"rate":0.12345678901234568}""", System.Text.Encoding.UTF8.GetString(ClawShieldJson.Serialize(result)));
+
+        Assert.Equal("invalid_number", Assert.Throws<StrictJsonException>(() => StrictJson.ParseResult("1e400"u8)).Code);
+        Assert.Equal("duplicate_key", Assert.Throws<StrictJsonException>(() => StrictJson.ParseResult("{\"a\":1,\"a\":2}"u8)).Code);
+    }
+
+    [Fact]
     public void ReadsObjectsInDocumentOrder()
     {
         var obj = Assert.IsType<StrictObject>(Parse(" {\"b\": 1, \"a\": [true, false, null], \"c\": {\"d\": \"x\"}} "));

@@ -186,6 +186,26 @@ public sealed class ProxyTests : IDisposable
     }
 
     [Fact]
+    public async Task An_execute_answer_with_a_long_decimal_is_the_result_and_verifies()
+    {
+        // Decimal types serialize more digits than a double keeps; the result is read (and
+        // hashed) as the double it denotes, as Python would read it.
+        Answer("/v1/rate", body: """{"rate":0.1234567890123456789}""");
+        await using var gateway = await GatewayServer.StartAsync(ProxyConfig.Route("rate", "rate_op", "v1", Backend, executePath: "/v1/rate"));
+
+        var response = await gateway.ExecuteAsync("rate_op", new { }, "k-rate");
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var answer = await Json.ReadAsync(response);
+        var result = answer.GetProperty("result").GetRawText();
+        Assert.Contains("0.12345678901234", result, StringComparison.Ordinal);
+
+        var verified = await Json.ReadAsync(await gateway.PostJsonAsync("/receipts/verify", JsonSerializer.Serialize(new { exec_id = answer.Str("id"), result, receipt = answer.Str("receipt") })));
+        Assert.True(verified.GetProperty("valid").GetBoolean(), verified.GetRawText());
+        var verifiedLiteral = await Json.ReadAsync(await gateway.PostJsonAsync("/receipts/verify", JsonSerializer.Serialize(new { exec_id = answer.Str("id"), result = """{"rate":0.1234567890123456789}""", receipt = answer.Str("receipt") })));
+        Assert.True(verifiedLiteral.GetProperty("valid").GetBoolean(), verifiedLiteral.GetRawText());
+    }
+
+    [Fact]
     public async Task An_execute_answer_over_the_buffer_limit_is_502_and_receipted_by_its_hash_not_held()
     {
         var big = "{\"data\":\"" + new string('x', 70_000) + "\"}";
