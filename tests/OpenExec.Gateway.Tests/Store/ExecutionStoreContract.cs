@@ -327,13 +327,20 @@ public abstract class StoreTestBase : IDisposable
 
     internal (IExecutionStore Store, GatewayIdentity Identity) Open()
     {
+        var identity = NewIdentity();
+        var store = OpenStore(identity);
+        Own(store);
+        return (store, identity);
+    }
+
+    /// <summary>A gateway identity in a data dir of its own, both gone when the test ends.</summary>
+    internal GatewayIdentity NewIdentity()
+    {
         var dir = TempDir.Create();
         var identity = GatewayIdentity.Open(dir, null);
         _owned.Add(new Cleanup(() => TempDir.Delete(dir)));
         _owned.Add(identity);
-        var store = OpenStore(identity);
-        Own(store);
-        return (store, identity);
+        return identity;
     }
 
     internal void Own(IExecutionStore store) => _owned.Add((IDisposable)store);
@@ -381,10 +388,7 @@ public sealed class SqliteExecutionStoreTests : ExecutionStoreContract
     [Fact]
     public async Task A_claim_recovered_after_a_crash_keeps_its_requests_trace()
     {
-        var dir = TempDir.Create();
-        OnDispose(() => TempDir.Delete(dir));
-        var identity = GatewayIdentity.Open(dir, null);
-        OnDispose(identity.Dispose);
+        var identity = NewIdentity();
         var trace = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
         var running = Claim(Hex64()) with { TraceId = trace };
         using (var store = Open(identity))

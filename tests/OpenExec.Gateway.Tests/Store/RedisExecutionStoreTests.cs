@@ -146,10 +146,7 @@ public sealed class RedisExecutionStoreTests : StoreTestBase
     [Fact]
     public async Task Receipt_copies_leave_redis_after_the_retention_and_the_own_ledger_still_serves_them()
     {
-        var dir = TempDir.Create();
-        OnDispose(() => TempDir.Delete(dir));
-        var identity = GatewayIdentity.Open(dir, null);
-        OnDispose(identity.Dispose);
+        var identity = NewIdentity();
         var retention = TimeSpan.FromSeconds(5);
         var store = RedisStores.Open(_redis, identity, retention: retention);
         Own(store);
@@ -210,10 +207,7 @@ public sealed class RedisExecutionStoreTests : StoreTestBase
     public async Task A_full_redis_refuses_new_claims_as_unavailable_and_still_answers_for_the_old_ones()
     {
         using var small = RedisServer.Start("--maxmemory", "2mb", "--maxmemory-policy", "noeviction");
-        var dir = TempDir.Create();
-        OnDispose(() => TempDir.Delete(dir));
-        var identity = GatewayIdentity.Open(dir, null);
-        OnDispose(identity.Dispose);
+        var identity = NewIdentity();
         using var store = RedisStores.Open(small, identity);
         var first = Claim(Hex64());
         Assert.Equal(ClaimStatus.Claimed, (await store.ClaimAsync(first, default)).Status);
@@ -396,10 +390,7 @@ public sealed class RedisExecutionStoreTests : StoreTestBase
     [Fact]
     public async Task A_claim_a_dead_embedded_process_left_unfinished_is_recovered_when_the_data_dir_moves_to_redis()
     {
-        var dir = TempDir.Create();
-        OnDispose(() => TempDir.Delete(dir));
-        var identity = GatewayIdentity.Open(dir, null);
-        OnDispose(identity.Dispose);
+        var identity = NewIdentity();
         var running = Claim(Hex64(), approval: Hex64());
         using (var embedded = SqliteExecutionStoreTests.Open(identity))
         {
@@ -453,10 +444,7 @@ public sealed class RedisExecutionStoreTests : StoreTestBase
     {
         // A data dir from the embedded store: its used nonces reach Redis only through their
         // receipts' copies. Until those are in, a claim could find a used nonce free.
-        var dir = TempDir.Create();
-        OnDispose(() => TempDir.Delete(dir));
-        var identity = GatewayIdentity.Open(dir, null);
-        OnDispose(identity.Dispose);
+        var identity = NewIdentity();
         var used = Claim(Hex64(), approval: Hex64());
         using (var embedded = SqliteExecutionStoreTests.Open(identity))
         {
