@@ -106,11 +106,15 @@ public sealed class TelemetryTests : IDisposable
     {
         await using var gateway = await StartAsync();
 
-        var refused = await gateway.PostJsonAsync("/execute", """{"action":"echo","nonce":"n-1","nonce":"n-2"}""");
+        // A user agent of its own picks this request's span out of all the process records.
+        var agent = "refusal-test/" + Guid.NewGuid().ToString("N");
+        var request = new HttpRequestMessage(HttpMethod.Post, "/execute") { Content = new StringContent("""{"action":"echo","nonce":"n-1","nonce":"n-2"}""", Encoding.UTF8, "application/json") };
+        request.Headers.TryAddWithoutValidation("User-Agent", agent);
+        var refused = await gateway.Client.SendAsync(request);
         Assert.Equal(HttpStatusCode.BadRequest, refused.StatusCode);
         await SpansSettledAsync();
 
-        var server = Assert.Single(_spans, a => a.Kind == ActivityKind.Server && (string?)a.GetTagItem("http.route") == "/execute");
+        var server = Assert.Single(_spans, a => a.Kind == ActivityKind.Server && (string?)a.GetTagItem("user_agent.original") == agent);
         Assert.Equal("duplicate_key", server.GetTagItem("openexec.code"));
         Assert.Equal(ActivityStatusCode.Error, server.Status);
     }
