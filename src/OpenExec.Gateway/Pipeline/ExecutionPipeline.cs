@@ -174,7 +174,8 @@ internal sealed class ExecutionPipeline
     }
 
     /// <summary>Step 7's record: the outcome, durably, with its receipt, before the answer leaves.</summary>
-    public async ValueTask<ReceiptDocument> CompleteAsync(ExecutionTicket ticket, ExecutionOutcome outcome, CancellationToken cancellationToken)
+    /// <param name="leaseRenewedAt">When the claim's lease was last renewed (default: its start).</param>
+    public async ValueTask<ReceiptDocument> CompleteAsync(ExecutionTicket ticket, ExecutionOutcome outcome, CancellationToken cancellationToken, DateTimeOffset? leaseRenewedAt = null)
     {
         var body = OutcomeBody(ticket, outcome);
         var update = new ClaimUpdate(ticket.NonceSha256, ticket.ApprovalIdentity, outcome.ReleaseClaim);
@@ -190,9 +191,9 @@ internal sealed class ExecutionPipeline
             // was told: a release (nothing was sent; answered 503), or outcome_unknown (the action
             // may have run; answered 504, never "nothing executed").
             var later = outcome.ReleaseClaim ? body : Draft(ticket.ExecId, ticket.Action, ticket.Tenant, ticket.NonceSha256, ticket.RequestSha256, ticket.ApprovalIdentity, ticket.ApprovalId, ticket.StartedAt, ticket.TraceId, Decisions.OutcomeUnknown, "outcome_unknown");
-            // Until the lease as it now stands would end (renewals may have moved it far past the
-            // first one: a long stream).
-            _ = RecordLaterAsync(later, update, _clock.Now + ticket.CallTimeout + Actions.BackendTimeouts.LeaseMargin);
+            // Until the lease as it now stands ends (renewals may have moved it far past the first
+            // one: a long stream), and no later: past it, another instance may take the claim over.
+            _ = RecordLaterAsync(later, update, (leaseRenewedAt ?? ticket.StartedAt) + ticket.CallTimeout + Actions.BackendTimeouts.LeaseMargin);
             if (outcome.ReleaseClaim)
             {
                 throw;

@@ -116,7 +116,7 @@ internal sealed class ProxyBoundaryMiddleware(RequestDelegate next, ExecutionPip
         ReceiptDocument document;
         try
         {
-            document = await pipeline.CompleteAsync(ticket, outcome, CancellationToken.None).ConfigureAwait(false);
+            document = await pipeline.CompleteAsync(ticket, outcome, CancellationToken.None, receipted.LeaseRenewedAt).ConfigureAwait(false);
         }
         finally
         {

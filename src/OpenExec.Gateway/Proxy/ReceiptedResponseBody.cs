@@ -49,6 +49,9 @@ internal sealed class ReceiptedResponseBody : Stream, IHttpResponseBodyFeature
 
     public long Length64 { get; private set; }
 
+    /// <summary>When the claim's lease was last renewed (its start until the first renewal).</summary>
+    public DateTimeOffset LeaseRenewedAt => _leaseRenewedAt;
+
     public ReadOnlyMemory<byte> Buffered => _buffer is null ? ReadOnlyMemory<byte>.Empty : _buffer.WrittenMemory;
 
     /// <summary>SHA-256 (lowercase hex) of every byte the backend sent.</summary>

@@ -82,8 +82,23 @@ internal sealed class RedisExecutionStore : IExecutionStore, IDisposable
 
     private static readonly TimeSpan RecoveryCopyWait = TimeSpan.FromSeconds(10);
 
-    /// <summary>The ledger's seq at start: no claim is taken before Redis has the receipts up to it.</summary>
+    /// <summary>The ledger's seq at start: no claim is taken before Redis has the receipts up to it (then 0).</summary>
     private long _claimsFromSeq;
+
+    /// <summary>
+    /// Once Redis has had the start-time receipts, the gate stays open: a later loss (a flush, a
+    /// failover) is repaired by the copier while claims go on, as the README says, rather than
+    /// refusing every claim while the whole history is copied again.
+    /// </summary>
+    private bool ClaimsOpen()
+    {
+        if (_replicator.CopiedSeq < Volatile.Read(ref _claimsFromSeq))
+        {
+            return false;
+        }
+        Volatile.Write(ref _claimsFromSeq, 0);
+        return true;
+    }
 
     internal SqliteReceiptLedger Ledger => _ledger;
 
@@ -148,7 +163,7 @@ internal sealed class RedisExecutionStore : IExecutionStore, IDisposable
             var state = await LookupAsync(request.NonceSha256, cancellationToken).ConfigureAwait(false);
             return state.Status == NonceStatus.Free ? new ClaimResult(ClaimStatus.NotClaimed, NonceState.Free) : new ClaimResult(ClaimStatus.NonceTaken, state);
         }
-        if (_claimsFromSeq > 0 && _replicator.CopiedSeq < _claimsFromSeq)
+        if (Volatile.Read(ref _claimsFromSeq) > 0 && !ClaimsOpen())
         {
             // Redis does not yet hold this data dir's receipts as far as the ledger had them at
             // start (a data dir from the embedded store, a Redis that lost data): the claims they
