@@ -464,6 +464,15 @@ public sealed class RedisExecutionStoreTests : StoreTestBase
         await conn.GetDatabase().KeyDeleteAsync(RedisScripts.Nonce(used.NonceSha256));
         await RedisStores.EventuallyAsync(async () => (await redisStore.ClaimAsync(Claim(Hex64()), default)).Status == ClaimStatus.Claimed, "claims taken once the receipts are in");
         Assert.Equal(ClaimStatus.NonceTaken, (await redisStore.ClaimAsync(used with { ExecId = NewExecId() }, default)).Status);
+
+        // Open once, open for good: a later loss (here a flush, and a copy that cannot land
+        // again) is repaired while claims go on, not by refusing every claim meanwhile.
+        using var admin = await ConnectionMultiplexer.ConnectAsync(_redis.Configuration + ",allowAdmin=true");
+        await admin.GetServers().Single().FlushAllDatabasesAsync();
+        await conn.GetDatabase().StringSetAsync(RedisScripts.Nonce(used.NonceSha256), "in the way");
+        await redisStore.AppendReceiptAsync(Draft(NewExecId(), Hex64(), "rejected"), null, default);
+        await Task.Delay(1500);
+        Assert.Equal(ClaimStatus.Claimed, (await redisStore.ClaimAsync(Claim(Hex64()), default)).Status);
     }
 
     [Fact]
