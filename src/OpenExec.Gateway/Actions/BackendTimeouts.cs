@@ -12,7 +12,10 @@ namespace OpenExec.Gateway.Actions;
 internal sealed class BackendTimeouts(IProxyStateLookup proxyState, ActionCatalog catalog, GatewaySettings settings)
 {
     /// <summary>What a claim's lease adds to the timeout (SPEC section 3: backend timeout + 30 s).</summary>
-    public static readonly TimeSpan LeaseMargin = TimeSpan.FromSeconds(30);
+    private static readonly TimeSpan LeaseMargin = TimeSpan.FromSeconds(30);
+
+    /// <summary>The end of a lease taken (or renewed) at <paramref name="from"/> for a call of <paramref name="timeout"/>.</summary>
+    public static DateTimeOffset LeaseFrom(DateTimeOffset from, TimeSpan timeout) => from + timeout + LeaseMargin;
 
     public TimeSpan For(string actionName)
         => catalog.Find(actionName) is { ClusterId: { } clusterId } && proxyState.TryGetCluster(clusterId, out var cluster)

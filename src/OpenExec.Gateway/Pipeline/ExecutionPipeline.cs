@@ -64,7 +64,7 @@ internal sealed class ExecutionPipeline
     {
         try
         {
-            await _store.RenewLeaseAsync(ticket.NonceSha256, ticket.ExecId, _clock.Now + ticket.CallTimeout + Actions.BackendTimeouts.LeaseMargin, CancellationToken.None).ConfigureAwait(false);
+            await _store.RenewLeaseAsync(ticket.NonceSha256, ticket.ExecId, Actions.BackendTimeouts.LeaseFrom(_clock.Now, ticket.CallTimeout), CancellationToken.None).ConfigureAwait(false);
         }
         catch (StoreUnavailableException)
         {
@@ -133,7 +133,7 @@ internal sealed class ExecutionPipeline
         var execId = GatewayClock.NewExecId();
         var callTimeout = _timeouts.For(request.Action);
         var ticket = new ExecutionTicket(execId, request.Action, attempt.Tenant, nonceSha, requestHash, approvalIdentity, attempt.ApprovalId, started, attempt.TraceId, attempt.StartTimestamp, callTimeout);
-        var claimRequest = new ClaimRequest(nonceSha, requestHash, approvalIdentity, execId, request.Action, attempt.Tenant, started, started + callTimeout + Actions.BackendTimeouts.LeaseMargin, LookupOnly: windowRefusal is not null, TraceId: attempt.TraceId);
+        var claimRequest = new ClaimRequest(nonceSha, requestHash, approvalIdentity, execId, request.Action, attempt.Tenant, started, Actions.BackendTimeouts.LeaseFrom(started, callTimeout), LookupOnly: windowRefusal is not null, TraceId: attempt.TraceId);
         ClaimResult claim;
         ReceiptDocument? recorded = null;
         using (GatewayTelemetry.Start(GatewayTelemetry.Spans.NonceClaim))
@@ -193,7 +193,7 @@ internal sealed class ExecutionPipeline
             var later = outcome.ReleaseClaim ? body : Draft(ticket.ExecId, ticket.Action, ticket.Tenant, ticket.NonceSha256, ticket.RequestSha256, ticket.ApprovalIdentity, ticket.ApprovalId, ticket.StartedAt, ticket.TraceId, Decisions.OutcomeUnknown, "outcome_unknown");
             // Until the lease as it now stands ends (renewals may have moved it far past the first
             // one: a long stream), and no later: past it, another instance may take the claim over.
-            _ = RecordLaterAsync(later, update, (leaseRenewedAt ?? ticket.StartedAt) + ticket.CallTimeout + Actions.BackendTimeouts.LeaseMargin);
+            _ = RecordLaterAsync(later, update, Actions.BackendTimeouts.LeaseFrom(leaseRenewedAt ?? ticket.StartedAt, ticket.CallTimeout));
             if (outcome.ReleaseClaim)
             {
                 throw;
@@ -283,24 +283,16 @@ internal sealed class ExecutionPipeline
     /// away), with backoff, until its lease would have run out; after that the claim is finished
     /// by whoever finds it (Redis) or at the next start (embedded store).
     /// </summary>
-    private async Task RecordLaterAsync(ReceiptBody body, ClaimUpdate update, DateTimeOffset until)
-    {
-        var delay = TimeSpan.FromMilliseconds(100);
-        while (_clock.Now < until)
-        {
-            await Task.Delay(delay).ConfigureAwait(false);
-            delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(5).Ticks));
-            try
+    private Task RecordLaterAsync(ReceiptBody body, ClaimUpdate update, DateTimeOffset until)
+        => RetryBackoff.RunAsync(
+            async () =>
             {
                 var document = await WriteReceiptAsync(body, update, CancellationToken.None).ConfigureAwait(false);
                 GatewayTelemetry.Decided(body.Action, body.ExecId, body.Tenant, body.Decision, body.Code, document.Hash, Stopwatch.GetTimestamp());
-                return;
-            }
-            catch (StoreUnavailableException)
-            {
-            }
-        }
-    }
+            },
+            ex => ex is StoreUnavailableException,
+            () => _clock.Now < until,
+            waitFirst: true);
 
     private async ValueTask<ReceiptDocument> WriteReceiptAsync(ReceiptBody body, ClaimUpdate? update, CancellationToken cancellationToken)
     {

@@ -26,9 +26,6 @@ internal sealed class ProxyBoundaryMiddleware(RequestDelegate next, ExecutionPip
         "Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authorization", "TE", "Trailer", "Upgrade",
     ];
 
-    private const string ExecIdHeader = "OpenExec-Exec-Id";
-    private const string ReceiptHeader = "OpenExec-Receipt";
-
     /// <summary>The agent's nonce headers: an action's backend gets the nonce once, as <c>Idempotency-Key</c>.</summary>
     private static readonly string[] NonceHeaders = ["OpenExec-Nonce", "Idempotency-Key"];
 
@@ -50,8 +47,8 @@ internal sealed class ProxyBoundaryMiddleware(RequestDelegate next, ExecutionPip
             context.Response.OnStarting(static state =>
             {
                 var headers = ((HttpResponse)state).Headers;
-                headers.Remove(ExecIdHeader);
-                headers.Remove(ReceiptHeader);
+                headers.Remove(ReceiptedResponseBody.ExecIdHeader);
+                headers.Remove(ReceiptedResponseBody.ReceiptHeader);
                 return Task.CompletedTask;
             }, context.Response);
             await next(context).ConfigureAwait(false);
@@ -87,7 +84,7 @@ internal sealed class ProxyBoundaryMiddleware(RequestDelegate next, ExecutionPip
         var ticket = authorization.Ticket!;
 
         PrepareForwarding(context, body, read.Request.Request.Nonce);
-        context.Response.Headers["OpenExec-Exec-Id"] = ticket.ExecId;
+        context.Response.Headers[ReceiptedResponseBody.ExecIdHeader] = ticket.ExecId;
 
         var originalBody = context.Features.Get<IHttpResponseBodyFeature>()!;
         // Disposed when this call ends: returns the held answer's pooled buffer (and the hash context).
@@ -203,7 +200,7 @@ internal sealed class ProxyBoundaryMiddleware(RequestDelegate next, ExecutionPip
     {
         var response = context.Response;
         response.Headers.Clear();
-        response.Headers["OpenExec-Exec-Id"] = execId;
+        response.Headers[ReceiptedResponseBody.ExecIdHeader] = execId;
         response.ContentLength = null;
     }
 

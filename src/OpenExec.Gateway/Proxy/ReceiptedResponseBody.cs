@@ -20,6 +20,11 @@ namespace OpenExec.Gateway.Proxy;
 /// </summary>
 internal sealed class ReceiptedResponseBody : Stream, IHttpResponseBodyFeature
 {
+    /// <summary>The gateway's own answer headers (SPEC section 5).</summary>
+    public const string ExecIdHeader = "OpenExec-Exec-Id";
+
+    public const string ReceiptHeader = "OpenExec-Receipt";
+
     private readonly IHttpResponseBodyFeature _inner;
     private readonly HttpResponse _response;
     private readonly ExecutionTicket _ticket;
@@ -167,14 +172,14 @@ internal sealed class ReceiptedResponseBody : Stream, IHttpResponseBodyFeature
     /// </summary>
     private void WriteGatewayHeaders(string? receipt)
     {
-        _response.Headers["OpenExec-Exec-Id"] = _ticket.ExecId;
+        _response.Headers[ExecIdHeader] = _ticket.ExecId;
         if (receipt is null)
         {
-            _response.Headers.Remove("OpenExec-Receipt");
+            _response.Headers.Remove(ReceiptHeader);
         }
         else
         {
-            _response.Headers["OpenExec-Receipt"] = receipt;
+            _response.Headers[ReceiptHeader] = receipt;
         }
     }
 

@@ -221,23 +221,11 @@ internal sealed class RedisExecutionStore : IExecutionStore, IDisposable
     }
 
     /// <summary>Frees an abandoned claim, retrying with backoff until its lease would have run out.</summary>
-    private async Task ReleaseAbandonedAsync(RedisKey nonceKey, RedisKey approvalKey, ClaimRequest request)
-    {
-        var delay = TimeSpan.FromMilliseconds(100);
-        while (_time.GetUtcNow() < request.LeaseUntil && Volatile.Read(ref _disposed) == 0)
-        {
-            try
-            {
-                await Database.ScriptEvaluateAsync(RedisScripts.Release, [nonceKey, approvalKey], [request.ExecId, request.ApprovalIdentity is null ? "0" : "1"]).ConfigureAwait(false);
-                return;
-            }
-            catch (Exception ex) when (IsUnavailable(ex))
-            {
-                await Task.Delay(delay).ConfigureAwait(false);
-                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(5).Ticks));
-            }
-        }
-    }
+    private Task ReleaseAbandonedAsync(RedisKey nonceKey, RedisKey approvalKey, ClaimRequest request)
+        => RetryBackoff.RunAsync(
+            () => Database.ScriptEvaluateAsync(RedisScripts.Release, [nonceKey, approvalKey], [request.ExecId, request.ApprovalIdentity is null ? "0" : "1"]),
+            IsUnavailable,
+            () => _time.GetUtcNow() < request.LeaseUntil && Volatile.Read(ref _disposed) == 0);
 
     /// <summary>
     /// The receipt is durable in the local ledger before this returns; the claim's outcome is
