@@ -8,7 +8,11 @@ internal sealed class GatewayClock(TimeProvider time)
     public DateTimeOffset Now => time.GetUtcNow();
 
     /// <summary>A new attempt id: time-ordered, unguessable (UUIDv7, 74 random bits).</summary>
-    public static string NewExecId() => "ex_" + Guid.CreateVersion7().ToString("N");
+    public static string NewExecId() => string.Create(3 + 32, Guid.CreateVersion7(), static (chars, id) =>
+    {
+        "ex_".CopyTo(chars);
+        id.TryFormat(chars[3..], out _, "N");
+    });
 
     public static string RandomHex(int bytes) => Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(bytes));
 }
