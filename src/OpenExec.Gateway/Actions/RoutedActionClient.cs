@@ -51,7 +51,7 @@ internal sealed class RoutedActionClient(IProxyStateLookup proxyState, GatewaySe
         {
             response = await cluster.Model.HttpClient.SendAsync(message, timeout.Token).ConfigureAwait(false);
         }
-        catch (HttpRequestException ex) when (BackendDelivery.NothingSent(ex))
+        catch (Exception ex) when (ex is HttpRequestException or OperationCanceledException && BackendDelivery.NothingSent(ex))
         {
             return NotSent(BackendDelivery.NotSentDetail);
         }

@@ -27,7 +27,12 @@ internal static class BackendDelivery
             // The request is written only on an established connection, after the TLS handshake:
             // a connection or handshake that failed carried none of it.
             if (e is SocketException { SocketErrorCode: SocketError.ConnectionRefused or SocketError.HostUnreachable or SocketError.NetworkUnreachable or SocketError.AddressNotAvailable }
-                || e is HttpRequestException { HttpRequestError: HttpRequestError.NameResolutionError or HttpRequestError.ConnectionError or HttpRequestError.SecureConnectionError })
+                || e is HttpRequestException { HttpRequestError: HttpRequestError.NameResolutionError or HttpRequestError.ConnectionError or HttpRequestError.SecureConnectionError }
+                // SocketsHttpHandler's ConnectTimeout (BackendHttpClientFactory): a cancellation
+                // whose cause is a timeout. The backends' clients are HttpMessageInvokers with no
+                // timeout of their own (that is HttpClient's), and the call timeouts cancel
+                // without one, so this is the connection that was never made.
+                || e is OperationCanceledException { InnerException: TimeoutException })
             {
                 return true;
             }

@@ -1,3 +1,4 @@
+using System.Globalization;
 using OpenExec.Gateway.Configuration;
 using Yarp.ReverseProxy.Configuration;
 using Yarp.ReverseProxy.Forwarder;
@@ -7,18 +8,24 @@ namespace OpenExec.Gateway.Proxy;
 /// <summary>
 /// Bounds every cluster's calls by <c>OpenExec:BackendTimeout</c> unless the cluster sets its own
 /// (shorter or longer) <c>HttpRequest:ActivityTimeout</c>. Past it the answer is 504
-/// <c>outcome_unknown</c>: the request was sent and may have run.
+/// <c>outcome_unknown</c>: the request was sent and may have run. A connection that cannot be
+/// made within half of it is given up first (502, nothing sent).
 /// </summary>
 internal sealed class BackendTimeoutConfigFilter(GatewaySettings settings) : IProxyConfigFilter
 {
     public ValueTask<ClusterConfig> ConfigureClusterAsync(ClusterConfig cluster, CancellationToken cancel)
     {
-        if (cluster.HttpRequest?.ActivityTimeout is not null)
+        if (cluster.HttpRequest?.ActivityTimeout is null)
         {
-            return ValueTask.FromResult(cluster);
+            var request = (cluster.HttpRequest ?? new ForwarderRequestConfig()) with { ActivityTimeout = settings.Options.BackendTimeout };
+            cluster = cluster with { HttpRequest = request };
         }
-        var request = (cluster.HttpRequest ?? new ForwarderRequestConfig()) with { ActivityTimeout = settings.Options.BackendTimeout };
-        return ValueTask.FromResult(cluster with { HttpRequest = request });
+        // The cluster's HTTP client connects within half of it (BackendHttpClientFactory).
+        var metadata = new Dictionary<string, string>(cluster.Metadata ?? new Dictionary<string, string>(), StringComparer.OrdinalIgnoreCase)
+        {
+            [BackendHttpClientFactory.ConnectTimeoutKey] = BackendHttpClientFactory.ConnectTimeoutFor(cluster.HttpRequest!.ActivityTimeout!.Value).ToString("c", CultureInfo.InvariantCulture),
+        };
+        return ValueTask.FromResult(cluster with { Metadata = metadata });
     }
 
     public ValueTask<RouteConfig> ConfigureRouteAsync(RouteConfig route, ClusterConfig? cluster, CancellationToken cancel)

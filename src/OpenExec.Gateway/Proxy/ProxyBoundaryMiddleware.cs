@@ -153,7 +153,8 @@ internal sealed class ProxyBoundaryMiddleware(RequestDelegate next, ExecutionPip
             var status = context.Response.StatusCode;
             return new ExecutionOutcome(status >= 500 ? Decisions.UpstreamFailed : Decisions.Executed, status >= 500 ? "upstream_failed" : null, receipted.Sha256(), "bytes", status);
         }
-        if (error.Error == ForwarderError.NoAvailableDestinations || (error.Error == ForwarderError.Request && BackendDelivery.NothingSent(error.Exception)))
+        // A connect timeout reaches YARP as a cancellation: RequestTimedOut, nothing sent all the same.
+        if (error.Error == ForwarderError.NoAvailableDestinations || (error.Error is ForwarderError.Request or ForwarderError.RequestTimedOut && BackendDelivery.NothingSent(error.Exception)))
         {
             return BackendDelivery.NotSent();
         }

@@ -56,6 +56,7 @@ internal static class TelemetryServiceCollectionExtensions
             builder.Services.AddSingleton<Yarp.ReverseProxy.Forwarder.IForwarderHttpClientFactory, TraceContextHttpClientFactory>();
             return;
         }
+        builder.Services.AddSingleton<Yarp.ReverseProxy.Forwarder.IForwarderHttpClientFactory, Proxy.BackendHttpClientFactory>();
 
         var serviceName = configuration["OTEL_SERVICE_NAME"] is { Length: > 0 } name ? name : "openexec-gateway";
         var otel = builder.Services.AddOpenTelemetry()

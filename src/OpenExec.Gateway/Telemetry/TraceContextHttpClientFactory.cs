@@ -10,9 +10,10 @@ namespace OpenExec.Gateway.Telemetry;
 /// any the agent sent (as YARP does). HttpClient's diagnostics handler is left out: with nothing
 /// recording, it created, tagged and stopped a client Activity per call only to write the same
 /// header (about 1 KB allocated per proxied request). With the SDK loaded YARP's default client
-/// stays, and with it the HTTP client span under <c>openexec.action.invoke</c>.
+/// stays (<see cref="Proxy.BackendHttpClientFactory"/>), and with it the HTTP client span under
+/// <c>openexec.action.invoke</c>.
 /// </summary>
-internal sealed class TraceContextHttpClientFactory(ILogger<ForwarderHttpClientFactory> logger) : ForwarderHttpClientFactory(logger)
+internal sealed class TraceContextHttpClientFactory(ILogger<ForwarderHttpClientFactory> logger) : Proxy.BackendHttpClientFactory(logger)
 {
     protected override void ConfigureHandler(ForwarderHttpClientContext context, SocketsHttpHandler handler)
     {

@@ -164,6 +164,32 @@ public sealed class ProxyTests : IDisposable
     }
 
     [Fact]
+    public async Task A_connect_that_never_completes_gives_up_before_the_timeout_502_and_releases_the_claim_at_both_front_doors()
+    {
+        // A backend that drops connection attempts (a firewall, a dead host): no byte of the
+        // request leaves, so the connect gives up before the call's 2 s timeout (which could only
+        // say "may have run"), and the same nonce may be retried.
+        using var unanswered = await UnansweredListener.StartAsync();
+        var settings = ProxyConfig.Route("dark", "dark_op", "v1", unanswered.Url, executePath: "/v1/op");
+        settings["OpenExec:BackendTimeout"] = "00:00:02";
+        await using var gateway = await GatewayServer.StartAsync(settings);
+
+        foreach (var attempt in new[] { 1, 2 })
+        {
+            var proxied = await gateway.Client.SendAsync(Post("/v1/op", "{}", "k-dark"));
+            var problem = await Json.ReadAsync(proxied);
+            Assert.Equal(HttpStatusCode.BadGateway, proxied.StatusCode);
+            Assert.Equal("upstream_failed", problem.Str("code"));
+            var receipt = await Json.ReadAsync(await gateway.Client.GetAsync($"/receipts/{problem.Str("id")}"));
+            Assert.Equal("upstream_failed", receipt.GetProperty("body").Str("decision"));
+
+            var executed = await gateway.ExecuteAsync("dark_op", new { }, "k-dark-execute");
+            Assert.Equal(HttpStatusCode.BadGateway, executed.StatusCode);
+            Assert.Equal("upstream_failed", (await Json.ReadAsync(executed)).Str("code"));
+        }
+    }
+
+    [Fact]
     public async Task A_failed_tls_handshake_is_502_and_releases_the_claim_at_both_front_doors()
     {
         // https:// to a plain-HTTP backend: the handshake fails before any byte of the request

@@ -1,0 +1,40 @@
+using System.Globalization;
+using Yarp.ReverseProxy.Forwarder;
+
+namespace OpenExec.Gateway.Proxy;
+
+/// <summary>
+/// The backends' HTTP clients (proxied calls and routed <c>/execute</c> calls): YARP's, with a
+/// connect timeout shorter than the cluster's call timeout. A connection that is never made
+/// proves nothing was sent (502, the claim released); a call timeout can only say the action may
+/// have run (504 <c>outcome_unknown</c>). A backend host that drops connection attempts must
+/// give the first answer, not burn every nonce and approval sent to it.
+/// </summary>
+internal class BackendHttpClientFactory(ILogger<ForwarderHttpClientFactory> logger) : ForwarderHttpClientFactory(logger)
+{
+    /// <summary>The cluster metadata <see cref="BackendTimeoutConfigFilter"/> puts the connect timeout in.</summary>
+    public const string ConnectTimeoutKey = "OpenExec.ConnectTimeout";
+
+    /// <summary>YARP's own connect timeout: the longest one.</summary>
+    private static readonly TimeSpan LongestConnect = TimeSpan.FromSeconds(15);
+
+    /// <summary>Half the call's timeout, at most 15 s: the connect gives up well before the call would.</summary>
+    public static TimeSpan ConnectTimeoutFor(TimeSpan callTimeout)
+        => callTimeout / 2 < LongestConnect ? callTimeout / 2 : LongestConnect;
+
+    protected override void ConfigureHandler(ForwarderHttpClientContext context, SocketsHttpHandler handler)
+    {
+        base.ConfigureHandler(context, handler);
+        if (ConnectTimeoutOf(context.NewMetadata) is { } connect)
+        {
+            handler.ConnectTimeout = connect;
+        }
+    }
+
+    /// <summary>A client is kept across a configuration reload only when its connect timeout is unchanged too.</summary>
+    protected override bool CanReuseOldClient(ForwarderHttpClientContext context)
+        => base.CanReuseOldClient(context) && ConnectTimeoutOf(context.OldMetadata) == ConnectTimeoutOf(context.NewMetadata);
+
+    private static TimeSpan? ConnectTimeoutOf(IReadOnlyDictionary<string, string>? metadata)
+        => metadata?.GetValueOrDefault(ConnectTimeoutKey) is { } value && TimeSpan.TryParse(value, CultureInfo.InvariantCulture, out var timeout) ? timeout : null;
+}
