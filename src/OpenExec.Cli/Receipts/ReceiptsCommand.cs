@@ -151,7 +151,7 @@ internal static class ReceiptsCommand
         {
             var path = parseResult.GetValue(file)!;
             var bytes = await ReadInputAsync(path, cancellationToken).ConfigureAwait(false);
-            var document = ParseDocument(bytes, path == "-" ? "stdin" : path);
+            var (document, answer) = ParseDocument(bytes, path == "-" ? "stdin" : path);
             var trusted = await keys.LoadAsync(parseResult, context, cancellationToken).ConfigureAwait(false);
 
             var checks = ReceiptVerifier.Verify(document, trusted.Find);
@@ -165,6 +165,13 @@ internal static class ReceiptsCommand
                 $"Ed25519 over the batch root, key {document.Kid}",
                 trusted.Contains(document.Kid) ? $"does not verify under key {document.Kid}" : $"key id '{document.Kid}' is not among the trusted keys")).ConfigureAwait(false);
             var valid = checks.Valid;
+            if (answer is not null)
+            {
+                // An /execute answer: what it says beside the document must be what the receipt signed.
+                var problem = AnswerProblem(answer, document);
+                await context.Out.WriteLineAsync(Row("answer", problem is null, "the answer's id, receipt and result are the ones the receipt records", problem ?? "")).ConfigureAwait(false);
+                valid &= problem is null;
+            }
             await context.Out.WriteLineAsync(valid ? "VALID" : "INVALID").ConfigureAwait(false);
             return valid ? ExitCodes.Ok : ExitCodes.VerificationFailed;
         });
@@ -305,17 +312,23 @@ internal static class ReceiptsCommand
         return await File.ReadAllBytesAsync(path, cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>A receipt document, or the <c>receipt_document</c> of an /execute answer.</summary>
-    private static ReceiptDocument ParseDocument(byte[] bytes, string source)
+    /// <summary>
+    /// A receipt document, or the <c>receipt_document</c> of an /execute answer (then also the
+    /// answer). Read as a result is: an answer's result may carry more digits than a double keeps,
+    /// and a receipt document holds no non-integer number.
+    /// </summary>
+    private static (ReceiptDocument Document, StrictObject? Answer) ParseDocument(byte[] bytes, string source)
     {
         try
         {
-            var value = StrictJson.Parse(bytes);
+            var value = StrictJson.ParseResult(bytes);
+            StrictObject? answer = null;
             if (value is StrictObject obj && obj.TryGet("receipt_document", out var inner))
             {
+                answer = obj;
                 value = inner;
             }
-            return ReceiptDocument.Parse(value);
+            return (ReceiptDocument.Parse(value), answer);
         }
         catch (StrictJsonException e)
         {
@@ -325,6 +338,34 @@ internal static class ReceiptsCommand
         {
             throw CliException.BadInput($"{source}: {e.Message}", e);
         }
+    }
+
+    /// <summary>
+    /// Why an /execute answer does not match the receipt it embeds (its <c>id</c>, <c>receipt</c>
+    /// and <c>result</c>, each when present), or null when it does.
+    /// </summary>
+    private static string? AnswerProblem(StrictObject answer, ReceiptDocument document)
+    {
+        if (answer.TryGet("id", out var id) && (id is not StrictString idText || idText.Value != document.Body.ExecId))
+        {
+            return "the answer's 'id' is not the receipt's exec_id";
+        }
+        if (answer.TryGet("receipt", out var receipt) && (receipt is not StrictString hash || hash.Value != document.Hash))
+        {
+            return "the answer's 'receipt' is not the embedded receipt's hash";
+        }
+        if (answer.TryGet("result", out var result))
+        {
+            if (document.Body.ResultSha256 is null || document.Body.ResultForm != ResultHash.CanonicalForm)
+            {
+                return "the answer carries a result, but the receipt records no canonical result hash";
+            }
+            if (!string.Equals(ResultHash.Canonical(result), document.Body.ResultSha256, StringComparison.Ordinal))
+            {
+                return "the answer's 'result' does not hash to the receipt's result_sha256: the result was altered";
+            }
+        }
+        return null;
     }
 
     /// <summary>The gateway a checkpoint (GET /receipts/head) names.</summary>

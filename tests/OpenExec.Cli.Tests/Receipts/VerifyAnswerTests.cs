@@ -1,0 +1,97 @@
+using OpenExec.Cli.Tests.Infrastructure;
+using OpenExec.Core.Crypto;
+using OpenExec.Core.Json;
+using OpenExec.Core.Receipts;
+
+namespace OpenExec.Cli.Tests.Receipts;
+
+/// <summary>`receipts verify` given an /execute answer: the answer around the receipt must be the one the receipt signed.</summary>
+public sealed class VerifyAnswerTests : IDisposable
+{
+    private readonly string _dir = TempDir.Create();
+    private readonly ReceiptSigningKey _key = ReceiptSigningKey.Generate();
+
+    public void Dispose()
+    {
+        _key.Dispose();
+        TempDir.Delete(_dir);
+    }
+
+    private (string Answer, ReceiptDocument Document) Answer(string resultJson, string recorded = "{\"sum\":5}")
+    {
+        var body = new ReceiptBody
+        {
+            ExecId = "ex_1",
+            Gateway = "gw-a",
+            Seq = 1,
+            Prev = ReceiptBody.GenesisPrev,
+            Tenant = "default",
+            Action = "add",
+            Mode = "demo",
+            NonceSha256 = new string('1', 64),
+            RequestSha256 = new string('2', 64),
+            Decision = "executed",
+            ResultSha256 = ResultHash.Canonical(StrictJson.ParseResult(System.Text.Encoding.UTF8.GetBytes(recorded))),
+            ResultForm = ResultHash.CanonicalForm,
+            StartedAt = "2026-01-01T00:00:00.000000Z",
+            FinishedAt = "2026-01-01T00:00:00.000000Z",
+        };
+        var document = ReceiptBatchSigner.Sign(_key, [body])[0];
+        var answer = $$"""{"id":"ex_1","action":"add","result":{{resultJson}},"approved":true,"receipt":"{{document.Hash}}","receipt_document":{{document.ToJson()}}}""";
+        return (answer, document);
+    }
+
+    private string Write(string name, string text)
+    {
+        var path = Path.Combine(_dir, name);
+        File.WriteAllText(path, text);
+        return path;
+    }
+
+    private string KeysFile() => Write("keys.json",
+        $$"""{"keys":[{"kid":"{{_key.Kid}}","kty":"OKP","crv":"Ed25519","x":"{{Base64Url.Encode(_key.PublicKeyRaw)}}"}]}""");
+
+    [Fact]
+    public async Task The_genuine_answer_verifies()
+    {
+        var (answer, _) = Answer("{\"sum\":5}");
+        var run = await Tool.RunAsync("receipts", "verify", Write("answer.json", answer), "--keys", KeysFile());
+        Assert.True(run.ExitCode == 0, run.ToString());
+    }
+
+    [Fact]
+    public async Task An_answer_whose_result_was_altered_does_not_verify()
+    {
+        // The receipt says the result hashed to H({"sum":5}); the answer now claims 500.
+        var (answer, _) = Answer("{\"sum\":500}");
+
+        var run = await Tool.RunAsync("receipts", "verify", Write("answer.json", answer), "--keys", KeysFile());
+
+        Assert.True(run.ExitCode == 1, run.ToString());
+        Assert.DoesNotContain("\nVALID", "\n" + run.Out, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task An_answer_naming_another_receipt_than_the_one_it_embeds_does_not_verify()
+    {
+        var (answer, document) = Answer("{\"sum\":5}");
+        var spliced = answer.Replace($"\"receipt\":\"{document.Hash}\"", $"\"receipt\":\"{new string('f', 64)}\"", StringComparison.Ordinal)
+            .Replace("\"id\":\"ex_1\"", "\"id\":\"ex_2\"", StringComparison.Ordinal);
+
+        var run = await Tool.RunAsync("receipts", "verify", Write("answer.json", spliced), "--keys", KeysFile());
+
+        Assert.True(run.ExitCode == 1, run.ToString());
+    }
+
+    [Fact]
+    public async Task An_answer_whose_result_carries_more_digits_than_a_double_verifies()
+    {
+        // A routed action's JSON answer may hold a decimal with more digits than a double keeps
+        // (README: the gateway accepts it and writes it into the answer verbatim).
+        var (answer, _) = Answer("{\"price\":0.1234567890123456789}", recorded: "{\"price\":0.1234567890123456789}");
+
+        var run = await Tool.RunAsync("receipts", "verify", Write("answer.json", answer), "--keys", KeysFile());
+
+        Assert.True(run.ExitCode == 0, run.ToString());
+    }
+}
