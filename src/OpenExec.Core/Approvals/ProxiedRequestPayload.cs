@@ -75,7 +75,8 @@ public static class ProxiedRequestPayload
 
     /// <summary>
     /// A path that means exactly what it says: no encoded separators or dots, no empty or dot
-    /// segments. Anything else could reach a different backend path than the one approved.
+    /// segments (also with path parameters: <c>..;x</c>). Anything else could reach a different
+    /// backend path than the one approved.
     /// </summary>
     public static bool IsCanonicalPath(string rawPath)
     {
@@ -97,7 +98,9 @@ public static class ProxiedRequestPayload
         }
         foreach (var segment in rawPath.Split('/'))
         {
-            if (segment is "." or "..")
+            // A dot segment with path parameters ("..;x") is a dot segment to servlet containers.
+            var name = segment.IndexOf(';', StringComparison.Ordinal) is >= 0 and var p ? segment[..p] : segment;
+            if (name is "." or "..")
             {
                 return false;
             }

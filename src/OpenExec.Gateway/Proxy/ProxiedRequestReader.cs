@@ -28,6 +28,13 @@ internal static class ProxiedRequestReader
         {
             return Fail(400, "path_not_canonical", "The request path must be canonical: no encoded '/', '\\' or '.', no '//', no '.' or '..' segments");
         }
+        if (!ForwardsAsSent(http, rawPath))
+        {
+            // The forwarder sends the decoded path re-encoded: "%3B" would reach the backend as
+            // ";" (a path parameter to many servers), "%FF" as "%25FF". The hash covers the raw
+            // path, so a path that would not reach the backend byte for byte is refused.
+            return Fail(400, "path_not_canonical", "The request path must be forwarded exactly as sent: percent-encode only characters that must be encoded");
+        }
 
         var nonce = ReadNonce(http.Headers, out var nonceProblem);
         if (nonceProblem is not null)
@@ -146,6 +153,36 @@ internal static class ProxiedRequestReader
             result.Append(c);
         }
         return result.ToString();
+    }
+
+    /// <summary>
+    /// True when the path the forwarder will send (Kestrel's decoded path, re-encoded by YARP and
+    /// canonicalized by <see cref="Uri"/>, as HttpClient writes it) is the raw path as sent, up to
+    /// the case of percent-escapes' hex digits (RFC 3986 section 6.2.2.1).
+    /// </summary>
+    internal static bool ForwardsAsSent(HttpRequest http, string rawPath)
+    {
+        var forwarded = Yarp.ReverseProxy.Forwarder.RequestUtilities.MakeDestinationAddress("http://forwarded.invalid", http.PathBase.Add(http.Path), QueryString.Empty).AbsolutePath;
+        return string.Equals(UpperCaseEscapes(rawPath), forwarded, StringComparison.Ordinal);
+    }
+
+    private static string UpperCaseEscapes(string path)
+    {
+        if (!path.Contains('%', StringComparison.Ordinal))
+        {
+            return path;
+        }
+        var chars = path.ToCharArray();
+        for (var i = 0; i + 2 < chars.Length; i++)
+        {
+            if (chars[i] == '%' && char.IsAsciiHexDigit(chars[i + 1]) && char.IsAsciiHexDigit(chars[i + 2]))
+            {
+                chars[i + 1] = char.ToUpperInvariant(chars[i + 1]);
+                chars[i + 2] = char.ToUpperInvariant(chars[i + 2]);
+                i += 2;
+            }
+        }
+        return new string(chars);
     }
 
     private static ReadResult Fail(int status, string code, string detail) => new(null, status, code, detail);

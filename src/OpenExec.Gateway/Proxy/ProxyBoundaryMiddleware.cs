@@ -109,7 +109,11 @@ internal sealed class ProxyBoundaryMiddleware(RequestDelegate next, ExecutionPip
             }
         }
 
-        var outcome = Classify(context, receipted);
+        // The forwarder names the destination it sends to before it sends anything: without one,
+        // a step of YARP's pipeline answered by itself (session affinity's Return503Error, no
+        // available destination) and no byte reached a backend, whatever status it set.
+        var forwarded = context.GetReverseProxyFeature().ProxiedDestination is not null;
+        var outcome = forwarded ? Classify(context, receipted) : BackendDelivery.NotSent();
         ReceiptDocument document;
         try
         {
@@ -129,7 +133,7 @@ internal sealed class ProxyBoundaryMiddleware(RequestDelegate next, ExecutionPip
         {
             return;
         }
-        if (context.GetForwarderErrorFeature() is not null)
+        if (!forwarded || context.GetForwarderErrorFeature() is not null)
         {
             // The backend gave no complete answer: answer for the gateway, naming the receipt.
             receipted.DiscardBuffered();

@@ -369,6 +369,9 @@ public sealed class ProxyTests : IDisposable
     [InlineData("/v1//b")]
     [InlineData("/v1/a%5Cb")]
     [InlineData("/v1/%2E%2E/admin")]
+    [InlineData("/v1/..;/admin")]
+    [InlineData("/v1/..;jsessionid=x/admin")]
+    [InlineData("/v1/a/.;/b")]
     public async Task Paths_that_could_escape_their_route_are_refused(string path)
     {
         Answer("/v1/a");

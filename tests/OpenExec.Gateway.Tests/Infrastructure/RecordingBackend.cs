@@ -1,0 +1,102 @@
+using System.Net.Sockets;
+using System.Text;
+
+namespace OpenExec.Gateway.Tests.Infrastructure;
+
+/// <summary>A raw HTTP/1.1 backend that records each request head and body exactly as received.</summary>
+public sealed class RecordingBackend : IDisposable
+{
+    private readonly TcpListener _listener = new(System.Net.IPAddress.Loopback, 0);
+    private readonly CancellationTokenSource _stop = new();
+    private readonly string _answer;
+
+    public RecordingBackend(string answer = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n{\"ok\":true}")
+    {
+        _answer = answer;
+        _listener.Start();
+        _ = AcceptLoopAsync();
+    }
+
+    public System.Collections.Concurrent.ConcurrentQueue<(string Head, byte[] Body)> Seen { get; } = new();
+
+    public string Address => $"http://127.0.0.1:{((System.Net.IPEndPoint)_listener.LocalEndpoint).Port}/";
+
+    private async Task AcceptLoopAsync()
+    {
+        while (!_stop.IsCancellationRequested)
+        {
+            TcpClient client;
+            try
+            {
+                client = await _listener.AcceptTcpClientAsync(_stop.Token);
+            }
+            catch (Exception)
+            {
+                return;
+            }
+            _ = Task.Run(() => ServeAsync(client));
+        }
+    }
+
+    private async Task ServeAsync(TcpClient client)
+    {
+        using (client)
+        {
+            var stream = client.GetStream();
+            var pending = new List<byte>();
+            var buffer = new byte[16384];
+            while (true)
+            {
+                int headEnd;
+                while ((headEnd = IndexOfHeadEnd(pending)) < 0)
+                {
+                    var read = await stream.ReadAsync(buffer);
+                    if (read == 0)
+                    {
+                        return;
+                    }
+                    pending.AddRange(buffer.AsSpan(0, read).ToArray());
+                }
+                var head = Encoding.Latin1.GetString(pending.ToArray(), 0, headEnd);
+                var length = 0;
+                foreach (var line in head.Split("\r\n"))
+                {
+                    if (line.StartsWith("Content-Length:", StringComparison.OrdinalIgnoreCase))
+                    {
+                        length = int.Parse(line["Content-Length:".Length..].Trim(), System.Globalization.CultureInfo.InvariantCulture);
+                    }
+                }
+                while (pending.Count < headEnd + 4 + length)
+                {
+                    var read = await stream.ReadAsync(buffer);
+                    if (read == 0)
+                    {
+                        return;
+                    }
+                    pending.AddRange(buffer.AsSpan(0, read).ToArray());
+                }
+                Seen.Enqueue((head, pending.GetRange(headEnd + 4, length).ToArray()));
+                pending.RemoveRange(0, headEnd + 4 + length);
+                await stream.WriteAsync(Encoding.Latin1.GetBytes(_answer));
+            }
+        }
+    }
+
+    private static int IndexOfHeadEnd(List<byte> data)
+    {
+        for (var i = 0; i + 3 < data.Count; i++)
+        {
+            if (data[i] == '\r' && data[i + 1] == '\n' && data[i + 2] == '\r' && data[i + 3] == '\n')
+            {
+                return i;
+            }
+        }
+        return -1;
+    }
+
+    public void Dispose()
+    {
+        _stop.Cancel();
+        _listener.Stop();
+    }
+}

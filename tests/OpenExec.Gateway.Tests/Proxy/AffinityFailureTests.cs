@@ -1,0 +1,43 @@
+using System.Net;
+using OpenExec.Gateway.Tests.Infrastructure;
+
+namespace OpenExec.Gateway.Tests.Proxy;
+
+/// <summary>
+/// A request YARP refuses before sending anything (session affinity with FailurePolicy
+/// Return503Error and an affinity key the agent made up) reached no backend: SPEC section 3 says
+/// nothing sent = claim released, receipt upstream_failed without a backend status.
+/// </summary>
+public sealed class AffinityFailureTests
+{
+    [Fact]
+    public async Task A_request_refused_by_session_affinity_never_sent_consumes_nothing()
+    {
+        using var backend = new RecordingBackend();
+        var settings = ProxyConfig.Route("r", "op", "v1", backend.Address);
+        settings["ReverseProxy:Clusters:r:SessionAffinity:Enabled"] = "true";
+        settings["ReverseProxy:Clusters:r:SessionAffinity:Policy"] = "Cookie";
+        settings["ReverseProxy:Clusters:r:SessionAffinity:FailurePolicy"] = "Return503Error";
+        settings["ReverseProxy:Clusters:r:SessionAffinity:AffinityKeyName"] = "aff";
+        await using var gateway = await GatewayServer.StartAsync(settings);
+
+        var bogus = new HttpRequestMessage(HttpMethod.Post, "/v1/a") { Content = new StringContent("{}", System.Text.Encoding.UTF8, "application/json") };
+        bogus.Headers.TryAddWithoutValidation("Idempotency-Key", "k1");
+        bogus.Headers.TryAddWithoutValidation("Cookie", "aff=not-a-protected-key");
+        var refused = await gateway.Client.SendAsync(bogus);
+        Assert.Empty(backend.Seen);
+
+        var receipt = (await gateway.ReceiptsAsync()).Last().GetProperty("body");
+        // What the receipt claims: a backend answered 503 (none did), and the claim is kept.
+        Assert.True(receipt.GetProperty("upstream_status").ValueKind == System.Text.Json.JsonValueKind.Null,
+            $"status {(int)refused.StatusCode}, receipt {receipt}");
+
+        // Same nonce, same request, without the bogus cookie: nothing was sent, so it may run.
+        var retry = new HttpRequestMessage(HttpMethod.Post, "/v1/a") { Content = new StringContent("{}", System.Text.Encoding.UTF8, "application/json") };
+        retry.Headers.TryAddWithoutValidation("Idempotency-Key", "k1");
+        Assert.Equal(HttpStatusCode.BadGateway, refused.StatusCode);
+        var again = await gateway.Client.SendAsync(retry);
+        Assert.Equal(HttpStatusCode.OK, again.StatusCode);
+        Assert.Single(backend.Seen);
+    }
+}

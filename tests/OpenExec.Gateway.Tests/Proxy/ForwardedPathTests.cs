@@ -1,0 +1,56 @@
+using OpenExec.Gateway.Tests.Infrastructure;
+
+namespace OpenExec.Gateway.Tests.Proxy;
+
+/// <summary>
+/// The action hash covers the raw request-target path byte for byte (SPEC section 5); the path
+/// YARP forwards must be that same path, or the request must be refused before anything runs.
+/// </summary>
+public sealed class ForwardedPathTests
+{
+    [Theory]
+    [InlineData("/v1/files/report%3Bv=2")] // forwarded as /v1/files/report;v=2: a path parameter for Tomcat/Spring/Jetty
+    [InlineData("/v1/users/a%40b")]         // forwarded as /v1/users/a@b
+    [InlineData("/v1/a%2Cb%3Dc")]           // forwarded as /v1/a,b=c
+    [InlineData("/v1/a%FF")]                // forwarded as /v1/a%25FF (a literal "%FF", not the byte 0xFF)
+    [InlineData("/v1/a%2")]                 // forwarded as /v1/a%252
+    public async Task The_forwarded_path_is_the_hashed_path_or_the_request_is_refused(string target)
+    {
+        using var backend = new RecordingBackend();
+        await using var gateway = await GatewayServer.StartAsync(ProxyConfig.Route("r", "op", "v1", backend.Address));
+
+        var (status, text) = await RawHttp.SendAsync(gateway.BaseAddress,
+            $"POST {target} HTTP/1.1\r\nHost: x\r\nIdempotency-Key: k\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n", "{}"u8.ToArray());
+
+        if (backend.Seen.TryDequeue(out var seen))
+        {
+            // It ran: then what ran must be what the action hash (and the approval) covered.
+            Assert.Equal($"POST {target} HTTP/1.1", seen.Head.Split("\r\n")[0]);
+        }
+        else
+        {
+            Assert.Equal(400, status);
+            Assert.Contains("path_not_canonical", text, StringComparison.Ordinal);
+        }
+    }
+
+    [Theory]
+    [InlineData("/v1/a%20b")]
+    [InlineData("/v1/caf%C3%A9")]
+    [InlineData("/v1/caf%c3%a9")]
+    [InlineData("/v1/a%3Fb%23c%25")]
+    [InlineData("/v1/a%252e%252e/x")]
+    [InlineData("/v1/plain/path-._~!$&'()*+,;=:@")]
+    public async Task Paths_whose_encoding_survives_forwarding_still_run(string target)
+    {
+        using var backend = new RecordingBackend();
+        await using var gateway = await GatewayServer.StartAsync(ProxyConfig.Route("r", "op", "v1", backend.Address));
+
+        var (status, _) = await RawHttp.SendAsync(gateway.BaseAddress,
+            $"POST {target} HTTP/1.1\r\nHost: x\r\nIdempotency-Key: k\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n", "{}"u8.ToArray());
+
+        Assert.Equal(200, status);
+        Assert.True(backend.Seen.TryDequeue(out var seen));
+        Assert.Equal($"POST {target} HTTP/1.1".ToUpperInvariant(), seen.Head.Split("\r\n")[0].ToUpperInvariant());
+    }
+}
