@@ -155,6 +155,10 @@ internal static class ProxiedRequestReader
         return result.ToString();
     }
 
+    /// <summary>RFC 3986 pchar without percent-escapes, and '/': what a path is forwarded with unchanged.</summary>
+    private static readonly System.Buffers.SearchValues<char> PlainPathChars =
+        System.Buffers.SearchValues.Create("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~!$&'()*+,;=:@/");
+
     /// <summary>
     /// True when the path the forwarder will send (Kestrel's decoded path, re-encoded by YARP and
     /// canonicalized by <see cref="Uri"/>, as HttpClient writes it) is the raw path as sent, up to
@@ -162,6 +166,12 @@ internal static class ProxiedRequestReader
     /// </summary>
     internal static bool ForwardsAsSent(HttpRequest http, string rawPath)
     {
+        if (!rawPath.AsSpan().ContainsAnyExcept(PlainPathChars))
+        {
+            // Nothing to decode and nothing the encoder would escape: sent as written (the usual
+            // path, checked without building the URI).
+            return true;
+        }
         var forwarded = Yarp.ReverseProxy.Forwarder.RequestUtilities.MakeDestinationAddress("http://forwarded.invalid", http.PathBase.Add(http.Path), QueryString.Empty).AbsolutePath;
         return string.Equals(UpperCaseEscapes(rawPath), forwarded, StringComparison.Ordinal);
     }
