@@ -8,11 +8,14 @@ internal sealed class CliContext(TextWriter output, TextWriter error, TimeProvid
 
     private HttpClient? _http;
 
-    /// <summary>Results: artifacts, hashes, reports. Scripts read this.</summary>
+    /// <summary>Results: artifacts, hashes, exports, written as they are. Scripts read this.</summary>
     public TextWriter Out { get; } = output;
 
-    /// <summary>Errors, notes and progress.</summary>
-    public TextWriter Err { get; } = error;
+    /// <summary>Reports on standard output (verify, audit): they quote untrusted values, so control characters are escaped.</summary>
+    public TextWriter Report { get; } = new TerminalText(output);
+
+    /// <summary>Errors, notes and progress, control characters escaped (they quote files and servers).</summary>
+    public TextWriter Err { get; } = new TerminalText(error);
 
     public TimeProvider Time { get; } = time;
 

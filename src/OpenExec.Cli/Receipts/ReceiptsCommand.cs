@@ -156,10 +156,10 @@ internal static class ReceiptsCommand
 
             var checks = ReceiptVerifier.Verify(document, trusted.Find);
             var body = document.Body;
-            await context.Out.WriteLineAsync($"receipt exec_id {body.ExecId}: gateway {body.Gateway}, seq {body.Seq}, action {body.Action}, decision {body.Decision}, kid {document.Kid}").ConfigureAwait(false);
-            await context.Out.WriteLineAsync(Row("hash", checks.Hash == true, "the body hashes (JCS, SHA-256) to 'hash'", "the body does not hash to 'hash': the receipt was altered")).ConfigureAwait(false);
-            await context.Out.WriteLineAsync(Row("inclusion", checks.Inclusion == true, $"leaf {document.Batch.Index} of a batch of {document.Batch.Size} leads to the signed root", "the inclusion path does not lead to a batch root")).ConfigureAwait(false);
-            await context.Out.WriteLineAsync(Row(
+            await context.Report.WriteLineAsync($"receipt exec_id {body.ExecId}: gateway {body.Gateway}, seq {body.Seq}, action {body.Action}, decision {body.Decision}, kid {document.Kid}").ConfigureAwait(false);
+            await context.Report.WriteLineAsync(Row("hash", checks.Hash == true, "the body hashes (JCS, SHA-256) to 'hash'", "the body does not hash to 'hash': the receipt was altered")).ConfigureAwait(false);
+            await context.Report.WriteLineAsync(Row("inclusion", checks.Inclusion == true, $"leaf {document.Batch.Index} of a batch of {document.Batch.Size} leads to the signed root", "the inclusion path does not lead to a batch root")).ConfigureAwait(false);
+            await context.Report.WriteLineAsync(Row(
                 "signature",
                 checks.Signature == true,
                 $"Ed25519 over the batch root, key {document.Kid}",
@@ -169,10 +169,10 @@ internal static class ReceiptsCommand
             {
                 // An /execute answer: what it says beside the document must be what the receipt signed.
                 var problem = AnswerProblem(answer, document);
-                await context.Out.WriteLineAsync(Row("answer", problem is null, "the answer's id, receipt and result are the ones the receipt records", problem ?? "")).ConfigureAwait(false);
+                await context.Report.WriteLineAsync(Row("answer", problem is null, "the answer's id, receipt and result are the ones the receipt records", problem ?? "")).ConfigureAwait(false);
                 valid &= problem is null;
             }
-            await context.Out.WriteLineAsync(valid ? "VALID" : "INVALID").ConfigureAwait(false);
+            await context.Report.WriteLineAsync(valid ? "VALID" : "INVALID").ConfigureAwait(false);
             return valid ? ExitCodes.Ok : ExitCodes.VerificationFailed;
         });
         return command;
@@ -241,7 +241,7 @@ internal static class ReceiptsCommand
                     ? $"the checkpoint's signature does not verify under key {checkpoint.Kid}"
                     : $"the checkpoint is signed by key id '{checkpoint.Kid}', which is not among the trusted keys");
             }
-            await WriteReportAsync(context.Out, path, result, progress).ConfigureAwait(false);
+            await WriteReportAsync(context.Report, path, result, progress).ConfigureAwait(false);
             return result.Ok ? ExitCodes.Ok : ExitCodes.VerificationFailed;
         });
         return command;

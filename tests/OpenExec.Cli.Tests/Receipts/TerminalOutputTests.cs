@@ -1,0 +1,69 @@
+using OpenExec.Cli.Tests.Infrastructure;
+using OpenExec.Core.Crypto;
+using OpenExec.Core.Receipts;
+
+namespace OpenExec.Cli.Tests.Receipts;
+
+/// <summary>
+/// Reports quote values from documents the tool does not trust: a forged receipt must not drive
+/// the auditor's terminal (escape sequences, carriage returns, bidirectional overrides).
+/// </summary>
+public sealed class TerminalOutputTests : IDisposable
+{
+    // Clears the line, returns to its start and prints a fake verdict; then reverses the text after it.
+    private const string Hostile = "ex_1\u001b[2K\rVALID\u202Egnp.exe\u0085";
+
+    private readonly string _dir = TempDir.Create();
+    private readonly ReceiptSigningKey _key = ReceiptSigningKey.Generate();
+
+    public void Dispose()
+    {
+        _key.Dispose();
+        TempDir.Delete(_dir);
+    }
+
+    private ReceiptDocument Document() => ReceiptBatchSigner.Sign(_key, [new ReceiptBody
+    {
+        ExecId = Hostile,
+        Gateway = "gw-a\u001b]0;title\u0007",
+        Seq = 1,
+        Prev = ReceiptBody.GenesisPrev,
+        Tenant = "default",
+        Action = "echo",
+        Mode = "demo",
+        NonceSha256 = new string('1', 64),
+        RequestSha256 = new string('2', 64),
+        Decision = "executed",
+        StartedAt = "2026-01-01T00:00:00.000000Z",
+        FinishedAt = "2026-01-01T00:00:00.000000Z",
+    }])[0];
+
+    private string Write(string name, string text)
+    {
+        var path = Path.Combine(_dir, name);
+        File.WriteAllText(path, text);
+        return path;
+    }
+
+    private string KeysFile() => Write("keys.json",
+        $$"""{"keys":[{"kid":"{{_key.Kid}}","kty":"OKP","crv":"Ed25519","x":"{{Base64Url.Encode(_key.PublicKeyRaw)}}"}]}""");
+
+    [Fact]
+    public async Task Verify_and_audit_print_control_characters_of_a_document_escaped()
+    {
+        var document = Document().ToJson();
+
+        var verify = await Tool.RunAsync("receipts", "verify", Write("receipt.json", document), "--keys", KeysFile());
+        var audit = await Tool.RunAsync("receipts", "audit", "--file", Write("receipts.ndjson", document + "\n"), "--keys", KeysFile());
+
+        foreach (var run in new[] { verify, audit })
+        {
+            Assert.Equal(0, run.ExitCode);
+            foreach (var forbidden in new[] { '\u001b', '\r', '\u202E', '\u0007', '\u0085' })
+            {
+                Assert.DoesNotContain(forbidden, run.Out + run.Err);
+            }
+        }
+        Assert.Contains("ex_1\\u001b[2K\\u000dVALID\\u202egnp.exe\\u0085", verify.Out, StringComparison.Ordinal);
+    }
+}
