@@ -7,7 +7,7 @@ namespace OpenExec.Cli.Tests.Receipts;
 /// <summary>Audits of synthetic exports signed with the protocol core, without a gateway: several chains in one file.</summary>
 public sealed class ReceiptAuditTests : IDisposable
 {
-    private readonly string _dir = TempDir.Create();
+    private readonly ReceiptFiles _files = new();
     private readonly ReceiptSigningKey _keyA = ReceiptSigningKey.Generate();
     private readonly ReceiptSigningKey _keyB = ReceiptSigningKey.Generate();
 
@@ -15,7 +15,7 @@ public sealed class ReceiptAuditTests : IDisposable
     {
         _keyA.Dispose();
         _keyB.Dispose();
-        TempDir.Delete(_dir);
+        _files.Dispose();
     }
 
     private static List<string> Chain(ReceiptSigningKey key, string gateway, int count, int batch)
@@ -25,21 +25,7 @@ public sealed class ReceiptAuditTests : IDisposable
         var bodies = new List<ReceiptBody>();
         for (var seq = 1; seq <= count; seq++)
         {
-            var body = new ReceiptBody
-            {
-                ExecId = $"ex_{gateway}_{seq}",
-                Gateway = gateway,
-                Seq = seq,
-                Prev = prev,
-                Tenant = "t",
-                Action = "echo",
-                Mode = "demo",
-                NonceSha256 = new string('1', 64),
-                RequestSha256 = new string('2', 64),
-                Decision = "executed",
-                StartedAt = "2026-01-01T00:00:00.000000Z",
-                FinishedAt = "2026-01-01T00:00:00.000000Z",
-            };
+            var body = ReceiptFiles.Body($"ex_{gateway}_{seq}", gateway, seq, prev);
             prev = ReceiptHash.Compute(body);
             bodies.Add(body);
             if (bodies.Count == batch || seq == count)
@@ -51,20 +37,9 @@ public sealed class ReceiptAuditTests : IDisposable
         return lines;
     }
 
-    private string KeysFile()
-    {
-        static string Jwk(ReceiptSigningKey k) => $$"""{"kid":"{{k.Kid}}","kty":"OKP","crv":"Ed25519","x":"{{Base64Url.Encode(k.PublicKeyRaw)}}"}""";
-        var path = Path.Combine(_dir, "keys.json");
-        File.WriteAllText(path, $$"""{"keys":[{{Jwk(_keyA)}},{{Jwk(_keyB)}}]}""");
-        return path;
-    }
+    private string KeysFile() => _files.KeysFile(_keyA, _keyB);
 
-    private string Write(IEnumerable<string> lines)
-    {
-        var path = Path.Combine(_dir, Guid.NewGuid().ToString("N") + ".ndjson");
-        File.WriteAllLines(path, lines);
-        return path;
-    }
+    private string Write(IEnumerable<string> lines) => _files.WriteLines(lines);
 
     private static IEnumerable<string> Interleave(List<string> a, List<string> b) =>
         Enumerable.Range(0, Math.Max(a.Count, b.Count)).SelectMany(i => new[] { i < a.Count ? a[i] : null, i < b.Count ? b[i] : null }).OfType<string>();

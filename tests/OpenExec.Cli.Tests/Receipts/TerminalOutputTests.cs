@@ -13,40 +13,21 @@ public sealed class TerminalOutputTests : IDisposable
     // Clears the line, returns to its start and prints a fake verdict; then reverses the text after it.
     private const string Hostile = "ex_1\u001b[2K\rVALID\u202Egnp.exe\u0085";
 
-    private readonly string _dir = TempDir.Create();
+    private readonly ReceiptFiles _files = new();
     private readonly ReceiptSigningKey _key = ReceiptSigningKey.Generate();
 
     public void Dispose()
     {
         _key.Dispose();
-        TempDir.Delete(_dir);
+        _files.Dispose();
     }
 
-    private ReceiptDocument Document() => ReceiptBatchSigner.Sign(_key, [new ReceiptBody
-    {
-        ExecId = Hostile,
-        Gateway = "gw-a\u001b]0;title\u0007",
-        Seq = 1,
-        Prev = ReceiptBody.GenesisPrev,
-        Tenant = "default",
-        Action = "echo",
-        Mode = "demo",
-        NonceSha256 = new string('1', 64),
-        RequestSha256 = new string('2', 64),
-        Decision = "executed",
-        StartedAt = "2026-01-01T00:00:00.000000Z",
-        FinishedAt = "2026-01-01T00:00:00.000000Z",
-    }])[0];
+    private ReceiptDocument Document()
+        => ReceiptBatchSigner.Sign(_key, [ReceiptFiles.Body(Hostile, "gw-a\u001b]0;title\u0007", 1, ReceiptBody.GenesisPrev)])[0];
 
-    private string Write(string name, string text)
-    {
-        var path = Path.Combine(_dir, name);
-        File.WriteAllText(path, text);
-        return path;
-    }
+    private string Write(string name, string text) => _files.Write(name, text);
 
-    private string KeysFile() => Write("keys.json",
-        $$"""{"keys":[{"kid":"{{_key.Kid}}","kty":"OKP","crv":"Ed25519","x":"{{Base64Url.Encode(_key.PublicKeyRaw)}}"}]}""");
+    private string KeysFile() => _files.KeysFile(_key);
 
     [Fact]
     public async Task Verify_and_audit_print_control_characters_of_a_document_escaped()

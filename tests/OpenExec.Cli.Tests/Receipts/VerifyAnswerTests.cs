@@ -8,48 +8,31 @@ namespace OpenExec.Cli.Tests.Receipts;
 /// <summary>`receipts verify` given an /execute answer: the answer around the receipt must be the one the receipt signed.</summary>
 public sealed class VerifyAnswerTests : IDisposable
 {
-    private readonly string _dir = TempDir.Create();
+    private readonly ReceiptFiles _files = new();
     private readonly ReceiptSigningKey _key = ReceiptSigningKey.Generate();
 
     public void Dispose()
     {
         _key.Dispose();
-        TempDir.Delete(_dir);
+        _files.Dispose();
     }
 
     private (string Answer, ReceiptDocument Document) Answer(string resultJson, string recorded = "{\"sum\":5}")
     {
-        var body = new ReceiptBody
+        var body = ReceiptFiles.Body("ex_1", "gw-a", 1, ReceiptBody.GenesisPrev) with
         {
-            ExecId = "ex_1",
-            Gateway = "gw-a",
-            Seq = 1,
-            Prev = ReceiptBody.GenesisPrev,
-            Tenant = "default",
             Action = "add",
-            Mode = "demo",
-            NonceSha256 = new string('1', 64),
-            RequestSha256 = new string('2', 64),
-            Decision = "executed",
             ResultSha256 = ResultHash.Canonical(StrictJson.ParseResult(System.Text.Encoding.UTF8.GetBytes(recorded))),
             ResultForm = ResultHash.CanonicalForm,
-            StartedAt = "2026-01-01T00:00:00.000000Z",
-            FinishedAt = "2026-01-01T00:00:00.000000Z",
         };
         var document = ReceiptBatchSigner.Sign(_key, [body])[0];
         var answer = $$"""{"id":"ex_1","action":"add","result":{{resultJson}},"approved":true,"receipt":"{{document.Hash}}","receipt_document":{{document.ToJson()}}}""";
         return (answer, document);
     }
 
-    private string Write(string name, string text)
-    {
-        var path = Path.Combine(_dir, name);
-        File.WriteAllText(path, text);
-        return path;
-    }
+    private string Write(string name, string text) => _files.Write(name, text);
 
-    private string KeysFile() => Write("keys.json",
-        $$"""{"keys":[{"kid":"{{_key.Kid}}","kty":"OKP","crv":"Ed25519","x":"{{Base64Url.Encode(_key.PublicKeyRaw)}}"}]}""");
+    private string KeysFile() => _files.KeysFile(_key);
 
     [Fact]
     public async Task The_genuine_answer_verifies()

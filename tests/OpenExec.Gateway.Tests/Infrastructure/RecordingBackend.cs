@@ -3,23 +3,38 @@ using System.Text;
 
 namespace OpenExec.Gateway.Tests.Infrastructure;
 
-/// <summary>A raw HTTP/1.1 backend that records each request head and body exactly as received.</summary>
+/// <summary>
+/// A raw HTTP/1.1 keep-alive backend that records each request head and body exactly as
+/// received, and answers each with one fixed answer. With <c>answerFirstOnly</c> it answers only
+/// the first request on each connection, then reads the head of the next one and closes without
+/// answering: the case where SocketsHttpHandler could silently re-send on a new connection.
+/// </summary>
 public sealed class RecordingBackend : IDisposable
 {
     private readonly TcpListener _listener = new(System.Net.IPAddress.Loopback, 0);
     private readonly CancellationTokenSource _stop = new();
-    private readonly string _answer;
+    private readonly byte[] _answer;
+    private readonly bool _answerFirstOnly;
+    private int _requests;
+    private int _connections;
 
-    public RecordingBackend(string answer = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n{\"ok\":true}")
+    public RecordingBackend(string answer = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n{\"ok\":true}", bool answerFirstOnly = false)
     {
-        _answer = answer;
+        _answer = Encoding.Latin1.GetBytes(answer);
+        _answerFirstOnly = answerFirstOnly;
         _listener.Start();
         _ = AcceptLoopAsync();
     }
 
+    /// <summary>Every request read whole (head and body), in arrival order.</summary>
     public System.Collections.Concurrent.ConcurrentQueue<(string Head, byte[] Body)> Seen { get; } = new();
 
     public string Address => $"http://127.0.0.1:{((System.Net.IPEndPoint)_listener.LocalEndpoint).Port}/";
+
+    /// <summary>Request heads read, answered or not.</summary>
+    public int Requests => Volatile.Read(ref _requests);
+
+    public int Connections => Volatile.Read(ref _connections);
 
     private async Task AcceptLoopAsync()
     {
@@ -34,6 +49,7 @@ public sealed class RecordingBackend : IDisposable
             {
                 return;
             }
+            Interlocked.Increment(ref _connections);
             _ = Task.Run(() => ServeAsync(client));
         }
     }
@@ -45,7 +61,7 @@ public sealed class RecordingBackend : IDisposable
             var stream = client.GetStream();
             var pending = new List<byte>();
             var buffer = new byte[16384];
-            while (true)
+            for (var n = 0; ; n++)
             {
                 int headEnd;
                 while ((headEnd = IndexOfHeadEnd(pending)) < 0)
@@ -56,6 +72,11 @@ public sealed class RecordingBackend : IDisposable
                         return;
                     }
                     pending.AddRange(buffer.AsSpan(0, read).ToArray());
+                }
+                Interlocked.Increment(ref _requests);
+                if (n > 0 && _answerFirstOnly)
+                {
+                    return;
                 }
                 var head = Encoding.Latin1.GetString(pending.ToArray(), 0, headEnd);
                 var length = 0;
@@ -77,7 +98,7 @@ public sealed class RecordingBackend : IDisposable
                 }
                 Seen.Enqueue((head, pending.GetRange(headEnd + 4, length).ToArray()));
                 pending.RemoveRange(0, headEnd + 4 + length);
-                await stream.WriteAsync(Encoding.Latin1.GetBytes(_answer));
+                await stream.WriteAsync(_answer);
             }
         }
     }

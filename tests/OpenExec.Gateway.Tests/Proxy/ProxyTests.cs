@@ -336,7 +336,7 @@ public sealed class ProxyTests : IDisposable
     [Fact]
     public async Task A_backend_closing_after_the_request_head_gets_the_request_exactly_once()
     {
-        using var closing = new ClosingBackend();
+        using var closing = new RecordingBackend(answerFirstOnly: true);
         await using var gateway = await GatewayServer.StartAsync(ProxyConfig.Route("c", "close_op", "v1", closing.Address));
 
         // Bodyless and with-body requests alike: each goes on a reused connection that the
