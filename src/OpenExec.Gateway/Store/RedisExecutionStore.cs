@@ -363,8 +363,9 @@ internal sealed class RedisExecutionStore : IExecutionStore, IDisposable
 
     /// <summary>
     /// Reports Redis settings that weaken the at-most-once guarantee: no AOF (a restart forgets
-    /// used nonces) and an evicting memory policy (memory pressure forgets them). Uses INFO, which
-    /// managed Redis services allow where CONFIG is disabled.
+    /// used nonces) and an evicting memory policy (memory pressure forgets them); and cluster
+    /// mode, where claims fail closed. Uses INFO, which managed Redis services allow where CONFIG
+    /// is disabled.
     /// </summary>
     public async Task CheckSettingsAsync()
     {
@@ -383,6 +384,7 @@ internal sealed class RedisExecutionStore : IExecutionStore, IDisposable
             read = true;
             var info = (await server.InfoAsync("persistence").ConfigureAwait(false))
                 .Concat(await server.InfoAsync("memory").ConfigureAwait(false))
+                .Concat(await server.InfoAsync("cluster").ConfigureAwait(false))
                 .SelectMany(g => g)
                 .GroupBy(kv => kv.Key, StringComparer.Ordinal)
                 .ToDictionary(g => g.Key, g => g.First().Value, StringComparer.Ordinal);
@@ -393,6 +395,10 @@ internal sealed class RedisExecutionStore : IExecutionStore, IDisposable
             if (info.TryGetValue("maxmemory_policy", out var policy) && policy != "noeviction")
             {
                 found.Add($"Redis maxmemory-policy is {policy} at {server.EndPoint}: memory pressure can evict used nonces; set maxmemory-policy noeviction");
+            }
+            if (info.TryGetValue("cluster_enabled", out var cluster) && cluster == "1")
+            {
+                found.Add($"Redis at {server.EndPoint} runs in cluster mode, which the gateway does not support: a claim touches two keys that may live in different slots, so claims fail (503, nothing runs); use a single node or primary/replica");
             }
         }
         // What this check read replaces the last one: a setting fixed in Redis clears its

@@ -629,6 +629,22 @@ public sealed class RedisExecutionStoreTests : StoreTestBase
         TempDir.Delete(dir2);
     }
 
+    [Fact]
+    public async Task Health_says_why_claims_fail_on_a_redis_cluster_and_none_runs()
+    {
+        using var cluster = RedisServer.Start("--cluster-enabled", "yes", "--appendonly", "yes");
+        var dir = TempDir.Create();
+        using var identity = GatewayIdentity.Open(dir, null);
+        var warnings = new HealthWarnings();
+        using (var store = RedisStores.Open(cluster, identity, warnings))
+        {
+            await store.CheckSettingsAsync();
+            Assert.Contains(warnings.Current, w => w.Contains("cluster mode", StringComparison.Ordinal));
+            await Assert.ThrowsAsync<StoreUnavailableException>(async () => await store.ClaimAsync(Claim(Hex64()), default));
+        }
+        TempDir.Delete(dir);
+    }
+
     protected override void Dispose(bool disposing)
     {
         base.Dispose(disposing);
