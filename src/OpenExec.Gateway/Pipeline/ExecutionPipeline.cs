@@ -191,8 +191,9 @@ internal sealed class ExecutionPipeline
             // was told: a release (nothing was sent; answered 503), or outcome_unknown (the action
             // may have run; answered 504, never "nothing executed").
             var later = outcome.ReleaseClaim ? body : Draft(ticket.ExecId, ticket.Action, ticket.Tenant, ticket.NonceSha256, ticket.RequestSha256, ticket.ApprovalIdentity, ticket.ApprovalId, ticket.StartedAt, ticket.TraceId, Decisions.OutcomeUnknown, "outcome_unknown");
-            // Until the lease as it now stands ends (renewals may have moved it far past the first
-            // one: a long stream), and no later: past it, another instance may take the claim over.
+            // With Redis until the lease as it now stands ends (renewals may have moved it far past
+            // the first one: a long stream), and no later: past it, another instance may take the
+            // claim over. The embedded store has no one else to finish it: until it is written.
             _ = RecordLaterAsync(later, update, Actions.BackendTimeouts.LeaseFrom(leaseRenewedAt ?? ticket.StartedAt, ticket.CallTimeout));
             if (outcome.ReleaseClaim)
             {
@@ -280,8 +281,9 @@ internal sealed class ExecutionPipeline
 
     /// <summary>
     /// Retries a claim's record that could not be written (a lock held too long, a full disk, Redis
-    /// away), with backoff, until its lease would have run out; after that the claim is finished
-    /// by whoever finds it (Redis) or at the next start (embedded store).
+    /// away), with backoff: with Redis until its lease would have run out (after that the claim is
+    /// finished by whoever finds it); with the embedded store until it is written, since nothing
+    /// else finishes it while this process runs (<see cref="IExecutionStore.KeepRecording"/>).
     /// </summary>
     private Task RecordLaterAsync(ReceiptBody body, ClaimUpdate update, DateTimeOffset until)
         => RetryBackoff.RunAsync(
@@ -291,7 +293,7 @@ internal sealed class ExecutionPipeline
                 GatewayTelemetry.Decided(body.Action, body.ExecId, body.Tenant, body.Decision, body.Code, document.Hash, Stopwatch.GetTimestamp());
             },
             ex => ex is StoreUnavailableException,
-            () => _clock.Now < until,
+            () => _store.KeepRecording(until, _clock.Now),
             waitFirst: true);
 
     private async ValueTask<ReceiptDocument> WriteReceiptAsync(ReceiptBody body, ClaimUpdate? update, CancellationToken cancellationToken)

@@ -59,6 +59,14 @@ internal interface IExecutionStore
 
     /// <summary>True when the store answers now.</summary>
     ValueTask<bool> PingAsync(CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Whether a claim's record that could not be written (its outcome, or its release) is still
+    /// worth retrying at <paramref name="now"/>: with Redis only until the claim's lease ends
+    /// (past it, another instance may take the claim over); with the embedded store for as long
+    /// as it is open, since nothing else finishes the claim while this process runs.
+    /// </summary>
+    bool KeepRecording(DateTimeOffset leaseUntil, DateTimeOffset now);
 }
 
 /// <summary>

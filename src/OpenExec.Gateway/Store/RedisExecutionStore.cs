@@ -64,6 +64,21 @@ internal sealed class RedisExecutionStore : IExecutionStore, IDisposable
     /// </summary>
     public async Task RecoverAsync(Func<RecoveredClaim, ReceiptBody> draftFor, CancellationToken cancellationToken)
     {
+        try
+        {
+            // Before anything is signed: a ledger behind Redis's copy of its chain must not fork it.
+            await _replicator.ReadHeadAsync(Database, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (IsUnavailable(ex) || _chainConflict is not null)
+        {
+            // Redis away: the copier checks once it is back (until then nothing is claimed).
+        }
+        if (_chainConflict is not null)
+        {
+            // Nothing is signed, these claims' receipts included: they are recovered at the first
+            // start after the data dir is repaired. Meanwhile /health says why, and claims are refused.
+            return;
+        }
         var recovered = await _ledger.RecoverUnfinishedAsync(draftFor, _log, cancellationToken).ConfigureAwait(false);
         // Claims are taken only once Redis has every receipt the ledger holds now (their copies
         // restore the claims Redis may lack). Normally it already has them.
@@ -101,6 +116,29 @@ internal sealed class RedisExecutionStore : IExecutionStore, IDisposable
     }
 
     internal SqliteReceiptLedger Ledger => _ledger;
+
+    /// <summary>Set when Redis holds more of this gateway's chain than its own ledger: nothing is signed or claimed any more.</summary>
+    private volatile string? _chainConflict;
+
+    /// <summary>
+    /// Redis holds this gateway's chain further than the local ledger does (a data dir restored
+    /// from an earlier backup, a lost WAL): signing on would give a second receipt for the seqs
+    /// Redis already has, which the copy would skip. Fail closed until the operator repairs it.
+    /// </summary>
+    internal void ChainConflict(long redisHead, long ledgerHead)
+    {
+        var conflict = $"Redis holds this gateway's chain up to seq {redisHead} (receipts its ledger, at seq {ledgerHead}, does not hold): the data dir lost receipts (restored from an earlier backup?); nothing is signed or claimed until its latest state is restored";
+        _chainConflict = conflict;
+        _warnings?.Set("chain", [conflict]);
+    }
+
+    private void ThrowIfChainConflict()
+    {
+        if (_chainConflict is { } conflict)
+        {
+            throw new StoreUnavailableException(conflict);
+        }
+    }
 
     internal GatewayIdentity Identity => _identity;
 
@@ -163,6 +201,7 @@ internal sealed class RedisExecutionStore : IExecutionStore, IDisposable
             var state = await LookupAsync(request.NonceSha256, cancellationToken).ConfigureAwait(false);
             return state.Status == NonceStatus.Free ? new ClaimResult(ClaimStatus.NotClaimed, NonceState.Free) : new ClaimResult(ClaimStatus.NonceTaken, state);
         }
+        ThrowIfChainConflict();
         if (Volatile.Read(ref _claimsFromSeq) > 0 && !ClaimsOpen())
         {
             // Redis does not yet hold this data dir's receipts as far as the ledger had them at
@@ -235,6 +274,7 @@ internal sealed class RedisExecutionStore : IExecutionStore, IDisposable
     /// </summary>
     public async ValueTask<ReceiptDocument> AppendReceiptAsync(ReceiptBody draft, ClaimUpdate? claimUpdate, CancellationToken cancellationToken)
     {
+        ThrowIfChainConflict();
         var doc = await _ledger.AppendAsync(draft, claimUpdate: null).ConfigureAwait(false);
         if (claimUpdate is { } update)
         {
@@ -346,7 +386,7 @@ internal sealed class RedisExecutionStore : IExecutionStore, IDisposable
 
     public async ValueTask<bool> PingAsync(CancellationToken cancellationToken)
     {
-        if (!await _ledger.PingAsync(cancellationToken).ConfigureAwait(false))
+        if (_chainConflict is not null || !await _ledger.PingAsync(cancellationToken).ConfigureAwait(false))
         {
             return false;
         }
@@ -408,6 +448,9 @@ internal sealed class RedisExecutionStore : IExecutionStore, IDisposable
             _warnings.Set("redis", found);
         }
     }
+
+    /// <summary>Until the lease ends: past it, another instance may take the claim over.</summary>
+    public bool KeepRecording(DateTimeOffset leaseUntil, DateTimeOffset now) => now < leaseUntil && Volatile.Read(ref _disposed) == 0;
 
     public void Dispose()
     {

@@ -142,7 +142,7 @@ internal sealed class RedisReceiptReplicator : IDisposable
                 if (copied < 0)
                 {
                     await db.HashSetAsync(RedisScripts.Keys, identity.SigningKey.Kid, Base64Url.Encode(identity.SigningKey.PublicKeyRaw)).ConfigureAwait(false);
-                    copied = HeadSeq(await db.HashGetAsync(RedisScripts.Gateways, identity.GatewayId).ConfigureAwait(false));
+                    copied = await ReadHeadAsync(db, stop).ConfigureAwait(false);
                     CopiedSeq = copied;
                     StoreLog.ReplicationResumed(_log, copied);
                 }
@@ -272,6 +272,33 @@ internal sealed class RedisReceiptReplicator : IDisposable
             values[a + 11] = effect;
         }
         return db.ScriptEvaluateAsync(RedisScripts.Copy, keys, values);
+    }
+
+    /// <summary>
+    /// The seq of this gateway's chain head in Redis, once checked against the ledger. Redis's copy
+    /// of the chain comes only from this ledger, so a head the ledger does not hold (a seq past its
+    /// end, or another receipt at that seq) means the ledger lost receipts: a data dir restored
+    /// from an earlier backup, a lost WAL. Signing on would put a second receipt at seqs Redis
+    /// already has, and the copy would skip it: the store stops signing and claiming instead.
+    /// </summary>
+    internal async Task<long> ReadHeadAsync(IDatabase db, CancellationToken cancellationToken)
+    {
+        var head = await db.HashGetAsync(RedisScripts.Gateways, _store.Identity.GatewayId).ConfigureAwait(false);
+        var seq = HeadSeq(head);
+        if (seq == 0)
+        {
+            return 0;
+        }
+        var hash = head.ToString().Split(' ') is [_, var h, ..] ? h : null;
+        var held = seq <= _store.Ledger.CommittedSeq
+            ? await _store.Ledger.ListReceiptsAsync(_store.Identity.GatewayId, seq - 1, 1, cancellationToken).ConfigureAwait(false)
+            : [];
+        if (held.Count == 1 && (hash is null || string.Equals(held[0].Hash, hash, StringComparison.Ordinal)))
+        {
+            return seq;
+        }
+        _store.ChainConflict(seq, _store.Ledger.CommittedSeq);
+        throw new InvalidOperationException("Redis holds receipts of this gateway's chain that its ledger does not");
     }
 
     /// <summary>The seq of a chain head as kept in <see cref="RedisScripts.Gateways"/> ("seq hash"); 0 when there is none.</summary>

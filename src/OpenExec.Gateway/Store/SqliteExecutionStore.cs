@@ -14,6 +14,7 @@ internal sealed class SqliteExecutionStore : IExecutionStore, IDisposable
     private readonly SqliteReceiptLedger _ledger;
     private readonly ILogger<SqliteExecutionStore> _log;
     private readonly ITimer? _pruning;
+    private volatile bool _disposed;
 
     public SqliteExecutionStore(GatewayIdentity identity, Configuration.GatewaySettings settings, TimeProvider time, ILogger<SqliteExecutionStore> log)
     {
@@ -92,8 +93,15 @@ internal sealed class SqliteExecutionStore : IExecutionStore, IDisposable
     public ValueTask<bool> PingAsync(CancellationToken cancellationToken)
         => _ledger.PingAsync(cancellationToken);
 
+    /// <summary>
+    /// For as long as the store is open, whatever the lease: no one takes an embedded claim over,
+    /// so a claim whose record is given up on would read in_progress until the next start.
+    /// </summary>
+    public bool KeepRecording(DateTimeOffset leaseUntil, DateTimeOffset now) => !_disposed;
+
     public void Dispose()
     {
+        _disposed = true;
         _pruning?.Dispose();
         _ledger.Dispose();
     }

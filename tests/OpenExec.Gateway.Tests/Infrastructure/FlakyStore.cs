@@ -39,4 +39,6 @@ internal sealed class FlakyStore(IExecutionStore inner) : IExecutionStore
     public ValueTask<IReadOnlyList<SigningKeyRecord>> ListKeysAsync(CancellationToken cancellationToken) => inner.ListKeysAsync(cancellationToken);
 
     public ValueTask<bool> PingAsync(CancellationToken cancellationToken) => inner.PingAsync(cancellationToken);
+
+    public bool KeepRecording(DateTimeOffset leaseUntil, DateTimeOffset now) => inner.KeepRecording(leaseUntil, now);
 }
