@@ -54,6 +54,39 @@ public static class ProxiedRequestPayload
             && (media == "application/json" || (media.StartsWith("application/", StringComparison.Ordinal) && media.EndsWith("+json", StringComparison.Ordinal)));
     }
 
+    /// <summary>
+    /// True when the header names a charset other than UTF-8 (any parameter <c>charset</c>, quoted
+    /// or not, any case). The body is hashed as the UTF-8 JSON the gateway parses; a backend that
+    /// decodes it with the named charset (aiohttp, Spring) would read other JSON from the same
+    /// bytes: under utf-7, <c>+ACI-</c> is a quote.
+    /// </summary>
+    public static bool NamesOtherCharset(string? contentType)
+    {
+        if (contentType is null)
+        {
+            return false;
+        }
+        var parameters = contentType.Split(';');
+        for (var i = 1; i < parameters.Length; i++)
+        {
+            var equals = parameters[i].IndexOf('=', StringComparison.Ordinal);
+            if (equals < 0 || !parameters[i][..equals].Trim().Equals("charset", StringComparison.OrdinalIgnoreCase))
+            {
+                continue;
+            }
+            var value = parameters[i][(equals + 1)..].Trim();
+            if (value.Length >= 2 && value[0] == '"' && value[^1] == '"')
+            {
+                value = value[1..^1].Trim();
+            }
+            if (!value.Equals("utf-8", StringComparison.OrdinalIgnoreCase))
+            {
+                return true;
+            }
+        }
+        return false;
+    }
+
     /// <summary>The media type without parameters, trimmed and lower-case; null when the header is absent or blank.</summary>
     public static string? MediaType(string? contentType)
     {

@@ -26,6 +26,15 @@ internal sealed class GatewaySettings
 
     public IReadOnlyList<string> Warnings { get; }
 
+    /// <summary>The largest <c>OpenExec:MaxApprovalLifetime</c> accepted (lifetime + twice the skew must stay a usable span).</summary>
+    public static readonly TimeSpan MaxApprovalLifetimeLimit = TimeSpan.FromDays(365);
+
+    private static bool LifetimeInRange(OpenExecOptions options)
+        => options.MaxApprovalLifetime > TimeSpan.Zero && options.MaxApprovalLifetime <= MaxApprovalLifetimeLimit;
+
+    private static bool SkewInRange(OpenExecOptions options)
+        => options.ClockSkew >= TimeSpan.Zero && options.ClockSkew <= TimeSpan.FromMinutes(10);
+
     /// <summary>
     /// Validates everything at once. Returns the settings, or every problem found, each naming
     /// the setting to change.
@@ -70,7 +79,7 @@ internal sealed class GatewaySettings
             {
                 warnings.Add("Receipt endpoints are open: set OpenExec:AuditTokens to require a bearer token for /receipts");
             }
-            var longest = ApprovalWindow.LongestUse(options.MaxApprovalLifetime, options.ClockSkew);
+            var longest = LifetimeInRange(options) && SkewInRange(options) ? ApprovalWindow.LongestUse(options.MaxApprovalLifetime, options.ClockSkew) : TimeSpan.Zero;
             if (options.NonceRetention is { } retention && retention < longest)
             {
                 problems.Add($"OpenExec:NonceRetention ({retention}) is shorter than the longest approval lifetime plus twice the skew ({longest}): a used approval could run again");
@@ -94,13 +103,13 @@ internal sealed class GatewaySettings
         {
             problems.Add("OpenExec:MaxRequestBodyBytes must be between 1024 and 67108864");
         }
-        if (options.ClockSkew < TimeSpan.Zero || options.ClockSkew > TimeSpan.FromMinutes(10))
+        if (!SkewInRange(options))
         {
             problems.Add("OpenExec:ClockSkew must be between 00:00:00 and 00:10:00");
         }
-        if (options.MaxApprovalLifetime <= TimeSpan.Zero)
+        if (!LifetimeInRange(options))
         {
-            problems.Add("OpenExec:MaxApprovalLifetime must be positive");
+            problems.Add($"OpenExec:MaxApprovalLifetime must be above 00:00:00 and at most {MaxApprovalLifetimeLimit}");
         }
         if (options.BackendTimeout <= TimeSpan.Zero || options.BackendTimeout > TimeSpan.FromHours(1))
         {

@@ -21,6 +21,10 @@ internal static class GatewayHostingExtensions
     public static IReadOnlyList<string> AddOpenExecGateway(this WebApplicationBuilder builder)
     {
         var configuration = builder.Configuration;
+        if (ScalarsGivenAsLists(configuration) is { Count: > 0 } shapeProblems)
+        {
+            return shapeProblems;
+        }
         OpenExecOptions options;
         try
         {
@@ -184,6 +188,35 @@ internal static class GatewayHostingExtensions
         var store = app.Services.GetRequiredService<IExecutionStore>();
         var pipeline = app.Services.GetRequiredService<ExecutionPipeline>();
         await store.RecoverAsync(pipeline.OutcomeUnknownDraft, CancellationToken.None).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// One-value settings given as a list or an object ("Mode": ["clawshield"]): the binder keeps
+    /// the default (demo mode) or fails without naming the setting. Refused, each named.
+    /// </summary>
+    private static List<string> ScalarsGivenAsLists(IConfiguration configuration)
+    {
+        var problems = new List<string>();
+        Check(typeof(OpenExecOptions), OpenExecOptions.Section);
+        Check(typeof(RateLimitOptions), OpenExecOptions.Section + ":RateLimit");
+        return problems;
+
+        void Check(Type options, string section)
+        {
+            foreach (var property in options.GetProperties(System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.Instance))
+            {
+                var type = Nullable.GetUnderlyingType(property.PropertyType) ?? property.PropertyType;
+                if (!property.CanWrite || !(type == typeof(string) || type.IsPrimitive || type == typeof(TimeSpan)))
+                {
+                    continue;
+                }
+                var key = $"{section}:{property.Name}";
+                if (configuration.GetSection(key).GetChildren().Any())
+                {
+                    problems.Add($"{key} is one value, not a list or an object (a JSON list binds to nothing: the default would run)");
+                }
+            }
+        }
     }
 
     private static List<string> ListenUrls(IConfiguration configuration)

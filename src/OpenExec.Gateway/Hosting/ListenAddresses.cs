@@ -1,4 +1,5 @@
 using System.Net;
+using Microsoft.AspNetCore.Http;
 
 namespace OpenExec.Gateway.Hosting;
 
@@ -8,47 +9,39 @@ internal static class ListenAddresses
     /// <summary>Where the gateway listens when nothing is configured (SPEC section 1).</summary>
     public const string Default = "http://127.0.0.1:5000";
 
-    /// <summary>True when every address is loopback (127.0.0.0/8, ::1, localhost).</summary>
+    /// <summary>
+    /// True when every address is loopback (127.0.0.0/8, ::1, localhost), read exactly as Kestrel
+    /// reads it: a port that is not a number (<c>http://127.0.0.1:</c>, <c>http://localhost:x</c>)
+    /// leaves it in the host, which is then no IP address, and Kestrel listens on every interface.
+    /// </summary>
     public static bool IsLoopbackOnly(IEnumerable<string> urls)
     {
         foreach (var url in urls)
         {
-            var host = HostOf(url);
-            if (host is null)
+            BindingAddress address;
+            try
+            {
+                address = BindingAddress.Parse(url);
+            }
+            catch (FormatException)
             {
                 return false;
             }
-            if (string.Equals(host, "localhost", StringComparison.OrdinalIgnoreCase))
+            if (address.IsUnixPipe || address.IsNamedPipe)
+            {
+                return false;
+            }
+            // Kestrel's AddressBinder: "localhost" is loopback; an IP address is bound as parsed;
+            // any other host (a name, "*", "+", "127.0.0.1:") means every interface.
+            if (string.Equals(address.Host, "localhost", StringComparison.OrdinalIgnoreCase))
             {
                 continue;
             }
-            if (!IPAddress.TryParse(host.Trim('[', ']'), out var ip) || !IPAddress.IsLoopback(ip))
+            if (!IPAddress.TryParse(address.Host, out var ip) || !IPAddress.IsLoopback(ip))
             {
                 return false;
             }
         }
         return true;
-    }
-
-    private static string? HostOf(string url)
-    {
-        var schemeEnd = url.IndexOf("://", StringComparison.Ordinal);
-        if (schemeEnd < 0)
-        {
-            return null;
-        }
-        var rest = url[(schemeEnd + 3)..];
-        var slash = rest.IndexOf('/', StringComparison.Ordinal);
-        if (slash >= 0)
-        {
-            rest = rest[..slash];
-        }
-        if (rest.StartsWith('['))
-        {
-            var close = rest.IndexOf(']', StringComparison.Ordinal);
-            return close < 0 ? null : rest[..(close + 1)];
-        }
-        var colon = rest.LastIndexOf(':');
-        return colon >= 0 ? rest[..colon] : rest;
     }
 }

@@ -59,6 +59,13 @@ internal static class ProxiedRequestReader
             }
         }
 
+        if (ProxiedRequestPayload.IsJsonMediaType(http.ContentType) && ProxiedRequestPayload.NamesOtherCharset(http.ContentType))
+        {
+            // The hash covers the body read as UTF-8; a backend that honours the charset would
+            // run another document from the same bytes.
+            return Fail(415, "unsupported_media_type", "A JSON body must be UTF-8: send no charset or charset=utf-8");
+        }
+
         var read = await RequestBody.ReadAsync(context, bodyLimit).ConfigureAwait(false);
         if (!read.Ok)
         {
