@@ -35,6 +35,11 @@ internal static class ProxiedRequestReader
             // path, so a path that would not reach the backend byte for byte is refused.
             return Fail(400, "path_not_canonical", "The request path must be forwarded exactly as sent: percent-encode only characters that must be encoded");
         }
+        if (!QueryForwardsAsSent(http, rawQuery))
+        {
+            // The query goes out as System.Uri writes it: "%41" as "A", a broken "%zz" as "%25zz".
+            return Fail(400, "invalid_query", "The query must be forwarded exactly as sent: no escapes of unreserved characters, no '%' that does not start an escape");
+        }
 
         var nonce = ReadNonce(http.Headers, out var nonceProblem);
         if (nonceProblem is not null)
@@ -181,6 +186,21 @@ internal static class ProxiedRequestReader
         }
         var forwarded = Yarp.ReverseProxy.Forwarder.RequestUtilities.MakeDestinationAddress("http://forwarded.invalid", http.PathBase.Add(http.Path), QueryString.Empty).AbsolutePath;
         return string.Equals(UpperCaseEscapes(rawPath), forwarded, StringComparison.Ordinal);
+    }
+
+    /// <summary>Query characters forwarded as written: RFC 3986 query characters without percent-escapes.</summary>
+    private static readonly System.Buffers.SearchValues<char> PlainQueryChars =
+        System.Buffers.SearchValues.Create("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~!$&'()*+,;=:@/?");
+
+    /// <summary>As <see cref="ForwardsAsSent"/>, for the query (taken by YARP as sent, then canonicalized by <see cref="Uri"/>).</summary>
+    internal static bool QueryForwardsAsSent(HttpRequest http, string rawQuery)
+    {
+        if (!rawQuery.AsSpan().ContainsAnyExcept(PlainQueryChars))
+        {
+            return true;
+        }
+        var forwarded = Yarp.ReverseProxy.Forwarder.RequestUtilities.MakeDestinationAddress("http://forwarded.invalid", new PathString("/"), http.QueryString).Query;
+        return string.Equals("?" + UpperCaseEscapes(rawQuery), UpperCaseEscapes(forwarded), StringComparison.Ordinal);
     }
 
     private static string UpperCaseEscapes(string path)
