@@ -23,6 +23,11 @@ internal static class RetryBackoff
             {
                 await Task.Delay(delay).ConfigureAwait(false);
                 delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, Longest.Ticks));
+                if (!keepTrying())
+                {
+                    // The wait may have crossed the limit (a lease's end): no attempt past it.
+                    return;
+                }
             }
             try
             {
