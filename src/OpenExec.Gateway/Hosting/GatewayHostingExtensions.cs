@@ -84,6 +84,15 @@ internal static class GatewayHostingExtensions
         {
             return [$"OpenExec:DataDir / OpenExec:ReceiptKeyPath: {ex.Message}"];
         }
+        try
+        {
+            identity.CheckStore(redis: redis is not null);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidOperationException)
+        {
+            identity.Dispose();
+            return [$"OpenExec:DataDir: {ex.Message}"];
+        }
 
         var services = builder.Services;
         builder.WebHost.ConfigureKestrel(kestrel =>

@@ -59,23 +59,56 @@ internal sealed class GatewayIdentity : IDisposable
         else
         {
             gatewayId = "gw-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8));
-            var tmp = idPath + ".tmp";
-            using (var file = new FileStream(tmp, FileMode.Create, FileAccess.Write))
-            {
-                file.Write(System.Text.Encoding.ASCII.GetBytes(gatewayId));
-                // On disk before the rename, so that a power cut cannot leave an empty id behind.
-                file.Flush(flushToDisk: true);
-            }
-            File.Move(tmp, idPath, overwrite: true);
-            // The rename itself on disk too: else a power cut could lose the id after receipts
-            // were committed under it, and the next start would begin a second chain.
-            Core.IO.DirectorySync.Flush(dataDir);
+            // Durably: else a power cut could lose the id after receipts were committed under it,
+            // and the next start would begin a second chain.
+            WriteDurably(dataDir, idPath, gatewayId);
         }
 
         var key = configuredKeyPath is { Length: > 0 }
             ? ReceiptSigningKey.FromPem(File.ReadAllText(configuredKeyPath))
             : ReceiptSigningKey.LoadOrCreate(Path.Combine(dataDir, "receipt-signing-key.pem"));
         return new GatewayIdentity(dataDir, gatewayId, key, dirLock);
+    }
+
+    /// <summary>The file that says this data dir's claims live in Redis.</summary>
+    public const string RedisStoreMarker = "store-redis";
+
+    /// <summary>
+    /// Records (with Redis) or checks (embedded store) where this data dir's claims live. Once run
+    /// with Redis, its used nonces are in Redis, not in the data dir's claim table: started without
+    /// Redis (an OPENEXEC_REDIS lost in a deployment), the embedded store would take every one of
+    /// them for free, and requests already run would run again. Refused, naming the way back.
+    /// </summary>
+    public void CheckStore(bool redis)
+    {
+        var marker = Path.Combine(DataDir, RedisStoreMarker);
+        if (redis)
+        {
+            if (!File.Exists(marker))
+            {
+                WriteDurably(DataDir, marker, "claims of this data dir live in Redis\n");
+            }
+            return;
+        }
+        if (File.Exists(marker))
+        {
+            throw new InvalidOperationException(
+                $"this data dir was last run with the Redis store, and ConnectionStrings:Redis (OPENEXEC_REDIS) is not set: the nonces it used are kept in Redis, and the embedded store would take them for free. " +
+                $"Set the Redis connection again. To move back to the embedded store on purpose, wait until OpenExec:NonceRetention has passed since the last request under Redis, then delete '{marker}'");
+        }
+    }
+
+    /// <summary>Written to a temporary file, flushed, renamed into place, and the rename flushed too.</summary>
+    private static void WriteDurably(string dataDir, string path, string text)
+    {
+        var tmp = path + ".tmp";
+        using (var file = new FileStream(tmp, FileMode.Create, FileAccess.Write))
+        {
+            file.Write(System.Text.Encoding.UTF8.GetBytes(text));
+            file.Flush(flushToDisk: true);
+        }
+        File.Move(tmp, path, overwrite: true);
+        Core.IO.DirectorySync.Flush(dataDir);
     }
 
     public void Dispose() => _lock.Dispose();

@@ -47,6 +47,34 @@ public sealed class StartupRefusalTests : IDisposable
     }
 
     [Fact]
+    public async Task A_data_dir_last_run_with_redis_is_refused_without_redis_until_moved_back_on_purpose()
+    {
+        // A deployment that lost OPENEXEC_REDIS: the nonces this data dir used are in Redis, and
+        // the embedded store would take them for free.
+        var dataDir = TempDir.Create();
+        _dirs.Add(dataDir);
+        string[] args = ["--urls", "http://127.0.0.1:0", $"--OpenExec:DataDir={dataDir}"];
+        var none = new Dictionary<string, string?>();
+        await StartedAndStoppedAsync(GatewayApp.Build([.. args, "--ConnectionStrings:Redis=127.0.0.1:1"], out _, none));
+
+        Assert.Null(GatewayApp.Build(args, out var problems, none));
+        Assert.Contains(problems, p => p.Contains("OPENEXEC_REDIS", StringComparison.Ordinal) && p.Contains(GatewayIdentity.RedisStoreMarker, StringComparison.Ordinal));
+
+        // With Redis again it starts; and moved back on purpose (the marker deleted), so does the embedded store.
+        await StartedAndStoppedAsync(GatewayApp.Build([.. args, "--ConnectionStrings:Redis=127.0.0.1:1"], out _, none));
+        File.Delete(Path.Combine(dataDir, GatewayIdentity.RedisStoreMarker));
+        await StartedAndStoppedAsync(GatewayApp.Build(args, out _, none));
+
+        static async Task StartedAndStoppedAsync(WebApplication? app)
+        {
+            Assert.NotNull(app);
+            // Resolved, so that the container releases the data dir's lock when disposed.
+            app.Services.GetRequiredService<GatewayIdentity>();
+            await app.DisposeAsync();
+        }
+    }
+
+    [Fact]
     public void Audit_tokens_given_as_one_plain_value_are_refused_rather_than_ignored()
     {
         var problems = Refused(["--OpenExec:AuditTokens=s3cret"]);
