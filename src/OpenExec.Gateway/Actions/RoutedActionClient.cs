@@ -12,12 +12,27 @@ namespace OpenExec.Gateway.Actions;
 /// route's cluster at its <c>OpenExec.ExecutePath</c>, once, through the cluster's own YARP
 /// HTTP client, and classify what happened (SPEC section 3's outcome table).
 /// </summary>
-internal sealed class RoutedActionClient(IProxyStateLookup proxyState, GatewaySettings settings)
+internal sealed partial class RoutedActionClient(IProxyStateLookup proxyState, GatewaySettings settings, ILogger<RoutedActionClient> log)
 {
     /// <summary>What the call produced: a result to return, or the problem to answer.</summary>
     internal sealed record RoutedResult(ExecutionOutcome Outcome, StrictValue? Result, int Status, string? Detail);
 
     public async Task<RoutedResult> InvokeAsync(ActionDefinition action, StrictObject payload, string nonce, ExecutionTicket ticket, CancellationToken requestAborted)
+    {
+        try
+        {
+            return await CallAsync(action, payload, nonce, ticket, requestAborted).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            // A failure no classification below foresaw: whether the request left is unknown, so
+            // the claim is kept and recorded as outcome_unknown (never left in progress).
+            LogUnforeseen(log, action.Name, ex);
+            return Unknown();
+        }
+    }
+
+    private async Task<RoutedResult> CallAsync(ActionDefinition action, StrictObject payload, string nonce, ExecutionTicket ticket, CancellationToken requestAborted)
     {
         if (action.ClusterId is null || !proxyState.TryGetCluster(action.ClusterId, out var cluster) || cluster.Model is null)
         {
@@ -149,4 +164,7 @@ internal sealed class RoutedActionClient(IProxyStateLookup proxyState, GatewaySe
     private static RoutedResult NotSent(string detail) => new(BackendDelivery.NotSent(), null, 502, detail);
 
     private static RoutedResult Unknown() => new(BackendDelivery.Unknown(), null, 504, BackendDelivery.UnknownDetail);
+
+    [LoggerMessage(1, LogLevel.Error, "The call of routed action {Action} failed in an unforeseen way; recorded as outcome_unknown")]
+    private static partial void LogUnforeseen(ILogger logger, string action, Exception exception);
 }

@@ -190,6 +190,42 @@ public sealed class ProxyTests : IDisposable
     }
 
     [Fact]
+    public async Task An_unforeseen_failure_of_the_backend_call_is_recorded_as_outcome_unknown_at_both_front_doors()
+    {
+        // The backends' client fails in a way no classification foresaw: whether the request left
+        // is unknown, so the claim is kept and recorded (504), never left in progress.
+        Answer("/v1/op");
+        var settings = ProxyConfig.Route("odd", "odd_op", "v1", Backend, executePath: "/v1/op");
+        await using var gateway = await GatewayServer.StartAsync(settings, configure: builder =>
+            builder.Services.AddSingleton<Yarp.ReverseProxy.Forwarder.IForwarderHttpClientFactory, ThrowingClientFactory>());
+
+        Func<Task<HttpResponseMessage>>[] doors =
+        [
+            () => gateway.Client.SendAsync(Post("/v1/op", "{}", "k-odd")),
+            () => gateway.ExecuteAsync("odd_op", new { }, "k-odd-execute"),
+        ];
+        foreach (var send in doors)
+        {
+            var answered = await send();
+            Assert.Equal(HttpStatusCode.GatewayTimeout, answered.StatusCode);
+            Assert.Equal("outcome_unknown", (await Json.ReadAsync(answered)).Str("code"));
+            Assert.Equal("replay_denied", (await Json.ReadAsync(await send())).Str("code"));
+        }
+        Assert.Equal(0, Calls("/v1/op"));
+    }
+
+    private sealed class ThrowingClientFactory : Yarp.ReverseProxy.Forwarder.IForwarderHttpClientFactory
+    {
+        public HttpMessageInvoker CreateClient(Yarp.ReverseProxy.Forwarder.ForwarderHttpClientContext context) => new(new Throwing());
+
+        private sealed class Throwing : HttpMessageHandler
+        {
+            protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+                => throw new InvalidOperationException("a failure nothing classifies");
+        }
+    }
+
+    [Fact]
     public async Task A_failed_tls_handshake_is_502_and_releases_the_claim_at_both_front_doors()
     {
         // https:// to a plain-HTTP backend: the handshake fails before any byte of the request
