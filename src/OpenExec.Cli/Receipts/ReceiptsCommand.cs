@@ -169,7 +169,7 @@ internal static class ReceiptsCommand
             {
                 // An /execute answer: what it says beside the document must be what the receipt signed.
                 var problem = AnswerProblem(answer, document);
-                await context.Report.WriteLineAsync(Row("answer", problem is null, "the answer's id, receipt and result are the ones the receipt records", problem ?? "")).ConfigureAwait(false);
+                await context.Report.WriteLineAsync(Row("answer", problem is null, "the answer's id, action, receipt and result are the ones the receipt records", problem ?? "")).ConfigureAwait(false);
                 valid &= problem is null;
             }
             await context.Report.WriteLineAsync(valid ? "VALID" : "INVALID").ConfigureAwait(false);
@@ -341,14 +341,18 @@ internal static class ReceiptsCommand
     }
 
     /// <summary>
-    /// Why an /execute answer does not match the receipt it embeds (its <c>id</c>, <c>receipt</c>
-    /// and <c>result</c>, each when present), or null when it does.
+    /// Why an /execute answer does not match the receipt it embeds (its <c>id</c>, <c>action</c>,
+    /// <c>receipt</c> and <c>result</c>, each when present), or null when it does.
     /// </summary>
     private static string? AnswerProblem(StrictObject answer, ReceiptDocument document)
     {
         if (answer.TryGet("id", out var id) && (id is not StrictString idText || idText.Value != document.Body.ExecId))
         {
             return "the answer's 'id' is not the receipt's exec_id";
+        }
+        if (answer.TryGet("action", out var action) && (action is not StrictString actionText || actionText.Value != document.Body.Action))
+        {
+            return "the answer's 'action' is not the receipt's action";
         }
         if (answer.TryGet("receipt", out var receipt) && (receipt is not StrictString hash || hash.Value != document.Hash))
         {

@@ -25,6 +25,17 @@ internal sealed class RouteActions
     public static RouteActions Read(IConfigurationSection reverseProxy, List<string> problems)
     {
         var clusters = reverseProxy.GetSection("Clusters").GetChildren().Select(c => c.Key).ToHashSet(StringComparer.OrdinalIgnoreCase);
+        foreach (var cluster in reverseProxy.GetSection("Clusters").GetChildren())
+        {
+            // A call's timeout sizes its claim's lease: a call without one (YARP reads a negative
+            // value as "none") would outlive its lease, and another instance could take it over.
+            var activity = cluster["HttpRequest:ActivityTimeout"];
+            if (activity is not null && TimeSpan.TryParse(activity, System.Globalization.CultureInfo.InvariantCulture, out var timeout)
+                && (timeout <= TimeSpan.Zero || timeout > TimeSpan.FromHours(1)))
+            {
+                problems.Add($"ReverseProxy:Clusters:{cluster.Key}:HttpRequest:ActivityTimeout must be above 00:00:00 and at most 01:00:00 (as OpenExec:BackendTimeout): a call without a timeout would outlive its claim's lease");
+            }
+        }
         var actions = new List<ActionDefinition>();
         var passThrough = new List<string>();
         var names = new HashSet<string>(StringComparer.Ordinal);

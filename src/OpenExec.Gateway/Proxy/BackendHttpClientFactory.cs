@@ -18,9 +18,20 @@ internal class BackendHttpClientFactory(ILogger<ForwarderHttpClientFactory> logg
     /// <summary>YARP's own connect timeout: the longest one.</summary>
     private static readonly TimeSpan LongestConnect = TimeSpan.FromSeconds(15);
 
-    /// <summary>Half the call's timeout, at most 15 s: the connect gives up well before the call would.</summary>
+    /// <summary>
+    /// Half the call's timeout, at most 15 s: the connect gives up well before the call would.
+    /// A call without a timeout (YARP's <see cref="Timeout.InfiniteTimeSpan"/>) connects within
+    /// the longest; a half too short to express is one tick (SocketsHttpHandler refuses zero).
+    /// </summary>
     public static TimeSpan ConnectTimeoutFor(TimeSpan callTimeout)
-        => callTimeout / 2 < LongestConnect ? callTimeout / 2 : LongestConnect;
+    {
+        if (callTimeout <= TimeSpan.Zero)
+        {
+            return LongestConnect;
+        }
+        var half = callTimeout / 2;
+        return half >= LongestConnect ? LongestConnect : half > TimeSpan.Zero ? half : TimeSpan.FromTicks(1);
+    }
 
     protected override void ConfigureHandler(ForwarderHttpClientContext context, SocketsHttpHandler handler)
     {

@@ -67,6 +67,18 @@ public sealed class VerifyAnswerTests : IDisposable
     }
 
     [Fact]
+    public async Task An_answer_naming_another_action_does_not_verify()
+    {
+        var (answer, _) = Answer("{\"sum\":5}");
+        var relabelled = answer.Replace("\"action\":\"add\",\"result\"", "\"action\":\"transfer\",\"result\"", StringComparison.Ordinal);
+        Assert.NotEqual(answer, relabelled);
+
+        var run = await Tool.RunAsync("receipts", "verify", Write("answer.json", relabelled), "--keys", KeysFile());
+
+        Assert.True(run.ExitCode == 1, run.ToString());
+    }
+
+    [Fact]
     public async Task An_answer_whose_result_carries_more_digits_than_a_double_verifies()
     {
         // A routed action's JSON answer may hold a decimal with more digits than a double keeps

@@ -11,9 +11,9 @@ using WireMock.Server;
 namespace OpenExec.Gateway.Tests.Pipeline;
 
 /// <summary>
-/// Embedded store: a claim whose outcome write failed for longer than its lease is never
-/// finished while the process runs (nobody takes an embedded claim over), so its nonce reads
-/// in_progress until the next restart, and the attempt the agent was answered 504 for has no receipt.
+/// Embedded store: a claim whose outcome write fails for longer than its lease is still finished
+/// once the store answers (nobody else takes an embedded claim over): its nonce does not read
+/// in_progress until a restart, and the attempt answered 504 gets its receipt.
 /// </summary>
 public sealed class EmbeddedStuckClaimTests : IDisposable
 {
@@ -30,7 +30,7 @@ public sealed class EmbeddedStuckClaimTests : IDisposable
     }
 
     [Fact]
-    public async Task An_outcome_write_failing_past_the_lease_leaves_the_claim_in_progress_until_restart()
+    public async Task An_outcome_write_failing_past_the_lease_is_recorded_once_the_store_answers()
     {
         _backend.Given(Request.Create().WithPath("/v1/op")).RespondWith(Response.Create().WithStatusCode(200).WithHeader("Content-Type", "application/json").WithBody("""{"done":true}"""));
         var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
