@@ -87,11 +87,12 @@ internal sealed class ProxyBoundaryMiddleware(RequestDelegate next, ExecutionPip
         context.Response.Headers[ReceiptedResponseBody.ExecIdHeader] = ticket.ExecId;
 
         var originalBody = context.Features.Get<IHttpResponseBodyFeature>()!;
-        // Disposed when this call ends: returns the held answer's pooled buffer (and the hash context).
-        using var receipted = new ReceiptedResponseBody(originalBody, context.Response, ticket, pipeline, settings.Options.MaxBufferedResponse);
-        context.Features.Set<IHttpResponseBodyFeature>(receipted);
-        // Once forwarded, the call runs to its end even if the agent hangs up: its outcome is evidence.
         var lifetime = context.Features.Get<IHttpRequestLifetimeFeature>();
+        // Disposed when this call ends: returns the held answer's pooled buffer (and the hash context).
+        using var receipted = new ReceiptedResponseBody(originalBody, context.Response, ticket, pipeline, settings.Options.MaxBufferedResponse, lifetime?.RequestAborted ?? CancellationToken.None);
+        context.Features.Set<IHttpResponseBodyFeature>(receipted);
+        // Once forwarded, a held answer runs to its end even if the agent hangs up: its outcome is
+        // evidence. (A streaming one ends when the agent goes: ReceiptedResponseBody.)
         var detached = new DetachedLifetime();
         context.Features.Set<IHttpRequestLifetimeFeature>(detached);
         try
@@ -154,6 +155,7 @@ internal sealed class ProxyBoundaryMiddleware(RequestDelegate next, ExecutionPip
         var error = context.GetForwarderErrorFeature();
         if (error is null)
         {
+            receipted.FitBodylessStatus();
             var status = context.Response.StatusCode;
             return new ExecutionOutcome(status >= 500 ? Decisions.UpstreamFailed : Decisions.Executed, status >= 500 ? "upstream_failed" : null, receipted.Sha256(), "bytes", status);
         }

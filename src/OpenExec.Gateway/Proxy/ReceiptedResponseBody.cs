@@ -30,6 +30,7 @@ internal sealed class ReceiptedResponseBody : Stream, IHttpResponseBodyFeature
     private readonly ExecutionTicket _ticket;
     private readonly ExecutionPipeline _pipeline;
     private readonly long _limit;
+    private readonly CancellationToken _agentGone;
     private DateTimeOffset _leaseRenewedAt;
     // Created only when the answer streams: a held answer is hashed in one call, which spares
     // every ordinary call a native hash context (and its finalizable handle).
@@ -38,8 +39,12 @@ internal sealed class ReceiptedResponseBody : Stream, IHttpResponseBodyFeature
     private PooledBufferWriter? _buffer;
     private PipeWriter? _writer;
 
-    public ReceiptedResponseBody(IHttpResponseBodyFeature inner, HttpResponse response, ExecutionTicket ticket, ExecutionPipeline pipeline, long limit)
+    /// <param name="agentGone">The agent's own connection lifetime: once the answer streams, an agent
+    /// that hung up ends the call (the stream broke: outcome_unknown) rather than leave it pulling
+    /// the backend's answer for nobody for as long as the backend goes on.</param>
+    public ReceiptedResponseBody(IHttpResponseBodyFeature inner, HttpResponse response, ExecutionTicket ticket, ExecutionPipeline pipeline, long limit, CancellationToken agentGone = default)
     {
+        _agentGone = agentGone;
         _inner = inner;
         _response = response;
         _ticket = ticket;
@@ -69,6 +74,26 @@ internal sealed class ReceiptedResponseBody : Stream, IHttpResponseBodyFeature
         Span<byte> digest = stackalloc byte[SHA256.HashSizeInBytes];
         SHA256.HashData(_held.WrittenSpan, digest);
         return Convert.ToHexStringLower(digest);
+    }
+
+    /// <summary>
+    /// A held 204, 205 or 304 answer reaches the agent without a body whatever the backend sent
+    /// (Kestrel refuses to start one that declares a body: an InvalidOperationException, a 500,
+    /// after an executed receipt): the receipt hashes what the agent gets, no bytes, and the
+    /// length Kestrel would refuse goes. Called before the answer is hashed.
+    /// </summary>
+    public void FitBodylessStatus()
+    {
+        var status = _response.StatusCode;
+        if (_buffer is null || status is not (204 or 205 or 304))
+        {
+            return;
+        }
+        _buffer.Clear();
+        if (status != 304)
+        {
+            _response.ContentLength = null;
+        }
     }
 
     /// <summary>Forgets what the backend sent (the gateway answers with its own problem instead).</summary>
@@ -125,6 +150,12 @@ internal sealed class ReceiptedResponseBody : Stream, IHttpResponseBodyFeature
                 return;
             }
             await SwitchToStreamingAsync(cancellationToken).ConfigureAwait(false);
+        }
+        if (_agentGone.IsCancellationRequested)
+        {
+            // Kestrel drops writes to a closed connection without an error: say so, so that the
+            // forwarder ends the call as a broken answer (ResponseBodyClient).
+            throw new IOException("The agent closed its connection while the answer streamed");
         }
         _hash!.AppendData(buffer.Span);
         await _inner.Stream.WriteAsync(buffer, cancellationToken).ConfigureAwait(false);

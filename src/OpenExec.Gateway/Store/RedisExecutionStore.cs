@@ -392,7 +392,9 @@ internal sealed class RedisExecutionStore : IExecutionStore, IDisposable
         }
         try
         {
-            await Database.PingAsync().ConfigureAwait(false);
+            // A write, not PING: a Redis out of memory (noeviction), a read-only replica after a
+            // failover, or one short of min-replicas answers PING while it refuses every claim.
+            await Database.StringSetAsync("openexec:ready:" + _identity.GatewayId, NowMs(), TimeSpan.FromMinutes(1)).ConfigureAwait(false);
             return true;
         }
         catch (Exception ex) when (IsUnavailable(ex))

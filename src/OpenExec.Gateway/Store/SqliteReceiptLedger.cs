@@ -38,6 +38,9 @@ internal sealed class SqliteReceiptLedger : IDisposable
     private long _headSeq;
     private string _headHash;
     private volatile bool _faulted;
+    // The last batch failed on a lock another connection held past the busy timeout: every claim
+    // fails the same way until it is let go, so readiness must check the lock, not a read.
+    private volatile bool _busy;
 
     /// <param name="identity">Whose chain this is; the database lives in its data dir.</param>
     /// <param name="claims">The claim tables to keep in the same transactions, or null for a receipts-only ledger.</param>
@@ -197,6 +200,11 @@ internal sealed class SqliteReceiptLedger : IDisposable
         }
         try
         {
+            if (_busy)
+            {
+                // An empty write transaction through the writer: ready again once the lock is free.
+                return await Enqueue(new ProbeOp()).ConfigureAwait(false);
+            }
             return await ReadAsync(async conn =>
             {
                 await using var cmd = conn.CreateCommand();
@@ -297,6 +305,9 @@ internal sealed class SqliteReceiptLedger : IDisposable
                     case ClaimOp claim:
                         claim.Result = _claims!.Apply(_statements, claim.Request, outcome: null);
                         break;
+                    case ProbeOp probe:
+                        probe.Result = true;
+                        break;
                     case PruneOp prune:
                         prune.Result = _claims!.Prune(_statements, prune.CutoffMs);
                         break;
@@ -359,7 +370,8 @@ internal sealed class SqliteReceiptLedger : IDisposable
         {
             RollBack();
             _claims?.RolledBack();
-            _faulted = ex is not SqliteException { SqliteErrorCode: 5 or 6 };
+            _busy = ex is SqliteException { SqliteErrorCode: 5 or 6 };
+            _faulted = !_busy;
             StoreLog.WriteFailed(_log, ex);
             var failure = new StoreUnavailableException("The embedded store could not be written", ex);
             foreach (var op in batch)
@@ -370,6 +382,7 @@ internal sealed class SqliteReceiptLedger : IDisposable
         }
 
         _faulted = false;
+        _busy = false;
         Volatile.Write(ref _headSeq, seq);
         _headHash = prev;
         for (var i = 0; i < batch.Count; i++)
@@ -572,6 +585,14 @@ internal sealed class SqliteReceiptLedger : IDisposable
             Executed = null!;
             Claim = default;
             Pool<ClaimRecordOp>.Return(this);
+        }
+    }
+
+    /// <summary>Takes the write lock and lets it go: whether a claim could be written now.</summary>
+    private sealed class ProbeOp : WriteOp<bool>
+    {
+        protected override void Clear()
+        {
         }
     }
 

@@ -1,0 +1,75 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
+using OpenExec.Gateway.Tests.Infrastructure;
+
+namespace OpenExec.Gateway.Tests.Http;
+
+/// <summary>/ready answers 503 while the store cannot claim, and 200 again once it can.</summary>
+public sealed class ReadinessTests
+{
+    [Fact]
+    public async Task Ready_is_not_ready_while_the_store_cannot_claim()
+    {
+        await using var gateway = await GatewayServer.StartAsync();
+        Assert.Equal(HttpStatusCode.OK, (await gateway.ExecuteAsync("echo", new { a = 1 }, "before")).StatusCode);
+
+        // Another process holds the embedded store's write lock (a backup tool, an operator's
+        // sqlite3 shell left in a transaction).
+        await using var other = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={Path.Combine(gateway.DataDir, "openexec.db")};Pooling=False");
+        await other.OpenAsync();
+        await using (var begin = other.CreateCommand())
+        {
+            begin.CommandText = "BEGIN IMMEDIATE";
+            await begin.ExecuteNonQueryAsync();
+        }
+
+        var refused = await gateway.ExecuteAsync("echo", new { a = 2 }, "during");
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, refused.StatusCode);
+        Assert.Equal("store_unavailable", (await Json.ReadAsync(refused)).Str("code"));
+
+        var ready = await gateway.Client.GetAsync("/ready");
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, ready.StatusCode);
+
+        // Let go: ready again without any traffic having to succeed first.
+        await using (var rollback = other.CreateCommand())
+        {
+            rollback.CommandText = "ROLLBACK";
+            await rollback.ExecuteNonQueryAsync();
+        }
+        Assert.Equal(HttpStatusCode.OK, (await gateway.Client.GetAsync("/ready")).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await gateway.ExecuteAsync("echo", new { a = 3 }, "after")).StatusCode);
+    }
+}
+
+/// <summary>/ready with a Redis that answers PING but refuses every write.</summary>
+public sealed class RedisReadinessTests
+{
+    [Fact]
+    public async Task Ready_is_not_ready_while_redis_refuses_claims()
+    {
+        using var redis = RedisServer.Start();
+        await using var gateway = await GatewayServer.StartAsync(new Dictionary<string, string?> { ["ConnectionStrings:Redis"] = redis.Configuration });
+        Assert.Equal(HttpStatusCode.OK, (await gateway.ExecuteAsync("echo", new { a = 1 }, "before")).StatusCode);
+
+        // Out of memory with noeviction (the setting /health asks for): every write is refused.
+        using var admin = await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync(redis.Configuration + ",allowAdmin=true");
+        await admin.GetDatabase().ExecuteAsync("CONFIG", "SET", "maxmemory-policy", "noeviction");
+        await admin.GetDatabase().ExecuteAsync("CONFIG", "SET", "maxmemory", "1");
+
+        var refused = await gateway.ExecuteAsync("echo", new { a = 2 }, "during");
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, refused.StatusCode);
+        Assert.Equal("store_unavailable", (await Json.ReadAsync(refused)).Str("code"));
+
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, (await gateway.Client.GetAsync("/ready")).StatusCode);
+        await admin.GetDatabase().ExecuteAsync("CONFIG", "SET", "maxmemory", "0");
+    }
+}
