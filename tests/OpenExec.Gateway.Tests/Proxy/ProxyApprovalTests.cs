@@ -57,10 +57,10 @@ public sealed class ProxyApprovalTests : IAsyncLifetime
         return new ApprovalMinter(_governance).Mint(Tenant, hash, now.AddSeconds(-5), now.AddMinutes(5)).ToHeader();
     }
 
-    private Task<HttpResponseMessage> SendAsync(HttpMethod method, string target, string body, string nonce, string? approval)
+    private Task<HttpResponseMessage> SendAsync(HttpMethod method, string target, string body, string nonce, string? approval, string contentType = "application/json")
     {
         var request = new HttpRequestMessage(method, target) { Content = new ByteArrayContent(Encoding.UTF8.GetBytes(body)) };
-        request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
+        request.Content.Headers.TryAddWithoutValidation("Content-Type", contentType);
         request.Headers.TryAddWithoutValidation("Idempotency-Key", nonce);
         if (approval is not null)
         {
@@ -104,6 +104,40 @@ public sealed class ProxyApprovalTests : IAsyncLifetime
         Assert.Equal("action_hash_mismatch", problem.Str("code"));
         Assert.Equal("Action hash mismatch: approval does not match this request", problem.Str("detail"));
         Assert.Empty(_backend.LogEntries);
+    }
+
+    [Theory]
+    [InlineData("application/json; charset=utf-7")]
+    [InlineData("application/json;charset=\"UTF-7\"")]
+    [InlineData("application/json; charset=shift_jis")]
+    [InlineData("application/json; charset=utf-8; charset=utf-7")]
+    public async Task A_json_body_in_a_charset_other_than_utf8_is_refused_not_forwarded(string contentType)
+    {
+        // The body is hashed as the UTF-8 text the gateway parses; a backend that decodes it with
+        // the named charset (aiohttp's request.json(), Spring's Jackson for non-Unicode charsets)
+        // reads another document from the same bytes. "+ACIALAAiAHQAbwAiADoAIgBtAGEAbABsAG8AcgB5-"
+        // is UTF-7 for  ","to":"mallory  : approved for to=a@example.com, it would run for mallory.
+        const string body = """{"to":"a@example.com","memo":"+ACIALAAiAHQAbwAiADoAIgBtAGEAbABsAG8AcgB5-"}""";
+        var approval = Approve(HashOf("POST", "/v1/send", "", body));
+
+        var response = await SendAsync(HttpMethod.Post, "/v1/send", body, "n-" + Guid.NewGuid(), approval, contentType);
+
+        Assert.Equal(HttpStatusCode.UnsupportedMediaType, response.StatusCode);
+        Assert.Equal("unsupported_media_type", (await Json.ReadAsync(response)).Str("code"));
+        Assert.Empty(_backend.LogEntries);
+    }
+
+    [Theory]
+    [InlineData("application/json; charset=utf-8")]
+    [InlineData("application/json; charset=\"UTF-8\"")]
+    [InlineData("application/problem+json")]
+    public async Task Utf8_json_still_runs(string contentType)
+    {
+        const string body = """{"to":"a@example.com"}""";
+        var response = await SendAsync(HttpMethod.Post, "/v1/send", body, "n-" + Guid.NewGuid(), Approve(HashOf("POST", "/v1/send", "", body)), contentType);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Single(_backend.LogEntries);
     }
 
     [Fact]

@@ -370,6 +370,34 @@ public sealed class ProxyTests : IDisposable
     }
 
     [Fact]
+    public async Task An_outcome_write_failing_past_the_lease_is_recorded_once_the_store_answers()
+    {
+        // Embedded store: nobody else finishes its claim, so the outcome is retried for as long
+        // as it takes, not only until the lease ends (the nonce read in_progress until a restart).
+        Answer("/v1/op", body: """{"done":true}""");
+        var time = new Microsoft.Extensions.Time.Testing.FakeTimeProvider(DateTimeOffset.UtcNow);
+        FlakyStore? flaky = null;
+        await using var gateway = await GatewayServer.StartAsync(ProxyConfig.Route("op", "do_op", "v1", Backend), time: time, configure: builder =>
+            builder.Services.AddSingleton<OpenExec.Gateway.Store.IExecutionStore>(sp => flaky = new FlakyStore(sp.GetRequiredService<OpenExec.Gateway.Store.SqliteExecutionStore>()) { FailOutcomes = int.MaxValue }));
+
+        // The store cannot write outcomes (a full disk, a lock held by a backup tool) ...
+        var first = await gateway.Client.SendAsync(Post("/v1/op", "{}", "k-stuck"));
+        Assert.Equal(HttpStatusCode.GatewayTimeout, first.StatusCode);
+        var execId = Assert.Single(first.Headers.GetValues("OpenExec-Exec-Id"));
+
+        // ... for longer than the claim's lease (backend timeout + 30 s), then it is fixed.
+        time.Advance(TimeSpan.FromMinutes(5));
+        await Task.Delay(1000);
+        Volatile.Write(ref flaky!.FailOutcomes, 0);
+        await Task.Delay(6000);
+
+        var replay = await Json.ReadAsync(await gateway.Client.SendAsync(Post("/v1/op", "{}", "k-stuck")));
+        Assert.Equal("replay_denied", replay.Str("code"));
+        Assert.Equal(execId, replay.GetProperty("original").Str("id"));
+        Assert.Equal(HttpStatusCode.OK, (await gateway.Client.GetAsync($"/receipts/{execId}")).StatusCode);
+    }
+
+    [Fact]
     public async Task A_backend_closing_after_the_request_head_gets_the_request_exactly_once()
     {
         using var closing = new RecordingBackend(answerFirstOnly: true);
