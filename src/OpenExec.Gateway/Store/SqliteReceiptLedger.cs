@@ -80,6 +80,9 @@ internal sealed class SqliteReceiptLedger : IDisposable
             CREATE TABLE IF NOT EXISTS signing_keys(
               kid TEXT PRIMARY KEY,
               x TEXT NOT NULL);
+            CREATE TABLE IF NOT EXISTS ready_probe(
+              id INTEGER PRIMARY KEY,
+              n INTEGER NOT NULL);
             """);
         claims?.Open(_writer);
         Exec(_writer, "INSERT OR IGNORE INTO signing_keys(kid, x) VALUES($kid, $x)",
@@ -98,7 +101,7 @@ internal sealed class SqliteReceiptLedger : IDisposable
     public long CommittedSeq => Volatile.Read(ref _headSeq);
 
     /// <summary>False once a write failed for a reason other than a busy database, or the writer stopped.</summary>
-    public bool Healthy => !_faulted && _writerThread.IsAlive;
+
 
     /// <summary>Claims nonce and approval in the next group commit. Needs the claim tables.</summary>
     public ValueTask<ClaimResult> ClaimAsync(ClaimRequest request)
@@ -194,15 +197,17 @@ internal sealed class SqliteReceiptLedger : IDisposable
 
     public async ValueTask<bool> PingAsync(CancellationToken cancellationToken)
     {
-        if (!Healthy)
+        if (!_writerThread.IsAlive)
         {
             return false;
         }
         try
         {
-            if (_busy)
+            if (_busy || _faulted)
             {
-                // An empty write transaction through the writer: ready again once the lock is free.
+                // The last write failed (a lock held elsewhere, a full disk): a real write through
+                // the writer says whether claims can be written now, so that /ready recovers by
+                // itself once they can, even with no traffic sent to a gateway that is not ready.
                 return await Enqueue(new ProbeOp()).ConfigureAwait(false);
             }
             return await ReadAsync(async conn =>
@@ -306,6 +311,7 @@ internal sealed class SqliteReceiptLedger : IDisposable
                         claim.Result = _claims!.Apply(_statements, claim.Request, outcome: null);
                         break;
                     case ProbeOp probe:
+                        _statements.Execute("INSERT OR REPLACE INTO ready_probe(id, n) VALUES(1, 1)");
                         probe.Result = true;
                         break;
                     case PruneOp prune:
@@ -588,7 +594,7 @@ internal sealed class SqliteReceiptLedger : IDisposable
         }
     }
 
-    /// <summary>Takes the write lock and lets it go: whether a claim could be written now.</summary>
+    /// <summary>Writes and commits one row: whether a claim could be written now (the write lock free, the disk taking writes).</summary>
     private sealed class ProbeOp : WriteOp<bool>
     {
         protected override void Clear()

@@ -38,6 +38,39 @@ public sealed class ReadinessTests
         Assert.Equal(HttpStatusCode.OK, (await gateway.Client.GetAsync("/ready")).StatusCode);
         Assert.Equal(HttpStatusCode.OK, (await gateway.ExecuteAsync("echo", new { a = 3 }, "after")).StatusCode);
     }
+
+    [Fact]
+    public async Task Ready_recovers_by_itself_once_writes_land_again()
+    {
+        // Writes fail for a reason other than a lock (simulated here with triggers that abort
+        // every insert: a full disk or a read-only mount in production). A load balancer then
+        // sends no traffic, so /ready must find out by itself when writes work again.
+        await using var gateway = await GatewayServer.StartAsync();
+        await using var other = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={Path.Combine(gateway.DataDir, "openexec.db")};Pooling=False");
+        await other.OpenAsync();
+        async Task RunAsync(string sql)
+        {
+            await using var command = other.CreateCommand();
+            command.CommandText = sql;
+            await command.ExecuteNonQueryAsync();
+        }
+        string[] tables = ["receipts", "claim_log", "ready_probe"];
+        foreach (var table in tables)
+        {
+            await RunAsync($"CREATE TRIGGER refuse_{table} BEFORE INSERT ON {table} BEGIN SELECT RAISE(ABORT, 'no space'); END;");
+        }
+
+        var refused = await gateway.ExecuteAsync("echo", new { a = 1 }, "during");
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, refused.StatusCode);
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, (await gateway.Client.GetAsync("/ready")).StatusCode);
+
+        foreach (var table in tables)
+        {
+            await RunAsync($"DROP TRIGGER refuse_{table};");
+        }
+        Assert.Equal(HttpStatusCode.OK, (await gateway.Client.GetAsync("/ready")).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await gateway.ExecuteAsync("echo", new { a = 2 }, "after")).StatusCode);
+    }
 }
 
 /// <summary>/ready with a Redis that answers PING but refuses every write.</summary>
