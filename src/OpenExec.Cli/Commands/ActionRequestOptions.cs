@@ -126,6 +126,11 @@ internal sealed class ActionRequestOptions
                 $"'{path}' is not a canonical path, so the gateway would refuse the call (path_not_canonical): it must start with '/' and have no encoded '/', '\\' or '.', no '//', no '.' or '..' segments.");
         }
 
+        if (query is not null && query.StartsWith('?') && !http[1].Contains('?', StringComparison.Ordinal))
+        {
+            // "--query '?a=1'" would approve the query "?a=1" (a target "/p??a=1"), not "a=1".
+            throw CliException.BadInput($"--query takes the query without its '?': '{query[1..]}' (or put it on PATH: '{path}{query}').");
+        }
         foreach (var (part, text) in new[] { ("PATH", path), ("query", query ?? "") })
         {
             // The approval covers the request-target as it travels; a client percent-encodes
@@ -135,7 +140,24 @@ internal sealed class ActionRequestOptions
                 throw CliException.BadInput($"The {part} '{text}' has a character a request-target cannot carry (a space, a control, '#' or non-ASCII): give it percent-encoded, exactly as the client will send it.");
             }
         }
+        // The gateway refuses a target its forwarder would not send byte for byte
+        // (path_not_canonical, invalid_query): no approval would ever run for it.
+        if (!ProxiedRequestPayload.ForwardsAsSentPath(path))
+        {
+            throw CliException.BadInput(
+                $"The PATH '{path}' would not reach the backend as sent, so the gateway would refuse the call (path_not_canonical): percent-encode only characters that must be encoded (not letters, digits, '-._~!$&'()*+,;=:@'), as UTF-8, and write '%' as %25.");
+        }
+        if (!ProxiedRequestPayload.ForwardsAsSentQuery(query ?? ""))
+        {
+            throw CliException.BadInput(
+                $"The query '{query}' would not reach the backend as sent, so the gateway would refuse the call (invalid_query): do not percent-encode letters, digits or '-._~', write '%' as %25, and encode characters such as '\"', '<', '>', '{{', '}}', '|', '^', '`', '[', ']'.");
+        }
 
+        if (ProxiedRequestPayload.IsJsonMediaType(contentType) && ProxiedRequestPayload.NamesOtherCharset(contentType))
+        {
+            // The gateway answers 415 to a JSON body in any charset but UTF-8.
+            throw CliException.BadInput($"--content-type '{contentType}': the gateway refuses a JSON body in any charset but UTF-8 (415 unsupported_media_type); send no charset or charset=utf-8.");
+        }
         byte[] bytes = [];
         var source = "no body";
         if (body is not null)

@@ -54,6 +54,12 @@ internal static class ReceiptsCommand
             var outPath = parseResult.GetValue(output)!;
             var checkpointPath = parseResult.GetValue(checkpoint);
 
+            if (checkpointPath is not null && outPath != "-"
+                && string.Equals(Path.GetFullPath(checkpointPath), Path.GetFullPath(outPath), StringComparison.Ordinal))
+            {
+                // The checkpoint is moved into place after the export: it would replace it.
+                throw CliException.BadInput("--out and --checkpoint name the same file: give two different paths.");
+            }
             byte[]? head = null;
             if (checkpointPath is not null)
             {
@@ -62,11 +68,15 @@ internal static class ReceiptsCommand
                 head = await GatewayHttp.GetBytesAsync(context.Http, GatewayHttp.Combine(baseUrl, "/receipts/head"), bearer, cancellationToken).ConfigureAwait(false);
                 // A gateway signs checkpoints of its own chain only: saving its checkpoint beside
                 // another chain's export would make an honest audit fail.
-                if (gatewayId is not null && HeadGateway(head, baseUrl) is { } signer && signer != gatewayId)
+                var signer = HeadGateway(head, baseUrl);
+                if (gatewayId is not null && signer != gatewayId)
                 {
                     throw CliException.BadInput(
                         $"--checkpoint: {baseUrl} signs checkpoints of its own chain ({signer}) only, not of {gatewayId}; export {gatewayId} with --checkpoint from that gateway's own URL, or without --checkpoint.");
                 }
+                // The export is of the chain the checkpoint vouches for, even if another instance
+                // behind the same URL answers a later page.
+                gatewayId = signer;
             }
 
             var toStdout = outPath == "-";
@@ -91,7 +101,16 @@ internal static class ReceiptsCommand
                         var pageLast = last;
                         foreach (var line in lines)
                         {
-                            pageLast = SeqOf(line, baseUrl);
+                            var (seq, chain) = SeqOf(line, baseUrl);
+                            // Without --gateway each page is "the answering gateway's chain": behind a
+                            // load balancer pages of several chains would be spliced into one export.
+                            // The first receipt names the chain; every later page asks for it.
+                            gatewayId ??= chain;
+                            if (chain != gatewayId)
+                            {
+                                throw CliException.Network($"{baseUrl} answered a receipt of gateway {chain} (seq {seq}) while exporting the chain of {gatewayId}: several gateways answer at this URL; pass --gateway ID.");
+                            }
+                            pageLast = seq;
                             if (file is not null)
                             {
                                 await file.WriteAsync(line.Bytes, cancellationToken).ConfigureAwait(false);
@@ -388,11 +407,12 @@ internal static class ReceiptsCommand
         }
     }
 
-    private static long SeqOf(NdjsonLine line, Uri baseUrl)
+    private static (long Seq, string Gateway) SeqOf(NdjsonLine line, Uri baseUrl)
     {
         try
         {
-            return ReceiptDocument.Parse(StrictJson.Parse(line.Bytes)).Body.Seq;
+            var body = ReceiptDocument.Parse(StrictJson.Parse(line.Bytes)).Body;
+            return (body.Seq, body.Gateway);
         }
         catch (Exception e) when (e is StrictJsonException or ReceiptFormatException)
         {

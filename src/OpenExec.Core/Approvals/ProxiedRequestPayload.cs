@@ -107,6 +107,92 @@ public static class ProxiedRequestPayload
     }
 
     /// <summary>
+    /// RFC 3986 pchar without percent-escapes, and '/': what the gateway's forwarder (Kestrel's
+    /// decoded path re-encoded by YARP, System.Uri) sends unchanged.
+    /// </summary>
+    public static readonly System.Buffers.SearchValues<char> PlainPathChars =
+        System.Buffers.SearchValues.Create("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~!$&'()*+,;=:@/");
+
+    /// <summary>The same for a query, where '?' is plain too.</summary>
+    public static readonly System.Buffers.SearchValues<char> PlainQueryChars =
+        System.Buffers.SearchValues.Create("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~!$&'()*+,;=:@/?");
+
+    /// <summary>
+    /// True when the gateway would forward <paramref name="rawPath"/> byte for byte (up to the
+    /// case of escapes' hex digits): only plain path characters and escapes of characters that
+    /// must be escaped (an escaped unreserved or sub-delim character is forwarded decoded, a '%'
+    /// that starts no escape as <c>%25</c>), and escapes that decode to UTF-8.
+    /// </summary>
+    public static bool ForwardsAsSentPath(string rawPath)
+    {
+        ArgumentNullException.ThrowIfNull(rawPath);
+        var decoded = new List<byte>(rawPath.Length);
+        for (var i = 0; i < rawPath.Length; i++)
+        {
+            var c = rawPath[i];
+            if (c == '%')
+            {
+                if (!TryEscape(rawPath, i, out var b) || (b < 0x80 && PlainPathChars.Contains((char)b)))
+                {
+                    return false;
+                }
+                decoded.Add(b);
+                i += 2;
+                continue;
+            }
+            if (!PlainPathChars.Contains(c))
+            {
+                return false;
+            }
+            decoded.Add((byte)c);
+        }
+        return System.Text.Unicode.Utf8.IsValid(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(decoded));
+    }
+
+    /// <summary>
+    /// As <see cref="ForwardsAsSentPath"/> for the raw query (without <c>?</c>): plain query
+    /// characters and escapes, but no escape of an unreserved character (System.Uri decodes those)
+    /// and no '%' that starts no escape.
+    /// </summary>
+    public static bool ForwardsAsSentQuery(string rawQuery)
+    {
+        ArgumentNullException.ThrowIfNull(rawQuery);
+        for (var i = 0; i < rawQuery.Length; i++)
+        {
+            var c = rawQuery[i];
+            if (c == '%')
+            {
+                if (!TryEscape(rawQuery, i, out var b) || (b < 0x80 && (char.IsAsciiLetterOrDigit((char)b) || b is (byte)'-' or (byte)'.' or (byte)'_' or (byte)'~')))
+                {
+                    return false;
+                }
+                i += 2;
+                continue;
+            }
+            if (!PlainQueryChars.Contains(c))
+            {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    private static bool TryEscape(string text, int at, out byte value)
+    {
+        value = 0;
+        if (at + 2 >= text.Length)
+        {
+            return false;
+        }
+        if (!char.IsAsciiHexDigit(text[at + 1]) || !char.IsAsciiHexDigit(text[at + 2]))
+        {
+            return false;
+        }
+        value = (byte)Convert.ToInt32(text.Substring(at + 1, 2), 16);
+        return true;
+    }
+
+    /// <summary>
     /// A path that means exactly what it says: no encoded separators or dots, no empty or dot
     /// segments (also with path parameters: <c>..;x</c>). Anything else could reach a different
     /// backend path than the one approved.

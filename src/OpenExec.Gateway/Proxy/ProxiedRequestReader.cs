@@ -167,10 +167,6 @@ internal static class ProxiedRequestReader
         return result.ToString();
     }
 
-    /// <summary>RFC 3986 pchar without percent-escapes, and '/': what a path is forwarded with unchanged.</summary>
-    private static readonly System.Buffers.SearchValues<char> PlainPathChars =
-        System.Buffers.SearchValues.Create("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~!$&'()*+,;=:@/");
-
     /// <summary>
     /// True when the path the forwarder will send (Kestrel's decoded path, re-encoded by YARP and
     /// canonicalized by <see cref="Uri"/>, as HttpClient writes it) is the raw path as sent, up to
@@ -178,7 +174,7 @@ internal static class ProxiedRequestReader
     /// </summary>
     internal static bool ForwardsAsSent(HttpRequest http, string rawPath)
     {
-        if (!rawPath.AsSpan().ContainsAnyExcept(PlainPathChars))
+        if (!rawPath.AsSpan().ContainsAnyExcept(ProxiedRequestPayload.PlainPathChars))
         {
             // Nothing to decode and nothing the encoder would escape: sent as written (the usual
             // path, checked without building the URI).
@@ -188,14 +184,10 @@ internal static class ProxiedRequestReader
         return string.Equals(UpperCaseEscapes(rawPath), forwarded, StringComparison.Ordinal);
     }
 
-    /// <summary>Query characters forwarded as written: RFC 3986 query characters without percent-escapes.</summary>
-    private static readonly System.Buffers.SearchValues<char> PlainQueryChars =
-        System.Buffers.SearchValues.Create("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~!$&'()*+,;=:@/?");
-
     /// <summary>As <see cref="ForwardsAsSent"/>, for the query (taken by YARP as sent, then canonicalized by <see cref="Uri"/>).</summary>
     internal static bool QueryForwardsAsSent(HttpRequest http, string rawQuery)
     {
-        if (!rawQuery.AsSpan().ContainsAnyExcept(PlainQueryChars))
+        if (!rawQuery.AsSpan().ContainsAnyExcept(ProxiedRequestPayload.PlainQueryChars))
         {
             return true;
         }
