@@ -29,11 +29,13 @@ internal sealed class RouteActions
         {
             // A call's timeout sizes its claim's lease: a call without one (YARP reads a negative
             // value as "none") would outlive its lease, and another instance could take it over.
+            // Read as YARP reads it (format "c"): a value YARP cannot read would otherwise crash
+            // start-up with an exception instead of being named here.
             var activity = cluster["HttpRequest:ActivityTimeout"];
-            if (activity is not null && TimeSpan.TryParse(activity, System.Globalization.CultureInfo.InvariantCulture, out var timeout)
-                && (timeout <= TimeSpan.Zero || timeout > TimeSpan.FromHours(1)))
+            if (activity is not null && (!TimeSpan.TryParseExact(activity, "c", System.Globalization.CultureInfo.InvariantCulture, out var timeout)
+                || timeout <= TimeSpan.Zero || timeout > TimeSpan.FromHours(1)))
             {
-                problems.Add($"ReverseProxy:Clusters:{cluster.Key}:HttpRequest:ActivityTimeout must be above 00:00:00 and at most 01:00:00 (as OpenExec:BackendTimeout): a call without a timeout would outlive its claim's lease");
+                problems.Add($"ReverseProxy:Clusters:{cluster.Key}:HttpRequest:ActivityTimeout must be a time span ([d.]hh:mm:ss[.fffffff]) above 00:00:00 and at most 01:00:00 (as OpenExec:BackendTimeout): a call without a timeout would outlive its claim's lease");
             }
         }
         var actions = new List<ActionDefinition>();

@@ -144,6 +144,12 @@ internal sealed class ReceiptedResponseBody : Stream, IHttpResponseBodyFeature
         }
         if (_buffer is not null)
         {
+            if (IsBodylessStatus())
+            {
+                // A 204, 205 or 304 never starts streaming (Kestrel refuses a body, or a length,
+                // for it): its bytes are dropped here, and FitBodylessStatus fits the head.
+                return;
+            }
             if (!IsEventStream() && _buffer.WrittenCount + buffer.Length <= _limit)
             {
                 _buffer.Write(buffer.Span);
@@ -167,7 +173,7 @@ internal sealed class ReceiptedResponseBody : Stream, IHttpResponseBodyFeature
 
     public override Task FlushAsync(CancellationToken cancellationToken)
     {
-        if (_buffer is not null && IsEventStream())
+        if (_buffer is not null && IsEventStream() && !IsBodylessStatus())
         {
             return SwitchToStreamingAsync(cancellationToken);
         }
@@ -219,6 +225,8 @@ internal sealed class ReceiptedResponseBody : Stream, IHttpResponseBodyFeature
     public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
 
     public override void SetLength(long value) => throw new NotSupportedException();
+
+    private bool IsBodylessStatus() => _response.StatusCode is 204 or 205 or 304;
 
     private bool IsEventStream()
         => _response.ContentType?.StartsWith("text/event-stream", StringComparison.OrdinalIgnoreCase) == true;

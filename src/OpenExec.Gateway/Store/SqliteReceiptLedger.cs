@@ -38,9 +38,6 @@ internal sealed class SqliteReceiptLedger : IDisposable
     private long _headSeq;
     private string _headHash;
     private volatile bool _faulted;
-    // The last batch failed on a lock another connection held past the busy timeout: every claim
-    // fails the same way until it is let go, so readiness must check the lock, not a read.
-    private volatile bool _busy;
 
     /// <param name="identity">Whose chain this is; the database lives in its data dir.</param>
     /// <param name="claims">The claim tables to keep in the same transactions, or null for a receipts-only ledger.</param>
@@ -203,12 +200,13 @@ internal sealed class SqliteReceiptLedger : IDisposable
         }
         try
         {
-            if (_busy || _faulted)
+            // Through the writer, every time: another process can hold the write lock before any
+            // claim failed on it (an idle gateway), and a read succeeds under it (WAL). After a
+            // failed write (a full disk) the probe writes a row, so that /ready recovers by itself
+            // once writes land, with no traffic sent to a gateway that is not ready.
+            if (!await Enqueue(new ProbeOp(write: _faulted)).AsTask().WaitAsync(cancellationToken).ConfigureAwait(false))
             {
-                // The last write failed (a lock held elsewhere, a full disk): a real write through
-                // the writer says whether claims can be written now, so that /ready recovers by
-                // itself once they can, even with no traffic sent to a gateway that is not ready.
-                return await Enqueue(new ProbeOp()).ConfigureAwait(false);
+                return false;
             }
             return await ReadAsync(async conn =>
             {
@@ -311,7 +309,10 @@ internal sealed class SqliteReceiptLedger : IDisposable
                         claim.Result = _claims!.Apply(_statements, claim.Request, outcome: null);
                         break;
                     case ProbeOp probe:
-                        _statements.Execute("INSERT OR REPLACE INTO ready_probe(id, n) VALUES(1, 1)");
+                        if (probe.Write)
+                        {
+                            _statements.Execute("INSERT OR REPLACE INTO ready_probe(id, n) VALUES(1, 1)");
+                        }
                         probe.Result = true;
                         break;
                     case PruneOp prune:
@@ -376,8 +377,7 @@ internal sealed class SqliteReceiptLedger : IDisposable
         {
             RollBack();
             _claims?.RolledBack();
-            _busy = ex is SqliteException { SqliteErrorCode: 5 or 6 };
-            _faulted = !_busy;
+            _faulted = ex is not SqliteException { SqliteErrorCode: 5 or 6 };
             StoreLog.WriteFailed(_log, ex);
             var failure = new StoreUnavailableException("The embedded store could not be written", ex);
             foreach (var op in batch)
@@ -388,7 +388,6 @@ internal sealed class SqliteReceiptLedger : IDisposable
         }
 
         _faulted = false;
-        _busy = false;
         Volatile.Write(ref _headSeq, seq);
         _headHash = prev;
         for (var i = 0; i < batch.Count; i++)
@@ -594,9 +593,14 @@ internal sealed class SqliteReceiptLedger : IDisposable
         }
     }
 
-    /// <summary>Writes and commits one row: whether a claim could be written now (the write lock free, the disk taking writes).</summary>
-    private sealed class ProbeOp : WriteOp<bool>
+    /// <summary>
+    /// Takes the write lock and commits (writing one row when <paramref name="write"/>): whether a
+    /// claim could be written now (the lock free; with the row, the disk taking writes too).
+    /// </summary>
+    private sealed class ProbeOp(bool write) : WriteOp<bool>
     {
+        public bool Write { get; } = write;
+
         protected override void Clear()
         {
         }

@@ -40,6 +40,29 @@ public sealed class ReadinessTests
     }
 
     [Fact]
+    public async Task Ready_is_not_ready_while_another_process_holds_the_write_lock_before_any_claim_failed()
+    {
+        await using var gateway = await GatewayServer.StartAsync();
+        await using var other = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={Path.Combine(gateway.DataDir, "openexec.db")};Pooling=False");
+        await other.OpenAsync();
+        await using (var begin = other.CreateCommand())
+        {
+            begin.CommandText = "BEGIN IMMEDIATE";
+            await begin.ExecuteNonQueryAsync();
+        }
+
+        // An idle gateway: no claim has failed on the lock yet, and a read still succeeds (WAL).
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, (await gateway.Client.GetAsync("/ready")).StatusCode);
+
+        await using (var rollback = other.CreateCommand())
+        {
+            rollback.CommandText = "ROLLBACK";
+            await rollback.ExecuteNonQueryAsync();
+        }
+        Assert.Equal(HttpStatusCode.OK, (await gateway.Client.GetAsync("/ready")).StatusCode);
+    }
+
+    [Fact]
     public async Task Ready_recovers_by_itself_once_writes_land_again()
     {
         // Writes fail for a reason other than a lock (simulated here with triggers that abort
