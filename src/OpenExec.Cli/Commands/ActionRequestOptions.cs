@@ -150,7 +150,7 @@ internal sealed class ActionRequestOptions
         if (!ProxiedRequestPayload.ForwardsAsSentQuery(query ?? ""))
         {
             throw CliException.BadInput(
-                $"The query '{query}' would not reach the backend as sent, so the gateway would refuse the call (invalid_query): do not percent-encode letters, digits or '-._~', write '%' as %25, and encode characters such as '\"', '<', '>', '{{', '}}', '|', '^', '`', '[', ']'.");
+                $"The query '{query}' would not reach the backend as sent, so the gateway would refuse the call (invalid_query): do not percent-encode letters, digits or '-._~', write '%' as %25, and encode characters such as '\"', '<', '>', '{{', '}}', '|', '^', '`'.");
         }
 
         if (ProxiedRequestPayload.IsJsonMediaType(contentType) && ProxiedRequestPayload.NamesOtherCharset(contentType))

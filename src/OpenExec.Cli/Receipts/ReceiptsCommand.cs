@@ -54,8 +54,7 @@ internal static class ReceiptsCommand
             var outPath = parseResult.GetValue(output)!;
             var checkpointPath = parseResult.GetValue(checkpoint);
 
-            if (checkpointPath is not null && outPath != "-"
-                && string.Equals(Path.GetFullPath(checkpointPath), Path.GetFullPath(outPath), StringComparison.Ordinal))
+            if (checkpointPath is not null && outPath != "-" && SameFile(checkpointPath, outPath))
             {
                 // The checkpoint is moved into place after the export: it would replace it.
                 throw CliException.BadInput("--out and --checkpoint name the same file: give two different paths.");
@@ -84,24 +83,41 @@ internal static class ReceiptsCommand
             var temp = toStdout ? null : AtomicFile.TempBeside(outPath);
             var progress = new ProgressMeter(context.Err, context.Time, "exported");
             long last = start;
+            // The last receipt written: every later page starts one receipt early, with it, so
+            // that an instance that does not hold the chain (behind a load balancer it answers an
+            // empty page) is told apart from the chain's end.
+            string? lastHash = null;
             try
             {
                 await using (var file = temp is null ? null : new FileStream(temp, FileMode.CreateNew, FileAccess.Write))
                 {
                     while (true)
                     {
-                        var query = $"/receipts?after={last.ToString(CultureInfo.InvariantCulture)}&limit={PageSize}"
+                        var from = lastHash is null ? last : last - 1;
+                        var query = $"/receipts?after={from.ToString(CultureInfo.InvariantCulture)}&limit={PageSize}"
                             + (gatewayId is null ? "" : "&gateway=" + Uri.EscapeDataString(gatewayId));
                         var page = await GatewayHttp.GetBytesAsync(context.Http, GatewayHttp.Combine(baseUrl, query), bearer, cancellationToken).ConfigureAwait(false);
                         var lines = NdjsonLines.Read(page).ToList();
+                        // A gateway holding the chain answers a short page only at its end.
+                        var full = lines.Count == PageSize;
+                        if (lastHash is not null)
+                        {
+                            var overlap = lines.Count == 0 ? default : SeqOf(lines[0], baseUrl);
+                            if (lines.Count == 0 || overlap.Seq != last || overlap.Gateway != gatewayId || overlap.Hash != lastHash)
+                            {
+                                throw CliException.Network($"{baseUrl} answered the page after seq {last} of gateway {gatewayId} without its receipt {last}: an instance that does not hold that chain answered (several gateways at this URL?); export from the gateway's own URL.");
+                            }
+                            lines.RemoveAt(0);
+                        }
                         if (lines.Count == 0)
                         {
                             break;
                         }
                         var pageLast = last;
+                        string? pageHash = null;
                         foreach (var line in lines)
                         {
-                            var (seq, chain) = SeqOf(line, baseUrl);
+                            var (seq, chain, hash) = SeqOf(line, baseUrl);
                             // Without --gateway each page is "the answering gateway's chain": behind a
                             // load balancer pages of several chains would be spliced into one export.
                             // The first receipt names the chain; every later page asks for it.
@@ -111,6 +127,7 @@ internal static class ReceiptsCommand
                                 throw CliException.Network($"{baseUrl} answered a receipt of gateway {chain} (seq {seq}) while exporting the chain of {gatewayId}: several gateways answer at this URL; pass --gateway ID.");
                             }
                             pageLast = seq;
+                            pageHash = hash;
                             if (file is not null)
                             {
                                 await file.WriteAsync(line.Bytes, cancellationToken).ConfigureAwait(false);
@@ -127,6 +144,11 @@ internal static class ReceiptsCommand
                             throw CliException.Network($"{baseUrl} answered receipts up to seq {pageLast} when asked for those after {last}: it does not page as a gateway does.");
                         }
                         last = pageLast;
+                        lastHash = pageHash;
+                        if (!full)
+                        {
+                            break;
+                        }
                     }
                     if (file is not null)
                     {
@@ -391,6 +413,31 @@ internal static class ReceiptsCommand
         return null;
     }
 
+    /// <summary>
+    /// Whether two paths name one file: compared with every symbolic link on the way resolved
+    /// (a linked directory spells one file two ways), and without regard to case where the file
+    /// system usually ignores it.
+    /// </summary>
+    private static bool SameFile(string a, string b)
+    {
+        var comparison = OperatingSystem.IsWindows() || OperatingSystem.IsMacOS() ? StringComparison.OrdinalIgnoreCase : StringComparison.Ordinal;
+        return string.Equals(RealPath(a), RealPath(b), comparison);
+    }
+
+    private static string RealPath(string path)
+    {
+        var full = Path.GetFullPath(path);
+        var root = Path.GetPathRoot(full) ?? "";
+        var current = root;
+        foreach (var part in full[root.Length..].Split(Path.DirectorySeparatorChar, StringSplitOptions.RemoveEmptyEntries))
+        {
+            var next = Path.Combine(current, part);
+            FileSystemInfo info = Directory.Exists(next) ? new DirectoryInfo(next) : new FileInfo(next);
+            current = (info.Exists ? info.ResolveLinkTarget(returnFinalTarget: true) : null) is { } target ? Path.GetFullPath(target.FullName) : next;
+        }
+        return current;
+    }
+
     /// <summary>The gateway a checkpoint (GET /receipts/head) names.</summary>
     private static string? HeadGateway(byte[] head, Uri baseUrl)
     {
@@ -407,12 +454,12 @@ internal static class ReceiptsCommand
         }
     }
 
-    private static (long Seq, string Gateway) SeqOf(NdjsonLine line, Uri baseUrl)
+    private static (long Seq, string Gateway, string Hash) SeqOf(NdjsonLine line, Uri baseUrl)
     {
         try
         {
-            var body = ReceiptDocument.Parse(StrictJson.Parse(line.Bytes)).Body;
-            return (body.Seq, body.Gateway);
+            var document = ReceiptDocument.Parse(StrictJson.Parse(line.Bytes));
+            return (document.Body.Seq, document.Body.Gateway, document.Hash);
         }
         catch (Exception e) when (e is StrictJsonException or ReceiptFormatException)
         {

@@ -113,9 +113,12 @@ public static class ProxiedRequestPayload
     public static readonly System.Buffers.SearchValues<char> PlainPathChars =
         System.Buffers.SearchValues.Create("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~!$&'()*+,;=:@/");
 
-    /// <summary>The same for a query, where '?' is plain too.</summary>
+    /// <summary>
+    /// The same for a query, where '?' is plain too, and '[' and ']', which System.Uri (and so the
+    /// forwarder) keeps in a query as written (fetch and curl -g send them so: <c>page[size]=10</c>).
+    /// </summary>
     public static readonly System.Buffers.SearchValues<char> PlainQueryChars =
-        System.Buffers.SearchValues.Create("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~!$&'()*+,;=:@/?");
+        System.Buffers.SearchValues.Create("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~!$&'()*+,;=:@/?[]");
 
     /// <summary>
     /// True when the gateway would forward <paramref name="rawPath"/> byte for byte (up to the

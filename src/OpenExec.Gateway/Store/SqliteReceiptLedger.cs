@@ -204,7 +204,7 @@ internal sealed class SqliteReceiptLedger : IDisposable
             // claim failed on it (an idle gateway), and a read succeeds under it (WAL). After a
             // failed write (a full disk) the probe writes a row, so that /ready recovers by itself
             // once writes land, with no traffic sent to a gateway that is not ready.
-            if (!await Enqueue(new ProbeOp(write: _faulted)).AsTask().WaitAsync(cancellationToken).ConfigureAwait(false))
+            if (!await Enqueue(new ProbeOp()).AsTask().WaitAsync(cancellationToken).ConfigureAwait(false))
             {
                 return false;
             }
@@ -298,6 +298,7 @@ internal sealed class SqliteReceiptLedger : IDisposable
         var bodies = new List<ReceiptBody>();
         var hashes = new List<string>();
         IReadOnlyList<ReceiptDocument> documents = [];
+        var faulted = _faulted;
         try
         {
             _statements.Execute("BEGIN IMMEDIATE");
@@ -309,7 +310,10 @@ internal sealed class SqliteReceiptLedger : IDisposable
                         claim.Result = _claims!.Apply(_statements, claim.Request, outcome: null);
                         break;
                     case ProbeOp probe:
-                        if (probe.Write)
+                        // Whether to write is decided here, by the last batch's outcome: a probe
+                        // queued before a write failed must not pass on the lock alone (and, by
+                        // committing, clear the failure it never tested).
+                        if (faulted)
                         {
                             _statements.Execute("INSERT OR REPLACE INTO ready_probe(id, n) VALUES(1, 1)");
                         }
@@ -594,13 +598,11 @@ internal sealed class SqliteReceiptLedger : IDisposable
     }
 
     /// <summary>
-    /// Takes the write lock and commits (writing one row when <paramref name="write"/>): whether a
-    /// claim could be written now (the lock free; with the row, the disk taking writes too).
+    /// Takes the write lock and commits (writing one row after a failed write): whether a claim
+    /// could be written now (the lock free; with the row, the disk taking writes too).
     /// </summary>
-    private sealed class ProbeOp(bool write) : WriteOp<bool>
+    private sealed class ProbeOp : WriteOp<bool>
     {
-        public bool Write { get; } = write;
-
         protected override void Clear()
         {
         }

@@ -108,4 +108,56 @@ public sealed class ExportTests : IAsyncLifetime
             Assert.False(File.Exists(same));
         }
     }
+
+    [Fact]
+    public async Task Checkpoint_through_a_symlinked_directory_does_not_replace_the_export()
+    {
+        var real = Directory.CreateDirectory(Path.Combine(_dir, "real")).FullName;
+        var link = Path.Combine(_dir, "link");
+        Directory.CreateSymbolicLink(link, real);
+
+        var run = await Tool.RunAsync("receipts", "export", "--url", _a.Url,
+            "--out", Path.Combine(real, "export.ndjson"), "--checkpoint", Path.Combine(link, "export.ndjson"));
+
+        // Refused (exit 2, nothing written), or the export is still there: never exit 0 with the receipts gone.
+        if (run.ExitCode == 0)
+        {
+            Assert.Equal(3, File.ReadAllLines(Path.Combine(real, "export.ndjson")).Length);
+        }
+        else
+        {
+            Assert.Equal(2, run.ExitCode);
+        }
+    }
+
+    [Fact]
+    public async Task A_page_answered_by_an_instance_without_the_chain_does_not_cut_the_export_short()
+    {
+        // One more receipt than a full page: page 2 (asked for this chain) reaches the other
+        // instance, which does not hold it and answers an empty page.
+        const int chainLength = 10_001;
+        await using var big = await GatewayServer.StartAsync();
+        var next = -1;
+        await Task.WhenAll(Enumerable.Range(0, 16).Select(async _ =>
+        {
+            int i;
+            while ((i = Interlocked.Increment(ref next)) < chainLength)
+            {
+                (await big.ExecuteAsync("echo", new { i }, $"big-{i}")).EnsureSuccessStatusCode();
+            }
+        }));
+        await using var balancer = await StartBalancerAsync(big, _b);
+        var outFile = Path.Combine(_dir, "cut.ndjson");
+
+        var run = await Tool.RunAsync("receipts", "export", "--url", Url(balancer), "--out", outFile);
+
+        if (run.ExitCode == 0)
+        {
+            Assert.True(File.ReadAllLines(outFile).Length == chainLength, $"exit 0 with {File.ReadAllLines(outFile).Length} of {chainLength} receipts\n{run}");
+        }
+        else
+        {
+            Assert.Equal(3, run.ExitCode);
+        }
+    }
 }

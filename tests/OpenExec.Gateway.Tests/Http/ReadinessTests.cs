@@ -62,6 +62,32 @@ public sealed class ReadinessTests
         Assert.Equal(HttpStatusCode.OK, (await gateway.Client.GetAsync("/ready")).StatusCode);
     }
 
+    private static readonly string[] Tables = ["receipts", "claim_log", "ready_probe"];
+
+    /// <summary>A second connection to the gateway's embedded store, as another process would hold one.</summary>
+    private static async Task<Microsoft.Data.Sqlite.SqliteConnection> OpenStoreAsync(GatewayServer gateway)
+    {
+        var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={Path.Combine(gateway.DataDir, "openexec.db")};Pooling=False");
+        await connection.OpenAsync();
+        return connection;
+    }
+
+    private static async Task ExecuteAsync(Microsoft.Data.Sqlite.SqliteConnection connection, string sql)
+    {
+        await using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        await command.ExecuteNonQueryAsync();
+    }
+
+    /// <summary>Every insert the store makes aborts: a write failure that is not a lock.</summary>
+    private static async Task RefuseInsertsAsync(Microsoft.Data.Sqlite.SqliteConnection connection)
+    {
+        foreach (var table in Tables)
+        {
+            await ExecuteAsync(connection, $"CREATE TRIGGER refuse_{table} BEFORE INSERT ON {table} BEGIN SELECT RAISE(ABORT, 'no space'); END;");
+        }
+    }
+
     [Fact]
     public async Task Ready_recovers_by_itself_once_writes_land_again()
     {
@@ -69,30 +95,44 @@ public sealed class ReadinessTests
         // every insert: a full disk or a read-only mount in production). A load balancer then
         // sends no traffic, so /ready must find out by itself when writes work again.
         await using var gateway = await GatewayServer.StartAsync();
-        await using var other = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={Path.Combine(gateway.DataDir, "openexec.db")};Pooling=False");
-        await other.OpenAsync();
-        async Task RunAsync(string sql)
-        {
-            await using var command = other.CreateCommand();
-            command.CommandText = sql;
-            await command.ExecuteNonQueryAsync();
-        }
-        string[] tables = ["receipts", "claim_log", "ready_probe"];
-        foreach (var table in tables)
-        {
-            await RunAsync($"CREATE TRIGGER refuse_{table} BEFORE INSERT ON {table} BEGIN SELECT RAISE(ABORT, 'no space'); END;");
-        }
+        await using var other = await OpenStoreAsync(gateway);
+        Task RunAsync(string sql) => ExecuteAsync(other, sql);
+        await RefuseInsertsAsync(other);
 
         var refused = await gateway.ExecuteAsync("echo", new { a = 1 }, "during");
         Assert.Equal(HttpStatusCode.ServiceUnavailable, refused.StatusCode);
         Assert.Equal(HttpStatusCode.ServiceUnavailable, (await gateway.Client.GetAsync("/ready")).StatusCode);
 
-        foreach (var table in tables)
+        foreach (var table in Tables)
         {
             await RunAsync($"DROP TRIGGER refuse_{table};");
         }
         Assert.Equal(HttpStatusCode.OK, (await gateway.Client.GetAsync("/ready")).StatusCode);
         Assert.Equal(HttpStatusCode.OK, (await gateway.ExecuteAsync("echo", new { a = 2 }, "after")).StatusCode);
+    }
+
+    [Fact]
+    public async Task A_probe_queued_behind_a_failing_write_does_not_clear_the_failure()
+    {
+        await using var gateway = await GatewayServer.StartAsync();
+        await using var other = await OpenStoreAsync(gateway);
+        Task RunAsync(string sql) => ExecuteAsync(other, sql);
+        // Writes fail for a reason other than a lock (a full disk in production; triggers here).
+        await RefuseInsertsAsync(other);
+
+        // The writer is busy with a claim (here: waiting for a lock held a moment) when /ready asks.
+        await RunAsync("BEGIN IMMEDIATE");
+        var call = gateway.ExecuteAsync("echo", new { a = 1 }, "during");
+        await Task.Delay(500);
+        var probe = gateway.Client.GetAsync("/ready");
+        await Task.Delay(500);
+        await RunAsync("ROLLBACK");
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, (await call).StatusCode);
+        await probe;
+
+        // Writes still fail, and no traffic comes: /ready must say so.
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, (await gateway.Client.GetAsync("/ready")).StatusCode);
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, (await gateway.Client.GetAsync("/ready")).StatusCode);
     }
 }
 
