@@ -32,7 +32,7 @@ internal static class ReceiptsCommand
             Description = "Also save the gateway's signed checkpoint (GET /receipts/head), taken before the export, for 'audit --head'.",
             HelpName = "FILE",
         };
-        var command = new Command("export", $"Export one gateway's receipts in chain order as NDJSON, paging GET URL/receipts?after=&limit={PageSize} until empty.")
+        var command = new Command("export", $"Export one gateway's receipts in chain order as NDJSON, paging GET URL/receipts?after=&limit={PageSize} until a short page.")
         {
             url,
             after,
@@ -60,6 +60,7 @@ internal static class ReceiptsCommand
                 throw CliException.BadInput("--out and --checkpoint name the same file: give two different paths.");
             }
             byte[]? head = null;
+            long headSeq = 0;
             if (checkpointPath is not null)
             {
                 AtomicFile.DirectoryOf(checkpointPath);
@@ -67,7 +68,7 @@ internal static class ReceiptsCommand
                 head = await GatewayHttp.GetBytesAsync(context.Http, GatewayHttp.Combine(baseUrl, "/receipts/head"), bearer, cancellationToken).ConfigureAwait(false);
                 // A gateway signs checkpoints of its own chain only: saving its checkpoint beside
                 // another chain's export would make an honest audit fail.
-                var signer = HeadGateway(head, baseUrl);
+                (var signer, headSeq) = HeadGateway(head, baseUrl);
                 if (gatewayId is not null && signer != gatewayId)
                 {
                     throw CliException.BadInput(
@@ -83,9 +84,10 @@ internal static class ReceiptsCommand
             var temp = toStdout ? null : AtomicFile.TempBeside(outPath);
             var progress = new ProgressMeter(context.Err, context.Time, "exported");
             long last = start;
-            // The last receipt written: every later page starts one receipt early, with it, so
-            // that an instance that does not hold the chain (behind a load balancer it answers an
-            // empty page) is told apart from the chain's end.
+            // The last receipt written (or, with --after N, receipt N): every page after it starts
+            // one receipt early, with it, so that an instance that does not hold the chain (behind
+            // a load balancer it answers an empty page) is told apart from the chain's end.
+            var anchored = start > 0;
             string? lastHash = null;
             try
             {
@@ -93,19 +95,21 @@ internal static class ReceiptsCommand
                 {
                     while (true)
                     {
-                        var from = lastHash is null ? last : last - 1;
+                        var from = anchored ? last - 1 : last;
                         var query = $"/receipts?after={from.ToString(CultureInfo.InvariantCulture)}&limit={PageSize}"
                             + (gatewayId is null ? "" : "&gateway=" + Uri.EscapeDataString(gatewayId));
                         var page = await GatewayHttp.GetBytesAsync(context.Http, GatewayHttp.Combine(baseUrl, query), bearer, cancellationToken).ConfigureAwait(false);
                         var lines = NdjsonLines.Read(page).ToList();
                         // A gateway holding the chain answers a short page only at its end.
                         var full = lines.Count == PageSize;
-                        if (lastHash is not null)
+                        if (anchored)
                         {
                             var overlap = lines.Count == 0 ? default : SeqOf(lines[0], baseUrl);
-                            if (lines.Count == 0 || overlap.Seq != last || overlap.Gateway != gatewayId || overlap.Hash != lastHash)
+                            // With --after N the first page's anchor is receipt N, whose hash is not known.
+                            gatewayId ??= overlap.Gateway;
+                            if (lines.Count == 0 || overlap.Seq != last || overlap.Gateway != gatewayId || (lastHash is not null && overlap.Hash != lastHash))
                             {
-                                throw CliException.Network($"{baseUrl} answered the page after seq {last} of gateway {gatewayId} without its receipt {last}: an instance that does not hold that chain answered (several gateways at this URL?); export from the gateway's own URL.");
+                                throw CliException.Network($"{baseUrl} answered the page after seq {last} of gateway {gatewayId} without its receipt {last}: an instance that does not hold that chain answered (several gateways at this URL?), or the chain has no receipt {last} (--after beyond its end); export from the gateway's own URL.");
                             }
                             lines.RemoveAt(0);
                         }
@@ -145,10 +149,17 @@ internal static class ReceiptsCommand
                         }
                         last = pageLast;
                         lastHash = pageHash;
+                        anchored = true;
                         if (!full)
                         {
                             break;
                         }
+                    }
+                    if (headSeq > last)
+                    {
+                        // The checkpoint, taken first, vouches for receipts this export does not hold:
+                        // an instance without the chain answered the first page.
+                        throw CliException.Network($"{baseUrl} answered receipts of gateway {gatewayId} up to seq {last} only, but its checkpoint is at seq {headSeq}: an instance that does not hold that chain answered (several gateways at this URL?); export from the gateway's own URL.");
                     }
                     if (file is not null)
                     {
@@ -433,20 +444,22 @@ internal static class ReceiptsCommand
         {
             var next = Path.Combine(current, part);
             FileSystemInfo info = Directory.Exists(next) ? new DirectoryInfo(next) : new FileInfo(next);
-            current = (info.Exists ? info.ResolveLinkTarget(returnFinalTarget: true) : null) is { } target ? Path.GetFullPath(target.FullName) : next;
+            // The link's final target may itself pass through linked directories: resolved too.
+            current = (info.Exists ? info.ResolveLinkTarget(returnFinalTarget: true) : null) is { } target ? RealPath(target.FullName) : next;
         }
         return current;
     }
 
     /// <summary>The gateway a checkpoint (GET /receipts/head) names.</summary>
-    private static string? HeadGateway(byte[] head, Uri baseUrl)
+    private static (string? Gateway, long Seq) HeadGateway(byte[] head, Uri baseUrl)
     {
         try
         {
             using var json = System.Text.Json.JsonDocument.Parse(head);
             return json.RootElement.TryGetProperty("gateway", out var gateway) && gateway.ValueKind == System.Text.Json.JsonValueKind.String
-                ? gateway.GetString()
-                : throw CliException.Network($"{baseUrl} answered a checkpoint without a gateway id: is this an OpenExec gateway?");
+                && json.RootElement.TryGetProperty("seq", out var seq) && seq.ValueKind == System.Text.Json.JsonValueKind.Number && seq.TryGetInt64(out var headSeq) && headSeq >= 0
+                ? (gateway.GetString(), headSeq)
+                : throw CliException.Network($"{baseUrl} answered a checkpoint without a gateway id and seq: is this an OpenExec gateway?");
         }
         catch (System.Text.Json.JsonException e)
         {

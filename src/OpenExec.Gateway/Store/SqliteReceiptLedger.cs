@@ -381,7 +381,9 @@ internal sealed class SqliteReceiptLedger : IDisposable
         {
             RollBack();
             _claims?.RolledBack();
-            _faulted = ex is not SqliteException { SqliteErrorCode: 5 or 6 };
+            // A lock held elsewhere says nothing about the disk: a failure before it stands until
+            // a write lands.
+            _faulted |= ex is not SqliteException { SqliteErrorCode: 5 or 6 };
             StoreLog.WriteFailed(_log, ex);
             var failure = new StoreUnavailableException("The embedded store could not be written", ex);
             foreach (var op in batch)

@@ -160,4 +160,84 @@ public sealed class ExportTests : IAsyncLifetime
             Assert.Equal(3, run.ExitCode);
         }
     }
+
+    [Fact]
+    public async Task The_first_page_answered_by_an_instance_without_the_checkpointed_chain_does_not_end_the_export_empty()
+    {
+        // Request 1 (/receipts/head) reaches A: the checkpoint vouches for A's 3 receipts.
+        // Request 2 (the first page, gateway=A) reaches B, which does not hold A's chain.
+        await using var balancer = await StartBalancerAsync(_a, _b);
+        var outFile = Path.Combine(_dir, "first.ndjson");
+        var head = Path.Combine(_dir, "first.head.json");
+
+        var run = await Tool.RunAsync("receipts", "export", "--url", Url(balancer), "--out", outFile, "--checkpoint", head);
+
+        if (run.ExitCode == 0)
+        {
+            Assert.True(File.ReadAllLines(outFile).Length == 3, $"exit 0 with {File.ReadAllLines(outFile).Length} of the 3 receipts the saved checkpoint vouches for\n{run}");
+        }
+        else
+        {
+            Assert.Equal(3, run.ExitCode);
+        }
+    }
+
+    [Fact]
+    public async Task The_first_page_after_N_answered_by_an_instance_without_the_chain_does_not_end_the_export_empty()
+    {
+        // --after 1 --gateway A: the first (and only) page request reaches B, which answers an empty page.
+        var a = await ReceiptsGatewayOf(_a);
+        await using var balancer = await StartBalancerAsync(_b, _a);
+        var outFile = Path.Combine(_dir, "after.ndjson");
+
+        var run = await Tool.RunAsync("receipts", "export", "--url", Url(balancer), "--after", "1", "--gateway", a, "--out", outFile);
+
+        if (run.ExitCode == 0)
+        {
+            Assert.True(File.ReadAllLines(outFile).Length == 2, $"exit 0 with {File.ReadAllLines(outFile).Length} of the 2 receipts after seq 1\n{run}");
+        }
+        else
+        {
+            Assert.Equal(3, run.ExitCode);
+        }
+    }
+
+    [Fact]
+    public async Task An_incremental_export_with_nothing_new_still_succeeds()
+    {
+        // A's chain ends at seq 3: nothing after it, exit 0 and an empty export (no regression of the fix).
+        var outFile = Path.Combine(_dir, "none.ndjson");
+
+        var run = await Tool.RunAsync("receipts", "export", "--url", _a.Url, "--after", "3", "--out", outFile);
+
+        Assert.True(run.ExitCode == 0, run.ToString());
+        Assert.Empty(File.ReadAllLines(outFile));
+    }
+
+    [Fact]
+    public async Task Checkpoint_through_a_link_whose_target_passes_a_symlinked_directory_does_not_replace_the_export()
+    {
+        // real/sub is the export's directory; alias -> real; link -> alias/sub. link/export.ndjson
+        // and real/sub/export.ndjson are one file, but the link's final target (alias/sub) still
+        // holds a symbolic link.
+        var real = Directory.CreateDirectory(Path.Combine(_dir, "real")).FullName;
+        var sub = Directory.CreateDirectory(Path.Combine(real, "sub")).FullName;
+        var alias = Path.Combine(_dir, "alias");
+        Directory.CreateSymbolicLink(alias, real);
+        var link = Path.Combine(_dir, "link");
+        Directory.CreateSymbolicLink(link, Path.Combine(alias, "sub"));
+
+        var run = await Tool.RunAsync("receipts", "export", "--url", _a.Url,
+            "--out", Path.Combine(sub, "export.ndjson"), "--checkpoint", Path.Combine(link, "export.ndjson"));
+
+        if (run.ExitCode == 0)
+        {
+            Assert.True(File.ReadAllLines(Path.Combine(sub, "export.ndjson")).Length == 3,
+                $"exit 0, and the export holds: {File.ReadAllText(Path.Combine(sub, "export.ndjson"))}\n{run}");
+        }
+        else
+        {
+            Assert.Equal(2, run.ExitCode);
+        }
+    }
 }

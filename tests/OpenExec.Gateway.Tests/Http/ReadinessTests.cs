@@ -134,6 +134,27 @@ public sealed class ReadinessTests
         Assert.Equal(HttpStatusCode.ServiceUnavailable, (await gateway.Client.GetAsync("/ready")).StatusCode);
         Assert.Equal(HttpStatusCode.ServiceUnavailable, (await gateway.Client.GetAsync("/ready")).StatusCode);
     }
+
+    [Fact]
+    public async Task A_lock_held_a_moment_after_a_failed_write_does_not_make_a_full_disk_ready()
+    {
+        await using var gateway = await GatewayServer.StartAsync();
+        await using var other = await OpenStoreAsync(gateway);
+        // Writes fail for a reason other than a lock (a full disk in production; triggers here).
+        await RefuseInsertsAsync(other);
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, (await gateway.ExecuteAsync("echo", new { a = 1 }, "during")).StatusCode);
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, (await gateway.Client.GetAsync("/ready")).StatusCode);
+
+        // An operator's sqlite3 shell (or a backup) holds the write lock past the writer's busy
+        // timeout: the next probe fails on the lock.
+        await ExecuteAsync(other, "BEGIN IMMEDIATE");
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, (await gateway.Client.GetAsync("/ready")).StatusCode);
+        await Task.Delay(TimeSpan.FromSeconds(6)); // the queued probe has failed with SQLITE_BUSY by now
+        await ExecuteAsync(other, "ROLLBACK");
+
+        // Inserts still fail and no traffic comes: /ready must still say so.
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, (await gateway.Client.GetAsync("/ready")).StatusCode);
+    }
 }
 
 /// <summary>/ready with a Redis that answers PING but refuses every write.</summary>
