@@ -435,7 +435,16 @@ internal static class ReceiptsCommand
         return string.Equals(RealPath(a), RealPath(b), comparison);
     }
 
+    /// <summary>The most symbolic links one path may pass through, as Linux's SYMLOOP_MAX (40).</summary>
+    private const int MaxLinks = 40;
+
     private static string RealPath(string path)
+    {
+        var links = 0;
+        return RealPath(path, ref links);
+    }
+
+    private static string RealPath(string path, ref int links)
     {
         var full = Path.GetFullPath(path);
         var root = Path.GetPathRoot(full) ?? "";
@@ -445,7 +454,20 @@ internal static class ReceiptsCommand
             var next = Path.Combine(current, part);
             FileSystemInfo info = Directory.Exists(next) ? new DirectoryInfo(next) : new FileInfo(next);
             // The link's final target may itself pass through linked directories: resolved too.
-            current = (info.Exists ? info.ResolveLinkTarget(returnFinalTarget: true) : null) is { } target ? RealPath(target.FullName) : next;
+            // Links that lead back into one another (a -> b/x, b -> a/y) are a loop the kernel
+            // refuses (ELOOP): bounded here too, or the recursion overflows the stack.
+            if ((info.Exists ? info.ResolveLinkTarget(returnFinalTarget: true) : null) is { } target)
+            {
+                if (++links > MaxLinks)
+                {
+                    throw CliException.BadInput($"Too many levels of symbolic links in '{path}'.");
+                }
+                current = RealPath(target.FullName, ref links);
+            }
+            else
+            {
+                current = next;
+            }
         }
         return current;
     }

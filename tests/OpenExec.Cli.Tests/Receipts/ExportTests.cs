@@ -240,4 +240,47 @@ public sealed class ExportTests : IAsyncLifetime
             Assert.Equal(2, run.ExitCode);
         }
     }
+
+    [Fact]
+    public async Task A_checkpoint_path_through_a_loop_of_two_symlinks_is_a_usage_error_not_a_crash()
+    {
+        // a -> b/x and b -> a/y: a loop the kernel reports as ELOOP. Run as the built tool: a
+        // stack overflow would take the test host down with it.
+        File.CreateSymbolicLink(Path.Combine(_dir, "a"), "b/x");
+        File.CreateSymbolicLink(Path.Combine(_dir, "b"), "a/y");
+
+        var run = await Tool.RunProcessAsync("receipts", "export", "--url", _a.Url,
+            "--out", Path.Combine(_dir, "export.ndjson"), "--checkpoint", Path.Combine(_dir, "a", "head.json"));
+
+        Assert.True(run.ExitCode == 2, run.ToString()[..Math.Min(run.ToString().Length, 2000)]);
+    }
+
+    [Fact]
+    public async Task Checkpoint_of_an_empty_chain_exports_nothing_with_exit_0()
+    {
+        await using var empty = await GatewayServer.StartAsync();
+        var outFile = Path.Combine(_dir, "empty.ndjson");
+
+        var run = await Tool.RunAsync("receipts", "export", "--url", empty.Url, "--out", outFile, "--checkpoint", Path.Combine(_dir, "empty.head.json"));
+
+        Assert.True(run.ExitCode == 0, run.ToString());
+        Assert.Empty(File.ReadAllLines(outFile));
+    }
+
+    [Theory]
+    [InlineData("0", 0, 3)]
+    [InlineData("1", 0, 2)]
+    [InlineData("-1", 2, -1)]
+    public async Task After_edge_values(string after, int exit, int lines)
+    {
+        var outFile = Path.Combine(_dir, $"after{after}.ndjson");
+
+        var run = await Tool.RunAsync("receipts", "export", "--url", _a.Url, "--after", after, "--out", outFile, "--checkpoint", Path.Combine(_dir, $"after{after}.head.json"));
+
+        Assert.True(run.ExitCode == exit, run.ToString());
+        if (lines >= 0)
+        {
+            Assert.Equal(lines, File.ReadAllLines(outFile).Length);
+        }
+    }
 }
