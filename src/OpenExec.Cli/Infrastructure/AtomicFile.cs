@@ -36,31 +36,14 @@ internal static class AtomicFile
     /// </summary>
     public static void Write(string path, ReadOnlySpan<byte> bytes, bool ownerOnly, bool overwrite)
     {
-        var temp = TempBeside(path);
+        DirectoryOf(path);
         try
         {
-            var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write };
-            if (ownerOnly && !OperatingSystem.IsWindows())
-            {
-                options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
-            }
-            using (var stream = new FileStream(temp, options))
-            {
-                stream.Write(bytes);
-                stream.Flush(flushToDisk: true);
-            }
-            try
-            {
-                MoveIntoPlace(temp, path, overwrite);
-            }
-            catch (IOException e) when (!overwrite && File.Exists(path))
-            {
-                throw CliException.BadInput($"{path} already exists; not overwritten. Pass --force to replace it.", e);
-            }
+            Core.IO.DurableFile.Write(path, bytes, ownerOnly, overwrite);
         }
-        finally
+        catch (IOException e) when (!overwrite && File.Exists(path))
         {
-            File.Delete(temp);
+            throw CliException.BadInput($"{path} already exists; not overwritten. Pass --force to replace it.", e);
         }
     }
 }

@@ -59,44 +59,24 @@ public sealed class ReceiptSigningKey : IDisposable
             return Load(pemPath);
         }
 
-        var directory = Path.GetDirectoryName(Path.GetFullPath(pemPath))!;
-        Directory.CreateDirectory(directory);
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(pemPath))!);
         var created = Generate();
-        var temp = Path.Combine(directory, $".{Path.GetFileName(pemPath)}.{Guid.NewGuid():N}.tmp");
         try
         {
-            var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write };
-            if (!OperatingSystem.IsWindows())
-            {
-                // Set at creation, so the private key is never readable by others, not even briefly.
-                options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
-            }
-            using (var stream = new FileStream(temp, options))
-            {
-                stream.Write(Encoding.ASCII.GetBytes(created.ExportPrivatePem()));
-                stream.Flush(flushToDisk: true);
-            }
-            try
-            {
-                File.Move(temp, pemPath, overwrite: false);
-            }
-            catch (IOException) when (File.Exists(pemPath))
-            {
-                created.Dispose();
-                return Load(pemPath);
-            }
-            // The key's directory entry on disk before any receipt is signed with it.
-            IO.DirectorySync.Flush(directory);
+            // Owner-only from creation; on disk, directory entry included, before any receipt is
+            // signed with it.
+            IO.DurableFile.Write(pemPath, Encoding.ASCII.GetBytes(created.ExportPrivatePem()), ownerOnly: true, overwrite: false);
             return created;
+        }
+        catch (IOException) when (File.Exists(pemPath))
+        {
+            created.Dispose();
+            return Load(pemPath);
         }
         catch
         {
             created.Dispose();
             throw;
-        }
-        finally
-        {
-            File.Delete(temp);
         }
     }
 

@@ -61,7 +61,7 @@ internal sealed class GatewayIdentity : IDisposable
             gatewayId = "gw-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8));
             // Durably: else a power cut could lose the id after receipts were committed under it,
             // and the next start would begin a second chain.
-            WriteDurably(dataDir, idPath, gatewayId);
+            Core.IO.DurableFile.Write(idPath, System.Text.Encoding.ASCII.GetBytes(gatewayId), ownerOnly: false, overwrite: true);
         }
 
         var key = configuredKeyPath is { Length: > 0 }
@@ -86,7 +86,7 @@ internal sealed class GatewayIdentity : IDisposable
         {
             if (!File.Exists(marker))
             {
-                WriteDurably(DataDir, marker, "claims of this data dir live in Redis\n");
+                Core.IO.DurableFile.Write(marker, "claims of this data dir live in Redis\n"u8, ownerOnly: false, overwrite: true);
             }
             return;
         }
@@ -96,19 +96,6 @@ internal sealed class GatewayIdentity : IDisposable
                 $"this data dir was last run with the Redis store, and ConnectionStrings:Redis (OPENEXEC_REDIS) is not set: the nonces it used are kept in Redis, and the embedded store would take them for free. " +
                 $"Set the Redis connection again. To move back to the embedded store on purpose, wait until OpenExec:NonceRetention has passed since the last request under Redis, then delete '{marker}'");
         }
-    }
-
-    /// <summary>Written to a temporary file, flushed, renamed into place, and the rename flushed too.</summary>
-    private static void WriteDurably(string dataDir, string path, string text)
-    {
-        var tmp = path + ".tmp";
-        using (var file = new FileStream(tmp, FileMode.Create, FileAccess.Write))
-        {
-            file.Write(System.Text.Encoding.UTF8.GetBytes(text));
-            file.Flush(flushToDisk: true);
-        }
-        File.Move(tmp, path, overwrite: true);
-        Core.IO.DirectorySync.Flush(dataDir);
     }
 
     public void Dispose() => _lock.Dispose();
