@@ -114,6 +114,7 @@ internal sealed class ProxyBoundaryMiddleware(RequestDelegate next, ExecutionPip
         // a step of YARP's pipeline answered by itself (session affinity's Return503Error, no
         // available destination) and no byte reached a backend, whatever status it set.
         var forwarded = context.GetReverseProxyFeature().ProxiedDestination is not null;
+        receipted.FitBodylessStatus();
         var outcome = forwarded ? Classify(context, receipted) : BackendDelivery.NotSent();
         ReceiptDocument document;
         try
@@ -155,7 +156,6 @@ internal sealed class ProxyBoundaryMiddleware(RequestDelegate next, ExecutionPip
         var error = context.GetForwarderErrorFeature();
         if (error is null)
         {
-            receipted.FitBodylessStatus();
             var status = context.Response.StatusCode;
             return new ExecutionOutcome(status >= 500 ? Decisions.UpstreamFailed : Decisions.Executed, status >= 500 ? "upstream_failed" : null, receipted.Sha256(), "bytes", status);
         }

@@ -77,20 +77,15 @@ internal sealed class ReceiptedResponseBody : Stream, IHttpResponseBodyFeature
     }
 
     /// <summary>
-    /// A held 204, 205 or 304 answer reaches the agent without a body whatever the backend sent
-    /// (Kestrel refuses to start one that declares a body: an InvalidOperationException, a 500,
-    /// after an executed receipt): the receipt hashes what the agent gets, no bytes, and the
-    /// length Kestrel would refuse goes. Called before the answer is hashed.
+    /// A 204 or 205 reaches the agent without the length its backend may have declared (Kestrel
+    /// refuses to start one that carries it: an InvalidOperationException, a 500, after an
+    /// executed receipt). Its bytes, and a 304's, were never held (<see cref="WriteAsync(ReadOnlyMemory{byte}, CancellationToken)"/>
+    /// drops them), so the receipt hashes what the agent gets: no bytes. Called before the answer
+    /// is hashed.
     /// </summary>
     public void FitBodylessStatus()
     {
-        var status = _response.StatusCode;
-        if (_buffer is null || status is not (204 or 205 or 304))
-        {
-            return;
-        }
-        _buffer.Clear();
-        if (status != 304)
+        if (_buffer is not null && _response.StatusCode is 204 or 205)
         {
             _response.ContentLength = null;
         }

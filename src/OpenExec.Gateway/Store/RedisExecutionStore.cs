@@ -394,7 +394,7 @@ internal sealed class RedisExecutionStore : IExecutionStore, IDisposable
         {
             // A write, not PING: a Redis out of memory (noeviction), a read-only replica after a
             // failover, or one short of min-replicas answers PING while it refuses every claim.
-            await Database.StringSetAsync("openexec:ready:" + _identity.GatewayId, NowMs(), TimeSpan.FromMinutes(1)).ConfigureAwait(false);
+            await Database.StringSetAsync(RedisScripts.Ready(_identity.GatewayId), NowMs(), TimeSpan.FromMinutes(1)).ConfigureAwait(false);
             return true;
         }
         catch (Exception ex) when (IsUnavailable(ex))

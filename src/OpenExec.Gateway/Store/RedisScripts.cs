@@ -29,6 +29,9 @@ internal static class RedisScripts
     /// </summary>
     public static RedisKey Receipt(string execId) => Prefix + "receipt:" + execId;
 
+    /// <summary>What a readiness check writes (a write, not PING: see RedisExecutionStore.PingAsync), one per gateway, kept a minute.</summary>
+    public static RedisKey Ready(string gateway) => Prefix + "ready:" + gateway;
+
     /// <summary>Hash gateway id → "seq hash" of the last receipt copied.</summary>
     public static readonly RedisKey Gateways = Prefix + "gateways";
 
