@@ -14,6 +14,23 @@ internal sealed class BackendTimeouts(IProxyStateLookup proxyState, ActionCatalo
     /// <summary>What a claim's lease adds to the timeout (SPEC section 3: backend timeout + 30 s).</summary>
     private static readonly TimeSpan LeaseMargin = TimeSpan.FromSeconds(30);
 
+    /// <summary>The longest call timeout a claim's lease is sized for (<c>OpenExec:BackendTimeout</c> and every cluster's <c>HttpRequest:ActivityTimeout</c>).</summary>
+    public static readonly TimeSpan MaxTimeout = TimeSpan.FromHours(1);
+
+    /// <summary>
+    /// Whether a call may be given this timeout: above zero (YARP reads a negative
+    /// <c>ActivityTimeout</c> as "none") and at most <see cref="MaxTimeout"/>. A call without a
+    /// bounded timeout would outlive its claim's lease, and another instance could take the claim
+    /// over and run it a second time. Checked at start-up (<see cref="RouteActions"/>,
+    /// <see cref="GatewaySettings"/>) and on every proxy configuration load, reloads
+    /// included (<see cref="Proxy.BackendTimeoutConfigFilter"/>).
+    /// </summary>
+    public static bool IsAllowed(TimeSpan timeout) => timeout > TimeSpan.Zero && timeout <= MaxTimeout;
+
+    /// <summary>The problem line for a cluster whose <c>HttpRequest:ActivityTimeout</c> is unreadable or not <see cref="IsAllowed"/>.</summary>
+    public static string ActivityTimeoutProblem(string clusterId)
+        => $"ReverseProxy:Clusters:{clusterId}:HttpRequest:ActivityTimeout must be a time span ([d.]hh:mm:ss[.fffffff]) above 00:00:00 and at most 01:00:00 (as OpenExec:BackendTimeout): a call without a timeout would outlive its claim's lease";
+
     /// <summary>The end of a lease taken (or renewed) at <paramref name="from"/> for a call of <paramref name="timeout"/>.</summary>
     public static DateTimeOffset LeaseFrom(DateTimeOffset from, TimeSpan timeout) => from + timeout + LeaseMargin;
 

@@ -33,9 +33,9 @@ internal sealed class RouteActions
             // start-up with an exception instead of being named here.
             var activity = cluster["HttpRequest:ActivityTimeout"];
             if (activity is not null && (!TimeSpan.TryParseExact(activity, "c", System.Globalization.CultureInfo.InvariantCulture, out var timeout)
-                || timeout <= TimeSpan.Zero || timeout > TimeSpan.FromHours(1)))
+                || !BackendTimeouts.IsAllowed(timeout)))
             {
-                problems.Add($"ReverseProxy:Clusters:{cluster.Key}:HttpRequest:ActivityTimeout must be a time span ([d.]hh:mm:ss[.fffffff]) above 00:00:00 and at most 01:00:00 (as OpenExec:BackendTimeout): a call without a timeout would outlive its claim's lease");
+                problems.Add(BackendTimeouts.ActivityTimeoutProblem(cluster.Key));
             }
         }
         var actions = new List<ActionDefinition>();

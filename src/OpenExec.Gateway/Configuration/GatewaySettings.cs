@@ -111,7 +111,7 @@ internal sealed class GatewaySettings
         {
             problems.Add($"OpenExec:MaxApprovalLifetime must be above 00:00:00 and at most {MaxApprovalLifetimeLimit}");
         }
-        if (options.BackendTimeout <= TimeSpan.Zero || options.BackendTimeout > TimeSpan.FromHours(1))
+        if (!Actions.BackendTimeouts.IsAllowed(options.BackendTimeout))
         {
             problems.Add("OpenExec:BackendTimeout must be between 00:00:00 and 01:00:00");
         }

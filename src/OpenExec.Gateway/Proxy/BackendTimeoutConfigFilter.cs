@@ -1,4 +1,5 @@
 using System.Globalization;
+using OpenExec.Gateway.Actions;
 using OpenExec.Gateway.Configuration;
 using Yarp.ReverseProxy.Configuration;
 using Yarp.ReverseProxy.Forwarder;
@@ -10,6 +11,10 @@ namespace OpenExec.Gateway.Proxy;
 /// (shorter or longer) <c>HttpRequest:ActivityTimeout</c>. Past it the answer is 504
 /// <c>outcome_unknown</c>: the request was sent and may have run. A connection that cannot be
 /// made within half of it is given up first (502, nothing sent).
+/// A cluster's own timeout outside <see cref="BackendTimeouts.IsAllowed"/> is refused here too, on
+/// every load: start-up names it first (<see cref="RouteActions"/>), but YARP reloads its
+/// configuration when the files change, and a reload must not bring in a call without a bounded
+/// timeout. YARP then logs the error and keeps the previous configuration.
 /// </summary>
 internal sealed class BackendTimeoutConfigFilter(GatewaySettings settings) : IProxyConfigFilter
 {
@@ -19,6 +24,11 @@ internal sealed class BackendTimeoutConfigFilter(GatewaySettings settings) : IPr
         {
             var request = (cluster.HttpRequest ?? new ForwarderRequestConfig()) with { ActivityTimeout = settings.Options.BackendTimeout };
             cluster = cluster with { HttpRequest = request };
+        }
+        else if (!BackendTimeouts.IsAllowed(cluster.HttpRequest.ActivityTimeout.Value))
+        {
+            throw new InvalidOperationException(BackendTimeouts.ActivityTimeoutProblem(cluster.ClusterId)
+                + $" (it is {cluster.HttpRequest.ActivityTimeout.Value.ToString("c", CultureInfo.InvariantCulture)}): the proxy configuration is refused (on a reload, the previous one stays in force)");
         }
         // The cluster's HTTP client connects within half of it (BackendHttpClientFactory).
         var metadata = new Dictionary<string, string>(cluster.Metadata ?? new Dictionary<string, string>(), StringComparer.OrdinalIgnoreCase)

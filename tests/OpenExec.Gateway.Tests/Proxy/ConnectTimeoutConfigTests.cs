@@ -1,13 +1,21 @@
+using System.Net;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Logging;
 using OpenExec.Gateway.Proxy;
 using OpenExec.Gateway.Tests.Infrastructure;
+using WireMock.RequestBuilders;
+using WireMock.ResponseBuilders;
+using WireMock.Server;
+using Yarp.ReverseProxy;
 
 namespace OpenExec.Gateway.Tests.Proxy;
 
 /// <summary>
 /// The connect timeout is derived from the cluster's HttpRequest:ActivityTimeout. A timeout the
-/// claim's lease cannot outlast is refused at start; and whatever value reaches the client
-/// factory (a configuration reload), it never becomes a ConnectTimeout SocketsHttpHandler
-/// rejects, which failed the whole proxy configuration.
+/// claim's lease cannot outlast is refused at start, and a configuration reload that brings one
+/// in is refused (the previous configuration stays in force); and whatever value still reaches
+/// the client factory, it never becomes a ConnectTimeout SocketsHttpHandler rejects, which failed
+/// the whole proxy configuration.
 /// </summary>
 public sealed class ConnectTimeoutConfigTests
 {
@@ -33,6 +41,80 @@ public sealed class ConnectTimeoutConfigTests
         finally
         {
             TempDir.Delete(dataDir);
+        }
+    }
+
+    [Fact]
+    public async Task A_configuration_reload_with_a_cluster_activity_timeout_out_of_range_is_refused_and_the_previous_one_kept()
+    {
+        // ASP.NET Core reloads appsettings.json when it changes, and YARP applies the reload: a
+        // negative timeout (YARP's "none") or one above an hour must not slip in that way.
+        var backend = WireMockServer.Start();
+        try
+        {
+            backend.Given(Request.Create().WithPath("/v1/send")).RespondWith(Response.Create().WithStatusCode(200).WithBody("""{"ok":true}"""));
+            var settings = ProxyConfig.Route("r", "send", "v1", backend.Urls[0] + "/");
+            settings["ReverseProxy:Clusters:r:HttpRequest:ActivityTimeout"] = "00:00:05";
+            var logs = new LogCapture();
+            var reloadable = new ReloadableSource();
+            await using var gateway = await GatewayServer.StartAsync(settings, configure: b =>
+            {
+                b.Logging.AddProvider(logs);
+                ((IConfigurationBuilder)b.Configuration).Add(reloadable); // after the command line: its values win
+            });
+            var proxyState = gateway.Services.GetRequiredService<IProxyStateLookup>();
+            TimeSpan? Effective() => proxyState.TryGetCluster("r", out var cluster) ? cluster.Model?.Config.HttpRequest?.ActivityTimeout : null;
+            Assert.Equal(TimeSpan.FromSeconds(5), Effective());
+
+            var refusals = 0;
+            foreach (var outOfRange in new[] { "-00:00:01", "02:00:00" })
+            {
+                reloadable.Provider.Reload("ReverseProxy:Clusters:r:HttpRequest:ActivityTimeout", outOfRange);
+                refusals++;
+                // Until YARP has either applied the reload or refused it (logged).
+                await Until(() => Effective() != TimeSpan.FromSeconds(5)
+                    || logs.Lines.Count(l => l.Contains("ReverseProxy:Clusters:r:HttpRequest:ActivityTimeout", StringComparison.Ordinal)) >= refusals);
+                Assert.Equal(TimeSpan.FromSeconds(5), Effective());
+                Assert.Contains(logs.Lines, l => l.Contains($"(it is {outOfRange})", StringComparison.Ordinal));
+            }
+            var call = new HttpRequestMessage(HttpMethod.Post, "/v1/send") { Content = new StringContent("{}", System.Text.Encoding.UTF8, "application/json") };
+            call.Headers.TryAddWithoutValidation("Idempotency-Key", "after-refused-reloads");
+            Assert.Equal(HttpStatusCode.OK, (await gateway.Client.SendAsync(call)).StatusCode);
+
+            // A reload within the range is applied: reloads do reach YARP.
+            reloadable.Provider.Reload("ReverseProxy:Clusters:r:HttpRequest:ActivityTimeout", "00:00:07");
+            await Until(() => Effective() == TimeSpan.FromSeconds(7));
+            Assert.Equal(TimeSpan.FromSeconds(7), Effective());
+        }
+        finally
+        {
+            backend.Stop();
+        }
+    }
+
+    private static async Task Until(Func<bool> condition)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (!condition() && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(20);
+        }
+    }
+
+    /// <summary>A configuration source that changes, and signals the change, as a reloaded file does.</summary>
+    private sealed class ReloadableSource : IConfigurationSource
+    {
+        public ReloadableProvider Provider { get; } = new();
+
+        public IConfigurationProvider Build(IConfigurationBuilder builder) => Provider;
+    }
+
+    private sealed class ReloadableProvider : ConfigurationProvider
+    {
+        public void Reload(string key, string value)
+        {
+            Data[key] = value;
+            OnReload();
         }
     }
 
