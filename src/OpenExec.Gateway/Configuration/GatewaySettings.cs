@@ -103,6 +103,12 @@ internal sealed class GatewaySettings
         {
             problems.Add("OpenExec:MaxRequestBodyBytes must be between 1024 and 67108864");
         }
+        // Held in memory per request until its receipt is written: at least a small JSON answer,
+        // at most 256 MiB (far below the 2 GiB one buffer can hold).
+        if (options.MaxBufferedResponse is < 1024 or > 256L << 20)
+        {
+            problems.Add("OpenExec:MaxBufferedResponse must be between 1024 and 268435456");
+        }
         if (!SkewInRange(options))
         {
             problems.Add("OpenExec:ClockSkew must be between 00:00:00 and 00:10:00");

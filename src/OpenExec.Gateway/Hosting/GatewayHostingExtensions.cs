@@ -259,7 +259,7 @@ internal static class GatewayHostingExtensions
 /// How long a slow client may hold a connection (slowloris): the whole request head within
 /// <c>Kestrel:Limits:RequestHeadersTimeout</c> (default 10 s; Kestrel's own 30 s is generous for
 /// an API), the body at no less than <c>Kestrel:Limits:MinRequestBodyDataRate:BytesPerSecond</c>
-/// (default 240) after <c>:GracePeriod</c> (default 5 s, at least 1 s), and the answer read at
+/// (default 240) after <c>:GracePeriod</c> (default 5 s, over 1 s), and the answer read at
 /// <c>Kestrel:Limits:MinResponseDataRate</c> likewise. The keys are Kestrel's standard names;
 /// a data rate is read here because Kestrel's binder cannot build one.
 /// </summary>
@@ -290,9 +290,9 @@ internal sealed record SlowClientLimits(TimeSpan RequestHeadersTimeout, MinDataR
         var section = limits.GetSection(name);
         var bytesPerSecond = Value(section, "BytesPerSecond", 240d, problems);
         var grace = Value(section, "GracePeriod", TimeSpan.FromSeconds(5), problems);
-        if (bytesPerSecond <= 0 || grace < TimeSpan.FromSeconds(1))
+        if (bytesPerSecond <= 0 || grace <= TimeSpan.FromSeconds(1))
         {
-            problems.Add($"Kestrel:Limits:{name} needs BytesPerSecond above 0 and a GracePeriod of at least 1 s");
+            problems.Add($"Kestrel:Limits:{name} needs BytesPerSecond above 0 and a GracePeriod over 1 s (above 00:00:01)");
             return new MinDataRate(240, TimeSpan.FromSeconds(5));
         }
         return new MinDataRate(bytesPerSecond, grace);

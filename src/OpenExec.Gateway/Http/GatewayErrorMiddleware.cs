@@ -34,12 +34,13 @@ internal sealed partial class GatewayErrorMiddleware(RequestDelegate next, ILogg
         }
         catch (BadHttpRequestException ex)
         {
-            var code = ex.StatusCode switch
+            var (code, detail) = ex.StatusCode switch
             {
-                413 => "body_too_large",
-                _ => "invalid_request",
+                413 => ("body_too_large", "Request body is larger than the limit"),
+                408 => ("invalid_request", "The request body arrived too slowly; nothing was executed."),
+                _ => ("invalid_request", "The HTTP request is malformed"),
             };
-            await Problem.WriteAsync(context, ex.StatusCode, code, ex.StatusCode == 413 ? "Request body is larger than the limit" : "The HTTP request is malformed").ConfigureAwait(false);
+            await Problem.WriteAsync(context, ex.StatusCode, code, detail).ConfigureAwait(false);
             return;
         }
         catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)

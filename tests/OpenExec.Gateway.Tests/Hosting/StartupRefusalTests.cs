@@ -90,6 +90,28 @@ public sealed class StartupRefusalTests : IDisposable
         Assert.Contains(problems, p => p.Contains("OpenExec:NonceRetention", StringComparison.Ordinal));
     }
 
+    [Theory]
+    [InlineData("0")]
+    [InlineData("-1")]
+    [InlineData("268435457")]
+    public void A_buffered_response_limit_outside_1_KiB_to_256_MiB_is_refused(string bytes)
+    {
+        var problems = Refused([$"--OpenExec:MaxBufferedResponse={bytes}"]);
+        Assert.Contains(problems, p => p.Contains("OpenExec:MaxBufferedResponse", StringComparison.Ordinal));
+    }
+
+    [Theory]
+    [InlineData("1024")]
+    [InlineData("268435456")]
+    public async Task A_buffered_response_limit_at_either_end_of_its_range_is_accepted(string bytes)
+    {
+        var dataDir = TempDir.Create();
+        _dirs.Add(dataDir);
+        var app = GatewayApp.Build(["--urls", "http://127.0.0.1:0", $"--OpenExec:DataDir={dataDir}", $"--OpenExec:MaxBufferedResponse={bytes}"], out var problems, new Dictionary<string, string?>());
+        Assert.True(app is not null, string.Join("; ", problems));
+        await app.DisposeAsync();
+    }
+
     [Fact]
     public void A_damaged_pem_block_beside_a_good_key_is_refused()
     {

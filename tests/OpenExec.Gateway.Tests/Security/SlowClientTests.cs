@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
+using System.Text.Json;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Options;
 using OpenExec.Gateway.Tests.Chaos;
@@ -46,6 +47,8 @@ public sealed class SlowClientTests
     [InlineData("Kestrel:Limits:RequestHeadersTimeout", "00:00:00")]
     [InlineData("Kestrel:Limits:MinRequestBodyDataRate:BytesPerSecond", "-1")]
     [InlineData("Kestrel:Limits:MinRequestBodyDataRate:GracePeriod", "00:00:00.1")]
+    [InlineData("Kestrel:Limits:MinRequestBodyDataRate:GracePeriod", "00:00:01")]
+    [InlineData("Kestrel:Limits:MinResponseDataRate:GracePeriod", "00:00:01")]
     public async Task An_unusable_slow_client_limit_refuses_to_start_naming_it(string key, string value)
     {
         var error = await Assert.ThrowsAsync<InvalidOperationException>(() => GatewayServer.StartAsync(new Dictionary<string, string?> { [key] = value }));
@@ -90,6 +93,26 @@ public sealed class SlowClientTests
         var receipts = await gateway.ReceiptsAsync();
         Assert.Equal(20, receipts.Count);
         Assert.Equal(HttpStatusCode.OK, (await gateway.Client.GetAsync("/health")).StatusCode);
+    }
+
+    [Fact]
+    public async Task A_request_body_slower_than_its_minimum_rate_is_answered_408_and_nothing_runs()
+    {
+        await using var gateway = await GatewayServer.StartAsync(new Dictionary<string, string?>
+        {
+            ["Kestrel:Limits:MinRequestBodyDataRate:BytesPerSecond"] = "240",
+            ["Kestrel:Limits:MinRequestBodyDataRate:GracePeriod"] = "00:00:02",
+        });
+
+        // The head declares 4 KiB; one byte of it comes, then nothing.
+        var (status, response) = await RawHttp.SendAsync(gateway.BaseAddress, "POST /execute HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 4096\r\n\r\n", "{"u8.ToArray());
+
+        Assert.Equal(408, status);
+        var problem = JsonDocument.Parse(response[(response.IndexOf("\r\n\r\n", StringComparison.Ordinal) + 4)..]).RootElement;
+        Assert.Equal("invalid_request", problem.Str("code"));
+        Assert.Equal("Request Timeout", problem.Str("title"));
+        Assert.Equal("The request body arrived too slowly; nothing was executed.", problem.Str("detail"));
+        Assert.Empty(await gateway.ReceiptsAsync());
     }
 
     [Fact]
