@@ -107,7 +107,12 @@ internal sealed class RedisExecutionStore : IExecutionStore, IDisposable
     /// </summary>
     private bool ClaimsOpen()
     {
-        if (_replicator.CopiedSeq < Volatile.Read(ref _claimsFromSeq))
+        var from = Volatile.Read(ref _claimsFromSeq);
+        if (from == 0)
+        {
+            return true;
+        }
+        if (_replicator.CopiedSeq < from)
         {
             return false;
         }
@@ -202,7 +207,7 @@ internal sealed class RedisExecutionStore : IExecutionStore, IDisposable
             return state.Status == NonceStatus.Free ? new ClaimResult(ClaimStatus.NotClaimed, NonceState.Free) : new ClaimResult(ClaimStatus.NonceTaken, state);
         }
         ThrowIfChainConflict();
-        if (Volatile.Read(ref _claimsFromSeq) > 0 && !ClaimsOpen())
+        if (!ClaimsOpen())
         {
             // Redis does not yet hold this data dir's receipts as far as the ledger had them at
             // start (a data dir from the embedded store, a Redis that lost data): the claims they
@@ -386,7 +391,9 @@ internal sealed class RedisExecutionStore : IExecutionStore, IDisposable
 
     public async ValueTask<bool> PingAsync(CancellationToken cancellationToken)
     {
-        if (_chainConflict is not null || !await _ledger.PingAsync(cancellationToken).ConfigureAwait(false))
+        // Not ready for as long as ClaimAsync refuses up front (a chain conflict, the start-up
+        // receipts not yet in Redis), whatever Redis itself answers.
+        if (_chainConflict is not null || !ClaimsOpen() || !await _ledger.PingAsync(cancellationToken).ConfigureAwait(false))
         {
             return false;
         }

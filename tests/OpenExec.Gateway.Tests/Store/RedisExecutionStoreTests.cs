@@ -440,7 +440,7 @@ public sealed class RedisExecutionStoreTests : StoreTestBase
     }
 
     [Fact]
-    public async Task Nothing_is_claimed_before_redis_holds_the_receipts_the_ledger_had_at_start()
+    public async Task Nothing_is_claimed_nor_ready_before_redis_holds_the_receipts_the_ledger_had_at_start()
     {
         // A data dir from the embedded store: its used nonces reach Redis only through their
         // receipts' copies. Until those are in, a claim could find a used nonce free.
@@ -460,9 +460,12 @@ public sealed class RedisExecutionStoreTests : StoreTestBase
         await redisStore.RecoverAsync(_ => throw new InvalidOperationException("nothing to recover"), default);
 
         await Assert.ThrowsAsync<StoreUnavailableException>(async () => await redisStore.ClaimAsync(Claim(Hex64()), default));
+        // Redis answers, but /ready must not send traffic to a store that refuses every claim.
+        Assert.False(await redisStore.PingAsync(default));
 
         await conn.GetDatabase().KeyDeleteAsync(RedisScripts.Nonce(used.NonceSha256));
-        await RedisStores.EventuallyAsync(async () => (await redisStore.ClaimAsync(Claim(Hex64()), default)).Status == ClaimStatus.Claimed, "claims taken once the receipts are in");
+        await RedisStores.EventuallyAsync(() => redisStore.PingAsync(default).AsTask(), "ready once the receipts are in");
+        Assert.Equal(ClaimStatus.Claimed, (await redisStore.ClaimAsync(Claim(Hex64()), default)).Status);
         Assert.Equal(ClaimStatus.NonceTaken, (await redisStore.ClaimAsync(used with { ExecId = NewExecId() }, default)).Status);
 
         // Open once, open for good: a later loss (here a flush, and a copy that cannot land
