@@ -84,7 +84,7 @@ internal sealed class ExecutionPipeline
     public ValueTask<Authorization> AuthorizeAndRecordAsync(ExecutionRequest request, ExecutionOutcome outcome, CancellationToken cancellationToken)
         => AuthorizeAsync(request, outcome, cancellationToken);
 
-    private async ValueTask<Authorization> AuthorizeAsync(ExecutionRequest request, ExecutionOutcome? inProcess, CancellationToken cancellationToken)
+    private ValueTask<Authorization> AuthorizeAsync(ExecutionRequest request, ExecutionOutcome? inProcess, CancellationToken cancellationToken)
     {
         var options = _settings.Options;
         var started = _clock.Now;
@@ -92,6 +92,7 @@ internal sealed class ExecutionPipeline
         var attempt = new Attempt(request, requestHash, started, Activity.Current?.TraceId.ToHexString())
         {
             Tenant = options.IsClawShield ? options.TenantId ?? UnverifiedTenant : DemoTenant,
+            InProcess = inProcess,
         };
 
         // Step 3: approval.
@@ -108,22 +109,20 @@ internal sealed class ExecutionPipeline
             }
             if (approvalRefusal is { } denied)
             {
-                return await DenyAsync(attempt, denied.Status, denied.Code, denied.Detail, cancellationToken).ConfigureAwait(false);
+                return DenyAsync(attempt, denied.Status, denied.Code, denied.Detail, cancellationToken);
             }
         }
-        var approvalIdentity = attempt.ApprovalSha256;
 
         // Step 5's checks consume nothing and need no store, so they are worked out first; but
         // they only answer when the nonce is free: a replay of an approved request is a replay
         // even after its approval expired (step 4 first).
-        (string Code, string Detail)? windowRefusal = null;
         if (_settings.AllowList is { } allowList && !allowList.Contains(request.Action))
         {
-            windowRefusal = ("action_not_allowed", $"Action '{request.Action}' is not in the execution allow-list");
+            attempt.WindowRefusal = ("action_not_allowed", $"Action '{request.Action}' is not in the execution allow-list");
         }
         else if (options.IsClawShield && ApprovalWindow.Check(request.Approval!, started, options.ClockSkew, options.MaxApprovalLifetime) is { } refusal)
         {
-            windowRefusal = (refusal.Code, refusal.Detail);
+            attempt.WindowRefusal = (refusal.Code, refusal.Detail);
         }
 
         // Steps 4 and 6 in one store operation: look the (tenant-scoped) nonce up and, only when it
@@ -132,14 +131,24 @@ internal sealed class ExecutionPipeline
         attempt.NonceSha256 = nonceSha;
         var execId = GatewayClock.NewExecId();
         var callTimeout = _timeouts.For(request.Action);
-        var ticket = new ExecutionTicket(execId, request.Action, attempt.Tenant, nonceSha, requestHash, approvalIdentity, attempt.ApprovalId, started, attempt.TraceId, attempt.StartTimestamp, callTimeout);
-        var claimRequest = new ClaimRequest(nonceSha, requestHash, approvalIdentity, execId, request.Action, attempt.Tenant, started, Actions.BackendTimeouts.LeaseFrom(started, callTimeout), LookupOnly: windowRefusal is not null, TraceId: attempt.TraceId);
+        attempt.Ticket = new ExecutionTicket(execId, request.Action, attempt.Tenant, nonceSha, requestHash, attempt.ApprovalSha256, attempt.ApprovalId, started, attempt.TraceId, attempt.StartTimestamp, callTimeout);
+        return ClaimAsync(attempt, cancellationToken);
+    }
+
+    /// <summary>
+    /// Steps 4 and 6 for a prepared attempt. Only what must outlive the store's answer is kept
+    /// across it (the attempt), so each request's state machine stays small.
+    /// </summary>
+    private async ValueTask<Authorization> ClaimAsync(Attempt attempt, CancellationToken cancellationToken)
+    {
+        var ticket = attempt.Ticket!;
+        var claimRequest = new ClaimRequest(ticket.NonceSha256, ticket.RequestSha256, ticket.ApprovalIdentity, ticket.ExecId, ticket.Action, ticket.Tenant, ticket.StartedAt, Actions.BackendTimeouts.LeaseFrom(ticket.StartedAt, ticket.CallTimeout), LookupOnly: attempt.WindowRefusal is not null, TraceId: ticket.TraceId);
         ClaimResult claim;
         ReceiptDocument? recorded = null;
         using (GatewayTelemetry.Start(GatewayTelemetry.Spans.NonceClaim))
         {
             var claimStarted = Stopwatch.GetTimestamp();
-            if (inProcess is null || claimRequest.LookupOnly)
+            if (attempt.InProcess is null || claimRequest.LookupOnly)
             {
                 claim = await _store.ClaimAsync(claimRequest, cancellationToken).ConfigureAwait(false);
             }
@@ -148,23 +157,17 @@ internal sealed class ExecutionPipeline
                 // The record completes even for a client that hung up: once claimed, it ran. The
                 // claim and the receipt are one write, so its span is both.
                 using var write = GatewayTelemetry.Start(GatewayTelemetry.Spans.ReceiptWrite);
-                (claim, recorded) = await _store.ClaimAndRecordAsync(claimRequest, OutcomeBody(ticket, inProcess), CancellationToken.None).ConfigureAwait(false);
+                (claim, recorded) = await _store.ClaimAndRecordAsync(claimRequest, OutcomeBody(ticket, attempt.InProcess), CancellationToken.None).ConfigureAwait(false);
                 if (recorded is not null)
                 {
-                    write?.SetTag(GatewayTelemetry.Tags.ExecId, recorded.Body.ExecId);
-                    write?.SetTag(GatewayTelemetry.Tags.Receipt, recorded.Hash);
+                    TagReceipt(write, recorded);
                 }
             }
             GatewayTelemetry.StoreOperation("claim", claimStarted);
         }
-        switch (claim.Status)
+        if (claim.Status != ClaimStatus.Claimed)
         {
-            case ClaimStatus.NonceTaken:
-                return await DenyUsedNonceAsync(attempt, claim.Existing, cancellationToken).ConfigureAwait(false);
-            case ClaimStatus.NotClaimed:
-                return await DenyAsync(attempt, 403, windowRefusal!.Value.Code, windowRefusal.Value.Detail, cancellationToken).ConfigureAwait(false);
-            case ClaimStatus.ApprovalReused:
-                return await DenyAsync(attempt, 403, "approval_reused", "Approval already used: each approval runs once, under one nonce", cancellationToken).ConfigureAwait(false);
+            return await DenyClaimAsync(attempt, claim, cancellationToken).ConfigureAwait(false);
         }
         if (recorded is not null)
         {
@@ -173,6 +176,13 @@ internal sealed class ExecutionPipeline
         return new Authorization(ticket, null, recorded);
     }
 
+    private ValueTask<Authorization> DenyClaimAsync(Attempt attempt, ClaimResult claim, CancellationToken cancellationToken) => claim.Status switch
+    {
+        ClaimStatus.NonceTaken => DenyUsedNonceAsync(attempt, claim.Existing, cancellationToken),
+        ClaimStatus.NotClaimed => DenyAsync(attempt, 403, attempt.WindowRefusal!.Value.Code, attempt.WindowRefusal.Value.Detail, cancellationToken),
+        _ => DenyAsync(attempt, 403, "approval_reused", "Approval already used: each approval runs once, under one nonce", cancellationToken),
+    };
+
     /// <summary>Step 7's record: the outcome, durably, with its receipt, before the answer leaves.</summary>
     /// <param name="leaseRenewedAt">When the claim's lease was last renewed (default: its start).</param>
     public async ValueTask<ReceiptDocument> CompleteAsync(ExecutionTicket ticket, ExecutionOutcome outcome, CancellationToken cancellationToken, DateTimeOffset? leaseRenewedAt = null)
@@ -180,10 +190,15 @@ internal sealed class ExecutionPipeline
         var body = OutcomeBody(ticket, outcome);
         var update = new ClaimUpdate(ticket.NonceSha256, ticket.ApprovalIdentity, outcome.ReleaseClaim);
         // The answer must not be lost to a client that hung up: the record completes regardless.
+        // The store's write is awaited here, not through WriteReceiptAsync: one state machine per
+        // proxied request fewer.
         ReceiptDocument document;
         try
         {
-            document = await WriteReceiptAsync(body, update, CancellationToken.None).ConfigureAwait(false);
+            using var span = GatewayTelemetry.Start(GatewayTelemetry.Spans.ReceiptWrite);
+            var started = Stopwatch.GetTimestamp();
+            document = await _store.AppendReceiptAsync(body, update, CancellationToken.None).ConfigureAwait(false);
+            Appended(span, started, document);
         }
         catch (StoreUnavailableException ex)
         {
@@ -301,10 +316,20 @@ internal sealed class ExecutionPipeline
         using var span = GatewayTelemetry.Start(GatewayTelemetry.Spans.ReceiptWrite);
         var started = Stopwatch.GetTimestamp();
         var document = await _store.AppendReceiptAsync(body, update, cancellationToken).ConfigureAwait(false);
+        Appended(span, started, document);
+        return document;
+    }
+
+    private static void Appended(Activity? span, long started, ReceiptDocument document)
+    {
         GatewayTelemetry.StoreOperation("append_receipt", started);
+        TagReceipt(span, document);
+    }
+
+    private static void TagReceipt(Activity? span, ReceiptDocument document)
+    {
         span?.SetTag(GatewayTelemetry.Tags.ExecId, document.Body.ExecId);
         span?.SetTag(GatewayTelemetry.Tags.Receipt, document.Hash);
-        return document;
     }
 
     /// <summary>A receipt body without its chain fields (gateway, seq, prev: the store sets them).</summary>
@@ -354,5 +379,13 @@ internal sealed class ExecutionPipeline
         public string? ApprovalSha256 { get; set; }
 
         public string? ApprovalId { get; set; }
+
+        /// <summary>An in-process action's outcome, recorded with its claim.</summary>
+        public ExecutionOutcome? InProcess { get; init; }
+
+        /// <summary>A step-5 refusal: answered only when the nonce turns out to be free.</summary>
+        public (string Code, string Detail)? WindowRefusal { get; set; }
+
+        public ExecutionTicket? Ticket { get; set; }
     }
 }

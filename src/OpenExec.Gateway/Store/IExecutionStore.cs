@@ -74,7 +74,7 @@ internal interface IExecutionStore
 /// the one whose look-up or claim found the claim's lease expired without an outcome and turned
 /// it into <c>outcome_unknown</c> (Redis store); that caller writes the claim's receipt.
 /// </summary>
-internal readonly record struct NonceState(NonceStatus Status, string? RequestSha256, string? ExecId, string? Receipt, string? Decision, RecoveredClaim? TakenOver = null)
+internal sealed record NonceState(NonceStatus Status, string? RequestSha256, string? ExecId, string? Receipt, string? Decision, RecoveredClaim? TakenOver = null)
 {
     public static readonly NonceState Free = new(NonceStatus.Free, null, null, null, null);
 }
