@@ -245,6 +245,52 @@ public sealed class ReceiptEndpointTests
         AssertChecks(refusedRehash, hash: true, inclusion: true, signature: false);
     }
 
+    /// <summary>
+    /// README "Verifying", offline: the Python script checks what the gateway checks. It reads a
+    /// document as strictly (no duplicate key, one spelling per base64url value) and, like the
+    /// gateway, accepts a key only under its own fingerprint: a key list that pairs the pinned
+    /// kid with another key cannot make a forged receipt verify.
+    /// </summary>
+    [Fact]
+    public async Task The_readme_offline_verifier_accepts_a_receipt_and_refuses_what_the_gateway_refuses()
+    {
+        await using var gateway = await GatewayServer.StartAsync();
+        var executed = await GatewayAssert.ExecutedAsync(await gateway.ExecuteAsync("echo", new { msg = "offline" }, "n-1"));
+        var document = executed.GetProperty("receipt_document").GetRawText();
+        var keys = await gateway.Client.GetStringAsync("/.well-known/openexec-keys");
+        var dir = TempDir.Create();
+        try
+        {
+            var script = Path.Combine(dir, "verify_receipt.py");
+            await File.WriteAllTextAsync(script, ReadmeVerifier());
+            var (accepted, output) = await RunVerifierAsync(script, dir, document, keys);
+            Assert.True(accepted, output);
+
+            // Forged under another key and listed under the gateway's kid.
+            var honest = ReceiptDocument.Parse(StrictJson.Parse(document));
+            using var attacker = ReceiptSigningKey.Generate();
+            var forged = ReceiptBatchSigner.Sign(attacker, [honest.Body with { Decision = "rejected", Code = "approval_required" }])[0] with { Kid = honest.Kid };
+            var forgedKeys = JsonSerializer.Serialize(new { keys = new[] { new { kid = honest.Kid, kty = "OKP", crv = "Ed25519", x = Base64Url.Encode(attacker.PublicKeyRaw) } } });
+            Assert.False((await RunVerifierAsync(script, dir, forged.ToJson(), forgedKeys)).Accepted, "a key listed under another key's kid verified a forged receipt");
+
+            // One key twice: the first value shows, the last one is verified.
+            var duplicated = document.Replace("\"decision\":\"executed\"", "\"decision\":\"rejected\",\"decision\":\"executed\"", StringComparison.Ordinal);
+            Assert.NotEqual(document, duplicated);
+            await GatewayAssert.ProblemAsync(await gateway.PostJsonAsync("/receipts/verify", $"{{\"receipt_document\":{duplicated}}}"), HttpStatusCode.BadRequest, "duplicate_key");
+            Assert.False((await RunVerifierAsync(script, dir, duplicated, keys)).Accepted, "a document with a duplicate key verified");
+
+            // Another spelling of the signature.
+            var padded = JsonNode.Parse(document)!;
+            padded["signature"] = padded["signature"]!.GetValue<string>() + "==";
+            Assert.False((await VerifyDocumentAsync(gateway, padded)).GetProperty("valid").GetBoolean());
+            Assert.False((await RunVerifierAsync(script, dir, padded.ToJsonString(), keys)).Accepted, "a padded signature verified");
+        }
+        finally
+        {
+            TempDir.Delete(dir);
+        }
+    }
+
     [Fact]
     public async Task Triple_with_a_wrong_receipt_hash_or_unknown_id_is_invalid()
     {
@@ -364,6 +410,39 @@ public sealed class ReceiptEndpointTests
 
         // Executing needs no audit token: the tokens guard the witness, not the front door.
         await GatewayAssert.ExecutedAsync(await gateway.ExecuteAsync("echo", new { }, "n-2"));
+    }
+
+    /// <summary>The script in README section "Verifying".</summary>
+    private static string ReadmeVerifier()
+    {
+        var root = new DirectoryInfo(AppContext.BaseDirectory);
+        while (root is not null && !File.Exists(Path.Combine(root.FullName, "OpenExec.Gateway.sln")))
+        {
+            root = root.Parent;
+        }
+        Assert.NotNull(root);
+        var readme = File.ReadAllText(Path.Combine(root.FullName, "README.md"));
+        var start = readme.IndexOf("# verify_receipt.py", StringComparison.Ordinal);
+        Assert.True(start >= 0, "README has no verify_receipt.py");
+        return readme[start..readme.IndexOf("```", start, StringComparison.Ordinal)];
+    }
+
+    /// <summary>Runs the README's verifier (python3 and openssl) on one document and key list.</summary>
+    private static async Task<(bool Accepted, string Output)> RunVerifierAsync(string script, string dir, string document, string keys)
+    {
+        var documentPath = Path.Combine(dir, "receipt.json");
+        var keysPath = Path.Combine(dir, "keys.json");
+        await File.WriteAllTextAsync(documentPath, document);
+        await File.WriteAllTextAsync(keysPath, keys);
+        var start = new System.Diagnostics.ProcessStartInfo("python3") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        start.ArgumentList.Add(script);
+        start.ArgumentList.Add(documentPath);
+        start.ArgumentList.Add(keysPath);
+        using var python = System.Diagnostics.Process.Start(start) ?? throw new InvalidOperationException("python3 did not start");
+        var stdout = python.StandardOutput.ReadToEndAsync();
+        var stderr = python.StandardError.ReadToEndAsync();
+        await python.WaitForExitAsync().WaitAsync(TimeSpan.FromMinutes(1));
+        return (python.ExitCode == 0, await stdout + await stderr);
     }
 
     private static List<long> Seqs(string ndjson)
