@@ -141,7 +141,12 @@ internal sealed class RedisReceiptReplicator : IDisposable
                 }
                 if (copied < 0)
                 {
-                    await db.HashSetAsync(RedisScripts.Keys, identity.SigningKey.Kid, Base64Url.Encode(identity.SigningKey.PublicKeyRaw)).ConfigureAwait(false);
+                    // Every key this data dir ever signed with, not only the current one: its
+                    // ledger's receipts are copied whatever key signed them (a key replaced while
+                    // on the embedded store, or before Redis lost its data), and every instance
+                    // serves and verifies them with the keys Redis lists.
+                    var keys = await _store.Ledger.ListKeysAsync(stop).ConfigureAwait(false);
+                    await db.HashSetAsync(RedisScripts.Keys, [.. keys.Select(k => new HashEntry(k.Kid, k.X))]).ConfigureAwait(false);
                     copied = await ReadHeadAsync(db, stop).ConfigureAwait(false);
                     CopiedSeq = copied;
                     StoreLog.ReplicationResumed(_log, copied);

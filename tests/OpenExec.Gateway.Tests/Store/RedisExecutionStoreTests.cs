@@ -267,6 +267,37 @@ public sealed class RedisExecutionStoreTests : StoreTestBase
     }
 
     [Fact]
+    public async Task A_data_dir_that_replaced_its_key_before_moving_to_redis_publishes_its_earlier_key_to_every_instance()
+    {
+        var dir = TempDir.Create();
+        OnDispose(() => TempDir.Delete(dir));
+        string oldKid;
+        ReceiptDocument signedWithOldKey;
+        using (var first = GatewayIdentity.Open(dir, null))
+        using (var embedded = SqliteExecutionStoreTests.Open(first))
+        {
+            oldKid = first.SigningKey.Kid;
+            signedWithOldKey = await embedded.AppendReceiptAsync(Draft(NewExecId(), Hex64(), "rejected"), null, default);
+        }
+        var keyPath = Path.Combine(dir, "replacement-key.pem");
+        using (var replacement = ReceiptSigningKey.Generate())
+        {
+            await File.WriteAllTextAsync(keyPath, replacement.ExportPrivatePem());
+        }
+        var rotated = GatewayIdentity.Open(dir, keyPath);
+        OnDispose(rotated.Dispose);
+        Assert.NotEqual(oldKid, rotated.SigningKey.Kid);
+        Own(RedisStores.Open(_redis, rotated));
+
+        // Another instance serves the receipt signed with the earlier key, so it must publish that key.
+        var (other, _) = Open();
+        await RedisStores.EventuallyAsync(async () => (await other.GetReceiptAsync(signedWithOldKey.Body.ExecId, default))?.Hash == signedWithOldKey.Hash, "the other instance reads the copied receipt");
+        var keys = await other.ListKeysAsync(default);
+        Assert.Contains(keys, k => k.Kid == rotated.SigningKey.Kid);
+        Assert.Contains(keys, k => k.Kid == oldKid);
+    }
+
+    [Fact]
     public async Task Claims_expire_after_the_retention_and_never_name_the_raw_nonce()
     {
         var dir = TempDir.Create();
