@@ -403,6 +403,59 @@ public sealed class SqliteExecutionStoreTests : ExecutionStoreContract
         Assert.Equal((running.ExecId, trace), (recovered?.ExecId, recovered?.TraceId));
     }
 
+    [Fact]
+    public async Task Chain_heads_are_found_through_the_index_not_by_reading_every_receipt()
+    {
+        var identity = NewIdentity();
+        var written = new List<ReceiptDocument>();
+        using (var store = Open(identity))
+        {
+            for (var i = 0; i < 3; i++)
+            {
+                written.Add(await store.AppendReceiptAsync(Draft(NewExecId(), Hex64(), "rejected"), null, default));
+            }
+        }
+        // Two more chains in the same ledger (as a data dir that changed its gateway id holds),
+        // one of them long.
+        var path = Path.Combine(identity.DataDir, "openexec.db");
+        using (var conn = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={path};Pooling=False"))
+        {
+            conn.Open();
+            using var tx = conn.BeginTransaction();
+            using var insert = conn.CreateCommand();
+            insert.CommandText = "INSERT INTO receipts(gateway, seq, exec_id, hash, document) VALUES($g, $s, $e, $h, '{}')";
+            foreach (var (gateway, count) in new[] { ("gw_long", 5000), ("gw_short", 2) })
+            {
+                for (var seq = 1; seq <= count; seq++)
+                {
+                    insert.Parameters.Clear();
+                    insert.Parameters.AddWithValue("$g", gateway);
+                    insert.Parameters.AddWithValue("$s", seq);
+                    insert.Parameters.AddWithValue("$e", NewExecId());
+                    insert.Parameters.AddWithValue("$h", gateway + seq);
+                    insert.ExecuteNonQuery();
+                }
+            }
+            tx.Commit();
+
+            // How many rows the heads query steps through in a full scan: none grows with the chains.
+            SQLitePCL.raw.sqlite3_prepare_v2(conn.Handle, SqliteReceiptLedger.HeadsSql, out var statement);
+            using (statement)
+            {
+                while (SQLitePCL.raw.sqlite3_step(statement) == SQLitePCL.raw.SQLITE_ROW)
+                {
+                }
+                Assert.True(SQLitePCL.raw.sqlite3_stmt_status(statement, SQLitePCL.raw.SQLITE_STMTSTATUS_FULLSCAN_STEP, 0) < 20, "the heads query scans the receipts");
+            }
+        }
+
+        using var reopened = Open(identity);
+        var heads = await reopened.ListGatewaysAsync(default);
+        Assert.Equal(
+            new[] { new ChainHead(identity.GatewayId, 3, written[2].Hash), new ChainHead("gw_long", 5000, "gw_long5000"), new ChainHead("gw_short", 2, "gw_short2") }.OrderBy(h => h.Gateway, StringComparer.Ordinal),
+            heads);
+    }
+
     internal override IExecutionStore OpenStore(GatewayIdentity identity) => Open(identity);
 
     /// <summary>An embedded store with the default settings.</summary>
