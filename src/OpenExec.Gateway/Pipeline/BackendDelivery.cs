@@ -1,5 +1,3 @@
-using System.Net.Sockets;
-
 namespace OpenExec.Gateway.Pipeline;
 
 /// <summary>
@@ -25,9 +23,11 @@ internal static class BackendDelivery
         for (var e = exception; e is not null; e = e.InnerException)
         {
             // The request is written only on an established connection, after the TLS handshake:
-            // a connection or handshake that failed carried none of it.
-            if (e is SocketException { SocketErrorCode: SocketError.ConnectionRefused or SocketError.HostUnreachable or SocketError.NetworkUnreachable or SocketError.AddressNotAvailable }
-                || e is HttpRequestException { HttpRequestError: HttpRequestError.NameResolutionError or HttpRequestError.ConnectionError or HttpRequestError.SecureConnectionError }
+            // a connection or handshake that failed carried none of it. SocketsHttpHandler says so
+            // by the HttpRequestError of its exception. A SocketException alone proves nothing: a
+            // read on an established connection fails with HostUnreachable or NetworkUnreachable
+            // too (an ICMP error after the request went out, the backend host gone mid-call).
+            if (e is HttpRequestException { HttpRequestError: HttpRequestError.NameResolutionError or HttpRequestError.ConnectionError or HttpRequestError.SecureConnectionError }
                 // SocketsHttpHandler's ConnectTimeout (BackendHttpClientFactory): a cancellation
                 // whose cause is a timeout. The backends' clients are HttpMessageInvokers with no
                 // timeout of their own (that is HttpClient's), and the call timeouts cancel

@@ -226,6 +226,55 @@ public sealed class ProxyTests : IDisposable
     }
 
     [Fact]
+    public async Task No_route_to_host_after_the_request_went_out_is_504_outcome_unknown_at_both_front_doors()
+    {
+        // The backend host vanishes mid-call (an ICMP error after the request was delivered): the
+        // read fails with SocketError.HostUnreachable, as a connect to a dead host would. Only a
+        // connection never made proves nothing was sent; this one may have run, so the claim is
+        // kept and a retry is a replay, never a second delivery.
+        Answer("/v1/op");
+        var delivered = new System.Runtime.CompilerServices.StrongBox<int>();
+        var settings = ProxyConfig.Route("gone", "gone_op", "v1", Backend, executePath: "/v1/op");
+        await using var gateway = await GatewayServer.StartAsync(settings, configure: builder =>
+            builder.Services.AddSingleton<Yarp.ReverseProxy.Forwarder.IForwarderHttpClientFactory>(new HostGoneClientFactory(delivered)));
+
+        Func<Task<HttpResponseMessage>>[] doors =
+        [
+            () => gateway.Client.SendAsync(Post("/v1/op", "{}", "k-gone")),
+            () => gateway.ExecuteAsync("gone_op", new { }, "k-gone-execute"),
+        ];
+        foreach (var send in doors)
+        {
+            var answered = await send();
+            Assert.Equal(HttpStatusCode.GatewayTimeout, answered.StatusCode);
+            Assert.Equal("outcome_unknown", (await Json.ReadAsync(answered)).Str("code"));
+            Assert.Equal("replay_denied", (await Json.ReadAsync(await send())).Str("code"));
+        }
+        Assert.Equal(2, delivered.Value);
+    }
+
+    private sealed class HostGoneClientFactory(System.Runtime.CompilerServices.StrongBox<int> delivered) : Yarp.ReverseProxy.Forwarder.IForwarderHttpClientFactory
+    {
+        public HttpMessageInvoker CreateClient(Yarp.ReverseProxy.Forwarder.ForwarderHttpClientContext context) => new(new HostGone(delivered));
+
+        private sealed class HostGone(System.Runtime.CompilerServices.StrongBox<int> delivered) : HttpMessageHandler
+        {
+            protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+            {
+                // The request is sent whole, then the answer's read fails: the chain SocketsHttpHandler throws.
+                if (request.Content is not null)
+                {
+                    await request.Content.ReadAsByteArrayAsync(cancellationToken);
+                }
+                Interlocked.Increment(ref delivered.Value);
+                throw new HttpRequestException(HttpRequestError.Unknown, "An error occurred while sending the request.",
+                    new IOException("Unable to read data from the transport connection: No route to host.",
+                        new System.Net.Sockets.SocketException((int)System.Net.Sockets.SocketError.HostUnreachable)));
+            }
+        }
+    }
+
+    [Fact]
     public async Task A_failed_tls_handshake_is_502_and_releases_the_claim_at_both_front_doors()
     {
         // https:// to a plain-HTTP backend: the handshake fails before any byte of the request
