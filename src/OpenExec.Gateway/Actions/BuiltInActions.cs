@@ -74,8 +74,7 @@ internal static class BuiltInActions
             sum = new StrictNumber(total.ToString(CultureInfo.InvariantCulture));
             return true;
         }
-        var d = double.Parse(a.Literal, NumberStyles.Float, CultureInfo.InvariantCulture)
-            + double.Parse(b.Literal, NumberStyles.Float, CultureInfo.InvariantCulture);
+        var d = AsDouble(a) + AsDouble(b);
         if (!double.IsFinite(d))
         {
             sum = null!;
@@ -90,6 +89,14 @@ internal static class BuiltInActions
         sum = new StrictNumber(literal);
         return true;
     }
+
+    /// <summary>
+    /// An operand as the double Python adds: an integer converts as its value, so the integer
+    /// <c>-0</c> is <c>0.0</c> (it is <c>0</c> in the request's hash too), not <c>-0.0</c> as
+    /// double.Parse reads it.
+    /// </summary>
+    private static double AsDouble(StrictNumber n)
+        => n.IsInteger && n.Literal == "-0" ? 0.0 : double.Parse(n.Literal, NumberStyles.Float, CultureInfo.InvariantCulture);
 
     private static StrictNumber? Operand(StrictObject payload, string key)
     {

@@ -89,6 +89,23 @@ public sealed class QuickstartTests
     }
 
     [Fact]
+    public async Task Add_reads_the_integer_minus_zero_as_zero_as_the_approved_request_does()
+    {
+        // {"b":-0} and {"b":0} are one request (its hash reads -0 as 0) and Python adds them alike:
+        // -0.0 + -0 is 0.0. Two bodies with one request_sha256 must not get two results.
+        await using var gateway = await GatewayServer.StartAsync();
+
+        var minusZero = await Json.ReadAsync(await gateway.PostJsonAsync("/execute", """{"action":"add","payload":{"a":-0.0,"b":-0},"nonce":"n-z1"}"""));
+        var zero = await Json.ReadAsync(await gateway.PostJsonAsync("/execute", """{"action":"add","payload":{"a":-0.0,"b":0},"nonce":"n-z2"}"""));
+
+        var minusZeroBody = minusZero.GetProperty("receipt_document").GetProperty("body");
+        var zeroBody = zero.GetProperty("receipt_document").GetProperty("body");
+        Assert.Equal(zeroBody.Str("request_sha256"), minusZeroBody.Str("request_sha256"));
+        Assert.Equal("0.0", minusZero.GetProperty("result").GetProperty("sum").GetRawText());
+        Assert.Equal(zeroBody.Str("result_sha256"), minusZeroBody.Str("result_sha256"));
+    }
+
+    [Fact]
     public async Task Service_endpoints_answer_with_the_seed_fields()
     {
         await using var gateway = await GatewayServer.StartAsync();
