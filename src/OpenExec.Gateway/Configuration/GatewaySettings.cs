@@ -94,6 +94,16 @@ internal sealed class GatewaySettings
             }
         }
 
+        // An empty token (an unset shell variable) matches no bearer token: every auditor would
+        // be locked out, with nothing saying why.
+        for (var i = 0; i < options.AuditTokens.Length; i++)
+        {
+            if (string.IsNullOrWhiteSpace(options.AuditTokens[i]))
+            {
+                problems.Add($"OpenExec:AuditTokens:{i} is empty: no bearer token can match it (remove it, or give it a value)");
+            }
+        }
+
         if (options.NonceRetention is { } kept && kept <= TimeSpan.Zero)
         {
             problems.Add($"OpenExec:NonceRetention ({kept}) must be above zero (unset: kept forever by the embedded store, 30 days by Redis)");

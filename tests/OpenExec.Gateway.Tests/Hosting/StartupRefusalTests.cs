@@ -91,6 +91,15 @@ public sealed class StartupRefusalTests : IDisposable
     }
 
     [Theory]
+    [InlineData("")]
+    [InlineData(" ")]
+    public void An_empty_audit_token_is_refused_by_name(string token)
+    {
+        var problems = Refused(["--OpenExec:AuditTokens:0=good-token", $"--OpenExec:AuditTokens:1={token}"]);
+        Assert.Contains(problems, p => p.Contains("OpenExec:AuditTokens:1 is empty", StringComparison.Ordinal));
+    }
+
+    [Theory]
     [InlineData("0")]
     [InlineData("-1")]
     [InlineData("268435457")]
