@@ -84,6 +84,13 @@ internal sealed class RouteActions
                 problems.Add($"{where}:Metadata:{ExecutePathKey} must start with '/'");
                 continue;
             }
+            if (executePath is not null && route.GetSection("Transforms").GetChildren().Any())
+            {
+                // /execute sends its own request to the cluster, not through the route: a
+                // transform (a credential header, a path prefix) would apply to proxied calls only.
+                problems.Add($"{where}: {ExecutePathKey} cannot be combined with Transforms (/execute calls the cluster directly and would skip them); call the action through its route instead");
+                continue;
+            }
             actions.Add(new ActionDefinition(action, ActionKind.Routed, clusterId, executePath, route.Key));
         }
         return new RouteActions(actions, passThrough);

@@ -90,6 +90,19 @@ public sealed class StartupRefusalTests : IDisposable
         Assert.Contains(problems, p => p.Contains("OpenExec:NonceRetention", StringComparison.Ordinal));
     }
 
+    [Fact]
+    public void A_route_run_by_execute_with_transforms_is_refused_by_name()
+    {
+        // /execute calls the cluster directly: a credential header set by a transform would reach
+        // the backend on proxied calls only.
+        var problems = Refused([
+            "--ReverseProxy:Routes:mail:ClusterId=tools", "--ReverseProxy:Routes:mail:Match:Path=/v1/send",
+            "--ReverseProxy:Routes:mail:Metadata:OpenExec.Action=send_email", "--ReverseProxy:Routes:mail:Metadata:OpenExec.ExecutePath=/v1/send",
+            "--ReverseProxy:Routes:mail:Transforms:0:RequestHeader=Authorization", "--ReverseProxy:Routes:mail:Transforms:0:Set=Bearer tool-key",
+            "--ReverseProxy:Clusters:tools:Destinations:d1:Address=http://127.0.0.1:9"]);
+        Assert.Contains(problems, p => p.Contains("ReverseProxy:Routes:mail", StringComparison.Ordinal) && p.Contains("Transforms", StringComparison.Ordinal));
+    }
+
     [Theory]
     [InlineData("")]
     [InlineData(" ")]
