@@ -114,10 +114,11 @@ internal sealed class GatewaySettings
             problems.Add("OpenExec:MaxRequestBodyBytes must be between 1024 and 67108864");
         }
         // Held in memory per request until its receipt is written: at least a small JSON answer,
-        // at most 256 MiB (far below the 2 GiB one buffer can hold).
-        if (options.MaxBufferedResponse is < 1024 or > 256L << 20)
+        // at most 64 MiB, as a request body (an /execute answer is also rewritten as JSON, whose
+        // writer refuses a string of more than ~166 MB: after its receipt said executed).
+        if (options.MaxBufferedResponse is < 1024 or > 64L << 20)
         {
-            problems.Add("OpenExec:MaxBufferedResponse must be between 1024 and 268435456");
+            problems.Add("OpenExec:MaxBufferedResponse must be between 1024 and 67108864");
         }
         if (!SkewInRange(options))
         {

@@ -115,8 +115,8 @@ public sealed class StartupRefusalTests : IDisposable
     [Theory]
     [InlineData("0")]
     [InlineData("-1")]
-    [InlineData("268435457")]
-    public void A_buffered_response_limit_outside_1_KiB_to_256_MiB_is_refused(string bytes)
+    [InlineData("67108865")]
+    public void A_buffered_response_limit_outside_1_KiB_to_64_MiB_is_refused(string bytes)
     {
         var problems = Refused([$"--OpenExec:MaxBufferedResponse={bytes}"]);
         Assert.Contains(problems, p => p.Contains("OpenExec:MaxBufferedResponse", StringComparison.Ordinal));
@@ -124,7 +124,7 @@ public sealed class StartupRefusalTests : IDisposable
 
     [Theory]
     [InlineData("1024")]
-    [InlineData("268435456")]
+    [InlineData("67108864")]
     public async Task A_buffered_response_limit_at_either_end_of_its_range_is_accepted(string bytes)
     {
         var dataDir = TempDir.Create();
