@@ -93,7 +93,8 @@ internal sealed partial class RoutedActionClient(IProxyStateLookup proxyState, G
             }
             catch (Exception ex) when (ex is HttpRequestException or IOException or OperationCanceledException)
             {
-                return Unknown();
+                // The head arrived: the receipt says what the backend began to answer.
+                return Unknown(status);
             }
             if (status >= 500)
             {
@@ -110,7 +111,9 @@ internal sealed partial class RoutedActionClient(IProxyStateLookup proxyState, G
             {
                 return new RoutedResult(
                     new ExecutionOutcome(Decisions.Executed, "upstream_not_json", ResultHash.Bytes(body), "bytes", status),
-                    null, 502, $"The backend answered {status} with a body that is not JSON; the action ran");
+                    null, 502, body.Length == 0
+                        ? $"The backend answered {status} with no body, not the JSON answer /execute returns; the action ran"
+                        : $"The backend answered {status} with a body that is not JSON; the action ran");
             }
             return new RoutedResult(ExecutionOutcome.Executed(ResultHash.Canonical(result), "canonical", status), result, 200, null);
         }
@@ -163,7 +166,8 @@ internal sealed partial class RoutedActionClient(IProxyStateLookup proxyState, G
 
     private static RoutedResult NotSent(string detail) => new(BackendDelivery.NotSent(), null, 502, detail);
 
-    private static RoutedResult Unknown() => new(BackendDelivery.Unknown(), null, 504, BackendDelivery.UnknownDetail);
+    /// <param name="upstreamStatus">The backend's status when its answer's head arrived before the call broke off.</param>
+    private static RoutedResult Unknown(int? upstreamStatus = null) => new(BackendDelivery.Unknown(upstreamStatus), null, 504, BackendDelivery.UnknownDetail);
 
     [LoggerMessage(1, LogLevel.Error, "The call of routed action {Action} failed in an unforeseen way; recorded as outcome_unknown")]
     private static partial void LogUnforeseen(ILogger logger, string action, Exception exception);

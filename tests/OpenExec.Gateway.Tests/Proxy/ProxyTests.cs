@@ -317,6 +317,50 @@ public sealed class ProxyTests : IDisposable
     }
 
     [Fact]
+    public async Task An_execute_answer_that_breaks_off_after_its_head_is_504_outcome_unknown_with_the_status_it_began_with()
+    {
+        // A real backend that answers 201 with a Content-Length it never fills, then hangs up.
+        using var listener = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        var serving = Task.Run(async () =>
+        {
+            using var socket = await listener.AcceptSocketAsync();
+            var buffer = new byte[4096];
+            var request = "";
+            while (!request.Contains("\r\n\r\n", StringComparison.Ordinal))
+            {
+                request += Encoding.ASCII.GetString(buffer, 0, await socket.ReceiveAsync(buffer));
+            }
+            await socket.SendAsync(Encoding.ASCII.GetBytes("HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"partial\":"));
+            await Task.Delay(100);
+        });
+        await using var gateway = await GatewayServer.StartAsync(ProxyConfig.Route("cut", "cut_op", "v1", $"http://127.0.0.1:{((IPEndPoint)listener.LocalEndpoint).Port}/", executePath: "/v1/cut"));
+
+        var response = await gateway.ExecuteAsync("cut_op", new { }, "k-cut");
+        await serving;
+        Assert.Equal(HttpStatusCode.GatewayTimeout, response.StatusCode);
+        var problem = await Json.ReadAsync(response);
+        Assert.Equal("outcome_unknown", problem.Str("code"));
+        var receipt = (await Json.ReadAsync(await gateway.Client.GetAsync($"/receipts/{problem.Str("id")}"))).GetProperty("body");
+        Assert.Equal(("outcome_unknown", 201), (receipt.Str("decision"), receipt.GetProperty("upstream_status").GetInt32()));
+    }
+
+    [Fact]
+    public async Task An_execute_answer_without_a_body_is_502_upstream_not_json_saying_there_was_none()
+    {
+        Answer("/v1/quiet", status: 204, body: "");
+        await using var gateway = await GatewayServer.StartAsync(ProxyConfig.Route("quiet", "quiet_op", "v1", Backend, executePath: "/v1/quiet"));
+
+        var response = await gateway.ExecuteAsync("quiet_op", new { }, "k-quiet");
+        Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
+        var problem = await Json.ReadAsync(response);
+        Assert.Equal("upstream_not_json", problem.Str("code"));
+        Assert.Contains("answered 204 with no body", problem.Str("detail"), StringComparison.Ordinal);
+        var receipt = (await Json.ReadAsync(await gateway.Client.GetAsync($"/receipts/{problem.Str("id")}"))).GetProperty("body");
+        Assert.Equal(("executed", "bytes", 204), (receipt.Str("decision"), receipt.Str("result_form"), receipt.GetProperty("upstream_status").GetInt32()));
+    }
+
+    [Fact]
     public async Task An_execute_answer_over_the_buffer_limit_is_502_and_receipted_by_its_hash_not_held()
     {
         var big = "{\"data\":\"" + new string('x', 70_000) + "\"}";
