@@ -1,3 +1,9 @@
+using System.Reflection;
+using System.Text.Json;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.Configuration;
+using OpenExec.Gateway.Configuration;
 using OpenExec.Gateway.Hosting;
 using OpenExec.Gateway.Tests.Infrastructure;
 using OpenExec.Gateway.Tests.Pipeline;
@@ -143,5 +149,94 @@ public sealed class StartupRefusalTests : IDisposable
         var damaged = other.PublicPem.Replace("MC", "M#", StringComparison.Ordinal);
         var problems = Refused([], governance.Environment(publicKeys: good + "\n" + damaged));
         Assert.Contains(problems, p => p.Contains("CLAWSHIELD_PUBLIC_KEY", StringComparison.Ordinal));
+    }
+
+    /// <summary>
+    /// Every sample users copy starts a gateway as the README says (the ClawShield samples with
+    /// CLAWSHIELD_PUBLIC_KEY from the environment), and names only settings that exist: the
+    /// binder ignores an unknown key, so a misspelt one would silently run the default.
+    /// </summary>
+    [Theory]
+    [InlineData("appsettings.sample.json")]
+    [InlineData("config/clawshield.json")]
+    [InlineData("config/production-proxy.json")]
+    [InlineData("config/sample-tools.json")]
+    public async Task Each_sample_configuration_starts_a_gateway_and_names_only_real_settings(string sample)
+    {
+        var file = Path.Combine(RepositoryRoot(), sample);
+        Assert.True(File.Exists(file), $"{sample} is missing");
+        var written = new ConfigurationBuilder().AddJsonFile(file).Build();
+
+        var unknown = written.GetSection(OpenExecOptions.Section).AsEnumerable(makePathsRelative: true)
+            .Where(kv => kv.Value is not null && !SettingExists(typeof(OpenExecOptions), kv.Key.Split(':')) && kv.Key != "Telemetry:Enabled")
+            .Select(kv => "OpenExec:" + kv.Key).ToList();
+        Assert.True(unknown.Count == 0, $"{sample} names settings that do not exist: {string.Join(", ", unknown)}");
+        var sections = written.GetChildren().Select(c => c.Key).Except(["OpenExec", "ReverseProxy", "Logging", "ConnectionStrings"]).ToList();
+        Assert.True(sections.Count == 0, $"{sample} has unknown sections: {string.Join(", ", sections)}");
+
+        using var governance = new Governance();
+        var dataDir = TempDir.Create();
+        _dirs.Add(dataDir);
+        var app = GatewayApp.Build(["--urls", "http://127.0.0.1:0", $"--OpenExec:DataDir={dataDir}", "--config", file], out var problems,
+            new Dictionary<string, string?> { ["CLAWSHIELD_PUBLIC_KEY"] = governance.PublicPem });
+        Assert.True(app is not null, $"{sample}: " + string.Join("; ", problems));
+        try
+        {
+            await app.StartAsync();
+            var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+            using var client = new HttpClient { BaseAddress = new Uri(address) };
+            using var health = JsonDocument.Parse(await client.GetStringAsync("/health"));
+            Assert.Equal(written["OpenExec:Mode"] ?? "demo", health.RootElement.GetProperty("exec_mode").GetString());
+        }
+        finally
+        {
+            await app.StopAsync();
+            await app.DisposeAsync();
+        }
+    }
+
+    /// <summary>appsettings.sample.json says it shows every setting with its default: each must be the code's.</summary>
+    [Fact]
+    public void The_full_sample_shows_every_setting_with_the_default_of_the_code()
+    {
+        var file = Path.Combine(RepositoryRoot(), "appsettings.sample.json");
+        var text = File.ReadAllText(file);
+        var written = new ConfigurationBuilder().AddJsonFile(file).Build().GetSection(OpenExecOptions.Section);
+        var bound = written.Get<OpenExecOptions>() ?? new OpenExecOptions();
+        var defaults = new OpenExecOptions();
+        foreach (var property in typeof(OpenExecOptions).GetProperties().Where(p => p.CanWrite))
+        {
+            Assert.True(text.Contains($"\"{property.Name}\":", StringComparison.Ordinal),
+                $"appsettings.sample.json leaves out OpenExec:{property.Name}");
+            Assert.True(JsonSerializer.Serialize(property.GetValue(defaults)) == JsonSerializer.Serialize(property.GetValue(bound)),
+                $"appsettings.sample.json shows OpenExec:{property.Name} as {JsonSerializer.Serialize(property.GetValue(bound))}, the code's default is {JsonSerializer.Serialize(property.GetValue(defaults))}");
+        }
+        Assert.False(written.GetValue<bool>("Telemetry:Enabled"));
+    }
+
+    private static bool SettingExists(Type type, string[] path)
+    {
+        var property = type.GetProperty(path[0], BindingFlags.Public | BindingFlags.Instance | BindingFlags.IgnoreCase);
+        if (property is null || !property.CanWrite)
+        {
+            return false;
+        }
+        if (path.Length == 1)
+        {
+            return true;
+        }
+        // AuditTokens:0, ...; RateLimit:PerClientPerSecond.
+        return property.PropertyType.IsArray ? path.Length == 2 && int.TryParse(path[1], out _) : SettingExists(property.PropertyType, path[1..]);
+    }
+
+    private static string RepositoryRoot()
+    {
+        var root = new DirectoryInfo(AppContext.BaseDirectory);
+        while (root is not null && !File.Exists(Path.Combine(root.FullName, "OpenExec.Gateway.sln")))
+        {
+            root = root.Parent;
+        }
+        Assert.NotNull(root);
+        return root.FullName;
     }
 }
