@@ -468,9 +468,12 @@ internal sealed class RedisExecutionStore : IExecutionStore, IDisposable
             return;
         }
         _redis.ConnectionRestored -= OnConnectionRestored;
+        // The ledger first: it commits what is still queued (the outcomes of calls that ended as
+        // the gateway stopped) and hands those receipts to the copier, which is still running, so
+        // that the drain copies the last receipts too, not only those committed before the stop.
+        _ledger.Dispose();
         _replicator.Drain(_ledger.CommittedSeq, TimeSpan.FromSeconds(2));
         _replicator.Dispose();
-        _ledger.Dispose();
         _redis.Dispose();
     }
 

@@ -458,6 +458,30 @@ public sealed class RedisExecutionStoreTests : StoreTestBase
     }
 
     [Fact]
+    public async Task Receipts_still_queued_when_the_store_shuts_down_are_copied_to_redis_before_it_closes()
+    {
+        // A graceful stop: the ledger commits what is still queued (calls that ended as the
+        // gateway stopped), and those receipts, the last of the chain, reach Redis before the
+        // store closes, so the other instances need not wait for this one's restart to read them.
+        var (store, identity) = Open();
+        using var admin = await ConnectionMultiplexer.ConnectAsync(_redis.Configuration);
+        async Task<long> RedisHeadAsync()
+        {
+            var head = await admin.GetDatabase().HashGetAsync(RedisScripts.Gateways, identity.GatewayId);
+            return head.HasValue ? long.Parse(head.ToString().Split(' ')[0], System.Globalization.CultureInfo.InvariantCulture) : 0;
+        }
+        await store.AppendReceiptAsync(Draft(NewExecId(), Hex64(), "rejected"), null, default);
+        await RedisStores.EventuallyAsync(async () => await RedisHeadAsync() == 1, "the first receipt copied");
+
+        var queued = Enumerable.Range(0, 300).Select(_ => store.AppendReceiptAsync(Draft(NewExecId(), Hex64(), "rejected"), null, default).AsTask()).ToList();
+        ((IDisposable)store).Dispose();
+
+        var written = await Task.WhenAll(queued);
+        Assert.Equal(301, written.Max(d => d.Body.Seq));
+        Assert.Equal(301, await RedisHeadAsync());
+    }
+
+    [Fact]
     public void A_batch_committed_while_the_copier_shuts_down_does_not_throw_on_the_writer_thread()
     {
         // The ledger's writer thread calls the copier for every committed batch; an exception
