@@ -222,15 +222,23 @@ internal static class ReceiptEndpoints
         return string.Equals(hash, body.ResultSha256, StringComparison.Ordinal);
     }
 
-    /// <summary>The receipt's <c>prev</c> names the receipt before it in its gateway's chain.</summary>
-    private static async Task<bool> ChainLinksAsync(IExecutionStore store, ReceiptDocument document, CancellationToken cancellationToken)
+    /// <summary>
+    /// The receipt's <c>prev</c> names the receipt before it in its gateway's chain: false when it
+    /// names another one, or when the one before it is missing from a store that keeps every
+    /// receipt; null (not checked) when it left a store whose copies expire with the retention.
+    /// </summary>
+    private static async Task<bool?> ChainLinksAsync(IExecutionStore store, ReceiptDocument document, CancellationToken cancellationToken)
     {
         if (document.Body.Seq == 1)
         {
             return document.Body.Prev == ReceiptBody.GenesisPrev;
         }
         var previous = await store.ListReceiptsAsync(document.Body.Gateway, document.Body.Seq - 2, 1, cancellationToken).ConfigureAwait(false);
-        return previous.Count == 1 && previous[0].Body.Seq == document.Body.Seq - 1 && previous[0].Hash == document.Body.Prev;
+        if (previous.Count == 1 && previous[0].Body.Seq == document.Body.Seq - 1)
+        {
+            return previous[0].Hash == document.Body.Prev;
+        }
+        return store.ReceiptCopiesExpire ? null : false;
     }
 
     private static async Task WriteChecksAsync(HttpContext context, ReceiptChecks checks)

@@ -13,6 +13,12 @@ internal interface IExecutionStore
     string Kind { get; }
 
     /// <summary>
+    /// Whether other chains' receipts leave this store with the nonce retention (Redis keeps its
+    /// copies as long as the claims), so that a receipt's predecessor may be gone for good reason.
+    /// </summary>
+    bool ReceiptCopiesExpire { get; }
+
+    /// <summary>
     /// Before serving: claims a dead process left unfinished in this data dir's embedded claim
     /// table become outcome_unknown receipts (with Redis too: a data dir that was run with the
     /// embedded store), so that their nonces and approvals never read as free.

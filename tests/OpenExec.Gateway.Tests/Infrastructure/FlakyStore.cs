@@ -13,6 +13,8 @@ internal sealed class FlakyStore(IExecutionStore inner) : IExecutionStore
 
     public string Kind => inner.Kind;
 
+    public bool ReceiptCopiesExpire => inner.ReceiptCopiesExpire;
+
     public ValueTask<ReceiptDocument> AppendReceiptAsync(ReceiptBody draft, ClaimUpdate? claimUpdate, CancellationToken cancellationToken)
         => claimUpdate is not null && Interlocked.Decrement(ref FailOutcomes) >= 0
             ? ValueTask.FromException<ReceiptDocument>(new StoreUnavailableException("injected: the outcome could not be written"))

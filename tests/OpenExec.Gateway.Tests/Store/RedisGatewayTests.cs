@@ -173,6 +173,34 @@ public sealed class RedisGatewayTests : IDisposable
         Assert.Contains("ConnectionStrings:Redis (OPENEXEC_REDIS)", error.Message, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task A_receipt_whose_predecessor_left_redis_with_the_retention_verifies_with_its_chain_unchecked()
+    {
+        await using var a = await StartAsync();
+        await using var b = await StartAsync();
+        await a.PostJsonAsync("/execute", Governance.Body("echo", Payload, "chain-first", approvalJson: null));
+        var second = await Json.ReadAsync(await a.PostJsonAsync("/execute", Governance.Body("echo", Payload, "chain-second", approvalJson: null)));
+        var id = second.Str("id");
+        await RedisStores.EventuallyAsync(async () => (await b.Client.GetAsync($"/receipts/{id}")).StatusCode == HttpStatusCode.OK, "receipt copied");
+        var triple = JsonSerializer.Serialize(new { exec_id = id, result = second.GetProperty("result").GetRawText(), receipt = second.Str("receipt") });
+
+        var linked = await Json.ReadAsync(await b.PostJsonAsync("/receipts/verify", triple));
+        Assert.True(linked.GetProperty("checks").GetProperty("chain").GetBoolean(), linked.GetRawText());
+
+        // The retention takes the oldest copies out of their chain in Redis: the one before goes.
+        var body = second.GetProperty("receipt_document").GetProperty("body");
+        var seq = body.GetProperty("seq").GetInt64();
+        using (var redis = await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync(_redis.Configuration))
+        {
+            Assert.Equal(1, await redis.GetDatabase().SortedSetRemoveRangeByScoreAsync(RedisScripts.Chain(body.Str("gateway")), seq - 1, seq - 1));
+        }
+
+        // Authentic all the same: the link cannot be checked here any more, which is not a break.
+        var unlinked = await Json.ReadAsync(await b.PostJsonAsync("/receipts/verify", triple));
+        Assert.True(unlinked.GetProperty("valid").GetBoolean(), unlinked.GetRawText());
+        Assert.Equal(JsonValueKind.Null, unlinked.GetProperty("checks").GetProperty("chain").ValueKind);
+    }
+
     public void Dispose() => _redis.Dispose();
 
     private Task<GatewayServer> StartAsync()
