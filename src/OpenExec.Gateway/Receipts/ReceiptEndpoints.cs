@@ -20,6 +20,13 @@ internal static class ReceiptEndpoints
     private const int DefaultLimit = 1000;
     private const int MaxLimit = 10000;
 
+    /// <summary>
+    /// Receipts read from the store at a time for one listing, each page written out before the
+    /// next is read: a listing of 10 000 held every parsed receipt and its whole answer (~15 MB of
+    /// NDJSON) at once.
+    /// </summary>
+    internal const int ListPageSize = 256;
+
     public static IEndpointRouteBuilder MapReceiptEndpoints(this IEndpointRouteBuilder endpoints)
     {
         var receipts = endpoints.MapGroup("/receipts").AddEndpointFilter(RequireAuditToken);
@@ -90,15 +97,24 @@ internal static class ReceiptEndpoints
             await Problem.WriteAsync(context, 400, "invalid_query", $"after must be a non-negative integer and limit an integer from 1 to {MaxLimit}").ConfigureAwait(false);
             return;
         }
-        var docs = await store.ListReceiptsAsync(gateway, after, limit, context.RequestAborted).ConfigureAwait(false);
         context.Response.ContentType = "application/x-ndjson";
         var body = context.Response.BodyWriter;
-        foreach (var doc in docs)
+        while (limit > 0)
         {
-            body.Write(doc.ToJsonUtf8());
-            body.Write("\n"u8);
+            var docs = await store.ListReceiptsAsync(gateway, after, Math.Min(limit, ListPageSize), context.RequestAborted).ConfigureAwait(false);
+            foreach (var doc in docs)
+            {
+                body.Write(doc.ToJsonUtf8());
+                body.Write("\n"u8);
+            }
+            await body.FlushAsync(context.RequestAborted).ConfigureAwait(false);
+            if (docs.Count < Math.Min(limit, ListPageSize))
+            {
+                break;
+            }
+            after = docs[^1].Body.Seq;
+            limit -= docs.Count;
         }
-        await body.FlushAsync(context.RequestAborted).ConfigureAwait(false);
     }
 
     private static async Task<IResult> HeadAsync(HttpContext context, IExecutionStore store, GatewayIdentity identity, GatewayClock clock)

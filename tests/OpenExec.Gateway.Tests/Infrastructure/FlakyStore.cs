@@ -5,11 +5,14 @@ namespace OpenExec.Gateway.Tests.Infrastructure;
 
 /// <summary>
 /// The gateway's own store, except that the next <see cref="FailOutcomes"/> writes of a claim's
-/// outcome fail as an unavailable store would (a lock held too long, a full disk).
+/// outcome fail as an unavailable store would (a lock held too long, a full disk). Remembers the
+/// most receipts one listing asked it for.
 /// </summary>
 internal sealed class FlakyStore(IExecutionStore inner) : IExecutionStore
 {
     public int FailOutcomes;
+
+    public int LargestListing;
 
     public string Kind => inner.Kind;
 
@@ -32,7 +35,11 @@ internal sealed class FlakyStore(IExecutionStore inner) : IExecutionStore
 
     public ValueTask<ReceiptDocument?> GetReceiptAsync(string execId, CancellationToken cancellationToken) => inner.GetReceiptAsync(execId, cancellationToken);
 
-    public ValueTask<IReadOnlyList<ReceiptDocument>> ListReceiptsAsync(string gateway, long afterSeq, int limit, CancellationToken cancellationToken) => inner.ListReceiptsAsync(gateway, afterSeq, limit, cancellationToken);
+    public ValueTask<IReadOnlyList<ReceiptDocument>> ListReceiptsAsync(string gateway, long afterSeq, int limit, CancellationToken cancellationToken)
+    {
+        LargestListing = Math.Max(LargestListing, limit);
+        return inner.ListReceiptsAsync(gateway, afterSeq, limit, cancellationToken);
+    }
 
     public ValueTask<ChainHead?> GetHeadAsync(string gateway, CancellationToken cancellationToken) => inner.GetHeadAsync(gateway, cancellationToken);
 

@@ -82,6 +82,34 @@ public sealed class ReceiptEndpointTests
     }
 
     [Fact]
+    public async Task A_long_listing_is_read_from_the_store_a_page_at_a_time_and_stays_in_chain_order()
+    {
+        FlakyStore? store = null;
+        await using var gateway = await GatewayServer.StartAsync(configure: builder =>
+            builder.Services.AddSingleton<OpenExec.Gateway.Store.IExecutionStore>(sp => store = new FlakyStore(sp.GetRequiredService<OpenExec.Gateway.Store.SqliteExecutionStore>())));
+        var count = OpenExec.Gateway.Receipts.ReceiptEndpoints.ListPageSize * 2 + 37;
+        using (var gate = new SemaphoreSlim(16))
+        {
+            await Task.WhenAll(Enumerable.Range(0, count).Select(async i =>
+            {
+                await gate.WaitAsync();
+                try
+                {
+                    await GatewayAssert.ExecutedAsync(await gateway.ExecuteAsync("add", new { a = i }, $"page-{i}"));
+                }
+                finally
+                {
+                    gate.Release();
+                }
+            }));
+        }
+
+        Assert.Equal(Enumerable.Range(1, count).Select(i => (long)i), Seqs(await gateway.Client.GetStringAsync("/receipts?limit=10000")));
+        Assert.Equal(Enumerable.Range(11, OpenExec.Gateway.Receipts.ReceiptEndpoints.ListPageSize + 5).Select(i => (long)i), Seqs(await gateway.Client.GetStringAsync($"/receipts?after=10&limit={OpenExec.Gateway.Receipts.ReceiptEndpoints.ListPageSize + 5}")));
+        Assert.Equal(OpenExec.Gateway.Receipts.ReceiptEndpoints.ListPageSize, store!.LargestListing);
+    }
+
+    [Fact]
     public async Task Export_pages_through_the_chain_in_order_as_NDJSON()
     {
         await using var gateway = await GatewayServer.StartAsync();
