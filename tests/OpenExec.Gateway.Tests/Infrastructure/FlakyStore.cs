@@ -6,13 +6,21 @@ namespace OpenExec.Gateway.Tests.Infrastructure;
 /// <summary>
 /// The gateway's own store, except that the next <see cref="FailOutcomes"/> writes of a claim's
 /// outcome fail as an unavailable store would (a lock held too long, a full disk). Remembers the
-/// most receipts one listing asked it for.
+/// most receipts one listing asked it for, and counts key listings (each taking
+/// <see cref="KeyListingDelay"/>, as a slow Redis would, and listing <see cref="OtherKeys"/> as
+/// they stood when it started: keys other instances registered).
 /// </summary>
 internal sealed class FlakyStore(IExecutionStore inner) : IExecutionStore
 {
     public int FailOutcomes;
 
     public int LargestListing;
+
+    public int KeyListings;
+
+    public TimeSpan KeyListingDelay;
+
+    public System.Collections.Concurrent.ConcurrentQueue<SigningKeyRecord> OtherKeys { get; } = new();
 
     public string Kind => inner.Kind;
 
@@ -45,7 +53,13 @@ internal sealed class FlakyStore(IExecutionStore inner) : IExecutionStore
 
     public ValueTask<IReadOnlyList<ChainHead>> ListGatewaysAsync(CancellationToken cancellationToken) => inner.ListGatewaysAsync(cancellationToken);
 
-    public ValueTask<IReadOnlyList<SigningKeyRecord>> ListKeysAsync(CancellationToken cancellationToken) => inner.ListKeysAsync(cancellationToken);
+    public async ValueTask<IReadOnlyList<SigningKeyRecord>> ListKeysAsync(CancellationToken cancellationToken)
+    {
+        Interlocked.Increment(ref KeyListings);
+        var others = OtherKeys.ToArray();
+        await Task.Delay(KeyListingDelay, cancellationToken);
+        return [.. await inner.ListKeysAsync(cancellationToken), .. others];
+    }
 
     public ValueTask<bool> PingAsync(CancellationToken cancellationToken) => inner.PingAsync(cancellationToken);
 

@@ -82,6 +82,42 @@ public sealed class ReceiptEndpointTests
     }
 
     [Fact]
+    public async Task Unknown_kids_share_key_reloads_and_a_key_registered_after_the_ask_is_still_found()
+    {
+        FlakyStore? store = null;
+        await using var gateway = await GatewayServer.StartAsync(configure: builder =>
+            builder.Services.AddSingleton<OpenExec.Gateway.Store.IExecutionStore>(sp => store = new FlakyStore(sp.GetRequiredService<OpenExec.Gateway.Store.SqliteExecutionStore>()) { KeyListingDelay = TimeSpan.FromMilliseconds(300) }));
+        await using var other = await GatewayServer.StartAsync();
+        var answer = await Json.ReadAsync(await gateway.ExecuteAsync("echo", new { msg = "kid" }, "kid-1"));
+        var document = JsonNode.Parse(answer.GetProperty("receipt_document").GetRawText())!;
+        var elsewhere = JsonNode.Parse((await Json.ReadAsync(await other.ExecuteAsync("echo", new { msg = "kid" }, "kid-2"))).GetProperty("receipt_document").GetRawText())!;
+        var otherKey = (await Json.ReadAsync(await other.Client.GetAsync("/.well-known/openexec-keys"))).GetProperty("keys")[0];
+        static Task<HttpResponseMessage> Verify(GatewayServer at, JsonNode document)
+            => at.PostJsonAsync("/receipts/verify", new JsonObject { ["receipt_document"] = document.DeepClone() }.ToJsonString());
+        var before = store!.KeyListings;
+
+        // 40 verifications naming kids nobody has, at once: a reload each would be 40 store reads.
+        var forged = Enumerable.Range(0, 40).Select(i =>
+        {
+            var copy = document.DeepClone();
+            copy["kid"] = $"{i:x16}";
+            return Verify(gateway, copy);
+        }).ToList();
+        // Meanwhile another instance registers its key, after the reload under way read the list:
+        // a receipt it signed, asked for now, is checked against a list read after the ask.
+        await Task.Delay(100);
+        store.OtherKeys.Enqueue(new OpenExec.Gateway.Store.SigningKeyRecord(otherKey.Str("kid"), otherKey.Str("x")));
+        var late = await Json.ReadAsync(await Verify(gateway, elsewhere));
+
+        Assert.True(late.GetProperty("valid").GetBoolean(), late.GetRawText());
+        foreach (var response in await Task.WhenAll(forged))
+        {
+            Assert.False((await Json.ReadAsync(response)).GetProperty("checks").GetProperty("signature").GetBoolean());
+        }
+        Assert.InRange(store.KeyListings - before, 2, 4);
+    }
+
+    [Fact]
     public async Task A_long_listing_is_read_from_the_store_a_page_at_a_time_and_stays_in_chain_order()
     {
         FlakyStore? store = null;
