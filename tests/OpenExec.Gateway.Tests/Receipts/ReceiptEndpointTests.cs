@@ -355,6 +355,36 @@ public sealed class ReceiptEndpointTests
         }
     }
 
+    /// <summary>
+    /// The README's verifier checks with code that runs whatever Python's flags: an assert is
+    /// skipped under <c>python -O</c> or <c>PYTHONOPTIMIZE</c>, and every forged receipt would
+    /// print "valid".
+    /// </summary>
+    [Fact]
+    public async Task The_readme_offline_verifier_refuses_a_forged_receipt_when_python_runs_optimized()
+    {
+        await using var gateway = await GatewayServer.StartAsync();
+        var executed = await GatewayAssert.ExecutedAsync(await gateway.ExecuteAsync("echo", new { msg = "offline" }, "n-1"));
+        var document = executed.GetProperty("receipt_document").GetRawText();
+        var keys = await gateway.Client.GetStringAsync("/.well-known/openexec-keys");
+        var forged = document.Replace("\"decision\":\"executed\"", "\"decision\":\"rejected\"", StringComparison.Ordinal);
+        Assert.NotEqual(document, forged);
+        var dir = TempDir.Create();
+        try
+        {
+            var script = Path.Combine(dir, "verify_receipt.py");
+            await File.WriteAllTextAsync(script, ReadmeVerifier());
+            var (accepted, output) = await RunVerifierAsync(script, dir, document, keys, optimized: true);
+            Assert.True(accepted, output);
+            (accepted, output) = await RunVerifierAsync(script, dir, forged, keys, optimized: true);
+            Assert.False(accepted, "python -O: a forged receipt verified: " + output);
+        }
+        finally
+        {
+            TempDir.Delete(dir);
+        }
+    }
+
     [Fact]
     public async Task Triple_with_a_wrong_receipt_hash_or_unknown_id_is_invalid()
     {
@@ -492,7 +522,7 @@ public sealed class ReceiptEndpointTests
     }
 
     /// <summary>Runs the README's verifier (python3 and openssl) on one document and key list.</summary>
-    private static async Task<(bool Accepted, string Output)> RunVerifierAsync(string script, string dir, string document, string keys)
+    private static async Task<(bool Accepted, string Output)> RunVerifierAsync(string script, string dir, string document, string keys, bool optimized = false)
     {
         var documentPath = Path.Combine(dir, "receipt.json");
         var keysPath = Path.Combine(dir, "keys.json");
@@ -502,6 +532,10 @@ public sealed class ReceiptEndpointTests
         start.ArgumentList.Add(script);
         start.ArgumentList.Add(documentPath);
         start.ArgumentList.Add(keysPath);
+        if (optimized)
+        {
+            start.Environment["PYTHONOPTIMIZE"] = "1"; // as python -O
+        }
         using var python = System.Diagnostics.Process.Start(start) ?? throw new InvalidOperationException("python3 did not start");
         var stdout = python.StandardOutput.ReadToEndAsync();
         var stderr = python.StandardError.ReadToEndAsync();
