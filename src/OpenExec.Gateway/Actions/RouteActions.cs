@@ -21,6 +21,10 @@ internal sealed class RouteActions
 
     public IReadOnlyList<string> PassThroughRoutes { get; }
 
+    /// <summary>A route whose action /execute runs cannot take transforms: /execute calls the cluster directly.</summary>
+    public static string ExecutePathWithTransformsProblem(string routeId)
+        => $"ReverseProxy:Routes:{routeId}: {ExecutePathKey} cannot be combined with Transforms (/execute calls the cluster directly and would skip them); call the action through its route instead";
+
     /// <summary>Reads the routes; adds one line to <paramref name="problems"/> per bad route.</summary>
     public static RouteActions Read(IConfigurationSection reverseProxy, List<string> problems)
     {
@@ -88,7 +92,7 @@ internal sealed class RouteActions
             {
                 // /execute sends its own request to the cluster, not through the route: a
                 // transform (a credential header, a path prefix) would apply to proxied calls only.
-                problems.Add($"{where}: {ExecutePathKey} cannot be combined with Transforms (/execute calls the cluster directly and would skip them); call the action through its route instead");
+                problems.Add(ExecutePathWithTransformsProblem(route.Key));
                 continue;
             }
             actions.Add(new ActionDefinition(action, ActionKind.Routed, clusterId, executePath, route.Key));

@@ -16,7 +16,7 @@ namespace OpenExec.Gateway.Proxy;
 /// configuration when the files change, and a reload must not bring in a call without a bounded
 /// timeout. YARP then logs the error and keeps the previous configuration.
 /// </summary>
-internal sealed class BackendTimeoutConfigFilter(GatewaySettings settings) : IProxyConfigFilter
+internal sealed class BackendTimeoutConfigFilter(GatewaySettings settings, ActionCatalog catalog) : IProxyConfigFilter
 {
     public ValueTask<ClusterConfig> ConfigureClusterAsync(ClusterConfig cluster, CancellationToken cancel)
     {
@@ -38,6 +38,18 @@ internal sealed class BackendTimeoutConfigFilter(GatewaySettings settings) : IPr
         return ValueTask.FromResult(cluster with { Metadata = metadata });
     }
 
+    /// <summary>
+    /// A route whose action <c>/execute</c> runs (<c>OpenExec.ExecutePath</c>, read at start-up)
+    /// takes no Transforms, on a reload either: /execute calls the cluster directly, so a
+    /// transform (a credential header, a path prefix) would apply to proxied calls only
+    /// (<see cref="RouteActions"/> refuses it at start-up).
+    /// </summary>
     public ValueTask<RouteConfig> ConfigureRouteAsync(RouteConfig route, ClusterConfig? cluster, CancellationToken cancel)
-        => ValueTask.FromResult(route);
+    {
+        if (route.Transforms is { Count: > 0 } && catalog.ByRoute(route.RouteId)?.ExecutePath is not null)
+        {
+            throw new InvalidOperationException(RouteActions.ExecutePathWithTransformsProblem(route.RouteId) + ": the proxy configuration is refused (on a reload, the previous one stays in force)");
+        }
+        return ValueTask.FromResult(route);
+    }
 }

@@ -92,6 +92,38 @@ public sealed class ConnectTimeoutConfigTests
         }
     }
 
+    [Fact]
+    public async Task A_configuration_reload_adding_transforms_to_a_route_run_by_execute_is_refused_and_the_previous_one_kept()
+    {
+        // Start-up refuses OpenExec.ExecutePath with Transforms (/execute would skip them); a
+        // reloaded appsettings.json must not bring them in either.
+        var backend = WireMockServer.Start();
+        try
+        {
+            backend.Given(Request.Create().WithPath("/v1/send")).RespondWith(Response.Create().WithStatusCode(200).WithBody("""{"ok":true}"""));
+            var settings = ProxyConfig.Route("r", "send", "v1", backend.Urls[0] + "/", executePath: "/v1/send");
+            var logs = new LogCapture();
+            var reloadable = new ReloadableSource();
+            await using var gateway = await GatewayServer.StartAsync(settings, configure: b =>
+            {
+                b.Logging.AddProvider(logs);
+                ((IConfigurationBuilder)b.Configuration).Add(reloadable);
+            });
+            var proxyState = gateway.Services.GetRequiredService<IProxyStateLookup>();
+            int? Transforms() => proxyState.TryGetRoute("r", out var route) ? route.Config.Transforms?.Count ?? 0 : null;
+            Assert.Equal(0, Transforms());
+
+            reloadable.Provider.Reload(("ReverseProxy:Routes:r:Transforms:0:RequestHeader", "Authorization"), ("ReverseProxy:Routes:r:Transforms:0:Set", "Bearer tool-key"));
+            await Until(() => Transforms() != 0 || logs.Lines.Any(l => l.Contains("cannot be combined with Transforms", StringComparison.Ordinal)));
+            Assert.Equal(0, Transforms());
+            Assert.Contains(logs.Lines, l => l.Contains("ReverseProxy:Routes:r", StringComparison.Ordinal) && l.Contains("Transforms", StringComparison.Ordinal));
+        }
+        finally
+        {
+            backend.Stop();
+        }
+    }
+
     private static async Task Until(Func<bool> condition)
     {
         var deadline = DateTime.UtcNow.AddSeconds(10);
@@ -111,9 +143,15 @@ public sealed class ConnectTimeoutConfigTests
 
     private sealed class ReloadableProvider : ConfigurationProvider
     {
-        public void Reload(string key, string value)
+        public void Reload(string key, string value) => Reload((key, value));
+
+        /// <summary>Several values changed at once, as one saved file.</summary>
+        public void Reload(params (string Key, string Value)[] values)
         {
-            Data[key] = value;
+            foreach (var (key, value) in values)
+            {
+                Data[key] = value;
+            }
             OnReload();
         }
     }
