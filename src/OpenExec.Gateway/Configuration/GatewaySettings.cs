@@ -102,6 +102,12 @@ internal sealed class GatewaySettings
             {
                 problems.Add($"OpenExec:AuditTokens:{i} is empty: no bearer token can match it (remove it, or give it a value)");
             }
+            else if (options.AuditTokens[i].Trim().Length != options.AuditTokens[i].Length)
+            {
+                // A presented token is read trimmed (HTTP drops the spaces around a header value):
+                // one with a trailing space or carriage return (an env file with CRLF) never matches.
+                problems.Add($"OpenExec:AuditTokens:{i} begins or ends with whitespace: no bearer token can match it (remove the whitespace)");
+            }
         }
 
         if (options.NonceRetention is { } kept && kept <= TimeSpan.Zero)

@@ -119,6 +119,18 @@ public sealed class StartupRefusalTests : IDisposable
     }
 
     [Theory]
+    [InlineData("good-token ")]
+    [InlineData("good-token\r")]
+    [InlineData(" good-token")]
+    public void An_audit_token_with_surrounding_whitespace_is_refused_by_name(string token)
+    {
+        // The presented bearer token is read trimmed: this one could never match, and every
+        // auditor holding it would get 401 with nothing saying why.
+        var problems = Refused(["--OpenExec:AuditTokens:0=other-token", $"--OpenExec:AuditTokens:1={token}"]);
+        Assert.Contains(problems, p => p.Contains("OpenExec:AuditTokens:1 begins or ends with whitespace", StringComparison.Ordinal));
+    }
+
+    [Theory]
     [InlineData("0")]
     [InlineData("-1")]
     [InlineData("67108865")]
