@@ -180,7 +180,8 @@ internal sealed class ExecutionPipeline
     {
         ClaimStatus.NonceTaken => DenyUsedNonceAsync(attempt, claim.Existing, cancellationToken),
         ClaimStatus.NotClaimed => DenyAsync(attempt, 403, attempt.WindowRefusal!.Value.Code, attempt.WindowRefusal.Value.Detail, cancellationToken),
-        _ => DenyAsync(attempt, 403, "approval_reused", "Approval already used: each approval runs once, under one nonce", cancellationToken),
+        ClaimStatus.ApprovalReused => DenyAsync(attempt, 403, "approval_reused", "Approval already used: each approval runs once, under one nonce", cancellationToken),
+        _ => throw new UnreachableException($"Claim status {claim.Status} is not a refusal"),
     };
 
     /// <summary>Step 7's record: the outcome, durably, with its receipt, before the answer leaves.</summary>
