@@ -164,7 +164,7 @@ internal sealed class ProxyBoundaryMiddleware(RequestDelegate next, ExecutionPip
         {
             return BackendDelivery.NotSent();
         }
-        return BackendDelivery.Unknown(receipted.Streaming ? context.Response.StatusCode : null);
+        return BackendDelivery.Unknown(receipted.BackendStatus);
     }
 
     /// <summary>Exactly the bytes that were hashed go out, with a correct length and no smuggling headers.</summary>

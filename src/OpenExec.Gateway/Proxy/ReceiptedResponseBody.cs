@@ -59,6 +59,13 @@ internal sealed class ReceiptedResponseBody : Stream, IHttpResponseBodyFeature
 
     public long Length64 { get; private set; }
 
+    /// <summary>
+    /// The backend's status, once its answer's head arrived and its body began (the forwarder
+    /// starts, flushes or writes the body only then): what the receipt records if the answer then
+    /// breaks off, after the forwarder has put its own 502 in the response's place.
+    /// </summary>
+    public int? BackendStatus { get; private set; }
+
     /// <summary>When the claim's lease was last renewed (its start until the first renewal).</summary>
     public DateTimeOffset LeaseRenewedAt => _leaseRenewedAt;
 
@@ -111,7 +118,10 @@ internal sealed class ReceiptedResponseBody : Stream, IHttpResponseBodyFeature
     public void DisableBuffering() => _inner.DisableBuffering();
 
     public Task StartAsync(CancellationToken cancellationToken = default)
-        => Streaming ? _inner.StartAsync(cancellationToken) : Task.CompletedTask;
+    {
+        BackendStatus ??= _response.StatusCode;
+        return Streaming ? _inner.StartAsync(cancellationToken) : Task.CompletedTask;
+    }
 
     public Task SendFileAsync(string path, long offset, long? count, CancellationToken cancellationToken = default)
         => throw new NotSupportedException("Proxied answers are not files");
@@ -131,6 +141,7 @@ internal sealed class ReceiptedResponseBody : Stream, IHttpResponseBodyFeature
 
     public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
     {
+        BackendStatus ??= _response.StatusCode;
         Length64 += buffer.Length;
         if (_pipeline.LeaseRenewalDue(ref _leaseRenewedAt))
         {
@@ -168,6 +179,7 @@ internal sealed class ReceiptedResponseBody : Stream, IHttpResponseBodyFeature
 
     public override Task FlushAsync(CancellationToken cancellationToken)
     {
+        BackendStatus ??= _response.StatusCode;
         if (_buffer is not null && IsEventStream() && !IsBodylessStatus())
         {
             return SwitchToStreamingAsync(cancellationToken);
