@@ -306,7 +306,8 @@ internal sealed class ExecutionPipeline
             async () =>
             {
                 var document = await WriteReceiptAsync(body, update, CancellationToken.None).ConfigureAwait(false);
-                GatewayTelemetry.Decided(body.Action, body.ExecId, body.Tenant, body.Decision, body.Code, document.Hash, Stopwatch.GetTimestamp());
+                // The agent already had its 503 or 504 (counted as a refusal then).
+                GatewayTelemetry.Decided(body.Action, body.ExecId, body.Tenant, body.Decision, body.Code, document.Hash, Stopwatch.GetTimestamp(), answered: true);
             },
             ex => ex is StoreUnavailableException,
             () => _store.KeepRecording(until, _clock.Now),

@@ -49,7 +49,9 @@ internal static class GatewayTelemetry
     /// Records a decided attempt: tags on the request's server span (so one span answers "what
     /// happened"), the counters and the duration.
     /// </summary>
-    public static void Decided(string action, string execId, string tenant, string decision, string? code, string? receipt, long startTimestamp)
+    /// <param name="answered">The agent was answered before this receipt was written (a record
+    /// retried in the background): its refusal was counted then, so no denial is counted again.</param>
+    public static void Decided(string action, string execId, string tenant, string decision, string? code, string? receipt, long startTimestamp, bool answered = false)
     {
         var span = Activity.Current;
         while (span is not null && span.Source.Name == Name)
@@ -74,7 +76,7 @@ internal static class GatewayTelemetry
         var actionTag = new KeyValuePair<string, object?>(Tags.Action, action);
         var decisionTag = new KeyValuePair<string, object?>(Tags.Decision, decision);
         Executions.Add(1, decisionTag, actionTag);
-        if (code is not null && decision != Pipeline.Decisions.Executed)
+        if (code is not null && decision != Pipeline.Decisions.Executed && !answered)
         {
             Denials.Add(1, new KeyValuePair<string, object?>(Tags.Code, code));
         }
