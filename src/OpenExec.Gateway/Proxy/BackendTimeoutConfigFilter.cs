@@ -16,7 +16,7 @@ namespace OpenExec.Gateway.Proxy;
 /// configuration when the files change, and a reload must not bring in a call without a bounded
 /// timeout. YARP then logs the error and keeps the previous configuration.
 /// </summary>
-internal sealed class BackendTimeoutConfigFilter(GatewaySettings settings, ActionCatalog catalog) : IProxyConfigFilter
+internal sealed class BackendTimeoutConfigFilter(GatewaySettings settings, ActionCatalog catalog, RouteActions routes) : IProxyConfigFilter
 {
     public ValueTask<ClusterConfig> ConfigureClusterAsync(ClusterConfig cluster, CancellationToken cancel)
     {
@@ -44,8 +44,21 @@ internal sealed class BackendTimeoutConfigFilter(GatewaySettings settings, Actio
     /// transform (a credential header, a path prefix) would apply to proxied calls only
     /// (<see cref="RouteActions"/> refuses it at start-up).
     /// </summary>
+    /// <remarks>
+    /// Which routes there are, which action each is and which cluster it calls are read once, at
+    /// start-up (the action catalog, /execute's cluster, the pass-through list): a reload that
+    /// changes them is refused rather than leave /execute and the proxy disagreeing. A reload may
+    /// change everything else (destinations, health checks, timeouts, matches).
+    /// </remarks>
     public ValueTask<RouteConfig> ConfigureRouteAsync(RouteConfig route, ClusterConfig? cluster, CancellationToken cancel)
     {
+        var action = catalog.ByRoute(route.RouteId);
+        var declared = route.Metadata?.FirstOrDefault(m => string.Equals(m.Key, RouteActions.ActionKey, StringComparison.OrdinalIgnoreCase)).Value;
+        var passThrough = routes.PassThroughRoutes.Contains(route.RouteId);
+        if (action is null ? !passThrough || declared is not null : declared != action.Name || !string.Equals(route.ClusterId, action.ClusterId, StringComparison.OrdinalIgnoreCase))
+        {
+            throw new InvalidOperationException($"ReverseProxy:Routes:{route.RouteId}: routes, their actions and their clusters are read at start-up ({(action is null ? passThrough ? "a pass-through" : "no such route" : $"action '{action.Name}' on cluster '{action.ClusterId}'")}); a reload cannot change them, restart the gateway: the proxy configuration is refused (on a reload, the previous one stays in force)");
+        }
         if (route.Transforms is { Count: > 0 } && catalog.ByRoute(route.RouteId)?.ExecutePath is not null)
         {
             throw new InvalidOperationException(RouteActions.ExecutePathWithTransformsProblem(route.RouteId) + ": the proxy configuration is refused (on a reload, the previous one stays in force)");

@@ -124,6 +124,42 @@ public sealed class ConnectTimeoutConfigTests
         }
     }
 
+    [Theory]
+    [InlineData("Routes:r:Metadata:OpenExec.Action=send_other")]
+    [InlineData("Routes:r:ClusterId=other")]
+    [InlineData("Routes:added:ClusterId=r;Routes:added:Match:Path=/v2/added;Routes:added:Metadata:OpenExec.Action=added_op")]
+    public async Task A_configuration_reload_that_changes_which_routes_there_are_or_what_they_run_is_refused(string change)
+    {
+        // The action catalog, /execute's cluster and the pass-through list are read at start-up:
+        // a reload changing them would leave /execute and the proxy disagreeing.
+        var backend = WireMockServer.Start();
+        try
+        {
+            backend.Given(Request.Create().WithPath("/v1/send")).RespondWith(Response.Create().WithStatusCode(200).WithBody("""{"ok":true}"""));
+            var settings = ProxyConfig.Route("r", "send", "v1", backend.Urls[0] + "/", executePath: "/v1/send");
+            settings["ReverseProxy:Clusters:other:Destinations:d1:Address"] = backend.Urls[0] + "/";
+            var logs = new LogCapture();
+            var reloadable = new ReloadableSource();
+            await using var gateway = await GatewayServer.StartAsync(settings, configure: b =>
+            {
+                b.Logging.AddProvider(logs);
+                ((IConfigurationBuilder)b.Configuration).Add(reloadable);
+            });
+            var proxyState = gateway.Services.GetRequiredService<IProxyStateLookup>();
+            string Routes() => string.Join(",", proxyState.GetRoutes().Select(r => $"{r.Config.RouteId}:{r.Config.ClusterId}:{r.Config.Metadata?.GetValueOrDefault("OpenExec.Action")}").Order(StringComparer.Ordinal));
+            var before = Routes();
+
+            reloadable.Provider.Reload([.. change.Split(';').Select(c => c.Split('=')).Select(kv => ("ReverseProxy:" + kv[0], kv[1]))]);
+            await Until(() => Routes() != before || logs.Lines.Any(l => l.Contains("read at start-up", StringComparison.Ordinal)));
+            Assert.Equal(before, Routes());
+            Assert.Contains(logs.Lines, l => l.Contains("a reload cannot change them", StringComparison.Ordinal));
+        }
+        finally
+        {
+            backend.Stop();
+        }
+    }
+
     private static async Task Until(Func<bool> condition)
     {
         var deadline = DateTime.UtcNow.AddSeconds(10);
