@@ -6,7 +6,7 @@ namespace OpenExec.Gateway.Actions;
 /// <summary>
 /// How long a routed action's backend may go without progress: its cluster's
 /// <c>HttpRequest:ActivityTimeout</c> when it sets one, else <c>OpenExec:BackendTimeout</c>
-/// (the value <see cref="Proxy.BackendTimeoutConfigFilter"/> gives every other cluster). Both
+/// (the value <see cref="Proxy.ProxyConfigGuard"/> gives every other cluster). Both
 /// front doors and the claim's lease use this one answer.
 /// </summary>
 internal sealed class BackendTimeouts(IProxyStateLookup proxyState, ActionCatalog catalog, GatewaySettings settings)
@@ -23,7 +23,7 @@ internal sealed class BackendTimeouts(IProxyStateLookup proxyState, ActionCatalo
     /// bounded timeout would outlive its claim's lease, and another instance could take the claim
     /// over and run it a second time. Checked at start-up (<see cref="RouteActions"/>,
     /// <see cref="GatewaySettings"/>) and on every proxy configuration load, reloads
-    /// included (<see cref="Proxy.BackendTimeoutConfigFilter"/>).
+    /// included (<see cref="Proxy.ProxyConfigGuard"/>).
     /// </summary>
     public static bool IsAllowed(TimeSpan timeout) => timeout > TimeSpan.Zero && timeout <= MaxTimeout;
 

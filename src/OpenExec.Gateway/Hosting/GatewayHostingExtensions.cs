@@ -136,7 +136,7 @@ internal static class GatewayHostingExtensions
         services.AddSingleton<SigningKeyDirectory>();
         services.AddReverseProxy()
             .LoadFromConfig(configuration.GetSection("ReverseProxy"))
-            .AddConfigFilter<BackendTimeoutConfigFilter>();
+            .AddConfigFilter<ProxyConfigGuard>();
 
         if (options.RateLimit.PerClientPerSecond > 0)
         {

@@ -12,7 +12,7 @@ namespace OpenExec.Gateway.Proxy;
 /// </summary>
 internal class BackendHttpClientFactory(ILogger<ForwarderHttpClientFactory> logger) : ForwarderHttpClientFactory(logger)
 {
-    /// <summary>The cluster metadata <see cref="BackendTimeoutConfigFilter"/> puts the connect timeout in.</summary>
+    /// <summary>The cluster metadata <see cref="ProxyConfigGuard"/> puts the connect timeout in.</summary>
     public const string ConnectTimeoutKey = "OpenExec.ConnectTimeout";
 
     /// <summary>YARP's own connect timeout: the longest one.</summary>

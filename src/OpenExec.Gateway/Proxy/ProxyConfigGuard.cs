@@ -7,7 +7,9 @@ using Yarp.ReverseProxy.Forwarder;
 namespace OpenExec.Gateway.Proxy;
 
 /// <summary>
-/// Bounds every cluster's calls by <c>OpenExec:BackendTimeout</c> unless the cluster sets its own
+/// Every proxy configuration YARP loads, at start-up and on each reload, passes here; what it
+/// refuses, YARP logs and does not apply (a reload leaves the previous configuration in force).
+/// Clusters: bounds every cluster's calls by <c>OpenExec:BackendTimeout</c> unless the cluster sets its own
 /// (shorter or longer) <c>HttpRequest:ActivityTimeout</c>. Past it the answer is 504
 /// <c>outcome_unknown</c>: the request was sent and may have run. A connection that cannot be
 /// made within half of it is given up first (502, nothing sent).
@@ -16,7 +18,7 @@ namespace OpenExec.Gateway.Proxy;
 /// configuration when the files change, and a reload must not bring in a call without a bounded
 /// timeout. YARP then logs the error and keeps the previous configuration.
 /// </summary>
-internal sealed class BackendTimeoutConfigFilter(GatewaySettings settings, ActionCatalog catalog, RouteActions routes) : IProxyConfigFilter
+internal sealed class ProxyConfigGuard(GatewaySettings settings, ActionCatalog catalog, RouteActions routes) : IProxyConfigFilter
 {
     public ValueTask<ClusterConfig> ConfigureClusterAsync(ClusterConfig cluster, CancellationToken cancel)
     {
