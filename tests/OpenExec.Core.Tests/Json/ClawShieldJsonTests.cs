@@ -93,6 +93,31 @@ public class ClawShieldJsonTests
         Assert.Equal("\"" + value.Replace("\u00e9", "\\u00e9", StringComparison.Ordinal) + "\"", actual);
     }
 
+    /// <summary>One document mixing the inputs on which the two canonical forms and UTF-16/code point order disagree.</summary>
+    internal const string AdversarialDocument =
+        """{"\uffff":1e21,"\ud83d\ude00":1e-7,"\ue000":5e-324,"":1.7976931348623157e308,"\u007f":[-0,-0.0,0.30000000000000004,123456789012345680000,9007199254740993,1E+0021,1e-0007,100,1e2,0.000001,1e16,-1.5e-5],"\u2028":"\u0000\u001f\u007f\u2028\u2029\/\\\"\ud83d\ude00\u00e9","a\u0000":true,"a":null}""";
+
+    /// <summary>
+    /// <see cref="AdversarialDocument"/> as python3's json.dumps(json.loads(x), sort_keys=True,
+    /// separators=(",", ":")) printed it (a JS rendering of SPEC section 4 printed the same bytes):
+    /// code point key order (U+E000, U+FFFF before U+1F600), integers verbatim (9007199254740993,
+    /// 123456789012345680000, -0 as 0), repr floats (-0.0, 1e-07, 100.0, 1e-06, 1e+16, -1.5e-05).
+    /// </summary>
+    [Fact]
+    public void AdversarialDocumentMatchesPython()
+    {
+        const string expected =
+            "{\"\":1.7976931348623157e+308,\"a\":null,\"a\\u0000\":true," +
+            "\"\\u007f\":[0,-0.0,0.30000000000000004,123456789012345680000,9007199254740993,1e+21,1e-07,100,100.0,1e-06,1e+16,-1.5e-05]," +
+            "\"\\u2028\":\"\\u0000\\u001f\\u007f\\u2028\\u2029/\\\\\\\"\\ud83d\\ude00\\u00e9\"," +
+            "\"\\ue000\":5e-324,\"\\uffff\":1e+21,\"\\ud83d\\ude00\":1e-07}";
+        byte[] actual = ClawShieldJson.Serialize(StrictJson.Parse(AdversarialDocument));
+        Assert.Equal(expected, Encoding.ASCII.GetString(actual));
+        Assert.Equal(
+            "18aa216e2c6ac461624540b361a790f2d80eb266b5fc40b25d880f1ceeec3599",
+            Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(actual)));
+    }
+
     [Theory]
     [InlineData("1e400")]
     [InlineData("NaN")]

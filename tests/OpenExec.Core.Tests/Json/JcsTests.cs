@@ -161,6 +161,29 @@ public class JcsTests
         Assert.Equal("\"" + value + "\"", actual);
     }
 
+    /// <summary>
+    /// One adversarial document whose RFC 8785 form was printed by the <c>canonicalize</c> npm
+    /// package 4.0.0 (the RFC author's) over <c>JSON.parse</c>: UTF-16 key order (U+1F600 before
+    /// U+E000 and U+FFFF, "a" before "a\u0000"), numbers as ECMAScript doubles (-0, 1E+0021,
+    /// 1e-0007, 2^53+1, 1e16, 5e-324, the double maximum), DEL, U+2028 and U+2029 left raw, "\/"
+    /// unescaped. The same text is <see cref="ClawShieldJsonTests.AdversarialDocument"/>.
+    /// </summary>
+    [Fact]
+    public void AdversarialDocumentMatchesTheReference()
+    {
+        const string expected =
+            "{\"\":1.7976931348623157e+308,\"a\":null,\"a\\u0000\":true," +
+            "\"\u007f\":[0,0,0.30000000000000004,123456789012345680000,9007199254740992,1e+21,1e-7,100,100,0.000001,10000000000000000,-0.000015]," +
+            "\"\u2028\":\"\\u0000\\u001f\u007f\u2028\u2029/\\\\\\\"\U0001F600\u00e9\"," +
+            "\"\U0001F600\":1e-7,\"\ue000\":5e-324,\"\uffff\":1e+21}";
+        byte[] actual = Jcs.Serialize(StrictJson.Parse(ClawShieldJsonTests.AdversarialDocument));
+        Assert.Equal(expected, Encoding.UTF8.GetString(actual));
+        // SHA-256 of the reference's UTF-8 bytes, as printed by the reference run.
+        Assert.Equal(
+            "b8c65aeaf4d91908062c78edcd49cea107345a1ad3da2653c88224e22644dca3",
+            Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(actual)));
+    }
+
     [Fact]
     public void StructuresAndLiterals()
     {
