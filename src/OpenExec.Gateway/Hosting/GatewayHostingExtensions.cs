@@ -52,6 +52,13 @@ internal static class GatewayHostingExtensions
             // A list setting given one plain value binds to nothing: the receipts would stay open.
             problems.Add("OpenExec:AuditTokens is a list: set OpenExec:AuditTokens:0 (environment OpenExec__AuditTokens__0), :1, ... not a single value");
         }
+        // An allow-list set to an empty string binds like none at all: every action would run,
+        // the opposite of what it says. (A JSON null, the sample's way to show it unset, and a
+        // JSON [] reach the configuration as one and the same: unset.)
+        if (configuration["OpenExec:AllowedActions"] is { } allowed && string.IsNullOrWhiteSpace(allowed))
+        {
+            problems.Add("OpenExec:AllowedActions is set but empty, which would allow every action: name the actions (comma-separated), or remove the setting to allow all");
+        }
         if (configuration["OpenExec:Telemetry:Enabled"] is { } telemetry && !bool.TryParse(telemetry, out _))
         {
             problems.Add($"OpenExec:Telemetry:Enabled is '{telemetry}'; use true or false");

@@ -38,6 +38,19 @@ public sealed class StartupRefusalTests : IDisposable
         Assert.Contains(problems, p => p.Contains(setting, StringComparison.Ordinal));
     }
 
+    [Theory]
+    [InlineData("\"\"")]
+    [InlineData("\" \"")]
+    public void An_allow_list_set_but_empty_is_refused_rather_than_allowing_every_action(string value)
+    {
+        var dir = TempDir.Create();
+        _dirs.Add(dir);
+        var file = Path.Combine(dir, "allow.json");
+        File.WriteAllText(file, """{"OpenExec": {"AllowedActions": """ + value + "}}");
+        var problems = Refused(["--config", file]);
+        Assert.Contains(problems, p => p.Contains("OpenExec:AllowedActions is set but empty", StringComparison.Ordinal));
+    }
+
     [Fact]
     public void A_configuration_file_that_is_missing_or_not_json_is_a_problem_naming_it()
     {
