@@ -55,13 +55,8 @@ public sealed class ConnectTimeoutConfigTests
             backend.Given(Request.Create().WithPath("/v1/send")).RespondWith(Response.Create().WithStatusCode(200).WithBody("""{"ok":true}"""));
             var settings = ProxyConfig.Route("r", "send", "v1", backend.Urls[0] + "/");
             settings["ReverseProxy:Clusters:r:HttpRequest:ActivityTimeout"] = "00:00:05";
-            var logs = new LogCapture();
-            var reloadable = new ReloadableSource();
-            await using var gateway = await GatewayServer.StartAsync(settings, configure: b =>
-            {
-                b.Logging.AddProvider(logs);
-                ((IConfigurationBuilder)b.Configuration).Add(reloadable); // after the command line: its values win
-            });
+            var (gateway, reloadable, logs) = await StartReloadableAsync(settings);
+            await using var _ = gateway;
             var proxyState = gateway.Services.GetRequiredService<IProxyStateLookup>();
             TimeSpan? Effective() => proxyState.TryGetCluster("r", out var cluster) ? cluster.Model?.Config.HttpRequest?.ActivityTimeout : null;
             Assert.Equal(TimeSpan.FromSeconds(5), Effective());
@@ -102,13 +97,8 @@ public sealed class ConnectTimeoutConfigTests
         {
             backend.Given(Request.Create().WithPath("/v1/send")).RespondWith(Response.Create().WithStatusCode(200).WithBody("""{"ok":true}"""));
             var settings = ProxyConfig.Route("r", "send", "v1", backend.Urls[0] + "/", executePath: "/v1/send");
-            var logs = new LogCapture();
-            var reloadable = new ReloadableSource();
-            await using var gateway = await GatewayServer.StartAsync(settings, configure: b =>
-            {
-                b.Logging.AddProvider(logs);
-                ((IConfigurationBuilder)b.Configuration).Add(reloadable);
-            });
+            var (gateway, reloadable, logs) = await StartReloadableAsync(settings);
+            await using var _ = gateway;
             var proxyState = gateway.Services.GetRequiredService<IProxyStateLookup>();
             int? Transforms() => proxyState.TryGetRoute("r", out var route) ? route.Config.Transforms?.Count ?? 0 : null;
             Assert.Equal(0, Transforms());
@@ -138,13 +128,8 @@ public sealed class ConnectTimeoutConfigTests
             backend.Given(Request.Create().WithPath("/v1/send")).RespondWith(Response.Create().WithStatusCode(200).WithBody("""{"ok":true}"""));
             var settings = ProxyConfig.Route("r", "send", "v1", backend.Urls[0] + "/", executePath: "/v1/send");
             settings["ReverseProxy:Clusters:other:Destinations:d1:Address"] = backend.Urls[0] + "/";
-            var logs = new LogCapture();
-            var reloadable = new ReloadableSource();
-            await using var gateway = await GatewayServer.StartAsync(settings, configure: b =>
-            {
-                b.Logging.AddProvider(logs);
-                ((IConfigurationBuilder)b.Configuration).Add(reloadable);
-            });
+            var (gateway, reloadable, logs) = await StartReloadableAsync(settings);
+            await using var _ = gateway;
             var proxyState = gateway.Services.GetRequiredService<IProxyStateLookup>();
             string Routes() => string.Join(",", proxyState.GetRoutes().Select(r => $"{r.Config.RouteId}:{r.Config.ClusterId}:{r.Config.Metadata?.GetValueOrDefault("OpenExec.Action")}").Order(StringComparer.Ordinal));
             var before = Routes();
@@ -158,6 +143,19 @@ public sealed class ConnectTimeoutConfigTests
         {
             backend.Stop();
         }
+    }
+
+    /// <summary>A gateway whose configuration the test reloads, as a changed file would be, and its log.</summary>
+    private static async Task<(GatewayServer Gateway, ReloadableSource Reloadable, LogCapture Logs)> StartReloadableAsync(Dictionary<string, string?> settings)
+    {
+        var logs = new LogCapture();
+        var reloadable = new ReloadableSource();
+        var gateway = await GatewayServer.StartAsync(settings, configure: b =>
+        {
+            b.Logging.AddProvider(logs);
+            ((IConfigurationBuilder)b.Configuration).Add(reloadable); // after the command line: its values win
+        });
+        return (gateway, reloadable, logs);
     }
 
     private static async Task Until(Func<bool> condition)
