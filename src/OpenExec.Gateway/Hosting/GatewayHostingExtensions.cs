@@ -8,6 +8,7 @@ using OpenExec.Gateway.Pipeline;
 using OpenExec.Gateway.Proxy;
 using OpenExec.Gateway.Receipts;
 using OpenExec.Gateway.Store;
+using OpenExec.Gateway.Telemetry;
 
 namespace OpenExec.Gateway.Hosting;
 
@@ -203,7 +204,10 @@ internal static class GatewayHostingExtensions
     {
         var store = app.Services.GetRequiredService<IExecutionStore>();
         var pipeline = app.Services.GetRequiredService<ExecutionPipeline>();
-        await store.RecoverAsync(pipeline.OutcomeUnknownDraft, CancellationToken.None).ConfigureAwait(false);
+        foreach (var recovered in await store.RecoverAsync(pipeline.OutcomeUnknownDraft, CancellationToken.None).ConfigureAwait(false))
+        {
+            GatewayTelemetry.Recovered(recovered.Body);
+        }
     }
 
     /// <summary>

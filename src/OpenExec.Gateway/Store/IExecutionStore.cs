@@ -21,9 +21,10 @@ internal interface IExecutionStore
     /// <summary>
     /// Before serving: claims a dead process left unfinished in this data dir's embedded claim
     /// table become outcome_unknown receipts (with Redis too: a data dir that was run with the
-    /// embedded store), so that their nonces and approvals never read as free.
+    /// embedded store), so that their nonces and approvals never read as free. Returns the
+    /// receipts written.
     /// </summary>
-    Task RecoverAsync(Func<RecoveredClaim, ReceiptBody> draftFor, CancellationToken cancellationToken);
+    Task<IReadOnlyList<ReceiptDocument>> RecoverAsync(Func<RecoveredClaim, ReceiptBody> draftFor, CancellationToken cancellationToken);
 
     /// <summary>SPEC step 4: what the store knows of this (tenant-scoped, hashed) nonce.</summary>
     ValueTask<NonceState> LookupAsync(string nonceSha256, CancellationToken cancellationToken);

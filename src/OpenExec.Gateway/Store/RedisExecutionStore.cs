@@ -64,7 +64,7 @@ internal sealed class RedisExecutionStore : IExecutionStore, IDisposable
     /// receipt's copy restores the claim in Redis (the copy of a receipt whose claim Redis lacks
     /// does that). Waits, bounded, for those copies before the gateway serves.
     /// </summary>
-    public async Task RecoverAsync(Func<RecoveredClaim, ReceiptBody> draftFor, CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<ReceiptDocument>> RecoverAsync(Func<RecoveredClaim, ReceiptBody> draftFor, CancellationToken cancellationToken)
     {
         try
         {
@@ -79,15 +79,15 @@ internal sealed class RedisExecutionStore : IExecutionStore, IDisposable
         {
             // Nothing is signed, these claims' receipts included: they are recovered at the first
             // start after the data dir is repaired. Meanwhile /health says why, and claims are refused.
-            return;
+            return [];
         }
         var recovered = await _ledger.RecoverUnfinishedAsync(draftFor, _log, cancellationToken).ConfigureAwait(false);
         // Claims are taken only once Redis has every receipt the ledger holds now (their copies
         // restore the claims Redis may lack). Normally it already has them.
         _claimsFromSeq = _ledger.CommittedSeq;
-        if (recovered == 0)
+        if (recovered.Count == 0)
         {
-            return;
+            return recovered;
         }
         var deadline = Environment.TickCount64 + (long)RecoveryCopyWait.TotalMilliseconds;
         while (_replicator.CopiedSeq < _ledger.CommittedSeq && Environment.TickCount64 < deadline)
@@ -95,6 +95,7 @@ internal sealed class RedisExecutionStore : IExecutionStore, IDisposable
             _replicator.Signal();
             await Task.Delay(20, cancellationToken).ConfigureAwait(false);
         }
+        return recovered;
     }
 
     private static readonly TimeSpan RecoveryCopyWait = TimeSpan.FromSeconds(10);

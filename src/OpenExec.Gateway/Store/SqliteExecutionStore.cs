@@ -52,7 +52,7 @@ internal sealed class SqliteExecutionStore : IExecutionStore, IDisposable
     /// Claims left by a process that died (every unfinished claim, since only this process
     /// writes this data dir) become <c>outcome_unknown</c>, each with its receipt in this chain.
     /// </summary>
-    public async Task RecoverAsync(Func<RecoveredClaim, ReceiptBody> draftFor, CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<ReceiptDocument>> RecoverAsync(Func<RecoveredClaim, ReceiptBody> draftFor, CancellationToken cancellationToken)
         => await _ledger.RecoverUnfinishedAsync(draftFor, _log, cancellationToken).ConfigureAwait(false);
 
     public ValueTask<NonceState> LookupAsync(string nonceSha256, CancellationToken cancellationToken)

@@ -119,20 +119,21 @@ internal sealed class SqliteReceiptLedger : IDisposable
     /// <summary>
     /// Every claim left unfinished in the claim table (only a dead process leaves one: this
     /// process alone writes its data dir) gets an outcome_unknown receipt that finishes it.
-    /// Returns how many.
+    /// Returns the receipts written.
     /// </summary>
-    public async Task<int> RecoverUnfinishedAsync(Func<RecoveredClaim, ReceiptBody> draftFor, ILogger log, CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<ReceiptDocument>> RecoverUnfinishedAsync(Func<RecoveredClaim, ReceiptBody> draftFor, ILogger log, CancellationToken cancellationToken)
     {
         var orphans = await ReadAsync(conn => SqliteClaimTable.UnfinishedAsync(conn, cancellationToken), cancellationToken).ConfigureAwait(false);
+        var recorded = new List<ReceiptDocument>(orphans.Count);
         foreach (var orphan in orphans)
         {
-            await AppendAsync(draftFor(orphan), new ClaimUpdate(orphan.NonceSha256, orphan.ApprovalIdentity, Release: false)).ConfigureAwait(false);
+            recorded.Add(await AppendAsync(draftFor(orphan), new ClaimUpdate(orphan.NonceSha256, orphan.ApprovalIdentity, Release: false)).ConfigureAwait(false));
         }
         if (orphans.Count > 0)
         {
             StoreLog.RecoveredClaims(log, orphans.Count);
         }
-        return orphans.Count;
+        return recorded;
     }
 
     /// <summary>Forgets finished claims and consumed approvals created before the cutoff (retention).</summary>

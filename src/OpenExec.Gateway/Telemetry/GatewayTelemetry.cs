@@ -84,6 +84,15 @@ internal static class GatewayTelemetry
     }
 
     /// <summary>
+    /// The outcome_unknown receipt of a claim whose holder died (written at start, or by the
+    /// instance that took the claim over): a decision, counted in <c>openexec.executions</c>. Not a
+    /// denial (no agent is answered with it) and no duration (the attempt began in another life
+    /// of the gateway, maybe hours ago).
+    /// </summary>
+    public static void Recovered(Core.Receipts.ReceiptBody body)
+        => Executions.Add(1, new KeyValuePair<string, object?>(Tags.Decision, body.Decision), new KeyValuePair<string, object?>(Tags.Action, body.Action));
+
+    /// <summary>
     /// A refusal before the pipeline (steps 1–2, limits): counted, no receipt; the code goes on
     /// the request's server span (<paramref name="requestSpan"/>), not on whichever of our spans
     /// is open when the problem is written.

@@ -31,7 +31,7 @@ internal sealed class FlakyStore(IExecutionStore inner) : IExecutionStore
             ? ValueTask.FromException<ReceiptDocument>(new StoreUnavailableException("injected: the outcome could not be written"))
             : inner.AppendReceiptAsync(draft, claimUpdate, cancellationToken);
 
-    public Task RecoverAsync(Func<RecoveredClaim, ReceiptBody> draftFor, CancellationToken cancellationToken) => inner.RecoverAsync(draftFor, cancellationToken);
+    public Task<IReadOnlyList<ReceiptDocument>> RecoverAsync(Func<RecoveredClaim, ReceiptBody> draftFor, CancellationToken cancellationToken) => inner.RecoverAsync(draftFor, cancellationToken);
 
     public ValueTask<NonceState> LookupAsync(string nonceSha256, CancellationToken cancellationToken) => inner.LookupAsync(nonceSha256, cancellationToken);
 

@@ -1,5 +1,3 @@
-using System.Collections.Concurrent;
-using System.Diagnostics.Metrics;
 using System.Net;
 using System.Text;
 using OpenExec.Gateway.Store;
@@ -24,31 +22,7 @@ public sealed class DenialCountTests
         try
         {
             backend.Given(Request.Create().WithPath("/v1/op")).RespondWith(Response.Create().WithStatusCode(200).WithHeader("Content-Type", "application/json").WithBody("""{"done":true}"""));
-            var denials = new ConcurrentQueue<string>();
-            var decisions = new ConcurrentQueue<string>();
-            using var listener = new MeterListener();
-            listener.InstrumentPublished = (instrument, l) =>
-            {
-                if (instrument.Meter.Name == "OpenExec.Gateway" && instrument.Name is "openexec.denials" or "openexec.executions")
-                {
-                    l.EnableMeasurementEvents(instrument);
-                }
-            };
-            listener.SetMeasurementEventCallback<long>((instrument, _, tags, _) =>
-            {
-                foreach (var tag in tags)
-                {
-                    if (instrument.Name == "openexec.denials" && tag.Key == "openexec.code")
-                    {
-                        denials.Enqueue((string)tag.Value!);
-                    }
-                    if (instrument.Name == "openexec.executions" && tag.Key == "openexec.decision")
-                    {
-                        decisions.Enqueue((string)tag.Value!);
-                    }
-                }
-            });
-            listener.Start();
+            using var counts = new DecisionCounts();
             await using var gateway = await GatewayServer.StartAsync(ProxyConfig.Route("op", "do_op", "v1", backend.Urls[0] + "/"), configure: builder =>
                 builder.Services.AddSingleton<IExecutionStore>(sp => new FlakyStore(sp.GetRequiredService<SqliteExecutionStore>()) { FailOutcomes = 1 }));
             HttpRequestMessage Post()
@@ -66,8 +40,8 @@ public sealed class DenialCountTests
                 await Task.Delay(100);
             }
 
-            Assert.Contains("outcome_unknown", decisions);
-            Assert.Single(denials, code => code == "outcome_unknown");
+            Assert.Contains(counts.Executions, e => e.Decision == "outcome_unknown");
+            Assert.Single(counts.Denials, code => code == "outcome_unknown");
         }
         finally
         {
