@@ -9,6 +9,7 @@ using OpenExec.Gateway.Proxy;
 using OpenExec.Gateway.Receipts;
 using OpenExec.Gateway.Store;
 using OpenExec.Gateway.Telemetry;
+using Yarp.ReverseProxy.Configuration;
 
 namespace OpenExec.Gateway.Hosting;
 
@@ -145,6 +146,14 @@ internal static class GatewayHostingExtensions
         services.AddReverseProxy()
             .LoadFromConfig(configuration.GetSection("ReverseProxy"))
             .AddConfigFilter<ProxyConfigGuard>();
+        // A reload that removes a start-up route is refused before YARP sees it (the filter
+        // above only sees the routes that are there).
+        var configProvider = services.Last(d => d.ServiceType == typeof(IProxyConfigProvider));
+        services.Remove(configProvider);
+        services.AddSingleton<IProxyConfigProvider>(sp => new StartupRoutesConfigProvider(
+            (IProxyConfigProvider)(configProvider.ImplementationInstance ?? configProvider.ImplementationFactory?.Invoke(sp) ?? ActivatorUtilities.CreateInstance(sp, configProvider.ImplementationType!)),
+            sp.GetRequiredService<RouteActions>(),
+            sp.GetRequiredService<ILogger<StartupRoutesConfigProvider>>()));
 
         if (options.RateLimit.PerClientPerSecond > 0)
         {

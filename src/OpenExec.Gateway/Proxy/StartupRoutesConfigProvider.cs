@@ -1,0 +1,53 @@
+using OpenExec.Gateway.Actions;
+using Microsoft.Extensions.Primitives;
+using Yarp.ReverseProxy.Configuration;
+
+namespace OpenExec.Gateway.Proxy;
+
+/// <summary>
+/// YARP's configuration provider, passed on only while its configuration keeps every route read
+/// at start-up. The action catalog, <c>/execute</c>'s cluster and the pass-through list are read
+/// once: a reload that removed a route would leave <c>/execute</c> still running the action the
+/// proxy no longer serves. <see cref="ProxyConfigGuard"/> refuses the other changes, route by
+/// route, but never sees a route that is gone: such a reload is refused here, logged as an error,
+/// and the previous configuration stays in force (its routes and clusters, with the new change
+/// token, so the next reload is still read).
+/// </summary>
+internal sealed partial class StartupRoutesConfigProvider(IProxyConfigProvider inner, RouteActions routes, ILogger<StartupRoutesConfigProvider> log) : IProxyConfigProvider, IDisposable
+{
+    private IProxyConfig? _accepted;
+
+    public IProxyConfig GetConfig()
+    {
+        var config = inner.GetConfig();
+        if (_accepted is not null && Removed(config) is { Count: > 0 } removed)
+        {
+            RouteRemoved(log, string.Join(", ", removed.Select(id => $"ReverseProxy:Routes:{id}")));
+            return new Kept(_accepted, config.ChangeToken);
+        }
+        _accepted = config;
+        return config;
+    }
+
+    public void Dispose() => (inner as IDisposable)?.Dispose();
+
+    private List<string> Removed(IProxyConfig config)
+    {
+        var present = new HashSet<string>(config.Routes.Select(r => r.RouteId), StringComparer.OrdinalIgnoreCase);
+        return [.. routes.Actions.Select(a => a.RouteId).OfType<string>().Concat(routes.PassThroughRoutes).Where(id => !present.Contains(id))];
+    }
+
+    [LoggerMessage(10, LogLevel.Error, "{Routes}: removed by a configuration reload; routes, their actions and their clusters are read at start-up, so a reload cannot remove them, restart the gateway: the proxy configuration is refused (the previous one stays in force)")]
+    private static partial void RouteRemoved(ILogger logger, string routes);
+
+    private sealed class Kept(IProxyConfig previous, IChangeToken changeToken) : IProxyConfig
+    {
+        public IReadOnlyList<RouteConfig> Routes => previous.Routes;
+
+        public IReadOnlyList<ClusterConfig> Clusters => previous.Clusters;
+
+        public IChangeToken ChangeToken => changeToken;
+
+        public string RevisionId => previous.RevisionId;
+    }
+}
