@@ -62,6 +62,13 @@ internal sealed class ProxyBoundaryMiddleware(RequestDelegate next, ExecutionPip
             await Problem.WriteAsync(context, 400, "unknown_action", $"Route '{route.RouteId}' is not an action").ConfigureAwait(false);
             return;
         }
+        if (HttpMethods.IsConnect(context.Request.Method))
+        {
+            // The forwarder cannot create a CONNECT request (it fails after the claim, having sent
+            // nothing, which read as outcome_unknown): refused as input, before anything is claimed.
+            await Problem.WriteAsync(context, 405, "method_not_allowed", "CONNECT cannot be forwarded").ConfigureAwait(false);
+            return;
+        }
 
         ProxiedRequestReader.ReadResult read;
         using (GatewayTelemetry.Start(GatewayTelemetry.Spans.Validate))

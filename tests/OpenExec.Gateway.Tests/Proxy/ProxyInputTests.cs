@@ -145,6 +145,26 @@ public sealed class ProxyInputTests : IDisposable
     }
 
     [Fact]
+    public async Task A_connect_to_an_action_route_is_refused_before_the_nonce_is_claimed()
+    {
+        // YARP cannot forward CONNECT; it used to fail after the claim and answer 504
+        // outcome_unknown, keeping the nonce although nothing reached the backend.
+        await using var gateway = await GatewayServer.StartAsync(ProxyConfig.Route("r", "op", "v1", Backend));
+        var (status, text) = await RawHttp.SendAsync(gateway.BaseAddress,
+            "CONNECT /v1/a HTTP/1.1\r\nHost: x\r\nIdempotency-Key: tunnel\r\nConnection: close\r\n\r\n");
+
+        Assert.Equal(405, status);
+        Assert.Contains("\"code\":\"method_not_allowed\"", text, StringComparison.Ordinal);
+        Assert.Empty(_backend.LogEntries);
+        Assert.Empty(await gateway.ReceiptsAsync());
+
+        // Nothing was consumed: the nonce still runs a real request.
+        var request = new HttpRequestMessage(HttpMethod.Post, "/v1/a") { Content = new StringContent("{}", Encoding.UTF8, "application/json") };
+        request.Headers.TryAddWithoutValidation("Idempotency-Key", "tunnel");
+        Assert.Equal(HttpStatusCode.OK, (await gateway.Client.SendAsync(request)).StatusCode);
+    }
+
+    [Fact]
     public async Task A_route_without_action_metadata_stops_the_gateway_from_starting()
     {
         var settings = ProxyConfig.Route("naked", "x", "v1", Backend);
