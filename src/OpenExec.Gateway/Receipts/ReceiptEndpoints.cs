@@ -88,13 +88,16 @@ internal static class ReceiptEndpoints
     private static async Task ListAsync(HttpContext context, IExecutionStore store, GatewayIdentity identity)
     {
         var query = context.Request.Query;
-        var gateway = query["gateway"].FirstOrDefault() ?? identity.GatewayId;
+        // One chain, named once: a repeated or empty gateway is refused as a repeated after or limit is.
+        var named = query["gateway"];
+        var gateway = named.Count == 0 ? identity.GatewayId : named.Count == 1 ? named[0] : null;
         long after = 0;
         var limit = DefaultLimit;
-        if ((query.ContainsKey("after") && (!long.TryParse(query["after"], NumberStyles.None, CultureInfo.InvariantCulture, out after)))
+        if (string.IsNullOrEmpty(gateway)
+            || (query.ContainsKey("after") && (!long.TryParse(query["after"], NumberStyles.None, CultureInfo.InvariantCulture, out after)))
             || (query.ContainsKey("limit") && (!int.TryParse(query["limit"], NumberStyles.None, CultureInfo.InvariantCulture, out limit) || limit is < 1 or > MaxLimit)))
         {
-            await Problem.WriteAsync(context, 400, "invalid_query", $"after must be a non-negative integer and limit an integer from 1 to {MaxLimit}").ConfigureAwait(false);
+            await Problem.WriteAsync(context, 400, "invalid_query", $"after must be a non-negative integer, limit an integer from 1 to {MaxLimit}, and gateway, when given, one non-empty id").ConfigureAwait(false);
             return;
         }
         context.Response.ContentType = "application/x-ndjson";

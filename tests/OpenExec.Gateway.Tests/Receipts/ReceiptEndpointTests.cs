@@ -189,7 +189,10 @@ public sealed class ReceiptEndpointTests
     [InlineData("limit=ten")]
     [InlineData("limit=")]
     [InlineData("after=0&limit=99999999999")]
-    public async Task Export_with_an_invalid_after_or_limit_is_400(string query)
+    [InlineData("after=1&after=2")]
+    [InlineData("gateway=")]
+    [InlineData("gateway=a&gateway=b")]
+    public async Task Export_with_an_invalid_after_limit_or_gateway_is_400(string query)
     {
         await using var gateway = await GatewayServer.StartAsync();
         await GatewayAssert.ExecutedAsync(await gateway.ExecuteAsync("echo", new { }, "n-1"));
