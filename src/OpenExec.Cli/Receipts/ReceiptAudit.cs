@@ -71,8 +71,10 @@ internal sealed class AuditResult
 }
 
 /// <summary>
-/// Audits an NDJSON export with <see cref="ChainAudit"/>, one chain per gateway, streaming the
-/// file (a first pass groups, then one pass per chain) so memory does not grow with the export.
+/// Audits an NDJSON export with a <see cref="ChainAuditor"/> per gateway, in one streaming pass:
+/// memory grows with the number of chains, not receipts, and the file is read once, so a pipe
+/// (<c>--file /dev/stdin</c>, <c>&lt;(...)</c>) or a file that changes meanwhile cannot show the
+/// audit other receipts than the ones it counted, and many chains cost no extra passes.
 /// Every receipt is verified once by ChainAudit; after a break the rest are still verified
 /// alone, so each check's tally covers the whole file.
 /// </summary>
@@ -83,24 +85,8 @@ internal sealed class ReceiptAudit(string path, TrustedKeys keys, ProgressMeter 
     public AuditResult Run(long after, string? prev, Checkpoint? checkpoint)
     {
         var result = new AuditResult();
-        progress.Restart("read");
-        Scan(result);
+        var chains = new Dictionary<string, (ChainResult Result, ChainAuditor Auditor)>(StringComparer.Ordinal);
         progress.Restart("audited");
-        foreach (var chain in result.Chains)
-        {
-            var expectedPrev = after == 0 ? ReceiptBody.GenesisPrev : prev ?? chain.FirstPrev;
-            AuditChain(chain, after + 1, expectedPrev, checkpoint);
-        }
-        if (checkpoint is not null)
-        {
-            result.Head = CheckHead(result, checkpoint, after);
-        }
-        return result;
-    }
-
-    private void Scan(AuditResult result)
-    {
-        var chains = new Dictionary<string, ChainResult>(StringComparer.Ordinal);
         foreach (var (line, document, error) in ReadAll())
         {
             progress.Add();
@@ -112,74 +98,46 @@ internal sealed class ReceiptAudit(string path, TrustedKeys keys, ProgressMeter 
             result.Format.Pass();
             if (!chains.TryGetValue(document.Body.Gateway, out var chain))
             {
-                chain = new ChainResult(document.Body.Gateway) { FirstSeq = document.Body.Seq, FirstPrev = document.Body.Prev };
-                chains.Add(chain.Gateway, chain);
-                result.Chains.Add(chain);
+                var found = new ChainResult(document.Body.Gateway) { FirstSeq = document.Body.Seq, FirstPrev = document.Body.Prev };
+                var expectedPrev = after == 0 ? ReceiptBody.GenesisPrev : prev ?? found.FirstPrev;
+                chain = (found, new ChainAuditor(keys.Find, after + 1, expectedPrev));
+                chains.Add(found.Gateway, chain);
+                result.Chains.Add(found);
             }
-            chain.Count++;
-            chain.LastSeq = document.Body.Seq;
+            Audit(chain.Result, chain.Auditor, new NdjsonLineDocument(line, document), checkpoint);
         }
+        if (checkpoint is not null)
+        {
+            result.Head = CheckHead(result, checkpoint, after);
+        }
+        return result;
     }
 
-    private void AuditChain(ChainResult chain, long expectedFirstSeq, string expectedPrev, Checkpoint? checkpoint)
+    private void Audit(ChainResult chain, ChainAuditor auditor, NdjsonLineDocument item, Checkpoint? checkpoint)
     {
-        var position = 0L;
-        NdjsonLineDocument current = default;
-        var watchCheckpoint = checkpoint is not null && string.Equals(checkpoint.Gateway, chain.Gateway, StringComparison.Ordinal);
-        (long Position, string Hash)? atCheckpoint = null;
-        IEnumerable<ReceiptDocument> Documents()
+        chain.Count++;
+        chain.LastSeq = item.Document.Body.Seq;
+        if (chain.ChainFailure is null)
         {
-            foreach (var item in ChainDocuments(chain.Gateway))
+            var expectedSeq = auditor.ExpectedSeq;
+            if (auditor.Add(item.Document) is not { } check)
             {
-                current = item;
-                position++;
-                progress.Add();
-                if (watchCheckpoint && atCheckpoint is null && item.Document.Body.Seq == checkpoint!.Seq)
+                chain.Hash.Pass();
+                chain.Inclusion.Pass();
+                chain.Signature.Pass();
+                // Only a receipt that passed every check, and every link before it, can be compared with the checkpoint.
+                if (checkpoint is not null && item.Document.Body.Seq == checkpoint.Seq
+                    && string.Equals(checkpoint.Gateway, chain.Gateway, StringComparison.Ordinal))
                 {
-                    atCheckpoint = (position, item.Document.Hash);
+                    chain.HashAtCheckpoint = item.Document.Hash;
                 }
-                yield return item.Document;
+                return;
             }
+            chain.ChainFailure = new AuditFinding(item.Line, item.Document.Body.Seq, item.Document.Body.ExecId, check, ChainDetail(check, item.Document, expectedSeq));
         }
-
-        var report = ChainAudit.Audit(Documents(), keys.Find, expectedFirstSeq, expectedPrev);
-        // Only a receipt that passed every check, and every link before it, can be compared with the checkpoint.
-        if (atCheckpoint is { } found && (report.Ok || found.Position < report.Count))
-        {
-            chain.HashAtCheckpoint = found.Hash;
-        }
-        if (report.Ok)
-        {
-            chain.Hash.Pass(report.Count);
-            chain.Inclusion.Pass(report.Count);
-            chain.Signature.Pass(report.Count);
-            return;
-        }
-
-        // Everything before the failing receipt passed every check.
-        var passedBefore = report.Count - 1;
-        chain.Hash.Pass(passedBefore);
-        chain.Inclusion.Pass(passedBefore);
-        chain.Signature.Pass(passedBefore);
-        var failing = current;
-        var failure = report.Failure!;
-        var expectedSeq = expectedFirstSeq + passedBefore;
-        chain.ChainFailure = new AuditFinding(failing.Line, failure.Seq, failure.ExecId, failure.Check, ChainDetail(failure.Check, failing.Document, expectedSeq));
 
         // The failing receipt and the rest: each verified alone, for complete per-check tallies.
-        var index = 0L;
-        foreach (var item in ChainDocuments(chain.Gateway))
-        {
-            if (++index < report.Count)
-            {
-                continue;
-            }
-            if (index > report.Count)
-            {
-                progress.Add();
-            }
-            Tally(chain, item);
-        }
+        Tally(chain, item);
     }
 
     private void Tally(ChainResult chain, NdjsonLineDocument item)
@@ -241,17 +199,6 @@ internal sealed class ReceiptAudit(string path, TrustedKeys keys, ProgressMeter 
         return string.Equals(chain.HashAtCheckpoint, checkpoint.Hash, StringComparison.Ordinal)
             ? new HeadResult(true, $"{at}: receipt seq {checkpoint.Seq} has the checkpointed hash")
             : new HeadResult(false, $"{at}: receipt seq {checkpoint.Seq} has hash {chain.HashAtCheckpoint}, the checkpoint says {checkpoint.Hash}");
-    }
-
-    private IEnumerable<NdjsonLineDocument> ChainDocuments(string gateway)
-    {
-        foreach (var (line, document, _) in ReadAll())
-        {
-            if (document is not null && string.Equals(document.Body.Gateway, gateway, StringComparison.Ordinal))
-            {
-                yield return new NdjsonLineDocument(line, document);
-            }
-        }
     }
 
     private IEnumerable<(long Line, ReceiptDocument? Document, string? Error)> ReadAll()

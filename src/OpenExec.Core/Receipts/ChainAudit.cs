@@ -24,25 +24,70 @@ public static class ChainAudit
         string? expectedPrev = null)
     {
         ArgumentNullException.ThrowIfNull(documentsInOrder);
-        ArgumentNullException.ThrowIfNull(keys);
-
-        var expectedSeq = expectedFirstSeq;
-        var prev = expectedPrev ?? ReceiptBody.GenesisPrev;
-        string? gateway = null;
-        long count = 0;
+        var auditor = new ChainAuditor(keys, expectedFirstSeq, expectedPrev);
         foreach (var document in documentsInOrder)
         {
-            count++;
-            var check = FirstFailedCheck(document, keys, gateway, expectedSeq, prev);
-            if (check is not null)
+            if (auditor.Add(document) is not null)
             {
-                return new ChainAuditReport(count, false, new ChainAuditFailure(document.Body.Seq, document.Body.ExecId, check));
+                break;
             }
-            gateway = document.Body.Gateway;
-            prev = document.Hash;
-            expectedSeq++;
         }
-        return new ChainAuditReport(count, true, null);
+        return auditor.Report;
+    }
+}
+
+/// <summary>
+/// <see cref="ChainAudit"/> one receipt at a time: for a reader that meets several chains'
+/// receipts interleaved in one stream and keeps one auditor per chain, so that the stream is
+/// read once. After the first failure it examines nothing more.
+/// </summary>
+public sealed class ChainAuditor
+{
+    private readonly Func<string, PublicKey?> _keys;
+    private string _prev;
+    private string? _gateway;
+
+    public ChainAuditor(Func<string, PublicKey?> keys, long expectedFirstSeq = 1, string? expectedPrev = null)
+    {
+        ArgumentNullException.ThrowIfNull(keys);
+        _keys = keys;
+        ExpectedSeq = expectedFirstSeq;
+        _prev = expectedPrev ?? ReceiptBody.GenesisPrev;
+    }
+
+    /// <summary>The seq the next receipt must have (after a failure: the one the failing receipt should have had).</summary>
+    public long ExpectedSeq { get; private set; }
+
+    /// <summary>The documents examined: all of them while none failed, otherwise up to and including the failing one.</summary>
+    public long Count { get; private set; }
+
+    public ChainAuditFailure? Failure { get; private set; }
+
+    public ChainAuditReport Report => new(Count, Failure is null, Failure);
+
+    /// <summary>
+    /// Checks the next document of the chain. Returns the check it failed (hash, inclusion,
+    /// signature, gateway, seq or prev), or null when it verifies and links; once a document has
+    /// failed, returns that failure's check for every later one without examining it.
+    /// </summary>
+    public string? Add(ReceiptDocument document)
+    {
+        ArgumentNullException.ThrowIfNull(document);
+        if (Failure is not null)
+        {
+            return Failure.Check;
+        }
+        Count++;
+        var check = FirstFailedCheck(document, _keys, _gateway, ExpectedSeq, _prev);
+        if (check is not null)
+        {
+            Failure = new ChainAuditFailure(document.Body.Seq, document.Body.ExecId, check);
+            return check;
+        }
+        _gateway = document.Body.Gateway;
+        _prev = document.Hash;
+        ExpectedSeq++;
+        return null;
     }
 
     private static string? FirstFailedCheck(ReceiptDocument document, Func<string, PublicKey?> keys, string? gateway, long expectedSeq, string prev)

@@ -102,4 +102,26 @@ public sealed class ReceiptAuditTests : IDisposable
         Assert.Contains("first failing receipt seq 1 exec_id ex_gw-b_1", run.Out, StringComparison.Ordinal);
         Assert.Contains("not among the trusted keys", run.Out, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task An_export_read_from_a_pipe_is_audited_receipt_by_receipt()
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            return; // no /dev/stdin
+        }
+        var a = Chain(_keyA, "gw-a", 6, batch: 3);
+        var altered = a.ToList();
+        altered[3] = altered[3].Replace("\"action\":\"echo\"", "\"action\":\"add\"", StringComparison.Ordinal);
+        static byte[] Ndjson(IEnumerable<string> lines) => System.Text.Encoding.UTF8.GetBytes(string.Join("\n", lines) + "\n");
+
+        // A pipe can be read once: the audit must verify what it reads, not read it again.
+        var ok = await Tool.RunProcessWithInputAsync(Ndjson(a), "receipts", "audit", "--file", "/dev/stdin", "--keys", KeysFile());
+        var bad = await Tool.RunProcessWithInputAsync(Ndjson(altered), "receipts", "audit", "--file", "/dev/stdin", "--keys", KeysFile());
+
+        Assert.True(ok.ExitCode == 0, ok.ToString());
+        Assert.Contains("hash       ok: 6 of 6", ok.Out, StringComparison.Ordinal);
+        Assert.True(bad.ExitCode == 1, bad.ToString());
+        Assert.Contains("FAILED: gateway gw-a: first failing receipt seq 4 exec_id ex_gw-a_4 (line 4), check hash", bad.Out, StringComparison.Ordinal);
+    }
 }
