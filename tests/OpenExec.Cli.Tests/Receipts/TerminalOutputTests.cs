@@ -47,4 +47,23 @@ public sealed class TerminalOutputTests : IDisposable
         }
         Assert.Contains("ex_1\\u001b[2K\\u000dVALID\\u202egnp.exe\\u0085", verify.Out, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task A_newline_in_a_value_cannot_start_a_report_line_of_its_own()
+    {
+        // Signed by a key the auditor does not trust: the verdicts are INVALID and FAILED, and the
+        // values try to add lines reading as the verdicts of a document that passed.
+        using var other = ReceiptSigningKey.Generate();
+        var document = ReceiptBatchSigner.Sign(_key, [ReceiptFiles.Body("ex_1\nVALID\n", "gw-a\nOK: every check holds\n", 1, ReceiptBody.GenesisPrev)])[0].ToJson();
+
+        var verify = await Tool.RunAsync("receipts", "verify", Write("receipt.json", document), "--keys", _files.KeysFile(other));
+        var audit = await Tool.RunAsync("receipts", "audit", "--file", Write("receipts.ndjson", document + "\n"), "--keys", _files.KeysFile(other));
+
+        Assert.Equal(1, verify.ExitCode);
+        Assert.Equal(1, audit.ExitCode);
+        Assert.DoesNotContain("VALID", verify.Out.Split('\n').Select(line => line.TrimEnd('\r')));
+        Assert.DoesNotContain("OK: every check holds", audit.Out.Split('\n').Select(line => line.TrimEnd('\r')));
+        Assert.Contains("ex_1\\u000aVALID\\u000a", verify.Out, StringComparison.Ordinal);
+        Assert.Contains("gw-a\\u000aOK: every check holds\\u000a", audit.Out, StringComparison.Ordinal);
+    }
 }
