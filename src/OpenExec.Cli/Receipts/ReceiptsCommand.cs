@@ -472,21 +472,25 @@ internal static class ReceiptsCommand
         return current;
     }
 
-    /// <summary>The gateway a checkpoint (GET /receipts/head) names.</summary>
-    private static (string? Gateway, long Seq) HeadGateway(byte[] head, Uri baseUrl)
+    /// <summary>
+    /// The gateway a checkpoint (GET /receipts/head) names, and its seq. Read strictly, as
+    /// 'audit --head' reads it: a lax reader would follow one of two "gateway" keys and save a
+    /// checkpoint the audit then refuses.
+    /// </summary>
+    private static (string Gateway, long Seq) HeadGateway(byte[] head, Uri baseUrl)
     {
+        Checkpoint checkpoint;
         try
         {
-            using var json = System.Text.Json.JsonDocument.Parse(head);
-            return json.RootElement.TryGetProperty("gateway", out var gateway) && gateway.ValueKind == System.Text.Json.JsonValueKind.String
-                && json.RootElement.TryGetProperty("seq", out var seq) && seq.ValueKind == System.Text.Json.JsonValueKind.Number && seq.TryGetInt64(out var headSeq) && headSeq >= 0
-                ? (gateway.GetString(), headSeq)
-                : throw CliException.Network($"{baseUrl} answered a checkpoint without a gateway id and seq: is this an OpenExec gateway?");
+            checkpoint = Checkpoint.Parse(StrictJson.Parse(head));
         }
-        catch (System.Text.Json.JsonException e)
+        catch (Exception e) when (e is StrictJsonException or ReceiptFormatException)
         {
-            throw CliException.Network($"{baseUrl} answered a checkpoint that is not JSON ({e.Message}): is this an OpenExec gateway?", e);
+            throw CliException.Network($"{baseUrl} answered a checkpoint that is not one ({e.Message}): is this an OpenExec gateway?", e);
         }
+        return checkpoint.Seq >= 0
+            ? (checkpoint.Gateway, checkpoint.Seq)
+            : throw CliException.Network($"{baseUrl} answered a checkpoint with a negative seq: is this an OpenExec gateway?");
     }
 
     private static (long Seq, string Gateway, string Hash) SeqOf(NdjsonLine line, Uri baseUrl)

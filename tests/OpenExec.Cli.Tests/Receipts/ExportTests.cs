@@ -267,6 +267,40 @@ public sealed class ExportTests : IAsyncLifetime
         Assert.Empty(File.ReadAllLines(outFile));
     }
 
+    [Fact]
+    public async Task A_checkpoint_naming_its_gateway_twice_is_refused_before_anything_is_written()
+    {
+        // A's checkpoint (3 receipts) with a second "gateway" key naming B: a lax reader takes the
+        // last one and exports B's chain beside a checkpoint that 'audit --head' refuses to read.
+        var head = await _a.Client.GetStringAsync("/receipts/head");
+        var twice = head.TrimEnd()[..^1] + $",\"gateway\":\"{await ReceiptsGatewayOf(_b)}\"}}";
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.WebHost.UseUrls("http://127.0.0.1:0");
+        await using var app = builder.Build();
+        app.Run(async context =>
+        {
+            if (context.Request.Path == "/receipts/head")
+            {
+                context.Response.ContentType = "application/json";
+                await context.Response.WriteAsync(twice);
+                return;
+            }
+            var answer = await _b.Client.GetByteArrayAsync(context.Request.Path + context.Request.QueryString);
+            context.Response.ContentType = "application/x-ndjson";
+            await context.Response.Body.WriteAsync(answer);
+        });
+        await app.StartAsync();
+        var outFile = Path.Combine(_dir, "twice.ndjson");
+        var checkpoint = Path.Combine(_dir, "twice.head.json");
+
+        var run = await Tool.RunAsync("receipts", "export", "--url", Url(app), "--out", outFile, "--checkpoint", checkpoint);
+
+        Assert.True(run.ExitCode == 3, run.ToString());
+        Assert.Contains("Duplicate key 'gateway'", run.Err, StringComparison.Ordinal);
+        Assert.False(File.Exists(outFile));
+        Assert.False(File.Exists(checkpoint));
+    }
+
     [Theory]
     [InlineData("0", 0, 3)]
     [InlineData("1", 0, 2)]
