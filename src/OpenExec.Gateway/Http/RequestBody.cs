@@ -81,6 +81,9 @@ internal static class RequestBody
         }
     }
 
+    /// <summary>The refusal of a JSON body that names a charset other than UTF-8.</summary>
+    public const string Utf8Only = "A JSON body must be UTF-8: send no charset or charset=utf-8";
+
     /// <summary>
     /// Reads a JSON request body that must be an object: content type, size, strict JSON. On any
     /// failure the problem is already written and null is returned.
@@ -90,6 +93,13 @@ internal static class RequestBody
         if (!IsJson(context.Request.ContentType))
         {
             await Problem.WriteAsync(context, 415, "unsupported_media_type", "Content-Type must be application/json").ConfigureAwait(false);
+            return null;
+        }
+        if (OpenExec.Core.Approvals.ProxiedRequestPayload.NamesOtherCharset(context.Request.ContentType))
+        {
+            // The body is read as UTF-8: bytes a client wrote in another charset would run as
+            // another request than it meant (as on the proxied door).
+            await Problem.WriteAsync(context, 415, "unsupported_media_type", Utf8Only).ConfigureAwait(false);
             return null;
         }
         var read = await ReadAsync(context, limit).ConfigureAwait(false);

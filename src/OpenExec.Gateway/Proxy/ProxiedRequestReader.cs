@@ -68,7 +68,7 @@ internal static class ProxiedRequestReader
         {
             // The hash covers the body read as UTF-8; a backend that honours the charset would
             // run another document from the same bytes.
-            return Fail(415, "unsupported_media_type", "A JSON body must be UTF-8: send no charset or charset=utf-8");
+            return Fail(415, "unsupported_media_type", RequestBody.Utf8Only);
         }
 
         var read = await RequestBody.ReadAsync(context, bodyLimit).ConfigureAwait(false);

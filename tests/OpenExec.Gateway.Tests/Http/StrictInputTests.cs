@@ -173,7 +173,24 @@ public sealed class StrictInputTests
         { "multipart", "multipart/form-data; boundary=x" },
         { "json-like text", "text/json" },
         { "missing Content-Type", null },
+        // Read as UTF-8, these bytes would run as another request than the client wrote.
+        { "latin-1 charset", "application/json; charset=iso-8859-1" },
+        { "utf-16 charset", "application/json; charset=utf-16" },
+        { "quoted utf-7 charset", "application/json; charset=\"utf-7\"" },
     };
+
+    [Theory]
+    [InlineData("application/json; charset=utf-8")]
+    [InlineData("application/json; charset=\"UTF-8\"")]
+    [InlineData("application/json;charset=utf-8")]
+    public async Task A_utf8_charset_parameter_is_accepted(string contentType)
+    {
+        await using var gateway = await GatewayServer.StartAsync();
+        var content = new ByteArrayContent("""{"action":"echo","payload":{},"nonce":"n1"}"""u8.ToArray());
+        content.Headers.TryAddWithoutValidation("Content-Type", contentType);
+
+        await GatewayAssert.ExecutedAsync(await gateway.Client.PostAsync("/execute", content));
+    }
 
     [Theory]
     [MemberData(nameof(WrongMediaTypes))]
