@@ -54,7 +54,7 @@ internal sealed partial class RoutedActionClient(IProxyStateLookup proxyState, G
             Version = System.Net.HttpVersion.Version11,
         };
         message.Content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
-        message.Headers.TryAddWithoutValidation("Idempotency-Key", nonce);
+        message.Headers.TryAddWithoutValidation("Idempotency-Key", Pipeline.RequestRules.IdempotencyKey(nonce));
         message.Headers.TryAddWithoutValidation("OpenExec-Exec-Id", ticket.ExecId);
 
         // Once sent, the call runs to its end even if the agent hangs up: its outcome must be known.

@@ -184,7 +184,7 @@ internal sealed class ProxyBoundaryMiddleware(RequestDelegate next, ExecutionPip
             request.Headers.Remove(header);
         }
         request.Headers.TransferEncoding = default;
-        request.Headers["Idempotency-Key"] = nonce;
+        request.Headers["Idempotency-Key"] = RequestRules.IdempotencyKey(nonce);
         // The pooled buffer outlives the forwarding (it is disposed after next() returns).
         request.Body = body.AsReadOnlyStream();
         // Always a Content-Length, even 0: YARP then sends the request with content, and

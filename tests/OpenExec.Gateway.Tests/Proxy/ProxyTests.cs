@@ -3,6 +3,7 @@ using System.Net.Http.Headers;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
+using OpenExec.Gateway.Tests.Http;
 using OpenExec.Gateway.Tests.Infrastructure;
 using WireMock.RequestBuilders;
 using WireMock.ResponseBuilders;
@@ -99,6 +100,27 @@ public sealed class ProxyTests : IDisposable
 
         Assert.Equal(1, Calls("/v1/send"));
         Assert.Equal("sf-key", _backend.LogEntries.Single().RequestMessage.Headers!["Idempotency-Key"].Single());
+    }
+
+    [Fact]
+    public async Task Every_nonce_reaches_the_backend_as_an_idempotency_key_of_its_own()
+    {
+        // Sent verbatim, " a" lost its space on the way (a header value's outer spaces are not
+        // part of it) and "\"a\"" read as a to a backend that parses the header as a
+        // structured-field string: another nonce's key, so a backend that deduplicates could
+        // answer one request with another's result.
+        Answer("/v1/op");
+        await using var gateway = await GatewayServer.StartAsync(ProxyConfig.Route("op", "op", "v1", Backend, executePath: "/v1/op"));
+        string[] nonces = ["a", " a", "a ", "\"a\"", "b\"c"];
+        foreach (var nonce in nonces)
+        {
+            await GatewayAssert.ExecutedAsync(await gateway.ExecuteAsync("op", new { nonce }, nonce));
+        }
+        // The proxied door: a quoted key is read as the nonce inside, and forwarded the same way.
+        Assert.Equal(HttpStatusCode.OK, (await gateway.Client.SendAsync(Post("/v1/op", "{}", "\" b\""))).StatusCode);
+
+        var keys = _backend.LogEntries.Select(e => e.RequestMessage.Headers!["Idempotency-Key"].Single()).ToList();
+        Assert.Equal(["a", "\" a\"", "\"a \"", "\"\\\"a\\\"\"", "b\"c", "\" b\""], keys);
     }
 
     [Fact]
