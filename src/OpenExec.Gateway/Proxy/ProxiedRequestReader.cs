@@ -23,6 +23,12 @@ internal static class ProxiedRequestReader
     {
         var http = context.Request;
         var rawTarget = context.Features.Get<IHttpRequestFeature>()?.RawTarget ?? (http.PathBase + http.Path + http.QueryString).ToString();
+        if (!rawTarget.StartsWith('/'))
+        {
+            // Absolute form ("POST http://host/path", as a client sends to a forward proxy): the
+            // gateway is the tool API's base URL, not a proxy; the hash covers the path as sent.
+            return Fail(400, "path_not_canonical", "The request target must be a path starting with '/': use the gateway as the tool API's base URL, not as an HTTP proxy");
+        }
         var (rawPath, rawQuery) = ProxiedRequestPayload.SplitTarget(rawTarget);
         if (!ProxiedRequestPayload.IsCanonicalPath(rawPath))
         {

@@ -145,6 +145,21 @@ public sealed class ProxyInputTests : IDisposable
     }
 
     [Fact]
+    public async Task An_absolute_form_target_is_refused_naming_what_to_do_instead()
+    {
+        // A client set up to use the gateway as an HTTP proxy sends "POST http://host/path".
+        await using var gateway = await GatewayServer.StartAsync(ProxyConfig.Route("r", "op", "v1", Backend));
+        var (status, text) = await RawHttp.SendAsync(gateway.BaseAddress,
+            "POST http://tools.example/v1/a HTTP/1.1\r\nHost: tools.example\r\nIdempotency-Key: abs\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}");
+
+        Assert.Equal(400, status);
+        Assert.Contains("\"code\":\"path_not_canonical\"", text, StringComparison.Ordinal);
+        Assert.Contains("not as an HTTP proxy", text, StringComparison.Ordinal);
+        Assert.Empty(_backend.LogEntries);
+        Assert.Empty(await gateway.ReceiptsAsync());
+    }
+
+    [Fact]
     public async Task A_connect_to_an_action_route_is_refused_before_the_nonce_is_claimed()
     {
         // YARP cannot forward CONNECT; it used to fail after the claim and answer 504
