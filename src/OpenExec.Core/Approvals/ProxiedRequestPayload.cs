@@ -62,9 +62,9 @@ public static class ProxiedRequestPayload
     /// </summary>
     public static bool NamesOtherCharset(string? contentType)
     {
-        if (contentType is null)
+        if (contentType is null || !contentType.Contains(';', StringComparison.Ordinal))
         {
-            return false;
+            return false; // no parameters (the usual case, now read on every /execute): nothing split
         }
         var parameters = contentType.Split(';');
         for (var i = 1; i < parameters.Length; i++)
