@@ -21,6 +21,13 @@ internal sealed class SqliteClaimTable
     private readonly Sha256Index _byNonce = new();
     private readonly Sha256Index _byApproval = new();
 
+    /// <summary>
+    /// Undo entries kept allocated between transactions: a full batch of claims (two each, 57 KB,
+    /// below the large-object threshold). A prune adds one or two per claim it deletes, millions
+    /// on a large data dir, and the array that grew for them is let go rather than held for good.
+    /// </summary>
+    private const int UndoKept = 1024;
+
     /// <summary>How to take back this transaction's index changes if it does not commit.</summary>
     private readonly List<(Sha256Index Index, Sha256Key Key, long? Before)> _undo = [];
 
@@ -73,7 +80,7 @@ internal sealed class SqliteClaimTable
             : new ArgumentException("A nonce hash or approval identity is not a SHA-256 in hex");
 
     /// <summary>The transaction committed: its index changes stay.</summary>
-    public void Committed() => _undo.Clear();
+    public void Committed() => ClearUndo();
 
     /// <summary>The transaction rolled back: its index changes are taken back, newest first.</summary>
     public void RolledBack()
@@ -90,7 +97,7 @@ internal sealed class SqliteClaimTable
                 index.Remove(key);
             }
         }
-        _undo.Clear();
+        ClearUndo();
     }
 
     /// <summary>
@@ -257,6 +264,15 @@ internal sealed class SqliteClaimTable
             }
         }
         Exec(writer, "ALTER TABLE claim_log ADD COLUMN trace_id TEXT");
+    }
+
+    private void ClearUndo()
+    {
+        _undo.Clear();
+        if (_undo.Capacity > UndoKept)
+        {
+            _undo.Capacity = UndoKept;
+        }
     }
 
     private void Set(Sha256Index index, Sha256Key key, long id)
