@@ -213,6 +213,9 @@ internal static class GatewayHostingExtensions
     {
         var store = app.Services.GetRequiredService<IExecutionStore>();
         var pipeline = app.Services.GetRequiredService<ExecutionPipeline>();
+        // The OpenTelemetry SDK (when enabled) listens from when its meter provider is built,
+        // otherwise as the host starts, after this: built now, the recovered claims' counts reach it.
+        app.Services.GetService<OpenTelemetry.Metrics.MeterProvider>();
         foreach (var recovered in await store.RecoverAsync(pipeline.OutcomeUnknownDraft, CancellationToken.None).ConfigureAwait(false))
         {
             GatewayTelemetry.Recovered(recovered.Body);

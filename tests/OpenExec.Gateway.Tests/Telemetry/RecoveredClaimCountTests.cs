@@ -5,6 +5,7 @@ using OpenExec.Gateway.Store;
 using OpenExec.Gateway.Tests.Infrastructure;
 using OpenExec.Gateway.Tests.Pipeline;
 using OpenExec.Gateway.Tests.Store;
+using OpenTelemetry.Metrics;
 
 namespace OpenExec.Gateway.Tests.Telemetry;
 
@@ -37,6 +38,53 @@ public sealed class RecoveredClaimCountTests
 
             Assert.Single(counts.Executions, e => e == ("outcome_unknown", action));
             Assert.DoesNotContain("outcome_unknown", counts.Denials);
+        }
+        finally
+        {
+            TempDir.Delete(dataDir);
+        }
+    }
+
+    [Fact]
+    public async Task A_claim_recovered_at_start_reaches_the_metrics_exporter()
+    {
+        // Recovery runs before the host starts, and the OpenTelemetry SDK's meter provider is
+        // otherwise built only then: a count made before it listens is lost to the exporter.
+        var dataDir = TempDir.Create();
+        try
+        {
+            var action = "recovered_exported_" + Guid.NewGuid().ToString("N")[..8];
+            using (var identity = GatewayIdentity.Open(dataDir, null))
+            using (var store = SqliteExecutionStoreTests.Open(identity))
+            {
+                var claim = ExecutionStoreContract.Claim(ExecutionStoreContract.Hex64()) with { Action = action };
+                Assert.Equal(ClaimStatus.Claimed, (await store.ClaimAsync(claim, default)).Status);
+            } // the process died while the action ran
+
+            var exported = new List<MetricSnapshot>();
+            await using var gateway = await GatewayServer.StartAsync(
+                settings: new Dictionary<string, string?> { ["OpenExec:Telemetry:Enabled"] = "true" },
+                dataDir: dataDir,
+                configure: b => b.Services.ConfigureOpenTelemetryMeterProvider(m => m.AddInMemoryExporter(exported)));
+            Assert.True(gateway.Services.GetRequiredService<MeterProvider>().ForceFlush());
+
+            var counted = 0L;
+            foreach (var metric in exported.Where(m => m.Name == "openexec.executions"))
+            {
+                foreach (var point in metric.MetricPoints)
+                {
+                    var tags = new Dictionary<string, object?>();
+                    foreach (var tag in point.Tags)
+                    {
+                        tags[tag.Key] = tag.Value;
+                    }
+                    if (Equals(tags.GetValueOrDefault("openexec.action"), action) && Equals(tags.GetValueOrDefault("openexec.decision"), "outcome_unknown"))
+                    {
+                        counted += point.GetSumLong();
+                    }
+                }
+            }
+            Assert.Equal(1, counted);
         }
         finally
         {
