@@ -56,7 +56,7 @@ public static class ProxiedRequestPayload
 
     /// <summary>
     /// True when the header names a charset other than UTF-8 (any parameter <c>charset</c>, quoted
-    /// or not, any case). The body is hashed as the UTF-8 JSON the gateway parses; a backend that
+    /// or not, any case; <c>utf-8</c> or <c>utf8</c> is UTF-8). The body is hashed as the UTF-8 JSON the gateway parses; a backend that
     /// decodes it with the named charset (aiohttp, Spring) would read other JSON from the same
     /// bytes: under utf-7, <c>+ACI-</c> is a quote.
     /// </summary>
@@ -79,7 +79,8 @@ public static class ProxiedRequestPayload
             {
                 value = value[1..^1].Trim();
             }
-            if (!value.Equals("utf-8", StringComparison.OrdinalIgnoreCase))
+            // "utf8": a common spelling that every decoder which knows it reads as UTF-8.
+            if (!value.Equals("utf-8", StringComparison.OrdinalIgnoreCase) && !value.Equals("utf8", StringComparison.OrdinalIgnoreCase))
             {
                 return true;
             }

@@ -183,6 +183,8 @@ public sealed class StrictInputTests
     [InlineData("application/json; charset=utf-8")]
     [InlineData("application/json; charset=\"UTF-8\"")]
     [InlineData("application/json;charset=utf-8")]
+    [InlineData("application/json; charset=utf8")]
+    [InlineData("application/json; charset=UTF8; charset=utf-8")]
     public async Task A_utf8_charset_parameter_is_accepted(string contentType)
     {
         await using var gateway = await GatewayServer.StartAsync();

@@ -131,6 +131,7 @@ public sealed class ProxyApprovalTests : IAsyncLifetime
     [InlineData("application/json; charset=utf-8")]
     [InlineData("application/json; charset=\"UTF-8\"")]
     [InlineData("application/problem+json")]
+    [InlineData("application/json; charset=utf8")]
     public async Task Utf8_json_still_runs(string contentType)
     {
         const string body = """{"to":"a@example.com"}""";
