@@ -50,6 +50,11 @@ internal static class ReceiptsCommand
                 throw CliException.BadInput("--after must be 0 or a positive seq.");
             }
             var gatewayId = parseResult.GetValue(gateway);
+            if (gatewayId is { Length: 0 })
+            {
+                // The gateway refuses an empty gateway parameter (400 invalid_query).
+                throw CliException.BadInput("--gateway takes a gateway id; leave it out for the answering gateway's own chain.");
+            }
             var bearer = parseResult.GetValue(token);
             var outPath = parseResult.GetValue(output)!;
             var checkpointPath = parseResult.GetValue(checkpoint);

@@ -301,6 +301,20 @@ public sealed class ExportTests : IAsyncLifetime
         Assert.False(File.Exists(checkpoint));
     }
 
+    [Fact]
+    public async Task An_empty_gateway_id_is_a_usage_error()
+    {
+        // The gateway refuses an empty gateway parameter (400 invalid_query): said as the usage
+        // error it is, before anything is asked or written.
+        var outFile = Path.Combine(_dir, "empty-gateway.ndjson");
+
+        var run = await Tool.RunAsync("receipts", "export", "--url", _a.Url, "--gateway", "", "--out", outFile);
+
+        Assert.True(run.ExitCode == 2, run.ToString());
+        Assert.Contains("--gateway", run.Err, StringComparison.Ordinal);
+        Assert.False(File.Exists(outFile));
+    }
+
     [Theory]
     [InlineData("0", 0, 3)]
     [InlineData("1", 0, 2)]
