@@ -101,17 +101,21 @@ internal sealed class SqliteClaimTable
     }
 
     /// <summary>
-    /// Deletes finished claims (and so their consumed approvals) created before the cutoff.
-    /// Unfinished claims are never deleted: they become outcome_unknown, never free. Returns the
-    /// claims deleted.
+    /// Deletes up to <paramref name="limit"/> finished claims (and so their consumed approvals)
+    /// created before the cutoff. Unfinished claims are never deleted: they become
+    /// outcome_unknown, never free. Returns the claims deleted: fewer than the limit when none
+    /// older are left. The writer runs this inside a batch, so a limit keeps each batch short
+    /// however much the retention has to forget at once.
     /// </summary>
-    public int Prune(SqliteStatements statements, long cutoffMs)
+    public int Prune(SqliteStatements statements, long cutoffMs, int limit = int.MaxValue)
     {
-        using (var rows = statements.For("SELECT id, nonce_sha256, approval_identity FROM claim_log WHERE created_ms < ?1 AND done = 1").Bind(1, cutoffMs).Query())
+        var ids = new List<long>(Math.Min(limit, UndoKept));
+        using (var rows = statements.For("SELECT id, nonce_sha256, approval_identity FROM claim_log WHERE created_ms < ?1 AND done = 1 LIMIT ?2").Bind(1, cutoffMs).Bind(2, limit).Query())
         {
             while (rows.Read())
             {
                 var id = rows.Int64(0);
+                ids.Add(id);
                 Forget(_byNonce, Sha256Key.Parse(rows.Text(1)!), id);
                 if (rows.Text(2) is { } approval)
                 {
@@ -119,8 +123,11 @@ internal sealed class SqliteClaimTable
                 }
             }
         }
-        statements.For("DELETE FROM claim_log WHERE created_ms < ?1 AND done = 1").Bind(1, cutoffMs).Run();
-        return statements.Changes;
+        foreach (var id in ids)
+        {
+            statements.For("DELETE FROM claim_log WHERE id = ?1").Bind(1, id).Run();
+        }
+        return ids.Count;
     }
 
     /// <summary>

@@ -28,21 +28,41 @@ internal sealed class SqliteExecutionStore : IExecutionStore, IDisposable
         }
     }
 
-    /// <summary>Forgets used nonces older than the cutoff; a store failure is retried next time.</summary>
+    /// <summary>
+    /// Forgets used nonces older than the cutoff, a few hundred at a time (each a write of its own,
+    /// queued between requests' writes); a store failure is retried next time. One prune at a time.
+    /// </summary>
     internal async Task PruneAsync(DateTimeOffset cutoff)
     {
+        if (Interlocked.Exchange(ref _pruningNow, 1) == 1)
+        {
+            return;
+        }
+        var total = 0;
         try
         {
-            var pruned = await _ledger.PruneClaimsAsync(cutoff).ConfigureAwait(false);
-            if (pruned > 0)
+            int pruned;
+            do
             {
-                StoreLog.PrunedClaims(_log, pruned);
+                pruned = await _ledger.PruneClaimsAsync(cutoff).ConfigureAwait(false);
+                total += pruned;
             }
+            while (pruned == SqliteReceiptLedger.PruneLimit && !_disposed);
         }
         catch (StoreUnavailableException)
         {
         }
+        finally
+        {
+            Volatile.Write(ref _pruningNow, 0);
+            if (total > 0)
+            {
+                StoreLog.PrunedClaims(_log, total);
+            }
+        }
     }
+
+    private int _pruningNow;
 
     public string Kind => "sqlite";
 

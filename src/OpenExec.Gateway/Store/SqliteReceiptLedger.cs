@@ -136,7 +136,18 @@ internal sealed class SqliteReceiptLedger : IDisposable
         return recorded;
     }
 
-    /// <summary>Forgets finished claims and consumed approvals created before the cutoff (retention).</summary>
+    /// <summary>
+    /// Claims one prune forgets at most (<see cref="PruneClaimsAsync"/>): a prune runs in the
+    /// writer's batch, between requests' writes, and an hour of claims at a busy gateway is
+    /// millions of rows (seconds of writer time in one piece); 512 claims take a few
+    /// milliseconds, and their undo entries fit the table's kept undo log.
+    /// </summary>
+    public const int PruneLimit = 512;
+
+    /// <summary>
+    /// Forgets up to <see cref="PruneLimit"/> finished claims and consumed approvals created
+    /// before the cutoff (retention); returns how many. Fewer than the limit: none older are left.
+    /// </summary>
     public ValueTask<int> PruneClaimsAsync(DateTimeOffset cutoff)
         => _claims is null
             ? ValueTask.FromException<int>(new InvalidOperationException("This ledger keeps no claims"))
@@ -337,7 +348,7 @@ internal sealed class SqliteReceiptLedger : IDisposable
                         probe.Result = true;
                         break;
                     case PruneOp prune:
-                        prune.Result = _claims!.Prune(_statements, prune.CutoffMs);
+                        prune.Result = _claims!.Prune(_statements, prune.CutoffMs, PruneLimit);
                         break;
                     case ReceiptOp receipt:
                         // Chain fields are assigned here, in commit order, so the chain has no gaps.
