@@ -150,10 +150,12 @@ internal static class GatewayHostingExtensions
         // above only sees the routes that are there).
         var configProvider = services.Last(d => d.ServiceType == typeof(IProxyConfigProvider));
         services.Remove(configProvider);
-        services.AddSingleton<IProxyConfigProvider>(sp => new StartupRoutesConfigProvider(
+        services.AddSingleton(sp => new StartupRoutesConfigProvider(
             (IProxyConfigProvider)(configProvider.ImplementationInstance ?? configProvider.ImplementationFactory?.Invoke(sp) ?? ActivatorUtilities.CreateInstance(sp, configProvider.ImplementationType!)),
             sp.GetRequiredService<RouteActions>(),
             sp.GetRequiredService<ILogger<StartupRoutesConfigProvider>>()));
+        services.AddSingleton<IProxyConfigProvider>(sp => sp.GetRequiredService<StartupRoutesConfigProvider>());
+        services.AddSingleton<IConfigChangeListener>(sp => sp.GetRequiredService<StartupRoutesConfigProvider>());
 
         if (options.RateLimit.PerClientPerSecond > 0)
         {

@@ -13,23 +13,58 @@ namespace OpenExec.Gateway.Proxy;
 /// and the previous configuration stays in force (its routes and clusters, with the new change
 /// token, so the next reload is still read).
 /// </summary>
-internal sealed partial class StartupRoutesConfigProvider(IProxyConfigProvider inner, RouteActions routes, ILogger<StartupRoutesConfigProvider> log) : IProxyConfigProvider, IDisposable
+/// <remarks>
+/// The configuration kept is the last one YARP applied (it says so as an
+/// <see cref="IConfigChangeListener"/>), not the last one passed on: a reload
+/// <see cref="ProxyConfigGuard"/> refused is never handed back.
+/// </remarks>
+internal sealed partial class StartupRoutesConfigProvider(IProxyConfigProvider inner, RouteActions routes, ILogger<StartupRoutesConfigProvider> log) : IProxyConfigProvider, IConfigChangeListener, IDisposable
 {
-    private IProxyConfig? _accepted;
+    private volatile IProxyConfig? _applied;
+    private volatile IProxyConfig? _passedOn;
 
     public IProxyConfig GetConfig()
     {
         var config = inner.GetConfig();
-        if (_accepted is not null && Removed(config) is { Count: > 0 } removed)
+        if (_applied is { } applied && Removed(config) is { Count: > 0 } removed)
         {
             RouteRemoved(log, string.Join(", ", removed.Select(id => $"ReverseProxy:Routes:{id}")));
-            return new Kept(_accepted, config.ChangeToken);
+            config = new Kept(applied, config.ChangeToken);
         }
-        _accepted = config;
+        _passedOn = config;
         return config;
     }
 
-    public void Dispose() => (inner as IDisposable)?.Dispose();
+    public void ConfigurationApplied(IReadOnlyList<IProxyConfig> proxyConfigs)
+    {
+        if (_passedOn is { } passedOn && proxyConfigs.Contains(passedOn))
+        {
+            _applied = passedOn;
+        }
+    }
+
+    public void ConfigurationLoadingFailed(IProxyConfigProvider configProvider, Exception exception)
+    {
+    }
+
+    public void ConfigurationLoaded(IReadOnlyList<IProxyConfig> proxyConfigs)
+    {
+    }
+
+    public void ConfigurationApplyingFailed(IReadOnlyList<IProxyConfig> proxyConfigs, Exception exception)
+    {
+    }
+
+    /// <summary>Once, though the container disposes it under each service it is registered as.</summary>
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) == 0)
+        {
+            (inner as IDisposable)?.Dispose();
+        }
+    }
+
+    private int _disposed;
 
     private List<string> Removed(IProxyConfig config)
     {

@@ -26,6 +26,7 @@ public sealed class RouteRemovalReloadTests
         using var loggers = LoggerFactory.Create(b => b.AddProvider(logs));
         using var provider = new StartupRoutesConfigProvider(inner, StartUpRoutes(), loggers.CreateLogger<StartupRoutesConfigProvider>());
         var started = provider.GetConfig();
+        ((IConfigChangeListener)provider).ConfigurationApplied([started]);
         Assert.Equal(["files", "send"], RouteIds(started));
 
         inner.Update([Route(removedRoute == "send" ? "files" : "send", action: removedRoute == "send" ? null : "send", passThrough: removedRoute == "send")], [Cluster]);
@@ -38,8 +39,33 @@ public sealed class RouteRemovalReloadTests
 
         // Put back, with another match: applied.
         inner.Update([Route("send", action: "send", path: "/v2/{**rest}"), Route("files", passThrough: true)], [Cluster]);
+        ((IConfigChangeListener)provider).ConfigurationApplied([refused]);
         var next = provider.GetConfig();
         Assert.Equal("/v2/{**rest}", next.Routes.Single(r => r.RouteId == "send").Match.Path);
+    }
+
+    [Fact]
+    public void A_removal_after_a_reload_the_proxy_refused_keeps_the_configuration_in_force_not_the_refused_one()
+    {
+        var inner = new InMemoryConfigProvider([Route("send", action: "send"), Route("files", passThrough: true)], [Cluster]);
+        var logs = new LogCapture();
+        using var loggers = LoggerFactory.Create(b => b.AddProvider(logs));
+        using var provider = new StartupRoutesConfigProvider(inner, StartUpRoutes(), loggers.CreateLogger<StartupRoutesConfigProvider>());
+        IConfigChangeListener listener = provider;
+        var started = provider.GetConfig();
+        listener.ConfigurationApplied([started]);
+
+        // A reload the proxy refuses (its filter threw): the configuration in force stays the first.
+        inner.Update([Route("send", action: "send", path: "/refused/{**rest}"), Route("files", passThrough: true)], [Cluster]);
+        var refused = provider.GetConfig();
+        listener.ConfigurationApplyingFailed([refused], new InvalidOperationException("refused by the filter"));
+
+        // Then a reload that removes a route: what is kept is what is in force.
+        inner.Update([Route("send", action: "send")], [Cluster]);
+        var kept = provider.GetConfig();
+
+        Assert.Equal(["files", "send"], RouteIds(kept));
+        Assert.Equal("/send/{**rest}", kept.Routes.Single(r => r.RouteId == "send").Match.Path);
     }
 
     [Fact]
@@ -50,6 +76,7 @@ public sealed class RouteRemovalReloadTests
 
         var provider = Assert.Single(gateway.Services.GetServices<IProxyConfigProvider>());
         Assert.IsType<StartupRoutesConfigProvider>(provider);
+        Assert.Contains(gateway.Services.GetServices<IConfigChangeListener>(), listener => ReferenceEquals(listener, provider));
         Assert.Equal(["r"], RouteIds(provider.GetConfig()));
     }
 
