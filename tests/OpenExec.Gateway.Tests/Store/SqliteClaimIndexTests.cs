@@ -17,37 +17,25 @@ public sealed class SqliteClaimIndexTests : StoreTestBase
     [Fact]
     public void A_claim_whose_transaction_rolled_back_leaves_nonce_and_approval_free()
     {
-        var dir = TempDir.Create();
-        try
-        {
-            using var conn = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = Path.Combine(dir, "claims.db"), Pooling = false }.ToString());
-            conn.Open();
-            var table = new SqliteClaimTable();
-            table.Open(conn);
-            using var statements = new SqliteStatements(conn);
-            var claim = Claim(Hex64(), approval: Hex64());
+        using var file = new ClaimTableFile();
+        var (table, statements) = (file.Table, file.Statements);
+        var claim = Claim(Hex64(), approval: Hex64());
 
-            statements.Execute("BEGIN IMMEDIATE");
-            Assert.Equal(ClaimStatus.Claimed, table.Apply(statements, claim, outcome: null).Status);
-            statements.Execute("ROLLBACK");
-            table.RolledBack();
-            Assert.Equal(0, table.Count);
+        statements.Execute("BEGIN IMMEDIATE");
+        Assert.Equal(ClaimStatus.Claimed, table.Apply(statements, claim, outcome: null).Status);
+        statements.Execute("ROLLBACK");
+        table.RolledBack();
+        Assert.Equal(0, table.Count);
 
-            statements.Execute("BEGIN IMMEDIATE");
-            Assert.Equal(ClaimStatus.Claimed, table.Apply(statements, claim with { ExecId = NewExecId() }, outcome: null).Status);
-            statements.Execute("COMMIT");
-            table.Committed();
+        statements.Execute("BEGIN IMMEDIATE");
+        Assert.Equal(ClaimStatus.Claimed, table.Apply(statements, claim with { ExecId = NewExecId() }, outcome: null).Status);
+        statements.Execute("COMMIT");
+        table.Committed();
 
-            statements.Execute("BEGIN IMMEDIATE");
-            Assert.Equal(ClaimStatus.NonceTaken, table.Apply(statements, claim, outcome: null).Status);
-            Assert.Equal(ClaimStatus.ApprovalReused, table.Apply(statements, Claim(Hex64(), approval: claim.ApprovalIdentity), outcome: null).Status);
-            statements.Execute("ROLLBACK");
-        }
-        finally
-        {
-            SqliteConnection.ClearAllPools();
-            TempDir.Delete(dir);
-        }
+        statements.Execute("BEGIN IMMEDIATE");
+        Assert.Equal(ClaimStatus.NonceTaken, table.Apply(statements, claim, outcome: null).Status);
+        Assert.Equal(ClaimStatus.ApprovalReused, table.Apply(statements, Claim(Hex64(), approval: claim.ApprovalIdentity), outcome: null).Status);
+        statements.Execute("ROLLBACK");
     }
 
     [Fact]
