@@ -41,7 +41,9 @@ internal static class GatewayConfiguration
         var aliased = new Dictionary<string, string?>(StringComparer.OrdinalIgnoreCase);
         foreach (var (variable, key) in Aliases)
         {
-            if (env.TryGetValue(variable, out var value) && !string.IsNullOrEmpty(value))
+            // An empty variable reads as unset, but for the allow-list: empty there would allow
+            // every action, so it is passed on to be refused (fail closed).
+            if (env.TryGetValue(variable, out var value) && value is not null && (value.Length > 0 || key == "OpenExec:AllowedActions"))
             {
                 aliased[key] = value;
             }

@@ -51,6 +51,16 @@ public sealed class StartupRefusalTests : IDisposable
         Assert.Contains(problems, p => p.Contains("OpenExec:AllowedActions is set but empty", StringComparison.Ordinal));
     }
 
+    [Theory]
+    [InlineData("")]
+    [InlineData(" ")]
+    public void The_seed_allow_list_variable_set_but_empty_is_refused_too(string value)
+    {
+        // An unset shell variable (OPENEXEC_ALLOWED_ACTIONS=$ACTIONS) must not open every action.
+        var problems = Refused([], new Dictionary<string, string?> { ["OPENEXEC_ALLOWED_ACTIONS"] = value });
+        Assert.Contains(problems, p => p.Contains("OpenExec:AllowedActions is set but empty", StringComparison.Ordinal));
+    }
+
     [Fact]
     public void A_configuration_file_that_is_missing_or_not_json_is_a_problem_naming_it()
     {
