@@ -8,7 +8,6 @@ using OpenExec.Gateway.Pipeline;
 using OpenExec.Gateway.Proxy;
 using OpenExec.Gateway.Receipts;
 using OpenExec.Gateway.Store;
-using OpenExec.Gateway.Telemetry;
 using Yarp.ReverseProxy.Configuration;
 
 namespace OpenExec.Gateway.Hosting;
@@ -213,15 +212,10 @@ internal static class GatewayHostingExtensions
     /// </summary>
     public static async Task RecoverAsync(this WebApplication app)
     {
-        var store = app.Services.GetRequiredService<IExecutionStore>();
-        var pipeline = app.Services.GetRequiredService<ExecutionPipeline>();
         // The OpenTelemetry SDK (when enabled) listens from when its meter provider is built,
         // otherwise as the host starts, after this: built now, the recovered claims' counts reach it.
         app.Services.GetService<OpenTelemetry.Metrics.MeterProvider>();
-        foreach (var recovered in await store.RecoverAsync(pipeline.OutcomeUnknownDraft, CancellationToken.None).ConfigureAwait(false))
-        {
-            GatewayTelemetry.Recovered(recovered.Body);
-        }
+        await app.Services.GetRequiredService<ExecutionPipeline>().RecoverAsync(CancellationToken.None).ConfigureAwait(false);
     }
 
     /// <summary>

@@ -224,8 +224,21 @@ internal sealed class ExecutionPipeline
     private ReceiptBody OutcomeBody(ExecutionTicket ticket, ExecutionOutcome outcome)
         => Draft(ticket.ExecId, ticket.Action, ticket.Tenant, ticket.NonceSha256, ticket.RequestSha256, ticket.ApprovalIdentity, ticket.ApprovalId, ticket.StartedAt, ticket.TraceId, outcome.Decision, outcome.Code, outcome);
 
+    /// <summary>
+    /// Before serving: every claim a dead process left unfinished in this data dir gets its
+    /// outcome_unknown receipt (<see cref="IExecutionStore.RecoverAsync"/>), each counted as the
+    /// claims this gateway takes over later are (<see cref="DenyUsedNonceAsync"/>).
+    /// </summary>
+    public async Task RecoverAsync(CancellationToken cancellationToken)
+    {
+        foreach (var recovered in await _store.RecoverAsync(OutcomeUnknownDraft, cancellationToken).ConfigureAwait(false))
+        {
+            GatewayTelemetry.Recovered(recovered.Body);
+        }
+    }
+
     /// <summary>The receipt of a claim whose holder died before recording its outcome.</summary>
-    public ReceiptBody OutcomeUnknownDraft(RecoveredClaim claim)
+    private ReceiptBody OutcomeUnknownDraft(RecoveredClaim claim)
         => Draft(claim.ExecId, claim.Action, claim.Tenant, claim.NonceSha256, claim.RequestSha256, claim.ApprovalIdentity, null, claim.ClaimedAt, claim.TraceId, Decisions.OutcomeUnknown, "outcome_unknown");
 
     /// <summary>
