@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.CompilerServices;
 using OpenExec.Core.Approvals;
 using OpenExec.Core.Receipts;
 using OpenExec.Gateway.Configuration;
@@ -139,6 +140,7 @@ internal sealed class ExecutionPipeline
     /// Steps 4 and 6 for a prepared attempt. Only what must outlive the store's answer is kept
     /// across it (the attempt), so each request's state machine stays small.
     /// </summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<Authorization> ClaimAsync(Attempt attempt, CancellationToken cancellationToken)
     {
         var ticket = attempt.Ticket!;
@@ -186,6 +188,11 @@ internal sealed class ExecutionPipeline
 
     /// <summary>Step 7's record: the outcome, durably, with its receipt, before the answer leaves.</summary>
     /// <param name="leaseRenewedAt">When the claim's lease was last renewed (default: its start).</param>
+    /// <remarks>
+    /// The pipeline's async methods reuse their state machines (pooled builder): await each
+    /// returned task once, as every caller does.
+    /// </remarks>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     public async ValueTask<ReceiptDocument> CompleteAsync(ExecutionTicket ticket, ExecutionOutcome outcome, CancellationToken cancellationToken, DateTimeOffset? leaseRenewedAt = null)
     {
         var body = OutcomeBody(ticket, outcome);
@@ -274,6 +281,7 @@ internal sealed class ExecutionPipeline
         return null;
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<Authorization> DenyUsedNonceAsync(Attempt attempt, NonceState state, CancellationToken cancellationToken)
     {
         if (state.TakenOver is { } orphan)
@@ -296,6 +304,7 @@ internal sealed class ExecutionPipeline
         return await DenyAsync(attempt, 409, "replay_denied", "Replay denied: this nonce was already used for this request", cancellationToken, Decisions.ReplayDenied, original).ConfigureAwait(false);
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<Authorization> DenyAsync(Attempt attempt, int status, string code, string detail, CancellationToken cancellationToken, string decision = Decisions.Rejected, OriginalAttempt? original = null)
     {
         if (status == 422)
@@ -327,6 +336,7 @@ internal sealed class ExecutionPipeline
             () => _store.KeepRecording(until, _clock.Now),
             waitFirst: true);
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<ReceiptDocument> WriteReceiptAsync(ReceiptBody body, ClaimUpdate? update, CancellationToken cancellationToken)
     {
         using var span = GatewayTelemetry.Start(GatewayTelemetry.Spans.ReceiptWrite);
