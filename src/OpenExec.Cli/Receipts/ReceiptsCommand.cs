@@ -44,11 +44,7 @@ internal static class ReceiptsCommand
         command.SetGuardedAction(context, async (parseResult, cancellationToken) =>
         {
             var baseUrl = GatewayHttp.ParseBaseUrl(parseResult.GetValue(url)!);
-            var start = parseResult.GetValue(after);
-            if (start < 0)
-            {
-                throw CliException.BadInput("--after must be 0 or a positive seq.");
-            }
+            var start = AfterSeq(parseResult, after);
             var gatewayId = parseResult.GetValue(gateway);
             if (gatewayId is { Length: 0 })
             {
@@ -260,12 +256,8 @@ internal static class ReceiptsCommand
             {
                 throw CliException.BadInput($"{path} does not exist: pass the file written by 'openexec receipts export'.");
             }
-            var start = parseResult.GetValue(after);
+            var start = AfterSeq(parseResult, after);
             var prevHash = parseResult.GetValue(prev);
-            if (start < 0)
-            {
-                throw CliException.BadInput("--after must be 0 or a positive seq.");
-            }
             if (prevHash is not null && (start == 0 || !Core.Crypto.Hex.IsLowerHex(prevHash, 64)))
             {
                 throw CliException.BadInput("--prev takes the 64 lowercase hex hash of receipt SEQ, and needs --after SEQ.");
@@ -302,6 +294,17 @@ internal static class ReceiptsCommand
             return result.Ok ? ExitCodes.Ok : ExitCodes.VerificationFailed;
         });
         return command;
+    }
+
+    /// <summary>The --after seq: a chain position some receipt can follow (seq after + 1 exists).</summary>
+    private static long AfterSeq(ParseResult parseResult, Option<long> after)
+    {
+        var seq = parseResult.GetValue(after);
+        if (seq is < 0 or long.MaxValue)
+        {
+            throw CliException.BadInput($"--after must be 0 or a positive seq below {long.MaxValue.ToString(CultureInfo.InvariantCulture)}.");
+        }
+        return seq;
     }
 
     private static async Task WriteReportAsync(TextWriter output, string path, AuditResult result, ProgressMeter progress)

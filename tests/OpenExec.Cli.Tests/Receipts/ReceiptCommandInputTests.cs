@@ -122,6 +122,27 @@ public sealed class ReceiptCommandInputTests : IDisposable
         Assert.Contains("0123456789abcdef", run.Err, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("export", "-1")]
+    [InlineData("audit", "-1")]
+    [InlineData("export", "9223372036854775807")]
+    [InlineData("audit", "9223372036854775807")]
+    public async Task After_must_leave_room_for_a_receipt(string command, string after)
+    {
+        // No seq follows the largest one: an audit expecting "seq after + 1" overflowed and named
+        // a negative seq as the expected one. Both commands refuse it as the usage error it is.
+        var export = Write("r.ndjson", "");
+        string[] args = command == "export"
+            ? ["receipts", "export", "--url", "http://127.0.0.1:1", "--out", Path.Combine(_dir, "out.ndjson"), "--after", after]
+            : ["receipts", "audit", "--file", export, "--url", "http://127.0.0.1:1", "--after", after];
+
+        var run = await Tool.RunAsync(args);
+
+        Assert.True(run.ExitCode == 2, run.ToString());
+        Assert.Contains("--after must be 0 or a positive seq below 9223372036854775807", run.Err, StringComparison.Ordinal);
+        Assert.DoesNotContain("-9223372036854775808", run.Out + run.Err, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task Every_receipts_command_has_help()
     {
