@@ -222,7 +222,7 @@ internal static class ReceiptsCommand
             {
                 // An /execute answer: what it says beside the document must be what the receipt signed.
                 var problem = AnswerProblem(answer, document);
-                await context.Report.WriteLineAsync(Row("answer", problem is null, "the answer's id, action, receipt and result are the ones the receipt records", problem ?? "")).ConfigureAwait(false);
+                await context.Report.WriteLineAsync(Row("answer", problem is null, "the answer's id, action, upstream_status, receipt and result are the ones the receipt records", problem ?? "")).ConfigureAwait(false);
                 valid &= problem is null;
             }
             await context.Report.WriteLineAsync(valid ? "VALID" : "INVALID").ConfigureAwait(false);
@@ -374,14 +374,15 @@ internal static class ReceiptsCommand
 
     /// <summary>
     /// A receipt document, or the <c>receipt_document</c> of an /execute answer (then also the
-    /// answer). Read as a result is: an answer's result may carry more digits than a double keeps,
-    /// and a receipt document holds no non-integer number.
+    /// answer). Read as an answer is: its result may carry more digits than a double keeps and be
+    /// nested as deep as a result may be, one level below the answer; a receipt document holds no
+    /// non-integer number and has a fixed shape.
     /// </summary>
     private static (ReceiptDocument Document, StrictObject? Answer) ParseDocument(byte[] bytes, string source)
     {
         try
         {
-            var value = StrictJson.ParseResult(bytes);
+            var value = StrictJson.ParseAnswer(bytes);
             StrictObject? answer = null;
             if (value is StrictObject obj && obj.TryGet("receipt_document", out var inner))
             {
@@ -402,7 +403,7 @@ internal static class ReceiptsCommand
 
     /// <summary>
     /// Why an /execute answer does not match the receipt it embeds (its <c>id</c>, <c>action</c>,
-    /// <c>receipt</c> and <c>result</c>, each when present), or null when it does.
+    /// <c>upstream_status</c>, <c>receipt</c> and <c>result</c>, each when present), or null when it does.
     /// </summary>
     private static string? AnswerProblem(StrictObject answer, ReceiptDocument document)
     {
@@ -413,6 +414,15 @@ internal static class ReceiptsCommand
         if (answer.TryGet("action", out var action) && (action is not StrictString actionText || actionText.Value != document.Body.Action))
         {
             return "the answer's 'action' is not the receipt's action";
+        }
+        // A routed action's backend status tells its own refusal (a 4xx) from success: it is what
+        // the receipt signed, not a label the answer's bearer may change.
+        if (answer.TryGet("upstream_status", out var upstream)
+            && (upstream is not StrictNumber { IsInteger: true } status
+                || !int.TryParse(status.Literal, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var code)
+                || code != document.Body.UpstreamStatus))
+        {
+            return "the answer's 'upstream_status' is not the backend status the receipt records";
         }
         if (answer.TryGet("receipt", out var receipt) && (receipt is not StrictString hash || hash.Value != document.Hash))
         {

@@ -31,7 +31,15 @@ public static class StrictJson
     /// </summary>
     public static StrictValue ParseResult(ReadOnlySpan<byte> utf8) => Parse(utf8, exactDoubles: false);
 
-    private static StrictValue Parse(ReadOnlySpan<byte> utf8, bool exactDoubles)
+    /// <summary>
+    /// Parses an /execute answer as <see cref="ParseResult"/> reads a result, with one more level
+    /// of nesting: the answer holds its result one level down, and the result may itself be
+    /// <see cref="MaxDepth"/> deep (an echo of the deepest payload a request may carry, or a
+    /// backend's answer), so the gateway's own answer would otherwise be refused.
+    /// </summary>
+    public static StrictValue ParseAnswer(ReadOnlySpan<byte> utf8) => Parse(utf8, exactDoubles: false, MaxDepth + 1);
+
+    private static StrictValue Parse(ReadOnlySpan<byte> utf8, bool exactDoubles, int maxDepth = MaxDepth)
     {
         if (utf8.IsEmpty)
         {
@@ -51,7 +59,7 @@ public static class StrictJson
                 StrictJsonParser.InvalidJson, $"Invalid UTF-8 at byte {StrictJsonParser.FirstInvalidUtf8(utf8)}");
         }
 
-        var parser = new StrictJsonParser(utf8, exactDoubles);
+        var parser = new StrictJsonParser(utf8, exactDoubles, maxDepth);
         return parser.ParseDocument();
     }
 
@@ -99,13 +107,15 @@ internal ref struct StrictJsonParser
 
     private readonly ReadOnlySpan<byte> _s;
     private readonly bool _exactDoubles;
+    private readonly int _maxDepth;
     private int _pos;
     private int _depth;
 
-    internal StrictJsonParser(ReadOnlySpan<byte> utf8, bool exactDoubles = true)
+    internal StrictJsonParser(ReadOnlySpan<byte> utf8, bool exactDoubles = true, int maxDepth = StrictJson.MaxDepth)
     {
         _s = utf8;
         _exactDoubles = exactDoubles;
+        _maxDepth = maxDepth;
         _pos = 0;
         _depth = 0;
     }
@@ -292,9 +302,9 @@ internal ref struct StrictJsonParser
 
     private void Enter()
     {
-        if (++_depth > StrictJson.MaxDepth)
+        if (++_depth > _maxDepth)
         {
-            throw Syntax($"Nesting deeper than {StrictJson.MaxDepth} levels at byte {_pos}");
+            throw Syntax($"Nesting deeper than {_maxDepth} levels at byte {_pos}");
         }
     }
 

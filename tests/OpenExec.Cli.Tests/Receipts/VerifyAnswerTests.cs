@@ -89,4 +89,44 @@ public sealed class VerifyAnswerTests : IDisposable
 
         Assert.True(run.ExitCode == 0, run.ToString());
     }
+
+    [Fact]
+    public async Task A_real_gateways_answer_whose_result_is_nested_as_deep_as_a_request_may_be_verifies()
+    {
+        // The deepest payload a request may carry (the request object is one level, so 63) comes
+        // back as {"echo": payload}: a result 64 deep, which the answer wraps one level deeper.
+        await using var gateway = await GatewayServer.StartAsync();
+        var payload = "{\"a\":" + new string('[', 62) + new string(']', 62) + "}";
+        var response = await gateway.PostJsonAsync("/execute", $$"""{"action":"echo","payload":{{payload}},"nonce":"deep-1"}""");
+        Assert.True(response.IsSuccessStatusCode, await response.Content.ReadAsStringAsync());
+        var answer = Write("deep-answer.json", await response.Content.ReadAsStringAsync());
+
+        var run = await Tool.RunAsync("receipts", "verify", answer, "--url", gateway.Url);
+
+        Assert.True(run.ExitCode == 0, run.ToString());
+        Assert.Contains("answer     ok", run.Out, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task An_answer_whose_upstream_status_was_altered_does_not_verify()
+    {
+        // A routed action's answer repeats the backend's status the receipt signed: a 404 (the
+        // backend's own refusal) relabelled 200 is not the answer the receipt records.
+        var body = ReceiptFiles.Body("ex_1", "gw-a", 1, ReceiptBody.GenesisPrev) with
+        {
+            Action = "lookup",
+            ResultSha256 = ResultHash.Canonical(StrictJson.ParseResult("{\"error\":\"no such user\"}"u8)),
+            ResultForm = ResultHash.CanonicalForm,
+            UpstreamStatus = 404,
+        };
+        var document = ReceiptBatchSigner.Sign(_key, [body])[0];
+        string Answer(int status) => $$"""{"id":"ex_1","action":"lookup","result":{"error":"no such user"},"approved":true,"upstream_status":{{status}},"receipt":"{{document.Hash}}","receipt_document":{{document.ToJson()}}}""";
+
+        var genuine = await Tool.RunAsync("receipts", "verify", Write("genuine.json", Answer(404)), "--keys", KeysFile());
+        var relabelled = await Tool.RunAsync("receipts", "verify", Write("relabelled.json", Answer(200)), "--keys", KeysFile());
+
+        Assert.True(genuine.ExitCode == 0, genuine.ToString());
+        Assert.True(relabelled.ExitCode == 1, relabelled.ToString());
+        Assert.Contains("upstream_status", relabelled.Out, StringComparison.Ordinal);
+    }
 }

@@ -118,6 +118,17 @@ public class StrictJsonTests
     }
 
     [Fact]
+    public void AnAnswerHoldsAResultAsDeepAsAResultMayBeAndNoDeeper()
+    {
+        // {"result": R} with R 64 deep is 65 deep: the gateway writes such answers.
+        var answer = "{\"result\":" + new string('[', 64) + new string(']', 64) + "}";
+        Assert.Throws<StrictJsonException>(() => StrictJson.ParseResult(Encoding.UTF8.GetBytes(answer)));
+        Assert.IsType<StrictObject>(StrictJson.ParseAnswer(Encoding.UTF8.GetBytes(answer)));
+        var deeper = "{\"result\":" + new string('[', 65) + new string(']', 65) + "}";
+        Assert.Equal("invalid_json", Assert.Throws<StrictJsonException>(() => StrictJson.ParseAnswer(Encoding.UTF8.GetBytes(deeper))).Code);
+    }
+
+    [Fact]
     public void AcceptsIntegersUpTo4300Digits()
     {
         string digits4300 = "1" + new string('0', 4299);
