@@ -401,12 +401,38 @@ internal static class ReceiptsCommand
         }
     }
 
+    /// <summary>The members of an /execute answer, as the gateway writes them (upstream_status only for a routed action).</summary>
+    private static readonly string[] AnswerMembers = ["id", "action", "result", "approved", "upstream_status", "receipt", "receipt_document"];
+
     /// <summary>
     /// Why an /execute answer does not match the receipt it embeds (its <c>id</c>, <c>action</c>,
-    /// <c>upstream_status</c>, <c>receipt</c> and <c>result</c>, each when present), or null when it does.
+    /// <c>upstream_status</c>, <c>receipt</c> and <c>result</c>), or null when it does. The answer
+    /// must have exactly the gateway's shape: a member removed (a result nobody can check) or
+    /// added (text the receipt never signed) is not the answer the receipt records.
     /// </summary>
     private static string? AnswerProblem(StrictObject answer, ReceiptDocument document)
     {
+        foreach (var member in answer.Properties)
+        {
+            if (Array.IndexOf(AnswerMembers, member.Key) < 0)
+            {
+                return $"the answer holds '{member.Key}', which the gateway never writes";
+            }
+        }
+        foreach (var member in AnswerMembers)
+        {
+            var expected = member != "upstream_status" || document.Body.UpstreamStatus is not null;
+            if (answer.TryGet(member, out _) != expected)
+            {
+                return expected
+                    ? $"the answer lacks '{member}'"
+                    : "the answer holds 'upstream_status', but the receipt records no backend status";
+            }
+        }
+        if (answer.TryGet("approved", out var approved) && !ReferenceEquals(approved, StrictLiteral.True))
+        {
+            return "the answer's 'approved' is not true, as the gateway writes it";
+        }
         if (answer.TryGet("id", out var id) && (id is not StrictString idText || idText.Value != document.Body.ExecId))
         {
             return "the answer's 'id' is not the receipt's exec_id";

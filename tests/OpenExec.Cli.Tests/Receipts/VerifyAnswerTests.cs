@@ -78,6 +78,28 @@ public sealed class VerifyAnswerTests : IDisposable
         Assert.True(run.ExitCode == 1, run.ToString());
     }
 
+    [Theory]
+    [InlineData("\"result\":{\"sum\":5},", "", "lacks 'result'")]
+    [InlineData("\"id\":\"ex_1\",", "", "lacks 'id'")]
+    [InlineData("\"approved\":true,", "", "lacks 'approved'")]
+    [InlineData("\"approved\":true,", "\"approved\":false,", "'approved' is not true")]
+    [InlineData("\"approved\":true,", "\"approved\":true,\"note\":\"refund issued\",", "holds 'note'")]
+    [InlineData("\"approved\":true,", "\"approved\":true,\"upstream_status\":200,", "records no backend status")]
+    public async Task An_answer_not_shaped_as_the_gateway_writes_it_does_not_verify(string member, string replacement, string problem)
+    {
+        // Each member is checked against the receipt, so one removed is a claim nobody checked
+        // (a result the auditor cannot see was the one signed) and one added is text the receipt
+        // never signed: neither is the answer the receipt records.
+        var (answer, _) = Answer("{\"sum\":5}");
+        var altered = answer.Replace(member, replacement, StringComparison.Ordinal);
+        Assert.NotEqual(answer, altered);
+
+        var run = await Tool.RunAsync("receipts", "verify", Write("answer.json", altered), "--keys", KeysFile());
+
+        Assert.True(run.ExitCode == 1, run.ToString());
+        Assert.Contains(problem, run.Out, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task An_answer_whose_result_carries_more_digits_than_a_double_verifies()
     {
