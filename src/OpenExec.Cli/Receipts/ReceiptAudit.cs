@@ -175,7 +175,9 @@ internal sealed class ReceiptAudit(string path, TrustedKeys keys, ProgressMeter 
     private static HeadResult CheckHead(AuditResult result, Checkpoint checkpoint, long after)
     {
         var chain = result.Chains.FirstOrDefault(c => string.Equals(c.Gateway, checkpoint.Gateway, StringComparison.Ordinal));
-        var at = $"checkpoint of gateway {checkpoint.Gateway} at seq {checkpoint.Seq}";
+        // When it was signed is part of what it vouches for: an old checkpoint is genuine too, and
+        // proves nothing about what was written after it.
+        var at = $"checkpoint of gateway {checkpoint.Gateway} at seq {checkpoint.Seq} (signed {checkpoint.Timestamp})";
         if (checkpoint.Seq == 0)
         {
             return string.Equals(checkpoint.Hash, ReceiptBody.GenesisPrev, StringComparison.Ordinal)

@@ -49,6 +49,9 @@ public sealed class ClawShieldWalkthroughTests(ClawShieldGatewayFixture fixture)
         Assert.Contains("signature  ok: 6 of 6", withFile.Out, StringComparison.Ordinal);
         Assert.Contains("chain      ok", withFile.Out, StringComparison.Ordinal);
         Assert.Contains("head       ok", withFile.Out, StringComparison.Ordinal);
+        // The checkpoint's signed time is shown: an old checkpoint vouches for nothing after it.
+        var signedAt = JsonNode.Parse(File.ReadAllText(fixture.CheckpointFile))!["timestamp"]!.GetValue<string>();
+        Assert.Contains($"(signed {signedAt})", withFile.Out, StringComparison.Ordinal);
         Assert.Contains("OK: every check holds", withFile.Out, StringComparison.Ordinal);
 
         var withUrl = await Tool.RunAsync("receipts", "audit", "--file", fixture.ExportFile, "--url", fixture.Gateway.Url);
