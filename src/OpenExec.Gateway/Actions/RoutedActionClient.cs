@@ -51,7 +51,10 @@ internal sealed partial class RoutedActionClient(IProxyStateLookup proxyState, G
         {
             // A request with a body is never re-sent by SocketsHttpHandler once it started sending.
             Content = new ByteArrayContent(ClawShieldJson.Serialize(payload)),
-            Version = System.Net.HttpVersion.Version11,
+            // The cluster's HTTP version settings, as the proxied door uses them: a backend that
+            // speaks only HTTP/2 refuses an HTTP/1.1 request with a 400 that would read as an answer.
+            Version = cluster.Model.Config.HttpRequest?.Version ?? System.Net.HttpVersion.Version11,
+            VersionPolicy = cluster.Model.Config.HttpRequest?.VersionPolicy ?? HttpVersionPolicy.RequestVersionOrLower,
         };
         message.Content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
         message.Headers.TryAddWithoutValidation("Idempotency-Key", Pipeline.RequestRules.IdempotencyKey(nonce));
