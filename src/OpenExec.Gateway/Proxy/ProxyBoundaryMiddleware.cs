@@ -58,6 +58,12 @@ internal sealed class ProxyBoundaryMiddleware(RequestDelegate next, ExecutionPip
                 return Task.CompletedTask;
             }, context.Response);
             await next(context).ConfigureAwait(false);
+            if (!context.Response.HasStarted && (context.GetReverseProxyFeature().ProxiedDestination is null || context.GetForwarderErrorFeature() is not null))
+            {
+                // YARP answers a forward that got no answer with a bare status; the agent gets a
+                // problem with its code, as for every gateway error (no receipt: nothing was checked).
+                await WritePassThroughFailureAsync(context).ConfigureAwait(false);
+            }
             return;
         }
 
@@ -178,6 +184,17 @@ internal sealed class ProxyBoundaryMiddleware(RequestDelegate next, ExecutionPip
             return BackendDelivery.NotSent();
         }
         return BackendDelivery.Unknown(receipted.BackendStatus);
+    }
+
+    /// <summary>A pass-through read without an answer: 502 when nothing was sent, 504 when it went out and none came back.</summary>
+    private static Task WritePassThroughFailureAsync(HttpContext context)
+    {
+        var error = context.GetForwarderErrorFeature();
+        var notSent = error is null || error.Error == ForwarderError.NoAvailableDestinations || BackendDelivery.NothingSent(error.Exception);
+        context.Response.Clear();
+        return notSent
+            ? Problem.WriteAsync(context, 502, "upstream_failed", "The backend could not be reached; nothing was sent")
+            : Problem.WriteAsync(context, 504, "outcome_unknown", "The backend did not answer in time or the connection was lost after sending");
     }
 
     /// <summary>Exactly the bytes that were hashed go out, with a correct length and no smuggling headers.</summary>
