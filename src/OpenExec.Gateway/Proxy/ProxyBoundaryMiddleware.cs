@@ -133,8 +133,11 @@ internal sealed class ProxyBoundaryMiddleware(RequestDelegate next, ExecutionPip
         // a step of YARP's pipeline answered by itself (session affinity's Return503Error, no
         // available destination) and no byte reached a backend, whatever status it set.
         var forwarded = context.GetReverseProxyFeature().ProxiedDestination is not null;
+        // The backend's whole answer is in hand: no forwarder error, or only the request body's,
+        // reported once the answer had been passed on.
+        var answered = forwarded && (context.GetForwarderErrorFeature() is not { } error || AnsweredBeforeRequestBodyFailed(context, error, receipted));
         receipted.FitBodylessStatus();
-        var outcome = forwarded ? Classify(context, receipted) : BackendDelivery.NotSent();
+        var outcome = answered ? Answered(context, receipted) : forwarded ? Classify(context, receipted) : BackendDelivery.NotSent();
         ReceiptDocument document;
         try
         {
@@ -154,7 +157,7 @@ internal sealed class ProxyBoundaryMiddleware(RequestDelegate next, ExecutionPip
         {
             return;
         }
-        if (!forwarded || context.GetForwarderErrorFeature() is not null)
+        if (!answered)
         {
             // The backend gave no complete answer: answer for the gateway, naming the receipt.
             receipted.DiscardBuffered();
@@ -169,15 +172,30 @@ internal sealed class ProxyBoundaryMiddleware(RequestDelegate next, ExecutionPip
         await receipted.ReleaseAsync(document.Hash, CancellationToken.None).ConfigureAwait(false);
     }
 
-    /// <summary>The receipt's decision for what the forwarder saw (SPEC section 5).</summary>
+    /// <summary>The receipt of a whole answer from the backend: its status decides (SPEC section 5).</summary>
+    private static ExecutionOutcome Answered(HttpContext context, ReceiptedResponseBody receipted)
+    {
+        var status = context.Response.StatusCode;
+        return new ExecutionOutcome(status >= 500 ? Decisions.UpstreamFailed : Decisions.Executed, status >= 500 ? "upstream_failed" : null, receipted.Sha256(), "bytes", status);
+    }
+
+    /// <summary>
+    /// True when the forwarder reported the request body's failure only after it had passed on the
+    /// backend's whole answer: a backend may answer before it has read the body (a refused upload)
+    /// and, over HTTP/2, then reset the rest of it (RFC 9113 section 8.1). That answer is complete
+    /// and is the agent's, whatever its status. Whenever the forwarder could not pass on a whole
+    /// held answer, it cleared the response, the <c>OpenExec-Exec-Id</c> set before forwarding with
+    /// it. A streamed answer is not judged so: it may have been cut off as it went.
+    /// </summary>
+    private static bool AnsweredBeforeRequestBodyFailed(HttpContext context, IForwarderErrorFeature error, ReceiptedResponseBody receipted)
+        => error.Error == ForwarderError.RequestBodyDestination
+            && !receipted.Streaming
+            && context.Response.Headers.ContainsKey(ReceiptedResponseBody.ExecIdHeader);
+
+    /// <summary>The receipt's decision when the forwarder gave no whole answer (SPEC section 5).</summary>
     private static ExecutionOutcome Classify(HttpContext context, ReceiptedResponseBody receipted)
     {
-        var error = context.GetForwarderErrorFeature();
-        if (error is null)
-        {
-            var status = context.Response.StatusCode;
-            return new ExecutionOutcome(status >= 500 ? Decisions.UpstreamFailed : Decisions.Executed, status >= 500 ? "upstream_failed" : null, receipted.Sha256(), "bytes", status);
-        }
+        var error = context.GetForwarderErrorFeature()!;
         // A connect timeout reaches YARP as a cancellation: RequestTimedOut, nothing sent all the same.
         if (error.Error == ForwarderError.NoAvailableDestinations || (error.Error is ForwarderError.Request or ForwarderError.RequestTimedOut && BackendDelivery.NothingSent(error.Exception)))
         {
