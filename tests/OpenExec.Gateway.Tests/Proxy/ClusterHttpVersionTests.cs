@@ -1,10 +1,4 @@
-using System.Net;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
-using Microsoft.AspNetCore.Server.Kestrel.Core;
-using Microsoft.Extensions.Logging;
 using OpenExec.Gateway.Tests.Http;
 using OpenExec.Gateway.Tests.Infrastructure;
 
@@ -16,22 +10,13 @@ public sealed class ClusterHttpVersionTests
     [Fact]
     public async Task Execute_calls_an_http2_only_backend_as_its_cluster_says()
     {
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.WebHost.UseUrls("http://127.0.0.1:0");
-        builder.WebHost.ConfigureKestrel(k => k.ConfigureEndpointDefaults(e => e.Protocols = HttpProtocols.Http2));
-        builder.Logging.ClearProviders();
-        var calls = 0;
-        await using var backend = builder.Build();
-        backend.MapPost("/{**path}", async (HttpContext context) =>
+        await using var backend = await Http2Backend.StartAsync(async context =>
         {
-            Interlocked.Increment(ref calls);
             context.Response.ContentType = "application/json";
             await context.Response.WriteAsync($$"""{"protocol":"{{context.Request.Protocol}}"}""");
         });
-        await backend.StartAsync();
-        var address = backend.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
 
-        var settings = ProxyConfig.Route("h2", "h2_op", "v1", address + "/", executePath: "/v1/run");
+        var settings = ProxyConfig.Route("h2", "h2_op", "v1", backend.Address, executePath: "/v1/run");
         settings["ReverseProxy:Clusters:h2:HttpRequest:Version"] = "2";
         settings["ReverseProxy:Clusters:h2:HttpRequest:VersionPolicy"] = "RequestVersionExact";
         await using var gateway = await GatewayServer.StartAsync(settings);
@@ -40,6 +25,6 @@ public sealed class ClusterHttpVersionTests
         // that the receipt recorded as executed, and the nonce was spent on a call that never ran.
         var executed = await GatewayAssert.ExecutedAsync(await gateway.ExecuteAsync("h2_op", new { }, "k-h2"));
         Assert.Equal("HTTP/2", executed.GetProperty("result").Str("protocol"));
-        Assert.Equal(1, calls);
+        Assert.Equal(1, backend.Calls);
     }
 }

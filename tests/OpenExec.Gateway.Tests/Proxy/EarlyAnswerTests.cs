@@ -2,12 +2,7 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Security.Cryptography;
 using System.Text;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
-using Microsoft.AspNetCore.Server.Kestrel.Core;
-using Microsoft.Extensions.Logging;
 using OpenExec.Gateway.Tests.Http;
 using OpenExec.Gateway.Tests.Infrastructure;
 
@@ -25,33 +20,21 @@ public sealed class EarlyAnswerTests
     [Fact]
     public async Task An_http2_backends_complete_answer_before_reading_the_body_passes_through_and_is_receipted()
     {
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.WebHost.UseUrls("http://127.0.0.1:0");
-        builder.WebHost.ConfigureKestrel(k => k.ConfigureEndpointDefaults(e => e.Protocols = HttpProtocols.Http2));
-        builder.Logging.ClearProviders();
-        var calls = 0;
-        await using var backend = builder.Build();
-        backend.MapPost("/{**path}", async (HttpContext context) =>
+        await using var backend = await Http2Backend.StartAsync(async context =>
         {
-            Interlocked.Increment(ref calls);
             context.Response.StatusCode = 413;
             context.Response.ContentType = "application/json";
             await context.Response.WriteAsync(Refusal);
         });
-        await backend.StartAsync();
-        var address = backend.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
 
-        var settings = ProxyConfig.Route("upload", "upload_file", "v1", address + "/");
+        var settings = ProxyConfig.Route("upload", "upload_file", "v1", backend.Address);
         settings["ReverseProxy:Clusters:upload:HttpRequest:Version"] = "2";
         settings["ReverseProxy:Clusters:upload:HttpRequest:VersionPolicy"] = "RequestVersionExact";
         await using var gateway = await GatewayServer.StartAsync(settings);
 
         // Larger than the HTTP/2 window the backend grants, so the backend answers while the
         // gateway is still sending.
-        var upload = new HttpRequestMessage(HttpMethod.Post, "/v1/upload") { Content = new ByteArrayContent(new byte[900_000]) };
-        upload.Content.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
-        upload.Headers.Add("Idempotency-Key", "k-early");
-        var response = await gateway.Client.SendAsync(upload);
+        var response = await gateway.Client.SendAsync(Upload());
 
         // It was a 504 outcome_unknown: the backend's own, complete refusal was thrown away.
         Assert.Equal(HttpStatusCode.RequestEntityTooLarge, response.StatusCode);
@@ -62,13 +45,18 @@ public sealed class EarlyAnswerTests
         var body = receipt.GetProperty("body");
         Assert.Equal(("executed", 413), (body.Str("decision"), body.GetProperty("upstream_status").GetInt32()));
         Assert.Equal(Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(Refusal))), body.Str("result_sha256"));
-        Assert.Equal(1, calls);
+        Assert.Equal(1, backend.Calls);
 
-        var again = new HttpRequestMessage(HttpMethod.Post, "/v1/upload") { Content = new ByteArrayContent(new byte[900_000]) };
-        again.Content.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
-        again.Headers.Add("Idempotency-Key", "k-early");
-        var replay = await GatewayAssert.ProblemAsync(await gateway.Client.SendAsync(again), HttpStatusCode.Conflict, "replay_denied");
+        var replay = await GatewayAssert.ProblemAsync(await gateway.Client.SendAsync(Upload()), HttpStatusCode.Conflict, "replay_denied");
         Assert.Equal("executed", replay.GetProperty("original").Str("decision"));
-        Assert.Equal(1, calls);
+        Assert.Equal(1, backend.Calls);
+    }
+
+    private static HttpRequestMessage Upload()
+    {
+        var upload = new HttpRequestMessage(HttpMethod.Post, "/v1/upload") { Content = new ByteArrayContent(new byte[900_000]) };
+        upload.Content.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
+        upload.Headers.Add("Idempotency-Key", "k-early");
+        return upload;
     }
 }
