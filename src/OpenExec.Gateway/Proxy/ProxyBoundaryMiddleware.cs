@@ -137,7 +137,7 @@ internal sealed class ProxyBoundaryMiddleware(RequestDelegate next, ExecutionPip
         // reported once the answer had been passed on.
         var answered = forwarded && (context.GetForwarderErrorFeature() is not { } error || AnsweredBeforeRequestBodyFailed(context, error, receipted));
         receipted.FitBodylessStatus();
-        var outcome = answered ? Answered(context, receipted) : forwarded ? Classify(context, receipted) : BackendDelivery.NotSent();
+        var outcome = answered ? Answered(context, receipted) : NothingSent(context) ? BackendDelivery.NotSent() : BackendDelivery.Unknown(receipted.BackendStatus);
         ReceiptDocument document;
         try
         {
@@ -192,23 +192,22 @@ internal sealed class ProxyBoundaryMiddleware(RequestDelegate next, ExecutionPip
             && !receipted.Streaming
             && context.Response.Headers.ContainsKey(ReceiptedResponseBody.ExecIdHeader);
 
-    /// <summary>The receipt's decision when the forwarder gave no whole answer (SPEC section 5).</summary>
-    private static ExecutionOutcome Classify(HttpContext context, ReceiptedResponseBody receipted)
-    {
-        var error = context.GetForwarderErrorFeature()!;
-        // A connect timeout reaches YARP as a cancellation: RequestTimedOut, nothing sent all the same.
-        if (error.Error == ForwarderError.NoAvailableDestinations || (error.Error is ForwarderError.Request or ForwarderError.RequestTimedOut && BackendDelivery.NothingSent(error.Exception)))
-        {
-            return BackendDelivery.NotSent();
-        }
-        return BackendDelivery.Unknown(receipted.BackendStatus);
-    }
+    /// <summary>
+    /// True when the forward provably carried no byte to a backend (SPEC section 5): no
+    /// destination was chosen (a step of YARP's pipeline answered by itself), none was available,
+    /// or the connection was never made. A connect timeout reaches YARP as a cancellation:
+    /// RequestTimedOut, nothing sent all the same.
+    /// </summary>
+    private static bool NothingSent(HttpContext context)
+        => context.GetReverseProxyFeature().ProxiedDestination is null
+            || context.GetForwarderErrorFeature() is { } error
+                && (error.Error == ForwarderError.NoAvailableDestinations
+                    || error.Error is ForwarderError.Request or ForwarderError.RequestTimedOut && BackendDelivery.NothingSent(error.Exception));
 
     /// <summary>A pass-through read without an answer: 502 when nothing was sent, 504 when it went out and none came back.</summary>
     private static Task WritePassThroughFailureAsync(HttpContext context)
     {
-        var error = context.GetForwarderErrorFeature();
-        var notSent = error is null || error.Error == ForwarderError.NoAvailableDestinations || BackendDelivery.NothingSent(error.Exception);
+        var notSent = NothingSent(context);
         context.Response.Clear();
         return notSent
             ? Problem.WriteAsync(context, 502, "upstream_failed", "The backend could not be reached; nothing was sent")
