@@ -72,6 +72,12 @@ internal static class GatewayHostingExtensions
             try
             {
                 redis = RedisExecutionStore.ParseConfiguration(redisConfiguration);
+                if (redis.EndPoints.Count == 0)
+                {
+                    // Parses (options only), but Connect throws "No endpoints specified" after start-up began.
+                    problems.Add("ConnectionStrings:Redis (OPENEXEC_REDIS) names no Redis endpoint: give host:port first (127.0.0.1:6379,...)");
+                    redis = null;
+                }
             }
             catch (ArgumentException ex)
             {

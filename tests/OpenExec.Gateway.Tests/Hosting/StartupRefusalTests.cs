@@ -111,6 +111,18 @@ public sealed class StartupRefusalTests : IDisposable
     }
 
     [Theory]
+    [InlineData("abortConnect=false")]
+    [InlineData("password=s3cret,ssl=false")]
+    [InlineData(",")]
+    public void A_redis_configuration_that_names_no_endpoint_is_refused_naming_the_setting(string configuration)
+    {
+        // It parses, but connecting threw "No endpoints specified" once start-up had begun: a crash
+        // with a stack trace instead of a refusal naming the setting.
+        var problems = Refused([], new Dictionary<string, string?> { ["OPENEXEC_REDIS"] = configuration });
+        Assert.Contains(problems, p => p.Contains("ConnectionStrings:Redis (OPENEXEC_REDIS)", StringComparison.Ordinal) && p.Contains("endpoint", StringComparison.Ordinal));
+    }
+
+    [Theory]
     [InlineData("00:00:00")]
     [InlineData("-1.00:00:00")]
     public void A_nonce_retention_of_zero_or_less_is_refused_in_demo_mode_too(string retention)
