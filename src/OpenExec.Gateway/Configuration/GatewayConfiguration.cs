@@ -25,7 +25,15 @@ internal static class GatewayConfiguration
         var env = environment ?? Environment.GetEnvironmentVariables().Cast<System.Collections.DictionaryEntry>()
             .ToDictionary(e => (string)e.Key, e => (string?)e.Value, StringComparer.Ordinal);
 
-        var file = FindConfigArgument(args) ?? (env.TryGetValue("OPENEXEC_CONFIG", out var f) ? f : null);
+        var (file, flagProblem) = FindConfigArgument(args);
+        if (flagProblem is not null)
+        {
+            // A file named on the command line that cannot be read is refused; so is one not
+            // named at all (a "--config $UNSET" that left "--config" last or empty: the defaults,
+            // demo mode, would run) and a second one (it would be skipped without a word).
+            return flagProblem;
+        }
+        file ??= env.TryGetValue("OPENEXEC_CONFIG", out var f) ? f : null;
         if (!string.IsNullOrWhiteSpace(file))
         {
             try
@@ -56,20 +64,36 @@ internal static class GatewayConfiguration
         return problem;
     }
 
-    private static string? FindConfigArgument(string[] args)
+    /// <summary>The file <c>--config FILE</c> (or <c>--config=FILE</c>) names, or the problem with the flag.</summary>
+    private static (string? File, string? Problem) FindConfigArgument(string[] args)
     {
+        string? file = null;
         for (var i = 0; i < args.Length; i++)
         {
-            if (args[i] == "--config" && i + 1 < args.Length)
+            string? named;
+            if (args[i] == "--config")
             {
-                return args[i + 1];
+                named = i + 1 < args.Length ? args[++i] : "";
             }
-            if (args[i].StartsWith("--config=", StringComparison.Ordinal))
+            else if (args[i].StartsWith("--config=", StringComparison.Ordinal))
             {
-                return args[i]["--config=".Length..];
+                named = args[i]["--config=".Length..];
             }
+            else
+            {
+                continue;
+            }
+            if (string.IsNullOrWhiteSpace(named))
+            {
+                return (null, "--config names no file: give --config FILE (one JSON configuration file), or leave the flag out");
+            }
+            if (file is not null)
+            {
+                return (null, $"--config is given more than once ('{file}', '{named}'): one JSON configuration file is read; merge them into one");
+            }
+            file = named;
         }
-        return null;
+        return (file, null);
     }
 
     private static bool IsConfigFlag(string[] args, int i)

@@ -75,6 +75,31 @@ public sealed class StartupRefusalTests : IDisposable
         Assert.Contains(invalid, p => p.Contains("--config", StringComparison.Ordinal) && p.Contains(broken, StringComparison.Ordinal));
     }
 
+    [Theory]
+    [InlineData("--config")]
+    [InlineData("--config=")]
+    [InlineData("--config| ")]
+    public void A_config_flag_that_names_no_file_is_refused_rather_than_starting_on_the_defaults(string flags)
+    {
+        // "--config $CONFIG" with CONFIG unset: the clawshield file it meant would be skipped and
+        // the gateway would start in demo mode.
+        var problems = Refused(flags.Split('|'));
+        Assert.Contains(problems, p => p.Contains("--config names no file", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void A_second_config_file_is_refused_rather_than_silently_ignored()
+    {
+        var dir = TempDir.Create();
+        _dirs.Add(dir);
+        var first = Path.Combine(dir, "first.json");
+        var second = Path.Combine(dir, "second.json");
+        File.WriteAllText(first, """{"OpenExec": {"Mode": "demo"}}""");
+        File.WriteAllText(second, """{"OpenExec": {"Mode": "clawshield"}}""");
+        var problems = Refused(["--config", first, "--config", second]);
+        Assert.Contains(problems, p => p.Contains("--config is given more than once", StringComparison.Ordinal) && p.Contains(second, StringComparison.Ordinal));
+    }
+
     [Fact]
     public async Task A_data_dir_last_run_with_redis_is_refused_without_redis_until_moved_back_on_purpose()
     {
