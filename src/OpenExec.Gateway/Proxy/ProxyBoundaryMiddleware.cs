@@ -214,10 +214,13 @@ internal sealed class ProxyBoundaryMiddleware(RequestDelegate next, ExecutionPip
             : Problem.WriteAsync(context, 504, "outcome_unknown", "The backend did not answer in time or the connection was lost after sending");
     }
 
-    /// <summary>Exactly the bytes that were hashed go out, with a correct length and no smuggling headers.</summary>
+    /// <summary>Exactly the method and bytes that were hashed go out, with a correct length and no smuggling headers.</summary>
     private static void PrepareForwarding(HttpContext context, PooledBufferWriter body, string nonce)
     {
         var request = context.Request;
+        // The method the action hash covers, upper-case (SPEC section 5): methods are
+        // case-sensitive, and the forwarder sends an unfamiliar one ("purge") as written.
+        request.Method = request.Method.ToUpperInvariant();
         DropHeaders(request);
         foreach (var header in NonceHeaders)
         {

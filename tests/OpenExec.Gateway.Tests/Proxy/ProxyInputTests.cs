@@ -197,4 +197,22 @@ public sealed class ProxyInputTests : IDisposable
         Assert.Contains("ReverseProxy:Routes:naked", refused.Message, StringComparison.Ordinal);
         Assert.Contains("OpenExec.Action", refused.Message, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task A_method_reaches_the_backend_as_the_upper_case_method_the_approval_covers()
+    {
+        // The action hash covers the upper-case method (SPEC section 5); methods are case-sensitive
+        // (RFC 9110 9.1), so a lower-case "purge" must reach the backend as the "PURGE" approved.
+        await using var gateway = await GatewayServer.StartAsync(ProxyConfig.Route("r", "tool", "v1", Backend));
+        var request = new HttpRequestMessage(new HttpMethod("purge"), "/v1/cache");
+        request.Headers.TryAddWithoutValidation("Idempotency-Key", "purge-1");
+
+        var response = await gateway.Client.SendAsync(request);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("PURGE", Assert.Single(_backend.LogEntries).RequestMessage.Method);
+        var receipt = await Json.ReadAsync(await gateway.Client.GetAsync($"/receipts/{response.Headers.GetValues("OpenExec-Exec-Id").Single()}"));
+        var approved = ActionHash.Compute("tool", ProxiedRequestPayload.Create("PURGE", "/v1/cache", "", ProxiedRequestPayload.Body(null, [])));
+        Assert.Equal(approved, receipt.GetProperty("body").Str("request_sha256"));
+    }
 }
