@@ -1,0 +1,66 @@
+using System.Net;
+using System.Net.Http.Headers;
+using Microsoft.AspNetCore.Http;
+using OpenExec.Gateway.Tests.Infrastructure;
+
+namespace OpenExec.Gateway.Tests.Proxy;
+
+/// <summary>
+/// The backend's answer passes through unchanged (SPEC section 5), its trailers included: an
+/// HTTP/2 backend that ends its answer with trailers (gRPC's status, a checksum) must reach an
+/// HTTP/2 agent with them, whether the gateway held the answer for its receipt or streamed it.
+/// </summary>
+public sealed class ResponseTrailerTests
+{
+    [Theory]
+    [InlineData("application/json")]
+    [InlineData("text/event-stream")]
+    public async Task A_backends_trailers_reach_an_http2_agent(string contentType)
+    {
+        await using var backend = await Http2Backend.StartAsync(async context =>
+        {
+            context.Response.ContentType = contentType;
+            context.Response.DeclareTrailer("x-checksum");
+            await context.Response.WriteAsync("""{"ok":true}""");
+            context.Response.AppendTrailer("x-checksum", "abc123");
+        });
+        var settings = ProxyConfig.Route("report", "report_status", "v1", backend.Address);
+        settings["ReverseProxy:Clusters:report:HttpRequest:Version"] = "2";
+        settings["ReverseProxy:Clusters:report:HttpRequest:VersionPolicy"] = "RequestVersionExact";
+        await AssertTrailerPassesAsync(settings, contentType);
+    }
+
+    [Theory]
+    [InlineData("application/json")]
+    [InlineData("text/event-stream")]
+    public async Task An_http1_backends_chunked_trailers_reach_an_http2_agent(string contentType)
+    {
+        using var backend = new RecordingBackend(
+            $"HTTP/1.1 200 OK\r\nContent-Type: {contentType}\r\nTransfer-Encoding: chunked\r\nTrailer: x-checksum\r\n\r\n"
+            + "b\r\n{\"ok\":true}\r\n0\r\nx-checksum: abc123\r\n\r\n");
+        await AssertTrailerPassesAsync(ProxyConfig.Route("report", "report_status", "v1", backend.Address), contentType);
+    }
+
+    private static async Task AssertTrailerPassesAsync(Dictionary<string, string?> settings, string contentType)
+    {
+        // Cleartext HTTP/2 (prior knowledge) needs the endpoint to speak HTTP/2 alone.
+        settings["Kestrel:EndpointDefaults:Protocols"] = "Http2";
+        await using var gateway = await GatewayServer.StartAsync(settings);
+
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/report")
+        {
+            Content = new StringContent("""{"n":1}""", new MediaTypeHeaderValue("application/json")),
+            Version = HttpVersion.Version20,
+            VersionPolicy = HttpVersionPolicy.RequestVersionExact,
+        };
+        request.Headers.Add("Idempotency-Key", "k-trailer-" + contentType);
+        var response = await gateway.Client.SendAsync(request);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(HttpVersion.Version20, response.Version);
+        Assert.Equal("""{"ok":true}""", await response.Content.ReadAsStringAsync());
+        Assert.True(response.TrailingHeaders.TryGetValues("x-checksum", out var values), "the backend's trailer was dropped");
+        Assert.Equal("abc123", values!.Single());
+        Assert.True(response.Headers.Contains("OpenExec-Exec-Id"));
+    }
+}
