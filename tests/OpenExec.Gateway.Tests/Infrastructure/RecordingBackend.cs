@@ -7,7 +7,8 @@ namespace OpenExec.Gateway.Tests.Infrastructure;
 /// A raw HTTP/1.1 keep-alive backend that records each request head and body exactly as
 /// received, and answers each with one fixed answer. With <c>answerFirstOnly</c> it answers only
 /// the first request on each connection, then reads the head of the next one and closes without
-/// answering: the case where SocketsHttpHandler could silently re-send on a new connection.
+/// answering: the case where SocketsHttpHandler could silently re-send on a new connection. With
+/// <c>closeAfterAnswer</c> it closes each connection once it has answered (close-delimited answers).
 /// </summary>
 public sealed class RecordingBackend : IDisposable
 {
@@ -15,11 +16,13 @@ public sealed class RecordingBackend : IDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly byte[] _answer;
     private readonly bool _answerFirstOnly;
+    private readonly bool _closeAfterAnswer;
     private int _requests;
     private int _connections;
 
-    public RecordingBackend(string answer = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n{\"ok\":true}", bool answerFirstOnly = false)
+    public RecordingBackend(string answer = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n{\"ok\":true}", bool answerFirstOnly = false, bool closeAfterAnswer = false)
     {
+        _closeAfterAnswer = closeAfterAnswer;
         _answer = Encoding.Latin1.GetBytes(answer);
         _answerFirstOnly = answerFirstOnly;
         _listener.Start();
@@ -99,6 +102,12 @@ public sealed class RecordingBackend : IDisposable
                 Seen.Enqueue((head, pending.GetRange(headEnd + 4, length).ToArray()));
                 pending.RemoveRange(0, headEnd + 4 + length);
                 await stream.WriteAsync(_answer);
+                if (_closeAfterAnswer)
+                {
+                    // A close-delimited answer (HTTP/1.0, no Content-Length) ends here.
+                    client.Client.Shutdown(SocketShutdown.Send);
+                    return;
+                }
             }
         }
     }
