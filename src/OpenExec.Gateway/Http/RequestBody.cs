@@ -15,6 +15,9 @@ internal static class RequestBody
         public bool Ok => Body is not null;
     }
 
+    /// <summary>Where Kestrel puts a Content-Length that arrived beside Transfer-Encoding.</summary>
+    private const string KestrelMovedContentLength = "X-Content-Length";
+
     public static async ValueTask<ReadResult> ReadAsync(HttpContext context, long limit)
     {
         var request = context.Request;
@@ -27,6 +30,14 @@ internal static class RequestBody
         if (request.Headers.TransferEncoding.Count > 0 && !IsChunkedOnly(request.Headers.TransferEncoding.ToString()))
         {
             return Fail(415, "unsupported_media_type", "Transfer-Encoding other than chunked is not accepted: send the body uncompressed");
+        }
+        // Both Transfer-Encoding and Content-Length: Kestrel frames by the chunks and moves the
+        // Content-Length aside (into X-Content-Length); a hop before the gateway may have framed
+        // by the length. Which body the client meant is in doubt, and RFC 9112 section 6.3 says
+        // to treat it as an error: nothing runs on a guess, and nothing is forwarded.
+        if (request.Headers.TransferEncoding.Count > 0 && request.Headers.ContainsKey(KestrelMovedContentLength))
+        {
+            return Fail(400, "invalid_request", "The request has both Transfer-Encoding and Content-Length: its framing is ambiguous (RFC 9112 section 6.3); send one of them. Nothing was executed.");
         }
         if (request.ContentLength is { } declared && declared > limit)
         {

@@ -82,6 +82,31 @@ public sealed class ProxyInputTests : IDisposable
         Assert.Empty(_backend.LogEntries);
     }
 
+    [Theory]
+    [InlineData("/files/a")]
+    [InlineData("/execute")]
+    public async Task A_request_with_both_transfer_encoding_and_content_length_is_refused_before_anything_runs(string path)
+    {
+        // A hop before the gateway that framed by the length saw another body than the chunks.
+        await using var gateway = await GatewayServer.StartAsync(ProxyConfig.Route("up", "upload", "files", Backend));
+        var json = path == "/execute" ? """{"action":"echo","payload":{"a":1},"nonce":"te-cl"}""" : """{"a":1}""";
+        var chunked = Encoding.ASCII.GetBytes($"{json.Length:x}\r\n{json}\r\n0\r\n\r\n");
+
+        var (status, text) = await RawHttp.SendAsync(gateway.BaseAddress,
+            $"POST {path} HTTP/1.1\r\nHost: x\r\nIdempotency-Key: te-cl\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\nConnection: close\r\n\r\n", chunked);
+
+        Assert.Equal(400, status);
+        Assert.Contains("\"code\":\"invalid_request\"", text, StringComparison.Ordinal);
+        Assert.Contains("Transfer-Encoding and Content-Length", text, StringComparison.Ordinal);
+        Assert.Empty(_backend.LogEntries);
+        Assert.Empty(await gateway.ReceiptsAsync());
+
+        // Nothing was consumed: the same nonce, framed once, runs.
+        var (retried, _) = await RawHttp.SendAsync(gateway.BaseAddress,
+            $"POST {path} HTTP/1.1\r\nHost: x\r\nIdempotency-Key: te-cl\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n", chunked);
+        Assert.Equal(200, retried);
+    }
+
     [Fact]
     public async Task Hop_by_hop_and_method_override_headers_are_not_forwarded()
     {
