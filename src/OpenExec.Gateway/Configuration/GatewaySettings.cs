@@ -71,6 +71,12 @@ internal sealed class GatewaySettings
             {
                 problems.Add("CLAWSHIELD_TENANT_ID (OpenExec:TenantId) is required in clawshield mode (or set OpenExec:AllowAnyTenant=true to accept any tenant)");
             }
+            else if (!string.IsNullOrWhiteSpace(options.TenantId) && options.TenantId.Trim().Length != options.TenantId.Length)
+            {
+                // An env file written with CRLF leaves "tenant-001\r": compared exactly, no approval's
+                // tenant would ever match, and every request would be refused as another tenant's.
+                problems.Add("CLAWSHIELD_TENANT_ID (OpenExec:TenantId) begins or ends with whitespace (a carriage return from a CRLF file?): no approval's tenant would match it; remove the whitespace");
+            }
             if (options.AllowAnyTenant)
             {
                 warnings.Add("Any tenant accepted: OpenExec:AllowAnyTenant is true, so approvals for every tenant of the governance key execute here");

@@ -223,6 +223,18 @@ public sealed class StartupRefusalTests : IDisposable
         Assert.Contains(problems, p => p.Contains("CLAWSHIELD_PUBLIC_KEY", StringComparison.Ordinal));
     }
 
+    [Theory]
+    [InlineData("tenant-001\r")]
+    [InlineData(" tenant-001")]
+    [InlineData("tenant-001 ")]
+    public void A_tenant_with_surrounding_whitespace_is_refused_rather_than_refusing_every_approval(string tenant)
+    {
+        // From an env file saved with CRLF: compared exactly, no approval's tenant would match.
+        using var governance = new Governance();
+        var problems = Refused([], governance.Environment(tenant: tenant));
+        Assert.Contains(problems, p => p.Contains("CLAWSHIELD_TENANT_ID", StringComparison.Ordinal) && p.Contains("whitespace", StringComparison.Ordinal));
+    }
+
     /// <summary>
     /// Every sample users copy starts a gateway as the README says (the ClawShield samples with
     /// CLAWSHIELD_PUBLIC_KEY from the environment), and names only settings that exist: the
