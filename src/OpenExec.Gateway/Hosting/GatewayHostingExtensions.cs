@@ -226,7 +226,8 @@ internal static class GatewayHostingExtensions
 
     /// <summary>
     /// One-value settings given as a list or an object ("Mode": ["clawshield"]): the binder keeps
-    /// the default (demo mode) or fails without naming the setting. Refused, each named.
+    /// the default (demo mode) or fails without naming the setting; and groups given one value
+    /// ("RateLimit": 0), which bind to nothing. Refused, each named.
     /// </summary>
     private static List<string> ScalarsGivenAsLists(IConfiguration configuration)
     {
@@ -240,11 +241,18 @@ internal static class GatewayHostingExtensions
             foreach (var property in options.GetProperties(System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.Instance))
             {
                 var type = Nullable.GetUnderlyingType(property.PropertyType) ?? property.PropertyType;
+                var key = $"{section}:{property.Name}";
+                if (property.CanWrite && type.IsClass && type != typeof(string) && !type.IsArray && configuration[key] is { Length: > 0 } value)
+                {
+                    // "RateLimit": 0 (OpenExec__RateLimit=0) binds to nothing: the default limit runs.
+                    var first = type.GetProperties(System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.Instance).First(p => p.CanWrite).Name;
+                    problems.Add($"{key} is a group of settings, not one value ('{value}' binds to nothing: the defaults would run); set {key}:{first} (environment {key.Replace(":", "__", StringComparison.Ordinal)}__{first})");
+                    continue;
+                }
                 if (!property.CanWrite || !(type == typeof(string) || type.IsPrimitive || type == typeof(TimeSpan)))
                 {
                     continue;
                 }
-                var key = $"{section}:{property.Name}";
                 if (configuration.GetSection(key).GetChildren().Any())
                 {
                     problems.Add($"{key} is one value, not a list or an object (a JSON list binds to nothing: the default would run)");
