@@ -114,6 +114,11 @@ internal sealed class ProxyBoundaryMiddleware(RequestDelegate next, ExecutionPip
         // evidence. (A streaming one ends when the agent goes: ReceiptedResponseBody.)
         var detached = new DetachedLifetime();
         context.Features.Set<IHttpRequestLifetimeFeature>(detached);
+        var reset = context.Features.Get<IHttpResetFeature>();
+        if (reset is not null)
+        {
+            context.Features.Set<IHttpResetFeature>(detached);
+        }
         try
         {
             // The forwarder's HTTP client span is a child of this one.
@@ -126,6 +131,10 @@ internal sealed class ProxyBoundaryMiddleware(RequestDelegate next, ExecutionPip
             if (lifetime is not null)
             {
                 context.Features.Set(lifetime);
+            }
+            if (reset is not null)
+            {
+                context.Features.Set(reset);
             }
         }
 
@@ -148,9 +157,9 @@ internal sealed class ProxyBoundaryMiddleware(RequestDelegate next, ExecutionPip
             if (receipted.Streaming && detached.AbortRequested)
             {
                 // The backend broke off a streamed answer: once its receipt is written (or could
-                // not be), the agent's connection is cut too, so a truncated answer never ends as
-                // a complete one.
-                lifetime?.Abort();
+                // not be), the agent's connection (HTTP/2: its stream) is cut too, so a truncated
+                // answer never ends as a complete one.
+                detached.CutAgent(lifetime, reset);
             }
         }
         if (receipted.Streaming)
@@ -263,14 +272,38 @@ internal sealed class ProxyBoundaryMiddleware(RequestDelegate next, ExecutionPip
 
     /// <summary>
     /// A request lifetime the agent's disconnect does not cancel. The forwarder's abort (a backend
-    /// that broke off its answer) is remembered and carried out once the receipt is written.
+    /// that broke off its answer) is remembered and carried out once the receipt is written: over
+    /// HTTP/1.1 the forwarder aborts the connection, over HTTP/2 and HTTP/3 it resets the stream
+    /// (<see cref="IHttpResetFeature"/>), so both stand in here.
     /// </summary>
-    private sealed class DetachedLifetime : IHttpRequestLifetimeFeature
+    private sealed class DetachedLifetime : IHttpRequestLifetimeFeature, IHttpResetFeature
     {
         public CancellationToken RequestAborted { get; set; } = CancellationToken.None;
 
         public bool AbortRequested { get; private set; }
 
+        /// <summary>The stream reset the forwarder asked for, when it reset rather than aborted.</summary>
+        public int? ResetCode { get; private set; }
+
         public void Abort() => AbortRequested = true;
+
+        public void Reset(int errorCode)
+        {
+            AbortRequested = true;
+            ResetCode = errorCode;
+        }
+
+        /// <summary>Carries out the cut the forwarder asked for, on the agent's own features.</summary>
+        public void CutAgent(IHttpRequestLifetimeFeature? lifetime, IHttpResetFeature? reset)
+        {
+            if (ResetCode is { } code && reset is not null)
+            {
+                reset.Reset(code);
+            }
+            else
+            {
+                lifetime?.Abort();
+            }
+        }
     }
 }

@@ -8,7 +8,8 @@ namespace OpenExec.Gateway.Tests.Infrastructure;
 /// outcome fail as an unavailable store would (a lock held too long, a full disk). Remembers the
 /// most receipts one listing asked it for, and counts key listings (each taking
 /// <see cref="KeyListingDelay"/>, as a slow Redis would, and listing <see cref="OtherKeys"/> as
-/// they stood when it started: keys other instances registered).
+/// they stood when it started: keys other instances registered). Each outcome write can be made
+/// to take <see cref="OutcomeDelay"/> first, as a store under load would.
 /// </summary>
 internal sealed class FlakyStore(IExecutionStore inner) : IExecutionStore
 {
@@ -20,6 +21,8 @@ internal sealed class FlakyStore(IExecutionStore inner) : IExecutionStore
 
     public TimeSpan KeyListingDelay;
 
+    public TimeSpan OutcomeDelay;
+
     public System.Collections.Concurrent.ConcurrentQueue<SigningKeyRecord> OtherKeys { get; } = new();
 
     public string Kind => inner.Kind;
@@ -27,9 +30,21 @@ internal sealed class FlakyStore(IExecutionStore inner) : IExecutionStore
     public bool ReceiptCopiesExpire => inner.ReceiptCopiesExpire;
 
     public ValueTask<ReceiptDocument> AppendReceiptAsync(ReceiptBody draft, ClaimUpdate? claimUpdate, CancellationToken cancellationToken)
-        => claimUpdate is not null && Interlocked.Decrement(ref FailOutcomes) >= 0
-            ? ValueTask.FromException<ReceiptDocument>(new StoreUnavailableException("injected: the outcome could not be written"))
+    {
+        if (claimUpdate is not null && Interlocked.Decrement(ref FailOutcomes) >= 0)
+        {
+            return ValueTask.FromException<ReceiptDocument>(new StoreUnavailableException("injected: the outcome could not be written"));
+        }
+        return claimUpdate is not null && OutcomeDelay > TimeSpan.Zero
+            ? DelayedAsync(draft, claimUpdate, cancellationToken)
             : inner.AppendReceiptAsync(draft, claimUpdate, cancellationToken);
+    }
+
+    private async ValueTask<ReceiptDocument> DelayedAsync(ReceiptBody draft, ClaimUpdate claimUpdate, CancellationToken cancellationToken)
+    {
+        await Task.Delay(OutcomeDelay, cancellationToken);
+        return await inner.AppendReceiptAsync(draft, claimUpdate, cancellationToken);
+    }
 
     public Task<IReadOnlyList<ReceiptDocument>> RecoverAsync(Func<RecoveredClaim, ReceiptBody> draftFor, CancellationToken cancellationToken) => inner.RecoverAsync(draftFor, cancellationToken);
 

@@ -231,6 +231,33 @@ public sealed class ProxyStreamingTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_stream_the_backend_breaks_off_is_reset_for_an_http2_agent_after_its_receipt()
+    {
+        // Over HTTP/2 the cut is the stream's reset, not the connection's close: the agent's
+        // read must fail, never end as if the answer were whole.
+        var settings = ProxyConfig.Route("events", "watch", "v1", _address);
+        settings["Kestrel:EndpointDefaults:Protocols"] = "Http2";
+        // A slow outcome write: a reset sent before it would reach the agent first.
+        await using var gateway = await GatewayServer.StartAsync(settings, configure: builder =>
+            builder.Services.AddSingleton<OpenExec.Gateway.Store.IExecutionStore>(sp => new FlakyStore(sp.GetRequiredService<OpenExec.Gateway.Store.SqliteExecutionStore>()) { OutcomeDelay = TimeSpan.FromMilliseconds(500) }));
+        gateway.Client.DefaultRequestVersion = HttpVersion.Version20;
+        gateway.Client.DefaultVersionPolicy = HttpVersionPolicy.RequestVersionExact;
+        using var request = Post("/v1/breaks", "k-break-h2");
+        request.Version = HttpVersion.Version20;
+        request.VersionPolicy = HttpVersionPolicy.RequestVersionExact;
+
+        using var response = await gateway.Client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
+        Assert.Equal((HttpStatusCode.OK, HttpVersion.Version20), (response.StatusCode, response.Version));
+        var execId = Assert.Single(response.Headers.GetValues("OpenExec-Exec-Id"));
+
+        await Assert.ThrowsAnyAsync<Exception>(() => response.Content.ReadAsStringAsync().WaitAsync(TimeSpan.FromSeconds(20)));
+        var receipt = await Json.ReadAsync(await gateway.Client.GetAsync($"/receipts/{execId}"));
+        Assert.Equal("outcome_unknown", receipt.GetProperty("body").Str("decision"));
+        // The connection outlives the reset stream: the agent's other calls go on.
+        Assert.Equal(HttpVersion.Version20, (await gateway.Client.GetAsync("/health")).Version);
+    }
+
+    [Fact]
     public async Task A_pass_through_answer_carries_no_receipt_headers_even_when_its_backend_sets_them()
     {
         await using var gateway = await GatewayServer.StartAsync(ProxyConfig.Route("pt", "", "pt", _address, passThrough: true));
