@@ -22,7 +22,7 @@ internal static class GatewayHostingExtensions
     public static IReadOnlyList<string> AddOpenExecGateway(this WebApplicationBuilder builder)
     {
         var configuration = builder.Configuration;
-        if (ScalarsGivenAsLists(configuration) is { Count: > 0 } shapeProblems)
+        if (SettingsOfTheWrongShape(configuration) is { Count: > 0 } shapeProblems)
         {
             return shapeProblems;
         }
@@ -229,7 +229,7 @@ internal static class GatewayHostingExtensions
     /// the default (demo mode) or fails without naming the setting; and groups given one value
     /// ("RateLimit": 0), which bind to nothing. Refused, each named.
     /// </summary>
-    private static List<string> ScalarsGivenAsLists(IConfiguration configuration)
+    private static List<string> SettingsOfTheWrongShape(IConfiguration configuration)
     {
         var problems = new List<string>();
         Check(typeof(OpenExecOptions), OpenExecOptions.Section);
