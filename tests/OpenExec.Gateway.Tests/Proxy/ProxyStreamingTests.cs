@@ -438,4 +438,39 @@ public sealed class ProxyStreamingTests : IAsyncLifetime
         // The stream broke for the agent (SPEC section 5: outcome_unknown if it breaks).
         Assert.Equal("outcome_unknown", (await Json.ReadAsync(receipt)).GetProperty("body").Str("decision"));
     }
+
+    [Fact]
+    public async Task An_http2_agent_that_resets_its_stream_on_an_endless_stream_ends_the_call()
+    {
+        // Over HTTP/2 the agent hangs up by resetting its stream; its connection lives on.
+        var settings = ProxyConfig.Route("feed", "watch", "v1", _address);
+        settings["Kestrel:EndpointDefaults:Protocols"] = "Http2";
+        await using var gateway = await GatewayServer.StartAsync(settings);
+        gateway.Client.DefaultRequestVersion = HttpVersion.Version20;
+        gateway.Client.DefaultVersionPolicy = HttpVersionPolicy.RequestVersionExact;
+        using var request = Post("/v1/feed", "k-feed-h2");
+        request.Version = HttpVersion.Version20;
+        request.VersionPolicy = HttpVersionPolicy.RequestVersionExact;
+
+        string execId;
+        using (var response = await gateway.Client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead))
+        {
+            execId = Assert.Single(response.Headers.GetValues("OpenExec-Exec-Id"));
+            using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
+            while ((await reader.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(10)))?.Contains("data: 1", StringComparison.Ordinal) != true)
+            {
+            }
+            // Disposing an unfinished HTTP/2 answer resets its stream.
+        }
+
+        var ended = await Task.WhenAny(_backendSawAbort.Task, Task.Delay(TimeSpan.FromSeconds(15))) == _backendSawAbort.Task;
+        Assert.True(ended, $"the gateway was still streaming to nobody: {_eventsWritten} events pulled from the backend");
+        var receipt = await gateway.Client.GetAsync($"/receipts/{execId}");
+        for (var i = 0; i < 100 && receipt.StatusCode == HttpStatusCode.NotFound; i++)
+        {
+            await Task.Delay(50);
+            receipt = await gateway.Client.GetAsync($"/receipts/{execId}");
+        }
+        Assert.Equal("outcome_unknown", (await Json.ReadAsync(receipt)).GetProperty("body").Str("decision"));
+    }
 }
