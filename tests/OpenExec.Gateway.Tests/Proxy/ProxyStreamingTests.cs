@@ -235,16 +235,10 @@ public sealed class ProxyStreamingTests : IAsyncLifetime
     {
         // Over HTTP/2 the cut is the stream's reset, not the connection's close: the agent's
         // read must fail, never end as if the answer were whole.
-        var settings = ProxyConfig.Route("events", "watch", "v1", _address);
-        settings["Kestrel:EndpointDefaults:Protocols"] = "Http2";
         // A slow outcome write: a reset sent before it would reach the agent first.
-        await using var gateway = await GatewayServer.StartAsync(settings, configure: builder =>
-            builder.Services.AddSingleton<OpenExec.Gateway.Store.IExecutionStore>(sp => new FlakyStore(sp.GetRequiredService<OpenExec.Gateway.Store.SqliteExecutionStore>()) { OutcomeDelay = TimeSpan.FromMilliseconds(500) }));
-        gateway.Client.DefaultRequestVersion = HttpVersion.Version20;
-        gateway.Client.DefaultVersionPolicy = HttpVersionPolicy.RequestVersionExact;
-        using var request = Post("/v1/breaks", "k-break-h2");
-        request.Version = HttpVersion.Version20;
-        request.VersionPolicy = HttpVersionPolicy.RequestVersionExact;
+        await using var gateway = Http2Agent.Use(await GatewayServer.StartAsync(Http2Agent.Serve(ProxyConfig.Route("events", "watch", "v1", _address)), configure: builder =>
+            builder.Services.AddSingleton<OpenExec.Gateway.Store.IExecutionStore>(sp => new FlakyStore(sp.GetRequiredService<OpenExec.Gateway.Store.SqliteExecutionStore>()) { OutcomeDelay = TimeSpan.FromMilliseconds(500) })));
+        using var request = Http2Agent.Exact(Post("/v1/breaks", "k-break-h2"));
 
         using var response = await gateway.Client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
         Assert.Equal((HttpStatusCode.OK, HttpVersion.Version20), (response.StatusCode, response.Version));
@@ -423,9 +417,17 @@ public sealed class ProxyStreamingTests : IAsyncLifetime
             agent.Client.LingerState = new LingerOption(true, 0);
         }
 
-        // Nobody reads the answer any more: the gateway must stop pulling it from the backend
-        // (within the backend timeout at most), not hold the call, its concurrency slot and its
-        // backend connection for as long as the backend goes on.
+        await AssertStreamEndedForNobodyAsync(gateway, execId);
+    }
+
+    /// <summary>
+    /// Nobody reads the answer any more: the gateway must stop pulling it from the backend
+    /// (within the backend timeout at most), not hold the call, its concurrency slot and its
+    /// backend connection for as long as the backend goes on; and the stream broke for the agent
+    /// (SPEC section 5: outcome_unknown if it breaks).
+    /// </summary>
+    private async Task AssertStreamEndedForNobodyAsync(GatewayServer gateway, string execId)
+    {
         var ended = await Task.WhenAny(_backendSawAbort.Task, Task.Delay(TimeSpan.FromSeconds(15))) == _backendSawAbort.Task;
         Assert.True(ended, $"the gateway was still streaming to nobody: {_eventsWritten} events pulled from the backend");
 
@@ -435,7 +437,6 @@ public sealed class ProxyStreamingTests : IAsyncLifetime
             await Task.Delay(50);
             receipt = await gateway.Client.GetAsync($"/receipts/{execId}");
         }
-        // The stream broke for the agent (SPEC section 5: outcome_unknown if it breaks).
         Assert.Equal("outcome_unknown", (await Json.ReadAsync(receipt)).GetProperty("body").Str("decision"));
     }
 
@@ -443,14 +444,8 @@ public sealed class ProxyStreamingTests : IAsyncLifetime
     public async Task An_http2_agent_that_resets_its_stream_on_an_endless_stream_ends_the_call()
     {
         // Over HTTP/2 the agent hangs up by resetting its stream; its connection lives on.
-        var settings = ProxyConfig.Route("feed", "watch", "v1", _address);
-        settings["Kestrel:EndpointDefaults:Protocols"] = "Http2";
-        await using var gateway = await GatewayServer.StartAsync(settings);
-        gateway.Client.DefaultRequestVersion = HttpVersion.Version20;
-        gateway.Client.DefaultVersionPolicy = HttpVersionPolicy.RequestVersionExact;
-        using var request = Post("/v1/feed", "k-feed-h2");
-        request.Version = HttpVersion.Version20;
-        request.VersionPolicy = HttpVersionPolicy.RequestVersionExact;
+        await using var gateway = Http2Agent.Use(await GatewayServer.StartAsync(Http2Agent.Serve(ProxyConfig.Route("feed", "watch", "v1", _address))));
+        using var request = Http2Agent.Exact(Post("/v1/feed", "k-feed-h2"));
 
         string execId;
         using (var response = await gateway.Client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead))
@@ -463,14 +458,6 @@ public sealed class ProxyStreamingTests : IAsyncLifetime
             // Disposing an unfinished HTTP/2 answer resets its stream.
         }
 
-        var ended = await Task.WhenAny(_backendSawAbort.Task, Task.Delay(TimeSpan.FromSeconds(15))) == _backendSawAbort.Task;
-        Assert.True(ended, $"the gateway was still streaming to nobody: {_eventsWritten} events pulled from the backend");
-        var receipt = await gateway.Client.GetAsync($"/receipts/{execId}");
-        for (var i = 0; i < 100 && receipt.StatusCode == HttpStatusCode.NotFound; i++)
-        {
-            await Task.Delay(50);
-            receipt = await gateway.Client.GetAsync($"/receipts/{execId}");
-        }
-        Assert.Equal("outcome_unknown", (await Json.ReadAsync(receipt)).GetProperty("body").Str("decision"));
+        await AssertStreamEndedForNobodyAsync(gateway, execId);
     }
 }

@@ -43,16 +43,12 @@ public sealed class ResponseTrailerTests
 
     private static async Task AssertTrailerPassesAsync(Dictionary<string, string?> settings, string contentType)
     {
-        // Cleartext HTTP/2 (prior knowledge) needs the endpoint to speak HTTP/2 alone.
-        settings["Kestrel:EndpointDefaults:Protocols"] = "Http2";
-        await using var gateway = await GatewayServer.StartAsync(settings);
+        await using var gateway = await GatewayServer.StartAsync(Http2Agent.Serve(settings));
 
-        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/report")
+        using var request = Http2Agent.Exact(new HttpRequestMessage(HttpMethod.Post, "/v1/report")
         {
             Content = new StringContent("""{"n":1}""", new MediaTypeHeaderValue("application/json")),
-            Version = HttpVersion.Version20,
-            VersionPolicy = HttpVersionPolicy.RequestVersionExact,
-        };
+        });
         request.Headers.Add("Idempotency-Key", "k-trailer-" + contentType);
         var response = await gateway.Client.SendAsync(request);
 
