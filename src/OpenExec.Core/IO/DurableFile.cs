@@ -1,3 +1,5 @@
+using System.Runtime.InteropServices;
+
 namespace OpenExec.Core.IO;
 
 /// <summary>
@@ -31,7 +33,15 @@ public static class DurableFile
                 stream.Write(bytes);
                 stream.Flush(flushToDisk: true);
             }
-            File.Move(temp, full, overwrite);
+            BeforePlacing?.Invoke(full);
+            if (overwrite)
+            {
+                File.Move(temp, full, overwrite: true);
+            }
+            else
+            {
+                PlaceNew(temp, full);
+            }
             DirectorySync.Flush(directory);
         }
         finally
@@ -39,4 +49,45 @@ public static class DurableFile
             File.Delete(temp);
         }
     }
+
+    /// <summary>Test seam: called with the destination once the file is written, before it is placed.</summary>
+    internal static Action<string>? BeforePlacing;
+
+    /// <summary>
+    /// Places <paramref name="temp"/> at <paramref name="full"/> only if nothing is there, in one
+    /// step. File.Move without overwrite checks for the destination and then renames (which
+    /// replaces), so two writers could both succeed, the second replacing the first's file. A
+    /// hard link is created only where no entry exists, atomically; where the file system has no
+    /// hard links, File.Move is the fallback.
+    /// </summary>
+    private static void PlaceNew(string temp, string full)
+    {
+        if (!OperatingSystem.IsWindows())
+        {
+            int result;
+            try
+            {
+                result = Link(temp, full);
+            }
+            catch (Exception ex) when (ex is DllNotFoundException or EntryPointNotFoundException)
+            {
+                result = -1;
+            }
+            if (result == 0)
+            {
+                return; // The temporary name is removed by the caller.
+            }
+            if (Marshal.GetLastPInvokeError() == AlreadyExists)
+            {
+                throw new IOException($"The file '{full}' already exists.");
+            }
+        }
+        // Windows' MoveFileEx without REPLACE_EXISTING fails when the destination exists.
+        File.Move(temp, full, overwrite: false);
+    }
+
+    private const int AlreadyExists = 17; // EEXIST, on Linux and macOS alike
+
+    [DllImport("libc", EntryPoint = "link", SetLastError = true)]
+    private static extern int Link([MarshalAs(UnmanagedType.LPUTF8Str)] string existing, [MarshalAs(UnmanagedType.LPUTF8Str)] string created);
 }
