@@ -144,7 +144,7 @@ internal sealed class ProxyBoundaryMiddleware(RequestDelegate next, ExecutionPip
         var forwarded = context.GetReverseProxyFeature().ProxiedDestination is not null;
         // The backend's whole answer is in hand: no forwarder error, or only the request body's,
         // reported once the answer had been passed on.
-        var answered = forwarded && (context.GetForwarderErrorFeature() is not { } error || AnsweredBeforeRequestBodyFailed(context, error, receipted));
+        var answered = forwarded && (context.GetForwarderErrorFeature() is not { } error || AnsweredBeforeRequestBodyFailed(context, error, detached));
         receipted.FitBodylessStatus();
         var outcome = answered ? Answered(context, receipted) : NothingSent(context) ? BackendDelivery.NotSent() : BackendDelivery.Unknown(receipted.BackendStatus);
         ReceiptDocument document;
@@ -190,15 +190,18 @@ internal sealed class ProxyBoundaryMiddleware(RequestDelegate next, ExecutionPip
 
     /// <summary>
     /// True when the forwarder reported the request body's failure only after it had passed on the
-    /// backend's whole answer: a backend may answer before it has read the body (a refused upload)
-    /// and, over HTTP/2, then reset the rest of it (RFC 9113 section 8.1). That answer is complete
-    /// and is the agent's, whatever its status. Whenever the forwarder could not pass on a whole
-    /// held answer, it cleared the response, the <c>OpenExec-Exec-Id</c> set before forwarding with
-    /// it. A streamed answer is not judged so: it may have been cut off as it went.
+    /// backend's whole answer: a backend may answer before it has read the body (a refused upload,
+    /// or a small answer that never looks at the body) and, over HTTP/2, then reset the rest of it
+    /// (RFC 9113 section 8.1). That answer is complete and is the agent's, whatever its status,
+    /// held or streamed. The failure shows as the destination's or, when the reset lands while the
+    /// forwarder reads the next bytes from the gateway's in-memory copy of the body, as the
+    /// client's: that copy cannot fail on its own. Whenever the forwarder could not pass on a whole
+    /// answer, it cleared the response (the <c>OpenExec-Exec-Id</c> set before forwarding with it)
+    /// or, once the answer had begun, asked to abort or reset the agent's connection.
     /// </summary>
-    private static bool AnsweredBeforeRequestBodyFailed(HttpContext context, IForwarderErrorFeature error, ReceiptedResponseBody receipted)
-        => error.Error == ForwarderError.RequestBodyDestination
-            && !receipted.Streaming
+    private static bool AnsweredBeforeRequestBodyFailed(HttpContext context, IForwarderErrorFeature error, DetachedLifetime detached)
+        => error.Error is ForwarderError.RequestBodyDestination or ForwarderError.RequestBodyClient
+            && !detached.AbortRequested
             && context.Response.Headers.ContainsKey(ReceiptedResponseBody.ExecIdHeader);
 
     /// <summary>
