@@ -40,7 +40,9 @@ internal sealed class ProxyBoundaryMiddleware(RequestDelegate next, ExecutionPip
         var route = context.GetReverseProxyFeature().Route.Config;
         if (routes.PassThroughRoutes.Contains(route.RouteId))
         {
-            if (!HttpMethods.IsGet(context.Request.Method) && !HttpMethods.IsHead(context.Request.Method) && !HttpMethods.IsOptions(context.Request.Method))
+            // Methods are case-sensitive (RFC 9110 section 9.1): "head" is not HEAD, and the
+            // forwarder would send it as HEAD while Kestrel still owed the agent a body.
+            if (context.Request.Method is not ("GET" or "HEAD" or "OPTIONS"))
             {
                 context.Response.Headers.Allow = "GET, HEAD, OPTIONS";
                 await Problem.WriteAsync(context, 405, "method_not_allowed", "A pass-through route forwards only GET, HEAD and OPTIONS").ConfigureAwait(false);
@@ -79,6 +81,15 @@ internal sealed class ProxyBoundaryMiddleware(RequestDelegate next, ExecutionPip
             // The forwarder cannot create a CONNECT request (it fails after the claim, having sent
             // nothing, which read as outcome_unknown): refused as input, before anything is claimed.
             await Problem.WriteAsync(context, 405, "method_not_allowed", "CONNECT cannot be forwarded").ConfigureAwait(false);
+            return;
+        }
+        if (HttpMethods.IsHead(context.Request.Method) && context.Request.Method != HttpMethods.Head)
+        {
+            // Sent upper-case (the method the action hash covers), "head" would reach the backend
+            // as HEAD, whose answer has no body, while Kestrel, for a method it does not know,
+            // owes the agent the body the answer's Content-Length announces: the answer would be
+            // cut off. Methods are case-sensitive (RFC 9110 section 9.1); refused as input.
+            await Problem.WriteAsync(context, 405, "method_not_allowed", $"Method names are case-sensitive: '{context.Request.Method}' is not HEAD").ConfigureAwait(false);
             return;
         }
 

@@ -124,6 +124,36 @@ public sealed class ProxyInputTests : IDisposable
         Assert.Equal("hop", headers["Idempotency-Key"].Single());
     }
 
+    /// <summary>
+    /// Methods are case-sensitive: "head" is not HEAD. Forwarded, it went out as HEAD and its
+    /// bodyless answer reached the agent as a 500 (pass-through) or cut off (an action route: a
+    /// 200 announcing a body that never came, then the connection aborted).
+    /// </summary>
+    [Theory]
+    [InlineData(true, "head")]
+    [InlineData(true, "Head")]
+    [InlineData(true, "get")]
+    [InlineData(false, "head")]
+    [InlineData(false, "hEAD")]
+    public async Task A_read_method_not_written_upper_case_is_refused_before_the_backend(bool passThrough, string method)
+    {
+        await using var gateway = await GatewayServer.StartAsync(ProxyConfig.Route("r", passThrough ? "" : "op", "v1", Backend, passThrough: passThrough));
+
+        var (status, answer) = await RawHttp.SendAsync(gateway.BaseAddress,
+            $"{method} /v1/a HTTP/1.1\r\nHost: x\r\nIdempotency-Key: k-case\r\nConnection: close\r\n\r\n");
+
+        Assert.Equal(405, status);
+        Assert.Contains("method_not_allowed", answer, StringComparison.Ordinal);
+        Assert.Empty(_backend.LogEntries);
+        if (!passThrough)
+        {
+            // Refused as input: the nonce stays free for the request as meant.
+            var (head, _) = await RawHttp.SendAsync(gateway.BaseAddress, "HEAD /v1/a HTTP/1.1\r\nHost: x\r\nIdempotency-Key: k-case\r\nConnection: close\r\n\r\n");
+            Assert.Equal(200, head);
+            Assert.Equal("HEAD", Assert.Single(_backend.LogEntries).RequestMessage.Method);
+        }
+    }
+
     [Fact]
     public async Task A_pass_through_route_forwards_reads_only()
     {
