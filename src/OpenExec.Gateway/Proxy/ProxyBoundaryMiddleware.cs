@@ -38,6 +38,15 @@ internal sealed class ProxyBoundaryMiddleware(RequestDelegate next, ExecutionPip
     private async ValueTask RunAsync(HttpContext context)
     {
         var route = context.GetReverseProxyFeature().Route.Config;
+        if (context.Features.Get<IHttpUpgradeFeature>() is { IsUpgradableRequest: true })
+        {
+            // A backend that answered 101 would open a tunnel: bytes after it reach the backend
+            // unchecked and without a receipt (a request written into it included), on a
+            // pass-through route as on an action route. Kestrel keeps the request upgradable even
+            // though the Upgrade header is not forwarded.
+            await Problem.WriteAsync(context, 400, "invalid_request", "An Upgrade request (such as a WebSocket) cannot pass the gateway: what flows over an upgraded connection cannot be checked or receipted. Nothing was sent.").ConfigureAwait(false);
+            return;
+        }
         if (routes.PassThroughRoutes.Contains(route.RouteId))
         {
             // Methods are case-sensitive (RFC 9110 section 9.1): "head" is not HEAD, and the

@@ -154,6 +154,41 @@ public sealed class ProxyInputTests : IDisposable
         }
     }
 
+    /// <summary>
+    /// An Upgrade request is refused before anything is claimed or sent: a backend answering 101
+    /// opened a tunnel through which further bytes (a second request included) reached it
+    /// unchecked, with no receipt until the tunnel idled out, and the gateway then failed writing
+    /// its own answer on the upgraded connection.
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task An_upgrade_request_is_refused_and_no_tunnel_opens(bool passThrough)
+    {
+        using var backend = new RecordingBackend("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n");
+        await using var gateway = await GatewayServer.StartAsync(ProxyConfig.Route("r", passThrough ? "" : "op", "v1", backend.Address, passThrough: passThrough));
+
+        var (status, answer) = await RawHttp.SendAsync(gateway.BaseAddress,
+            "GET /v1/socket HTTP/1.1\r\nHost: x\r\nIdempotency-Key: k-up\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n" +
+            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n" +
+            "DELETE /v1/everything HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n");
+
+        Assert.Equal(400, status);
+        Assert.Contains("invalid_request", answer, StringComparison.Ordinal);
+        Assert.Equal(0, backend.Requests);
+        if (passThrough)
+        {
+            return;
+        }
+
+        // Nothing was claimed. The same nonce without the upgrade is forwarded; a 101 to a request
+        // that asked for none opens nothing either: the call's outcome is unknown, and receipted.
+        var plain = await RawHttp.SendAsync(gateway.BaseAddress, "GET /v1/socket HTTP/1.1\r\nHost: x\r\nIdempotency-Key: k-up\r\nConnection: close\r\n\r\n");
+        Assert.Equal(504, plain.Status);
+        Assert.Contains("outcome_unknown", plain.Response, StringComparison.Ordinal);
+        Assert.Equal(1, backend.Requests);
+    }
+
     [Fact]
     public async Task A_pass_through_route_forwards_reads_only()
     {
