@@ -15,6 +15,9 @@ internal static class RequestBody
         public bool Ok => Body is not null;
     }
 
+    /// <summary>How many wire bytes per body byte a chunked request may take before Kestrel stops it.</summary>
+    private const long ChunkedFramingAllowance = 8;
+
     /// <summary>Where Kestrel puts a Content-Length that arrived beside Transfer-Encoding.</summary>
     private const string KestrelMovedContentLength = "X-Content-Length";
 
@@ -43,10 +46,13 @@ internal static class RequestBody
         {
             return Fail(413, "body_too_large", $"Request body is larger than the {limit}-byte limit");
         }
-        // Our own limit is enforced below; lift Kestrel's so that it does not throw first.
+        // Our own limit, on the body's bytes, is enforced below; Kestrel's is lifted so that it
+        // does not throw first. Kestrel counts a chunked body's framing too (size lines, chunk
+        // extensions, line ends), so for one it stays a bound on what is read off the wire, far
+        // enough out that no honest chunking (5 bytes of framing per byte at worst) reaches it.
         if (context.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } sizeFeature)
         {
-            sizeFeature.MaxRequestBodySize = limit + 1;
+            sizeFeature.MaxRequestBodySize = request.ContentLength is null ? ChunkedFramingAllowance * (limit + 1) : limit + 1;
         }
 
         var buffer = new PooledBufferWriter((int)Math.Min(request.ContentLength ?? 4096, limit) + 1);
