@@ -139,6 +139,12 @@ public sealed class ApprovalWindowTests
     [InlineData("2026-11-24T18:05:00Z", 0)]
     [InlineData("2026-11-24T19:05:00+01:00", 0)]
     [InlineData("2026-11-24T18:05:00.123456+00:00", 1_234_560)]
+    // Python writes any offset below a day (timezone(timedelta(hours=15))); .NET's own parser
+    // stops at +-14:00 and refused these as invalid_timestamp.
+    [InlineData("2026-11-25T09:05:00+15:00", 0)]
+    [InlineData("2026-11-25T18:04:00+23:59", 0)]
+    [InlineData("2026-11-24T02:35:00.1-15:30", 1_000_000)]
+    [InlineData("2026-11-23T18:06:00-23:59", 0)]
     public void TimeParsesIsoFormat(string text, long ticksAfter)
     {
         Assert.True(ApprovalTime.TryParse(text, out var value));
@@ -158,5 +164,10 @@ public sealed class ApprovalWindowTests
     [InlineData("2026-11-24T18:05:00+0200")]
     [InlineData("2026-11-24T18:05:00+02")]
     [InlineData("2026-11-24T18:05:00\n")]
+    [InlineData("2026-11-24T18:05:00+24:00")]
+    [InlineData("2026-11-24T18:05:00+02:60")]
+    [InlineData("2026-11-24T24:05:00")]
+    [InlineData("9999-12-31T23:59:59-01:00")]
+    [InlineData("0001-01-01T00:00:00+01:00")]
     public void TimeRefusesOtherForms(string text) => Assert.False(ApprovalTime.TryParse(text, out _));
 }
