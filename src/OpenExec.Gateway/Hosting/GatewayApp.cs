@@ -7,6 +7,44 @@ namespace OpenExec.Gateway.Hosting;
 internal static class GatewayApp
 {
     /// <summary>
+    /// What <c>Program</c> runs: builds the app, finishes what a stopped process left unfinished,
+    /// serves until shut down. Returns the exit code: 2 when the gateway refused to start (each
+    /// reason on <paramref name="errors"/>), 0 after a shutdown.
+    /// </summary>
+    public static async Task<int> RunAsync(string[] args, TextWriter errors, Action<WebApplicationBuilder>? configure = null)
+    {
+        var app = Build(args, out var problems, configure: configure);
+        if (app is null)
+        {
+            errors.WriteLine("OpenExec Gateway refused to start: invalid configuration");
+            foreach (var problem in problems)
+            {
+                errors.WriteLine($"  - {problem}");
+            }
+            return 2;
+        }
+        await using (app.ConfigureAwait(false))
+        {
+            try
+            {
+                await app.RecoverAsync().ConfigureAwait(false);
+            }
+            catch (Store.StoreUnavailableException ex)
+            {
+                // Claims a stopped process left unfinished get their outcome_unknown receipts
+                // before anything is served; a store that cannot write them (a full disk, a lock
+                // held elsewhere) cannot take claims either. Refused, as any start that cannot serve.
+                errors.WriteLine("OpenExec Gateway refused to start: the store cannot record the outcome of claims a stopped process left unfinished");
+                errors.WriteLine($"  - {ex.Message}{(ex.InnerException is { } inner ? ": " + inner.Message : "")}");
+                errors.WriteLine("  - nothing was served and nothing was lost: start again once the store can write (free disk space, end the other writer)");
+                return 2;
+            }
+            await app.RunAsync().ConfigureAwait(false);
+        }
+        return 0;
+    }
+
+    /// <summary>
     /// Builds the app, or returns null with every configuration problem.
     /// <paramref name="environment"/> replaces the process environment for the seed's variables
     /// (tests); <paramref name="configure"/> runs last (tests replace the clock).

@@ -46,7 +46,13 @@ internal sealed class FlakyStore(IExecutionStore inner) : IExecutionStore
         return await inner.AppendReceiptAsync(draft, claimUpdate, cancellationToken);
     }
 
-    public Task<IReadOnlyList<ReceiptDocument>> RecoverAsync(Func<RecoveredClaim, ReceiptBody> draftFor, CancellationToken cancellationToken) => inner.RecoverAsync(draftFor, cancellationToken);
+    /// <summary>Start-up recovery fails as an unavailable store would (a full disk under the claims' receipts).</summary>
+    public bool FailRecovery;
+
+    public Task<IReadOnlyList<ReceiptDocument>> RecoverAsync(Func<RecoveredClaim, ReceiptBody> draftFor, CancellationToken cancellationToken)
+        => FailRecovery
+            ? Task.FromException<IReadOnlyList<ReceiptDocument>>(new StoreUnavailableException("injected: the recovered claims' receipts could not be written"))
+            : inner.RecoverAsync(draftFor, cancellationToken);
 
     public ValueTask<NonceState> LookupAsync(string nonceSha256, CancellationToken cancellationToken) => inner.LookupAsync(nonceSha256, cancellationToken);
 

@@ -1,0 +1,54 @@
+using Microsoft.Extensions.DependencyInjection;
+using OpenExec.Gateway.Hosting;
+using OpenExec.Gateway.Store;
+using OpenExec.Gateway.Tests.Http;
+using OpenExec.Gateway.Tests.Infrastructure;
+
+namespace OpenExec.Gateway.Tests.Hosting;
+
+/// <summary>
+/// Before serving, the gateway finishes the claims a stopped process left unfinished (their
+/// outcome_unknown receipts). A store that cannot write them (a full disk) refuses the start
+/// cleanly, as any start that cannot serve: it was an unhandled exception (SIGABRT).
+/// </summary>
+public sealed class RecoveryRefusalTests
+{
+    [Fact]
+    public async Task A_start_whose_recovery_cannot_write_is_refused_with_its_reason()
+    {
+        var dataDir = TempDir.Create();
+        using var errors = new StringWriter();
+        var listened = false;
+
+        var exitCode = await GatewayApp.RunAsync(
+            ["--urls", "http://127.0.0.1:0", $"--OpenExec:DataDir={dataDir}", "--Logging:LogLevel:Default=Warning"],
+            errors,
+            builder =>
+            {
+                builder.Services.AddSingleton<IExecutionStore>(sp => new FlakyStore(sp.GetRequiredService<SqliteExecutionStore>()) { FailRecovery = true });
+                builder.Services.AddHostedService(_ => new StartWatch(() => listened = true));
+            }).WaitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.Equal(2, exitCode);
+        Assert.False(listened, "the gateway served");
+        var text = errors.ToString();
+        Assert.StartsWith("OpenExec Gateway refused to start: the store cannot record the outcome of claims a stopped process left unfinished", text, StringComparison.Ordinal);
+        Assert.Contains("injected: the recovered claims' receipts could not be written", text, StringComparison.Ordinal);
+
+        // The data dir is free again (its lock released): the next start recovers and serves.
+        await using var next = await GatewayServer.StartAsync(dataDir: dataDir);
+        await GatewayAssert.ExecutedAsync(await next.ExecuteAsync("echo", new { }, "after-refusal"));
+    }
+
+    /// <summary>Notes whether the host got as far as starting its services.</summary>
+    private sealed class StartWatch(Action started) : Microsoft.Extensions.Hosting.IHostedService
+    {
+        public Task StartAsync(CancellationToken cancellationToken)
+        {
+            started();
+            return Task.CompletedTask;
+        }
+
+        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    }
+}
