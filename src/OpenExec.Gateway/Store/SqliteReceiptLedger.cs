@@ -37,7 +37,6 @@ internal sealed class SqliteReceiptLedger : IDisposable
     private readonly ILogger _log;
     private long _headSeq;
     private string _headHash;
-    private volatile bool _faulted;
 
     /// <param name="identity">Whose chain this is; the database lives in its data dir.</param>
     /// <param name="claims">The claim tables to keep in the same transactions, or null for a receipts-only ledger.</param>
@@ -228,10 +227,10 @@ internal sealed class SqliteReceiptLedger : IDisposable
         }
         try
         {
-            // Through the writer, every time: another process can hold the write lock before any
-            // claim failed on it (an idle gateway), and a read succeeds under it (WAL). After a
-            // failed write (a full disk) the probe writes a row, so that /ready recovers by itself
-            // once writes land, with no traffic sent to a gateway that is not ready.
+            // Through the writer, every time, writing a row: another process can hold the write
+            // lock before any claim failed on it (an idle gateway), a read succeeds under it (WAL),
+            // and a disk can fill with no claim to find out; and once writes land again /ready
+            // recovers by itself, with no traffic sent to a gateway that is not ready.
             if (!await Enqueue(new ProbeOp()).AsTask().WaitAsync(cancellationToken).ConfigureAwait(false))
             {
                 return false;
@@ -326,7 +325,6 @@ internal sealed class SqliteReceiptLedger : IDisposable
         var bodies = new List<ReceiptBody>();
         var hashes = new List<string>();
         IReadOnlyList<ReceiptDocument> documents = [];
-        var faulted = _faulted;
         try
         {
             _statements.Execute("BEGIN IMMEDIATE");
@@ -338,13 +336,10 @@ internal sealed class SqliteReceiptLedger : IDisposable
                         claim.Result = _claims!.Apply(_statements, claim.Request, outcome: null);
                         break;
                     case ProbeOp probe:
-                        // Whether to write is decided here, by the last batch's outcome: a probe
-                        // queued before a write failed must not pass on the lock alone (and, by
-                        // committing, clear the failure it never tested).
-                        if (faulted)
-                        {
-                            _statements.Execute("INSERT OR REPLACE INTO ready_probe(id, n) VALUES(1, 1)");
-                        }
+                        // A row is written every time: taking the lock proves nothing about the
+                        // disk, and a gateway that no claim has reached since its disk filled
+                        // (or its mount went read-only) must not read as ready.
+                        _statements.Execute("INSERT OR REPLACE INTO ready_probe(id, n) VALUES(1, 1)");
                         probe.Result = true;
                         break;
                     case PruneOp prune:
@@ -409,9 +404,6 @@ internal sealed class SqliteReceiptLedger : IDisposable
         {
             RollBack();
             _claims?.RolledBack();
-            // A lock held elsewhere says nothing about the disk: a failure before it stands until
-            // a write lands.
-            _faulted |= ex is not SqliteException { SqliteErrorCode: 5 or 6 };
             StoreLog.WriteFailed(_log, ex);
             var failure = new StoreUnavailableException("The embedded store could not be written", ex);
             foreach (var op in batch)
@@ -421,7 +413,6 @@ internal sealed class SqliteReceiptLedger : IDisposable
             return;
         }
 
-        _faulted = false;
         Volatile.Write(ref _headSeq, seq);
         _headHash = prev;
         for (var i = 0; i < batch.Count; i++)

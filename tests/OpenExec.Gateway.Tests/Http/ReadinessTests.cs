@@ -111,6 +111,22 @@ public sealed class ReadinessTests
         Assert.Equal(HttpStatusCode.OK, (await gateway.ExecuteAsync("echo", new { a = 2 }, "after")).StatusCode);
     }
 
+    /// <summary>
+    /// An idle gateway whose disk filled (or whose mount went read-only) before any claim tried
+    /// to write: the probe took the write lock, committed nothing and answered 200.
+    /// </summary>
+    [Fact]
+    public async Task Ready_is_not_ready_when_writes_fail_before_any_claim_found_out()
+    {
+        await using var gateway = await GatewayServer.StartAsync();
+        Assert.Equal(HttpStatusCode.OK, (await gateway.Client.GetAsync("/ready")).StatusCode);
+        await using var other = await OpenStoreAsync(gateway);
+        await RefuseInsertsAsync(other);
+
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, (await gateway.Client.GetAsync("/ready")).StatusCode);
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, (await gateway.ExecuteAsync("echo", new { a = 1 }, "during")).StatusCode);
+    }
+
     [Fact]
     public async Task A_probe_queued_behind_a_failing_write_does_not_clear_the_failure()
     {
