@@ -33,14 +33,29 @@ internal static class TelemetryServiceCollectionExtensions
         // A rule for one provider (Logging:Console:LogLevel:Default=Information, the usual way to
         // turn one output up) takes precedence over rules for all providers, so each provider
         // named in the configuration gets these rules too, added last so they win.
+        // The most specific category wins too, so a rule for a category beneath one of these
+        // (Yarp.ReverseProxy.Forwarder.HttpForwarder, or a wildcard below it) is held at the same
+        // level, never lowered.
         builder.Services.PostConfigure<LoggerFilterOptions>(options =>
         {
-            var providers = options.Rules.Select(r => r.ProviderName).Append(null).Distinct().ToList();
+            var configured = options.Rules.ToList();
+            var providers = configured.Select(r => r.ProviderName).Append(null).Distinct().ToList();
             foreach (var provider in providers)
             {
                 foreach (var (category, level) in silenced)
                 {
                     options.Rules.Add(new LoggerFilterRule(provider, category, level, filter: null));
+                }
+            }
+            foreach (var rule in configured)
+            {
+                foreach (var (category, level) in silenced)
+                {
+                    if (rule.CategoryName is { } name && name.Length > category.Length && name.StartsWith(category, StringComparison.OrdinalIgnoreCase)
+                        && (name[category.Length] is '.' or '*'))
+                    {
+                        options.Rules.Add(new LoggerFilterRule(rule.ProviderName, name, rule.LogLevel is { } own && own > level ? own : level, filter: null));
+                    }
                 }
             }
         });

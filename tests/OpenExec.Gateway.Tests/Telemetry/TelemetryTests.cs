@@ -190,9 +190,10 @@ public sealed class TelemetryTests : IDisposable
     }
 
     [Theory]
-    [InlineData(false)]
-    [InlineData(true)]
-    public async Task Payloads_results_and_nonces_appear_in_no_span_attribute_event_or_log_line(bool providerLevel)
+    [InlineData(false, false)]
+    [InlineData(true, false)]
+    [InlineData(false, true)]
+    public async Task Payloads_results_and_nonces_appear_in_no_span_attribute_event_or_log_line(bool providerLevel, bool categoryLevel)
     {
         const string marker = "MARKER-7f3a9c";
         _backend.Given(Request.Create().WithPath("/v1/*")).RespondWith(Response.Create().WithStatusCode(200).WithBody($$"""{"echo":"{{marker}}-result"}"""));
@@ -202,6 +203,15 @@ public sealed class TelemetryTests : IDisposable
             // One output turned up on its own (Logging:Console:LogLevel:Default=... in practice):
             // a provider's own rule outranks rules for all providers.
             settings[$"Logging:{typeof(LogCapture).FullName}:LogLevel:Default"] = "Trace";
+        }
+        if (categoryLevel)
+        {
+            // Categories turned up below the ones the gateway holds at Warning: the most specific
+            // rule wins, and the forwarder printed "Proxying to http://.../v1/{path}?{query}".
+            settings["Logging:LogLevel:Yarp.ReverseProxy.Forwarder.HttpForwarder"] = "Trace";
+            settings["Logging:LogLevel:Microsoft.AspNetCore.Routing.EndpointMiddleware"] = "Trace";
+            settings["Logging:LogLevel:Microsoft.AspNetCore.Hosting.Diagnostics.Extra"] = "Trace";
+            settings[$"Logging:{typeof(LogCapture).FullName}:LogLevel:Yarp.ReverseProxy.Forwarder.*"] = "Trace";
         }
         await using var gateway = await StartAsync(settings);
 
