@@ -222,7 +222,7 @@ internal sealed class RedisExecutionStore : IExecutionStore, IDisposable
         RedisResult result;
         try
         {
-            result = await EvaluateAsync(RedisScripts.Claim, [nonceKey, approvalKey],
+            result = await EvaluateAsync(RedisScripts.Claim, [nonceKey, approvalKey, RedisScripts.Abandoned(request.ExecId)],
             [
                 NowMs(), _identity.GatewayId, request.RequestSha256, request.ExecId, request.Action, request.Tenant,
                 request.LeaseUntil.ToUnixTimeMilliseconds(), _retentionMs, request.ApprovalIdentity ?? "", request.Now.ToUnixTimeMilliseconds(),
@@ -232,14 +232,16 @@ internal sealed class RedisExecutionStore : IExecutionStore, IDisposable
         catch (StoreUnavailableException)
         {
             // The caller answers 503, nothing consumed, and nothing runs under this exec id. But a
-            // claim that timed out may still have been applied once Redis caught up: free whatever
-            // it holds as soon as Redis answers (only this exec id's claim is ever freed).
-            _ = ReleaseAbandonedAsync(nonceKey, approvalKey, request);
+            // claim that timed out may still be applied once Redis catches up, before or after
+            // this: free whatever it holds, and refuse it if it comes later, as soon as Redis
+            // answers (only this exec id's claim is ever freed).
+            _ = AbandonAsync(nonceKey, approvalKey, request);
             throw;
         }
         var fields = (RedisResult[])result!;
         return (string?)fields[0] switch
         {
+            "abandoned" => throw new StoreUnavailableException("This claim was given up on before Redis applied it; nothing claimed"),
             "claimed" => new ClaimResult(ClaimStatus.Claimed, NonceState.Free),
             "approval" => new ClaimResult(ClaimStatus.ApprovalReused, NonceState.Free),
             _ => new ClaimResult(ClaimStatus.NonceTaken, ReadState(fields, request.NonceSha256)),
@@ -267,12 +269,21 @@ internal sealed class RedisExecutionStore : IExecutionStore, IDisposable
         }
     }
 
-    /// <summary>Frees an abandoned claim, retrying with backoff until its lease would have run out.</summary>
-    private Task ReleaseAbandonedAsync(RedisKey nonceKey, RedisKey approvalKey, ClaimRequest request)
+    /// <summary>How long an abandoned exec id stays marked: far beyond the moment a late claim is read off its connection.</summary>
+    internal static readonly TimeSpan AbandonedMark = TimeSpan.FromHours(1);
+
+    /// <summary>
+    /// Frees an abandoned claim and marks its exec id (<see cref="RedisScripts.Abandon"/>),
+    /// retrying with backoff until Redis answers, however long that takes: a claim applied once
+    /// Redis resumes, after its lease, would otherwise stay held and read as outcome_unknown for
+    /// an attempt the agent was told never ran.
+    /// </summary>
+    private Task AbandonAsync(RedisKey nonceKey, RedisKey approvalKey, ClaimRequest request)
         => RetryBackoff.RunAsync(
-            () => Database.ScriptEvaluateAsync(RedisScripts.Release, [nonceKey, approvalKey], [request.ExecId, request.ApprovalIdentity is null ? "0" : "1"]),
+            () => Database.ScriptEvaluateAsync(RedisScripts.Abandon, [nonceKey, approvalKey, RedisScripts.Abandoned(request.ExecId)],
+                [request.ExecId, request.ApprovalIdentity is null ? "0" : "1", (long)AbandonedMark.TotalMilliseconds]),
             IsUnavailable,
-            () => _time.GetUtcNow() < request.LeaseUntil && Volatile.Read(ref _disposed) == 0);
+            () => Volatile.Read(ref _disposed) == 0);
 
     /// <summary>
     /// The receipt is durable in the local ledger before this returns; the claim's outcome is

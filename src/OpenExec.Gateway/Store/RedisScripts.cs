@@ -32,6 +32,9 @@ internal static class RedisScripts
     /// <summary>What a readiness check writes (a write, not PING: see RedisExecutionStore.PingAsync), one per gateway, kept a minute.</summary>
     public static RedisKey Ready(string gateway) => Prefix + "ready:" + gateway;
 
+    /// <summary>Marks an exec id whose claim the gateway gave up on (answered 503): a late claim under it is refused.</summary>
+    public static RedisKey Abandoned(string execId) => Prefix + "abandoned:" + execId;
+
     /// <summary>Hash gateway id → "seq hash" of the last receipt copied.</summary>
     public static readonly RedisKey Gateways = Prefix + "gateways";
 
@@ -99,12 +102,14 @@ internal static class RedisScripts
         """;
 
     /// <summary>
-    /// KEYS: nonce, approval (the nonce key again when there is none). ARGV: now ms, this gateway,
-    /// request hash, exec id, action, tenant, lease-until ms, retention ms, approval identity or '', created ms,
-    /// trace id or ''.
-    /// Nonce and approval are claimed together or not at all.
+    /// KEYS: nonce, approval (the nonce key again when there is none), this exec id's abandoned
+    /// mark. ARGV: now ms, this gateway, request hash, exec id, action, tenant, lease-until ms,
+    /// retention ms, approval identity or '', created ms, trace id or ''.
+    /// Nonce and approval are claimed together or not at all; never under an exec id the gateway
+    /// has given up on (<see cref="Abandon"/>: the claim reached Redis after its 503).
     /// </summary>
     public const string Claim = Inspect + """
+        if redis.call('EXISTS', KEYS[3]) == 1 then return {'abandoned'} end
         local taken = inspect(KEYS[1], ARGV[1], ARGV[2])
         if taken then return taken end
         if ARGV[9] ~= '' and redis.call('EXISTS', KEYS[2]) == 1 then return {'approval'} end
@@ -132,6 +137,18 @@ internal static class RedisScripts
 
     /// <summary>KEYS: nonce, approval (the nonce key again when there is none). ARGV: exec id, '1' when there is an approval.</summary>
     public const string Release = Free + """
+        return free(KEYS[1], KEYS[2], ARGV[1], ARGV[2] == '1')
+        """;
+
+    /// <summary>
+    /// A claim the gateway gave up on (its script timed out: answered 503, nothing consumed): frees
+    /// what it holds if it was applied, and marks its exec id so that it is refused if it is
+    /// applied only now (a command still on a connection Redis had not read, a paused server).
+    /// Either order ends with nothing held. KEYS: nonce, approval (the nonce key again when there
+    /// is none), abandoned mark. ARGV: exec id, '1' when there is an approval, mark TTL ms.
+    /// </summary>
+    public const string Abandon = Free + """
+        redis.call('SET', KEYS[3], '1', 'PX', ARGV[3])
         return free(KEYS[1], KEYS[2], ARGV[1], ARGV[2] == '1')
         """;
 

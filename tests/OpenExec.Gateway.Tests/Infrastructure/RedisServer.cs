@@ -54,6 +54,18 @@ public sealed class RedisServer : IDisposable
         _process = null;
     }
 
+    /// <summary>SIGSTOP: the server holds its connections and answers nothing, as a stalled host would.</summary>
+    public void Pause() => Signal("STOP");
+
+    /// <summary>SIGCONT: it reads what waited on its connections, in the order it finds them.</summary>
+    public void Resume() => Signal("CONT");
+
+    private void Signal(string signal)
+    {
+        using var kill = Process.Start("kill", $"-{signal} {_process!.Id}");
+        kill.WaitForExit();
+    }
+
     /// <summary>Kills it if it runs, then starts it again on the same port and dir.</summary>
     public void Restart()
     {

@@ -27,8 +27,8 @@ public sealed class RedisExecutionStoreContractTests(RedisServerFixture redis) :
 
 internal static class RedisStores
 {
-    public static RedisExecutionStore Open(RedisServer server, GatewayIdentity identity, HealthWarnings? warnings = null, TimeSpan? retention = null, int recentCapacity = RedisReceiptReplicator.DefaultRecentCapacity, TimeProvider? time = null)
-        => new(identity, ConnectionMultiplexer.Connect(RedisExecutionStore.ParseConfiguration(server.Configuration)), retention ?? RedisExecutionStore.DefaultRetention, time ?? TimeProvider.System, warnings, NullLoggerFactory.Instance, recentCapacity);
+    public static RedisExecutionStore Open(RedisServer server, GatewayIdentity identity, HealthWarnings? warnings = null, TimeSpan? retention = null, int recentCapacity = RedisReceiptReplicator.DefaultRecentCapacity, TimeProvider? time = null, string options = "")
+        => new(identity, ConnectionMultiplexer.Connect(RedisExecutionStore.ParseConfiguration(server.Configuration + options)), retention ?? RedisExecutionStore.DefaultRetention, time ?? TimeProvider.System, warnings, NullLoggerFactory.Instance, recentCapacity);
 
     /// <summary>Waits until <paramref name="condition"/> holds (Redis reconnects, copies land), failing after <paramref name="seconds"/>.</summary>
     public static async Task EventuallyAsync(Func<Task<bool>> condition, string what, int seconds = 20)
@@ -585,6 +585,69 @@ public sealed class RedisExecutionStoreTests : StoreTestBase
         await db.KeyDeleteAsync(RedisScripts.Nonce(bad));
         await RedisStores.EventuallyAsync(async () => (await reader.ListReceiptsAsync(identity.GatewayId, 0, 100, default)).Count == written.Count, "every receipt copied");
         Assert.Equal(written.Select(d => d.Hash), (await reader.ListReceiptsAsync(identity.GatewayId, 0, 100, default)).Select(d => d.Hash));
+    }
+
+    /// <summary>
+    /// A claim whose script timed out was answered 503 (nothing consumed), yet Redis may apply it
+    /// later, before or after the gateway's release: after, when the release went out on a new
+    /// connection and the claim still waited on the old one (Redis paused past the client's
+    /// reconnect). That late claim was held, and read as outcome_unknown after its lease, for an
+    /// attempt that never ran. Either order now ends with nothing held.
+    /// </summary>
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task A_claim_given_up_on_holds_nothing_whichever_reaches_redis_first(bool claimArrivesLate)
+    {
+        using var conn = await ConnectionMultiplexer.ConnectAsync(_redis.Configuration);
+        var db = conn.GetDatabase();
+        var (nonce, approval, exec) = (Hex64(), Hex64(), NewExecId());
+        RedisKey nonceKey = RedisScripts.Nonce(nonce), approvalKey = RedisScripts.Approval(approval), abandoned = RedisScripts.Abandoned(exec);
+        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        RedisValue[] claimArgs = [now, "gw_a", Hex64(), exec, "echo", "default", now + 60_000, 3_600_000, approval, now, ""];
+        RedisValue[] abandonArgs = [exec, "1", 3_600_000];
+
+        if (claimArrivesLate)
+        {
+            await db.ScriptEvaluateAsync(RedisScripts.Abandon, [nonceKey, approvalKey, abandoned], abandonArgs);
+            var late = (RedisResult[])(await db.ScriptEvaluateAsync(RedisScripts.Claim, [nonceKey, approvalKey, abandoned], claimArgs))!;
+            Assert.Equal("abandoned", (string?)late[0]);
+        }
+        else
+        {
+            var early = (RedisResult[])(await db.ScriptEvaluateAsync(RedisScripts.Claim, [nonceKey, approvalKey, abandoned], claimArgs))!;
+            Assert.Equal("claimed", (string?)early[0]);
+            await db.ScriptEvaluateAsync(RedisScripts.Abandon, [nonceKey, approvalKey, abandoned], abandonArgs);
+        }
+
+        Assert.False(await db.KeyExistsAsync(nonceKey));
+        Assert.False(await db.KeyExistsAsync(approvalKey));
+        var (store, _) = Open();
+        Assert.Equal(NonceState.Free, await store.LookupAsync(nonce, default));
+    }
+
+    /// <summary>Redis stalls under a claim: 503, and once it answers again the nonce is free.</summary>
+    [Fact]
+    public async Task A_claim_that_timed_out_on_a_stalled_redis_leaves_its_nonce_free()
+    {
+        using var store = RedisStores.Open(_redis, NewIdentity(), options: ",asyncTimeout=500,syncTimeout=500");
+        var claim = Claim(Hex64(), approval: Hex64(), lease: TimeSpan.FromSeconds(1));
+        Assert.Equal(NonceState.Free, await store.LookupAsync(claim.NonceSha256, default));
+
+        _redis.Pause();
+        try
+        {
+            await Assert.ThrowsAsync<StoreUnavailableException>(() => store.ClaimAsync(claim, default).AsTask());
+            await Task.Delay(TimeSpan.FromSeconds(2)); // past the claim's lease
+        }
+        finally
+        {
+            _redis.Resume();
+        }
+
+        var (other, _) = Open();
+        await RedisStores.EventuallyAsync(async () => await other.LookupAsync(claim.NonceSha256, default) == NonceState.Free, "the nonce freed");
+        Assert.Equal(ClaimStatus.Claimed, (await other.ClaimAsync(Claim(claim.NonceSha256, approval: claim.ApprovalIdentity), default)).Status);
     }
 
     [Fact]
