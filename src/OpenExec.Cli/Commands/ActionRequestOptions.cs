@@ -82,9 +82,10 @@ internal sealed class ActionRequestOptions
     public async Task<ActionRequest> ResolveAsync(ParseResult parseResult, CancellationToken cancellationToken)
     {
         var action = parseResult.GetValue(_action)!;
-        if (action.Length == 0)
+        if (!OpenExec.Core.Approvals.ActionName.IsValid(action))
         {
-            throw CliException.BadInput("--action must not be empty.");
+            // The gateway refuses any other name before it looks at an approval.
+            throw CliException.BadInput($"--action '{action}' is not an action name: {OpenExec.Core.Approvals.ActionName.Rule}.");
         }
         var payloadText = parseResult.GetValue(_payload);
         // An array option not given reads as empty, not null.

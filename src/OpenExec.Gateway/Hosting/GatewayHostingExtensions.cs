@@ -56,9 +56,18 @@ internal static class GatewayHostingExtensions
         // An allow-list set to an empty string binds like none at all: every action would run,
         // the opposite of what it says. (A JSON null, the sample's way to show it unset, and a
         // JSON [] reach the configuration as one and the same: unset.)
-        if (configuration["OpenExec:AllowedActions"] is { } allowed && string.IsNullOrWhiteSpace(allowed))
+        if (configuration["OpenExec:AllowedActions"] is { } allowed)
         {
-            problems.Add("OpenExec:AllowedActions is set but empty, which would allow every action: name the actions (comma-separated), or remove the setting to allow all");
+            // Entries are split on commas and trimmed: " , " names none either.
+            var entries = allowed.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            if (entries.Length == 0)
+            {
+                problems.Add("OpenExec:AllowedActions is set but empty, which would allow every action: name the actions (comma-separated), or remove the setting to allow all");
+            }
+            foreach (var entry in entries.Where(e => !OpenExec.Core.Approvals.ActionName.IsValid(e)))
+            {
+                problems.Add($"OpenExec:AllowedActions names '{entry}', which is not an action name ({OpenExec.Core.Approvals.ActionName.Rule}); separate actions with commas");
+            }
         }
         if (configuration["OpenExec:Telemetry:Enabled"] is { } telemetry && !bool.TryParse(telemetry, out _))
         {

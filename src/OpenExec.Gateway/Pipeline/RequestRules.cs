@@ -4,21 +4,7 @@ namespace OpenExec.Gateway.Pipeline;
 internal static class RequestRules
 {
     /// <summary>1..128 chars of <c>[A-Za-z0-9._:-]</c>.</summary>
-    public static bool IsActionName(string action)
-    {
-        if (action.Length is 0 or > 128)
-        {
-            return false;
-        }
-        foreach (var c in action)
-        {
-            if (!(char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or ':' or '-'))
-            {
-                return false;
-            }
-        }
-        return true;
-    }
+    public static bool IsActionName(string action) => OpenExec.Core.Approvals.ActionName.IsValid(action);
 
     /// <summary>
     /// The nonce as the <c>Idempotency-Key</c> a backend gets, one key per nonce: verbatim, unless

@@ -26,6 +26,20 @@ public sealed class ApproveCommandTests : IAsyncLifetime
 
     private ApprovalVerifier Verifier => new(Ed25519PublicKeys.ParsePem(File.ReadAllText(PublicPath)));
 
+    /// <summary>The gateway refuses such a name before it reads an approval: none is signed for it.</summary>
+    [Theory]
+    [InlineData("")]
+    [InlineData("send email")]
+    [InlineData("send/email")]
+    public async Task No_approval_is_minted_for_what_is_not_an_action_name(string action)
+    {
+        var run = await Tool.RunAsync(_time, "approve", "--key", KeyPath, "--tenant", "tenant-001", "--action", action, "--payload", "{}");
+
+        Assert.Equal(2, run.ExitCode);
+        Assert.Equal("", run.Out);
+        Assert.Contains("is not an action name", run.Err, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task Mints_a_signed_v1_artifact_for_an_execute_request()
     {

@@ -54,11 +54,23 @@ public sealed class StartupRefusalTests : IDisposable
     [Theory]
     [InlineData("")]
     [InlineData(" ")]
+    [InlineData(" , ")]
+    [InlineData(",")]
     public void The_seed_allow_list_variable_set_but_empty_is_refused_too(string value)
     {
         // An unset shell variable (OPENEXEC_ALLOWED_ACTIONS=$ACTIONS) must not open every action.
         var problems = Refused([], new Dictionary<string, string?> { ["OPENEXEC_ALLOWED_ACTIONS"] = value });
         Assert.Contains(problems, p => p.Contains("OpenExec:AllowedActions is set but empty", StringComparison.Ordinal));
+    }
+
+    [Theory]
+    [InlineData("echo;add", "echo;add")]
+    [InlineData("echo, send email", "send email")]
+    public void An_allow_list_entry_that_is_no_action_name_is_refused(string value, string named)
+    {
+        // It could never match: every action would be refused, with no word of why.
+        var problems = Refused([], new Dictionary<string, string?> { ["OPENEXEC_ALLOWED_ACTIONS"] = value });
+        Assert.Contains(problems, p => p.Contains($"OpenExec:AllowedActions names '{named}'", StringComparison.Ordinal));
     }
 
     [Fact]
