@@ -73,6 +73,24 @@ internal static class GatewayHostingExtensions
         {
             problems.Add($"OpenExec:Telemetry:Enabled is '{telemetry}'; use true or false");
         }
+        // Settings ASP.NET Core, Kestrel and OpenTelemetry read themselves, and would skip an
+        // unreadable value without a word (the host keeps its 30 s; Kestrel its protocols; the
+        // exporter sends nothing).
+        if (configuration["shutdownTimeoutSeconds"] is { } shutdown
+            && !(int.TryParse(shutdown, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out _)))
+        {
+            problems.Add($"shutdownTimeoutSeconds is '{shutdown}'; use a whole number of seconds, 0 or more");
+        }
+        if (configuration["Kestrel:EndpointDefaults:Protocols"] is { } protocols
+            && !Enum.TryParse<Microsoft.AspNetCore.Server.Kestrel.Core.HttpProtocols>(protocols, ignoreCase: true, out _))
+        {
+            problems.Add($"Kestrel:EndpointDefaults:Protocols is '{protocols}'; use Http1, Http2, Http1AndHttp2, Http3 or Http1AndHttp2AndHttp3");
+        }
+        if (configuration["OTEL_EXPORTER_OTLP_ENDPOINT"] is { Length: > 0 } otlp
+            && !(Uri.TryCreate(otlp, UriKind.Absolute, out var otlpUri) && (otlpUri.Scheme == Uri.UriSchemeHttp || otlpUri.Scheme == Uri.UriSchemeHttps)))
+        {
+            problems.Add($"OTEL_EXPORTER_OTLP_ENDPOINT is '{otlp}'; use an absolute http:// or https:// address (e.g. http://127.0.0.1:4317)");
+        }
         var routes = RouteActions.Read(configuration.GetSection("ReverseProxy"), problems);
         var clientLimits = SlowClientLimits.Read(configuration.GetSection("Kestrel:Limits"), problems);
         StackExchange.Redis.ConfigurationOptions? redis = null;

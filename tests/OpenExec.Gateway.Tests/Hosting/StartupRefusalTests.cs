@@ -32,6 +32,11 @@ public sealed class StartupRefusalTests : IDisposable
     [InlineData("OpenExec:AllowAnyTenant", "yes")]
     [InlineData("OpenExec:BackendTimeout", "30s")]
     [InlineData("OpenExec:Telemetry:Enabled", "yes")]
+    // Read by the host, Kestrel and the OpenTelemetry exporter, which skipped them without a word.
+    [InlineData("shutdownTimeoutSeconds", "abc")]
+    [InlineData("shutdownTimeoutSeconds", "-5")]
+    [InlineData("Kestrel:EndpointDefaults:Protocols", "Bogus")]
+    [InlineData("OTEL_EXPORTER_OTLP_ENDPOINT", "foo")]
     public void A_setting_of_the_wrong_type_is_a_problem_naming_it(string setting, string value)
     {
         var problems = Refused([$"--{setting}={value}"]);
