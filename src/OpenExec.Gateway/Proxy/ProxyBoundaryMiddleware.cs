@@ -163,8 +163,10 @@ internal sealed class ProxyBoundaryMiddleware(RequestDelegate next, ExecutionPip
         // available destination) and no byte reached a backend, whatever status it set.
         var forwarded = context.GetReverseProxyFeature().ProxiedDestination is not null;
         // The backend's whole answer is in hand: no forwarder error, or only the request body's,
-        // reported once the answer had been passed on.
-        var answered = forwarded && (context.GetForwarderErrorFeature() is not { } error || AnsweredBeforeRequestBodyFailed(context, error, detached));
+        // reported once the answer had been passed on; and every byte its head announced.
+        var answered = forwarded
+            && (context.GetForwarderErrorFeature() is not { } error || AnsweredBeforeRequestBodyFailed(context, error, detached))
+            && receipted.MatchesDeclaredLength(context.Request.Method);
         receipted.FitBodylessStatus();
         var outcome = answered ? Answered(context, receipted) : NothingSent(context) ? BackendDelivery.NotSent() : BackendDelivery.Unknown(receipted.BackendStatus);
         ReceiptDocument document;
@@ -174,11 +176,11 @@ internal sealed class ProxyBoundaryMiddleware(RequestDelegate next, ExecutionPip
         }
         finally
         {
-            if (receipted.Streaming && detached.AbortRequested)
+            if (receipted.Streaming && (detached.AbortRequested || !answered))
             {
-                // The backend broke off a streamed answer: once its receipt is written (or could
-                // not be), the agent's connection (HTTP/2: its stream) is cut too, so a truncated
-                // answer never ends as a complete one.
+                // The backend broke off a streamed answer (or sent other than its head announced):
+                // once its receipt is written (or could not be), the agent's connection (HTTP/2:
+                // its stream) is cut too, so a truncated answer never ends as a complete one.
                 detached.CutAgent(lifetime, reset);
             }
         }

@@ -98,6 +98,15 @@ internal sealed class ReceiptedResponseBody : Stream, IHttpResponseBodyFeature
         }
     }
 
+    /// <summary>
+    /// Whether the body that came is the one the backend's head announced. A declared
+    /// Content-Length the body does not match makes the answer malformed, so incomplete (RFC 9113
+    /// section 8.1.1; over HTTP/2 HttpClient does not check it, over HTTP/1.1 a short body already
+    /// fails). A bodyless answer (to a HEAD; a 204, 205 or 304) declares a length it never sends.
+    /// </summary>
+    public bool MatchesDeclaredLength(string method)
+        => _response.ContentLength is not { } declared || IsBodylessStatus() || HttpMethods.IsHead(method) || Length64 == declared;
+
     /// <summary>Forgets what the backend sent (the gateway answers with its own problem instead).</summary>
     public void DiscardBuffered() => _buffer?.Clear();
 

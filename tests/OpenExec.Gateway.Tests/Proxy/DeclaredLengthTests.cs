@@ -1,0 +1,63 @@
+using System.Net;
+using System.Net.Http.Headers;
+using OpenExec.Gateway.Tests.Http;
+using OpenExec.Gateway.Tests.Infrastructure;
+
+namespace OpenExec.Gateway.Tests.Proxy;
+
+/// <summary>
+/// An HTTP/2 backend whose body does not match the <c>content-length</c> it declared sent a
+/// malformed, so incomplete, answer (RFC 9113 section 8.1.1). HttpClient does not check that
+/// over HTTP/2: a held answer reached the agent re-framed to the bytes that came, looking
+/// complete, and a streamed one was cut by Kestrel; both were receipted executed.
+/// </summary>
+public sealed class DeclaredLengthTests
+{
+    [Theory]
+    [InlineData("application/json", 100, 50)]
+    [InlineData("application/json", 50, 100)]
+    [InlineData("text/event-stream", 100, 50)]
+    public async Task A_body_that_does_not_match_its_declared_length_is_never_passed_off_as_complete(string contentType, int declared, int sent)
+    {
+        using var backend = new RawHttp2Backend(
+            [(":status", "200"), ("content-type", contentType), ("content-length", declared.ToString(System.Globalization.CultureInfo.InvariantCulture))],
+            Enumerable.Repeat((byte)'a', sent).ToArray());
+        var settings = ProxyConfig.Route("r", "report", "v1", backend.Address);
+        settings["ReverseProxy:Clusters:r:HttpRequest:Version"] = "2";
+        settings["ReverseProxy:Clusters:r:HttpRequest:VersionPolicy"] = "RequestVersionExact";
+        await using var gateway = await GatewayServer.StartAsync(settings);
+
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/report") { Content = new StringContent("{}", new MediaTypeHeaderValue("application/json")) };
+        request.Headers.Add("Idempotency-Key", "k-length");
+        string? execId = null;
+        try
+        {
+            using var response = await gateway.Client.SendAsync(request);
+            execId = response.Headers.GetValues("OpenExec-Exec-Id").Single();
+            var body = await response.Content.ReadAsByteArrayAsync();
+            // Held: the gateway's own 504. Streamed: never a whole 200 of the declared length.
+            Assert.True(response.StatusCode == HttpStatusCode.GatewayTimeout || body.Length != sent, $"{(int)response.StatusCode} with {body.Length} bytes looked complete");
+        }
+        catch (HttpRequestException)
+        {
+            // Streamed: the agent's connection was cut, as for any answer that breaks off.
+        }
+        Assert.Equal(1, backend.Requests);
+
+        var receipts = await gateway.Client.GetStringAsync("/receipts?after=0");
+        var decisions = receipts.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => System.Text.Json.JsonDocument.Parse(l).RootElement.GetProperty("body")).ToList();
+        for (var i = 0; i < 100 && decisions.Count == 0; i++)
+        {
+            await Task.Delay(50);
+            receipts = await gateway.Client.GetStringAsync("/receipts?after=0");
+            decisions = receipts.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => System.Text.Json.JsonDocument.Parse(l).RootElement.GetProperty("body")).ToList();
+        }
+        var receipt = Assert.Single(decisions);
+        Assert.Equal("outcome_unknown", receipt.Str("decision"));
+        Assert.Equal(200, receipt.GetProperty("upstream_status").GetInt32());
+        if (execId is not null)
+        {
+            Assert.Equal(execId, receipt.Str("exec_id"));
+        }
+    }
+}
