@@ -57,6 +57,12 @@ internal sealed partial class RoutedActionClient(IProxyStateLookup proxyState, G
             VersionPolicy = cluster.Model.Config.HttpRequest?.VersionPolicy ?? HttpVersionPolicy.RequestVersionOrLower,
         };
         message.Content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
+        if (destination.Model.Config.Host is { Length: > 0 } host)
+        {
+            // The destination's own Host, as YARP sends it on the proxied door (a virtual host;
+            // over TLS also the name the certificate is checked against).
+            message.Headers.Host = host;
+        }
         message.Headers.TryAddWithoutValidation("Idempotency-Key", Pipeline.RequestRules.IdempotencyKey(nonce));
         message.Headers.TryAddWithoutValidation("OpenExec-Exec-Id", ticket.ExecId);
 

@@ -123,6 +123,23 @@ public sealed class ProxyTests : IDisposable
         Assert.Equal(["a", "\" a\"", "\"a \"", "\"\\\"a\\\"\"", "b\"c", "\" b\""], keys);
     }
 
+    /// <summary>A destination's own Host (a virtual host) is what the backend sees through both doors; /execute sent the address's.</summary>
+    [Fact]
+    public async Task A_destinations_host_reaches_the_backend_through_both_front_doors()
+    {
+        Answer("/v1/op");
+        var settings = ProxyConfig.Route("op", "op", "v1", Backend, executePath: "/v1/op");
+        settings["ReverseProxy:Clusters:op:Destinations:d1:Host"] = "api.internal";
+        await using var gateway = await GatewayServer.StartAsync(settings);
+
+        await GatewayAssert.ExecutedAsync(await gateway.ExecuteAsync("op", new { a = 1 }, "host-1"));
+        var proxied = new HttpRequestMessage(HttpMethod.Post, "/v1/op") { Content = new StringContent("{}", Encoding.UTF8, "application/json") };
+        proxied.Headers.Add("Idempotency-Key", "host-2");
+        Assert.Equal(HttpStatusCode.OK, (await gateway.Client.SendAsync(proxied)).StatusCode);
+
+        Assert.Equal(["api.internal", "api.internal"], _backend.LogEntries.Select(e => e.RequestMessage.Headers!["Host"].Single()).ToArray());
+    }
+
     [Fact]
     public async Task Hundred_concurrent_calls_with_one_key_reach_the_backend_once()
     {
