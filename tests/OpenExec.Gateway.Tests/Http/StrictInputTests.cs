@@ -264,6 +264,28 @@ public sealed class StrictInputTests
             "Content-Length 1 MiB + 1");
     }
 
+    /// <summary>
+    /// Over HTTP/2 the 413 is answered from the declared length, then the unread rest of the body
+    /// is refused with RST_STREAM(NO_ERROR), as RFC 9113 section 8.1 allows; a client must keep the
+    /// answer (curl 7.88 drops it and reports the stream closed; HttpClient keeps it).
+    /// </summary>
+    [Theory]
+    [InlineData("/execute")]
+    [InlineData("/v1/op")]
+    public async Task An_http2_agents_declared_length_over_1_MiB_is_413(string path)
+    {
+        await using var gateway = Http2Agent.Use(await GatewayServer.StartAsync(Http2Agent.Serve(ProxyConfig.Route("op", "op", "v1", "http://127.0.0.1:9/"))));
+        var content = new ByteArrayContent(PaddedBody(OneMiB + 1));
+        content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
+        var request = Http2Agent.Exact(new HttpRequestMessage(HttpMethod.Post, path) { Content = content });
+        request.Headers.Add("Idempotency-Key", "k-h2-big");
+
+        var response = await gateway.Client.SendAsync(request);
+
+        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, response.StatusCode);
+        Assert.Equal("body_too_large", (await Json.ReadAsync(response)).Str("code"));
+    }
+
     [Fact]
     public async Task Chunked_body_over_1_MiB_without_Content_Length_is_413()
     {
