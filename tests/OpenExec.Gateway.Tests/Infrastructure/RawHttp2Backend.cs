@@ -34,22 +34,7 @@ public sealed class RawHttp2Backend : IDisposable
     /// <summary>Request streams answered.</summary>
     public int Requests => Volatile.Read(ref _requests);
 
-    private async Task AcceptLoopAsync()
-    {
-        while (!_stop.IsCancellationRequested)
-        {
-            TcpClient client;
-            try
-            {
-                client = await _listener.AcceptTcpClientAsync(_stop.Token);
-            }
-            catch (Exception)
-            {
-                return;
-            }
-            _ = ServeAsync(client);
-        }
-    }
+    private Task AcceptLoopAsync() => TcpAccept.EachAsync(_listener, _stop.Token, client => _ = ServeAsync(client));
 
     private async Task ServeAsync(TcpClient client)
     {

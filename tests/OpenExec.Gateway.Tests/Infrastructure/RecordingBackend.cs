@@ -39,23 +39,11 @@ public sealed class RecordingBackend : IDisposable
 
     public int Connections => Volatile.Read(ref _connections);
 
-    private async Task AcceptLoopAsync()
+    private Task AcceptLoopAsync() => TcpAccept.EachAsync(_listener, _stop.Token, client =>
     {
-        while (!_stop.IsCancellationRequested)
-        {
-            TcpClient client;
-            try
-            {
-                client = await _listener.AcceptTcpClientAsync(_stop.Token);
-            }
-            catch (Exception)
-            {
-                return;
-            }
-            Interlocked.Increment(ref _connections);
-            _ = Task.Run(() => ServeAsync(client));
-        }
-    }
+        Interlocked.Increment(ref _connections);
+        _ = Task.Run(() => ServeAsync(client));
+    });
 
     private async Task ServeAsync(TcpClient client)
     {
