@@ -24,21 +24,19 @@ public static partial class ApprovalTime
         // DateTimeOffset holds only +-14:00.
         var offset = TimeSpan.Zero;
         var local = text;
-        if (shape.Groups["offset"] is { Success: true, Value: var zone } && zone != "Z")
+        if (shape.Groups["offset"] is { Success: true, Value: var zone })
         {
-            var hours = int.Parse(zone.AsSpan(1, 2), CultureInfo.InvariantCulture);
-            var minutes = int.Parse(zone.AsSpan(4, 2), CultureInfo.InvariantCulture);
-            if (hours > 23 || minutes > 59)
-            {
-                return false;
-            }
-            offset = new TimeSpan(hours, minutes, 0);
-            offset = zone[0] == '-' ? -offset : offset;
             local = text[..^zone.Length];
-        }
-        else if (shape.Groups["offset"].Success)
-        {
-            local = text[..^1];
+            if (zone != "Z")
+            {
+                var hours = int.Parse(zone.AsSpan(1, 2), CultureInfo.InvariantCulture);
+                var minutes = int.Parse(zone.AsSpan(4, 2), CultureInfo.InvariantCulture);
+                if (hours > 23 || minutes > 59)
+                {
+                    return false;
+                }
+                offset = zone[0] == '-' ? -new TimeSpan(hours, minutes, 0) : new TimeSpan(hours, minutes, 0);
+            }
         }
         if (!DateTime.TryParseExact(local, Formats, CultureInfo.InvariantCulture, DateTimeStyles.None, out var wallClock))
         {

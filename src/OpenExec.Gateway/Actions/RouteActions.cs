@@ -72,7 +72,7 @@ internal sealed class RouteActions
                 problems.Add($"{where}:Metadata:{ActionKey} is missing: every route must name its action (or be marked {PassThroughKey}=true)");
                 continue;
             }
-            if (!Pipeline.RequestRules.IsActionName(action) || BuiltInActions.Names.Contains(action, StringComparer.Ordinal))
+            if (!OpenExec.Core.Approvals.ActionName.IsValid(action) || BuiltInActions.Names.Contains(action, StringComparer.Ordinal))
             {
                 problems.Add($"{where}:Metadata:{ActionKey} '{action}' is not a valid action name, or is a built-in action");
                 continue;

@@ -82,9 +82,13 @@ internal sealed record OpenExecOptions
             {
                 return null;
             }
-            return AllowedActions.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToHashSet(StringComparer.Ordinal);
+            return Entries(AllowedActions).ToHashSet(StringComparer.Ordinal);
         }
     }
+
+    /// <summary>The names an allow-list setting gives: split on commas, trimmed, empty ones dropped.</summary>
+    public static string[] Entries(string allowedActions)
+        => allowedActions.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
 }
 
 /// <summary><c>OpenExec:RateLimit</c>.</summary>

@@ -58,8 +58,8 @@ internal static class GatewayHostingExtensions
         // JSON [] reach the configuration as one and the same: unset.)
         if (configuration["OpenExec:AllowedActions"] is { } allowed)
         {
-            // Entries are split on commas and trimmed: " , " names none either.
-            var entries = allowed.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            // " , " names none either.
+            var entries = OpenExecOptions.Entries(allowed);
             if (entries.Length == 0)
             {
                 problems.Add("OpenExec:AllowedActions is set but empty, which would allow every action: name the actions (comma-separated), or remove the setting to allow all");
@@ -82,7 +82,7 @@ internal static class GatewayHostingExtensions
             problems.Add($"shutdownTimeoutSeconds is '{shutdown}'; use a whole number of seconds, 0 or more");
         }
         if (configuration["Kestrel:EndpointDefaults:Protocols"] is { } protocols
-            && !Enum.TryParse<Microsoft.AspNetCore.Server.Kestrel.Core.HttpProtocols>(protocols, ignoreCase: true, out _))
+            && !Enum.TryParse<HttpProtocols>(protocols, ignoreCase: true, out _))
         {
             problems.Add($"Kestrel:EndpointDefaults:Protocols is '{protocols}'; use Http1, Http2, Http1AndHttp2, Http3 or Http1AndHttp2AndHttp3");
         }

@@ -148,7 +148,7 @@ internal sealed class ExecuteEndpoint(ExecutionPipeline pipeline, ActionCatalog 
             }
         }
 
-        if (!obj.TryGet("action", out var actionValue) || actionValue is not StrictString { Value: var action } || !RequestRules.IsActionName(action))
+        if (!obj.TryGet("action", out var actionValue) || actionValue is not StrictString { Value: var action } || !OpenExec.Core.Approvals.ActionName.IsValid(action))
         {
             return (null, ("invalid_action", "action must be a string of 1 to 128 characters from A-Z a-z 0-9 . _ : -"));
         }

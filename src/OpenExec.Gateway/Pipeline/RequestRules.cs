@@ -3,9 +3,6 @@ namespace OpenExec.Gateway.Pipeline;
 /// <summary>The shape rules both front doors apply to action names and nonces (SPEC section 3).</summary>
 internal static class RequestRules
 {
-    /// <summary>1..128 chars of <c>[A-Za-z0-9._:-]</c>.</summary>
-    public static bool IsActionName(string action) => OpenExec.Core.Approvals.ActionName.IsValid(action);
-
     /// <summary>
     /// The nonce as the <c>Idempotency-Key</c> a backend gets, one key per nonce: verbatim, unless
     /// HTTP or the backend could read it as another: a header value loses its leading and trailing

@@ -85,7 +85,7 @@ public sealed class ExecuteRequestFuzzTests(ITestOutputHelper output)
 
     private static string? Check(OpenExec.Gateway.Pipeline.ExecutionRequest request, bool clawShield)
     {
-        if (!OpenExec.Gateway.Pipeline.RequestRules.IsActionName(request.Action) || !OpenExec.Gateway.Pipeline.RequestRules.IsNonce(request.Nonce) || request.Payload is not StrictObject)
+        if (!OpenExec.Core.Approvals.ActionName.IsValid(request.Action) || !OpenExec.Gateway.Pipeline.RequestRules.IsNonce(request.Nonce) || request.Payload is not StrictObject)
         {
             return "accepted a request that breaks the shape rules";
         }
