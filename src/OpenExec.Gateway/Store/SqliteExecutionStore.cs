@@ -30,39 +30,60 @@ internal sealed class SqliteExecutionStore : IExecutionStore, IDisposable
 
     /// <summary>
     /// Forgets used nonces older than the cutoff, a few hundred at a time (each a write of its own,
-    /// queued between requests' writes); a store failure is retried next time. One prune at a time.
+    /// queued between requests' writes); a store failure is retried next time. One prune at a time:
+    /// a cutoff asked for while a prune runs is not dropped but taken by that prune once it has
+    /// finished its own, so no tick of the timer is lost to a slow write.
     /// </summary>
     internal async Task PruneAsync(DateTimeOffset cutoff)
     {
-        if (Interlocked.Exchange(ref _pruningNow, 1) == 1)
+        var asked = cutoff.UtcTicks;
+        for (var seen = Volatile.Read(ref _cutoffTicks); seen < asked;)
         {
-            return;
+            var was = Interlocked.CompareExchange(ref _cutoffTicks, asked, seen);
+            seen = was == seen ? asked : was;
         }
         var total = 0;
-        try
+        while (!_disposed && Interlocked.Exchange(ref _pruningNow, 1) == 0)
         {
-            int pruned;
-            do
+            try
             {
-                pruned = await _ledger.PruneClaimsAsync(cutoff).ConfigureAwait(false);
-                total += pruned;
+                while (_prunedTicks < Volatile.Read(ref _cutoffTicks) && !_disposed)
+                {
+                    var taking = Volatile.Read(ref _cutoffTicks);
+                    int pruned;
+                    do
+                    {
+                        pruned = await _ledger.PruneClaimsAsync(new DateTimeOffset(taking, TimeSpan.Zero)).ConfigureAwait(false);
+                        total += pruned;
+                    }
+                    while (pruned == SqliteReceiptLedger.PruneLimit && !_disposed);
+                    _prunedTicks = taking;
+                }
             }
-            while (pruned == SqliteReceiptLedger.PruneLimit && !_disposed);
-        }
-        catch (StoreUnavailableException)
-        {
-        }
-        finally
-        {
-            Volatile.Write(ref _pruningNow, 0);
-            if (total > 0)
+            catch (StoreUnavailableException)
             {
-                StoreLog.PrunedClaims(_log, total);
+                return;
+            }
+            finally
+            {
+                Volatile.Write(ref _pruningNow, 0);
+                if (total > 0)
+                {
+                    StoreLog.PrunedClaims(_log, total);
+                    total = 0;
+                }
+            }
+            // A cutoff asked for between the last check and the release is this caller's to take.
+            if (_prunedTicks >= Volatile.Read(ref _cutoffTicks))
+            {
+                return;
             }
         }
     }
 
     private int _pruningNow;
+    private long _cutoffTicks = long.MinValue;
+    private long _prunedTicks = long.MinValue;
 
     public string Kind => "sqlite";
 
