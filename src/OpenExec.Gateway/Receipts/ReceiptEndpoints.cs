@@ -129,20 +129,32 @@ internal static class ReceiptEndpoints
 
     /// <summary>
     /// Every chain sharing the store with its head. A gateway signs only its own checkpoint (the
-    /// others' heads are covered by their receipts' own signatures; ask each for /receipts/head).
+    /// others' heads are covered by their receipts' own signatures; ask each for /receipts/head),
+    /// and none while its store will not vouch for its own head (a ledger behind Redis's copy of
+    /// its chain): then its entry is the store's head with <c>checkpoint: null</c>.
     /// </summary>
     private static async Task<IResult> GatewaysAsync(HttpContext context, IExecutionStore store, GatewayIdentity identity, GatewayClock clock)
     {
         var heads = await store.ListGatewaysAsync(context.RequestAborted).ConfigureAwait(false);
         var now = clock.Now;
+        ChainHead? own;
+        try
+        {
+            own = await store.GetHeadAsync(identity.GatewayId, context.RequestAborted).ConfigureAwait(false);
+        }
+        catch (StoreUnavailableException)
+        {
+            own = null;
+        }
         return Results.Json(new
         {
-            gateways = heads.Select(h => new
+            // The own head read second, so it is at least as recent as the listing's.
+            gateways = heads.Select(h => h.Gateway == identity.GatewayId && own is not null ? own : h).Select(h => new
             {
                 gateway = h.Gateway,
                 seq = h.Seq,
                 hash = h.Hash,
-                checkpoint = h.Gateway == identity.GatewayId
+                checkpoint = ReferenceEquals(h, own)
                     ? System.Text.Json.Nodes.JsonNode.Parse(Checkpoint.Sign(identity.SigningKey, h.Gateway, h.Seq, h.Hash, now).ToJson())
                     : null,
             }),

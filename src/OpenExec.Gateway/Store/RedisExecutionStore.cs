@@ -362,9 +362,10 @@ internal sealed class RedisExecutionStore : IExecutionStore, IDisposable
 
     public async ValueTask<IReadOnlyList<ReceiptDocument>> ListReceiptsAsync(string gateway, long afterSeq, int limit, CancellationToken cancellationToken)
     {
-        if (gateway == _identity.GatewayId)
+        if (gateway == _identity.GatewayId && _chainConflict is null)
         {
-            // The local ledger holds this chain whole; Redis may lag behind it.
+            // The local ledger holds this chain whole; Redis may lag behind it. Not after a chain
+            // conflict: then Redis holds receipts of this chain that the ledger lost.
             return await _ledger.ListReceiptsAsync(gateway, afterSeq, limit, cancellationToken).ConfigureAwait(false);
         }
         var members = await RunAsync(db => db.SortedSetRangeByScoreAsync(RedisScripts.Chain(gateway), afterSeq, double.PositiveInfinity, Exclude.Start, Order.Ascending, 0, limit)).ConfigureAwait(false);
@@ -375,6 +376,9 @@ internal sealed class RedisExecutionStore : IExecutionStore, IDisposable
     {
         if (gateway == _identity.GatewayId)
         {
+            // This head is what the gateway signs as its checkpoint: a ledger behind Redis would
+            // certify a cut tail (or a forked receipt), so it answers nothing.
+            ThrowIfChainConflict();
             return await LocalHeadAsync(cancellationToken).ConfigureAwait(false);
         }
         var value = await RunAsync(db => db.HashGetAsync(RedisScripts.Gateways, gateway)).ConfigureAwait(false);
@@ -385,7 +389,8 @@ internal sealed class RedisExecutionStore : IExecutionStore, IDisposable
     {
         var entries = await RunAsync(db => db.HashGetAllAsync(RedisScripts.Gateways)).ConfigureAwait(false);
         var heads = entries.Select(e => ParseHead(e.Name.ToString(), e.Value.ToString())).ToDictionary(h => h.Gateway, StringComparer.Ordinal);
-        if (await LocalHeadAsync(cancellationToken).ConfigureAwait(false) is { } own)
+        // After a chain conflict Redis's head of this chain stands: the ledger's is behind it.
+        if (_chainConflict is null && await LocalHeadAsync(cancellationToken).ConfigureAwait(false) is { } own)
         {
             heads[own.Gateway] = own;
         }

@@ -201,6 +201,55 @@ public sealed class RedisGatewayTests : IDisposable
         Assert.Equal(JsonValueKind.Null, unlinked.GetProperty("checks").GetProperty("chain").ValueKind);
     }
 
+    [Fact]
+    public async Task A_gateway_whose_data_dir_lost_receipts_that_Redis_holds_signs_no_checkpoint_and_lists_Redis_copy()
+    {
+        var dataDir = TempDir.Create();
+        try
+        {
+            var settings = new Dictionary<string, string?> { ["ConnectionStrings:Redis"] = _redis.Configuration };
+            string gateway;
+            await using (var first = await GatewayServer.StartAsync(settings, dataDir: dataDir))
+            {
+                for (var i = 0; i < 5; i++)
+                {
+                    Assert.Equal(HttpStatusCode.OK, (await first.ExecuteAsync("echo", new { i }, $"before-{i}")).StatusCode);
+                }
+                gateway = (await Json.ReadAsync(await first.Client.GetAsync("/receipts/head"))).Str("gateway");
+                await RedisStores.EventuallyAsync(async () =>
+                {
+                    using var redis = await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync(_redis.Configuration);
+                    return await redis.GetDatabase().SortedSetLengthAsync(RedisScripts.Chain(gateway)) == 5;
+                }, "copied");
+            }
+            // The data dir goes back to a state with two receipts (an earlier backup restored).
+            using (var c = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={Path.Combine(dataDir, "openexec.db")};Pooling=False"))
+            {
+                c.Open();
+                using var cmd = c.CreateCommand();
+                cmd.CommandText = "DELETE FROM receipts WHERE seq > 2";
+                cmd.ExecuteNonQuery();
+            }
+
+            await using var restored = await GatewayServer.StartAsync(settings, dataDir: dataDir);
+
+            // A checkpoint at seq 2 would certify the cut tail that checkpoints exist to reveal.
+            var head = await restored.Client.GetAsync("/receipts/head");
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, head.StatusCode);
+            Assert.Equal("store_unavailable", (await Json.ReadAsync(head)).Str("code"));
+            var entry = Assert.Single((await Json.ReadAsync(await restored.Client.GetAsync("/receipts/gateways"))).GetProperty("gateways").EnumerateArray());
+            Assert.Equal(5, entry.GetProperty("seq").GetInt64());
+            Assert.Equal(JsonValueKind.Null, entry.GetProperty("checkpoint").ValueKind);
+            // Its chain is listed whole, from Redis's copy, not cut at what the ledger kept.
+            Assert.Equal(new long[] { 1, 2, 3, 4, 5 }, (await restored.ReceiptsAsync()).Select(r => r.GetProperty("body").GetProperty("seq").GetInt64()));
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, (await restored.ExecuteAsync("echo", new { i = 9 }, "after")).StatusCode);
+        }
+        finally
+        {
+            TempDir.Delete(dataDir);
+        }
+    }
+
     public void Dispose() => _redis.Dispose();
 
     private Task<GatewayServer> StartAsync()
