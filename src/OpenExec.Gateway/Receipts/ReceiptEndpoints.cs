@@ -105,6 +105,14 @@ internal static class ReceiptEndpoints
         while (limit > 0)
         {
             var docs = await store.ListReceiptsAsync(gateway, after, Math.Min(limit, ListPageSize), context.RequestAborted).ConfigureAwait(false);
+            // A chain the store has never seen is not an empty one: a mistyped id would export
+            // nothing and audit clean.
+            if (docs.Count == 0 && !context.Response.HasStarted && gateway != identity.GatewayId
+                && await store.GetHeadAsync(gateway, context.RequestAborted).ConfigureAwait(false) is null)
+            {
+                await Problem.WriteAsync(context, 404, "gateway_not_found", $"No chain of gateway '{(gateway.Length > 80 ? gateway[..80] : gateway)}' in this store (GET /receipts/gateways lists them)").ConfigureAwait(false);
+                return;
+            }
             foreach (var doc in docs)
             {
                 body.Write(doc.ToJsonUtf8());

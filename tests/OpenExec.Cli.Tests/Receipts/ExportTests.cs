@@ -315,6 +315,19 @@ public sealed class ExportTests : IAsyncLifetime
         Assert.False(File.Exists(outFile));
     }
 
+    [Fact]
+    public async Task A_gateway_id_the_store_never_held_is_refused_not_exported_as_an_empty_chain()
+    {
+        // An empty export of a mistyped id would audit clean.
+        var outFile = Path.Combine(_dir, "typo.ndjson");
+
+        var run = await Tool.RunAsync("receipts", "export", "--url", _a.Url, "--gateway", "gw-typo", "--out", outFile);
+
+        Assert.True(run.ExitCode != 0, run.ToString());
+        Assert.Contains("HTTP 404: No chain of gateway 'gw-typo'", run.Err, StringComparison.Ordinal);
+        Assert.False(File.Exists(outFile));
+    }
+
     [Theory]
     [InlineData("0", 0, 3)]
     [InlineData("1", 0, 2)]

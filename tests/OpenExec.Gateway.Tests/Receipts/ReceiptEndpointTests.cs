@@ -169,7 +169,9 @@ public sealed class ReceiptEndpointTests
         Assert.Equal([1L, 2, 3, 4, 5, 6], Seqs(await gateway.Client.GetStringAsync("/receipts")));
         Assert.Equal([1L, 2, 3, 4, 5, 6], Seqs(await gateway.Client.GetStringAsync("/receipts?limit=10000")));
         Assert.Equal([2L, 3], Seqs(await gateway.Client.GetStringAsync($"/receipts?gateway={gatewayId}&after=1&limit=2")));
-        Assert.Empty(Seqs(await gateway.Client.GetStringAsync("/receipts?gateway=gw-someone-else")));
+        Assert.Empty(Seqs(await gateway.Client.GetStringAsync($"/receipts?gateway={gatewayId}&after=6")));
+        // A chain the store never held is not an empty chain (a mistyped id would audit clean).
+        await GatewayAssert.ProblemAsync(await gateway.Client.GetAsync("/receipts?gateway=gw-someone-else"), HttpStatusCode.NotFound, "gateway_not_found");
 
         var lines = (await gateway.Client.GetStringAsync("/receipts")).Split('\n', StringSplitOptions.RemoveEmptyEntries);
         for (var i = 0; i < lines.Length; i++)
