@@ -1,3 +1,4 @@
+using System.Reflection;
 using System.Threading.RateLimiting;
 using Microsoft.AspNetCore.RateLimiting;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
@@ -15,6 +16,29 @@ namespace OpenExec.Gateway.Hosting;
 /// <summary>Composes the gateway: <c>AddOpenExecGateway</c> for services, <c>UseOpenExecGateway</c> for the app.</summary>
 internal static class GatewayHostingExtensions
 {
+    /// <summary>
+    /// Every OpenExec setting that cannot be read as its type, each bound alone, so one start
+    /// names them all rather than one per start.
+    /// </summary>
+    private static List<string> UnreadableSettings(IConfigurationSection section)
+    {
+        var problems = new List<string>();
+        foreach (var property in typeof(OpenExecOptions).GetProperties(BindingFlags.Public | BindingFlags.Instance).Where(p => p.SetMethod is not null))
+        {
+            try
+            {
+                section.GetSection(property.Name).Get(property.PropertyType);
+            }
+            catch (InvalidOperationException ex)
+            {
+                problems.Add(BinderProblem(ex));
+            }
+        }
+        return problems;
+    }
+
+    private static string BinderProblem(InvalidOperationException ex) => $"{ex.Message} {ex.InnerException?.Message}".Trim();
+
     /// <summary>
     /// Reads and validates all configuration and registers the services. Returns every
     /// configuration problem (the gateway must not start) or an empty list.
@@ -34,9 +58,9 @@ internal static class GatewayHostingExtensions
         catch (InvalidOperationException ex)
         {
             // The binder names the setting ("Failed to convert configuration value at
-            // 'OpenExec:BackendTimeout' to type 'System.TimeSpan'"); nothing else can be checked
-            // without the options.
-            return [$"{ex.Message} {ex.InnerException?.Message}".Trim()];
+            // 'OpenExec:BackendTimeout' to type 'System.TimeSpan'") but stops at the first; nothing
+            // else can be checked without the options.
+            return UnreadableSettings(configuration.GetSection(OpenExecOptions.Section)) is { Count: > 0 } unreadable ? unreadable : [BinderProblem(ex)];
         }
 
         var urls = ListenUrls(configuration);

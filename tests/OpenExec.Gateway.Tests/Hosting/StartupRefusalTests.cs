@@ -43,6 +43,17 @@ public sealed class StartupRefusalTests : IDisposable
         Assert.Contains(problems, p => p.Contains(setting, StringComparison.Ordinal));
     }
 
+    [Fact]
+    public void Every_setting_of_the_wrong_type_is_named_in_one_start()
+    {
+        // The binder stops at the first: an operator fixed one setting per start.
+        var problems = Refused(["--OpenExec:MaxConcurrentRequests=abc", "--OpenExec:ClockSkew=zz", "--OpenExec:RateLimit:PerClientPerSecond=many"]);
+        foreach (var setting in new[] { "OpenExec:MaxConcurrentRequests", "OpenExec:ClockSkew", "OpenExec:RateLimit:PerClientPerSecond" })
+        {
+            Assert.Contains(problems, p => p.Contains(setting, StringComparison.Ordinal));
+        }
+    }
+
     [Theory]
     [InlineData("\"\"")]
     [InlineData("\" \"")]
