@@ -44,13 +44,15 @@ cleanup() {
 trap cleanup EXIT
 
 # --- tools -------------------------------------------------------------------------------------
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
 if ! command -v wrk >/dev/null; then
   log "installing wrk (apt-get)"
-  apt-get update -qq && apt-get install -y -qq wrk >/dev/null
+  $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq wrk >/dev/null
 fi
 if ! command -v redis-server >/dev/null; then
   log "installing redis-server (apt-get)"
-  apt-get update -qq && apt-get install -y -qq redis-server >/dev/null
+  $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq redis-server >/dev/null
 fi
 export PATH="$PATH:$HOME/.dotnet/tools"
 if [ "$ALLOC" = 1 ] && ! command -v dotnet-counters >/dev/null; then
