@@ -41,6 +41,13 @@ internal sealed class RouteActions
             {
                 problems.Add(BackendTimeouts.ActivityTimeoutProblem(cluster.Key));
             }
+            foreach (var destination in cluster.GetSection("Destinations").GetChildren())
+            {
+                if (!BackendAddress.IsValid(destination["Address"]))
+                {
+                    problems.Add(BackendAddress.Problem(cluster.Key, destination.Key, destination["Address"]));
+                }
+            }
         }
         var actions = new List<ActionDefinition>();
         var passThrough = new List<string>();

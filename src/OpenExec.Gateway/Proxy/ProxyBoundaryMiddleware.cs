@@ -229,13 +229,14 @@ internal sealed class ProxyBoundaryMiddleware(RequestDelegate next, ExecutionPip
     /// <summary>
     /// True when the forward provably carried no byte to a backend (SPEC section 5): no
     /// destination was chosen (a step of YARP's pipeline answered by itself), none was available,
+    /// the request message could not be built (a transform failed: YARP builds it before sending),
     /// or the connection was never made. A connect timeout reaches YARP as a cancellation:
     /// RequestTimedOut, nothing sent all the same.
     /// </summary>
     private static bool NothingSent(HttpContext context)
         => context.GetReverseProxyFeature().ProxiedDestination is null
             || context.GetForwarderErrorFeature() is { } error
-                && (error.Error == ForwarderError.NoAvailableDestinations
+                && (error.Error is ForwarderError.NoAvailableDestinations or ForwarderError.RequestCreation
                     || error.Error is ForwarderError.Request or ForwarderError.RequestTimedOut && BackendDelivery.NothingSent(error.Exception));
 
     /// <summary>A pass-through read without an answer: 502 when nothing was sent, 504 when it went out and none came back.</summary>

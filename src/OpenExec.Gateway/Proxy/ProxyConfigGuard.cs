@@ -32,6 +32,14 @@ internal sealed class ProxyConfigGuard(GatewaySettings settings, ActionCatalog c
             throw new InvalidOperationException(BackendTimeouts.ActivityTimeoutProblem(cluster.ClusterId)
                 + $" (it is {cluster.HttpRequest.ActivityTimeout.Value.ToString("c", CultureInfo.InvariantCulture)}): the proxy configuration is refused (on a reload, the previous one stays in force)");
         }
+        foreach (var (id, destination) in cluster.Destinations ?? new Dictionary<string, DestinationConfig>())
+        {
+            if (!BackendAddress.IsValid(destination.Address))
+            {
+                throw new InvalidOperationException(BackendAddress.Problem(cluster.ClusterId, id, destination.Address)
+                    + ": the proxy configuration is refused (on a reload, the previous one stays in force)");
+            }
+        }
         // The cluster's HTTP client connects within half of it (BackendHttpClientFactory).
         var metadata = new Dictionary<string, string>(cluster.Metadata ?? new Dictionary<string, string>(), StringComparer.OrdinalIgnoreCase)
         {

@@ -44,6 +44,58 @@ public sealed class ConnectTimeoutConfigTests
         }
     }
 
+    [Theory]
+    [InlineData("127.0.0.1:5100")] // no scheme: every call failed while YARP built it, recorded outcome_unknown
+    [InlineData("not a url")]
+    [InlineData("ftp://127.0.0.1/")]
+    [InlineData("/v1")]
+    public void A_destination_address_that_is_no_absolute_http_address_is_refused_at_start_naming_it(string address)
+    {
+        var settings = ProxyConfig.Route("r", "op", "v1", address, executePath: "/v1/op");
+        var dataDir = TempDir.Create();
+        try
+        {
+            var app = OpenExec.Gateway.Hosting.GatewayApp.Build(
+                ["--urls", "http://127.0.0.1:0", $"--OpenExec:DataDir={dataDir}", .. settings.Select(kv => $"--{kv.Key}={kv.Value}")],
+                out var problems, new Dictionary<string, string?>());
+            Assert.Null(app);
+            Assert.Contains(problems, p => p.Contains($"ReverseProxy:Clusters:r:Destinations:", StringComparison.Ordinal) && p.Contains(":Address", StringComparison.Ordinal));
+        }
+        finally
+        {
+            TempDir.Delete(dataDir);
+        }
+    }
+
+    [Fact]
+    public async Task A_configuration_reload_with_a_destination_address_without_a_scheme_is_refused_and_the_previous_one_kept()
+    {
+        var backend = WireMockServer.Start();
+        try
+        {
+            backend.Given(Request.Create().WithPath("/v1/send")).RespondWith(Response.Create().WithStatusCode(200).WithBody("""{"ok":true}"""));
+            var settings = ProxyConfig.Route("r", "send", "v1", backend.Urls[0] + "/");
+            var (gateway, reloadable, logs) = await StartReloadableAsync(settings);
+            await using var _ = gateway;
+            var destinationKey = settings.Keys.Single(k => k.StartsWith("ReverseProxy:Clusters:r:Destinations:", StringComparison.Ordinal));
+            var proxyState = gateway.Services.GetRequiredService<IProxyStateLookup>();
+            string? Address() => proxyState.TryGetCluster("r", out var cluster) ? cluster.Destinations.Values.Single().Model.Config.Address : null;
+            var before = Address();
+
+            reloadable.Provider.Reload(destinationKey, backend.Urls[0].Replace("http://", "", StringComparison.Ordinal));
+            await Until(() => Address() != before || logs.Lines.Any(l => l.Contains("must be an absolute http://", StringComparison.Ordinal)));
+            Assert.Equal(before, Address());
+            Assert.Contains(logs.Lines, l => l.Contains("must be an absolute http://", StringComparison.Ordinal));
+            var call = new HttpRequestMessage(HttpMethod.Post, "/v1/send") { Content = new StringContent("{}", System.Text.Encoding.UTF8, "application/json") };
+            call.Headers.TryAddWithoutValidation("Idempotency-Key", "after-refused-reload");
+            Assert.Equal(HttpStatusCode.OK, (await gateway.Client.SendAsync(call)).StatusCode);
+        }
+        finally
+        {
+            backend.Stop();
+        }
+    }
+
     [Fact]
     public async Task A_configuration_reload_with_a_cluster_activity_timeout_out_of_range_is_refused_and_the_previous_one_kept()
     {

@@ -203,6 +203,27 @@ public sealed class ProxyTests : IDisposable
     }
 
     [Fact]
+    public async Task A_request_that_fails_while_it_is_built_is_502_and_releases_the_claim()
+    {
+        // YARP builds the request message (transforms included) before it sends a byte: a failure
+        // there (RequestCreation) is "nothing sent", not "may have run".
+        await using var backend = await OpenExec.Gateway.Tests.Chaos.CountingBackend.StartAsync();
+        await using var gateway = await GatewayServer.StartAsync(ProxyConfig.Route("built", "built_op", "v1", backend.Address.ToString()), configure: b =>
+            b.Services.AddSingleton<Yarp.ReverseProxy.Transforms.Builder.ITransformProvider>(new FailingRequestTransform()));
+
+        foreach (var attempt in new[] { 1, 2 })
+        {
+            var answer = await gateway.Client.SendAsync(Post("/v1/op", "{}", "k-built"));
+            var problem = await Json.ReadAsync(answer);
+            Assert.Equal(HttpStatusCode.BadGateway, answer.StatusCode);
+            Assert.Equal("upstream_failed", problem.Str("code"));
+            var receipt = await Json.ReadAsync(await gateway.Client.GetAsync($"/receipts/{problem.Str("id")}"));
+            Assert.Equal("upstream_failed", receipt.GetProperty("body").Str("decision"));
+        }
+        Assert.Equal(0, backend.Total);
+    }
+
+    [Fact]
     public async Task A_connect_that_never_completes_gives_up_before_the_timeout_502_and_releases_the_claim_at_both_front_doors()
     {
         // A backend that drops connection attempts (a firewall, a dead host): no byte of the
@@ -605,5 +626,16 @@ public sealed class ProxyTests : IDisposable
         var proxyOnly = await gateway.PostJsonAsync("/execute", """{"action":"proxy_op","payload":{},"nonce":"x2"}""");
         Assert.Equal(HttpStatusCode.BadRequest, proxyOnly.StatusCode);
         Assert.Equal("proxy_only", (await Json.ReadAsync(proxyOnly)).Str("code"));
+    }
+
+    /// <summary>A request transform that throws: YARP runs transforms while it builds the request, before sending.</summary>
+    private sealed class FailingRequestTransform : Yarp.ReverseProxy.Transforms.Builder.ITransformProvider
+    {
+        public void ValidateRoute(Yarp.ReverseProxy.Transforms.Builder.TransformRouteValidationContext context) { }
+
+        public void ValidateCluster(Yarp.ReverseProxy.Transforms.Builder.TransformClusterValidationContext context) { }
+
+        public void Apply(Yarp.ReverseProxy.Transforms.Builder.TransformBuilderContext context)
+            => Yarp.ReverseProxy.Transforms.TransformBuilderContextFuncExtensions.AddRequestTransform(context, _ => throw new InvalidOperationException("a transform that fails"));
     }
 }
