@@ -63,6 +63,9 @@ internal sealed record OpenExecOptions
     /// <summary>Largest routed response buffered before its receipt is written. Default 1 MiB.</summary>
     public long MaxBufferedResponse { get; init; } = 1 << 20;
 
+    /// <summary><c>OpenExec:Telemetry</c> (read where telemetry is set up; here so that it is a known setting, of its type).</summary>
+    public TelemetryOptions Telemetry { get; init; } = new();
+
     /// <summary>
     /// The mode as start-up validated it (trimmed, any case): one reading for the check and for
     /// every decision after it, so a value the check took for clawshield never runs as demo.
@@ -96,4 +99,11 @@ internal sealed record RateLimitOptions
 {
     /// <summary>Requests per second per client address before 429 <c>rate_limited</c>. Default 5000; 0 = off.</summary>
     public int PerClientPerSecond { get; init; } = 5000;
+}
+
+/// <summary><c>OpenExec:Telemetry</c>.</summary>
+internal sealed record TelemetryOptions
+{
+    /// <summary>Load the OpenTelemetry SDK without an OTLP endpoint (for in-process exporters).</summary>
+    public bool Enabled { get; init; }
 }

@@ -37,6 +37,27 @@ internal static class GatewayHostingExtensions
         return problems;
     }
 
+    /// <summary>Every key under <paramref name="section"/> that names no setting of <paramref name="type"/>, at any depth.</summary>
+    private static IEnumerable<string> UnknownSettings(IConfigurationSection section, Type type)
+    {
+        var settable = type.GetProperties(BindingFlags.Public | BindingFlags.Instance).Where(p => p.SetMethod is not null).ToList();
+        foreach (var child in section.GetChildren())
+        {
+            var property = settable.FirstOrDefault(p => string.Equals(p.Name, child.Key, StringComparison.OrdinalIgnoreCase));
+            if (property is null)
+            {
+                yield return $"{child.Path} is not a setting (settings of {section.Path}: {string.Join(", ", settable.Select(p => p.Name))}): a misspelt setting would leave its default in force";
+            }
+            else if (property.PropertyType.IsClass && property.PropertyType != typeof(string) && !property.PropertyType.IsArray)
+            {
+                foreach (var unknown in UnknownSettings(child, property.PropertyType))
+                {
+                    yield return unknown;
+                }
+            }
+        }
+    }
+
     private static string BinderProblem(InvalidOperationException ex) => $"{ex.Message} {ex.InnerException?.Message}".Trim();
 
     /// <summary>
@@ -93,10 +114,9 @@ internal static class GatewayHostingExtensions
                 problems.Add($"OpenExec:AllowedActions names '{entry}', which is not an action name ({OpenExec.Core.Approvals.ActionName.Rule}); separate actions with commas");
             }
         }
-        if (configuration["OpenExec:Telemetry:Enabled"] is { } telemetry && !bool.TryParse(telemetry, out _))
-        {
-            problems.Add($"OpenExec:Telemetry:Enabled is '{telemetry}'; use true or false");
-        }
+        // A misspelt setting binds to nothing and its default runs: "AllowedAction" would allow
+        // every action, "Mdoe" run demo mode.
+        problems.AddRange(UnknownSettings(configuration.GetSection(OpenExecOptions.Section), typeof(OpenExecOptions)));
         // Settings ASP.NET Core, Kestrel and OpenTelemetry read themselves, and would skip an
         // unreadable value without a word (the host keeps its 30 s; Kestrel its protocols; the
         // exporter sends nothing).

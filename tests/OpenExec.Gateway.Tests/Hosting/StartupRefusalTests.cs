@@ -43,6 +43,30 @@ public sealed class StartupRefusalTests : IDisposable
         Assert.Contains(problems, p => p.Contains(setting, StringComparison.Ordinal));
     }
 
+    [Theory]
+    [InlineData("OpenExec:AllowedAction", "echo")] // the allow-list misspelt: every action would run
+    [InlineData("OpenExec:Mdoe", "clawshield")] // demo mode would run
+    [InlineData("OpenExec:RateLimit:PerSecond", "5")]
+    [InlineData("OpenExec:RateLimits:PerClientPerSecond", "5")]
+    [InlineData("OpenExec:Telemetry:Enable", "true")]
+    public void A_misspelt_setting_is_refused_naming_it(string setting, string value)
+    {
+        var problems = Refused([$"--{setting}={value}"]);
+        var problem = Assert.Single(problems);
+        Assert.StartsWith($"{setting.Split(':')[0]}:{setting.Split(':')[1]}", problem, StringComparison.Ordinal);
+        Assert.Contains("is not a setting", problem, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Settings_are_matched_whatever_their_case_as_configuration_keys_are()
+    {
+        var dataDir = TempDir.Create();
+        _dirs.Add(dataDir);
+        var app = GatewayApp.Build(["--urls", "http://127.0.0.1:0", $"--openexec:datadir={dataDir}", "--OPENEXEC:RATELIMIT:PERCLIENTPERSECOND=7", "--OpenExec:telemetry:enabled=false"], out var problems, new Dictionary<string, string?>());
+        Assert.True(app is not null, string.Join("; ", problems));
+        await app.DisposeAsync();
+    }
+
     [Fact]
     public void Every_setting_of_the_wrong_type_is_named_in_one_start()
     {
