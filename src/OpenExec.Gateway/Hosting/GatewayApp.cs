@@ -39,9 +39,42 @@ internal static class GatewayApp
                 errors.WriteLine("  - nothing was served and nothing was lost: start again once the store can write (free disk space, end the other writer)");
                 return 2;
             }
-            await app.RunAsync().ConfigureAwait(false);
+            try
+            {
+                await app.StartAsync().ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                // What only starting finds: the address taken or not bindable (Kestrel), a route
+                // YARP's own validation refuses. Nothing was served.
+                errors.WriteLine("OpenExec Gateway refused to start");
+                foreach (var reason in Reasons(ex))
+                {
+                    errors.WriteLine($"  - {reason}");
+                }
+                return 2;
+            }
+            await app.WaitForShutdownAsync().ConfigureAwait(false);
         }
         return 0;
+    }
+
+    /// <summary>The messages of an exception and of the ones inside it, each once.</summary>
+    private static IEnumerable<string> Reasons(Exception ex)
+    {
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        var pending = new Queue<Exception>([ex]);
+        while (pending.TryDequeue(out var next))
+        {
+            if (seen.Add(next.Message))
+            {
+                yield return next.Message;
+            }
+            foreach (var inner in next is AggregateException aggregate ? aggregate.InnerExceptions : next.InnerException is { } one ? [one] : [])
+            {
+                pending.Enqueue(inner);
+            }
+        }
     }
 
     /// <summary>
@@ -67,7 +100,18 @@ internal static class GatewayApp
         builder.AddOpenExecTelemetry();
         configure?.Invoke(builder);
         var app = builder.Build();
-        app.UseOpenExecGateway();
+        try
+        {
+            app.UseOpenExecGateway();
+        }
+        catch (InvalidOperationException ex)
+        {
+            // YARP validates the proxy configuration as the pipeline maps it (a route with no
+            // Match, an unknown load-balancing policy): named, not thrown.
+            ((IDisposable)app).Dispose();
+            problems = [.. Reasons(ex).Select(reason => $"ReverseProxy: {reason}")];
+            return null;
+        }
         return app;
     }
 }

@@ -40,6 +40,57 @@ public sealed class RecoveryRefusalTests
         await GatewayAssert.ExecutedAsync(await next.ExecuteAsync("echo", new { }, "after-refusal"));
     }
 
+    [Fact]
+    public async Task A_listen_address_in_use_is_refused_with_its_reason_not_a_crash()
+    {
+        // Kestrel finds it only when it binds: an unhandled exception (SIGABRT, exit 134).
+        using var taken = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        taken.Start();
+        var port = ((System.Net.IPEndPoint)taken.LocalEndpoint).Port;
+        var dataDir = TempDir.Create();
+        using var errors = new StringWriter();
+        try
+        {
+            var exitCode = await GatewayApp.RunAsync(
+                ["--urls", $"http://127.0.0.1:{port}", $"--OpenExec:DataDir={dataDir}", "--Logging:LogLevel:Default=None"], errors)
+                .WaitAsync(TimeSpan.FromSeconds(30));
+
+            Assert.Equal(2, exitCode);
+            var text = errors.ToString();
+            Assert.StartsWith("OpenExec Gateway refused to start", text, StringComparison.Ordinal);
+            Assert.Contains($"127.0.0.1:{port}", text, StringComparison.Ordinal);
+        }
+        finally
+        {
+            TempDir.Delete(dataDir);
+        }
+    }
+
+    [Fact]
+    public async Task A_route_YARP_refuses_is_refused_with_its_reason_not_a_crash()
+    {
+        // An action route with no Match: YARP's own validation, which runs as the app starts.
+        var dataDir = TempDir.Create();
+        using var errors = new StringWriter();
+        try
+        {
+            var exitCode = await GatewayApp.RunAsync(
+                ["--urls", "http://127.0.0.1:0", $"--OpenExec:DataDir={dataDir}", "--Logging:LogLevel:Default=None",
+                 "--ReverseProxy:Routes:r:ClusterId=c", "--ReverseProxy:Routes:r:Metadata:OpenExec.Action=op",
+                 "--ReverseProxy:Clusters:c:Destinations:d:Address=http://127.0.0.1:9/"], errors)
+                .WaitAsync(TimeSpan.FromSeconds(30));
+
+            Assert.Equal(2, exitCode);
+            var text = errors.ToString();
+            Assert.StartsWith("OpenExec Gateway refused to start", text, StringComparison.Ordinal);
+            Assert.Contains("ReverseProxy: Route 'r' requires Hosts or Path", text, StringComparison.Ordinal);
+        }
+        finally
+        {
+            TempDir.Delete(dataDir);
+        }
+    }
+
     /// <summary>Notes whether the host got as far as starting its services.</summary>
     private sealed class StartWatch(Action started) : Microsoft.Extensions.Hosting.IHostedService
     {
