@@ -84,6 +84,12 @@ internal sealed partial class GatewayErrorMiddleware(RequestDelegate next, ILogg
     private static partial void LogUnhandled(ILogger logger, Exception exception);
 }
 
+/// <summary>Endpoint metadata: the request is not counted against <c>OpenExec:MaxConcurrentRequests</c>.</summary>
+internal sealed class OutsideConcurrencyLimit
+{
+    public static readonly OutsideConcurrencyLimit Instance = new();
+}
+
 /// <summary>Answers 503 <c>overloaded</c> past the in-flight limit instead of queueing without bound.</summary>
 internal sealed class ConcurrencyGateMiddleware(RequestDelegate next, int maxConcurrentRequests)
 {
@@ -91,6 +97,11 @@ internal sealed class ConcurrencyGateMiddleware(RequestDelegate next, int maxCon
 
     public async Task InvokeAsync(HttpContext context)
     {
+        if (context.GetEndpoint()?.Metadata.GetMetadata<OutsideConcurrencyLimit>() is not null)
+        {
+            await next(context).ConfigureAwait(false);
+            return;
+        }
         if (Interlocked.Increment(ref _inFlight) > maxConcurrentRequests)
         {
             Interlocked.Decrement(ref _inFlight);

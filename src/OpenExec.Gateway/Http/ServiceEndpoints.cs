@@ -13,20 +13,29 @@ internal static class ServiceEndpoints
     public static readonly string Version =
         typeof(ServiceEndpoints).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0] ?? "0.0.0";
 
+    /// <summary>GET, and HEAD for load balancers' health checks (Kestrel sends no body for HEAD).</summary>
+    private static readonly string[] ProbeMethods = ["GET", "HEAD"];
+
     public static IEndpointRouteBuilder MapServiceEndpoints(this IEndpointRouteBuilder endpoints)
     {
-        endpoints.MapGet("/", () => Results.Json(new { service = "OpenExec", status = "running", version = Version }));
-        endpoints.MapGet("/health", Health);
-        endpoints.MapGet("/ready", ReadyAsync);
-        endpoints.MapGet("/version", (GatewayClock clock) => Results.Json(new Dictionary<string, object?>
+        // Liveness and identity touch no store: outside the rate and concurrency limits, so an
+        // orchestrator's probe does not fail (and restart a busy gateway) because traffic is
+        // heavy. /ready stays inside them: "take no more traffic" is its answer under overload.
+        endpoints.MapMethods("/", ProbeMethods, () => Results.Json(new { service = "OpenExec", status = "running", version = Version })).OutsideLimits();
+        endpoints.MapMethods("/health", ProbeMethods, Health).OutsideLimits();
+        endpoints.MapMethods("/ready", ProbeMethods, ReadyAsync);
+        endpoints.MapMethods("/version", ProbeMethods, (GatewayClock clock) => Results.Json(new Dictionary<string, object?>
         {
             ["version"] = Version,
             ["timestamp"] = clock.Now.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.ffffff'Z'", System.Globalization.CultureInfo.InvariantCulture),
             ["build"] = typeof(ServiceEndpoints).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion,
             ["runtime"] = RuntimeInformation.FrameworkDescription,
-        }));
+        })).OutsideLimits();
         return endpoints;
     }
+
+    private static RouteHandlerBuilder OutsideLimits(this RouteHandlerBuilder endpoint)
+        => endpoint.DisableRateLimiting().WithMetadata(OutsideConcurrencyLimit.Instance);
 
     private static IResult Health(GatewaySettings settings, IExecutionStore store, GatewayIdentity identity, HealthWarnings extra)
     {

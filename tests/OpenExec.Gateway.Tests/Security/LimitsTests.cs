@@ -1,0 +1,91 @@
+using System.Net;
+using OpenExec.Gateway.Tests.Chaos;
+using OpenExec.Gateway.Tests.Infrastructure;
+
+namespace OpenExec.Gateway.Tests.Security;
+
+/// <summary>
+/// The rate limit (429 <c>rate_limited</c>) and the in-flight limit (503 <c>overloaded</c>) come
+/// before any work, so nothing is consumed (SPEC section 1); liveness and identity endpoints are
+/// outside both, so a probe does not fail because traffic is heavy.
+/// </summary>
+public sealed class LimitsTests
+{
+    [Fact]
+    public async Task Past_the_rate_limit_requests_get_429_and_consume_nothing()
+    {
+        await using var gateway = await GatewayServer.StartAsync(new Dictionary<string, string?> { ["OpenExec:RateLimit:PerClientPerSecond"] = "3" });
+
+        var answers = await Task.WhenAll(Enumerable.Range(0, 20).Select(i => gateway.ExecuteAsync("echo", new { i }, $"burst-{i}")));
+
+        var limited = answers.Where(a => a.StatusCode == HttpStatusCode.TooManyRequests).ToList();
+        Assert.NotEmpty(limited);
+        Assert.All(answers, a => Assert.Contains(a.StatusCode, new[] { HttpStatusCode.OK, HttpStatusCode.TooManyRequests }));
+        foreach (var answer in limited)
+        {
+            Assert.Equal("1", answer.Headers.RetryAfter?.ToString());
+            Assert.Equal("rate_limited", (await Json.ReadAsync(answer)).Str("code"));
+        }
+        await Task.Delay(1100);
+        Assert.Equal(answers.Count(a => a.StatusCode == HttpStatusCode.OK), (await gateway.ReceiptsAsync()).Count);
+
+        // A refused nonce was not used: once the bucket refills it runs.
+        var refused = Array.FindIndex(answers, a => a.StatusCode == HttpStatusCode.TooManyRequests);
+        Assert.Equal(HttpStatusCode.OK, (await gateway.ExecuteAsync("echo", new { i = refused }, $"burst-{refused}")).StatusCode);
+    }
+
+    [Fact]
+    public async Task Liveness_and_identity_answer_past_the_rate_limit()
+    {
+        await using var gateway = await GatewayServer.StartAsync(new Dictionary<string, string?> { ["OpenExec:RateLimit:PerClientPerSecond"] = "2" });
+
+        foreach (var path in new[] { "/health", "/", "/version" })
+        {
+            var statuses = await Task.WhenAll(Enumerable.Range(0, 10).Select(async _ => (await gateway.Client.GetAsync(path)).StatusCode));
+            Assert.All(statuses, s => Assert.Equal(HttpStatusCode.OK, s));
+        }
+        // /ready stays inside it, as every endpoint that does work does.
+        var ready = await Task.WhenAll(Enumerable.Range(0, 10).Select(async _ => (await gateway.Client.GetAsync("/ready")).StatusCode));
+        Assert.Contains(HttpStatusCode.TooManyRequests, ready);
+    }
+
+    [Fact]
+    public async Task Liveness_answers_past_the_in_flight_limit_and_readiness_says_overloaded()
+    {
+        await using var backend = await CountingBackend.StartAsync(TimeSpan.FromSeconds(3));
+        var settings = ProxyConfig.Route("slow", "slow_op", "slow", backend.Address.ToString(), executePath: "/run");
+        settings["OpenExec:MaxConcurrentRequests"] = "1";
+        await using var gateway = await GatewayServer.StartAsync(settings);
+
+        var busy = gateway.ExecuteAsync("slow_op", new { }, "busy");
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (backend.Total < 1)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the slow request never reached the backend");
+            await Task.Delay(20);
+        }
+
+        Assert.Equal(HttpStatusCode.OK, (await gateway.Client.GetAsync("/health")).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await gateway.Client.GetAsync("/")).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await gateway.Client.GetAsync("/version")).StatusCode);
+        var ready = await gateway.Client.GetAsync("/ready");
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, ready.StatusCode);
+        Assert.Equal("overloaded", (await Json.ReadAsync(ready)).Str("code"));
+        Assert.Equal(HttpStatusCode.OK, (await busy).StatusCode);
+    }
+
+    [Theory]
+    [InlineData("/")]
+    [InlineData("/health")]
+    [InlineData("/ready")]
+    [InlineData("/version")]
+    public async Task Probes_answer_HEAD_as_load_balancers_send_it(string path)
+    {
+        await using var gateway = await GatewayServer.StartAsync();
+
+        var response = await gateway.Client.SendAsync(new HttpRequestMessage(HttpMethod.Head, path));
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Empty(await response.Content.ReadAsByteArrayAsync());
+    }
+}
