@@ -54,6 +54,16 @@ internal static class GatewayConfiguration
             if (env.TryGetValue(variable, out var value) && value is not null && (value.Length > 0 || key == "OpenExec:AllowedActions"))
             {
                 aliased[key] = value;
+                // Both names set, to different values: one of them is silently not in force (the
+                // seed's wins), e.g. an image's OPENEXEC_DATA_DIR=/data under a deployment's
+                // OpenExec__DataDir=/state, whose store would then live in the container.
+                foreach (var (name, other) in env.Where(e => string.Equals(e.Key.Replace("__", ":", StringComparison.Ordinal), key, StringComparison.OrdinalIgnoreCase)))
+                {
+                    if (other is not null && other != value)
+                    {
+                        problem ??= $"{variable} and {name} are both set, to different values: set one of them ({variable} would win)";
+                    }
+                }
             }
         }
         if (aliased.Count > 0)

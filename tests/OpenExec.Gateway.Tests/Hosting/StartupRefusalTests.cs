@@ -67,6 +67,30 @@ public sealed class StartupRefusalTests : IDisposable
         await app.DisposeAsync();
     }
 
+    [Theory]
+    [InlineData("OPENEXEC_MODE", "demo", "OpenExec__Mode", "clawshield")]
+    [InlineData("OPENEXEC_DATA_DIR", "/data", "OPENEXEC__DATADIR", "/state")]
+    [InlineData("OPENEXEC_REDIS", "127.0.0.1:6379", "ConnectionStrings__Redis", "127.0.0.1:6380")]
+    public void A_seed_variable_and_its_setting_set_to_different_values_are_refused(string seed, string seedValue, string setting, string settingValue)
+    {
+        // One of them is silently not in force: the mode an operator asked for, or the data dir
+        // that holds the used nonces.
+        var problems = Refused([], new Dictionary<string, string?> { [seed] = seedValue, [setting] = settingValue });
+        var problem = Assert.Single(problems);
+        Assert.StartsWith($"{seed} and {setting} are both set, to different values", problem, StringComparison.Ordinal);
+        Assert.DoesNotContain(settingValue, problem, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_seed_variable_and_its_setting_with_the_same_value_start()
+    {
+        var dataDir = TempDir.Create();
+        _dirs.Add(dataDir);
+        var app = GatewayApp.Build(["--urls", "http://127.0.0.1:0"], out var problems, new Dictionary<string, string?> { ["OPENEXEC_DATA_DIR"] = dataDir, ["OpenExec__DataDir"] = dataDir });
+        Assert.True(app is not null, string.Join("; ", problems));
+        await app.DisposeAsync();
+    }
+
     [Fact]
     public void Every_setting_of_the_wrong_type_is_named_in_one_start()
     {
