@@ -195,6 +195,12 @@ internal static class GatewayHostingExtensions
         {
             warnings.Add($"Pass-through route '{route}' forwards GET, HEAD and OPTIONS without approval, nonce or receipt");
         }
+        // ASP.NET Core's switch (ASPNETCORE_FORWARDEDHEADERS_ENABLED) trusts X-Forwarded-For from
+        // every peer: a client that reaches the gateway directly names a new address per request.
+        if (string.Equals(configuration["FORWARDEDHEADERS_ENABLED"], "true", StringComparison.OrdinalIgnoreCase))
+        {
+            warnings.Add("ASPNETCORE_FORWARDEDHEADERS_ENABLED is on: X-Forwarded-For is taken from any peer, so the per-client rate limit can be evaded by a client that reaches the gateway directly");
+        }
         services.AddSingleton(warnings);
         if (redis is not null)
         {

@@ -74,6 +74,28 @@ public sealed class LimitsTests
         Assert.Equal(HttpStatusCode.OK, (await busy).StatusCode);
     }
 
+    [Fact]
+    public async Task Health_warns_when_forwarded_headers_are_taken_from_any_peer()
+    {
+        // ASP.NET Core's switch trusts X-Forwarded-For from every peer: the rate limit's client
+        // address becomes whatever a client writes.
+        await using var trusting = await GatewayServer.StartAsync(new Dictionary<string, string?> { ["FORWARDEDHEADERS_ENABLED"] = "true", ["OpenExec:RateLimit:PerClientPerSecond"] = "2" });
+        await using var plain = await GatewayServer.StartAsync();
+
+        static async Task<string[]> WarningsAsync(GatewayServer gateway)
+            => (await Json.ReadAsync(await gateway.Client.GetAsync("/health"))).GetProperty("warnings").EnumerateArray().Select(w => w.GetString()!).ToArray();
+        Assert.Contains(await WarningsAsync(trusting), w => w.StartsWith("ASPNETCORE_FORWARDEDHEADERS_ENABLED is on", StringComparison.Ordinal));
+        Assert.DoesNotContain(await WarningsAsync(plain), w => w.Contains("FORWARDEDHEADERS", StringComparison.Ordinal));
+
+        // What it warns of: a new X-Forwarded-For per request, never limited.
+        for (var i = 0; i < 8; i++)
+        {
+            var request = new HttpRequestMessage(HttpMethod.Post, "/execute") { Content = new StringContent($$"""{"action":"echo","nonce":"fwd-{{i}}"}""", System.Text.Encoding.UTF8, "application/json") };
+            request.Headers.TryAddWithoutValidation("X-Forwarded-For", $"10.0.0.{i + 1}");
+            Assert.Equal(HttpStatusCode.OK, (await trusting.Client.SendAsync(request)).StatusCode);
+        }
+    }
+
     [Theory]
     [InlineData("/")]
     [InlineData("/health")]
