@@ -245,7 +245,7 @@ internal static class GatewayHostingExtensions
             services.AddRateLimiter(limiter =>
             {
                 limiter.GlobalLimiter = PartitionedRateLimiter.Create<HttpContext, string>(context =>
-                    RateLimitPartition.GetTokenBucketLimiter(context.Connection.RemoteIpAddress?.ToString() ?? "unknown", _ => new TokenBucketRateLimiterOptions
+                    RateLimitPartition.GetTokenBucketLimiter(RateLimitClient.Key(context.Connection.RemoteIpAddress), _ => new TokenBucketRateLimiterOptions
                     {
                         TokenLimit = perSecond,
                         TokensPerPeriod = perSecond,
