@@ -202,6 +202,16 @@ public sealed class ProxyTests : IDisposable
         Assert.Equal(HttpStatusCode.BadGateway, second.StatusCode);
     }
 
+    /// <summary>A proxied call's answer when nothing reached the backend: 502 upstream_failed, receipted so.</summary>
+    private static async Task AssertNothingSentAsync(GatewayServer gateway, HttpResponseMessage answer)
+    {
+        var problem = await Json.ReadAsync(answer);
+        Assert.Equal(HttpStatusCode.BadGateway, answer.StatusCode);
+        Assert.Equal("upstream_failed", problem.Str("code"));
+        var receipt = await Json.ReadAsync(await gateway.Client.GetAsync($"/receipts/{problem.Str("id")}"));
+        Assert.Equal("upstream_failed", receipt.GetProperty("body").Str("decision"));
+    }
+
     [Fact]
     public async Task A_request_that_fails_while_it_is_built_is_502_and_releases_the_claim()
     {
@@ -213,12 +223,7 @@ public sealed class ProxyTests : IDisposable
 
         foreach (var attempt in new[] { 1, 2 })
         {
-            var answer = await gateway.Client.SendAsync(Post("/v1/op", "{}", "k-built"));
-            var problem = await Json.ReadAsync(answer);
-            Assert.Equal(HttpStatusCode.BadGateway, answer.StatusCode);
-            Assert.Equal("upstream_failed", problem.Str("code"));
-            var receipt = await Json.ReadAsync(await gateway.Client.GetAsync($"/receipts/{problem.Str("id")}"));
-            Assert.Equal("upstream_failed", receipt.GetProperty("body").Str("decision"));
+            await AssertNothingSentAsync(gateway, await gateway.Client.SendAsync(Post("/v1/op", "{}", "k-built")));
         }
         Assert.Equal(0, backend.Total);
     }
@@ -236,12 +241,7 @@ public sealed class ProxyTests : IDisposable
 
         foreach (var attempt in new[] { 1, 2 })
         {
-            var proxied = await gateway.Client.SendAsync(Post("/v1/op", "{}", "k-dark"));
-            var problem = await Json.ReadAsync(proxied);
-            Assert.Equal(HttpStatusCode.BadGateway, proxied.StatusCode);
-            Assert.Equal("upstream_failed", problem.Str("code"));
-            var receipt = await Json.ReadAsync(await gateway.Client.GetAsync($"/receipts/{problem.Str("id")}"));
-            Assert.Equal("upstream_failed", receipt.GetProperty("body").Str("decision"));
+            await AssertNothingSentAsync(gateway, await gateway.Client.SendAsync(Post("/v1/op", "{}", "k-dark")));
 
             var executed = await gateway.ExecuteAsync("dark_op", new { }, "k-dark-execute");
             Assert.Equal(HttpStatusCode.BadGateway, executed.StatusCode);
