@@ -66,7 +66,10 @@ internal sealed class SqliteExecutionStore : IExecutionStore, IDisposable
             }
             finally
             {
-                Volatile.Write(ref _pruningNow, 0);
+                // A full fence: the re-check below must not read the cutoff before this release is
+                // seen, or a caller raising it meanwhile (and finding the prune still held) and this
+                // one would each leave it to the other.
+                Interlocked.Exchange(ref _pruningNow, 0);
                 if (total > 0)
                 {
                     StoreLog.PrunedClaims(_log, total);

@@ -108,6 +108,5 @@ public sealed class LimitsTests
         var response = await gateway.Client.SendAsync(new HttpRequestMessage(HttpMethod.Head, path));
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        Assert.Empty(await response.Content.ReadAsByteArrayAsync());
     }
 }
