@@ -362,12 +362,25 @@ internal sealed class RedisExecutionStore : IExecutionStore, IDisposable
 
     public async ValueTask<IReadOnlyList<ReceiptDocument>> ListReceiptsAsync(string gateway, long afterSeq, int limit, CancellationToken cancellationToken)
     {
-        if (gateway == _identity.GatewayId && _chainConflict is null)
+        if (gateway != _identity.GatewayId)
         {
-            // The local ledger holds this chain whole; Redis may lag behind it. Not after a chain
-            // conflict: then Redis holds receipts of this chain that the ledger lost.
-            return await _ledger.ListReceiptsAsync(gateway, afterSeq, limit, cancellationToken).ConfigureAwait(false);
+            return await RedisChainAsync(gateway, afterSeq, limit).ConfigureAwait(false);
         }
+        // The local ledger holds this chain whole; Redis may lag behind it, and its copies expire.
+        var local = await _ledger.ListReceiptsAsync(gateway, afterSeq, limit, cancellationToken).ConfigureAwait(false);
+        if (_chainConflict is null || local.Count == limit)
+        {
+            return local;
+        }
+        // After a chain conflict Redis holds receipts of this chain past the ledger's head, which
+        // the ledger lost: the ledger's part, then Redis's from where the ledger ends.
+        var ledgerHead = (await LocalHeadAsync(cancellationToken).ConfigureAwait(false))?.Seq ?? 0;
+        var beyond = await RedisChainAsync(gateway, Math.Max(afterSeq, ledgerHead), limit - local.Count).ConfigureAwait(false);
+        return [.. local, .. beyond];
+    }
+
+    private async Task<List<ReceiptDocument>> RedisChainAsync(string gateway, long afterSeq, int limit)
+    {
         var members = await RunAsync(db => db.SortedSetRangeByScoreAsync(RedisScripts.Chain(gateway), afterSeq, double.PositiveInfinity, Exclude.Start, Order.Ascending, 0, limit)).ConfigureAwait(false);
         return members.Select(m => SqliteReceiptLedger.ParseDocument(m.ToString())).ToList();
     }
