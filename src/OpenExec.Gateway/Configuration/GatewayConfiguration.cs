@@ -34,11 +34,13 @@ internal static class GatewayConfiguration
             return flagProblem;
         }
         file ??= env.TryGetValue("OPENEXEC_CONFIG", out var f) ? f : null;
+        IConfiguration? fileValues = null;
         if (!string.IsNullOrWhiteSpace(file))
         {
             try
             {
                 configuration.AddJsonFile(Path.GetFullPath(file), optional: false, reloadOnChange: false);
+                fileValues = new ConfigurationBuilder().AddJsonFile(Path.GetFullPath(file), optional: false, reloadOnChange: false).Build();
             }
             catch (Exception ex) when (ex is IOException or InvalidDataException or FormatException or UnauthorizedAccessException)
             {
@@ -54,16 +56,7 @@ internal static class GatewayConfiguration
             if (env.TryGetValue(variable, out var value) && value is not null && (value.Length > 0 || key == "OpenExec:AllowedActions"))
             {
                 aliased[key] = value;
-                // Both names set, to different values: one of them is silently not in force (the
-                // seed's wins), e.g. an image's OPENEXEC_DATA_DIR=/data under a deployment's
-                // OpenExec__DataDir=/state, whose store would then live in the container.
-                foreach (var (name, other) in env.Where(e => string.Equals(e.Key.Replace("__", ":", StringComparison.Ordinal), key, StringComparison.OrdinalIgnoreCase)))
-                {
-                    if (other is not null && other != value)
-                    {
-                        problem ??= $"{variable} and {name} are both set, to different values: set one of them ({variable} would win)";
-                    }
-                }
+                problem ??= Conflict(variable, key, value, env, fileValues, file);
             }
         }
         if (aliased.Count > 0)
@@ -72,6 +65,61 @@ internal static class GatewayConfiguration
         }
         configuration.AddCommandLine(args.Where((a, i) => !IsConfigFlag(args, i)).ToArray());
         return problem;
+    }
+
+    /// <summary>
+    /// A seed variable and another name of its setting (its environment variable, with or without
+    /// the host's <c>ASPNETCORE_</c>/<c>DOTNET_</c> prefix, or the configuration file's key) set to
+    /// values that mean different things: one of them is silently not in force (the seed's wins),
+    /// e.g. an image's <c>OPENEXEC_DATA_DIR=/data</c> under a deployment's
+    /// <c>OpenExec__DataDir=/state</c>, whose store would then live in the container. Names only,
+    /// never values (a connection string holds a password).
+    /// </summary>
+    private static string? Conflict(string variable, string key, string value, IDictionary<string, string?> env, IConfiguration? fileValues, string? file)
+    {
+        static string Unprefixed(string name)
+            => name.StartsWith("ASPNETCORE_", StringComparison.OrdinalIgnoreCase) ? name["ASPNETCORE_".Length..]
+                : name.StartsWith("DOTNET_", StringComparison.OrdinalIgnoreCase) ? name["DOTNET_".Length..]
+                : name;
+        var others = env
+            .Where(e => string.Equals(Unprefixed(e.Key).Replace("__", ":", StringComparison.Ordinal), key, StringComparison.OrdinalIgnoreCase))
+            .Select(e => (Name: e.Key, Value: e.Value))
+            .Append((Name: $"{key} in {file}", Value: fileValues?[key]));
+        foreach (var (name, other) in others)
+        {
+            if (!string.IsNullOrWhiteSpace(other) && !SameSetting(key, value, other))
+            {
+                return $"{variable} and {name} are both set, to different values: set one of them ({variable} would win)";
+            }
+        }
+        return null;
+    }
+
+    /// <summary>Whether two values of a setting mean the same: as the gateway reads each setting.</summary>
+    private static bool SameSetting(string key, string a, string b)
+    {
+        (a, b) = (a.Trim(), b.Trim());
+        return key switch
+        {
+            "OpenExec:Mode" => string.Equals(a, b, StringComparison.OrdinalIgnoreCase),
+            "OpenExec:DataDir" => string.Equals(FullPath(a), FullPath(b), StringComparison.Ordinal),
+            "OpenExec:AllowedActions" => OpenExecOptions.Entries(a).ToHashSet(StringComparer.Ordinal).SetEquals(OpenExecOptions.Entries(b)),
+            // PEM: the same blocks, whatever the line breaks.
+            "OpenExec:PublicKey" => string.Equals(string.Concat(a.Where(c => !char.IsWhiteSpace(c))), string.Concat(b.Where(c => !char.IsWhiteSpace(c))), StringComparison.Ordinal),
+            _ => string.Equals(a, b, StringComparison.Ordinal),
+        };
+    }
+
+    private static string FullPath(string path)
+    {
+        try
+        {
+            return Path.TrimEndingDirectorySeparator(Path.GetFullPath(path));
+        }
+        catch (ArgumentException)
+        {
+            return path; // refused later, as a data dir that cannot be opened
+        }
     }
 
     /// <summary>The file <c>--config FILE</c> (or <c>--config=FILE</c>) names, or the problem with the flag.</summary>

@@ -71,6 +71,7 @@ public sealed class StartupRefusalTests : IDisposable
     [InlineData("OPENEXEC_MODE", "demo", "OpenExec__Mode", "clawshield")]
     [InlineData("OPENEXEC_DATA_DIR", "/data", "OPENEXEC__DATADIR", "/state")]
     [InlineData("OPENEXEC_REDIS", "127.0.0.1:6379", "ConnectionStrings__Redis", "127.0.0.1:6380")]
+    [InlineData("OPENEXEC_DATA_DIR", "/data", "ASPNETCORE_OpenExec__DataDir", "/state")] // the host strips the prefix
     public void A_seed_variable_and_its_setting_set_to_different_values_are_refused(string seed, string seedValue, string setting, string settingValue)
     {
         // One of them is silently not in force: the mode an operator asked for, or the data dir
@@ -82,11 +83,28 @@ public sealed class StartupRefusalTests : IDisposable
     }
 
     [Fact]
-    public async Task A_seed_variable_and_its_setting_with_the_same_value_start()
+    public void A_seed_variable_and_the_configuration_files_setting_with_different_values_are_refused()
+    {
+        var dir = TempDir.Create();
+        _dirs.Add(dir);
+        var file = Path.Combine(dir, "settings.json");
+        File.WriteAllText(file, """{"OpenExec": {"DataDir": "/state"}}""");
+        var problems = Refused(["--config", file], new Dictionary<string, string?> { ["OPENEXEC_DATA_DIR"] = "/data" });
+        Assert.Contains(problems, p => p.StartsWith($"OPENEXEC_DATA_DIR and OpenExec:DataDir in {file} are both set", StringComparison.Ordinal));
+    }
+
+    [Theory]
+    [InlineData("OPENEXEC_DATA_DIR", "{dir}", "OpenExec__DataDir", "{dir}")]
+    [InlineData("OPENEXEC_DATA_DIR", "{dir}", "OpenExec__DataDir", "{dir}/")]
+    [InlineData("OPENEXEC_DATA_DIR", "{dir}", "OpenExec__DataDir", "")] // blanked, as compose and Kubernetes blank a variable
+    [InlineData("OPENEXEC_MODE", "demo", "OpenExec__Mode", " Demo")]
+    [InlineData("OPENEXEC_ALLOWED_ACTIONS", "echo,add", "OpenExec__AllowedActions", "add, echo")]
+    public async Task A_seed_variable_and_its_setting_that_mean_the_same_start(string seed, string seedValue, string setting, string settingValue)
     {
         var dataDir = TempDir.Create();
         _dirs.Add(dataDir);
-        var app = GatewayApp.Build(["--urls", "http://127.0.0.1:0"], out var problems, new Dictionary<string, string?> { ["OPENEXEC_DATA_DIR"] = dataDir, ["OpenExec__DataDir"] = dataDir });
+        var environment = new Dictionary<string, string?> { [seed] = seedValue.Replace("{dir}", dataDir, StringComparison.Ordinal), [setting] = settingValue.Replace("{dir}", dataDir, StringComparison.Ordinal) };
+        var app = GatewayApp.Build(["--urls", "http://127.0.0.1:0", $"--OpenExec:DataDir={dataDir}"], out var problems, environment);
         Assert.True(app is not null, string.Join("; ", problems));
         await app.DisposeAsync();
     }
