@@ -61,6 +61,11 @@ internal sealed class RouteActions
                 problems.Add($"{where}:ClusterId names an undefined cluster '{clusterId}'");
                 continue;
             }
+            if (GatewayPaths.IsOwn(route["Match:Path"]))
+            {
+                problems.Add(GatewayPaths.Problem(route.Key, route["Match:Path"]));
+                continue;
+            }
             var metadata = route.GetSection("Metadata");
             var action = metadata[ActionKey];
             var isPassThrough = string.Equals(metadata[PassThroughKey], "true", StringComparison.OrdinalIgnoreCase);

@@ -69,6 +69,10 @@ internal sealed class ProxyConfigGuard(GatewaySettings settings, ActionCatalog c
         {
             throw new InvalidOperationException($"ReverseProxy:Routes:{route.RouteId}: routes, their actions and their clusters are read at start-up ({(action is null ? passThrough ? "a pass-through" : "no such route" : $"action '{action.Name}' on cluster '{action.ClusterId}'")}); a reload cannot change them, restart the gateway: the proxy configuration is refused (on a reload, the previous one stays in force)");
         }
+        if (GatewayPaths.IsOwn(route.Match.Path))
+        {
+            throw new InvalidOperationException(GatewayPaths.Problem(route.RouteId, route.Match.Path) + ": the proxy configuration is refused (on a reload, the previous one stays in force)");
+        }
         if (route.Transforms is { Count: > 0 } && catalog.ByRoute(route.RouteId)?.ExecutePath is not null)
         {
             throw new InvalidOperationException(RouteActions.ExecutePathWithTransformsProblem(route.RouteId) + ": the proxy configuration is refused (on a reload, the previous one stays in force)");

@@ -69,6 +69,55 @@ public sealed class ConnectTimeoutConfigTests
         Assert.Contains(ProblemsAtStart(settings), p => p.StartsWith("ReverseProxy:Clusters:r:Destinations:d1:Address", StringComparison.Ordinal));
     }
 
+    [Theory]
+    [InlineData("/health", false)] // HEAD /health answered a bare 500 (an ambiguous match)
+    [InlineData("/Ready/", true)]
+    [InlineData("/", false)]
+    [InlineData("/receipts/{id}", false)]
+    [InlineData("/.well-known/openexec-keys", true)]
+    public void A_route_on_one_of_the_gateways_own_paths_is_refused_at_start_naming_it(string path, bool passThrough)
+    {
+        var settings = ProxyConfig.Route("r", "op", "v1", "http://127.0.0.1:9/", passThrough: passThrough);
+        settings["ReverseProxy:Routes:r:Match:Path"] = path;
+        Assert.Contains(ProblemsAtStart(settings), p => p.StartsWith($"ReverseProxy:Routes:r:Match:Path '{path}' is one of the gateway's own endpoints", StringComparison.Ordinal));
+    }
+
+    [Theory]
+    [InlineData("/health/deep")]
+    [InlineData("/execute/{**rest}")]
+    [InlineData("/receipts/{id}/pdf")]
+    [InlineData("/{**catchall}")] // ranked after the gateway's literal paths: no tie
+    public async Task A_route_beside_the_gateways_own_paths_starts(string path)
+    {
+        var settings = ProxyConfig.Route("r", "op", "v1", "http://127.0.0.1:9/");
+        settings["ReverseProxy:Routes:r:Match:Path"] = path;
+        await using var gateway = await GatewayServer.StartAsync(settings);
+        Assert.Equal(HttpStatusCode.OK, (await gateway.Client.GetAsync("/health")).StatusCode);
+    }
+
+    [Fact]
+    public async Task A_configuration_reload_moving_a_route_onto_a_gateway_path_is_refused_and_the_previous_one_kept()
+    {
+        var backend = WireMockServer.Start();
+        try
+        {
+            backend.Given(Request.Create().WithPath("/v1/send")).RespondWith(Response.Create().WithStatusCode(200).WithBody("""{"ok":true}"""));
+            var settings = ProxyConfig.Route("r", "send", "v1", backend.Urls[0] + "/");
+            var (gateway, reloadable, logs) = await StartReloadableAsync(settings);
+            await using var _ = gateway;
+
+            reloadable.Provider.Reload("ReverseProxy:Routes:r:Match:Path", "/ready");
+            await Until(() => logs.Lines.Any(l => l.Contains("is one of the gateway's own endpoints", StringComparison.Ordinal)));
+            Assert.Contains(logs.Lines, l => l.Contains("ReverseProxy:Routes:r:Match:Path '/ready'", StringComparison.Ordinal));
+            Assert.Equal(HttpStatusCode.OK, await SendAsync(gateway, "after-refused-move"));
+            Assert.Equal(HttpStatusCode.OK, (await gateway.Client.SendAsync(new HttpRequestMessage(HttpMethod.Head, "/ready"))).StatusCode);
+        }
+        finally
+        {
+            backend.Stop();
+        }
+    }
+
     [Fact]
     public async Task A_configuration_reload_with_a_destination_address_without_a_scheme_is_refused_and_the_previous_one_kept()
     {

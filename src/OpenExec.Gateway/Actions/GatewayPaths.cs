@@ -1,0 +1,29 @@
+using System.Text.RegularExpressions;
+
+namespace OpenExec.Gateway.Actions;
+
+/// <summary>
+/// The gateway's own endpoints (SPEC section 2): a YARP route matching one of them exactly would
+/// tie with it in routing (an ambiguous match, answered 500), so such a route is refused at
+/// start-up (<see cref="RouteActions"/>) and on every reload (<see cref="Proxy.ProxyConfigGuard"/>).
+/// Routing ignores case and a trailing slash, so does this.
+/// </summary>
+internal static partial class GatewayPaths
+{
+    private static readonly HashSet<string> Own = new(StringComparer.OrdinalIgnoreCase)
+    {
+        "", "/health", "/ready", "/version", "/execute",
+        "/receipts", "/receipts/head", "/receipts/gateways", "/receipts/verify", "/.well-known/openexec-keys",
+    };
+
+    public static bool IsOwn(string? routePath)
+        => routePath is not null
+            && (Own.Contains(routePath.Trim().TrimEnd('/')) || ReceiptById().IsMatch(routePath.Trim().TrimEnd('/')));
+
+    public static string Problem(string routeId, string? routePath)
+        => $"ReverseProxy:Routes:{routeId}:Match:Path '{routePath}' is one of the gateway's own endpoints (/, /health, /ready, /version, /execute, /receipts..., /.well-known/openexec-keys): give the route another path";
+
+    /// <summary><c>/receipts/{anything}</c>: the same template as the receipt look-up.</summary>
+    [GeneratedRegex(@"^/receipts/\{[^/{}]+\}$", RegexOptions.IgnoreCase | RegexOptions.CultureInvariant)]
+    private static partial Regex ReceiptById();
+}
