@@ -45,8 +45,16 @@ internal static class GatewayApp
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
             {
-                // What only starting finds: the address taken or not bindable (Kestrel), a route
-                // YARP's own validation refuses. Nothing was served.
+                // What only starting finds: the address taken or not bindable (Kestrel). Nothing
+                // was served; what did start (the store's background work) is stopped in order.
+                try
+                {
+                    await app.StopAsync().ConfigureAwait(false);
+                }
+                catch (Exception)
+                {
+                    // Best effort: the start's own failure is the one to report.
+                }
                 errors.WriteLine("OpenExec Gateway refused to start");
                 foreach (var reason in Reasons(ex))
                 {
@@ -108,7 +116,7 @@ internal static class GatewayApp
         {
             // YARP validates the proxy configuration as the pipeline maps it (a route with no
             // Match, an unknown load-balancing policy): named, not thrown.
-            ((IDisposable)app).Dispose();
+            app.DisposeAsync().AsTask().GetAwaiter().GetResult();
             problems = [.. Reasons(ex).Select(reason => $"ReverseProxy: {reason}")];
             return null;
         }
