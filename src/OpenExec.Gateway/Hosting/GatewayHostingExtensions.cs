@@ -227,7 +227,8 @@ internal static class GatewayHostingExtensions
         services.AddSingleton<SigningKeyDirectory>();
         services.AddReverseProxy()
             .LoadFromConfig(configuration.GetSection("ReverseProxy"))
-            .AddConfigFilter<ProxyConfigGuard>();
+            .AddConfigFilter<ProxyConfigGuard>()
+            .AddTransforms<ForwardedHeadersTransform>();
         // A reload that removes a start-up route is refused before YARP sees it (the filter
         // above only sees the routes that are there).
         var configProvider = services.Last(d => d.ServiceType == typeof(IProxyConfigProvider));

@@ -24,6 +24,9 @@ internal sealed class ProxyBoundaryMiddleware(RequestDelegate next, ExecutionPip
     private static readonly string[] DroppedHeaders =
     [
         "X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override", "Expect", "OpenExec-Approval",
+        // Overrides of the path or method some backends honour (IIS-era rewrites, Symfony, Zend):
+        // the approval covers the method and path as sent, not these.
+        "X-Original-URL", "X-Rewrite-URL", "X-Original-Method", "X-Override-Method",
         "Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authorization", "TE", "Trailer", "Upgrade",
     ];
 

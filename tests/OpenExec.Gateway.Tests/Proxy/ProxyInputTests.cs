@@ -222,12 +222,16 @@ public sealed class ProxyInputTests : IDisposable
         request.Headers.TryAddWithoutValidation("X-HTTP-Method", "DELETE");
         request.Headers.TryAddWithoutValidation("X-Method-Override", "DELETE");
         request.Headers.TryAddWithoutValidation("OpenExec-Approval", "an-approval");
+        request.Headers.TryAddWithoutValidation("X-Original-URL", "/admin/delete");
+        request.Headers.TryAddWithoutValidation("X-Rewrite-URL", "/admin/delete");
+        request.Headers.TryAddWithoutValidation("X-Original-Method", "DELETE");
+        request.Headers.TryAddWithoutValidation("X-Override-Method", "DELETE");
         request.Headers.TryAddWithoutValidation("X-Kept", "yes");
 
         Assert.Equal(HttpStatusCode.OK, (await gateway.Client.SendAsync(request)).StatusCode);
 
         var seen = Assert.Single(_backend.LogEntries).RequestMessage.Headers!;
-        foreach (var dropped in new[] { "X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override", "OpenExec-Approval" })
+        foreach (var dropped in new[] { "X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override", "OpenExec-Approval", "X-Original-URL", "X-Rewrite-URL", "X-Original-Method", "X-Override-Method" })
         {
             Assert.DoesNotContain(seen.Keys, k => string.Equals(k, dropped, StringComparison.OrdinalIgnoreCase));
         }

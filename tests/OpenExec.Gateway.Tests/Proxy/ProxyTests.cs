@@ -52,7 +52,10 @@ public sealed class ProxyTests : IDisposable
         const string body = """{"to":"a@example.com",  "subject":"hi"}""";
         var request = Post("/v1/send?priority=high", body, "key-1");
         request.Headers.TryAddWithoutValidation("X-HTTP-Method-Override", "DELETE");
+        request.Headers.TryAddWithoutValidation("X-Original-URL", "/v1/delete_all");
         request.Headers.TryAddWithoutValidation("OpenExec-Approval", "ignored-in-demo");
+        request.Headers.Host = "tenant-b.example";
+        request.Headers.TryAddWithoutValidation("X-Forwarded-Host", "tenant-c.example");
         var response = await gateway.Client.SendAsync(request);
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
@@ -66,7 +69,12 @@ public sealed class ProxyTests : IDisposable
         Assert.Equal("/v1/send", seen.Path);
         Assert.Equal("key-1", seen.Headers!["Idempotency-Key"].Single());
         Assert.False(seen.Headers.ContainsKey("X-HTTP-Method-Override"));
+        Assert.False(seen.Headers.ContainsKey("X-Original-URL"));
         Assert.False(seen.Headers.ContainsKey("OpenExec-Approval"));
+        // The agent's Host is not covered by the approval: it does not reach the backend as
+        // X-Forwarded-Host (the other X-Forwarded headers, the gateway's own knowledge, do).
+        Assert.False(seen.Headers.ContainsKey("X-Forwarded-Host"));
+        Assert.True(seen.Headers.ContainsKey("X-Forwarded-For"));
         Assert.Equal(Encoding.UTF8.GetByteCount(body).ToString(System.Globalization.CultureInfo.InvariantCulture), seen.Headers["Content-Length"].Single());
 
         var receipt = await Json.ReadAsync(await gateway.Client.GetAsync($"/receipts/{execId}"));
