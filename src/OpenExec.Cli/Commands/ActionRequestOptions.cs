@@ -154,6 +154,10 @@ internal sealed class ActionRequestOptions
                 $"The query '{query}' would not reach the backend as sent, so the gateway would refuse the call (invalid_query): do not percent-encode letters, digits or '-._~', write '%' as %25, and encode characters such as '\"', '<', '>', '{{', '}}', '|', '^', '`'.");
         }
 
+        if (!ProxiedRequestPayload.TryCanonicalContentType(contentType, out _))
+        {
+            throw CliException.BadInput($"--content-type '{contentType}' is not a media type with parameters written once each (type/subtype; name=value); the gateway would refuse it (415 unsupported_media_type).");
+        }
         if (ProxiedRequestPayload.IsJsonMediaType(contentType) && ProxiedRequestPayload.NamesOtherCharset(contentType))
         {
             // The gateway answers 415 to a JSON body in any charset but UTF-8.
@@ -177,7 +181,8 @@ internal sealed class ActionRequestOptions
                 $"the body ({source}) is not strict JSON ({e.Code}: {e.Message}); the gateway would refuse it. For a non-JSON body pass its --content-type.", e);
         }
         var payload = ProxiedRequestPayload.Create(method, path, query ?? "", bodyValue);
-        var media = ProxiedRequestPayload.MediaType(contentType) ?? "no content type";
+        ProxiedRequestPayload.TryCanonicalContentType(contentType, out var canonical);
+        var media = canonical ?? "no content type";
         return new ActionRequest(action, payload, $"proxied {method.ToUpperInvariant()} {path} ({source}, {media})");
     }
 

@@ -28,22 +28,211 @@ public static class ProxiedRequestPayload
     }
 
     /// <summary>
-    /// The body's value in the payload: for a JSON media type the strictly parsed body
-    /// (<c>null</c> when empty); otherwise <c>{"content_type", "length", "sha256"}</c>.
+    /// The body's value in the payload: for the JSON media type (<see cref="IsParsedJson"/>) the
+    /// strictly parsed body (<c>null</c> when empty), whose objects may not hold keys that differ
+    /// only in case; otherwise <c>{"content_type", "length", "sha256"}</c> with the whole
+    /// Content-Type, parameters included (<see cref="TryCanonicalContentType"/>).
     /// </summary>
-    /// <exception cref="StrictJsonException">A JSON media type whose body is not strict JSON.</exception>
+    /// <exception cref="StrictJsonException">A JSON body that is not strict JSON, or has keys that differ only in case.</exception>
+    /// <exception cref="ArgumentException">A Content-Type that <see cref="TryCanonicalContentType"/> refuses.</exception>
     public static StrictValue Body(string? contentType, ReadOnlySpan<byte> body)
     {
-        if (IsJsonMediaType(contentType))
+        if (!TryCanonicalContentType(contentType, out var canonical))
         {
-            return body.IsEmpty ? StrictLiteral.Null : StrictJson.Parse(body);
+            throw new ArgumentException($"Content-Type '{contentType}' cannot be read as a media type with parameters", nameof(contentType));
+        }
+        if (IsParsedJson(contentType))
+        {
+            if (body.IsEmpty)
+            {
+                return StrictLiteral.Null;
+            }
+            var value = StrictJson.Parse(body);
+            RefuseKeysDifferingOnlyInCase(value);
+            return value;
         }
         return new StrictObject(
         [
-            new("content_type", MediaType(contentType) is { } media ? new StrictString(media) : StrictLiteral.Null),
+            new("content_type", canonical is null ? StrictLiteral.Null : new StrictString(canonical)),
             new("length", new StrictNumber(body.Length.ToString(CultureInfo.InvariantCulture))),
             new("sha256", new StrictString(Hex.Sha256(body))),
         ]);
+    }
+
+    /// <summary>
+    /// The forwarded body is the agent's own bytes, in the agent's key order, while the hash covers
+    /// the parsed value: a backend that matches keys ignoring case, the last one winning (ASP.NET
+    /// Core's web defaults, Go's encoding/json), would read <c>{"amount":10,"Amount":1000000}</c>
+    /// and the same keys in the other order differently under one approval. Refused, as duplicate
+    /// keys are.
+    /// </summary>
+    private static void RefuseKeysDifferingOnlyInCase(StrictValue value)
+    {
+        switch (value)
+        {
+            case StrictObject obj:
+                if (obj.Count > 1)
+                {
+                    var upper = new Dictionary<string, string>(obj.Count, StringComparer.Ordinal);
+                    var lower = new Dictionary<string, string>(obj.Count, StringComparer.Ordinal);
+                    foreach (var (key, _) in obj.Properties)
+                    {
+                        // Both folds ('ς' and 'σ' meet only upper-cased), after the letters .NET's
+                        // invariant casing leaves alone but Unicode folding (Go's) does not.
+                        var plain = key.Replace('\u017F', 's').Replace('\u212A', 'k').Replace('\u212B', '\u00E5');
+                        var (up, low) = (plain.ToUpperInvariant(), plain.ToLowerInvariant());
+                        if (!upper.TryAdd(up, key) | !lower.TryAdd(low, key))
+                        {
+                            var other = upper.TryGetValue(up, out var u) && u != key ? u : lower[low];
+                            throw new StrictJsonException("duplicate_key", $"Keys '{other}' and '{key}' differ only in case: a backend that matches keys ignoring case would read one of them, chosen by their order, which the approval does not cover");
+                        }
+                    }
+                }
+                foreach (var (_, child) in obj.Properties)
+                {
+                    RefuseKeysDifferingOnlyInCase(child);
+                }
+                break;
+            case StrictArray array:
+                foreach (var item in array.Items)
+                {
+                    RefuseKeysDifferingOnlyInCase(item);
+                }
+                break;
+        }
+    }
+
+    /// <summary>
+    /// True for the JSON media type, whose body is hashed parsed: <c>application/json</c> (any
+    /// case) with no parameter but a UTF-8 <c>charset</c>. Other JSON-based types
+    /// (<c>application/merge-patch+json</c>, vendor types) and other parameters tell a backend
+    /// what to do with the same JSON, so they are hashed with their Content-Type, as bytes.
+    /// </summary>
+    public static bool IsParsedJson(string? contentType)
+        => TryParseContentType(contentType, out var media, out var parameters)
+            && media == "application/json"
+            && parameters.TrueForAll(p => p.Name == "charset" && IsUtf8(p.Value));
+
+    /// <summary>
+    /// The Content-Type a proxied request is hashed with (non-JSON bodies) and forwarded with:
+    /// RFC 9110's media type, parameters included, as <c>type/subtype; name=value; ...</c>: type,
+    /// subtype and parameter names lower-case, values as sent (a quoted string keeps its quotes),
+    /// parameters in the order sent. <paramref name="canonical"/> is null when the header is
+    /// absent or blank. False for a value that is not a media type, or names a parameter twice:
+    /// a multipart boundary or a charset changes what the backend reads from the same bytes.
+    /// </summary>
+    public static bool TryCanonicalContentType(string? contentType, out string? canonical)
+    {
+        canonical = null;
+        if (string.IsNullOrWhiteSpace(contentType))
+        {
+            return true;
+        }
+        if (!TryParseContentType(contentType, out var media, out var parameters))
+        {
+            return false;
+        }
+        if (parameters.Count == 0 && media == contentType)
+        {
+            canonical = contentType; // the usual case ("application/json"): already canonical
+            return true;
+        }
+        var text = new System.Text.StringBuilder(media);
+        foreach (var (name, value) in parameters)
+        {
+            text.Append("; ").Append(name).Append('=').Append(value);
+        }
+        canonical = text.ToString();
+        return true;
+    }
+
+    private static bool TryParseContentType(string? contentType, out string media, out List<(string Name, string Value)> parameters)
+    {
+        media = "";
+        parameters = [];
+        if (string.IsNullOrWhiteSpace(contentType))
+        {
+            return false;
+        }
+        var end = contentType.IndexOf(';', StringComparison.Ordinal);
+        var type = (end < 0 ? contentType : contentType[..end]).Trim();
+        var slash = type.IndexOf('/', StringComparison.Ordinal);
+        if (slash <= 0 || slash == type.Length - 1 || !IsToken(type.AsSpan(0, slash)) || !IsToken(type.AsSpan(slash + 1)))
+        {
+            return false;
+        }
+        media = type.ToLowerInvariant();
+        var i = end < 0 ? contentType.Length : end;
+        while (i < contentType.Length)
+        {
+            i++; // past ';'
+            while (i < contentType.Length && contentType[i] is ' ' or '\t')
+            {
+                i++;
+            }
+            if (i == contentType.Length || contentType[i] == ';')
+            {
+                continue; // an empty parameter (RFC 9110 allows them)
+            }
+            var equals = contentType.IndexOf('=', i);
+            if (equals < 0 || !IsToken(contentType.AsSpan(i, equals - i)))
+            {
+                return false;
+            }
+            var name = contentType[i..equals].ToLowerInvariant();
+            i = equals + 1;
+            string value;
+            if (i < contentType.Length && contentType[i] == '"')
+            {
+                var start = i++;
+                while (i < contentType.Length && contentType[i] != '"')
+                {
+                    i += contentType[i] == '\\' ? 2 : 1;
+                }
+                if (i >= contentType.Length)
+                {
+                    return false; // an unterminated quoted string
+                }
+                value = contentType[start..++i];
+            }
+            else
+            {
+                var stop = contentType.IndexOf(';', i);
+                value = (stop < 0 ? contentType[i..] : contentType[i..stop]).TrimEnd(' ', '\t');
+                i = stop < 0 ? contentType.Length : stop;
+                if (!IsToken(value))
+                {
+                    return false;
+                }
+            }
+            while (i < contentType.Length && contentType[i] is ' ' or '\t')
+            {
+                i++;
+            }
+            if (i < contentType.Length && contentType[i] != ';')
+            {
+                return false; // text after a quoted string
+            }
+            if (parameters.Exists(p => p.Name == name))
+            {
+                return false;
+            }
+            parameters.Add((name, value));
+        }
+        return true;
+    }
+
+    /// <summary>RFC 9110 token: <c>!#$%&amp;'*+-.^_`|~</c>, digits and letters, at least one.</summary>
+    private static bool IsToken(ReadOnlySpan<char> text) => !text.IsEmpty && !text.ContainsAnyExcept(TokenChars);
+
+    private static readonly System.Buffers.SearchValues<char> TokenChars =
+        System.Buffers.SearchValues.Create("!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz");
+
+    /// <summary>A charset value that names UTF-8: <c>utf-8</c> or <c>utf8</c> (a common spelling every decoder that knows it reads as UTF-8), any case, quoted or not.</summary>
+    private static bool IsUtf8(string value)
+    {
+        var bare = value.Length >= 2 && value[0] == '"' && value[^1] == '"' ? value[1..^1].Trim() : value;
+        return bare.Equals("utf-8", StringComparison.OrdinalIgnoreCase) || bare.Equals("utf8", StringComparison.OrdinalIgnoreCase);
     }
 
     /// <summary><c>application/json</c> or any <c>application/*+json</c>, parameters ignored.</summary>
@@ -74,13 +263,7 @@ public static class ProxiedRequestPayload
             {
                 continue;
             }
-            var value = parameters[i][(equals + 1)..].Trim();
-            if (value.Length >= 2 && value[0] == '"' && value[^1] == '"')
-            {
-                value = value[1..^1].Trim();
-            }
-            // "utf8": a common spelling that every decoder which knows it reads as UTF-8.
-            if (!value.Equals("utf-8", StringComparison.OrdinalIgnoreCase) && !value.Equals("utf8", StringComparison.OrdinalIgnoreCase))
+            if (!IsUtf8(parameters[i][(equals + 1)..].Trim()))
             {
                 return true;
             }

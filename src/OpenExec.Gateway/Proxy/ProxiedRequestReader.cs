@@ -70,6 +70,12 @@ internal static class ProxiedRequestReader
             }
         }
 
+        // The Content-Type is hashed (but for JSON) and forwarded whole, parameters included: two
+        // headers (which Kestrel joins with a comma) or one that is no media type are refused.
+        if (http.Headers.ContentType.Count > 1 || !ProxiedRequestPayload.TryCanonicalContentType(http.ContentType, out _))
+        {
+            return Fail(415, "unsupported_media_type", "Send one Content-Type header, a media type with parameters written once each (type/subtype; name=value)");
+        }
         if (ProxiedRequestPayload.IsJsonMediaType(http.ContentType) && ProxiedRequestPayload.NamesOtherCharset(http.ContentType))
         {
             // The hash covers the body read as UTF-8; a backend that honours the charset would

@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using Microsoft.AspNetCore.Http.Features;
+using OpenExec.Core.Approvals;
 using OpenExec.Core.Buffers;
 using OpenExec.Core.Receipts;
 using OpenExec.Gateway.Actions;
@@ -265,6 +266,9 @@ internal sealed class ProxyBoundaryMiddleware(RequestDelegate next, ExecutionPip
             request.Headers.Remove(header);
         }
         request.Headers.TransferEncoding = default;
+        // Exactly the Content-Type the hash covers (parameters included), as it was checked.
+        ProxiedRequestPayload.TryCanonicalContentType(request.ContentType, out var contentType);
+        request.ContentType = contentType;
         request.Headers["Idempotency-Key"] = RequestRules.IdempotencyKey(nonce);
         // The pooled buffer outlives the forwarding (it is disposed after next() returns).
         request.Body = body.AsReadOnlyStream();

@@ -44,7 +44,7 @@ public sealed class HashCommandTests
         Assert.True(run.ExitCode == 0, run.ToString());
         var sha = Convert.ToHexStringLower(SHA256.HashData(bytes));
         Assert.Equal(
-            $$$"""{"action":"upload","payload":{"body":{"content_type":"application/octet-stream","length":4,"sha256":"{{{sha}}}"},"method":"PUT","path":"/files/a","query":""}}""",
+            $$$"""{"action":"upload","payload":{"body":{"content_type":"application/octet-stream; x=y","length":4,"sha256":"{{{sha}}}"},"method":"PUT","path":"/files/a","query":""}}""",
             Lines(run)[1]);
     }
 

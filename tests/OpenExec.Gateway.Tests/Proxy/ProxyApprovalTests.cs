@@ -130,8 +130,8 @@ public sealed class ProxyApprovalTests : IAsyncLifetime
     [Theory]
     [InlineData("application/json; charset=utf-8")]
     [InlineData("application/json; charset=\"UTF-8\"")]
-    [InlineData("application/problem+json")]
     [InlineData("application/json; charset=utf8")]
+    [InlineData("Application/JSON")]
     public async Task Utf8_json_still_runs(string contentType)
     {
         const string body = """{"to":"a@example.com"}""";
@@ -139,6 +139,82 @@ public sealed class ProxyApprovalTests : IAsyncLifetime
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Single(_backend.LogEntries);
+    }
+
+    /// <summary>The hash of a body in the bytes form, as the CLI and a governance service compute it.</summary>
+    private static string BytesHashOf(string method, string path, string contentType, string body)
+        => ActionHash.Compute("send_email", ProxiedRequestPayload.Create(method, path, "", ProxiedRequestPayload.Body(contentType, Encoding.UTF8.GetBytes(body))));
+
+    [Fact]
+    public async Task Content_type_parameters_are_approved_and_forwarded_as_approved()
+    {
+        // One multipart body, two boundaries: the backend reads a different form from each.
+        const string body = "--BBB\r\nContent-Disposition: form-data; name=\"amount\"\r\n\r\n1000000\r\n--BBB--\r\n--AAA\r\nContent-Disposition: form-data; name=\"amount\"\r\n\r\n10\r\n--AAA--\r\n";
+        var approval = Approve(BytesHashOf("POST", "/v1/send", "multipart/form-data; boundary=AAA", body));
+
+        var other = await SendAsync(HttpMethod.Post, "/v1/send", body, "n-" + Guid.NewGuid(), approval, "multipart/form-data; boundary=BBB");
+        Assert.Equal(HttpStatusCode.Forbidden, other.StatusCode);
+        Assert.Equal("action_hash_mismatch", (await Json.ReadAsync(other)).Str("code"));
+        Assert.Empty(_backend.LogEntries);
+
+        var approved = await SendAsync(HttpMethod.Post, "/v1/send", body, "n-" + Guid.NewGuid(), approval, "Multipart/Form-Data;boundary=AAA");
+        Assert.Equal(HttpStatusCode.OK, approved.StatusCode);
+        Assert.Equal("multipart/form-data; boundary=AAA", Assert.Single(_backend.LogEntries).RequestMessage.Headers!["Content-Type"].Single());
+    }
+
+    [Fact]
+    public async Task A_JSON_based_type_other_than_application_json_is_approved_with_its_type()
+    {
+        // merge-patch and json-patch do different things with the same JSON: the type is covered.
+        const string body = """{"a":null}""";
+        var parsed = await SendAsync(HttpMethod.Post, "/v1/send", body, "n-" + Guid.NewGuid(), Approve(HashOf("POST", "/v1/send", "", body)), "application/merge-patch+json");
+        Assert.Equal(HttpStatusCode.Forbidden, parsed.StatusCode);
+        Assert.Equal("action_hash_mismatch", (await Json.ReadAsync(parsed)).Str("code"));
+
+        var typed = await SendAsync(HttpMethod.Post, "/v1/send", body, "n-" + Guid.NewGuid(), Approve(BytesHashOf("POST", "/v1/send", "application/merge-patch+json", body)), "application/merge-patch+json");
+        Assert.Equal(HttpStatusCode.OK, typed.StatusCode);
+        Assert.Equal("application/merge-patch+json", Assert.Single(_backend.LogEntries).RequestMessage.Headers!["Content-Type"].Single());
+    }
+
+    [Fact]
+    public async Task Keys_that_differ_only_in_case_are_refused_before_the_backend()
+    {
+        // A backend matching keys ignoring case reads the last one: the order is not approved.
+        const string body = """{"amount":10,"to":"bob","Amount":1000000}""";
+        var response = await SendAsync(HttpMethod.Post, "/v1/send", body, "n-" + Guid.NewGuid(), Approve(HashOf("POST", "/v1/send", "", body)));
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Equal("duplicate_key", (await Json.ReadAsync(response)).Str("code"));
+        Assert.Empty(_backend.LogEntries);
+    }
+
+    [Theory]
+    [InlineData("multipart/form-data; boundary=A; boundary=B")]
+    [InlineData("multipart/form-data; boundary")]
+    [InlineData("text/plain; charset=\"utf-8")]
+    [InlineData("not a media type")]
+    public async Task A_content_type_that_is_not_one_media_type_is_refused(string contentType)
+    {
+        var response = await SendAsync(HttpMethod.Post, "/v1/send", "x", "n-" + Guid.NewGuid(), Approve(BytesHashOf("POST", "/v1/send", "text/plain", "x")), contentType);
+
+        Assert.Equal(HttpStatusCode.UnsupportedMediaType, response.StatusCode);
+        Assert.Equal("unsupported_media_type", (await Json.ReadAsync(response)).Str("code"));
+        Assert.Empty(_backend.LogEntries);
+    }
+
+    [Fact]
+    public async Task Two_content_type_headers_are_refused()
+    {
+        using var client = new System.Net.Sockets.TcpClient();
+        var address = new Uri(_gateway.Client.BaseAddress!, "/");
+        await client.ConnectAsync(address.Host, address.Port);
+        var stream = client.GetStream();
+        var request = $"POST /v1/send HTTP/1.1\r\nHost: x\r\nIdempotency-Key: n-two\r\nOpenExec-Approval: {Approve(BytesHashOf("POST", "/v1/send", "text/plain", "x"))}\r\nContent-Type: text/plain\r\nContent-Type: application/json\r\nContent-Length: 1\r\nConnection: close\r\n\r\nx";
+        await stream.WriteAsync(Encoding.ASCII.GetBytes(request));
+        var answer = await new StreamReader(stream).ReadToEndAsync();
+
+        Assert.StartsWith("HTTP/1.1 415", answer, StringComparison.Ordinal);
+        Assert.Empty(_backend.LogEntries);
     }
 
     [Fact]

@@ -1,0 +1,82 @@
+using System.Text;
+using OpenExec.Core.Approvals;
+using OpenExec.Core.Json;
+
+namespace OpenExec.Core.Tests.Approvals;
+
+/// <summary>
+/// What a proxied request's body contributes to its action hash (SPEC section 5): the whole
+/// Content-Type for bytes (a boundary or charset changes what a backend reads), the parsed value
+/// only for plain application/json, and no keys that a case-insensitive backend would merge.
+/// </summary>
+public sealed class ProxiedRequestPayloadTests
+{
+    [Theory]
+    [InlineData("application/json", "application/json")]
+    [InlineData(" Multipart/Form-Data ;Boundary=AAA ", "multipart/form-data; boundary=AAA")]
+    [InlineData("text/plain; charset=\"UTF-8\"; format=flowed", "text/plain; charset=\"UTF-8\"; format=flowed")]
+    [InlineData("text/plain;; charset=utf-8", "text/plain; charset=utf-8")] // an empty parameter
+    [InlineData("multipart/mixed; boundary=\"a;b\"", "multipart/mixed; boundary=\"a;b\"")] // ';' inside quotes
+    public void A_content_type_is_canonical_with_its_parameters(string sent, string canonical)
+    {
+        Assert.True(ProxiedRequestPayload.TryCanonicalContentType(sent, out var result));
+        Assert.Equal(canonical, result);
+    }
+
+    [Theory]
+    [InlineData("multipart/form-data; boundary=A; Boundary=B")] // named twice
+    [InlineData("text/plain; charset")]
+    [InlineData("text/plain; charset=\"utf-8")]
+    [InlineData("text/plain; charset=\"utf-8\" x")]
+    [InlineData("text/plain; charset=a b")]
+    [InlineData("text")]
+    [InlineData("/plain")]
+    [InlineData("application/json, text/plain")] // two headers joined
+    public void A_content_type_that_is_not_one_media_type_is_refused(string sent)
+        => Assert.False(ProxiedRequestPayload.TryCanonicalContentType(sent, out _));
+
+    [Fact]
+    public void No_content_type_is_none()
+    {
+        Assert.True(ProxiedRequestPayload.TryCanonicalContentType(null, out var none));
+        Assert.Null(none);
+        Assert.True(ProxiedRequestPayload.TryCanonicalContentType("  ", out none));
+        Assert.Null(none);
+    }
+
+    [Theory]
+    [InlineData("application/json", true)]
+    [InlineData("APPLICATION/JSON; charset=UTF-8", true)]
+    [InlineData("application/json; charset=\"utf8\"", true)]
+    [InlineData("application/json; profile=x", false)]
+    [InlineData("application/merge-patch+json", false)]
+    [InlineData("application/vnd.api+json", false)]
+    [InlineData("text/json", false)]
+    [InlineData(null, false)]
+    public void Only_plain_application_json_is_hashed_parsed(string? contentType, bool parsed)
+        => Assert.Equal(parsed, ProxiedRequestPayload.IsParsedJson(contentType));
+
+    [Fact]
+    public void A_JSON_based_type_is_hashed_as_bytes_with_its_type()
+    {
+        var body = ProxiedRequestPayload.Body("application/merge-patch+json", """{"a":null}"""u8);
+        var form = Assert.IsType<StrictObject>(body);
+        Assert.True(form.TryGet("content_type", out var type));
+        Assert.Equal("application/merge-patch+json", Assert.IsType<StrictString>(type).Value);
+    }
+
+    [Theory]
+    [InlineData("""{"amount":10,"Amount":1000000}""")]
+    [InlineData("""{"to":"x","items":[{"id":1,"ID":2}]}""")]
+    [InlineData("""{"kelvin":1,"\u212Aelvin":2}""")] // KELVIN SIGN lower-cases to 'k'
+    [InlineData("""{"s":1,"\u017F":2}""")] // LONG S upper-cases to 'S'
+    public void Keys_that_differ_only_in_case_are_refused(string json)
+    {
+        var refused = Assert.Throws<StrictJsonException>(() => ProxiedRequestPayload.Body("application/json", Encoding.UTF8.GetBytes(json)));
+        Assert.Equal("duplicate_key", refused.Code);
+    }
+
+    [Fact]
+    public void Distinct_keys_and_the_same_key_in_sibling_objects_pass()
+        => Assert.IsType<StrictObject>(ProxiedRequestPayload.Body("application/json", """{"a":{"id":1},"b":{"id":2},"Ab":3}"""u8));
+}
