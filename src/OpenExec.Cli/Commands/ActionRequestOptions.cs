@@ -64,7 +64,7 @@ internal sealed class ActionRequestOptions
 
     private readonly Option<string> _contentType = new("--content-type")
     {
-        Description = $"With --http: the request's Content-Type (default {DefaultContentType} when there is a body, none without). A JSON media type is hashed as parsed JSON, any other as length and SHA-256 of the bytes.",
+        Description = $"With --http: the request's Content-Type (default {DefaultContentType} when there is a body, none without). application/json (with at most charset=utf-8) is hashed as parsed JSON; any other type, JSON-based ones such as application/merge-patch+json included, as the whole Content-Type (parameters too) with the length and SHA-256 of the bytes, which must then be exactly the bytes the agent sends.",
         HelpName = "TYPE",
     };
 

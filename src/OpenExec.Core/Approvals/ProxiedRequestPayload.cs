@@ -73,20 +73,7 @@ public static class ProxiedRequestPayload
             case StrictObject obj:
                 if (obj.Count > 1)
                 {
-                    var upper = new Dictionary<string, string>(obj.Count, StringComparer.Ordinal);
-                    var lower = new Dictionary<string, string>(obj.Count, StringComparer.Ordinal);
-                    foreach (var (key, _) in obj.Properties)
-                    {
-                        // Both folds ('ς' and 'σ' meet only upper-cased), after the letters .NET's
-                        // invariant casing leaves alone but Unicode folding (Go's) does not.
-                        var plain = key.Replace('\u017F', 's').Replace('\u212A', 'k').Replace('\u212B', '\u00E5');
-                        var (up, low) = (plain.ToUpperInvariant(), plain.ToLowerInvariant());
-                        if (!upper.TryAdd(up, key) | !lower.TryAdd(low, key))
-                        {
-                            var other = upper.TryGetValue(up, out var u) && u != key ? u : lower[low];
-                            throw new StrictJsonException("duplicate_key", $"Keys '{other}' and '{key}' differ only in case: a backend that matches keys ignoring case would read one of them, chosen by their order, which the approval does not cover");
-                        }
-                    }
+                    RefuseFoldedDuplicates(obj.Properties);
                 }
                 foreach (var (_, child) in obj.Properties)
                 {
@@ -103,6 +90,81 @@ public static class ProxiedRequestPayload
     }
 
     /// <summary>
+    /// Pairwise for small objects (the usual case: nothing allocated), through a set for large
+    /// ones (linear), both with <see cref="FoldedKeys"/>.
+    /// </summary>
+    private static void RefuseFoldedDuplicates(IReadOnlyList<KeyValuePair<string, StrictValue>> properties)
+    {
+        const int PairwiseUpTo = 16;
+        if (properties.Count <= PairwiseUpTo)
+        {
+            for (var i = 1; i < properties.Count; i++)
+            {
+                for (var j = 0; j < i; j++)
+                {
+                    if (FoldedKeys.Instance.Equals(properties[i].Key, properties[j].Key))
+                    {
+                        throw CaseCollision(properties[j].Key, properties[i].Key);
+                    }
+                }
+            }
+            return;
+        }
+        var seen = new Dictionary<string, string>(properties.Count, FoldedKeys.Instance);
+        foreach (var (key, _) in properties)
+        {
+            if (!seen.TryAdd(key, key))
+            {
+                throw CaseCollision(seen[key], key);
+            }
+        }
+    }
+
+    private static StrictJsonException CaseCollision(string first, string second)
+        => new("duplicate_key", $"Keys '{first}' and '{second}' differ only in case: a backend that matches keys ignoring case would read one of them, chosen by their order, which the approval does not cover");
+
+    /// <summary>
+    /// Keys equal under simple case folding, one UTF-16 unit at a time: upper-cased then
+    /// lower-cased (so 'ς' and 'σ' meet, as they do only upper-cased), after the letters .NET's
+    /// invariant casing leaves alone but Unicode folding (Go's encoding/json) does not: long s,
+    /// the Kelvin and Angstrom signs.
+    /// </summary>
+    private sealed class FoldedKeys : IEqualityComparer<string>
+    {
+        public static readonly FoldedKeys Instance = new();
+
+        private static char Fold(char c)
+            => c < 0x80 ? (c is >= 'A' and <= 'Z' ? (char)(c + 32) : c)
+                : char.ToLowerInvariant(char.ToUpperInvariant(c switch { '\u017F' => 's', '\u212A' => 'k', '\u212B' => '\u00E5', _ => c }));
+
+        public bool Equals(string? x, string? y)
+        {
+            if (x is null || y is null || x.Length != y.Length)
+            {
+                return ReferenceEquals(x, y);
+            }
+            for (var i = 0; i < x.Length; i++)
+            {
+                if (x[i] != y[i] && Fold(x[i]) != Fold(y[i]))
+                {
+                    return false;
+                }
+            }
+            return true;
+        }
+
+        public int GetHashCode(string obj)
+        {
+            var hash = new HashCode();
+            foreach (var c in obj)
+            {
+                hash.Add(Fold(c));
+            }
+            return hash.ToHashCode();
+        }
+    }
+
+    /// <summary>
     /// True for the JSON media type, whose body is hashed parsed: <c>application/json</c> (any
     /// case) with no parameter but a UTF-8 <c>charset</c>. Other JSON-based types
     /// (<c>application/merge-patch+json</c>, vendor types) and other parameters tell a backend
@@ -111,7 +173,7 @@ public static class ProxiedRequestPayload
     public static bool IsParsedJson(string? contentType)
         => TryParseContentType(contentType, out var media, out var parameters)
             && media == "application/json"
-            && parameters.TrueForAll(p => p.Name == "charset" && IsUtf8(p.Value));
+            && (parameters is null || parameters.TrueForAll(p => p.Name == "charset" && IsUtf8(p.Value)));
 
     /// <summary>
     /// The Content-Type a proxied request is hashed with (non-JSON bodies) and forwarded with:
@@ -132,13 +194,13 @@ public static class ProxiedRequestPayload
         {
             return false;
         }
-        if (parameters.Count == 0 && media == contentType)
+        if (parameters is null && media == contentType)
         {
             canonical = contentType; // the usual case ("application/json"): already canonical
             return true;
         }
         var text = new System.Text.StringBuilder(media);
-        foreach (var (name, value) in parameters)
+        foreach (var (name, value) in parameters ?? [])
         {
             text.Append("; ").Append(name).Append('=').Append(value);
         }
@@ -146,10 +208,14 @@ public static class ProxiedRequestPayload
         return true;
     }
 
-    private static bool TryParseContentType(string? contentType, out string media, out List<(string Name, string Value)> parameters)
+    /// <summary>More parameters than any real media type has are refused.</summary>
+    private const int MaxParameters = 16;
+
+    /// <summary>The media type (lower-case) and its parameters (null when none: nothing allocated for the usual header).</summary>
+    private static bool TryParseContentType(string? contentType, out string media, out List<(string Name, string Value)>? parameters)
     {
         media = "";
-        parameters = [];
+        parameters = null;
         if (string.IsNullOrWhiteSpace(contentType))
         {
             return false;
@@ -187,7 +253,14 @@ public static class ProxiedRequestPayload
                 var start = i++;
                 while (i < contentType.Length && contentType[i] != '"')
                 {
-                    i += contentType[i] == '\\' ? 2 : 1;
+                    // RFC 9110 qdtext and quoted-pair: HTAB and visible ASCII only (no controls,
+                    // and no obs-text, which the forwarder could not send).
+                    var pair = contentType[i] == '\\' ? 2 : 1;
+                    if (i + pair > contentType.Length || contentType[i + pair - 1] is not ('\t' or (>= ' ' and <= '~')))
+                    {
+                        return false;
+                    }
+                    i += pair;
                 }
                 if (i >= contentType.Length)
                 {
@@ -213,7 +286,9 @@ public static class ProxiedRequestPayload
             {
                 return false; // text after a quoted string
             }
-            if (parameters.Exists(p => p.Name == name))
+            parameters ??= [];
+            // Bounded, so the duplicate check stays cheap (it runs before any approval check).
+            if (parameters.Count == MaxParameters || parameters.Exists(p => p.Name == name))
             {
                 return false;
             }

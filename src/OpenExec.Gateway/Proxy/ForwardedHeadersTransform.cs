@@ -28,6 +28,9 @@ internal sealed class ForwardedHeadersTransform : ITransformProvider
             context.AddXForwardedProto();
             context.AddXForwardedPrefix();
             context.AddXForwardedHost(action: ForwardedTransformActions.Remove);
+            // As YARP's defaults do: an RFC 7239 Forwarded header from the agent would say where
+            // the request came from and went to (Spring, Quarkus and Micronaut honour it).
+            context.AddRequestHeaderRemove("Forwarded");
         }
     }
 }

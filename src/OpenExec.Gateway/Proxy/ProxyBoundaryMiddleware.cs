@@ -28,6 +28,8 @@ internal sealed class ProxyBoundaryMiddleware(RequestDelegate next, ExecutionPip
         // Overrides of the path or method some backends honour (IIS-era rewrites, Symfony, Zend):
         // the approval covers the method and path as sent, not these.
         "X-Original-URL", "X-Rewrite-URL", "X-Original-Method", "X-Override-Method",
+        // What a proxy says about where the request went; the gateway is that proxy.
+        "X-Forwarded-Port", "X-Forwarded-Server", "X-Host", "X-Original-Host",
         "Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authorization", "TE", "Trailer", "Upgrade",
     ];
 
@@ -49,6 +51,14 @@ internal sealed class ProxyBoundaryMiddleware(RequestDelegate next, ExecutionPip
             // pass-through route as on an action route. Kestrel keeps the request upgradable even
             // though the Upgrade header is not forwarded.
             await Problem.WriteAsync(context, 400, "invalid_request", "An Upgrade request (such as a WebSocket) cannot pass the gateway: what flows over an upgraded connection cannot be checked or receipted. Nothing was sent.").ConfigureAwait(false);
+            return;
+        }
+        if (UnsendableHeader(context.Request.Headers) is { } header)
+        {
+            // Kestrel accepts UTF-8 in header values; the forwarder's HTTP client refuses to send
+            // them, but only once the call is under way, where a failure reads as "may have run"
+            // (the nonce and the approval spent on a call that never left).
+            await Problem.WriteAsync(context, 400, "invalid_request", $"The header '{header}' holds a character outside ASCII, which cannot be forwarded: send header values in ASCII (percent- or base64-encode others). Nothing was sent.").ConfigureAwait(false);
             return;
         }
         if (routes.PassThroughRoutes.Contains(route.RouteId))
@@ -276,6 +286,22 @@ internal sealed class ProxyBoundaryMiddleware(RequestDelegate next, ExecutionPip
         // SocketsHttpHandler never silently re-sends a request whose content it began to send
         // (a bodyless one it may re-send on a reused connection the backend closed).
         request.ContentLength = body.WrittenCount;
+    }
+
+    /// <summary>The name of the first header whose value the forwarder could not send (a character outside ASCII), or null.</summary>
+    private static string? UnsendableHeader(IHeaderDictionary headers)
+    {
+        foreach (var (name, values) in headers)
+        {
+            foreach (var value in values)
+            {
+                if (value is not null && !System.Text.Ascii.IsValid(value))
+                {
+                    return name;
+                }
+            }
+        }
+        return null;
     }
 
     /// <summary>Hop-by-hop headers, those the agent named in <c>Connection</c>, and the ones SPEC section 5 never forwards.</summary>

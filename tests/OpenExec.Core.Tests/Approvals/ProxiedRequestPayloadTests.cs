@@ -32,6 +32,11 @@ public sealed class ProxiedRequestPayloadTests
     [InlineData("text")]
     [InlineData("/plain")]
     [InlineData("application/json, text/plain")] // two headers joined
+    [InlineData("text/plain; a=\"\u00e9\"")] // obs-text: the forwarder could not send it
+    [InlineData("text/plain; a=\"\u0001\"")]
+    [InlineData("text/plain; a=\"x\\\u00e9\"")] // escaped, still not sendable
+    [InlineData("text/plain; a=\"x\\")]
+    [InlineData("text/plain;p0=0;p1=1;p2=2;p3=3;p4=4;p5=5;p6=6;p7=7;p8=8;p9=9;pa=a;pb=b;pc=c;pd=d;pe=e;pf=f;pg=g")] // more than any real type has
     public void A_content_type_that_is_not_one_media_type_is_refused(string sent)
         => Assert.False(ProxiedRequestPayload.TryCanonicalContentType(sent, out _));
 
@@ -74,6 +79,27 @@ public sealed class ProxiedRequestPayloadTests
     {
         var refused = Assert.Throws<StrictJsonException>(() => ProxiedRequestPayload.Body("application/json", Encoding.UTF8.GetBytes(json)));
         Assert.Equal("duplicate_key", refused.Code);
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void A_large_object_is_checked_as_a_small_one_is(bool collide)
+    {
+        var keys = Enumerable.Range(0, 5000).Select(i => $"\"key{i}\":{i}").ToList();
+        if (collide)
+        {
+            keys.Add("\"KEY4321\":0");
+        }
+        var json = Encoding.UTF8.GetBytes("{" + string.Join(",", keys) + "}");
+        if (collide)
+        {
+            Assert.Equal("duplicate_key", Assert.Throws<StrictJsonException>(() => ProxiedRequestPayload.Body("application/json", json)).Code);
+        }
+        else
+        {
+            Assert.Equal(5000, Assert.IsType<StrictObject>(ProxiedRequestPayload.Body("application/json", json)).Count);
+        }
     }
 
     [Fact]

@@ -218,6 +218,33 @@ public sealed class ProxyApprovalTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_header_the_forwarder_cannot_send_is_refused_before_the_claim()
+    {
+        // Kestrel takes UTF-8 in a header value; the backend's HTTP client refused it only once
+        // the call was under way: 504 outcome_unknown, the nonce and approval spent, nothing sent.
+        var approval = Approve(HashOf("POST", "/v1/send", "", "{}"));
+        var address = new Uri(_gateway.Client.BaseAddress!, "/");
+        async Task<string> SendRawAsync(string note)
+        {
+            using var client = new System.Net.Sockets.TcpClient();
+            await client.ConnectAsync(address.Host, address.Port);
+            var stream = client.GetStream();
+            await stream.WriteAsync(Encoding.UTF8.GetBytes($"POST /v1/send HTTP/1.1\r\nHost: x\r\nIdempotency-Key: n-note\r\nOpenExec-Approval: {approval}\r\nX-Note: {note}\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{{}}"));
+            return await new StreamReader(stream).ReadToEndAsync();
+        }
+
+        var refused = await SendRawAsync("caf\u00e9");
+        Assert.StartsWith("HTTP/1.1 400", refused, StringComparison.Ordinal);
+        Assert.Contains("\"code\":\"invalid_request\"", refused, StringComparison.Ordinal);
+        Assert.Contains("X-Note", refused, StringComparison.Ordinal);
+        Assert.Empty(_backend.LogEntries);
+
+        // Nothing was consumed: the same nonce and approval run once the header is ASCII.
+        Assert.StartsWith("HTTP/1.1 200", await SendRawAsync("cafe"), StringComparison.Ordinal);
+        Assert.Single(_backend.LogEntries);
+    }
+
+    [Fact]
     public async Task Missing_or_malformed_approval_header_never_reaches_the_backend()
     {
         var missing = await SendAsync(HttpMethod.Post, "/v1/send", "{}", "n-missing", approval: null);

@@ -56,6 +56,8 @@ public sealed class ProxyTests : IDisposable
         request.Headers.TryAddWithoutValidation("OpenExec-Approval", "ignored-in-demo");
         request.Headers.Host = "tenant-b.example";
         request.Headers.TryAddWithoutValidation("X-Forwarded-Host", "tenant-c.example");
+        request.Headers.TryAddWithoutValidation("Forwarded", "host=tenant-d.example;proto=https");
+        request.Headers.TryAddWithoutValidation("X-Forwarded-Port", "8443");
         var response = await gateway.Client.SendAsync(request);
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
@@ -74,6 +76,8 @@ public sealed class ProxyTests : IDisposable
         // The agent's Host is not covered by the approval: it does not reach the backend as
         // X-Forwarded-Host (the other X-Forwarded headers, the gateway's own knowledge, do).
         Assert.False(seen.Headers.ContainsKey("X-Forwarded-Host"));
+        Assert.False(seen.Headers.ContainsKey("Forwarded"));
+        Assert.False(seen.Headers.ContainsKey("X-Forwarded-Port"));
         Assert.True(seen.Headers.ContainsKey("X-Forwarded-For"));
         Assert.Equal(Encoding.UTF8.GetByteCount(body).ToString(System.Globalization.CultureInfo.InvariantCulture), seen.Headers["Content-Length"].Single());
 
