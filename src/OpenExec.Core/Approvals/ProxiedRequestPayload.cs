@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Text;
 using OpenExec.Core.Crypto;
 using OpenExec.Core.Json;
 
@@ -124,41 +125,56 @@ public static class ProxiedRequestPayload
         => new("duplicate_key", $"Keys '{first}' and '{second}' differ only in case: a backend that matches keys ignoring case would read one of them, chosen by their order, which the approval does not cover");
 
     /// <summary>
-    /// Keys equal under simple case folding, one UTF-16 unit at a time: upper-cased then
-    /// lower-cased (so 'ς' and 'σ' meet, as they do only upper-cased), after the letters .NET's
-    /// invariant casing leaves alone but Unicode folding (Go's encoding/json) does not: long s,
-    /// the Kelvin and Angstrom signs.
+    /// Keys equal under simple case folding, one code point at a time (astral letters such as
+    /// Deseret's fold too): upper-cased then lower-cased (so 'ς' and 'σ' meet, as they do only
+    /// upper-cased), after the letters .NET's invariant casing leaves alone but Unicode folding
+    /// (Go's encoding/json) does not: long s, the Kelvin and Angstrom signs.
     /// </summary>
     private sealed class FoldedKeys : IEqualityComparer<string>
     {
         public static readonly FoldedKeys Instance = new();
 
-        private static char Fold(char c)
-            => c < 0x80 ? (c is >= 'A' and <= 'Z' ? (char)(c + 32) : c)
-                : char.ToLowerInvariant(char.ToUpperInvariant(c switch { '\u017F' => 's', '\u212A' => 'k', '\u212B' => '\u00E5', _ => c }));
+        private static int Fold(Rune r)
+        {
+            if (r.IsAscii)
+            {
+                return r.Value is >= 'A' and <= 'Z' ? r.Value + 32 : r.Value;
+            }
+            var mapped = r.Value switch { 0x017F => new Rune('s'), 0x212A => new Rune('k'), 0x212B => new Rune('\u00E5'), _ => r };
+            return Rune.ToLowerInvariant(Rune.ToUpperInvariant(mapped)).Value;
+        }
 
         public bool Equals(string? x, string? y)
         {
-            if (x is null || y is null || x.Length != y.Length)
+            if (x is null || y is null)
             {
                 return ReferenceEquals(x, y);
             }
-            for (var i = 0; i < x.Length; i++)
+            if (string.Equals(x, y, StringComparison.Ordinal))
             {
-                if (x[i] != y[i] && Fold(x[i]) != Fold(y[i]))
+                return true;
+            }
+            var (ex, ey) = (x.EnumerateRunes(), y.EnumerateRunes());
+            while (true)
+            {
+                var (more, moreY) = (ex.MoveNext(), ey.MoveNext());
+                if (!more || !moreY)
+                {
+                    return more == moreY;
+                }
+                if (Fold(ex.Current) != Fold(ey.Current))
                 {
                     return false;
                 }
             }
-            return true;
         }
 
         public int GetHashCode(string obj)
         {
             var hash = new HashCode();
-            foreach (var c in obj)
+            foreach (var r in obj.EnumerateRunes())
             {
-                hash.Add(Fold(c));
+                hash.Add(Fold(r));
             }
             return hash.ToHashCode();
         }

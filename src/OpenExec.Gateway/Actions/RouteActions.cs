@@ -66,6 +66,11 @@ internal sealed class RouteActions
                 problems.Add(GatewayPaths.Problem(route.Key, route["Match:Path"]));
                 continue;
             }
+            if (int.TryParse(route["Order"], System.Globalization.NumberStyles.AllowLeadingSign, System.Globalization.CultureInfo.InvariantCulture, out var order) && GatewayPaths.OutranksOwn(order))
+            {
+                problems.Add(GatewayPaths.OrderProblem(route.Key, order));
+                continue;
+            }
             var metadata = route.GetSection("Metadata");
             var action = metadata[ActionKey];
             var isPassThrough = string.Equals(metadata[PassThroughKey], "true", StringComparison.OrdinalIgnoreCase);

@@ -4,7 +4,7 @@ using Yarp.ReverseProxy.Transforms.Builder;
 namespace OpenExec.Gateway.Proxy;
 
 /// <summary>
-/// YARP's default X-Forwarded headers, but not <c>X-Forwarded-Host</c>: YARP fills it from the
+/// YARP's default X-Forwarded headers (For, Proto, Prefix), but not <c>X-Forwarded-Host</c>: YARP fills it from the
 /// agent's own <c>Host</c> (or HTTP/2 <c>:authority</c>), which the approval does not cover, and
 /// a backend that picks a tenant or builds links by it could be steered after approval. A route
 /// that configures its own X-Forwarded transforms keeps them (the operator's choice).
@@ -27,10 +27,9 @@ internal sealed class ForwardedHeadersTransform : ITransformProvider
             context.AddXForwardedFor();
             context.AddXForwardedProto();
             context.AddXForwardedPrefix();
-            context.AddXForwardedHost(action: ForwardedTransformActions.Remove);
-            // As YARP's defaults do: an RFC 7239 Forwarded header from the agent would say where
-            // the request came from and went to (Spring, Quarkus and Micronaut honour it).
-            context.AddRequestHeaderRemove("Forwarded");
+            // No X-Forwarded-Host from the agent's Host. The agent's own X-Forwarded-Host and
+            // Forwarded headers are dropped before forwarding (ProxyBoundaryMiddleware), so a
+            // route transform that sets one still reaches the backend.
         }
     }
 }

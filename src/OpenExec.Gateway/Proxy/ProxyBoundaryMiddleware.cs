@@ -28,8 +28,9 @@ internal sealed class ProxyBoundaryMiddleware(RequestDelegate next, ExecutionPip
         // Overrides of the path or method some backends honour (IIS-era rewrites, Symfony, Zend):
         // the approval covers the method and path as sent, not these.
         "X-Original-URL", "X-Rewrite-URL", "X-Original-Method", "X-Override-Method",
-        // What a proxy says about where the request went; the gateway is that proxy.
-        "X-Forwarded-Port", "X-Forwarded-Server", "X-Host", "X-Original-Host",
+        // What a proxy says about where the request went; the gateway is that proxy (a route's
+        // own transform may still set one: transforms run after this).
+        "X-Forwarded-Host", "Forwarded", "X-Forwarded-Port", "X-Forwarded-Server", "X-Host", "X-Original-Host",
         "Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authorization", "TE", "Trailer", "Upgrade",
     ];
 
@@ -53,7 +54,7 @@ internal sealed class ProxyBoundaryMiddleware(RequestDelegate next, ExecutionPip
             await Problem.WriteAsync(context, 400, "invalid_request", "An Upgrade request (such as a WebSocket) cannot pass the gateway: what flows over an upgraded connection cannot be checked or receipted. Nothing was sent.").ConfigureAwait(false);
             return;
         }
-        if (UnsendableHeader(context.Request.Headers) is { } header)
+        if (UnsendableHeader(context) is { } header)
         {
             // Kestrel accepts UTF-8 in header values; the forwarder's HTTP client refuses to send
             // them, but only once the call is under way, where a failure reads as "may have run"
@@ -288,20 +289,51 @@ internal sealed class ProxyBoundaryMiddleware(RequestDelegate next, ExecutionPip
         request.ContentLength = body.WrittenCount;
     }
 
-    /// <summary>The name of the first header whose value the forwarder could not send (a character outside ASCII), or null.</summary>
-    private static string? UnsendableHeader(IHeaderDictionary headers)
+    /// <summary>
+    /// The name of the first header the forwarder would send but could not (a character outside
+    /// ASCII), or null. Headers it does not send are not looked at (the ones dropped, those named
+    /// in <c>Connection</c>, <c>Host</c>, the nonce and approval, the X-Forwarded ones YARP sets),
+    /// and nothing is when the cluster's client sends headers in an encoding of its own
+    /// (YARP's <c>HttpClient:RequestHeaderEncoding</c>).
+    /// </summary>
+    private static string? UnsendableHeader(HttpContext context)
     {
+        if (context.GetReverseProxyFeature().Cluster.Config.HttpClient?.RequestHeaderEncoding is { Length: > 0 })
+        {
+            return null;
+        }
+        var headers = context.Request.Headers;
         foreach (var (name, values) in headers)
         {
             foreach (var value in values)
             {
-                if (value is not null && !System.Text.Ascii.IsValid(value))
+                if (value is not null && !System.Text.Ascii.IsValid(value) && !NotForwarded(name, headers))
                 {
                     return name;
                 }
             }
         }
         return null;
+    }
+
+    private static bool NotForwarded(string name, IHeaderDictionary headers)
+    {
+        if (name.Equals("Host", StringComparison.OrdinalIgnoreCase) || name.StartsWith("X-Forwarded-", StringComparison.OrdinalIgnoreCase)
+            || DroppedHeaders.Contains(name, StringComparer.OrdinalIgnoreCase) || NonceHeaders.Contains(name, StringComparer.OrdinalIgnoreCase))
+        {
+            return true;
+        }
+        foreach (var value in headers.Connection)
+        {
+            foreach (var token in (value ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            {
+                if (token.Equals(name, StringComparison.OrdinalIgnoreCase))
+                {
+                    return true;
+                }
+            }
+        }
+        return false;
     }
 
     /// <summary>Hop-by-hop headers, those the agent named in <c>Connection</c>, and the ones SPEC section 5 never forwards.</summary>

@@ -73,6 +73,10 @@ internal sealed class ProxyConfigGuard(GatewaySettings settings, ActionCatalog c
         {
             throw new InvalidOperationException(GatewayPaths.Problem(route.RouteId, route.Match.Path) + ": the proxy configuration is refused (on a reload, the previous one stays in force)");
         }
+        if (GatewayPaths.OutranksOwn(route.Order))
+        {
+            throw new InvalidOperationException(GatewayPaths.OrderProblem(route.RouteId, route.Order) + ": the proxy configuration is refused (on a reload, the previous one stays in force)");
+        }
         if (route.Transforms is { Count: > 0 } && catalog.ByRoute(route.RouteId)?.ExecutePath is not null)
         {
             throw new InvalidOperationException(RouteActions.ExecutePathWithTransformsProblem(route.RouteId) + ": the proxy configuration is refused (on a reload, the previous one stays in force)");

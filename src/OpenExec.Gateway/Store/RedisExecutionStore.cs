@@ -374,8 +374,8 @@ internal sealed class RedisExecutionStore : IExecutionStore, IDisposable
         }
         // After a chain conflict Redis holds receipts of this chain past the ledger's head, which
         // the ledger lost: the ledger's part, then Redis's from where the ledger ends.
-        var ledgerHead = (await LocalHeadAsync(cancellationToken).ConfigureAwait(false))?.Seq ?? 0;
-        var beyond = await RedisChainAsync(gateway, Math.Max(afterSeq, ledgerHead), limit - local.Count).ConfigureAwait(false);
+        var ledgerEnd = local.Count > 0 ? local[^1].Body.Seq : Math.Max(afterSeq, (await LocalHeadAsync(cancellationToken).ConfigureAwait(false))?.Seq ?? 0);
+        var beyond = await RedisChainAsync(gateway, ledgerEnd, limit - local.Count).ConfigureAwait(false);
         return [.. local, .. beyond];
     }
 

@@ -75,6 +75,7 @@ public sealed class ProxiedRequestPayloadTests
     [InlineData("""{"to":"x","items":[{"id":1,"ID":2}]}""")]
     [InlineData("""{"kelvin":1,"\u212Aelvin":2}""")] // KELVIN SIGN lower-cases to 'k'
     [InlineData("""{"s":1,"\u017F":2}""")] // LONG S upper-cases to 'S'
+    [InlineData("""{"a\uD801\uDC00":1,"a\uD801\uDC28":2}""")] // DESERET capital and small long i: astral letters fold too
     public void Keys_that_differ_only_in_case_are_refused(string json)
     {
         var refused = Assert.Throws<StrictJsonException>(() => ProxiedRequestPayload.Body("application/json", Encoding.UTF8.GetBytes(json)));
@@ -90,6 +91,8 @@ public sealed class ProxiedRequestPayloadTests
         if (collide)
         {
             keys.Add("\"KEY4321\":0");
+            keys.Add("\"\\uD801\\uDC00\":0");
+            keys.Add("\"\\uD801\\uDC28\":0");
         }
         var json = Encoding.UTF8.GetBytes("{" + string.Join(",", keys) + "}");
         if (collide)

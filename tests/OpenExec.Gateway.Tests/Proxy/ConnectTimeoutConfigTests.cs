@@ -87,12 +87,23 @@ public sealed class ConnectTimeoutConfigTests
     [InlineData("/execute/{**rest}")]
     [InlineData("/receipts/{id}/pdf")]
     [InlineData("/{**catchall}")] // ranked after the gateway's literal paths: no tie
+    [InlineData("/receipts/{**rest}")]
     public async Task A_route_beside_the_gateways_own_paths_starts(string path)
     {
         var settings = ProxyConfig.Route("r", "op", "v1", "http://127.0.0.1:9/");
         settings["ReverseProxy:Routes:r:Match:Path"] = path;
         await using var gateway = await GatewayServer.StartAsync(settings);
         Assert.Equal(HttpStatusCode.OK, (await gateway.Client.GetAsync("/health")).StatusCode);
+    }
+
+    [Fact]
+    public void A_route_ordered_before_the_gateways_endpoints_is_refused_at_start()
+    {
+        // A catch-all with Order -1 answered /health, /execute and /receipts from the backend.
+        var settings = ProxyConfig.Route("r", "op", "v1", "http://127.0.0.1:9/");
+        settings["ReverseProxy:Routes:r:Match:Path"] = "/{**catchall}";
+        settings["ReverseProxy:Routes:r:Order"] = "-1";
+        Assert.Contains(ProblemsAtStart(settings), p => p.StartsWith("ReverseProxy:Routes:r:Order (-1) must not be negative", StringComparison.Ordinal));
     }
 
     [Fact]

@@ -245,6 +245,24 @@ public sealed class ProxyApprovalTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_non_ASCII_header_that_is_not_forwarded_is_not_refused()
+    {
+        // A header the gateway drops never reaches the backend's client. (One named in Connection
+        // beside "close" is forwarded: Kestrel keeps only the option; see the README.)
+        var approval = Approve(HashOf("POST", "/v1/send", "", "{}"));
+        var address = new Uri(_gateway.Client.BaseAddress!, "/");
+        using var client = new System.Net.Sockets.TcpClient();
+        await client.ConnectAsync(address.Host, address.Port);
+        var stream = client.GetStream();
+        await stream.WriteAsync(Encoding.UTF8.GetBytes($"POST /v1/send HTTP/1.1\r\nHost: x\r\nIdempotency-Key: n-hop\r\nOpenExec-Approval: {approval}\r\nConnection: close\r\nX-Original-URL: /caf\u00e9\r\nForwarded: for=\"caf\u00e9\"\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{{}}"));
+        var answer = await new StreamReader(stream).ReadToEndAsync();
+
+        Assert.True(answer.StartsWith("HTTP/1.1 200", StringComparison.Ordinal), answer);
+        var seen = Assert.Single(_backend.LogEntries).RequestMessage.Headers!;
+        Assert.DoesNotContain(seen.Keys, k => k.Equals("X-Original-URL", StringComparison.OrdinalIgnoreCase) || k.Equals("Forwarded", StringComparison.OrdinalIgnoreCase));
+    }
+
+    [Fact]
     public async Task Missing_or_malformed_approval_header_never_reaches_the_backend()
     {
         var missing = await SendAsync(HttpMethod.Post, "/v1/send", "{}", "n-missing", approval: null);

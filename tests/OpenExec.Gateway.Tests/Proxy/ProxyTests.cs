@@ -214,6 +214,22 @@ public sealed class ProxyTests : IDisposable
         Assert.Equal(HttpStatusCode.BadGateway, second.StatusCode);
     }
 
+    [Fact]
+    public async Task A_route_transform_that_sets_a_forwarded_host_still_reaches_the_backend()
+    {
+        // The agent's X-Forwarded-Host is dropped; the operator's own is the way to give one.
+        Answer("/v1/send", body: """{"sent":true}""");
+        var settings = ProxyConfig.Route("email", "send_email", "v1", Backend);
+        settings["ReverseProxy:Routes:email:Transforms:0:RequestHeader"] = "X-Forwarded-Host";
+        settings["ReverseProxy:Routes:email:Transforms:0:Set"] = "tenant-a.example";
+        await using var gateway = await GatewayServer.StartAsync(settings);
+        var request = Post("/v1/send", "{}", "key-fwd");
+        request.Headers.TryAddWithoutValidation("X-Forwarded-Host", "tenant-c.example");
+
+        Assert.Equal(HttpStatusCode.OK, (await gateway.Client.SendAsync(request)).StatusCode);
+        Assert.Equal("tenant-a.example", Assert.Single(_backend.LogEntries).RequestMessage.Headers!["X-Forwarded-Host"].Single());
+    }
+
     /// <summary>A proxied call's answer when nothing reached the backend: 502 upstream_failed, receipted so.</summary>
     private static async Task AssertNothingSentAsync(GatewayServer gateway, HttpResponseMessage answer)
     {
