@@ -109,51 +109,35 @@ public sealed class ConnectTimeoutConfigTests
     [Fact]
     public async Task A_configuration_reload_moving_a_route_onto_a_gateway_path_is_refused_and_the_previous_one_kept()
     {
-        var backend = WireMockServer.Start();
-        try
-        {
-            backend.Given(Request.Create().WithPath("/v1/send")).RespondWith(Response.Create().WithStatusCode(200).WithBody("""{"ok":true}"""));
-            var settings = ProxyConfig.Route("r", "send", "v1", backend.Urls[0] + "/");
-            var (gateway, reloadable, logs) = await StartReloadableAsync(settings);
-            await using var _ = gateway;
+        using var backend = StartSendBackend();
+        var settings = ProxyConfig.Route("r", "send", "v1", backend.Urls[0] + "/");
+        var (gateway, reloadable, logs) = await StartReloadableAsync(settings);
+        await using var _ = gateway;
 
-            reloadable.Provider.Reload("ReverseProxy:Routes:r:Match:Path", "/ready");
-            await Until(() => logs.Lines.Any(l => l.Contains("is one of the gateway's own endpoints", StringComparison.Ordinal)));
-            Assert.Contains(logs.Lines, l => l.Contains("ReverseProxy:Routes:r:Match:Path '/ready'", StringComparison.Ordinal));
-            Assert.Equal(HttpStatusCode.OK, await SendAsync(gateway, "after-refused-move"));
-            Assert.Equal(HttpStatusCode.OK, (await gateway.Client.SendAsync(new HttpRequestMessage(HttpMethod.Head, "/ready"))).StatusCode);
-        }
-        finally
-        {
-            backend.Stop();
-        }
+        reloadable.Provider.Reload("ReverseProxy:Routes:r:Match:Path", "/ready");
+        await Until(() => logs.Lines.Any(l => l.Contains("is one of the gateway's own endpoints", StringComparison.Ordinal)));
+        Assert.Contains(logs.Lines, l => l.Contains("ReverseProxy:Routes:r:Match:Path '/ready'", StringComparison.Ordinal));
+        Assert.Equal(HttpStatusCode.OK, await SendAsync(gateway, "after-refused-move"));
+        Assert.Equal(HttpStatusCode.OK, (await gateway.Client.SendAsync(new HttpRequestMessage(HttpMethod.Head, "/ready"))).StatusCode);
     }
 
     [Fact]
     public async Task A_configuration_reload_with_a_destination_address_without_a_scheme_is_refused_and_the_previous_one_kept()
     {
-        var backend = WireMockServer.Start();
-        try
-        {
-            backend.Given(Request.Create().WithPath("/v1/send")).RespondWith(Response.Create().WithStatusCode(200).WithBody("""{"ok":true}"""));
-            var settings = ProxyConfig.Route("r", "send", "v1", backend.Urls[0] + "/");
-            var (gateway, reloadable, logs) = await StartReloadableAsync(settings);
-            await using var _ = gateway;
-            var destinationKey = settings.Keys.Single(k => k.StartsWith("ReverseProxy:Clusters:r:Destinations:", StringComparison.Ordinal));
-            var proxyState = gateway.Services.GetRequiredService<IProxyStateLookup>();
-            string? Address() => proxyState.TryGetCluster("r", out var cluster) ? cluster.Destinations.Values.Single().Model.Config.Address : null;
-            var before = Address();
+        using var backend = StartSendBackend();
+        var settings = ProxyConfig.Route("r", "send", "v1", backend.Urls[0] + "/");
+        var (gateway, reloadable, logs) = await StartReloadableAsync(settings);
+        await using var _ = gateway;
+        var destinationKey = settings.Keys.Single(k => k.StartsWith("ReverseProxy:Clusters:r:Destinations:", StringComparison.Ordinal));
+        var proxyState = gateway.Services.GetRequiredService<IProxyStateLookup>();
+        string? Address() => proxyState.TryGetCluster("r", out var cluster) ? cluster.Destinations.Values.Single().Model.Config.Address : null;
+        var before = Address();
 
-            reloadable.Provider.Reload(destinationKey, backend.Urls[0].Replace("http://", "", StringComparison.Ordinal));
-            await Until(() => Address() != before || logs.Lines.Any(l => l.Contains("must be an absolute http://", StringComparison.Ordinal)));
-            Assert.Equal(before, Address());
-            Assert.Contains(logs.Lines, l => l.Contains("must be an absolute http://", StringComparison.Ordinal));
-            Assert.Equal(HttpStatusCode.OK, await SendAsync(gateway, "after-refused-reload"));
-        }
-        finally
-        {
-            backend.Stop();
-        }
+        reloadable.Provider.Reload(destinationKey, backend.Urls[0].Replace("http://", "", StringComparison.Ordinal));
+        await Until(() => Address() != before || logs.Lines.Any(l => l.Contains("must be an absolute http://", StringComparison.Ordinal)));
+        Assert.Equal(before, Address());
+        Assert.Contains(logs.Lines, l => l.Contains("must be an absolute http://", StringComparison.Ordinal));
+        Assert.Equal(HttpStatusCode.OK, await SendAsync(gateway, "after-refused-reload"));
     }
 
     [Fact]
@@ -161,40 +145,32 @@ public sealed class ConnectTimeoutConfigTests
     {
         // ASP.NET Core reloads appsettings.json when it changes, and YARP applies the reload: a
         // negative timeout (YARP's "none") or one above an hour must not slip in that way.
-        var backend = WireMockServer.Start();
-        try
+        using var backend = StartSendBackend();
+        var settings = ProxyConfig.Route("r", "send", "v1", backend.Urls[0] + "/");
+        settings["ReverseProxy:Clusters:r:HttpRequest:ActivityTimeout"] = "00:00:05";
+        var (gateway, reloadable, logs) = await StartReloadableAsync(settings);
+        await using var _ = gateway;
+        var proxyState = gateway.Services.GetRequiredService<IProxyStateLookup>();
+        TimeSpan? Effective() => proxyState.TryGetCluster("r", out var cluster) ? cluster.Model?.Config.HttpRequest?.ActivityTimeout : null;
+        Assert.Equal(TimeSpan.FromSeconds(5), Effective());
+
+        var refusals = 0;
+        foreach (var outOfRange in new[] { "-00:00:01", "02:00:00" })
         {
-            backend.Given(Request.Create().WithPath("/v1/send")).RespondWith(Response.Create().WithStatusCode(200).WithBody("""{"ok":true}"""));
-            var settings = ProxyConfig.Route("r", "send", "v1", backend.Urls[0] + "/");
-            settings["ReverseProxy:Clusters:r:HttpRequest:ActivityTimeout"] = "00:00:05";
-            var (gateway, reloadable, logs) = await StartReloadableAsync(settings);
-            await using var _ = gateway;
-            var proxyState = gateway.Services.GetRequiredService<IProxyStateLookup>();
-            TimeSpan? Effective() => proxyState.TryGetCluster("r", out var cluster) ? cluster.Model?.Config.HttpRequest?.ActivityTimeout : null;
+            reloadable.Provider.Reload("ReverseProxy:Clusters:r:HttpRequest:ActivityTimeout", outOfRange);
+            refusals++;
+            // Until YARP has either applied the reload or refused it (logged).
+            await Until(() => Effective() != TimeSpan.FromSeconds(5)
+                || logs.Lines.Count(l => l.Contains("ReverseProxy:Clusters:r:HttpRequest:ActivityTimeout", StringComparison.Ordinal)) >= refusals);
             Assert.Equal(TimeSpan.FromSeconds(5), Effective());
-
-            var refusals = 0;
-            foreach (var outOfRange in new[] { "-00:00:01", "02:00:00" })
-            {
-                reloadable.Provider.Reload("ReverseProxy:Clusters:r:HttpRequest:ActivityTimeout", outOfRange);
-                refusals++;
-                // Until YARP has either applied the reload or refused it (logged).
-                await Until(() => Effective() != TimeSpan.FromSeconds(5)
-                    || logs.Lines.Count(l => l.Contains("ReverseProxy:Clusters:r:HttpRequest:ActivityTimeout", StringComparison.Ordinal)) >= refusals);
-                Assert.Equal(TimeSpan.FromSeconds(5), Effective());
-                Assert.Contains(logs.Lines, l => l.Contains($"(it is {outOfRange})", StringComparison.Ordinal));
-            }
-            Assert.Equal(HttpStatusCode.OK, await SendAsync(gateway, "after-refused-reloads"));
-
-            // A reload within the range is applied: reloads do reach YARP.
-            reloadable.Provider.Reload("ReverseProxy:Clusters:r:HttpRequest:ActivityTimeout", "00:00:07");
-            await Until(() => Effective() == TimeSpan.FromSeconds(7));
-            Assert.Equal(TimeSpan.FromSeconds(7), Effective());
+            Assert.Contains(logs.Lines, l => l.Contains($"(it is {outOfRange})", StringComparison.Ordinal));
         }
-        finally
-        {
-            backend.Stop();
-        }
+        Assert.Equal(HttpStatusCode.OK, await SendAsync(gateway, "after-refused-reloads"));
+
+        // A reload within the range is applied: reloads do reach YARP.
+        reloadable.Provider.Reload("ReverseProxy:Clusters:r:HttpRequest:ActivityTimeout", "00:00:07");
+        await Until(() => Effective() == TimeSpan.FromSeconds(7));
+        Assert.Equal(TimeSpan.FromSeconds(7), Effective());
     }
 
     [Fact]
@@ -202,26 +178,18 @@ public sealed class ConnectTimeoutConfigTests
     {
         // Start-up refuses OpenExec.ExecutePath with Transforms (/execute would skip them); a
         // reloaded appsettings.json must not bring them in either.
-        var backend = WireMockServer.Start();
-        try
-        {
-            backend.Given(Request.Create().WithPath("/v1/send")).RespondWith(Response.Create().WithStatusCode(200).WithBody("""{"ok":true}"""));
-            var settings = ProxyConfig.Route("r", "send", "v1", backend.Urls[0] + "/", executePath: "/v1/send");
-            var (gateway, reloadable, logs) = await StartReloadableAsync(settings);
-            await using var _ = gateway;
-            var proxyState = gateway.Services.GetRequiredService<IProxyStateLookup>();
-            int? Transforms() => proxyState.TryGetRoute("r", out var route) ? route.Config.Transforms?.Count ?? 0 : null;
-            Assert.Equal(0, Transforms());
+        using var backend = StartSendBackend();
+        var settings = ProxyConfig.Route("r", "send", "v1", backend.Urls[0] + "/", executePath: "/v1/send");
+        var (gateway, reloadable, logs) = await StartReloadableAsync(settings);
+        await using var _ = gateway;
+        var proxyState = gateway.Services.GetRequiredService<IProxyStateLookup>();
+        int? Transforms() => proxyState.TryGetRoute("r", out var route) ? route.Config.Transforms?.Count ?? 0 : null;
+        Assert.Equal(0, Transforms());
 
-            reloadable.Provider.Reload(("ReverseProxy:Routes:r:Transforms:0:RequestHeader", "Authorization"), ("ReverseProxy:Routes:r:Transforms:0:Set", "Bearer tool-key"));
-            await Until(() => Transforms() != 0 || logs.Lines.Any(l => l.Contains("cannot be combined with Transforms", StringComparison.Ordinal)));
-            Assert.Equal(0, Transforms());
-            Assert.Contains(logs.Lines, l => l.Contains("ReverseProxy:Routes:r", StringComparison.Ordinal) && l.Contains("Transforms", StringComparison.Ordinal));
-        }
-        finally
-        {
-            backend.Stop();
-        }
+        reloadable.Provider.Reload(("ReverseProxy:Routes:r:Transforms:0:RequestHeader", "Authorization"), ("ReverseProxy:Routes:r:Transforms:0:Set", "Bearer tool-key"));
+        await Until(() => Transforms() != 0 || logs.Lines.Any(l => l.Contains("cannot be combined with Transforms", StringComparison.Ordinal)));
+        Assert.Equal(0, Transforms());
+        Assert.Contains(logs.Lines, l => l.Contains("ReverseProxy:Routes:r", StringComparison.Ordinal) && l.Contains("Transforms", StringComparison.Ordinal));
     }
 
     [Theory]
@@ -232,27 +200,27 @@ public sealed class ConnectTimeoutConfigTests
     {
         // The action catalog, /execute's cluster and the pass-through list are read at start-up:
         // a reload changing them would leave /execute and the proxy disagreeing.
-        var backend = WireMockServer.Start();
-        try
-        {
-            backend.Given(Request.Create().WithPath("/v1/send")).RespondWith(Response.Create().WithStatusCode(200).WithBody("""{"ok":true}"""));
-            var settings = ProxyConfig.Route("r", "send", "v1", backend.Urls[0] + "/", executePath: "/v1/send");
-            settings["ReverseProxy:Clusters:other:Destinations:d1:Address"] = backend.Urls[0] + "/";
-            var (gateway, reloadable, logs) = await StartReloadableAsync(settings);
-            await using var _ = gateway;
-            var proxyState = gateway.Services.GetRequiredService<IProxyStateLookup>();
-            string Routes() => string.Join(",", proxyState.GetRoutes().Select(r => $"{r.Config.RouteId}:{r.Config.ClusterId}:{r.Config.Metadata?.GetValueOrDefault("OpenExec.Action")}").Order(StringComparer.Ordinal));
-            var before = Routes();
+        using var backend = StartSendBackend();
+        var settings = ProxyConfig.Route("r", "send", "v1", backend.Urls[0] + "/", executePath: "/v1/send");
+        settings["ReverseProxy:Clusters:other:Destinations:d1:Address"] = backend.Urls[0] + "/";
+        var (gateway, reloadable, logs) = await StartReloadableAsync(settings);
+        await using var _ = gateway;
+        var proxyState = gateway.Services.GetRequiredService<IProxyStateLookup>();
+        string Routes() => string.Join(",", proxyState.GetRoutes().Select(r => $"{r.Config.RouteId}:{r.Config.ClusterId}:{r.Config.Metadata?.GetValueOrDefault("OpenExec.Action")}").Order(StringComparer.Ordinal));
+        var before = Routes();
 
-            reloadable.Provider.Reload([.. change.Split(';').Select(c => c.Split('=')).Select(kv => ("ReverseProxy:" + kv[0], kv[1]))]);
-            await Until(() => Routes() != before || logs.Lines.Any(l => l.Contains("read at start-up", StringComparison.Ordinal)));
-            Assert.Equal(before, Routes());
-            Assert.Contains(logs.Lines, l => l.Contains("a reload cannot change them", StringComparison.Ordinal));
-        }
-        finally
-        {
-            backend.Stop();
-        }
+        reloadable.Provider.Reload([.. change.Split(';').Select(c => c.Split('=')).Select(kv => ("ReverseProxy:" + kv[0], kv[1]))]);
+        await Until(() => Routes() != before || logs.Lines.Any(l => l.Contains("read at start-up", StringComparison.Ordinal)));
+        Assert.Equal(before, Routes());
+        Assert.Contains(logs.Lines, l => l.Contains("a reload cannot change them", StringComparison.Ordinal));
+    }
+
+    /// <summary>A backend whose /v1/send answers 200 (disposing it stops it).</summary>
+    private static WireMockServer StartSendBackend()
+    {
+        var backend = WireMockServer.Start();
+        backend.Given(Request.Create().WithPath("/v1/send")).RespondWith(Response.Create().WithStatusCode(200).WithBody("""{"ok":true}"""));
+        return backend;
     }
 
     /// <summary>A gateway whose configuration the test reloads, as a changed file would be, and its log.</summary>

@@ -141,6 +141,17 @@ public sealed class ProxyApprovalTests : IAsyncLifetime
         Assert.Single(_backend.LogEntries);
     }
 
+    /// <summary>Sends a raw HTTP/1.1 request (one HttpClient would not send) and reads the whole answer.</summary>
+    private async Task<string> SendRawAsync(string request)
+    {
+        var address = new Uri(_gateway.Client.BaseAddress!, "/");
+        using var client = new System.Net.Sockets.TcpClient();
+        await client.ConnectAsync(address.Host, address.Port);
+        var stream = client.GetStream();
+        await stream.WriteAsync(Encoding.UTF8.GetBytes(request));
+        return await new StreamReader(stream).ReadToEndAsync();
+    }
+
     /// <summary>The hash of a body in the bytes form, as the CLI and a governance service compute it.</summary>
     private static string BytesHashOf(string method, string path, string contentType, string body)
         => ActionHash.Compute("send_email", ProxiedRequestPayload.Create(method, path, "", ProxiedRequestPayload.Body(contentType, Encoding.UTF8.GetBytes(body))));
@@ -205,13 +216,7 @@ public sealed class ProxyApprovalTests : IAsyncLifetime
     [Fact]
     public async Task Two_content_type_headers_are_refused()
     {
-        using var client = new System.Net.Sockets.TcpClient();
-        var address = new Uri(_gateway.Client.BaseAddress!, "/");
-        await client.ConnectAsync(address.Host, address.Port);
-        var stream = client.GetStream();
-        var request = $"POST /v1/send HTTP/1.1\r\nHost: x\r\nIdempotency-Key: n-two\r\nOpenExec-Approval: {Approve(BytesHashOf("POST", "/v1/send", "text/plain", "x"))}\r\nContent-Type: text/plain\r\nContent-Type: application/json\r\nContent-Length: 1\r\nConnection: close\r\n\r\nx";
-        await stream.WriteAsync(Encoding.ASCII.GetBytes(request));
-        var answer = await new StreamReader(stream).ReadToEndAsync();
+        var answer = await SendRawAsync($"POST /v1/send HTTP/1.1\r\nHost: x\r\nIdempotency-Key: n-two\r\nOpenExec-Approval: {Approve(BytesHashOf("POST", "/v1/send", "text/plain", "x"))}\r\nContent-Type: text/plain\r\nContent-Type: application/json\r\nContent-Length: 1\r\nConnection: close\r\n\r\nx");
 
         Assert.StartsWith("HTTP/1.1 415", answer, StringComparison.Ordinal);
         Assert.Empty(_backend.LogEntries);
@@ -223,24 +228,17 @@ public sealed class ProxyApprovalTests : IAsyncLifetime
         // Kestrel takes UTF-8 in a header value; the backend's HTTP client refused it only once
         // the call was under way: 504 outcome_unknown, the nonce and approval spent, nothing sent.
         var approval = Approve(HashOf("POST", "/v1/send", "", "{}"));
-        var address = new Uri(_gateway.Client.BaseAddress!, "/");
-        async Task<string> SendRawAsync(string note)
-        {
-            using var client = new System.Net.Sockets.TcpClient();
-            await client.ConnectAsync(address.Host, address.Port);
-            var stream = client.GetStream();
-            await stream.WriteAsync(Encoding.UTF8.GetBytes($"POST /v1/send HTTP/1.1\r\nHost: x\r\nIdempotency-Key: n-note\r\nOpenExec-Approval: {approval}\r\nX-Note: {note}\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{{}}"));
-            return await new StreamReader(stream).ReadToEndAsync();
-        }
+        Task<string> SendNoteAsync(string note)
+            => SendRawAsync($"POST /v1/send HTTP/1.1\r\nHost: x\r\nIdempotency-Key: n-note\r\nOpenExec-Approval: {approval}\r\nX-Note: {note}\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{{}}");
 
-        var refused = await SendRawAsync("caf\u00e9");
+        var refused = await SendNoteAsync("caf\u00e9");
         Assert.StartsWith("HTTP/1.1 400", refused, StringComparison.Ordinal);
         Assert.Contains("\"code\":\"invalid_request\"", refused, StringComparison.Ordinal);
         Assert.Contains("X-Note", refused, StringComparison.Ordinal);
         Assert.Empty(_backend.LogEntries);
 
         // Nothing was consumed: the same nonce and approval run once the header is ASCII.
-        Assert.StartsWith("HTTP/1.1 200", await SendRawAsync("cafe"), StringComparison.Ordinal);
+        Assert.StartsWith("HTTP/1.1 200", await SendNoteAsync("cafe"), StringComparison.Ordinal);
         Assert.Single(_backend.LogEntries);
     }
 
@@ -250,12 +248,7 @@ public sealed class ProxyApprovalTests : IAsyncLifetime
         // A header the gateway drops never reaches the backend's client. (One named in Connection
         // beside "close" is forwarded: Kestrel keeps only the option; see the README.)
         var approval = Approve(HashOf("POST", "/v1/send", "", "{}"));
-        var address = new Uri(_gateway.Client.BaseAddress!, "/");
-        using var client = new System.Net.Sockets.TcpClient();
-        await client.ConnectAsync(address.Host, address.Port);
-        var stream = client.GetStream();
-        await stream.WriteAsync(Encoding.UTF8.GetBytes($"POST /v1/send HTTP/1.1\r\nHost: x\r\nIdempotency-Key: n-hop\r\nOpenExec-Approval: {approval}\r\nConnection: close\r\nX-Original-URL: /caf\u00e9\r\nForwarded: for=\"caf\u00e9\"\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{{}}"));
-        var answer = await new StreamReader(stream).ReadToEndAsync();
+        var answer = await SendRawAsync($"POST /v1/send HTTP/1.1\r\nHost: x\r\nIdempotency-Key: n-hop\r\nOpenExec-Approval: {approval}\r\nConnection: close\r\nX-Original-URL: /caf\u00e9\r\nForwarded: for=\"caf\u00e9\"\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{{}}");
 
         Assert.True(answer.StartsWith("HTTP/1.1 200", StringComparison.Ordinal), answer);
         var seen = Assert.Single(_backend.LogEntries).RequestMessage.Headers!;
