@@ -44,6 +44,10 @@ internal static class GatewayHostingExtensions
         foreach (var child in section.GetChildren())
         {
             var property = settable.FirstOrDefault(p => string.Equals(p.Name, child.Key, StringComparison.OrdinalIgnoreCase));
+            if (property is null && child.Key.StartsWith('_'))
+            {
+                continue; // "_comment", or a setting set aside on purpose ("_AllowedActions")
+            }
             if (property is null)
             {
                 yield return $"{child.Path} is not a setting (settings of {section.Path}: {string.Join(", ", settable.Select(p => p.Name))}): a misspelt setting would leave its default in force";

@@ -58,11 +58,12 @@ public sealed class StartupRefusalTests : IDisposable
     }
 
     [Fact]
-    public async Task Settings_are_matched_whatever_their_case_as_configuration_keys_are()
+    public async Task Settings_are_matched_whatever_their_case_and_keys_beginning_with_an_underscore_are_set_aside()
     {
         var dataDir = TempDir.Create();
         _dirs.Add(dataDir);
-        var app = GatewayApp.Build(["--urls", "http://127.0.0.1:0", $"--openexec:datadir={dataDir}", "--OPENEXEC:RATELIMIT:PERCLIENTPERSECOND=7", "--OpenExec:telemetry:enabled=false"], out var problems, new Dictionary<string, string?>());
+        var app = GatewayApp.Build(["--urls", "http://127.0.0.1:0", $"--openexec:datadir={dataDir}", "--OPENEXEC:RATELIMIT:PERCLIENTPERSECOND=7", "--OpenExec:telemetry:enabled=false",
+            "--OpenExec:_comment=JSON files have no comments", "--OpenExec:_AllowedActions=set aside"], out var problems, new Dictionary<string, string?>());
         Assert.True(app is not null, string.Join("; ", problems));
         await app.DisposeAsync();
     }
