@@ -323,28 +323,21 @@ internal sealed class ProxyBoundaryMiddleware(RequestDelegate next, ExecutionPip
         {
             return true;
         }
-        foreach (var value in headers.Connection)
-        {
-            foreach (var token in (value ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
-            {
-                if (token.Equals(name, StringComparison.OrdinalIgnoreCase))
-                {
-                    return true;
-                }
-            }
-        }
-        return false;
+        return NamedInConnection(headers).Contains(name, StringComparer.OrdinalIgnoreCase);
     }
+
+    /// <summary>The header names the client listed in <c>Connection</c>: hop-by-hop too (RFC 9110 7.6.1).</summary>
+    private static IEnumerable<string> NamedInConnection(IHeaderDictionary headers)
+        => headers.Connection.SelectMany(value => (value ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
 
     /// <summary>Hop-by-hop headers, those the agent named in <c>Connection</c>, and the ones SPEC section 5 never forwards.</summary>
     private static void DropHeaders(HttpRequest request)
     {
-        // Headers the client named in Connection are hop-by-hop too (RFC 9110 7.6.1).
-        foreach (var value in request.Headers.Connection)
+        if (request.Headers.Connection.Count > 0)
         {
-            foreach (var token in (value ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            foreach (var name in NamedInConnection(request.Headers).ToList())
             {
-                request.Headers.Remove(token);
+                request.Headers.Remove(name);
             }
         }
         foreach (var header in DroppedHeaders)
