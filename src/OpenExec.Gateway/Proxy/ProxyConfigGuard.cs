@@ -29,15 +29,14 @@ internal sealed class ProxyConfigGuard(GatewaySettings settings, ActionCatalog c
         }
         else if (!BackendTimeouts.IsAllowed(cluster.HttpRequest.ActivityTimeout.Value))
         {
-            throw new InvalidOperationException(BackendTimeouts.ActivityTimeoutProblem(cluster.ClusterId)
-                + $" (it is {cluster.HttpRequest.ActivityTimeout.Value.ToString("c", CultureInfo.InvariantCulture)}): the proxy configuration is refused (on a reload, the previous one stays in force)");
+            throw Refused(BackendTimeouts.ActivityTimeoutProblem(cluster.ClusterId)
+                + $" (it is {cluster.HttpRequest.ActivityTimeout.Value.ToString("c", CultureInfo.InvariantCulture)})");
         }
         foreach (var (id, destination) in cluster.Destinations ?? new Dictionary<string, DestinationConfig>())
         {
             if (!BackendAddress.IsValid(destination.Address))
             {
-                throw new InvalidOperationException(BackendAddress.Problem(cluster.ClusterId, id, destination.Address)
-                    + ": the proxy configuration is refused (on a reload, the previous one stays in force)");
+                throw Refused(BackendAddress.Problem(cluster.ClusterId, id, destination.Address));
             }
         }
         // The cluster's HTTP client connects within half of it (BackendHttpClientFactory).
@@ -67,20 +66,24 @@ internal sealed class ProxyConfigGuard(GatewaySettings settings, ActionCatalog c
         var passThrough = routes.PassThroughRoutes.Contains(route.RouteId);
         if (action is null ? !passThrough || declared is not null : declared != action.Name || !string.Equals(route.ClusterId, action.ClusterId, StringComparison.OrdinalIgnoreCase))
         {
-            throw new InvalidOperationException($"ReverseProxy:Routes:{route.RouteId}: routes, their actions and their clusters are read at start-up ({(action is null ? passThrough ? "a pass-through" : "no such route" : $"action '{action.Name}' on cluster '{action.ClusterId}'")}); a reload cannot change them, restart the gateway: the proxy configuration is refused (on a reload, the previous one stays in force)");
+            throw Refused($"ReverseProxy:Routes:{route.RouteId}: routes, their actions and their clusters are read at start-up ({(action is null ? passThrough ? "a pass-through" : "no such route" : $"action '{action.Name}' on cluster '{action.ClusterId}'")}); a reload cannot change them, restart the gateway");
         }
         if (GatewayPaths.IsOwn(route.Match.Path))
         {
-            throw new InvalidOperationException(GatewayPaths.Problem(route.RouteId, route.Match.Path) + ": the proxy configuration is refused (on a reload, the previous one stays in force)");
+            throw Refused(GatewayPaths.Problem(route.RouteId, route.Match.Path));
         }
         if (GatewayPaths.OutranksOwn(route.Order))
         {
-            throw new InvalidOperationException(GatewayPaths.OrderProblem(route.RouteId, route.Order) + ": the proxy configuration is refused (on a reload, the previous one stays in force)");
+            throw Refused(GatewayPaths.OrderProblem(route.RouteId, route.Order));
         }
         if (route.Transforms is { Count: > 0 } && catalog.ByRoute(route.RouteId)?.ExecutePath is not null)
         {
-            throw new InvalidOperationException(RouteActions.ExecutePathWithTransformsProblem(route.RouteId) + ": the proxy configuration is refused (on a reload, the previous one stays in force)");
+            throw Refused(RouteActions.ExecutePathWithTransformsProblem(route.RouteId));
         }
         return ValueTask.FromResult(route);
     }
+
+    /// <summary>A proxy configuration the gateway refuses: at start-up it does not start; on a reload YARP keeps the previous one (and logs this).</summary>
+    private static InvalidOperationException Refused(string problem)
+        => new($"{problem}: the proxy configuration is refused (on a reload, the previous one stays in force)");
 }
