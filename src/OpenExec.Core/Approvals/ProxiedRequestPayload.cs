@@ -38,11 +38,19 @@ public static class ProxiedRequestPayload
     /// <exception cref="ArgumentException">A Content-Type that <see cref="TryCanonicalContentType"/> refuses.</exception>
     public static StrictValue Body(string? contentType, ReadOnlySpan<byte> body)
     {
-        if (!TryCanonicalContentType(contentType, out var canonical))
+        // One reading of the header for both questions: which form, and which Content-Type.
+        string? canonical = null;
+        var parsedJson = false;
+        if (!string.IsNullOrWhiteSpace(contentType))
         {
-            throw new ArgumentException($"Content-Type '{contentType}' cannot be read as a media type with parameters", nameof(contentType));
+            if (!TryParseContentType(contentType, out var media, out var parameters))
+            {
+                throw new ArgumentException($"Content-Type '{contentType}' cannot be read as a media type with parameters", nameof(contentType));
+            }
+            parsedJson = IsParsedJson(media, parameters);
+            canonical = Canonical(contentType, media, parameters);
         }
-        if (IsParsedJson(contentType))
+        if (parsedJson)
         {
             if (body.IsEmpty)
             {
@@ -187,9 +195,10 @@ public static class ProxiedRequestPayload
     /// what to do with the same JSON, so they are hashed with their Content-Type, as bytes.
     /// </summary>
     public static bool IsParsedJson(string? contentType)
-        => TryParseContentType(contentType, out var media, out var parameters)
-            && media == "application/json"
-            && (parameters is null || parameters.TrueForAll(p => p.Name == "charset" && IsUtf8(p.Value)));
+        => TryParseContentType(contentType, out var media, out var parameters) && IsParsedJson(media, parameters);
+
+    private static bool IsParsedJson(string media, List<(string Name, string Value)>? parameters)
+        => media == "application/json" && (parameters is null || parameters.TrueForAll(p => p.Name == "charset" && IsUtf8(p.Value)));
 
     /// <summary>
     /// The Content-Type a proxied request is hashed with (non-JSON bodies) and forwarded with:
@@ -210,18 +219,22 @@ public static class ProxiedRequestPayload
         {
             return false;
         }
+        canonical = Canonical(contentType, media, parameters);
+        return true;
+    }
+
+    private static string Canonical(string contentType, string media, List<(string Name, string Value)>? parameters)
+    {
         if (parameters is null && media == contentType)
         {
-            canonical = contentType; // the usual case ("application/json"): already canonical
-            return true;
+            return contentType; // the usual case ("application/json"): already canonical
         }
-        var text = new System.Text.StringBuilder(media);
+        var text = new StringBuilder(media);
         foreach (var (name, value) in parameters ?? [])
         {
             text.Append("; ").Append(name).Append('=').Append(value);
         }
-        canonical = text.ToString();
-        return true;
+        return text.ToString();
     }
 
     /// <summary>More parameters than any real media type has are refused.</summary>

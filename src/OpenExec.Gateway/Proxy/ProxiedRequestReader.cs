@@ -15,7 +15,8 @@ namespace OpenExec.Gateway.Proxy;
 internal static class ProxiedRequestReader
 {
     /// <summary>A proxied request as read: the pipeline's request, and the exact body bytes.</summary>
-    internal sealed record ProxiedRequest(ExecutionRequest Request, PooledBufferWriter Body);
+    /// <summary>The request as hashed: <paramref name="ContentType"/> is the Content-Type it is forwarded with (null: none).</summary>
+    internal sealed record ProxiedRequest(ExecutionRequest Request, PooledBufferWriter Body, string? ContentType);
 
     internal readonly record struct ReadResult(ProxiedRequest? Request, int Status, string? Code, string? Detail);
 
@@ -72,7 +73,7 @@ internal static class ProxiedRequestReader
 
         // The Content-Type is hashed (but for JSON) and forwarded whole, parameters included: two
         // headers (which Kestrel joins with a comma) or one that is no media type are refused.
-        if (http.Headers.ContentType.Count > 1 || !ProxiedRequestPayload.TryCanonicalContentType(http.ContentType, out _))
+        if (http.Headers.ContentType.Count > 1 || !ProxiedRequestPayload.TryCanonicalContentType(http.ContentType, out var contentType))
         {
             return Fail(415, "unsupported_media_type", "Send one Content-Type header, a media type with parameters written once each (type/subtype; name=value)");
         }
@@ -101,7 +102,7 @@ internal static class ProxiedRequestReader
         }
 
         var payload = ProxiedRequestPayload.Create(http.Method, rawPath, rawQuery, bodyValue);
-        return new ReadResult(new ProxiedRequest(new ExecutionRequest(action, payload, nonce!, approval), body), 0, null, null);
+        return new ReadResult(new ProxiedRequest(new ExecutionRequest(action, payload, nonce!, approval), body, contentType), 0, null, null);
     }
 
     /// <summary>

@@ -1,6 +1,5 @@
 using System.Runtime.CompilerServices;
 using Microsoft.AspNetCore.Http.Features;
-using OpenExec.Core.Approvals;
 using OpenExec.Core.Buffers;
 using OpenExec.Core.Receipts;
 using OpenExec.Gateway.Actions;
@@ -137,7 +136,7 @@ internal sealed class ProxyBoundaryMiddleware(RequestDelegate next, ExecutionPip
         }
         var ticket = authorization.Ticket!;
 
-        PrepareForwarding(context, body, read.Request.Request.Nonce);
+        PrepareForwarding(context, body, read.Request.Request.Nonce, read.Request.ContentType);
         context.Response.Headers[ReceiptedResponseBody.ExecIdHeader] = ticket.ExecId;
 
         var originalBody = context.Features.Get<IHttpResponseBodyFeature>()!;
@@ -265,7 +264,7 @@ internal sealed class ProxyBoundaryMiddleware(RequestDelegate next, ExecutionPip
     }
 
     /// <summary>Exactly the method and bytes that were hashed go out, with a correct length and no smuggling headers.</summary>
-    private static void PrepareForwarding(HttpContext context, PooledBufferWriter body, string nonce)
+    private static void PrepareForwarding(HttpContext context, PooledBufferWriter body, string nonce, string? contentType)
     {
         var request = context.Request;
         // The method the action hash covers, upper-case (SPEC section 5): methods are
@@ -278,7 +277,6 @@ internal sealed class ProxyBoundaryMiddleware(RequestDelegate next, ExecutionPip
         }
         request.Headers.TransferEncoding = default;
         // Exactly the Content-Type the hash covers (parameters included), as it was checked.
-        ProxiedRequestPayload.TryCanonicalContentType(request.ContentType, out var contentType);
         request.ContentType = contentType;
         request.Headers["Idempotency-Key"] = RequestRules.IdempotencyKey(nonce);
         // The pooled buffer outlives the forwarding (it is disposed after next() returns).
