@@ -23,7 +23,7 @@ internal static class GatewayHostingExtensions
     private static List<string> UnreadableSettings(IConfigurationSection section)
     {
         var problems = new List<string>();
-        foreach (var property in typeof(OpenExecOptions).GetProperties(BindingFlags.Public | BindingFlags.Instance).Where(p => p.SetMethod is not null))
+        foreach (var property in Settings(typeof(OpenExecOptions)))
         {
             try
             {
@@ -40,7 +40,7 @@ internal static class GatewayHostingExtensions
     /// <summary>Every key under <paramref name="section"/> that names no setting of <paramref name="type"/>, at any depth.</summary>
     private static IEnumerable<string> UnknownSettings(IConfigurationSection section, Type type)
     {
-        var settable = type.GetProperties(BindingFlags.Public | BindingFlags.Instance).Where(p => p.SetMethod is not null).ToList();
+        var settable = Settings(type).ToList();
         foreach (var child in section.GetChildren())
         {
             var property = settable.FirstOrDefault(p => string.Equals(p.Name, child.Key, StringComparison.OrdinalIgnoreCase));
@@ -52,7 +52,7 @@ internal static class GatewayHostingExtensions
             {
                 yield return $"{child.Path} is not a setting (settings of {section.Path}: {string.Join(", ", settable.Select(p => p.Name))}): a misspelt setting would leave its default in force";
             }
-            else if (property.PropertyType.IsClass && property.PropertyType != typeof(string) && !property.PropertyType.IsArray)
+            else if (IsGroup(property.PropertyType))
             {
                 foreach (var unknown in UnknownSettings(child, property.PropertyType))
                 {
@@ -61,6 +61,13 @@ internal static class GatewayHostingExtensions
             }
         }
     }
+
+    /// <summary>The settings of an options type: the public properties configuration binds.</summary>
+    private static IEnumerable<PropertyInfo> Settings(Type options)
+        => options.GetProperties(BindingFlags.Public | BindingFlags.Instance).Where(p => p.CanWrite);
+
+    /// <summary>A group of settings (<c>OpenExec:RateLimit</c>, <c>OpenExec:Telemetry</c>), not one value or a list.</summary>
+    private static bool IsGroup(Type type) => type.IsClass && type != typeof(string) && !type.IsArray;
 
     private static string BinderProblem(InvalidOperationException ex) => $"{ex.Message} {ex.InnerException?.Message}".Trim();
 
@@ -315,23 +322,29 @@ internal static class GatewayHostingExtensions
     {
         var problems = new List<string>();
         Check(typeof(OpenExecOptions), OpenExecOptions.Section);
-        Check(typeof(RateLimitOptions), OpenExecOptions.Section + ":RateLimit");
         return problems;
 
         void Check(Type options, string section)
         {
-            foreach (var property in options.GetProperties(System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.Instance))
+            foreach (var property in Settings(options))
             {
                 var type = Nullable.GetUnderlyingType(property.PropertyType) ?? property.PropertyType;
                 var key = $"{section}:{property.Name}";
-                if (property.CanWrite && type.IsClass && type != typeof(string) && !type.IsArray && configuration[key] is { Length: > 0 } value)
+                if (IsGroup(type))
                 {
-                    // "RateLimit": 0 (OpenExec__RateLimit=0) binds to nothing: the default limit runs.
-                    var first = type.GetProperties(System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.Instance).First(p => p.CanWrite).Name;
-                    problems.Add($"{key} is a group of settings, not one value ('{value}' binds to nothing: the defaults would run); set {key}:{first} (environment {key.Replace(":", "__", StringComparison.Ordinal)}__{first})");
+                    if (configuration[key] is { Length: > 0 } value)
+                    {
+                        // "RateLimit": 0 (OpenExec__RateLimit=0) binds to nothing: the default limit runs.
+                        var first = Settings(type).First().Name;
+                        problems.Add($"{key} is a group of settings, not one value ('{value}' binds to nothing: the defaults would run); set {key}:{first} (environment {key.Replace(":", "__", StringComparison.Ordinal)}__{first})");
+                    }
+                    else
+                    {
+                        Check(type, key);
+                    }
                     continue;
                 }
-                if (!property.CanWrite || !(type == typeof(string) || type.IsPrimitive || type == typeof(TimeSpan)))
+                if (!(type == typeof(string) || type.IsPrimitive || type == typeof(TimeSpan)))
                 {
                     continue;
                 }

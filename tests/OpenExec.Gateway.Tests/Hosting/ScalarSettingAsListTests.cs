@@ -38,19 +38,20 @@ public sealed class ScalarSettingAsListTests
     }
 
     [Theory]
-    [InlineData("0")]
-    [InlineData("100")]
-    public void A_group_of_settings_given_one_value_is_refused_naming_the_setting_to_use(string value)
+    [InlineData("RateLimit", "0", "PerClientPerSecond")]
+    [InlineData("RateLimit", "100", "PerClientPerSecond")]
+    [InlineData("Telemetry", "true", "Enabled")] // every group, not only the first one written down
+    public void A_group_of_settings_given_one_value_is_refused_naming_the_setting_to_use(string group, string value, string setting)
     {
         // OpenExec__RateLimit=0 meant "off"; it bound to nothing and the default limit ran.
         var dataDir = TempDir.Create();
         try
         {
             // The same key as the environment's OpenExec__RateLimit.
-            var app = GatewayApp.Build(["--urls", "http://127.0.0.1:0", $"--OpenExec:DataDir={dataDir}", $"--OpenExec:RateLimit={value}"], out var problems, new Dictionary<string, string?>());
+            var app = GatewayApp.Build(["--urls", "http://127.0.0.1:0", $"--OpenExec:DataDir={dataDir}", $"--OpenExec:{group}={value}"], out var problems, new Dictionary<string, string?>());
 
             Assert.Null(app);
-            Assert.Contains(problems, p => p.Contains("OpenExec:RateLimit is a group of settings", StringComparison.Ordinal) && p.Contains("OpenExec__RateLimit__PerClientPerSecond", StringComparison.Ordinal));
+            Assert.Contains(problems, p => p.Contains($"OpenExec:{group} is a group of settings", StringComparison.Ordinal) && p.Contains($"OpenExec__{group}__{setting}", StringComparison.Ordinal));
         }
         finally
         {
