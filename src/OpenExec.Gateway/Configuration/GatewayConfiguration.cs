@@ -18,10 +18,10 @@ internal static class GatewayConfiguration
     /// Adds <c>OPENEXEC_CONFIG</c> / <c>--config FILE</c> and the aliases on top of ASP.NET Core's
     /// sources, then the command line again so that it keeps the last word.
     /// </summary>
-    /// <returns>The problem with the configuration file, or null.</returns>
-    public static string? AddOpenExecSources(this ConfigurationManager configuration, string[] args, IDictionary<string, string?>? environment = null)
+    /// <returns>Every problem with the configuration file and the seed's variables; empty when none.</returns>
+    public static IReadOnlyList<string> AddOpenExecSources(this ConfigurationManager configuration, string[] args, IDictionary<string, string?>? environment = null)
     {
-        string? problem = null;
+        var problems = new List<string>();
         var env = environment ?? Environment.GetEnvironmentVariables().Cast<System.Collections.DictionaryEntry>()
             .ToDictionary(e => (string)e.Key, e => (string?)e.Value, StringComparer.Ordinal);
 
@@ -31,9 +31,18 @@ internal static class GatewayConfiguration
             // A file named on the command line that cannot be read is refused; so is one not
             // named at all (a "--config $UNSET" that left "--config" last or empty: the defaults,
             // demo mode, would run) and a second one (it would be skipped without a word).
-            return flagProblem;
+            return [flagProblem];
         }
-        file ??= env.TryGetValue("OPENEXEC_CONFIG", out var f) ? f : null;
+        if (file is null && env.TryGetValue("OPENEXEC_CONFIG", out var f) && f is not null)
+        {
+            if (string.IsNullOrWhiteSpace(f))
+            {
+                // As "--config" with no file: an unset shell variable (OPENEXEC_CONFIG=$FILE)
+                // would start on the defaults, demo mode and no routes.
+                return ["OPENEXEC_CONFIG is set but empty: name one JSON configuration file, or unset it"];
+            }
+            file = f;
+        }
         IConfiguration? fileValues = null;
         if (!string.IsNullOrWhiteSpace(file))
         {
@@ -44,38 +53,54 @@ internal static class GatewayConfiguration
             }
             catch (Exception ex) when (ex is IOException or InvalidDataException or FormatException or UnauthorizedAccessException)
             {
-                problem = $"OPENEXEC_CONFIG / --config: '{file}' could not be read as a JSON configuration file: {(ex.InnerException ?? ex).Message}";
+                problems.Add($"OPENEXEC_CONFIG / --config: '{file}' could not be read as a JSON configuration file: {(ex.InnerException ?? ex).Message}");
             }
         }
 
+        var commandLineArgs = args.Where((a, i) => !IsConfigFlag(args, i)).ToArray();
+        var commandLine = new ConfigurationBuilder().AddCommandLine(commandLineArgs).Build();
         var aliased = new Dictionary<string, string?>(StringComparer.OrdinalIgnoreCase);
         foreach (var (variable, key) in Aliases)
         {
-            // An empty variable reads as unset, but for the allow-list: empty there would allow
-            // every action, so it is passed on to be refused (fail closed).
-            if (env.TryGetValue(variable, out var value) && value is not null && (value.Length > 0 || key == "OpenExec:AllowedActions"))
+            if (!env.TryGetValue(variable, out var value) || value is null)
             {
-                aliased[key] = value;
-                problem ??= Conflict(variable, key, value, env, fileValues, file);
+                continue;
+            }
+            // The allow-list is passed on empty or not, to be refused with the setting's other
+            // names (empty there would allow every action).
+            if (string.IsNullOrWhiteSpace(value) && key != "OpenExec:AllowedActions")
+            {
+                // Set but empty, as an unset shell or compose variable leaves it: read as unset it
+                // would quietly run what the operator did not ask for (OPENEXEC_MODE= runs demo
+                // mode without approvals; OPENEXEC_REDIS= gives each instance its own nonces;
+                // OPENEXEC_DATA_DIR= keeps them in the working directory). Fail closed.
+                problems.Add($"{variable} is set but empty: give it a value, or unset it");
+                continue;
+            }
+            aliased[key] = value;
+            if (Conflict(variable, key, value, env, fileValues, file, commandLine) is { } conflict)
+            {
+                problems.Add(conflict);
             }
         }
         if (aliased.Count > 0)
         {
             configuration.AddInMemoryCollection(aliased);
         }
-        configuration.AddCommandLine(args.Where((a, i) => !IsConfigFlag(args, i)).ToArray());
-        return problem;
+        configuration.AddCommandLine(commandLineArgs);
+        return problems;
     }
 
     /// <summary>
     /// A seed variable and another name of its setting (its environment variable, with or without
-    /// the host's <c>ASPNETCORE_</c>/<c>DOTNET_</c> prefix, or the configuration file's key) set to
-    /// values that mean different things: one of them is silently not in force (the seed's wins),
+    /// the host's <c>ASPNETCORE_</c>/<c>DOTNET_</c> prefix, the configuration file's key, or the
+    /// command line's) set to values that mean different things: one of them is silently not in
+    /// force (the seed's wins, or the command line's over it),
     /// e.g. an image's <c>OPENEXEC_DATA_DIR=/data</c> under a deployment's
     /// <c>OpenExec__DataDir=/state</c>, whose store would then live in the container. Names only,
     /// never values (a connection string holds a password).
     /// </summary>
-    private static string? Conflict(string variable, string key, string value, IDictionary<string, string?> env, IConfiguration? fileValues, string? file)
+    private static string? Conflict(string variable, string key, string value, IDictionary<string, string?> env, IConfiguration? fileValues, string? file, IConfiguration commandLine)
     {
         static string Unprefixed(string name)
             => name.StartsWith("ASPNETCORE_", StringComparison.OrdinalIgnoreCase) ? name["ASPNETCORE_".Length..]
@@ -83,13 +108,14 @@ internal static class GatewayConfiguration
                 : name;
         var others = env
             .Where(e => string.Equals(Unprefixed(e.Key).Replace("__", ":", StringComparison.Ordinal), key, StringComparison.OrdinalIgnoreCase))
-            .Select(e => (Name: e.Key, Value: e.Value))
-            .Append((Name: $"{key} in {file}", Value: fileValues?[key]));
-        foreach (var (name, other) in others)
+            .Select(e => (Name: e.Key, Value: e.Value, Winner: variable))
+            .Append((Name: $"{key} in {file}", Value: fileValues?[key], Winner: variable))
+            .Append((Name: $"--{key} on the command line", Value: commandLine[key], Winner: "the command line"));
+        foreach (var (name, other, winner) in others)
         {
             if (!string.IsNullOrWhiteSpace(other) && !SameSetting(key, value, other))
             {
-                return $"{variable} and {name} are both set, to different values: set one of them ({variable} would win)";
+                return $"{variable} and {name} are both set, to different values: set one of them ({winner} would win)";
             }
         }
         return null;

@@ -95,9 +95,9 @@ internal static class GatewayApp
         // appsettings.json ships beside the binary; relative paths (OpenExec:DataDir) stay
         // relative to the working directory.
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
-        if (builder.Configuration.AddOpenExecSources(args, environment) is { } fileProblem)
+        if (builder.Configuration.AddOpenExecSources(args, environment) is { Count: > 0 } sourceProblems)
         {
-            problems = [fileProblem];
+            problems = sourceProblems;
             return null;
         }
         problems = builder.AddOpenExecGateway();

@@ -21,7 +21,10 @@ public sealed class StartupRefusalTests : IDisposable
     {
         var dataDir = TempDir.Create();
         _dirs.Add(dataDir);
-        var app = GatewayApp.Build(["--urls", "http://127.0.0.1:0", $"--OpenExec:DataDir={dataDir}", .. settings], out var problems, environment ?? new Dictionary<string, string?>());
+        environment ??= new Dictionary<string, string?>();
+        // A data dir of the test's own, unless the test sets the seed's variable for it.
+        string[] dataDirSetting = environment.ContainsKey("OPENEXEC_DATA_DIR") ? [] : [$"--OpenExec:DataDir={dataDir}"];
+        var app = GatewayApp.Build(["--urls", "http://127.0.0.1:0", .. dataDirSetting, .. settings], out var problems, environment);
         Assert.Null(app);
         Assert.NotEmpty(problems);
         return problems;
@@ -81,6 +84,41 @@ public sealed class StartupRefusalTests : IDisposable
         var problem = Assert.Single(problems);
         Assert.StartsWith($"{seed} and {setting} are both set, to different values", problem, StringComparison.Ordinal);
         Assert.DoesNotContain(settingValue, problem, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_seed_variable_and_the_command_lines_setting_with_different_values_are_refused()
+    {
+        // An image's entrypoint with --OpenExec:DataDir=/state would silently beat the
+        // deployment's OPENEXEC_DATA_DIR=/data.
+        var problems = Refused(["--OpenExec:DataDir=/state"], new Dictionary<string, string?> { ["OPENEXEC_DATA_DIR"] = "/data" });
+        var problem = Assert.Single(problems);
+        Assert.Equal("OPENEXEC_DATA_DIR and --OpenExec:DataDir on the command line are both set, to different values: set one of them (the command line would win)", problem);
+    }
+
+    [Theory]
+    [InlineData("OPENEXEC_MODE", "")] // demo mode, without approvals, would run
+    [InlineData("OPENEXEC_MODE", " ")]
+    [InlineData("OPENEXEC_REDIS", "")] // each instance would keep its own nonces
+    [InlineData("OPENEXEC_DATA_DIR", "")] // the nonces would be kept in the working directory
+    [InlineData("CLAWSHIELD_PUBLIC_KEY", "")]
+    [InlineData("CLAWSHIELD_TENANT_ID", "\r")]
+    [InlineData("OPENEXEC_CONFIG", "")] // the defaults would run: demo mode, no routes
+    public void A_seed_variable_set_but_empty_is_refused_rather_than_read_as_unset(string variable, string value)
+    {
+        var problems = Refused([], new Dictionary<string, string?> { [variable] = value });
+        var problem = Assert.Single(problems);
+        Assert.StartsWith($"{variable} is set but empty", problem, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Every_seed_variable_set_but_empty_is_named_in_one_start()
+    {
+        var problems = Refused([], new Dictionary<string, string?> { ["OPENEXEC_MODE"] = "", ["OPENEXEC_REDIS"] = "", ["OPENEXEC_DATA_DIR"] = "/data", ["OpenExec__DataDir"] = "/state" });
+        Assert.Equal(3, problems.Count);
+        Assert.Contains(problems, p => p.StartsWith("OPENEXEC_MODE is set but empty", StringComparison.Ordinal));
+        Assert.Contains(problems, p => p.StartsWith("OPENEXEC_REDIS is set but empty", StringComparison.Ordinal));
+        Assert.Contains(problems, p => p.StartsWith("OPENEXEC_DATA_DIR and OpenExec__DataDir are both set", StringComparison.Ordinal));
     }
 
     [Fact]
