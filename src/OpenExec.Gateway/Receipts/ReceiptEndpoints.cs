@@ -105,13 +105,26 @@ internal static class ReceiptEndpoints
         while (limit > 0)
         {
             var docs = await store.ListReceiptsAsync(gateway, after, Math.Min(limit, ListPageSize), context.RequestAborted).ConfigureAwait(false);
-            // A chain the store has never seen is not an empty one: a mistyped id would export
-            // nothing and audit clean.
-            if (docs.Count == 0 && !context.Response.HasStarted && gateway != identity.GatewayId
-                && await store.GetHeadAsync(gateway, context.RequestAborted).ConfigureAwait(false) is null)
+            if (!context.Response.HasStarted && gateway != identity.GatewayId
+                && (docs.Count == 0 || docs[0].Body.Seq != after + 1))
             {
-                await Problem.WriteAsync(context, 404, "gateway_not_found", $"No chain of gateway '{(gateway.Length > 80 ? gateway[..80] : gateway)}' in this store (GET /receipts/gateways lists them)").ConfigureAwait(false);
-                return;
+                // Another gateway's chain, read from the store's copies. One it has never seen is
+                // not an empty chain (a mistyped id would export nothing and audit clean); one whose
+                // copies after 'after' have expired (Redis keeps them for the nonce retention) is
+                // not one that ends there, or begins later: that gateway's own ledger has them.
+                var name = gateway.Length > 80 ? gateway[..80] : gateway;
+                var head = await store.GetHeadAsync(gateway, context.RequestAborted).ConfigureAwait(false);
+                if (head is null)
+                {
+                    await Problem.WriteAsync(context, 404, "gateway_not_found", $"No chain of gateway '{name}' in this store (GET /receipts/gateways lists them)").ConfigureAwait(false);
+                    return;
+                }
+                if (docs.Count > 0 || head.Seq > after)
+                {
+                    var kept = docs.Count > 0 ? $"; the first kept is seq {docs[0].Body.Seq} (ask with after={docs[0].Body.Seq - 1})" : "";
+                    await Problem.WriteAsync(context, 410, "receipts_expired", $"Receipts of gateway '{name}' after seq {after} are no longer kept in this store, whose copies of other gateways' receipts expire with the nonce retention{kept}; that gateway's own ledger keeps its whole chain: ask it").ConfigureAwait(false);
+                    return;
+                }
             }
             foreach (var doc in docs)
             {

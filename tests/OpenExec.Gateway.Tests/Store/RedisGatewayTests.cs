@@ -2,6 +2,7 @@ using System.Net;
 using System.Text.Json;
 using OpenExec.Core.Receipts;
 using OpenExec.Gateway.Store;
+using OpenExec.Gateway.Tests.Http;
 using OpenExec.Gateway.Tests.Infrastructure;
 using OpenExec.Gateway.Tests.Pipeline;
 
@@ -253,6 +254,42 @@ public sealed class RedisGatewayTests : IDisposable
         {
             TempDir.Delete(dataDir);
         }
+    }
+
+    [Fact]
+    public async Task Another_gateways_receipts_whose_copies_expired_are_refused_as_gone_not_listed_as_a_shorter_chain()
+    {
+        await using var a = await StartAsync();
+        await using var b = await StartAsync();
+        for (var i = 0; i < 3; i++)
+        {
+            Assert.Equal(HttpStatusCode.OK, (await a.ExecuteAsync("echo", new { i }, $"expiring-{i}")).StatusCode);
+        }
+        var gateway = (await Json.ReadAsync(await a.Client.GetAsync("/receipts/head"))).Str("gateway");
+        using var redis = await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync(_redis.Configuration);
+        await RedisStores.EventuallyAsync(async () => await redis.GetDatabase().SortedSetLengthAsync(RedisScripts.Chain(gateway)) == 3, "copied");
+        var whole = await b.Client.GetAsync($"/receipts?gateway={gateway}");
+        Assert.Equal(3, (await whole.Content.ReadAsStringAsync()).Split('\n', StringSplitOptions.RemoveEmptyEntries).Length);
+
+        // The retention takes the oldest copies out of the chain in Redis: seqs 1 and 2 go. An
+        // auditor asking b for the chain from its start gets no chain that begins at seq 3.
+        Assert.Equal(2, await redis.GetDatabase().SortedSetRemoveRangeByScoreAsync(RedisScripts.Chain(gateway), 1, 2));
+        var gone = await GatewayAssert.ProblemAsync(await b.Client.GetAsync($"/receipts?gateway={gateway}"), HttpStatusCode.Gone, "receipts_expired");
+        Assert.Contains("the first kept is seq 3 (ask with after=2)", gone.Str("detail"), StringComparison.Ordinal);
+        await GatewayAssert.ProblemAsync(await b.Client.GetAsync($"/receipts?gateway={gateway}&after=1"), HttpStatusCode.Gone, "receipts_expired");
+        var rest = await b.Client.GetAsync($"/receipts?gateway={gateway}&after=2");
+        Assert.Equal(HttpStatusCode.OK, rest.StatusCode);
+        Assert.Single((await rest.Content.ReadAsStringAsync()).Split('\n', StringSplitOptions.RemoveEmptyEntries));
+
+        // The whole copy gone, its head still listed: not an empty chain either.
+        Assert.Equal(1, await redis.GetDatabase().SortedSetRemoveRangeByScoreAsync(RedisScripts.Chain(gateway), 3, 3));
+        await GatewayAssert.ProblemAsync(await b.Client.GetAsync($"/receipts?gateway={gateway}"), HttpStatusCode.Gone, "receipts_expired");
+        // Past its head there is nothing to keep: an empty page, as for any chain's end.
+        var end = await b.Client.GetAsync($"/receipts?gateway={gateway}&after=3");
+        Assert.Equal(HttpStatusCode.OK, end.StatusCode);
+        Assert.Equal("", await end.Content.ReadAsStringAsync());
+        // The gateway itself still lists its whole chain from its ledger.
+        Assert.Equal(3, (await a.ReceiptsAsync()).Count);
     }
 
     public void Dispose() => _redis.Dispose();
