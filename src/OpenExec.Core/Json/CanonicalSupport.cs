@@ -42,6 +42,38 @@ internal static class CanonicalSupport
     internal static readonly Comparison<KeyValuePair<string, StrictValue>> ByUtf16 =
         (a, b) => CompareUtf16(a.Key, b.Key);
 
+    /// <summary>
+    /// The escape of one UTF-16 unit, as both canonical forms write it: the two-character form
+    /// for <c>" \ \b \t \n \f \r</c>, else <c>\u</c> and four lower-case hex digits (so an
+    /// astral char in ClawShield's ASCII form comes out as its two surrogate escapes, as Python
+    /// prints them).
+    /// </summary>
+    internal static void WriteEscape(char c, IBufferWriter<byte> output)
+    {
+        Span<byte> span = output.GetSpan(6);
+        span[0] = (byte)'\\';
+        byte shortForm = c switch
+        {
+            '"' => (byte)'"',
+            '\\' => (byte)'\\',
+            '\b' => (byte)'b',
+            '\t' => (byte)'t',
+            '\n' => (byte)'n',
+            '\f' => (byte)'f',
+            '\r' => (byte)'r',
+            _ => 0,
+        };
+        if (shortForm != 0)
+        {
+            span[1] = shortForm;
+            output.Advance(2);
+            return;
+        }
+        span[1] = (byte)'u';
+        ((ushort)c).TryFormat(span[2..], out _, "x4", System.Globalization.CultureInfo.InvariantCulture);
+        output.Advance(6);
+    }
+
     internal static void WriteByte(IBufferWriter<byte> output, byte b)
     {
         output.GetSpan(1)[0] = b;

@@ -72,40 +72,10 @@ public static class ClawShieldJson
             {
                 break;
             }
-            WriteEscape(rest[0], output);
+            CanonicalSupport.WriteEscape(rest[0], output);
             rest = rest[1..];
         }
         CanonicalSupport.WriteByte(output, (byte)'"');
-    }
-
-    /// <summary>
-    /// ensure_ascii escaping of one UTF-16 unit: astral chars come out as their two surrogate
-    /// escapes, exactly as Python prints them, because each unit is escaped on its own.
-    /// </summary>
-    private static void WriteEscape(char c, IBufferWriter<byte> output)
-    {
-        Span<byte> span = output.GetSpan(6);
-        span[0] = (byte)'\\';
-        byte shortForm = c switch
-        {
-            '"' => (byte)'"',
-            '\\' => (byte)'\\',
-            '\n' => (byte)'n',
-            '\r' => (byte)'r',
-            '\t' => (byte)'t',
-            '\b' => (byte)'b',
-            '\f' => (byte)'f',
-            _ => 0,
-        };
-        if (shortForm != 0)
-        {
-            span[1] = shortForm;
-            output.Advance(2);
-            return;
-        }
-        span[1] = (byte)'u';
-        ((ushort)c).TryFormat(span[2..], out _, "x4", CultureInfo.InvariantCulture);
-        output.Advance(6);
     }
 
     /// <summary>This form's rules for the shared canonical walk.</summary>

@@ -93,36 +93,10 @@ public static class Jcs
             {
                 break;
             }
-            WriteEscape(rest[0], output);
+            CanonicalSupport.WriteEscape(rest[0], output);
             rest = rest[1..];
         }
         CanonicalSupport.WriteByte(output, (byte)'"');
-    }
-
-    private static void WriteEscape(char c, IBufferWriter<byte> output)
-    {
-        Span<byte> span = output.GetSpan(6);
-        span[0] = (byte)'\\';
-        byte shortForm = c switch
-        {
-            '"' => (byte)'"',
-            '\\' => (byte)'\\',
-            '\b' => (byte)'b',
-            '\t' => (byte)'t',
-            '\n' => (byte)'n',
-            '\f' => (byte)'f',
-            '\r' => (byte)'r',
-            _ => 0,
-        };
-        if (shortForm != 0)
-        {
-            span[1] = shortForm;
-            output.Advance(2);
-            return;
-        }
-        span[1] = (byte)'u';
-        ((ushort)c).TryFormat(span[2..], out _, "x4", CultureInfo.InvariantCulture);
-        output.Advance(6);
     }
 
     /// <summary>This form's rules for the shared canonical walk.</summary>
