@@ -100,7 +100,7 @@ internal sealed class ReceiptAudit(string path, TrustedKeys keys, ProgressMeter 
             {
                 var found = new ChainResult(document.Body.Gateway) { FirstSeq = document.Body.Seq, FirstPrev = document.Body.Prev };
                 var expectedPrev = after == 0 ? ReceiptBody.GenesisPrev : prev ?? found.FirstPrev;
-                chain = (found, new ChainAuditor(keys.Find, after + 1, expectedPrev));
+                chain = (found, new ChainAuditor(keys.For(found.Gateway), after + 1, expectedPrev));
                 chains.Add(found.Gateway, chain);
                 result.Chains.Add(found);
             }
@@ -142,7 +142,7 @@ internal sealed class ReceiptAudit(string path, TrustedKeys keys, ProgressMeter 
 
     private void Tally(ChainResult chain, NdjsonLineDocument item)
     {
-        var checks = ReceiptVerifier.Verify(item.Document, keys.Find);
+        var checks = ReceiptVerifier.Verify(item.Document, keys.For(item.Document.Body.Gateway));
         Record(chain.Hash, checks.Hash, item, "hash");
         Record(chain.Inclusion, checks.Inclusion, item, "inclusion");
         Record(chain.Signature, checks.Signature, item, "signature");
@@ -164,7 +164,7 @@ internal sealed class ReceiptAudit(string path, TrustedKeys keys, ProgressMeter 
     {
         "hash" => "the body does not hash to the receipt's 'hash': the receipt was altered",
         "inclusion" => "the batch inclusion path does not lead to a root: 'hash' or 'batch' was altered",
-        "signature" when !keys.Contains(document.Kid) => $"signed by key id '{document.Kid}', which is not among the trusted keys",
+        "signature" when keys.NotTrustedFor(document.Kid, document.Body.Gateway) is { } why => $"signed by a key not trusted for it: {why}",
         "signature" => $"the signature does not verify under key {document.Kid}: the receipt or its batch was altered",
         "seq" => $"expected seq {expectedSeq}, found {document.Body.Seq}: a receipt is missing, duplicated or out of order before this one",
         "prev" => "'prev' is not the hash of the receipt before it: the chain was cut or spliced here",

@@ -207,7 +207,7 @@ internal static class ReceiptsCommand
             var (document, answer) = ParseDocument(bytes, path == "-" ? "stdin" : path);
             var trusted = await keys.LoadAsync(parseResult, context, cancellationToken).ConfigureAwait(false);
 
-            var checks = ReceiptVerifier.Verify(document, trusted.Find);
+            var checks = ReceiptVerifier.Verify(document, trusted.For(document.Body.Gateway));
             var body = document.Body;
             await context.Report.WriteLineAsync($"receipt exec_id {body.ExecId}: gateway {body.Gateway}, seq {body.Seq}, action {body.Action}, decision {body.Decision}, kid {document.Kid}").ConfigureAwait(false);
             await context.Report.WriteLineAsync(Row("hash", checks.Hash == true, "the body hashes (JCS, SHA-256) to 'hash'", "the body does not hash to 'hash': the receipt was altered")).ConfigureAwait(false);
@@ -216,7 +216,7 @@ internal static class ReceiptsCommand
                 "signature",
                 checks.Signature == true,
                 $"Ed25519 over the batch root, key {document.Kid}",
-                trusted.Contains(document.Kid) ? $"does not verify under key {document.Kid}" : $"key id '{document.Kid}' is not among the trusted keys")).ConfigureAwait(false);
+                trusted.NotTrustedFor(document.Kid, body.Gateway) ?? $"does not verify under key {document.Kid}")).ConfigureAwait(false);
             var valid = checks.Valid;
             if (answer is not null)
             {
@@ -284,11 +284,11 @@ internal static class ReceiptsCommand
             var progress = new ProgressMeter(context.Err, context.Time, "audited");
             var audit = new ReceiptAudit(path, trusted, progress);
             var result = await Task.Run(() => audit.Run(start, prevHash, checkpoint), cancellationToken).ConfigureAwait(false);
-            if (checkpoint is not null && !checkpoint.Verify(trusted.Find))
+            if (checkpoint is not null && !checkpoint.Verify(trusted.For(checkpoint.Gateway)))
             {
-                result.Head = new HeadResult(false, trusted.Contains(checkpoint.Kid)
-                    ? $"the checkpoint's signature does not verify under key {checkpoint.Kid}"
-                    : $"the checkpoint is signed by key id '{checkpoint.Kid}', which is not among the trusted keys");
+                result.Head = new HeadResult(false, trusted.NotTrustedFor(checkpoint.Kid, checkpoint.Gateway) is { } why
+                    ? $"the checkpoint is signed by a key not trusted for it: {why}"
+                    : $"the checkpoint's signature does not verify under key {checkpoint.Kid}");
             }
             await WriteReportAsync(context.Report, path, result, progress).ConfigureAwait(false);
             return result.Ok ? ExitCodes.Ok : ExitCodes.VerificationFailed;

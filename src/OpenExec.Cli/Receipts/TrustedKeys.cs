@@ -8,13 +8,15 @@ namespace OpenExec.Cli.Receipts;
 
 /// <summary>
 /// The receipt-signing public keys an auditor trusts, by key id: from a file in the
-/// <c>/.well-known/openexec-keys</c> format (or PEM public keys), or fetched from a gateway.
+/// <c>/.well-known/openexec-keys</c> format (or PEM public keys), or fetched from a gateway. A key
+/// listed with <c>gateways</c> verifies only those gateways' receipts and checkpoints; one listed
+/// without (a PEM key, a key set from before gateways were listed) any gateway's.
 /// </summary>
 internal sealed class TrustedKeys
 {
-    private readonly Dictionary<string, PublicKey> _keys;
+    private readonly Dictionary<string, (PublicKey Key, IReadOnlyList<string>? Gateways)> _keys;
 
-    private TrustedKeys(Dictionary<string, PublicKey> keys, string source)
+    private TrustedKeys(Dictionary<string, (PublicKey Key, IReadOnlyList<string>? Gateways)> keys, string source)
     {
         _keys = keys;
         Source = source;
@@ -24,16 +26,31 @@ internal sealed class TrustedKeys
 
     public IReadOnlyCollection<string> Kids => _keys.Keys;
 
-    public PublicKey? Find(string kid) => _keys.GetValueOrDefault(kid);
+    /// <summary>The trusted keys that verify what <paramref name="gateway"/> signed.</summary>
+    public Func<string, PublicKey?> For(string gateway)
+        => kid => _keys.TryGetValue(kid, out var entry) && (entry.Gateways is null || entry.Gateways.Contains(gateway, StringComparer.Ordinal)) ? entry.Key : null;
 
-    public bool Contains(string kid) => _keys.ContainsKey(kid);
+    /// <summary>
+    /// Why <paramref name="kid"/> gave no key for <paramref name="gateway"/>'s signature: not
+    /// trusted at all, or trusted for other gateways only; null when it is trusted for it.
+    /// </summary>
+    public string? NotTrustedFor(string kid, string gateway)
+    {
+        if (!_keys.TryGetValue(kid, out var entry))
+        {
+            return $"key id '{kid}' is not among the trusted keys";
+        }
+        return entry.Gateways is null || entry.Gateways.Contains(gateway, StringComparer.Ordinal)
+            ? null
+            : $"key {kid} is the key of gateway {string.Join(", ", entry.Gateways)} in {Source}, not of {gateway}: one gateway's key cannot vouch for another's chain";
+    }
 
     /// <summary>The <c>--keys</c>, <c>--url</c> and <c>--pin</c> options, shared by verify and audit.</summary>
     internal sealed class Options
     {
         public Option<string> File { get; } = new("--keys")
         {
-            Description = "Trusted receipt keys: a file in the /.well-known/openexec-keys format ({\"keys\":[{\"kid\",\"kty\",\"crv\",\"x\"}]}) or PEM public keys.",
+            Description = "Trusted receipt keys: a file in the /.well-known/openexec-keys format ({\"keys\":[{\"kid\",\"kty\",\"crv\",\"x\",\"gateways\"}]}; a key with \"gateways\" verifies only those gateways' receipts) or PEM public keys.",
             HelpName = "FILE",
         };
 
@@ -105,14 +122,14 @@ internal sealed class TrustedKeys
     internal static TrustedKeys Parse(byte[] bytes, string source, int exitCode)
     {
         var text = System.Text.Encoding.UTF8.GetString(bytes);
-        var keys = new Dictionary<string, PublicKey>(StringComparer.Ordinal);
+        var keys = new Dictionary<string, (PublicKey Key, IReadOnlyList<string>? Gateways)>(StringComparer.Ordinal);
         if (text.Contains("-----BEGIN", StringComparison.Ordinal))
         {
             try
             {
                 foreach (var key in Ed25519PublicKeys.ParsePem(text))
                 {
-                    keys.TryAdd(KeyId.For(key), key);
+                    keys.TryAdd(KeyId.For(key), (key, null));
                 }
             }
             catch (KeyFormatException e)
@@ -137,8 +154,8 @@ internal sealed class TrustedKeys
         }
         for (var i = 0; i < array.Items.Count; i++)
         {
-            var (kid, key) = ParseJwk(array.Items[i], $"{source}: key {i + 1}", exitCode);
-            keys.TryAdd(kid, key);
+            var (kid, key, gateways) = ParseJwk(array.Items[i], $"{source}: key {i + 1}", exitCode);
+            keys.TryAdd(kid, (key, gateways));
         }
         if (keys.Count == 0)
         {
@@ -147,7 +164,7 @@ internal sealed class TrustedKeys
         return new TrustedKeys(keys, source);
     }
 
-    private static (string Kid, PublicKey Key) ParseJwk(StrictValue value, string where, int exitCode)
+    private static (string Kid, PublicKey Key, IReadOnlyList<string>? Gateways) ParseJwk(StrictValue value, string where, int exitCode)
     {
         string Field(StrictObject obj, string name) =>
             obj.TryGet(name, out var v) && v is StrictString s ? s.Value : throw new CliException(exitCode, $"{where}: missing string field '{name}'.");
@@ -170,12 +187,22 @@ internal sealed class TrustedKeys
         {
             throw new CliException(exitCode, $"{where}: kid {kid} is not the fingerprint of its key ({expected}); the key set is not genuine.");
         }
-        return (kid, PublicKey.Import(SignatureAlgorithm.Ed25519, raw, KeyBlobFormat.RawPublicKey));
+        List<string>? gateways = null;
+        if (jwk.TryGet("gateways", out var listed))
+        {
+            // Read strictly: a binding that could not be read must not fall back to "any gateway".
+            if (listed is not StrictArray names || names.Items.Count == 0 || names.Items.Any(n => n is not StrictString { Value.Length: > 0 }))
+            {
+                throw new CliException(exitCode, $"{where} (kid {kid}): 'gateways' must be a list of one or more gateway ids.");
+            }
+            gateways = [.. names.Items.Select(n => ((StrictString)n).Value)];
+        }
+        return (kid, PublicKey.Import(SignatureAlgorithm.Ed25519, raw, KeyBlobFormat.RawPublicKey), gateways);
     }
 
     private TrustedKeys Pinned(string[] pins)
     {
-        var kept = new Dictionary<string, PublicKey>(StringComparer.Ordinal);
+        var kept = new Dictionary<string, (PublicKey Key, IReadOnlyList<string>? Gateways)>(StringComparer.Ordinal);
         foreach (var pin in pins)
         {
             if (_keys.TryGetValue(pin, out var key))

@@ -27,6 +27,12 @@ internal static class ReceiptEndpoints
     /// </summary>
     internal const int ListPageSize = 256;
 
+    /// <summary>The key set's JSON: a key whose gateways were never recorded has no <c>gateways</c> member.</summary>
+    private static readonly JsonSerializerOptions KeysJson = new(JsonSerializerDefaults.Web)
+    {
+        DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull,
+    };
+
     public static IEndpointRouteBuilder MapReceiptEndpoints(this IEndpointRouteBuilder endpoints)
     {
         var receipts = endpoints.MapGroup("/receipts").AddEndpointFilter(RequireAuditToken);
@@ -185,7 +191,9 @@ internal static class ReceiptEndpoints
     private static async Task<IResult> KeysAsync(HttpContext context, IExecutionStore store)
     {
         var keys = await store.ListKeysAsync(context.RequestAborted).ConfigureAwait(false);
-        return Results.Json(new { keys = keys.Select(k => new { kid = k.Kid, kty = "OKP", crv = "Ed25519", x = k.X }) });
+        // JWK members, and the gateways that sign with the key (left out for a key registered
+        // before they were recorded): a receipt verifies only under a key of the gateway it names.
+        return Results.Json(new { keys = keys.Select(k => new { kid = k.Kid, kty = "OKP", crv = "Ed25519", x = k.X, gateways = k.Gateways }) }, KeysJson);
     }
 
     /// <summary>
@@ -212,7 +220,7 @@ internal static class ReceiptEndpoints
                 await Problem.WriteAsync(context, 400, "invalid_receipt", ex.Message).ConfigureAwait(false);
                 return;
             }
-            var resolver = await keys.ResolverForAsync(document.Kid, context.RequestAborted).ConfigureAwait(false);
+            var resolver = await keys.ResolverForAsync(document.Kid, document.Body.Gateway, context.RequestAborted).ConfigureAwait(false);
             checks = ReceiptVerifier.Verify(document, resolver) with { Result = null, Chain = null };
         }
         else if (request.Count == 3
@@ -237,7 +245,7 @@ internal static class ReceiptEndpoints
         {
             return new ReceiptChecks(false, null, null, null, null);
         }
-        var resolver = await keys.ResolverForAsync(document.Kid, cancellationToken).ConfigureAwait(false);
+        var resolver = await keys.ResolverForAsync(document.Kid, document.Body.Gateway, cancellationToken).ConfigureAwait(false);
         var checks = ReceiptVerifier.Verify(document, resolver);
         var hashMatches = checks.Hash == true && string.Equals(document.Hash, receipt, StringComparison.Ordinal);
         return checks with

@@ -61,7 +61,7 @@ internal interface IExecutionStore
 
     ValueTask<IReadOnlyList<ChainHead>> ListGatewaysAsync(CancellationToken cancellationToken);
 
-    /// <summary>Every receipt-signing public key ever used by a gateway sharing this store.</summary>
+    /// <summary>Every receipt-signing public key ever used by a gateway sharing this store, with the gateways that used it.</summary>
     ValueTask<IReadOnlyList<SigningKeyRecord>> ListKeysAsync(CancellationToken cancellationToken);
 
     /// <summary>True when the store answers now.</summary>
@@ -135,7 +135,12 @@ internal sealed record ClaimUpdate(string NonceSha256, string? ApprovalIdentity,
 
 internal sealed record ChainHead(string Gateway, long Seq, string Hash);
 
-internal sealed record SigningKeyRecord(string Kid, string X);
+/// <summary>
+/// A receipt-signing public key and the gateways that sign with it (one, unless an operator gave
+/// several instances one key file); null for a key registered before gateways were recorded with
+/// their keys, which verifies any gateway's receipts as it always did.
+/// </summary>
+internal sealed record SigningKeyRecord(string Kid, string X, IReadOnlyList<string>? Gateways);
 
 /// <summary>The store cannot be reached or written: fail closed, answer 503.</summary>
 internal sealed class StoreUnavailableException : Exception

@@ -413,12 +413,31 @@ internal sealed class RedisExecutionStore : IExecutionStore, IDisposable
     public async ValueTask<IReadOnlyList<SigningKeyRecord>> ListKeysAsync(CancellationToken cancellationToken)
     {
         var entries = await RunAsync(db => db.HashGetAllAsync(RedisScripts.Keys)).ConfigureAwait(false);
-        var keys = entries.ToDictionary(e => e.Name.ToString(), e => e.Value.ToString(), StringComparer.Ordinal);
+        var signers = await RunAsync(db => db.SetMembersAsync(RedisScripts.Signers)).ConfigureAwait(false);
+        var keys = entries.ToDictionary(e => e.Name.ToString(), e => (X: e.Value.ToString(), Gateways: (SortedSet<string>?)null), StringComparer.Ordinal);
+        void Bind(string kid, string gateway)
+        {
+            if (keys.TryGetValue(kid, out var key))
+            {
+                (key.Gateways ??= new SortedSet<string>(StringComparer.Ordinal)).Add(gateway);
+                keys[kid] = key;
+            }
+        }
+        foreach (var signer in signers)
+        {
+            var text = signer.ToString();
+            var space = text.IndexOf(' ', StringComparison.Ordinal);
+            if (space > 0)
+            {
+                Bind(text[..space], text[(space + 1)..]);
+            }
+        }
         foreach (var local in await _ledger.ListKeysAsync(cancellationToken).ConfigureAwait(false))
         {
-            keys.TryAdd(local.Kid, local.X);
+            keys.TryAdd(local.Kid, (local.X, null));
+            Bind(local.Kid, _identity.GatewayId);
         }
-        return keys.OrderBy(k => k.Key, StringComparer.Ordinal).Select(k => new SigningKeyRecord(k.Key, k.Value)).ToList();
+        return keys.OrderBy(k => k.Key, StringComparer.Ordinal).Select(k => new SigningKeyRecord(k.Key, k.Value.X, k.Value.Gateways?.ToList())).ToList();
     }
 
     public async ValueTask<bool> PingAsync(CancellationToken cancellationToken)

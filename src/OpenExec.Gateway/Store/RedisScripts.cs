@@ -42,6 +42,14 @@ internal static class RedisScripts
     public static readonly RedisKey Keys = Prefix + "keys";
 
     /// <summary>
+    /// Set of "kid gateway": which gateway signs with which key (a kid is 16 hex digits, no
+    /// space). A receipt verifies only under a key of the gateway it names.
+    /// </summary>
+    public static readonly RedisKey Signers = Prefix + "signers";
+
+    public static RedisValue Signer(string kid, string gateway) => kid + " " + gateway;
+
+    /// <summary>
     /// How long an instance that took over an expired claim has to write its outcome_unknown
     /// receipt before another may take the claim over in its turn (it died in between).
     /// </summary>

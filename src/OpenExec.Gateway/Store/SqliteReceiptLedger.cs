@@ -213,7 +213,8 @@ internal sealed class SqliteReceiptLedger : IDisposable
             await using var reader = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
             while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
             {
-                keys.Add(new SigningKeyRecord(reader.GetString(0), reader.GetString(1)));
+                // A data dir is one gateway's: every key it holds is one that gateway signed with.
+                keys.Add(new SigningKeyRecord(reader.GetString(0), reader.GetString(1), [_identity.GatewayId]));
             }
             return (IReadOnlyList<SigningKeyRecord>)keys;
         }, cancellationToken).ConfigureAwait(false);

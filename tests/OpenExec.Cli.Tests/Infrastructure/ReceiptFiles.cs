@@ -35,11 +35,16 @@ public sealed class ReceiptFiles : IDisposable
     /// <summary>An NDJSON file of the lines, under a new name.</summary>
     public string WriteLines(IEnumerable<string> lines) => Write(Guid.NewGuid().ToString("N") + ".ndjson", string.Join("\n", lines) + "\n");
 
-    /// <summary>A key set as <c>GET /.well-known/openexec-keys</c> serves it.</summary>
+    /// <summary>A key set as <c>GET /.well-known/openexec-keys</c> served it before it named each key's gateways.</summary>
     public string KeysFile(params ReceiptSigningKey[] keys)
+        => KeysFile([.. keys.Select(k => (k, (string?)null))]);
+
+    /// <summary>A key set as <c>GET /.well-known/openexec-keys</c> serves it: each key with the gateway that signs with it.</summary>
+    public string KeysFile(params (ReceiptSigningKey Key, string? Gateway)[] keys)
     {
-        static string Jwk(ReceiptSigningKey k) => $$"""{"kid":"{{k.Kid}}","kty":"OKP","crv":"Ed25519","x":"{{Base64Url.Encode(k.PublicKeyRaw)}}"}""";
-        return Write("keys.json", $$"""{"keys":[{{string.Join(",", keys.Select(Jwk))}}]}""");
+        static string Jwk((ReceiptSigningKey Key, string? Gateway) k)
+            => $$"""{"kid":"{{k.Key.Kid}}","kty":"OKP","crv":"Ed25519","x":"{{Base64Url.Encode(k.Key.PublicKeyRaw)}}"{{(k.Gateway is null ? "" : $$""","gateways":["{{k.Gateway}}"]""")}}}""";
+        return Write(Guid.NewGuid().ToString("N") + ".keys.json", $$"""{"keys":[{{string.Join(",", keys.Select(Jwk))}}]}""");
     }
 
     public void Dispose() => TempDir.Delete(_dir);

@@ -104,6 +104,43 @@ public sealed class ReceiptAuditTests : IDisposable
     }
 
     [Fact]
+    public async Task A_key_set_that_names_each_keys_gateway_fails_a_chain_signed_with_another_gateways_key()
+    {
+        // gw-a's key (stolen) signs a chain that names gw-b: it verifies under the key, not for gw-b.
+        var bound = _files.KeysFile((_keyA, "gw-a"), (_keyB, "gw-b"));
+        var honest = await Tool.RunAsync("receipts", "audit", "--file", Write(Interleave(Chain(_keyA, "gw-a", 3, batch: 2), Chain(_keyB, "gw-b", 3, batch: 2))), "--keys", bound);
+        Assert.True(honest.ExitCode == 0, honest.ToString());
+
+        var forged = Write(Chain(_keyA, "gw-b", 3, batch: 2));
+        var run = await Tool.RunAsync("receipts", "audit", "--file", forged, "--keys", bound);
+        Assert.Equal(1, run.ExitCode);
+        Assert.Contains("first failing receipt seq 1 exec_id ex_gw-b_1", run.Out, StringComparison.Ordinal);
+        Assert.Contains($"key {_keyA.Kid} is the key of gateway gw-a in key file {bound}, not of gw-b", run.Out, StringComparison.Ordinal);
+        // A key set without the gateways (PEM, or from an older gateway) vouches for any chain.
+        Assert.Equal(0, (await Tool.RunAsync("receipts", "audit", "--file", forged, "--keys", KeysFile())).ExitCode);
+
+        // The checkpoint too: gw-a's key does not vouch for gw-b's head.
+        var head = Checkpoint.Sign(_keyA, "gw-b", 3, ReceiptDocument.Parse(OpenExec.Core.Json.StrictJson.Parse(System.Text.Encoding.UTF8.GetBytes(Chain(_keyB, "gw-b", 3, batch: 2)[2]))).Hash, new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero));
+        var checkpointFile = _files.Write("head.json", head.ToJson());
+        var withHead = await Tool.RunAsync("receipts", "audit", "--file", Write(Chain(_keyB, "gw-b", 3, batch: 2)), "--keys", bound, "--head", checkpointFile);
+        Assert.Equal(1, withHead.ExitCode);
+        Assert.Contains("the checkpoint is signed by a key not trusted for it", withHead.Out, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("[]")]
+    [InlineData("\"gw-a\"")]
+    [InlineData("[\"\"]")]
+    [InlineData("[1]")]
+    public async Task A_key_set_whose_gateways_cannot_be_read_is_refused_not_read_as_any_gateway(string gateways)
+    {
+        var keys = _files.Write("bad-keys.json", $$"""{"keys":[{"kid":"{{_keyA.Kid}}","kty":"OKP","crv":"Ed25519","x":"{{OpenExec.Core.Crypto.Base64Url.Encode(_keyA.PublicKeyRaw)}}","gateways":{{gateways}}}]}""");
+        var run = await Tool.RunAsync("receipts", "audit", "--file", Write(Chain(_keyA, "gw-a", 1, batch: 1)), "--keys", keys);
+        Assert.Equal(2, run.ExitCode);
+        Assert.Contains("'gateways' must be a list of one or more gateway ids", run.Err, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task An_export_read_from_a_pipe_is_audited_receipt_by_receipt()
     {
         if (OperatingSystem.IsWindows())

@@ -106,7 +106,7 @@ public sealed class ReceiptEndpointTests
         // Meanwhile another instance registers its key, after the reload under way read the list:
         // a receipt it signed, asked for now, is checked against a list read after the ask.
         await Task.Delay(100);
-        store.OtherKeys.Enqueue(new OpenExec.Gateway.Store.SigningKeyRecord(otherKey.Str("kid"), otherKey.Str("x")));
+        store.OtherKeys.Enqueue(new OpenExec.Gateway.Store.SigningKeyRecord(otherKey.Str("kid"), otherKey.Str("x"), [elsewhere["body"]!["gateway"]!.GetValue<string>()]));
         var late = await Json.ReadAsync(await Verify(gateway, elsewhere));
 
         Assert.True(late.GetProperty("valid").GetBoolean(), late.GetRawText());
@@ -275,6 +275,32 @@ public sealed class ReceiptEndpointTests
     }
 
     [Fact]
+    public async Task A_receipt_signed_with_this_gateways_key_that_names_another_gateway_does_not_verify()
+    {
+        // A stolen key of one instance must not make receipts for another instance's chain.
+        await using var gateway = await GatewayServer.StartAsync();
+        var executed = await GatewayAssert.ExecutedAsync(await gateway.ExecuteAsync("echo", new { msg = "mine" }, "n-1"));
+        var own = ReceiptDocument.Parse(StrictJson.Parse(Encoding.UTF8.GetBytes(executed.GetProperty("receipt_document").GetRawText())));
+        using var key = ReceiptSigningKey.FromPem(File.ReadAllText(Path.Combine(gateway.DataDir, "receipt-signing-key.pem")));
+
+        var key0 = Assert.Single((await Json.ReadAsync(await gateway.Client.GetAsync("/.well-known/openexec-keys"))).GetProperty("keys").EnumerateArray());
+        Assert.Equal([own.Body.Gateway], key0.GetProperty("gateways").EnumerateArray().Select(g => g.GetString()));
+
+        async Task<JsonElement> VerifyResignedAsync(string gatewayId)
+        {
+            var document = ReceiptBatchSigner.Sign(key, [own.Body with { Gateway = gatewayId, ExecId = "exec-resigned" }])[0];
+            return await VerifyDocumentAsync(gateway, JsonNode.Parse(document.ToJsonUtf8())!);
+        }
+        // Signed anew under its own gateway's name it verifies (the signing here is sound) ...
+        var resigned = await VerifyResignedAsync(own.Body.Gateway);
+        Assert.True(resigned.GetProperty("valid").GetBoolean(), resigned.GetRawText());
+        // ... under another's name its hash and inclusion hold, and the signature does not.
+        var forged = await VerifyResignedAsync("gw-someone-else");
+        Assert.False(forged.GetProperty("valid").GetBoolean(), forged.GetRawText());
+        AssertChecks(forged, hash: true, inclusion: true, signature: false);
+    }
+
+    [Fact]
     public async Task A_lone_document_verifies_and_any_tampering_shows_in_the_failing_check()
     {
         await using var gateway = await GatewayServer.StartAsync();
@@ -341,6 +367,16 @@ public sealed class ReceiptEndpointTests
             var forged = ReceiptBatchSigner.Sign(attacker, [honest.Body with { Decision = "rejected", Code = "approval_required" }])[0] with { Kid = honest.Kid };
             var forgedKeys = JsonSerializer.Serialize(new { keys = new[] { new { kid = honest.Kid, kty = "OKP", crv = "Ed25519", x = Base64Url.Encode(attacker.PublicKeyRaw) } } });
             Assert.False((await RunVerifierAsync(script, dir, forged.ToJson(), forgedKeys)).Accepted, "a key listed under another key's kid verified a forged receipt");
+
+            // Signed with the gateway's own key under another gateway's name (a stolen key).
+            using (var own = ReceiptSigningKey.FromPem(File.ReadAllText(Path.Combine(gateway.DataDir, "receipt-signing-key.pem"))))
+            {
+                var renamed = ReceiptBatchSigner.Sign(own, [honest.Body with { Gateway = "gw-0000000000000000" }])[0];
+                var (renamedAccepted, renamedOutput) = await RunVerifierAsync(script, dir, renamed.ToJson(), keys);
+                Assert.False(renamedAccepted, "one gateway's key verified a receipt naming another gateway");
+                Assert.Contains("key of another gateway", renamedOutput, StringComparison.Ordinal);
+                Assert.True((await RunVerifierAsync(script, dir, ReceiptBatchSigner.Sign(own, [honest.Body with { ExecId = "exec-again" }])[0].ToJson(), keys)).Accepted);
+            }
 
             // One key twice: the first value shows, the last one is verified.
             var duplicated = document.Replace("\"decision\":\"executed\"", "\"decision\":\"rejected\",\"decision\":\"executed\"", StringComparison.Ordinal);

@@ -164,7 +164,9 @@ public abstract class ExecutionStoreContract : StoreTestBase
         Assert.Null(await store.GetHeadAsync("gw-nobody", default));
 
         var keys = await store.ListKeysAsync(default);
-        Assert.Contains(new SigningKeyRecord(identity.SigningKey.Kid, Base64Url.Encode(identity.SigningKey.PublicKeyRaw)), keys);
+        var key = Assert.Single(keys, k => k.Kid == identity.SigningKey.Kid);
+        Assert.Equal(Base64Url.Encode(identity.SigningKey.PublicKeyRaw), key.X);
+        Assert.Equal([identity.GatewayId], key.Gateways!);
     }
 
     [Fact]

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Text.Json;
+using OpenExec.Core.Crypto;
 using OpenExec.Core.Receipts;
 using OpenExec.Gateway.Store;
 using OpenExec.Gateway.Tests.Http;
@@ -290,6 +291,38 @@ public sealed class RedisGatewayTests : IDisposable
         Assert.Equal("", await end.Content.ReadAsStringAsync());
         // The gateway itself still lists its whole chain from its ledger.
         Assert.Equal(3, (await a.ReceiptsAsync()).Count);
+    }
+
+    [Fact]
+    public async Task A_receipt_signed_with_one_instances_key_that_names_another_instance_does_not_verify_anywhere()
+    {
+        await using var a = await StartAsync();
+        await using var b = await StartAsync();
+        var fromA = await Json.ReadAsync(await a.ExecuteAsync("echo", new { i = 1 }, "bound-a"));
+        var fromB = await Json.ReadAsync(await b.ExecuteAsync("echo", new { i = 2 }, "bound-b"));
+        var documentA = ReceiptDocument.Parse(OpenExec.Core.Json.StrictJson.Parse(System.Text.Encoding.UTF8.GetBytes(fromA.GetProperty("receipt_document").GetRawText())));
+        var gatewayB = fromB.GetProperty("receipt_document").GetProperty("body").Str("gateway");
+        await RedisStores.EventuallyAsync(async () => (await b.Client.GetAsync($"/receipts/{documentA.Body.ExecId}")).StatusCode == HttpStatusCode.OK, "copied");
+
+        // Each instance's key is listed with the gateway that signs with it, by every instance.
+        foreach (var at in new[] { a, b })
+        {
+            var keys = (await Json.ReadAsync(await at.Client.GetAsync("/.well-known/openexec-keys"))).GetProperty("keys").EnumerateArray()
+                .ToDictionary(k => k.Str("kid"), k => k.GetProperty("gateways").EnumerateArray().Select(g => g.GetString()).ToList());
+            Assert.Equal([documentA.Body.Gateway], keys[documentA.Kid]);
+            Assert.Equal([gatewayB], keys[fromB.GetProperty("receipt_document").Str("kid")]);
+        }
+
+        // a's key (stolen) signs a receipt that names b's chain: neither instance verifies it.
+        using var keyA = ReceiptSigningKey.FromPem(File.ReadAllText(Path.Combine(a.DataDir, "receipt-signing-key.pem")));
+        var forged = ReceiptBatchSigner.Sign(keyA, [documentA.Body with { Gateway = gatewayB, ExecId = "exec-forged" }])[0];
+        var request = "{\"receipt_document\":" + forged.ToJson() + "}";
+        foreach (var at in new[] { a, b })
+        {
+            var checks = (await Json.ReadAsync(await at.PostJsonAsync("/receipts/verify", request))).GetProperty("checks");
+            Assert.True(checks.GetProperty("hash").GetBoolean());
+            Assert.False(checks.GetProperty("signature").GetBoolean());
+        }
     }
 
     public void Dispose() => _redis.Dispose();
