@@ -265,11 +265,7 @@ internal static class GatewayHostingExtensions
                         QueueLimit = 0,
                         AutoReplenishment = true,
                     }));
-                limiter.OnRejected = (context, _) =>
-                {
-                    context.HttpContext.Response.Headers.RetryAfter = "1";
-                    return new ValueTask(Problem.WriteAsync(context.HttpContext, 429, "rate_limited", "Too many requests from this client; slow down. Nothing was executed."));
-                };
+                limiter.OnRejected = (context, _) => new ValueTask(ServiceEndpoints.WriteLimitedAsync(context.HttpContext, 429, "rate_limited", "Too many requests from this client; slow down. Nothing was executed."));
             });
         }
         return [];

@@ -105,8 +105,7 @@ internal sealed class ConcurrencyGateMiddleware(RequestDelegate next, int maxCon
         if (Interlocked.Increment(ref _inFlight) > maxConcurrentRequests)
         {
             Interlocked.Decrement(ref _inFlight);
-            context.Response.Headers.RetryAfter = "1";
-            await Problem.WriteAsync(context, 503, "overloaded", "Too many requests in flight; nothing was executed. Retry later.").ConfigureAwait(false);
+            await ServiceEndpoints.WriteLimitedAsync(context, 503, "overloaded", "Too many requests in flight; nothing was executed. Retry later.").ConfigureAwait(false);
             return;
         }
         try

@@ -23,7 +23,7 @@ internal static class ServiceEndpoints
         // heavy. /ready stays inside them: "take no more traffic" is its answer under overload.
         endpoints.MapMethods("/", ProbeMethods, () => Results.Json(new { service = "OpenExec", status = "running", version = Version })).OutsideLimits();
         endpoints.MapMethods("/health", ProbeMethods, Health).OutsideLimits();
-        endpoints.MapMethods("/ready", ProbeMethods, ReadyAsync);
+        endpoints.MapMethods("/ready", ProbeMethods, ReadyAsync).WithMetadata(ReadinessProbe.Instance);
         endpoints.MapMethods("/version", ProbeMethods, (GatewayClock clock) => Results.Json(new Dictionary<string, object?>
         {
             ["version"] = Version,
@@ -36,6 +36,25 @@ internal static class ServiceEndpoints
 
     private static RouteHandlerBuilder OutsideLimits(this RouteHandlerBuilder endpoint)
         => endpoint.DisableRateLimiting().WithMetadata(OutsideConcurrencyLimit.Instance);
+
+    /// <summary>
+    /// The answer of a limit (429 <c>rate_limited</c>, 503 <c>overloaded</c>), with
+    /// <c>Retry-After</c>. For <c>/ready</c> it is <c>/ready</c>'s own not-ready answer (SPEC
+    /// section 2: 200 or 503 <c>{"ready":false,"reason"}</c>), the limit's code as its reason.
+    /// </summary>
+    public static Task WriteLimitedAsync(HttpContext context, int status, string code, string detail)
+    {
+        context.Response.Headers.RetryAfter = "1";
+        return context.GetEndpoint()?.Metadata.GetMetadata<ReadinessProbe>() is not null
+            ? Results.Json(new { ready = false, reason = code }, statusCode: 503).ExecuteAsync(context)
+            : Problem.WriteAsync(context, status, code, detail);
+    }
+
+    /// <summary>Endpoint metadata: <c>/ready</c>, whose refusals keep its own answer's shape.</summary>
+    private sealed class ReadinessProbe
+    {
+        public static readonly ReadinessProbe Instance = new();
+    }
 
     private static IResult Health(GatewaySettings settings, IExecutionStore store, GatewayIdentity identity, HealthWarnings extra)
     {

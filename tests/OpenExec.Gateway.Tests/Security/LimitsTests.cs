@@ -1,5 +1,6 @@
 using System.Net;
 using OpenExec.Gateway.Tests.Chaos;
+using OpenExec.Gateway.Tests.Http;
 using OpenExec.Gateway.Tests.Infrastructure;
 
 namespace OpenExec.Gateway.Tests.Security;
@@ -44,9 +45,20 @@ public sealed class LimitsTests
             var statuses = await Task.WhenAll(Enumerable.Range(0, 10).Select(async _ => (await gateway.Client.GetAsync(path)).StatusCode));
             Assert.All(statuses, s => Assert.Equal(HttpStatusCode.OK, s));
         }
-        // /ready stays inside it, as every endpoint that does work does.
-        var ready = await Task.WhenAll(Enumerable.Range(0, 10).Select(async _ => (await gateway.Client.GetAsync("/ready")).StatusCode));
-        Assert.Contains(HttpStatusCode.TooManyRequests, ready);
+        // /ready stays inside it, as every endpoint that does work does, and answers as /ready
+        // answers (SPEC section 2: 200, or 503 {"ready":false,"reason"}), never 429.
+        var ready = await Task.WhenAll(Enumerable.Range(0, 10).Select(_ => gateway.Client.GetAsync("/ready")));
+        Assert.All(ready, r => Assert.Contains(r.StatusCode, new[] { HttpStatusCode.OK, HttpStatusCode.ServiceUnavailable }));
+        var limited = ready.Where(r => r.StatusCode == HttpStatusCode.ServiceUnavailable).ToList();
+        Assert.NotEmpty(limited);
+        foreach (var response in limited)
+        {
+            Assert.Equal("application/json; charset=utf-8", response.Content.Headers.ContentType!.ToString());
+            var body = await Json.ReadAsync(response);
+            Assert.False(body.GetProperty("ready").GetBoolean());
+            Assert.Equal("rate_limited", body.Str("reason"));
+            Assert.Equal("1", response.Headers.RetryAfter!.ToString());
+        }
     }
 
     [Fact]
@@ -70,7 +82,12 @@ public sealed class LimitsTests
         Assert.Equal(HttpStatusCode.OK, (await gateway.Client.GetAsync("/version")).StatusCode);
         var ready = await gateway.Client.GetAsync("/ready");
         Assert.Equal(HttpStatusCode.ServiceUnavailable, ready.StatusCode);
-        Assert.Equal("overloaded", (await Json.ReadAsync(ready)).Str("code"));
+        var notReady = await Json.ReadAsync(ready);
+        Assert.False(notReady.GetProperty("ready").GetBoolean());
+        Assert.Equal("overloaded", notReady.Str("reason"));
+        Assert.Equal("1", ready.Headers.RetryAfter!.ToString());
+        // Every other endpoint still gets the limit's problem answer.
+        await GatewayAssert.ProblemAsync(await gateway.ExecuteAsync("echo", new { }, "over"), HttpStatusCode.ServiceUnavailable, "overloaded");
         Assert.Equal(HttpStatusCode.OK, (await busy).StatusCode);
     }
 
