@@ -167,11 +167,17 @@ internal static class ReceiptEndpoints
         ChainHead? own;
         try
         {
-            own = await store.GetHeadAsync(identity.GatewayId, context.RequestAborted).ConfigureAwait(false);
+            // A chain with no receipt yet is this gateway's too, as /receipts/head signs it (seq 0).
+            own = await store.GetHeadAsync(identity.GatewayId, context.RequestAborted).ConfigureAwait(false)
+                ?? new ChainHead(identity.GatewayId, 0, ReceiptBody.GenesisPrev);
         }
         catch (StoreUnavailableException)
         {
             own = null;
+        }
+        if (own is not null && !heads.Any(h => h.Gateway == identity.GatewayId))
+        {
+            heads = [.. heads.Append(own).OrderBy(h => h.Gateway, StringComparer.Ordinal)];
         }
         return Results.Json(new
         {

@@ -253,6 +253,23 @@ public sealed class ReceiptEndpointTests
     }
 
     [Fact]
+    public async Task Gateways_lists_this_gateways_chain_before_its_first_receipt_as_its_checkpoint_does()
+    {
+        await using var gateway = await GatewayServer.StartAsync();
+        var keys = await PublishedKeysAsync(gateway);
+        var head = await Json.ReadAsync(await gateway.Client.GetAsync("/receipts/head"));
+
+        var entry = Assert.Single((await Json.ReadAsync(await gateway.Client.GetAsync("/receipts/gateways"))).GetProperty("gateways").EnumerateArray());
+
+        Assert.Equal(head.Str("gateway"), entry.Str("gateway"));
+        Assert.Equal(0, entry.GetProperty("seq").GetInt64());
+        Assert.Equal(ReceiptBody.GenesisPrev, entry.Str("hash"));
+        var checkpoint = Checkpoint.Parse(StrictJson.Parse(entry.GetProperty("checkpoint").GetRawText()));
+        Assert.Equal((0L, ReceiptBody.GenesisPrev), (checkpoint.Seq, checkpoint.Hash));
+        Assert.True(checkpoint.Verify(keys));
+    }
+
+    [Fact]
     public async Task Well_known_keys_list_the_receipt_key_shown_in_health()
     {
         await using var gateway = await GatewayServer.StartAsync();
