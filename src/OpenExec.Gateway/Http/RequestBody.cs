@@ -152,7 +152,11 @@ internal static class RequestBody
     }
 
     /// <summary>True for <c>application/json</c> and <c>application/*+json</c>, any parameters.</summary>
-    public static bool IsJson(string? contentType) => OpenExec.Core.Approvals.ProxiedRequestPayload.IsJsonMediaType(contentType);
+    /// <summary>
+    /// <c>application/json</c> (SPEC section 3), parameters aside: the gateway's own API, not a
+    /// structured-syntax type (<c>application/*+json</c>) whose rules a client might take to apply.
+    /// </summary>
+    public static bool IsJson(string? contentType) => OpenExec.Core.Approvals.ProxiedRequestPayload.MediaType(contentType) == "application/json";
 
     private static bool IsChunkedOnly(string transferEncoding) =>
         string.Equals(transferEncoding.Trim(), "chunked", StringComparison.OrdinalIgnoreCase);
