@@ -8,6 +8,11 @@ internal static class SigningKeyFile
 {
     public static async Task<ReceiptSigningKey> LoadAsync(string path, CancellationToken cancellationToken)
     {
+        if (OpenExec.Core.Text.SecretText.IsPem(path))
+        {
+            // Named in the error as a path would be: the private key printed to the terminal.
+            throw CliException.BadInput("--key takes the path of the PEM key file, not the key itself: write the key to a file (openexec keygen does) and name that file.");
+        }
         string pem;
         try
         {

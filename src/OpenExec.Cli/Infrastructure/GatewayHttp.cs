@@ -12,7 +12,13 @@ internal static class GatewayHttp
     {
         if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps))
         {
-            throw CliException.BadInput($"'{url}' is not an http:// or https:// URL: pass the gateway's base address, e.g. http://127.0.0.1:5000.");
+            throw CliException.BadInput($"'{OpenExec.Core.Text.SecretText.Address(url)}' is not an http:// or https:// URL: pass the gateway's base address, e.g. http://127.0.0.1:5000.");
+        }
+        if (uri.UserInfo.Length > 0)
+        {
+            // It would be printed with every message that names the URL, and the gateway takes
+            // audit tokens, not a user and password.
+            throw CliException.BadInput($"'{OpenExec.Core.Text.SecretText.Address(url)}' holds a user name or password: the gateway takes an audit token (--token, or OPENEXEC_AUDIT_TOKEN), not those; leave them out of the URL.");
         }
         return uri;
     }
@@ -54,7 +60,7 @@ internal static class GatewayHttp
             }
             if (response.StatusCode == HttpStatusCode.Unauthorized)
             {
-                throw CliException.BadInput($"{url} needs an audit token (HTTP 401): pass --token with one of the gateway's OpenExec:AuditTokens.");
+                throw CliException.BadInput($"{url} needs an audit token (HTTP 401): pass one of the gateway's OpenExec:AuditTokens in the environment variable OPENEXEC_AUDIT_TOKEN (or --token, which other local users can see in the process list).");
             }
             if (!response.IsSuccessStatusCode)
             {

@@ -10,6 +10,9 @@ namespace OpenExec.Cli.Receipts;
 /// <summary><c>openexec receipts export | verify | audit</c>: the auditor's side of SPEC section 6.</summary>
 internal static class ReceiptsCommand
 {
+    /// <summary>Where an audit token may come from instead of <c>--token</c> (seen by anyone running <c>ps</c>).</summary>
+    internal const string AuditTokenVariable = "OPENEXEC_AUDIT_TOKEN";
+
     /// <summary>The gateway's largest page (SPEC section 2).</summary>
     private const int PageSize = 10000;
 
@@ -25,7 +28,7 @@ internal static class ReceiptsCommand
         var url = new Option<string>("--url") { Description = "The gateway's base URL, e.g. http://127.0.0.1:5000.", HelpName = "URL", Required = true };
         var after = new Option<long>("--after") { Description = "Export receipts after this seq (exclusive; default 0: the whole chain).", HelpName = "SEQ" };
         var gateway = new Option<string>("--gateway") { Description = "The gateway id whose chain to export (default: the answering gateway's own).", HelpName = "ID" };
-        var token = new Option<string>("--token") { Description = "An audit token, sent as 'Authorization: Bearer', when the gateway sets OpenExec:AuditTokens.", HelpName = "T" };
+        var token = new Option<string>("--token") { Description = $"An audit token, sent as 'Authorization: Bearer', when the gateway sets OpenExec:AuditTokens (default: the environment variable {AuditTokenVariable}, which, unlike a command-line argument, other local users cannot read).", HelpName = "T" };
         var output = new Option<string>("--out") { Description = "The NDJSON file to write ('-' for stdout); written whole or not at all.", HelpName = "FILE", Required = true };
         var checkpoint = new Option<string>("--checkpoint")
         {
@@ -51,7 +54,7 @@ internal static class ReceiptsCommand
                 // The gateway refuses an empty gateway parameter (400 invalid_query).
                 throw CliException.BadInput("--gateway takes a gateway id; leave it out for the answering gateway's own chain.");
             }
-            var bearer = parseResult.GetValue(token);
+            var bearer = parseResult.GetValue(token) ?? (Environment.GetEnvironmentVariable(AuditTokenVariable) is { Length: > 0 } fromEnvironment ? fromEnvironment : null);
             var outPath = parseResult.GetValue(output)!;
             var checkpointPath = parseResult.GetValue(checkpoint);
 

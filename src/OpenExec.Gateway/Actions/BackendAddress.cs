@@ -15,5 +15,5 @@ internal static class BackendAddress
             && string.IsNullOrEmpty(uri.Query) && string.IsNullOrEmpty(uri.Fragment) && uri.UserInfo.Length == 0;
 
     public static string Problem(string clusterId, string destinationId, string? address)
-        => $"ReverseProxy:Clusters:{clusterId}:Destinations:{destinationId}:Address '{address}' must be an absolute http:// or https:// address (e.g. http://127.0.0.1:5100), with no query, fragment or user info";
+        => $"ReverseProxy:Clusters:{clusterId}:Destinations:{destinationId}:Address '{OpenExec.Core.Text.SecretText.Address(address)}' must be an absolute http:// or https:// address (e.g. http://127.0.0.1:5100), with no query, fragment or user info";
 }

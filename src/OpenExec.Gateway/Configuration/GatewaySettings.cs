@@ -152,6 +152,12 @@ internal sealed class GatewaySettings
         {
             problems.Add("OpenExec:RateLimit:PerClientPerSecond must be 0 (off) or positive");
         }
+        if (Core.Text.SecretText.IsPem(options.ReceiptKeyPath))
+        {
+            // Pasted as CLAWSHIELD_PUBLIC_KEY is: opening it as a path would print the private key
+            // in the refusal ("Could not find a part of the path '-----BEGIN PRIVATE KEY-----...").
+            problems.Add("OpenExec:ReceiptKeyPath holds a PEM key, not a file path: write the key to a file readable by the gateway only, and name that file");
+        }
         if (string.IsNullOrWhiteSpace(options.DataDir))
         {
             problems.Add("OpenExec:DataDir (OPENEXEC_DATA_DIR) must name a directory");

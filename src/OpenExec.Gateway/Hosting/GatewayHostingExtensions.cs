@@ -144,26 +144,29 @@ internal static class GatewayHostingExtensions
         if (configuration["OTEL_EXPORTER_OTLP_ENDPOINT"] is { Length: > 0 } otlp
             && !(Uri.TryCreate(otlp, UriKind.Absolute, out var otlpUri) && (otlpUri.Scheme == Uri.UriSchemeHttp || otlpUri.Scheme == Uri.UriSchemeHttps)))
         {
-            problems.Add($"OTEL_EXPORTER_OTLP_ENDPOINT is '{otlp}'; use an absolute http:// or https:// address (e.g. http://127.0.0.1:4317)");
+            problems.Add($"OTEL_EXPORTER_OTLP_ENDPOINT is '{OpenExec.Core.Text.SecretText.Address(otlp)}'; use an absolute http:// or https:// address (e.g. http://127.0.0.1:4317)");
         }
         var routes = RouteActions.Read(configuration.GetSection("ReverseProxy"), problems);
         var clientLimits = SlowClientLimits.Read(configuration.GetSection("Kestrel:Limits"), problems);
         StackExchange.Redis.ConfigurationOptions? redis = null;
         if (configuration.GetConnectionString("Redis") is { Length: > 0 } redisConfiguration)
         {
-            try
+            // Checked element by element before StackExchange.Redis reads it, and named by position:
+            // its own messages (and a host it would resolve and log) may quote a password.
+            if (RedisExecutionStore.ConfigurationProblem(redisConfiguration) is { } redisProblem)
             {
-                redis = RedisExecutionStore.ParseConfiguration(redisConfiguration);
-                if (redis.EndPoints.Count == 0)
-                {
-                    // Parses (options only), but Connect throws "No endpoints specified" after start-up began.
-                    problems.Add("ConnectionStrings:Redis (OPENEXEC_REDIS) names no Redis endpoint: give host:port first (127.0.0.1:6379,...)");
-                    redis = null;
-                }
+                problems.Add($"ConnectionStrings:Redis (OPENEXEC_REDIS): {redisProblem}");
             }
-            catch (ArgumentException ex)
+            else
             {
-                problems.Add($"ConnectionStrings:Redis (OPENEXEC_REDIS) is not a StackExchange.Redis configuration string: {ex.Message}");
+                try
+                {
+                    redis = RedisExecutionStore.ParseConfiguration(redisConfiguration);
+                }
+                catch (ArgumentException)
+                {
+                    problems.Add("ConnectionStrings:Redis (OPENEXEC_REDIS) is not a StackExchange.Redis configuration string (its parser's message is not shown: it may quote a password)");
+                }
             }
         }
         if (problems.Count > 0)

@@ -160,6 +160,46 @@ internal sealed class RedisExecutionStore : IExecutionStore, IDisposable
     /// out after 2 s unless the string says otherwise. Throws <see cref="ArgumentException"/> for
     /// a string StackExchange.Redis cannot read.
     /// </summary>
+    /// <summary>
+    /// What is wrong with a StackExchange.Redis configuration string, by the position of the
+    /// element at fault and never its text: the string may hold a password, and a password with a
+    /// comma or an '=' splits into elements (the rest read as a host, resolved and logged on every
+    /// retry, or as an option whose name the parser's message would quote). Null when it is usable.
+    /// </summary>
+    public static string? ConfigurationProblem(string configuration)
+    {
+        var elements = configuration.Split(',');
+        var endpoints = 0;
+        for (var i = 0; i < elements.Length; i++)
+        {
+            var element = elements[i].Trim();
+            if (element.Length == 0)
+            {
+                continue;
+            }
+            if (element.Contains('=', StringComparison.Ordinal))
+            {
+                try
+                {
+                    ConfigurationOptions.Parse(element);
+                }
+                catch (ArgumentException)
+                {
+                    return $"element {i + 1} of the comma-separated string is an option StackExchange.Redis does not know (not shown: it may be part of a password, which cannot hold ',' here)";
+                }
+                continue;
+            }
+            var colon = element.LastIndexOf(':');
+            var port = colon < 0 ? [] : element.AsSpan(colon + 1);
+            if (colon <= 0 || port.IsEmpty || port.ContainsAnyExcept("0123456789") || !ushort.TryParse(port, out var number) || number == 0)
+            {
+                return $"element {i + 1} of the comma-separated string is neither an option (name=value) nor an endpoint with its port (host:port); give every endpoint as host:port (not shown: it may be part of a password, which cannot hold ',' here)";
+            }
+            endpoints++;
+        }
+        return endpoints == 0 ? "names no Redis endpoint: give host:port first (127.0.0.1:6379,...)" : null;
+    }
+
     public static ConfigurationOptions ParseConfiguration(string configuration)
     {
         var options = ConfigurationOptions.Parse(configuration);

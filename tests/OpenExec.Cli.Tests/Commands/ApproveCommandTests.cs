@@ -41,6 +41,18 @@ public sealed class ApproveCommandTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_private_key_pasted_where_its_file_goes_is_refused_without_printing_it()
+    {
+        var pem = File.ReadAllText(KeyPath);
+        var run = await Tool.RunAsync(_time, "approve", "--key", pem, "--tenant", "tenant-001", "--action", "echo", "--payload", "{}");
+
+        Assert.Equal(2, run.ExitCode);
+        Assert.Equal("", run.Out);
+        Assert.Contains("--key takes the path of the PEM key file, not the key itself", run.Err, StringComparison.Ordinal);
+        Assert.DoesNotContain(pem.Split('\n')[1].Trim()[..20], run.Err, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Mints_a_signed_v1_artifact_for_an_execute_request()
     {
         var run = await Tool.RunAsync(_time, "approve", "--key", KeyPath, "--tenant", "tenant-001", "--action", "echo", "--payload", """{"msg":"hello world"}""", "--ttl", "120");

@@ -81,4 +81,23 @@ public sealed class BuiltToolProcessTests(ClawShieldGatewayFixture fixture) : IC
         Assert.Contains("Cannot reach", network.Err, StringComparison.Ordinal);
         Assert.Equal("", network.Out);
     }
+
+    [Fact]
+    public async Task The_audit_token_may_come_from_the_environment_instead_of_the_process_list()
+    {
+        // An argument is readable by every local user (ps); the environment is not.
+        var exported = Path.Combine(fixture.Dir, "token-from-environment.ndjson");
+        var run = await Tool.RunProcessWithEnvironmentAsync(
+            new Dictionary<string, string> { ["OPENEXEC_AUDIT_TOKEN"] = ClawShieldGatewayFixture.AuditToken },
+            "receipts", "export", "--url", fixture.Gateway.Url, "--out", exported);
+        Assert.True(run.ExitCode == 0, run.ToString());
+        Assert.Equal(File.ReadAllLines(fixture.ExportFile).Length, File.ReadAllLines(exported).Length);
+
+        var refused = await Tool.RunProcessWithEnvironmentAsync(
+            new Dictionary<string, string> { ["OPENEXEC_AUDIT_TOKEN"] = "not-a-token" },
+            "receipts", "export", "--url", fixture.Gateway.Url, "--out", Path.Combine(fixture.Dir, "wrong-token.ndjson"));
+        Assert.Equal(2, refused.ExitCode);
+        Assert.Contains("OPENEXEC_AUDIT_TOKEN", refused.Err, StringComparison.Ordinal);
+        Assert.DoesNotContain("not-a-token", refused.Err, StringComparison.Ordinal);
+    }
 }

@@ -25,7 +25,12 @@ public static class Tool
     public static Task<CliRun> RunProcessAsync(params string[] args) => RunProcessWithInputAsync(null, args);
 
     /// <summary>The built tool with <paramref name="stdin"/> (or nothing) on its standard input.</summary>
-    public static async Task<CliRun> RunProcessWithInputAsync(byte[]? stdin, params string[] args)
+    public static Task<CliRun> RunProcessWithInputAsync(byte[]? stdin, params string[] args) => RunProcessAsync(stdin, null, args);
+
+    /// <summary>The built tool with <paramref name="environment"/> added to its environment.</summary>
+    public static Task<CliRun> RunProcessWithEnvironmentAsync(IDictionary<string, string> environment, params string[] args) => RunProcessAsync(null, environment, args);
+
+    private static async Task<CliRun> RunProcessAsync(byte[]? stdin, IDictionary<string, string>? environment, string[] args)
     {
         var dll = Path.Combine(AppContext.BaseDirectory, "openexec.dll");
         Assert.True(File.Exists(dll), $"the built tool is missing: {dll}");
@@ -37,6 +42,10 @@ public static class Tool
             UseShellExecute = false,
         };
         start.ArgumentList.Add(dll);
+        foreach (var (name, value) in environment ?? new Dictionary<string, string>())
+        {
+            start.Environment[name] = value;
+        }
         foreach (var arg in args)
         {
             start.ArgumentList.Add(arg);

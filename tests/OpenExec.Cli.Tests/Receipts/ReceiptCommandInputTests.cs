@@ -69,6 +69,21 @@ public sealed class ReceiptCommandInputTests : IDisposable
         Assert.Contains("not an http:// or https:// URL", malformed.Err, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("export")]
+    [InlineData("audit")]
+    public async Task A_url_with_a_user_and_password_is_refused_without_printing_them(string command)
+    {
+        // The gateway takes audit tokens; the URL is named in every message, the password with it.
+        string[] args = command == "export"
+            ? ["receipts", "export", "--url", "http://alice:URLPASS1@127.0.0.1:1", "--out", Path.Combine(_dir, "x.ndjson")]
+            : ["receipts", "audit", "--file", Write("e.ndjson", ""), "--url", "http://alice:URLPASS1@127.0.0.1:1"];
+        var run = await Tool.RunAsync(args);
+        Assert.Equal(2, run.ExitCode);
+        Assert.Contains("'http://***@127.0.0.1:1' holds a user name or password", run.Err, StringComparison.Ordinal);
+        Assert.DoesNotContain("URLPASS1", run.Err + run.Out, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task A_checkpoint_for_another_gateways_export_is_refused_before_anything_is_written()
     {

@@ -281,6 +281,59 @@ public sealed class StartupRefusalTests : IDisposable
     }
 
     [Theory]
+    // A password with a comma: its rest was read as a host, resolved and logged on every retry.
+    [InlineData("127.0.0.1:6379,password=abc,SECRETPART", 3)]
+    [InlineData("127.0.0.1:6379,password=abc,SECRETPART:", 3)]
+    // ... or with a comma and an '=': the parser's refusal quoted the rest as an option name.
+    [InlineData("127.0.0.1:6379,password=abc,SECRETPART=x", 3)]
+    [InlineData("SECRETPART,127.0.0.1:6379", 1)]
+    [InlineData("127.0.0.1:6379,127.0.0.1:SECRETPART", 2)]
+    public void A_redis_configuration_element_that_is_neither_an_option_nor_host_and_port_is_refused_by_position_never_quoted(string configuration, int element)
+    {
+        var problems = Refused([], new Dictionary<string, string?> { ["OPENEXEC_REDIS"] = configuration });
+        var problem = Assert.Single(problems);
+        Assert.StartsWith($"ConnectionStrings:Redis (OPENEXEC_REDIS): element {element} of the comma-separated string", problem, StringComparison.Ordinal);
+        Assert.DoesNotContain("SECRETPART", problem, StringComparison.Ordinal);
+        Assert.DoesNotContain("abc", problem, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_receipt_key_pasted_where_its_file_path_goes_is_refused_without_printing_it()
+    {
+        using var key = OpenExec.Core.Crypto.ReceiptSigningKey.Generate();
+        var pem = key.ExportPrivatePem();
+        var problems = Refused([$"--OpenExec:ReceiptKeyPath={pem}"]);
+        var problem = Assert.Single(problems);
+        Assert.StartsWith("OpenExec:ReceiptKeyPath holds a PEM key, not a file path", problem, StringComparison.Ordinal);
+        Assert.DoesNotContain(pem.Split('\n')[1].Trim(), string.Join("\n", problems), StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("http://svcuser:PASSWORD@127.0.0.1:5100/", "http://***@127.0.0.1:5100/")]
+    [InlineData("http://127.0.0.1:5100/?api_key=PASSWORD", "http://127.0.0.1:5100/?***")]
+    [InlineData("127.0.0.1:5100/x#PASSWORD", "127.0.0.1:5100/x#***")]
+    public void A_backend_address_refused_for_its_credentials_is_named_without_them(string address, string shown)
+    {
+        var problems = Refused(
+        [
+            "--ReverseProxy:Routes:r:ClusterId=c",
+            "--ReverseProxy:Routes:r:Match:Path=/tools/{**rest}",
+            "--ReverseProxy:Routes:r:Metadata:OpenExec.Action=tool",
+            $"--ReverseProxy:Clusters:c:Destinations:d:Address={address}",
+        ]);
+        Assert.Contains(problems, p => p.Contains($"Address '{shown}' must be", StringComparison.Ordinal));
+        Assert.DoesNotContain(problems, p => p.Contains("PASSWORD", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void An_otlp_endpoint_refused_at_start_up_is_named_without_its_credentials()
+    {
+        var problems = Refused(["--OTEL_EXPORTER_OTLP_ENDPOINT=collector.example:4317?api_key=PASSWORD"]);
+        Assert.Contains(problems, p => p.StartsWith("OTEL_EXPORTER_OTLP_ENDPOINT is 'collector.example:4317?***'", StringComparison.Ordinal));
+        Assert.DoesNotContain(problems, p => p.Contains("PASSWORD", StringComparison.Ordinal));
+    }
+
+    [Theory]
     [InlineData("00:00:00")]
     [InlineData("-1.00:00:00")]
     public void A_nonce_retention_of_zero_or_less_is_refused_in_demo_mode_too(string retention)
