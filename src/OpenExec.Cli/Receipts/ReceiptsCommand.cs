@@ -535,9 +535,7 @@ internal static class ReceiptsCommand
         {
             throw CliException.Network($"{baseUrl} answered a checkpoint that is not one ({e.Message}): is this an OpenExec gateway?", e);
         }
-        return checkpoint.Seq >= 0
-            ? (checkpoint.Gateway, checkpoint.Seq)
-            : throw CliException.Network($"{baseUrl} answered a checkpoint with a negative seq: is this an OpenExec gateway?");
+        return (checkpoint.Gateway, checkpoint.Seq);
     }
 
     private static (long Seq, string Gateway, string Hash) SeqOf(NdjsonLine line, Uri baseUrl)

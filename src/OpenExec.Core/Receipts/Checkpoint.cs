@@ -70,10 +70,13 @@ public sealed record Checkpoint(string Gateway, long Seq, string Hash, string Ti
             throw new ReceiptFormatException("Invalid checkpoint: expected exactly gateway, seq, hash, timestamp, kid and signature.");
         }
         obj.TryGet("seq", out var seqValue);
+        // A chain position, as a receipt's seq: 0 (an empty chain) up to 2^53 - 1, beyond which
+        // JCS (and every reader that takes JSON numbers as doubles) would sign another number.
         if (seqValue is not StrictNumber { IsInteger: true } n
-            || !long.TryParse(n.Literal, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var seq))
+            || !long.TryParse(n.Literal, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var seq)
+            || seq is < 0 or > ReceiptBody.MaxSafeInteger)
         {
-            throw new ReceiptFormatException("Invalid checkpoint: seq must be an integer.");
+            throw new ReceiptFormatException("Invalid checkpoint: seq must be an integer from 0 to 2^53 - 1.");
         }
         return new Checkpoint(Text(obj, "gateway"), seq, Text(obj, "hash"), Text(obj, "timestamp"), Text(obj, "kid"), Text(obj, "signature"));
     }

@@ -19,7 +19,7 @@ public sealed record ReceiptBody
     public static readonly string GenesisPrev = new('0', 64);
 
     // Integers above 2^53 would change when JCS prints them as doubles.
-    private const long MaxSafeInteger = 9007199254740991;
+    internal const long MaxSafeInteger = 9007199254740991;
 
     private static readonly string[] Keys =
     [

@@ -37,6 +37,18 @@ public sealed class CheckpointTests : IDisposable
         Assert.True(NSec.Cryptography.SignatureAlgorithm.Ed25519.Verify(_key.PublicKey, System.Text.Encoding.UTF8.GetBytes(jcs), Base64Url.Decode(checkpoint.Signature)));
     }
 
+    [Theory]
+    [InlineData("-1")]
+    [InlineData("9007199254740992")]
+    [InlineData("9223372036854775807")]
+    public void A_seq_outside_0_to_2_to_the_53_minus_1_is_not_a_checkpoint(string seq)
+    {
+        var json = Checkpoint.Sign(_key, "gw-a", 42, new string('a', 64), At).ToJson().Replace("\"seq\":42", $"\"seq\":{seq}", StringComparison.Ordinal);
+        var error = Assert.Throws<ReceiptFormatException>(() => Checkpoint.Parse(OpenExec.Core.Json.StrictJson.Parse(System.Text.Encoding.UTF8.GetBytes(json))));
+        Assert.Contains("seq must be an integer from 0 to 2^53 - 1", error.Message, StringComparison.Ordinal);
+        Assert.Equal(9007199254740991, Checkpoint.Parse(OpenExec.Core.Json.StrictJson.Parse(System.Text.Encoding.UTF8.GetBytes(json.Replace($"\"seq\":{seq}", "\"seq\":9007199254740991", StringComparison.Ordinal)))).Seq);
+    }
+
     [Fact]
     public void AnyChangedFieldOrUnknownKeyFails()
     {
