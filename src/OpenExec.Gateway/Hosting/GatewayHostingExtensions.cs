@@ -252,6 +252,15 @@ internal static class GatewayHostingExtensions
             sp.GetRequiredService<RouteActions>(),
             sp.GetRequiredService<ILogger<StartupRoutesConfigProvider>>()));
         services.AddSingleton<IProxyConfigProvider>(sp => sp.GetRequiredService<StartupRoutesConfigProvider>());
+        // YARP registers ASP.NET Core data protection (for session-affinity cookies, which no
+        // route here needs), whose hosted service made a key ring at every start: a key file
+        // under $HOME/.aspnet, outside the data dir, and a warning that it was stored
+        // unencrypted. Its keys stay in memory, and are made only if something protects data.
+        services.Configure<Microsoft.AspNetCore.DataProtection.KeyManagement.KeyManagementOptions>(o => o.XmlRepository = new InMemoryKeyRepository());
+        foreach (var keyRingAtStart in services.Where(d => d.ServiceType == typeof(IHostedService) && d.ImplementationType?.FullName == "Microsoft.AspNetCore.DataProtection.Internal.DataProtectionHostedService").ToList())
+        {
+            services.Remove(keyRingAtStart);
+        }
         services.AddSingleton<IConfigChangeListener>(sp => sp.GetRequiredService<StartupRoutesConfigProvider>());
 
         if (options.RateLimit.PerClientPerSecond > 0)
@@ -435,6 +444,29 @@ internal sealed record SlowClientLimits(TimeSpan RequestHeadersTimeout, MinDataR
         {
             problems.Add($"{section.Path}:{key} is not a valid {(typeof(T) == typeof(TimeSpan) ? "time span (hh:mm:ss)" : "number")}: '{section[key]}'");
             return fallback;
+        }
+    }
+}
+
+/// <summary>Data protection keys kept in memory only: nothing in the gateway protects data with them.</summary>
+internal sealed class InMemoryKeyRepository : Microsoft.AspNetCore.DataProtection.Repositories.IXmlRepository
+{
+    private readonly List<System.Xml.Linq.XElement> _elements = [];
+    private readonly Lock _gate = new();
+
+    public IReadOnlyCollection<System.Xml.Linq.XElement> GetAllElements()
+    {
+        lock (_gate)
+        {
+            return [.. _elements];
+        }
+    }
+
+    public void StoreElement(System.Xml.Linq.XElement element, string friendlyName)
+    {
+        lock (_gate)
+        {
+            _elements.Add(element);
         }
     }
 }

@@ -290,6 +290,23 @@ public sealed class CrashRecoveryProcessTests : IDisposable
         }
     }
 
+    [Fact]
+    public async Task A_start_writes_nothing_outside_the_data_dir_and_warns_of_no_unencrypted_key()
+    {
+        // YARP's data protection made a key ring at every start: a key file under
+        // $HOME/.aspnet and "No XML encryptor configured ... persisted in unencrypted form".
+        var home = NewDataDir();
+        Directory.CreateDirectory(home);
+        await using (var gateway = await GatewayProcess.StartAsync(NewDataDir(), environment: new Dictionary<string, string?> { ["HOME"] = home, ["DOTNET_CLI_HOME"] = home }))
+        {
+            Assert.Equal(HttpStatusCode.OK, (await gateway.Client.GetAsync("/ready")).StatusCode);
+            Assert.Equal(HttpStatusCode.OK, (await gateway.ExecuteAsync("echo", new { }, "n-home")).StatusCode);
+            await gateway.StopAsync();
+            Assert.Empty(Directory.EnumerateFileSystemEntries(home, "*", SearchOption.AllDirectories));
+            Assert.DoesNotContain("XmlKeyManager", gateway.StandardOutput + gateway.StandardError, StringComparison.Ordinal);
+        }
+    }
+
     [Theory]
     [InlineData("OPENEXEC_MODE", "bogus", "OpenExec:Mode", "OPENEXEC_MODE")]
     [InlineData("OpenExec__Mode", "bogus", "OpenExec:Mode", "'bogus'")]
