@@ -16,7 +16,14 @@ internal static class Problem
         => WriteAsync(context, status, code, detail, null);
 
     public static Task WriteAsync(HttpContext context, Denial denial)
-        => WriteAsync(context, denial.Status, denial.Code, denial.Detail, denial);
+    {
+        if (denial.Code == "in_progress")
+        {
+            // Its outcome comes when it ends: ask again then, with the same nonce.
+            context.Response.Headers.RetryAfter = "1";
+        }
+        return WriteAsync(context, denial.Status, denial.Code, denial.Detail, denial);
+    }
 
     /// <summary>Writes a problem for an attempt that was receipted (e.g. a failed execution).</summary>
     public static Task WriteAsync(HttpContext context, int status, string code, string detail, string execId, string receipt, int? upstreamStatus = null)

@@ -281,6 +281,8 @@ internal sealed class ExecutionPipeline
         return null;
     }
 
+    internal const string NonceReusedDetail = "Nonce already used for a different request; this one was not run. The first may have run (a retry with changes, or a redirect the client followed): check it before sending this request with a new nonce";
+
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<Authorization> DenyUsedNonceAsync(Attempt attempt, NonceState state, CancellationToken cancellationToken)
     {
@@ -294,7 +296,9 @@ internal sealed class ExecutionPipeline
         if (!string.Equals(state.RequestSha256, attempt.RequestSha256, StringComparison.Ordinal))
         {
             // Says nothing about the first request: a nonce guess must not reveal what it was for.
-            return await DenyAsync(attempt, 422, "nonce_reused", "Nonce already used for a different request; use a new nonce", cancellationToken).ConfigureAwait(false);
+            // Nor does it advise a new nonce alone: a client that followed a backend's redirect,
+            // or retried with a changed body, gets here after the first request ran.
+            return await DenyAsync(attempt, 422, "nonce_reused", NonceReusedDetail, cancellationToken).ConfigureAwait(false);
         }
         if (state.Status == NonceStatus.InProgress)
         {

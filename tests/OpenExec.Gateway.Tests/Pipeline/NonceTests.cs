@@ -63,6 +63,9 @@ public sealed class NonceTests
             Assert.DoesNotContain(first.Str("receipt"), text, StringComparison.Ordinal);
             Assert.DoesNotContain("FIRST-REQUEST-SECRET", text, StringComparison.Ordinal);
             Assert.DoesNotContain("executed", text, StringComparison.Ordinal);
+            // No bare "use a new nonce": a client that followed a redirect or changed its retry
+            // gets here after the first request ran, and must check before sending again.
+            Assert.Equal("Nonce already used for a different request; this one was not run. The first may have run (a retry with changes, or a redirect the client followed): check it before sending this request with a new nonce", problem.Str("detail"));
             var receipt = await GatewayAssert.ReceiptBodyAsync(gateway, problem.Str("id"));
             Assert.Equal("nonce_reused", receipt.Str("decision"));
             Assert.Equal("nonce_reused", receipt.Str("code"));

@@ -199,6 +199,7 @@ public sealed class ProxyStreamingTests : IAsyncLifetime
         var during = await gateway.Client.SendAsync(Post("/v1/long", "k-long"));
         Assert.Equal(HttpStatusCode.Conflict, during.StatusCode);
         Assert.Equal("in_progress", (await Json.ReadAsync(during)).Str("code"));
+        Assert.Equal("1", during.Headers.RetryAfter!.ToString());
 
         _lastEvent.TrySetResult();
         Assert.Contains("data: 3", await stream.ReadToEndAsync(), StringComparison.Ordinal);
