@@ -275,6 +275,10 @@ internal sealed class ProxyBoundaryMiddleware(RequestDelegate next, ExecutionPip
         {
             request.Headers.Remove(header);
         }
+        // The receipt hashes the answer's bytes as the backend sends them: compressed, they are
+        // not what the agent's client reads (it decompresses), and the agent could not check its
+        // result against the receipt. The backend answers an action uncompressed.
+        request.Headers.AcceptEncoding = default;
         request.Headers.TransferEncoding = default;
         // Exactly the Content-Type the hash covers (parameters included), as it was checked.
         request.ContentType = contentType;
