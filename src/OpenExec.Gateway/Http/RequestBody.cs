@@ -44,7 +44,7 @@ internal static class RequestBody
         }
         if (request.ContentLength is { } declared && declared > limit)
         {
-            return Fail(413, "body_too_large", $"Request body is larger than the {limit}-byte limit");
+            return TooLarge(context, limit);
         }
         // Our own limit, on the body's bytes, is enforced below; Kestrel's is lifted so that it
         // does not throw first. Kestrel counts a chunked body's framing too (size lines, chunk
@@ -69,7 +69,7 @@ internal static class RequestBody
                 catch (BadHttpRequestException ex) when (ex.StatusCode == StatusCodes.Status413PayloadTooLarge)
                 {
                     buffer.Dispose();
-                    return Fail(413, "body_too_large", $"Request body is larger than the {limit}-byte limit");
+                    return TooLarge(context, limit);
                 }
                 catch (IOException ex) when (ex is not BadHttpRequestException && !context.RequestAborted.IsCancellationRequested)
                 {
@@ -86,7 +86,7 @@ internal static class RequestBody
                 if (buffer.WrittenCount > limit)
                 {
                     buffer.Dispose();
-                    return Fail(413, "body_too_large", $"Request body is larger than the {limit}-byte limit");
+                    return TooLarge(context, limit);
                 }
             }
             return new ReadResult(buffer, 0, null, null);
@@ -162,4 +162,15 @@ internal static class RequestBody
         string.Equals(transferEncoding.Trim(), "chunked", StringComparison.OrdinalIgnoreCase);
 
     private static ReadResult Fail(int status, string code, string detail) => new(null, status, code, detail);
+
+    /// <summary>
+    /// 413, and the connection closes after it: the rest of the body is not read (Kestrel cannot
+    /// drain more than its limit either), so a client must not send its next request on this
+    /// connection. Said in the answer, not learnt from a broken pipe on the next request.
+    /// </summary>
+    private static ReadResult TooLarge(HttpContext context, long limit)
+    {
+        context.Response.Headers.Connection = "close";
+        return Fail(413, "body_too_large", $"Request body is larger than the {limit}-byte limit");
+    }
 }

@@ -267,6 +267,25 @@ public sealed class StrictInputTests
             "Content-Length 1 MiB + 1");
     }
 
+    [Theory]
+    [InlineData("/execute")]
+    [InlineData("/receipts/verify")]
+    public async Task A_413_says_the_connection_closes_after_it(string path)
+    {
+        // The unread rest of the body cannot be drained: a client that took the connection for
+        // reusable sent its next request into a closed socket (a broken pipe, not an answer).
+        await using var gateway = await GatewayServer.StartAsync();
+        var exchange = await OpenExec.Gateway.Tests.Security.RawExchange.SendAsync(
+            gateway.BaseAddress,
+            System.Text.Encoding.ASCII.GetBytes($"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {OneMiB + 1}\r\nExpect: 100-continue\r\n\r\n"),
+            halfClose: false,
+            TimeSpan.FromSeconds(10));
+
+        Assert.Equal(413, exchange.Status);
+        Assert.Equal("body_too_large", exchange.Code);
+        Assert.Equal("close", exchange.Headers["connection"]);
+    }
+
     /// <summary>
     /// Over HTTP/2 the 413 is answered from the declared length, then the unread rest of the body
     /// is refused with RST_STREAM(NO_ERROR), as RFC 9113 section 8.1 allows; a client must keep the
