@@ -302,7 +302,9 @@ public sealed class RedisGatewayTests : IDisposable
         var fromB = await Json.ReadAsync(await b.ExecuteAsync("echo", new { i = 2 }, "bound-b"));
         var documentA = ReceiptDocument.Parse(OpenExec.Core.Json.StrictJson.Parse(System.Text.Encoding.UTF8.GetBytes(fromA.GetProperty("receipt_document").GetRawText())));
         var gatewayB = fromB.GetProperty("receipt_document").GetProperty("body").Str("gateway");
+        // Each instance registers its keys before it copies its first receipt.
         await RedisStores.EventuallyAsync(async () => (await b.Client.GetAsync($"/receipts/{documentA.Body.ExecId}")).StatusCode == HttpStatusCode.OK, "copied");
+        await RedisStores.EventuallyAsync(async () => (await a.Client.GetAsync($"/receipts/{fromB.Str("id")}")).StatusCode == HttpStatusCode.OK, "copied");
 
         // Each instance's key is listed with the gateway that signs with it, by every instance.
         foreach (var at in new[] { a, b })
