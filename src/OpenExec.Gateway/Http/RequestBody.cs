@@ -44,6 +44,15 @@ internal static class RequestBody
         }
         if (request.ContentLength is { } declared && declared > limit)
         {
+            // Answered from the declared length, the body unread. A client still sending it (no
+            // Expect: 100-continue: fetch, requests) met the connection's close before it could
+            // read the 413, as a broken pipe. Up to a bound, Kestrel reads the rest off and
+            // discards it after the answer, and the connection stays usable; beyond, it closes.
+            if (declared <= DrainedMultiple * limit && context.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } drained)
+            {
+                drained.MaxRequestBodySize = declared;
+                return TooLarge(context, limit, drained: true);
+            }
             return TooLarge(context, limit);
         }
         // Our own limit, on the body's bytes, is enforced below; Kestrel's is lifted so that it
@@ -163,14 +172,20 @@ internal static class RequestBody
 
     private static ReadResult Fail(int status, string code, string detail) => new(null, status, code, detail);
 
+    /// <summary>How large a declared body, in multiples of the limit, is still read off and discarded after its 413.</summary>
+    internal const long DrainedMultiple = 8;
+
     /// <summary>
-    /// 413, and the connection closes after it: the rest of the body is not read (Kestrel cannot
-    /// drain more than its limit either), so a client must not send its next request on this
-    /// connection. Said in the answer, not learnt from a broken pipe on the next request.
+    /// 413. Unless the rest of the body is drained, the connection closes after it (Kestrel
+    /// cannot read more than its limit either), and the answer says so: a client must not send
+    /// its next request on it, and learns that from the answer, not from a broken pipe.
     /// </summary>
-    private static ReadResult TooLarge(HttpContext context, long limit)
+    private static ReadResult TooLarge(HttpContext context, long limit, bool drained = false)
     {
-        context.Response.Headers.Connection = "close";
+        if (!drained)
+        {
+            context.Response.Headers.Connection = "close";
+        }
         return Fail(413, "body_too_large", $"Request body is larger than the {limit}-byte limit");
     }
 }
