@@ -182,7 +182,9 @@ internal static class RequestBody
     /// </summary>
     private static ReadResult TooLarge(HttpContext context, long limit, bool drained = false)
     {
-        if (!drained)
+        // HTTP/2 and 3 have no Connection header (Kestrel strips it, with a warning each time):
+        // there the rest of the stream is refused with a reset instead.
+        if (!drained && !HttpProtocol.IsHttp2(context.Request.Protocol) && !HttpProtocol.IsHttp3(context.Request.Protocol))
         {
             context.Response.Headers.Connection = "close";
         }

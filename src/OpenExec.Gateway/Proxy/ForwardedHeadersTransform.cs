@@ -42,11 +42,14 @@ internal sealed class ForwardedHeadersTransform : ITransformProvider
     /// </summary>
     internal static ValueTask KeepRedirectsBehindTheGateway(ResponseTransformContext context)
     {
-        if (context.ProxyResponse?.Headers.Location is { IsAbsoluteUri: true } location
+        if (context.ProxyResponse?.Headers.Location is { } location
             && context.ProxyResponse.RequestMessage?.RequestUri is { } sent
-            && Uri.Compare(location, sent, UriComponents.SchemeAndServer, UriFormat.UriEscaped, StringComparison.OrdinalIgnoreCase) == 0)
+            // A scheme-relative "//backend:5100/x" is relative to .NET: resolved, it names the backend too.
+            && (location.IsAbsoluteUri || location.OriginalString.StartsWith("//", StringComparison.Ordinal) || location.OriginalString.StartsWith(@"\\", StringComparison.Ordinal))
+            && Uri.TryCreate(sent, location, out var target)
+            && Uri.Compare(target, sent, UriComponents.SchemeAndServer, UriFormat.UriEscaped, StringComparison.OrdinalIgnoreCase) == 0)
         {
-            context.HttpContext.Response.Headers.Location = location.GetComponents(UriComponents.PathAndQuery | UriComponents.Fragment, UriFormat.UriEscaped);
+            context.HttpContext.Response.Headers.Location = target.GetComponents(UriComponents.PathAndQuery | UriComponents.Fragment, UriFormat.UriEscaped);
         }
         return ValueTask.CompletedTask;
     }

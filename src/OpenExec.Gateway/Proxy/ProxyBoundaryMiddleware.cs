@@ -277,8 +277,9 @@ internal sealed class ProxyBoundaryMiddleware(RequestDelegate next, ExecutionPip
         }
         // The receipt hashes the answer's bytes as the backend sends them: compressed, they are
         // not what the agent's client reads (it decompresses), and the agent could not check its
-        // result against the receipt. The backend answers an action uncompressed.
-        request.Headers.AcceptEncoding = default;
+        // result against the receipt. Asked for the identity coding (no header at all would
+        // mean any coding is acceptable, RFC 9110 section 12.5.3).
+        request.Headers.AcceptEncoding = "identity";
         request.Headers.TransferEncoding = default;
         // Exactly the Content-Type the hash covers (parameters included), as it was checked.
         request.ContentType = contentType;

@@ -108,24 +108,27 @@ internal static class ReceiptEndpoints
         }
         context.Response.ContentType = "application/x-ndjson";
         var body = context.Response.BodyWriter;
+        // Another gateway's chain is read from the store's copies, its head first: the chain only
+        // grows at its tail, so a page read after it that lacks receipts up to that head lacks
+        // them for good (read the other way round, a copy landing in between looked like expiry).
+        var otherHead = gateway == identity.GatewayId ? null : await store.GetHeadAsync(gateway, context.RequestAborted).ConfigureAwait(false);
         while (limit > 0)
         {
             var docs = await store.ListReceiptsAsync(gateway, after, Math.Min(limit, ListPageSize), context.RequestAborted).ConfigureAwait(false);
             if (!context.Response.HasStarted && gateway != identity.GatewayId
                 && (docs.Count == 0 || docs[0].Body.Seq != after + 1))
             {
-                // Another gateway's chain, read from the store's copies. One it has never seen is
-                // not an empty chain (a mistyped id would export nothing and audit clean); one whose
-                // copies after 'after' have expired (Redis keeps them for the nonce retention) is
-                // not one that ends there, or begins later: that gateway's own ledger has them.
+                // One the store has never seen is not an empty chain (a mistyped id would export
+                // nothing and audit clean); one whose copies after 'after' have expired (Redis
+                // keeps them for the nonce retention) is not one that ends there, or begins
+                // later: that gateway's own ledger has them.
                 var name = gateway.Length > 80 ? gateway[..80] : gateway;
-                var head = await store.GetHeadAsync(gateway, context.RequestAborted).ConfigureAwait(false);
-                if (head is null)
+                if (otherHead is null && docs.Count == 0)
                 {
                     await Problem.WriteAsync(context, 404, "gateway_not_found", $"No chain of gateway '{name}' in this store (GET /receipts/gateways lists them)").ConfigureAwait(false);
                     return;
                 }
-                if (docs.Count > 0 || head.Seq > after)
+                if (docs.Count > 0 || otherHead!.Seq > after)
                 {
                     var kept = docs.Count > 0 ? $"; the first kept is seq {docs[0].Body.Seq} (ask with after={docs[0].Body.Seq - 1})" : "";
                     await Problem.WriteAsync(context, 410, "receipts_expired", $"Receipts of gateway '{name}' after seq {after} are no longer kept in this store, whose copies of other gateways' receipts expire with the nonce retention{kept}; that gateway's own ledger keeps its whole chain: ask it").ConfigureAwait(false);

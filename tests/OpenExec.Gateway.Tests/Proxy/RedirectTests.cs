@@ -22,12 +22,13 @@ public sealed class RedirectTests : IDisposable
     [Theory]
     [InlineData("/v1/make", "{backend}/v1/after?x=1#top", "/v1/after?x=1#top")] // the backend's own address: kept behind the gateway
     [InlineData("/v1/make-pass", "{backend}/v1/read", "/v1/read")]             // on a pass-through route too
+    [InlineData("/v1/scheme-relative", "{authority}/v1/direct", "/v1/direct")] // "//backend:port/x": relative to .NET, the backend all the same
     [InlineData("/v1/relative", "/v1/after", "/v1/after")]                      // relative: already resolves against the gateway
     [InlineData("/v1/elsewhere", "https://idp.example/login", "https://idp.example/login")] // another site: the backend's choice
     public async Task A_redirect_to_the_backends_own_address_reaches_the_agent_relative(string path, string location, string expected)
     {
         var backendUrl = _backend.Urls[0];
-        _backend.Given(Request.Create().WithPath(path)).RespondWith(Response.Create().WithStatusCode(303).WithHeader("Location", location.Replace("{backend}", backendUrl, StringComparison.Ordinal)));
+        _backend.Given(Request.Create().WithPath(path)).RespondWith(Response.Create().WithStatusCode(303).WithHeader("Location", location.Replace("{backend}", backendUrl, StringComparison.Ordinal).Replace("{authority}", "//" + new Uri(backendUrl).Authority, StringComparison.Ordinal)));
         var settings = ProxyConfig.Route("r", "op", "v1", backendUrl + "/");
         if (path.EndsWith("-pass", StringComparison.Ordinal))
         {
