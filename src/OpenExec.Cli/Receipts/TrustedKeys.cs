@@ -3,6 +3,7 @@ using NSec.Cryptography;
 using OpenExec.Cli.Infrastructure;
 using OpenExec.Core.Crypto;
 using OpenExec.Core.Json;
+using OpenExec.Core.Receipts;
 
 namespace OpenExec.Cli.Receipts;
 
@@ -28,7 +29,7 @@ internal sealed class TrustedKeys
 
     /// <summary>The trusted keys that verify what <paramref name="gateway"/> signed.</summary>
     public Func<string, PublicKey?> For(string gateway)
-        => kid => _keys.TryGetValue(kid, out var entry) && (entry.Gateways is null || entry.Gateways.Contains(gateway, StringComparer.Ordinal)) ? entry.Key : null;
+        => kid => _keys.TryGetValue(kid, out var entry) && KeyBinding.Signs(entry.Gateways, gateway) ? entry.Key : null;
 
     /// <summary>
     /// Why <paramref name="kid"/> gave no key for <paramref name="gateway"/>'s signature: not
@@ -40,9 +41,9 @@ internal sealed class TrustedKeys
         {
             return $"key id '{kid}' is not among the trusted keys";
         }
-        return entry.Gateways is null || entry.Gateways.Contains(gateway, StringComparer.Ordinal)
+        return KeyBinding.Signs(entry.Gateways, gateway)
             ? null
-            : $"key {kid} is the key of gateway {string.Join(", ", entry.Gateways)} in {Source}, not of {gateway}: one gateway's key cannot vouch for another's chain";
+            : $"key {kid} is the key of gateway {string.Join(", ", entry.Gateways!)} in {Source}, not of {gateway}: one gateway's key cannot vouch for another's chain";
     }
 
     /// <summary>The <c>--keys</c>, <c>--url</c> and <c>--pin</c> options, shared by verify and audit.</summary>
@@ -155,7 +156,9 @@ internal sealed class TrustedKeys
         for (var i = 0; i < array.Items.Count; i++)
         {
             var (kid, key, gateways) = ParseJwk(array.Items[i], $"{source}: key {i + 1}", exitCode);
-            keys.TryAdd(kid, (key, gateways));
+            // One kid listed twice (key sets of two deployments given one key file, merged):
+            // it signs for the gateways of both entries.
+            keys[kid] = keys.TryGetValue(kid, out var listed) ? (listed.Key, KeyBinding.Merge(listed.Gateways, gateways)) : (key, gateways);
         }
         if (keys.Count == 0)
         {

@@ -33,7 +33,7 @@ internal sealed class SigningKeyDirectory(IExecutionStore store)
     }
 
     private PublicKey? Find(string kid, string gateway)
-        => _keys.TryGetValue(kid, out var entry) && (entry.Gateways is null || entry.Gateways.Contains(gateway, StringComparer.Ordinal)) ? entry.Key : null;
+        => _keys.TryGetValue(kid, out var entry) && Core.Receipts.KeyBinding.Signs(entry.Gateways, gateway) ? entry.Key : null;
 
     /// <summary>A reload that starts now, or, while one runs (it may have read the list already), the one after it.</summary>
     private Task ReloadStartingNow()
@@ -64,9 +64,11 @@ internal sealed class SigningKeyDirectory(IExecutionStore store)
         {
             if (Base64Url.TryDecode(record.X, out var raw) && raw.Length == 32)
             {
-                // The gateways a key signs for only grow (another instance given the same key file).
-                var key = _keys.TryGetValue(record.Kid, out var known) ? known.Key : PublicKey.Import(SignatureAlgorithm.Ed25519, raw, KeyBlobFormat.RawPublicKey);
-                _keys[record.Kid] = (key, record.Gateways);
+                // The gateways a key signs for only grow (another instance given the same key file;
+                // a Redis that lost its listing and has it back only in part, for now).
+                _keys[record.Kid] = _keys.TryGetValue(record.Kid, out var known)
+                    ? (known.Key, Core.Receipts.KeyBinding.Merge(known.Gateways, record.Gateways))
+                    : (PublicKey.Import(SignatureAlgorithm.Ed25519, raw, KeyBlobFormat.RawPublicKey), record.Gateways);
             }
         }
     }

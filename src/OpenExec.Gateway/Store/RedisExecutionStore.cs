@@ -455,9 +455,14 @@ internal sealed class RedisExecutionStore : IExecutionStore, IDisposable
         var entries = await RunAsync(db => db.HashGetAllAsync(RedisScripts.Keys)).ConfigureAwait(false);
         var signers = await RunAsync(db => db.SetMembersAsync(RedisScripts.Signers)).ConfigureAwait(false);
         var keys = entries.ToDictionary(e => e.Name.ToString(), e => (X: e.Value.ToString(), Gateways: (SortedSet<string>?)null), StringComparer.Ordinal);
+        var anyGateway = new HashSet<string>(StringComparer.Ordinal);
         void Bind(string kid, string gateway)
         {
-            if (keys.TryGetValue(kid, out var key))
+            if (gateway == RedisScripts.AnyGateway)
+            {
+                anyGateway.Add(kid);
+            }
+            else if (keys.TryGetValue(kid, out var key))
             {
                 (key.Gateways ??= new SortedSet<string>(StringComparer.Ordinal)).Add(gateway);
                 keys[kid] = key;
@@ -477,7 +482,8 @@ internal sealed class RedisExecutionStore : IExecutionStore, IDisposable
             keys.TryAdd(local.Kid, (local.X, null));
             Bind(local.Kid, _identity.GatewayId);
         }
-        return keys.OrderBy(k => k.Key, StringComparer.Ordinal).Select(k => new SigningKeyRecord(k.Key, k.Value.X, k.Value.Gateways?.ToList())).ToList();
+        return keys.OrderBy(k => k.Key, StringComparer.Ordinal)
+            .Select(k => new SigningKeyRecord(k.Key, k.Value.X, anyGateway.Contains(k.Key) ? null : k.Value.Gateways?.ToList())).ToList();
     }
 
     public async ValueTask<bool> PingAsync(CancellationToken cancellationToken)

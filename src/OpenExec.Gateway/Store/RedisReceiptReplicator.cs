@@ -146,10 +146,8 @@ internal sealed class RedisReceiptReplicator : IDisposable
                     // on the embedded store, or before Redis lost its data), and every instance
                     // serves and verifies them with the keys Redis lists.
                     var keys = await _store.Ledger.ListKeysAsync(stop).ConfigureAwait(false);
-                    // Whose keys they are first: a key listed before its gateway would verify any
-                    // gateway's receipts for that moment.
-                    await db.SetAddAsync(RedisScripts.Signers, [.. keys.Select(k => RedisScripts.Signer(k.Kid, identity.GatewayId))]).ConfigureAwait(false);
-                    await db.HashSetAsync(RedisScripts.Keys, [.. keys.Select(k => new HashEntry(k.Kid, k.X))]).ConfigureAwait(false);
+                    await db.ScriptEvaluateAsync(RedisScripts.RegisterKeys, [RedisScripts.Keys, RedisScripts.Signers],
+                        [identity.GatewayId, .. keys.SelectMany(k => new RedisValue[] { k.Kid, k.X })]).ConfigureAwait(false);
                     copied = await ReadHeadAsync(db, stop).ConfigureAwait(false);
                     CopiedSeq = copied;
                     StoreLog.ReplicationResumed(_log, copied);

@@ -49,6 +49,34 @@ internal static class RedisScripts
 
     public static RedisValue Signer(string kid, string gateway) => kid + " " + gateway;
 
+    /// <summary>The signer entry of a key whose gateways are not known: it vouches for any gateway's receipts.</summary>
+    public const string AnyGateway = "*";
+
+    /// <summary>
+    /// Registers a gateway's keys (KEYS: <see cref="Keys"/>, <see cref="Signers"/>; ARGV: the
+    /// gateway, then kid and x of each key), whose gateways first. A key already listed with no
+    /// gateway at all was listed before keys were bound to gateways: who else signed with it (one
+    /// key file given to several instances) is not known, so it is marked as any gateway's rather
+    /// than bound to the first to register it, which would fail the others' receipts for good.
+    /// </summary>
+    public const string RegisterKeys = """
+        local members = nil
+        for i = 2, #ARGV, 2 do
+          local kid, prefix = ARGV[i], ARGV[i] .. ' '
+          if redis.call('HEXISTS', KEYS[1], kid) == 1 then
+            members = members or redis.call('SMEMBERS', KEYS[2])
+            local bound = false
+            for _, m in ipairs(members) do
+              if string.sub(m, 1, #prefix) == prefix then bound = true break end
+            end
+            if not bound then redis.call('SADD', KEYS[2], prefix .. '*') end
+          end
+          redis.call('SADD', KEYS[2], prefix .. ARGV[1])
+          redis.call('HSET', KEYS[1], kid, ARGV[i + 1])
+        end
+        return 1
+        """;
+
     /// <summary>
     /// How long an instance that took over an expired claim has to write its outcome_unknown
     /// receipt before another may take the claim over in its turn (it died in between).

@@ -127,6 +127,15 @@ public sealed class ReceiptAuditTests : IDisposable
         Assert.Contains("the checkpoint is signed by a key not trusted for it", withHead.Out, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task A_key_listed_twice_for_two_gateways_vouches_for_both()
+    {
+        // Key sets of two deployments given one key file, merged into one file.
+        var merged = _files.KeysFile((_keyA, "gw-a"), (_keyA, "gw-b"));
+        var run = await Tool.RunAsync("receipts", "audit", "--file", Write(Interleave(Chain(_keyA, "gw-a", 2, batch: 2), Chain(_keyA, "gw-b", 2, batch: 2))), "--keys", merged);
+        Assert.True(run.ExitCode == 0, run.ToString());
+    }
+
     [Theory]
     [InlineData("[]")]
     [InlineData("\"gw-a\"")]

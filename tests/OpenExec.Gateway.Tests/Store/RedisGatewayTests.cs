@@ -327,6 +327,33 @@ public sealed class RedisGatewayTests : IDisposable
         }
     }
 
+    [Fact]
+    public async Task A_key_listed_before_keys_were_bound_stays_any_gateways_when_another_instance_shares_its_file()
+    {
+        await using var a = await StartAsync();
+        var fromA = await Json.ReadAsync(await a.ExecuteAsync("echo", new { i = 1 }, "legacy-a"));
+        using var redis = await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync(_redis.Configuration);
+        await RedisStores.EventuallyAsync(async () => await redis.GetDatabase().HashLengthAsync(RedisScripts.Keys) > 0 && await redis.GetDatabase().KeyExistsAsync(RedisScripts.Receipt(fromA.Str("id"))), "copied");
+        // As a gateway from before keys were bound left it: the key listed, no gateway with it.
+        await redis.GetDatabase().KeyDeleteAsync(RedisScripts.Signers);
+
+        // Another instance given the same key file registers it: it must not take the key for its
+        // own alone, or every receipt the first signed would fail for good once it is retired.
+        await using var b = await GatewayServer.StartAsync(settings: new Dictionary<string, string?>
+        {
+            ["ConnectionStrings:Redis"] = _redis.Configuration,
+            ["OpenExec:ReceiptKeyPath"] = Path.Combine(a.DataDir, "receipt-signing-key.pem"),
+        });
+        var fromB = await Json.ReadAsync(await b.ExecuteAsync("echo", new { i = 2 }, "legacy-b"));
+        await RedisStores.EventuallyAsync(async () => (await a.Client.GetAsync($"/receipts/{fromB.Str("id")}")).StatusCode == HttpStatusCode.OK, "copied");
+
+        var key = Assert.Single((await Json.ReadAsync(await b.Client.GetAsync("/.well-known/openexec-keys"))).GetProperty("keys").EnumerateArray());
+        Assert.False(key.TryGetProperty("gateways", out _), key.GetRawText());
+        var request = "{\"receipt_document\":" + fromA.GetProperty("receipt_document").GetRawText() + "}";
+        var verified = await Json.ReadAsync(await b.PostJsonAsync("/receipts/verify", request));
+        Assert.True(verified.GetProperty("valid").GetBoolean(), verified.GetRawText());
+    }
+
     public void Dispose() => _redis.Dispose();
 
     private Task<GatewayServer> StartAsync()
