@@ -1,5 +1,6 @@
 using System.Reflection;
 using System.Threading.RateLimiting;
+using Microsoft.AspNetCore.DataProtection;
 using Microsoft.AspNetCore.RateLimiting;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using OpenExec.Gateway.Actions;
@@ -252,11 +253,12 @@ internal static class GatewayHostingExtensions
             sp.GetRequiredService<RouteActions>(),
             sp.GetRequiredService<ILogger<StartupRoutesConfigProvider>>()));
         services.AddSingleton<IProxyConfigProvider>(sp => sp.GetRequiredService<StartupRoutesConfigProvider>());
-        // YARP registers ASP.NET Core data protection (for session-affinity cookies, which no
-        // route here needs), whose hosted service made a key ring at every start: a key file
-        // under $HOME/.aspnet, outside the data dir, and a warning that it was stored
-        // unencrypted. Its keys stay in memory, and are made only if something protects data.
-        services.Configure<Microsoft.AspNetCore.DataProtection.KeyManagement.KeyManagementOptions>(o => o.XmlRepository = new InMemoryKeyRepository());
+        // YARP registers ASP.NET Core data protection for its session-affinity cookies, whose
+        // hosted service made a key ring at every start: a key file under $HOME/.aspnet, outside
+        // the data dir, and a warning that it was stored unencrypted. Its keys live in the data
+        // dir (owner-only; a cluster's affinity cookies then outlive a restart), made only when a
+        // route uses session affinity.
+        services.AddDataProtection().PersistKeysToFileSystem(new DirectoryInfo(Path.Combine(identity.DataDir, "data-protection-keys")));
         foreach (var keyRingAtStart in services.Where(d => d.ServiceType == typeof(IHostedService) && d.ImplementationType?.FullName == "Microsoft.AspNetCore.DataProtection.Internal.DataProtectionHostedService").ToList())
         {
             services.Remove(keyRingAtStart);
@@ -444,29 +446,6 @@ internal sealed record SlowClientLimits(TimeSpan RequestHeadersTimeout, MinDataR
         {
             problems.Add($"{section.Path}:{key} is not a valid {(typeof(T) == typeof(TimeSpan) ? "time span (hh:mm:ss)" : "number")}: '{section[key]}'");
             return fallback;
-        }
-    }
-}
-
-/// <summary>Data protection keys kept in memory only: nothing in the gateway protects data with them.</summary>
-internal sealed class InMemoryKeyRepository : Microsoft.AspNetCore.DataProtection.Repositories.IXmlRepository
-{
-    private readonly List<System.Xml.Linq.XElement> _elements = [];
-    private readonly Lock _gate = new();
-
-    public IReadOnlyCollection<System.Xml.Linq.XElement> GetAllElements()
-    {
-        lock (_gate)
-        {
-            return [.. _elements];
-        }
-    }
-
-    public void StoreElement(System.Xml.Linq.XElement element, string friendlyName)
-    {
-        lock (_gate)
-        {
-            _elements.Add(element);
         }
     }
 }

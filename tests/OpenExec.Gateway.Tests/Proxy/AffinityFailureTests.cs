@@ -40,4 +40,46 @@ public sealed class AffinityFailureTests
         Assert.Equal(HttpStatusCode.OK, again.StatusCode);
         Assert.Single(backend.Seen);
     }
+
+    [Fact]
+    public async Task An_affinity_cookie_outlives_a_restart_because_its_key_is_kept_in_the_data_dir()
+    {
+        using var backend = new RecordingBackend();
+        var settings = ProxyConfig.Route("r", "op", "v1", backend.Address);
+        settings["ReverseProxy:Clusters:r:SessionAffinity:Enabled"] = "true";
+        settings["ReverseProxy:Clusters:r:SessionAffinity:Policy"] = "Cookie";
+        settings["ReverseProxy:Clusters:r:SessionAffinity:FailurePolicy"] = "Return503Error";
+        settings["ReverseProxy:Clusters:r:SessionAffinity:AffinityKeyName"] = "aff";
+        var dataDir = TempDir.Create();
+        try
+        {
+            HttpRequestMessage Post(string nonce, string? cookie)
+            {
+                var request = new HttpRequestMessage(HttpMethod.Post, "/v1/a") { Content = new StringContent("{}", System.Text.Encoding.UTF8, "application/json") };
+                request.Headers.TryAddWithoutValidation("Idempotency-Key", nonce);
+                if (cookie is not null)
+                {
+                    request.Headers.TryAddWithoutValidation("Cookie", cookie);
+                }
+                return request;
+            }
+            string cookie;
+            await using (var first = await GatewayServer.StartAsync(settings, dataDir: dataDir))
+            {
+                var answer = await first.Client.SendAsync(Post("k-first", null));
+                Assert.Equal(HttpStatusCode.OK, answer.StatusCode);
+                cookie = answer.Headers.GetValues("Set-Cookie").Single(c => c.StartsWith("aff=", StringComparison.Ordinal)).Split(';')[0];
+            }
+            Assert.NotEmpty(Directory.EnumerateFiles(Path.Combine(dataDir, "data-protection-keys")));
+
+            // Unreadable after a restart, it was refused under Return503Error (a 502, nothing sent).
+            await using var again = await GatewayServer.StartAsync(settings, dataDir: dataDir);
+            Assert.Equal(HttpStatusCode.OK, (await again.Client.SendAsync(Post("k-again", cookie))).StatusCode);
+            Assert.Equal(2, backend.Seen.Count);
+        }
+        finally
+        {
+            TempDir.Delete(dataDir);
+        }
+    }
 }
