@@ -9,7 +9,9 @@ public static class SecretText
 {
     /// <summary>
     /// An address with its user info (<c>user:password@</c>) and its query and fragment
-    /// (<c>?api_key=...</c>) replaced by <c>***</c>; the scheme, host, port and path kept.
+    /// (<c>?api_key=...</c>) replaced by <c>***</c>; the scheme, host, port and path kept. Anything
+    /// before the last '@' counts as user info, whatever it holds (a password may hold '/'), so a
+    /// path with an '@' is hidden too: a message may show less, never a password.
     /// </summary>
     public static string Address(string? address)
     {
@@ -18,19 +20,18 @@ public static class SecretText
             return "";
         }
         var text = address;
+        // User info first, over the whole text: a password may hold '/', '?' or '#' too.
+        var scheme = text.IndexOf("://", StringComparison.Ordinal);
+        var authorityStart = scheme >= 0 ? scheme + 3 : 0;
+        var at = text.LastIndexOf('@');
+        if (at >= authorityStart)
+        {
+            text = text[..authorityStart] + "***" + text[at..];
+        }
         var tail = text.AsSpan().IndexOfAny('?', '#');
         if (tail >= 0)
         {
             text = text[..(tail + 1)] + "***";
-        }
-        var scheme = text.IndexOf("://", StringComparison.Ordinal);
-        var authorityStart = scheme >= 0 ? scheme + 3 : 0;
-        var authorityEnd = text.AsSpan(authorityStart).IndexOfAny('/', '?', '#');
-        authorityEnd = authorityEnd < 0 ? text.Length : authorityStart + authorityEnd;
-        var at = text.AsSpan(authorityStart, authorityEnd - authorityStart).LastIndexOf('@');
-        if (at >= 0)
-        {
-            text = text[..authorityStart] + "***" + text[(authorityStart + at)..];
         }
         return text;
     }

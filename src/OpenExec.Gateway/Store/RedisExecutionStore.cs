@@ -185,7 +185,7 @@ internal sealed class RedisExecutionStore : IExecutionStore, IDisposable
                 }
                 catch (ArgumentException)
                 {
-                    return $"element {i + 1} of the comma-separated string is an option StackExchange.Redis does not know (not shown: it may be part of a password, which cannot hold ',' here)";
+                    return $"element {i + 1} of the comma-separated string is an option StackExchange.Redis does not know, or a value it cannot read (not shown: it may be part of a password, which cannot hold ',' here)";
                 }
                 continue;
             }
