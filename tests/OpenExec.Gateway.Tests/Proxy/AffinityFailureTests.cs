@@ -10,15 +10,22 @@ namespace OpenExec.Gateway.Tests.Proxy;
 /// </summary>
 public sealed class AffinityFailureTests
 {
-    [Fact]
-    public async Task A_request_refused_by_session_affinity_never_sent_consumes_nothing()
+    /// <summary>One route whose cluster pins clients by cookie <c>aff</c>, refusing (Return503Error) a key it cannot read.</summary>
+    private static Dictionary<string, string?> WithCookieAffinity(RecordingBackend backend)
     {
-        using var backend = new RecordingBackend();
         var settings = ProxyConfig.Route("r", "op", "v1", backend.Address);
         settings["ReverseProxy:Clusters:r:SessionAffinity:Enabled"] = "true";
         settings["ReverseProxy:Clusters:r:SessionAffinity:Policy"] = "Cookie";
         settings["ReverseProxy:Clusters:r:SessionAffinity:FailurePolicy"] = "Return503Error";
         settings["ReverseProxy:Clusters:r:SessionAffinity:AffinityKeyName"] = "aff";
+        return settings;
+    }
+
+    [Fact]
+    public async Task A_request_refused_by_session_affinity_never_sent_consumes_nothing()
+    {
+        using var backend = new RecordingBackend();
+        var settings = WithCookieAffinity(backend);
         await using var gateway = await GatewayServer.StartAsync(settings);
 
         var bogus = new HttpRequestMessage(HttpMethod.Post, "/v1/a") { Content = new StringContent("{}", System.Text.Encoding.UTF8, "application/json") };
@@ -45,11 +52,7 @@ public sealed class AffinityFailureTests
     public async Task An_affinity_cookie_outlives_a_restart_because_its_key_is_kept_in_the_data_dir()
     {
         using var backend = new RecordingBackend();
-        var settings = ProxyConfig.Route("r", "op", "v1", backend.Address);
-        settings["ReverseProxy:Clusters:r:SessionAffinity:Enabled"] = "true";
-        settings["ReverseProxy:Clusters:r:SessionAffinity:Policy"] = "Cookie";
-        settings["ReverseProxy:Clusters:r:SessionAffinity:FailurePolicy"] = "Return503Error";
-        settings["ReverseProxy:Clusters:r:SessionAffinity:AffinityKeyName"] = "aff";
+        var settings = WithCookieAffinity(backend);
         var dataDir = TempDir.Create();
         try
         {
