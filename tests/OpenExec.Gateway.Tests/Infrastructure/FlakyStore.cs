@@ -64,13 +64,22 @@ internal sealed class FlakyStore(IExecutionStore inner) : IExecutionStore
 
     public ValueTask<ReceiptDocument?> GetReceiptAsync(string execId, CancellationToken cancellationToken) => inner.GetReceiptAsync(execId, cancellationToken);
 
-    public ValueTask<IReadOnlyList<ReceiptDocument>> ListReceiptsAsync(string gateway, long afterSeq, int limit, CancellationToken cancellationToken)
+    /// <summary>The head of another gateway's chain, as a store holding copies of it would answer (no receipts of it are held).</summary>
+    public ChainHead? OtherHead;
+
+    /// <summary>Runs after each listing: another instance's copy landing between two reads.</summary>
+    public Action? AfterListing;
+
+    public async ValueTask<IReadOnlyList<ReceiptDocument>> ListReceiptsAsync(string gateway, long afterSeq, int limit, CancellationToken cancellationToken)
     {
         LargestListing = Math.Max(LargestListing, limit);
-        return inner.ListReceiptsAsync(gateway, afterSeq, limit, cancellationToken);
+        var listed = await inner.ListReceiptsAsync(gateway, afterSeq, limit, cancellationToken);
+        AfterListing?.Invoke();
+        return listed;
     }
 
-    public ValueTask<ChainHead?> GetHeadAsync(string gateway, CancellationToken cancellationToken) => inner.GetHeadAsync(gateway, cancellationToken);
+    public ValueTask<ChainHead?> GetHeadAsync(string gateway, CancellationToken cancellationToken)
+        => OtherHead is { } other && other.Gateway == gateway ? ValueTask.FromResult<ChainHead?>(other) : inner.GetHeadAsync(gateway, cancellationToken);
 
     public ValueTask<IReadOnlyList<ChainHead>> ListGatewaysAsync(CancellationToken cancellationToken) => inner.ListGatewaysAsync(cancellationToken);
 

@@ -118,6 +118,25 @@ public sealed class ReceiptEndpointTests
     }
 
     [Fact]
+    public async Task Following_another_gateways_chain_at_its_head_is_an_empty_page_when_a_copy_lands_meanwhile()
+    {
+        // The auditor asks for what follows the head it knows (seq 3); the next copy lands after
+        // the page was read: the chain did not expire, it grew.
+        FlakyStore? store = null;
+        await using var gateway = await GatewayServer.StartAsync(configure: builder =>
+            builder.Services.AddSingleton<OpenExec.Gateway.Store.IExecutionStore>(sp => store = new FlakyStore(sp.GetRequiredService<OpenExec.Gateway.Store.SqliteExecutionStore>())));
+        await gateway.Client.GetAsync("/health");
+        const string other = "gw-00000000000000aa";
+        store!.OtherHead = new OpenExec.Gateway.Store.ChainHead(other, 3, new string('3', 64));
+        store.AfterListing = () => store.OtherHead = new OpenExec.Gateway.Store.ChainHead(other, 4, new string('4', 64));
+
+        var page = await gateway.Client.GetAsync($"/receipts?gateway={other}&after=3");
+
+        Assert.Equal(HttpStatusCode.OK, page.StatusCode);
+        Assert.Equal("", await page.Content.ReadAsStringAsync());
+    }
+
+    [Fact]
     public async Task A_long_listing_is_read_from_the_store_a_page_at_a_time_and_stays_in_chain_order()
     {
         FlakyStore? store = null;
