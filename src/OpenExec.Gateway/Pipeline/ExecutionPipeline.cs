@@ -302,7 +302,10 @@ internal sealed class ExecutionPipeline
         }
         if (state.Status == NonceStatus.InProgress)
         {
-            return await DenyAsync(attempt, 409, "in_progress", "A request with this nonce is still running; retry later to see its outcome", cancellationToken, decision: Decisions.InProgress).ConfigureAwait(false);
+            // The same request (its hash matched): which attempt is running may be said, so an
+            // agent whose own client gave up can find its receipt once it ends.
+            var running = state.ExecId is { } runningId ? new OriginalAttempt(runningId, null, Decisions.InProgress) : null;
+            return await DenyAsync(attempt, 409, "in_progress", "A request with this nonce is still running; retry later to see its outcome", cancellationToken, decision: Decisions.InProgress, original: running).ConfigureAwait(false);
         }
         var original = new OriginalAttempt(state.ExecId!, state.Receipt, state.Decision ?? Decisions.OutcomeUnknown);
         return await DenyAsync(attempt, 409, "replay_denied", "Replay denied: this nonce was already used for this request", cancellationToken, Decisions.ReplayDenied, original).ConfigureAwait(false);

@@ -198,8 +198,13 @@ public sealed class ProxyStreamingTests : IAsyncLifetime
         time.Advance(TimeSpan.FromSeconds(20));
         var during = await gateway.Client.SendAsync(Post("/v1/long", "k-long"));
         Assert.Equal(HttpStatusCode.Conflict, during.StatusCode);
-        Assert.Equal("in_progress", (await Json.ReadAsync(during)).Str("code"));
+        var inProgress = await Json.ReadAsync(during);
+        Assert.Equal("in_progress", inProgress.Str("code"));
         Assert.Equal("1", during.Headers.RetryAfter!.ToString());
+        // Which attempt is running, so that its receipt can be found once it ends.
+        Assert.Equal(execId, inProgress.GetProperty("original").Str("id"));
+        Assert.Equal("in_progress", inProgress.GetProperty("original").Str("decision"));
+        Assert.Equal(System.Text.Json.JsonValueKind.Null, inProgress.GetProperty("original").GetProperty("receipt").ValueKind);
 
         _lastEvent.TrySetResult();
         Assert.Contains("data: 3", await stream.ReadToEndAsync(), StringComparison.Ordinal);
