@@ -124,7 +124,7 @@ internal sealed class TrustedKeys
     {
         var text = System.Text.Encoding.UTF8.GetString(bytes);
         var keys = new Dictionary<string, (PublicKey Key, IReadOnlyList<string>? Gateways)>(StringComparer.Ordinal);
-        if (text.Contains("-----BEGIN", StringComparison.Ordinal))
+        if (OpenExec.Core.Text.SecretText.IsPem(text))
         {
             try
             {

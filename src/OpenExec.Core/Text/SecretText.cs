@@ -36,7 +36,7 @@ public static class SecretText
         return text;
     }
 
-    /// <summary>True when a value meant as a file path holds a PEM block (a key pasted in its place).</summary>
+    /// <summary>True when a value holds a PEM block: a key file's text, or a key pasted where its path was expected.</summary>
     public static bool IsPem(string? value)
         => value is not null && value.Contains("-----BEGIN", StringComparison.Ordinal);
 }

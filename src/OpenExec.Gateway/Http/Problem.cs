@@ -17,9 +17,8 @@ internal static class Problem
 
     public static Task WriteAsync(HttpContext context, Denial denial)
     {
-        if (denial.Code == "in_progress")
+        if (denial.AskAgainLater)
         {
-            // Its outcome comes when it ends: ask again then, with the same nonce.
             context.Response.Headers.RetryAfter = "1";
         }
         return WriteAsync(context, denial.Status, denial.Code, denial.Detail, denial);

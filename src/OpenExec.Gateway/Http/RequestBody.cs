@@ -160,7 +160,6 @@ internal static class RequestBody
         }
     }
 
-    /// <summary>True for <c>application/json</c> and <c>application/*+json</c>, any parameters.</summary>
     /// <summary>
     /// <c>application/json</c> (SPEC section 3), parameters aside: the gateway's own API, not a
     /// structured-syntax type (<c>application/*+json</c>) whose rules a client might take to apply.

@@ -281,7 +281,7 @@ internal sealed class ExecutionPipeline
         return null;
     }
 
-    internal const string NonceReusedDetail = "Nonce already used for a different request; this one was not run. The first may have run (a retry with changes, or a redirect the client followed): check it before sending this request with a new nonce";
+    private const string NonceReusedDetail = "Nonce already used for a different request; this one was not run. The first may have run (a retry with changes, or a redirect the client followed): check it before sending this request with a new nonce";
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<Authorization> DenyUsedNonceAsync(Attempt attempt, NonceState state, CancellationToken cancellationToken)
@@ -322,7 +322,8 @@ internal sealed class ExecutionPipeline
         var body = Draft(execId, attempt.Request.Action, attempt.Tenant, attempt.NonceSha256 ?? NonceHash.Compute(attempt.Tenant, attempt.Request.Nonce), attempt.RequestSha256, attempt.ApprovalSha256, attempt.ApprovalId, attempt.Started, attempt.TraceId, decision, code);
         var doc = await WriteReceiptAsync(body, null, cancellationToken).ConfigureAwait(false);
         GatewayTelemetry.Decided(attempt.Request.Action, execId, attempt.Tenant, decision, code, doc.Hash, attempt.StartTimestamp);
-        return new Authorization(null, new Denial(status, code, detail, execId, doc.Hash, original));
+        // A nonce still running has its outcome to come: the same request asked again learns it.
+        return new Authorization(null, new Denial(status, code, detail, execId, doc.Hash, original, AskAgainLater: decision == Decisions.InProgress));
     }
 
     /// <summary>

@@ -51,8 +51,11 @@ internal static class Decisions
     public const string OutcomeUnknown = "outcome_unknown";
 }
 
-/// <summary>A refusal at steps 3–6, already receipted.</summary>
-internal sealed record Denial(int Status, string Code, string Detail, string ExecId, string Receipt, OriginalAttempt? Original);
+/// <summary>
+/// A refusal at steps 3–6, already receipted. <paramref name="AskAgainLater"/>: the answer will
+/// change (an attempt still running), so it carries <c>Retry-After</c>.
+/// </summary>
+internal sealed record Denial(int Status, string Code, string Detail, string ExecId, string Receipt, OriginalAttempt? Original, bool AskAgainLater = false);
 
 /// <summary>The first attempt a replay is denied in favour of.</summary>
 internal sealed record OriginalAttempt(string Id, string? Receipt, string Decision);

@@ -14,8 +14,10 @@ namespace OpenExec.Gateway.Proxy;
 /// </summary>
 internal static class ProxiedRequestReader
 {
-    /// <summary>A proxied request as read: the pipeline's request, and the exact body bytes.</summary>
-    /// <summary>The request as hashed: <paramref name="ContentType"/> is the Content-Type it is forwarded with (null: none).</summary>
+    /// <summary>
+    /// A proxied request as read: the pipeline's request, the exact body bytes, and the
+    /// Content-Type as hashed, which it is forwarded with (null: none).
+    /// </summary>
     internal sealed record ProxiedRequest(ExecutionRequest Request, PooledBufferWriter Body, string? ContentType);
 
     internal readonly record struct ReadResult(ProxiedRequest? Request, int Status, string? Code, string? Detail);

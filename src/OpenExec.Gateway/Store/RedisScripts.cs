@@ -47,8 +47,6 @@ internal static class RedisScripts
     /// </summary>
     public static readonly RedisKey Signers = Prefix + "signers";
 
-    public static RedisValue Signer(string kid, string gateway) => kid + " " + gateway;
-
     /// <summary>The signer entry of a key whose gateways are not known: it vouches for any gateway's receipts.</summary>
     public const string AnyGateway = "*";
 
