@@ -85,6 +85,12 @@ internal static class ProxiedRequestReader
             // run another document from the same bytes.
             return Fail(415, "unsupported_media_type", RequestBody.Utf8Only);
         }
+        if (http.Headers.ContainsKey("Content-Range"))
+        {
+            // A partial write (RFC 9110 section 14.5): the approval covers the body's bytes, not
+            // the offset where a backend that honours it would write them.
+            return Fail(400, "invalid_request", "Content-Range (a partial write) cannot be approved: the approval covers the body, not where it goes. Send the whole representation without Content-Range. Nothing was executed.");
+        }
 
         var read = await RequestBody.ReadAsync(context, bodyLimit).ConfigureAwait(false);
         if (!read.Ok)

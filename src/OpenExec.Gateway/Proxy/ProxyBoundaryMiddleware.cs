@@ -36,6 +36,10 @@ internal sealed class ProxyBoundaryMiddleware(RequestDelegate next, ExecutionPip
     /// <summary>The agent's nonce headers: an action's backend gets the nonce once, as <c>Idempotency-Key</c>.</summary>
     private static readonly string[] NonceHeaders = ["OpenExec-Nonce", "Idempotency-Key"];
 
+    /// <summary>Headers an action route's forwarding sets or has checked (besides the nonce).</summary>
+    private static readonly string[] ControlledHeaders =
+        ["Host", "Content-Type", "Content-Length", "Content-Encoding", "Content-Range", "Transfer-Encoding", "Accept-Encoding"];
+
     // The request's state machine is reused from a pool (the Task the middleware contract needs
     // is a small wrapper); it was ~400 bytes per proxied request.
     public Task InvokeAsync(HttpContext context) => RunAsync(context).AsTask();
@@ -73,7 +77,7 @@ internal sealed class ProxyBoundaryMiddleware(RequestDelegate next, ExecutionPip
             }
             // Unchecked, so it must not carry what could turn a read into a write (a method
             // override) or hand the backend an approval.
-            DropHeaders(context.Request);
+            DropHeaders(context.Request, actionRoute: false);
             // Unchecked, so no receipt: a backend's own receipt headers must not pass for one.
             context.Response.OnStarting(static state =>
             {
@@ -270,7 +274,7 @@ internal sealed class ProxyBoundaryMiddleware(RequestDelegate next, ExecutionPip
         // The method the action hash covers, upper-case (SPEC section 5): methods are
         // case-sensitive, and the forwarder sends an unfamiliar one ("purge") as written.
         request.Method = request.Method.ToUpperInvariant();
-        DropHeaders(request);
+        DropHeaders(request, actionRoute: true);
         foreach (var header in NonceHeaders)
         {
             request.Headers.Remove(header);
@@ -322,20 +326,55 @@ internal sealed class ProxyBoundaryMiddleware(RequestDelegate next, ExecutionPip
     private static bool NotForwarded(string name, IHeaderDictionary headers)
     {
         if (name.Equals("Host", StringComparison.OrdinalIgnoreCase) || name.StartsWith("X-Forwarded-", StringComparison.OrdinalIgnoreCase)
-            || DroppedHeaders.Contains(name, StringComparer.OrdinalIgnoreCase) || NonceHeaders.Contains(name, StringComparer.OrdinalIgnoreCase))
+            || DroppedHeaders.Contains(name, StringComparer.OrdinalIgnoreCase) || NonceHeaders.Contains(name, StringComparer.OrdinalIgnoreCase)
+            || IsLookAlike(name, actionRoute: true))
         {
             return true;
         }
         return NamedInConnection(headers).Contains(name, StringComparer.OrdinalIgnoreCase);
     }
 
+    /// <summary>
+    /// A name spelt with '_' that a backend reading '_' as '-' takes for a header the gateway drops
+    /// or controls. CGI-style servers (WSGI, Rack, PHP) turn both <c>X-HTTP-Method-Override</c> and
+    /// <c>X_HTTP_Method_Override</c> into <c>HTTP_X_HTTP_METHOD_OVERRIDE</c>: the look-alike would
+    /// carry what the gateway removed (a method override, another Host, a second Idempotency-Key)
+    /// past it. On an action route the headers its forwarding sets count too.
+    /// </summary>
+    private static bool IsLookAlike(string name, bool actionRoute)
+    {
+        if (!name.Contains('_', StringComparison.Ordinal))
+        {
+            return false;
+        }
+        var reading = name.Replace('_', '-');
+        return reading.StartsWith("X-Forwarded-", StringComparison.OrdinalIgnoreCase)
+            || DroppedHeaders.Contains(reading, StringComparer.OrdinalIgnoreCase)
+            || (actionRoute && (NonceHeaders.Contains(reading, StringComparer.OrdinalIgnoreCase) || ControlledHeaders.Contains(reading, StringComparer.OrdinalIgnoreCase)));
+    }
+
     /// <summary>The header names the client listed in <c>Connection</c>: hop-by-hop too (RFC 9110 7.6.1).</summary>
     private static IEnumerable<string> NamedInConnection(IHeaderDictionary headers)
         => headers.Connection.SelectMany(value => (value ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
 
-    /// <summary>Hop-by-hop headers, those the agent named in <c>Connection</c>, and the ones SPEC section 5 never forwards.</summary>
-    private static void DropHeaders(HttpRequest request)
+    /// <summary>
+    /// Hop-by-hop headers, those the agent named in <c>Connection</c>, the ones SPEC section 5 never
+    /// forwards, and their look-alikes spelt with '_' (<see cref="IsLookAlike"/>).
+    /// </summary>
+    private static void DropHeaders(HttpRequest request, bool actionRoute)
     {
+        List<string>? lookAlikes = null;
+        foreach (var (name, _) in request.Headers)
+        {
+            if (IsLookAlike(name, actionRoute))
+            {
+                (lookAlikes ??= []).Add(name);
+            }
+        }
+        foreach (var name in lookAlikes ?? [])
+        {
+            request.Headers.Remove(name);
+        }
         if (request.Headers.Connection.Count > 0)
         {
             foreach (var name in NamedInConnection(request.Headers).ToList())

@@ -238,6 +238,66 @@ public sealed class ProxyInputTests : IDisposable
         Assert.Contains(seen.Keys, k => string.Equals(k, "X-Kept", StringComparison.OrdinalIgnoreCase));
     }
 
+    /// <summary>Spellings with '_' of headers the gateway drops: CGI-style servers (WSGI, Rack, PHP) read X_HTTP_Method_Override as X-HTTP-Method-Override.</summary>
+    private static readonly string[] DroppedLookAlikes =
+        ["X_HTTP_Method_Override", "x_http_method", "X_Method_Override", "OpenExec_Approval", "X_Original_URL", "X_Rewrite_URL", "X_Original_Method", "X_Override_Method",
+         "X_Forwarded_Host", "X_Forwarded_For", "X-Forwarded_Proto", "X_Forwarded_Prefix", "X_Host", "X_Original_Host", "Proxy_Authorization", "Keep_Alive"];
+
+    [Fact]
+    public async Task Look_alikes_spelt_with_underscores_of_dropped_and_controlled_headers_never_reach_an_action_backend()
+    {
+        await using var gateway = await GatewayServer.StartAsync(ProxyConfig.Route("r", "op", "v1", Backend));
+        var request = new HttpRequestMessage(HttpMethod.Post, "/v1/a") { Content = new StringContent("{}", Encoding.UTF8, "application/json") };
+        request.Headers.TryAddWithoutValidation("Idempotency-Key", "under-1");
+        foreach (var name in DroppedLookAlikes)
+        {
+            request.Headers.TryAddWithoutValidation(name, "DELETE");
+        }
+        // What the forwarding sets or checks: the backend's one Idempotency-Key, Content-Type, length, codings, Host.
+        foreach (var name in new[] { "Idempotency_Key", "OpenExec_Nonce", "Content_Type", "Content_Length", "Content_Encoding", "Content_Range", "Transfer_Encoding", "Accept_Encoding" })
+        {
+            request.Headers.TryAddWithoutValidation(name, "attacker-chosen");
+        }
+        request.Headers.TryAddWithoutValidation("X_Kept_Header", "yes");
+
+        var response = await gateway.Client.SendAsync(request);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var seen = Assert.Single(_backend.LogEntries).RequestMessage.Headers!;
+        Assert.DoesNotContain(seen.Keys, k => k.Contains('_', StringComparison.Ordinal) && k != "X_Kept_Header");
+        Assert.Equal("under-1", Assert.Single(seen["Idempotency-Key"]));
+        Assert.Equal("yes", Assert.Single(seen["X_Kept_Header"]));
+    }
+
+    [Fact]
+    public async Task A_pass_through_route_drops_the_underscore_look_alikes_too()
+    {
+        await using var gateway = await GatewayServer.StartAsync(ProxyConfig.Route("docs", "", "docs", Backend, passThrough: true));
+        var request = new HttpRequestMessage(HttpMethod.Get, "/docs/index");
+        foreach (var name in DroppedLookAlikes)
+        {
+            request.Headers.TryAddWithoutValidation(name, "DELETE");
+        }
+        request.Headers.TryAddWithoutValidation("X_Kept_Header", "yes");
+
+        Assert.Equal(HttpStatusCode.OK, (await gateway.Client.SendAsync(request)).StatusCode);
+
+        var seen = Assert.Single(_backend.LogEntries).RequestMessage.Headers!;
+        Assert.DoesNotContain(seen.Keys, k => k.Contains('_', StringComparison.Ordinal) && k != "X_Kept_Header");
+        Assert.Equal("yes", Assert.Single(seen["X_Kept_Header"]));
+    }
+
+    [Fact]
+    public async Task A_partial_write_with_content_range_is_refused_before_anything_is_claimed()
+    {
+        await using var gateway = await GatewayServer.StartAsync(ProxyConfig.Route("r", "op", "v1", Backend));
+        var text = await RefusedBeforeAnythingAsync(gateway,
+            "PUT /v1/file HTTP/1.1\r\nHost: x\r\nIdempotency-Key: range-1\r\nContent-Type: application/octet-stream\r\nContent-Range: bytes 0-1/100\r\nContent-Length: 2\r\nConnection: close\r\n\r\nab",
+            400, "invalid_request");
+
+        Assert.Contains("Content-Range", text, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task An_absolute_form_target_is_refused_naming_what_to_do_instead()
     {
