@@ -38,7 +38,7 @@ internal sealed class ProxyBoundaryMiddleware(RequestDelegate next, ExecutionPip
 
     /// <summary>Headers an action route's forwarding sets or has checked (besides the nonce).</summary>
     private static readonly string[] ControlledHeaders =
-        ["Host", "Content-Type", "Content-Length", "Content-Encoding", "Content-Range", "Transfer-Encoding", "Accept-Encoding"];
+        ["Content-Type", "Content-Length", "Content-Encoding", "Content-Range", "Transfer-Encoding", "Accept-Encoding"];
 
     // The request's state machine is reused from a pool (the Task the middleware contract needs
     // is a small wrapper); it was ~400 bytes per proxied request.
