@@ -17,23 +17,32 @@ internal sealed partial class GatewayErrorMiddleware(RequestDelegate next, ILogg
         catch (OutcomeNotRecordedException ex)
         {
             LogStoreUnavailable(log, ex);
-            if (!context.Response.HasStarted)
+            if (CutIfStarted(context))
             {
-                // Whatever a backend said is withheld: it was never receipted.
-                context.Response.Headers.Clear();
-                context.Response.Headers["OpenExec-Exec-Id"] = ex.ExecId;
+                return;
             }
+            // Whatever a backend said is withheld: it was never receipted.
+            context.Response.Headers.Clear();
+            context.Response.Headers["OpenExec-Exec-Id"] = ex.ExecId;
             await Problem.WriteAsync(context, 504, "outcome_unknown", "The action may have run but its outcome could not be recorded (store unavailable); its nonce stays used and will read as outcome_unknown").ConfigureAwait(false);
             return;
         }
         catch (StoreUnavailableException ex)
         {
             LogStoreUnavailable(log, ex);
+            if (CutIfStarted(context))
+            {
+                return;
+            }
             await Problem.WriteAsync(context, 503, "store_unavailable", "The store is unavailable; nothing was executed. Retry later.").ConfigureAwait(false);
             return;
         }
         catch (BadHttpRequestException ex)
         {
+            if (CutIfStarted(context))
+            {
+                return;
+            }
             var (code, detail) = ex.StatusCode switch
             {
                 413 => ("body_too_large", "Request body is larger than the limit"),
@@ -50,6 +59,10 @@ internal sealed partial class GatewayErrorMiddleware(RequestDelegate next, ILogg
         catch (Exception ex)
         {
             LogUnhandled(log, ex);
+            if (CutIfStarted(context))
+            {
+                return;
+            }
             await Problem.WriteAsync(context, 500, "internal_error", "Internal error; nothing more was executed for this request").ConfigureAwait(false);
             return;
         }
@@ -68,6 +81,21 @@ internal sealed partial class GatewayErrorMiddleware(RequestDelegate next, ILogg
                     break;
             }
         }
+    }
+
+    /// <summary>
+    /// An answer already under way cannot become a problem: its end is cut instead (the connection
+    /// aborted, an HTTP/2 stream reset), so a client never takes the part it got for the whole (a
+    /// receipt listing that ended cleanly after its first page audited clean).
+    /// </summary>
+    private static bool CutIfStarted(HttpContext context)
+    {
+        if (!context.Response.HasStarted)
+        {
+            return false;
+        }
+        context.Abort();
+        return true;
     }
 
     // The path of a proxied call is part of its payload: keep it out of error text beyond a prefix.

@@ -70,8 +70,15 @@ internal sealed class FlakyStore(IExecutionStore inner) : IExecutionStore
     /// <summary>Runs after each listing: another instance's copy landing between two reads.</summary>
     public Action? AfterListing;
 
+    /// <summary>Listings that succeed before one fails as an unavailable store would (a damaged page); negative: none fails.</summary>
+    public int ListingsBeforeFailure = -1;
+
     public async ValueTask<IReadOnlyList<ReceiptDocument>> ListReceiptsAsync(string gateway, long afterSeq, int limit, CancellationToken cancellationToken)
     {
+        if (ListingsBeforeFailure >= 0 && Interlocked.Decrement(ref ListingsBeforeFailure) < 0)
+        {
+            throw new StoreUnavailableException("injected: a page of receipts could not be read");
+        }
         LargestListing = Math.Max(LargestListing, limit);
         var listed = await inner.ListReceiptsAsync(gateway, afterSeq, limit, cancellationToken);
         AfterListing?.Invoke();

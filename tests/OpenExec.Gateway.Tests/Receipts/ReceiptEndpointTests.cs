@@ -165,6 +165,37 @@ public sealed class ReceiptEndpointTests
     }
 
     [Fact]
+    public async Task A_listing_whose_store_fails_after_its_first_page_is_cut_off_not_ended_as_if_complete()
+    {
+        FlakyStore? store = null;
+        await using var gateway = await GatewayServer.StartAsync(configure: builder =>
+            builder.Services.AddSingleton<OpenExec.Gateway.Store.IExecutionStore>(sp => store = new FlakyStore(sp.GetRequiredService<OpenExec.Gateway.Store.SqliteExecutionStore>())));
+        var count = OpenExec.Gateway.Receipts.ReceiptEndpoints.ListPageSize + 3;
+        using (var gate = new SemaphoreSlim(16))
+        {
+            await Task.WhenAll(Enumerable.Range(0, count).Select(async i =>
+            {
+                await gate.WaitAsync();
+                try
+                {
+                    await GatewayAssert.ExecutedAsync(await gateway.ExecuteAsync("add", new { a = i }, $"cut-{i}"));
+                }
+                finally
+                {
+                    gate.Release();
+                }
+            }));
+        }
+        store!.ListingsBeforeFailure = 1;
+
+        // The first page went out with a 200; the store failing under the second must not end
+        // the answer cleanly, or an export would hold the first page and audit clean.
+        using var response = await gateway.Client.GetAsync("/receipts?limit=10000", HttpCompletionOption.ResponseHeadersRead);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        await Assert.ThrowsAnyAsync<HttpRequestException>(() => response.Content.ReadAsStringAsync());
+    }
+
+    [Fact]
     public async Task Export_pages_through_the_chain_in_order_as_NDJSON()
     {
         await using var gateway = await GatewayServer.StartAsync();
