@@ -13,7 +13,20 @@ internal static class GatewayApp
     /// </summary>
     public static async Task<int> RunAsync(string[] args, TextWriter errors, Action<WebApplicationBuilder>? configure = null)
     {
-        var app = Build(args, out var problems, configure: configure);
+        WebApplication? app;
+        IReadOnlyList<string> problems;
+        try
+        {
+            app = Build(args, out problems, configure: configure);
+        }
+        catch (Store.StoreUnavailableException ex)
+        {
+            // A damaged embedded store (a torn copy, a bad disk): named, not a crash (SIGABRT).
+            errors.WriteLine("OpenExec Gateway refused to start: the embedded store cannot be read");
+            errors.WriteLine($"  - {ex.Message}");
+            errors.WriteLine("  - nothing was served: restore the data dir from a backup (its used nonces and receipts are in it); moving it aside starts a new chain under a new gateway id, and nonces used before run again");
+            return 2;
+        }
         if (app is null)
         {
             errors.WriteLine("OpenExec Gateway refused to start: invalid configuration");
@@ -86,7 +99,8 @@ internal static class GatewayApp
     }
 
     /// <summary>
-    /// Builds the app, or returns null with every configuration problem.
+    /// Builds the app, or returns null with every configuration problem; throws
+    /// <see cref="Store.StoreUnavailableException"/> when the embedded store cannot be read.
     /// <paramref name="environment"/> replaces the process environment for the seed's variables
     /// (tests); <paramref name="configure"/> runs last (tests replace the clock).
     /// </summary>
@@ -111,6 +125,12 @@ internal static class GatewayApp
         try
         {
             app.UseOpenExecGateway();
+        }
+        catch (Microsoft.Data.Sqlite.SqliteException ex)
+        {
+            var store = Path.Combine(app.Services.GetRequiredService<GatewaySettings>().Options.DataDir, "openexec.db");
+            app.DisposeAsync().AsTask().GetAwaiter().GetResult();
+            throw new Store.StoreUnavailableException($"'{store}': {ex.Message}", ex);
         }
         catch (InvalidOperationException ex)
         {

@@ -91,6 +91,59 @@ public sealed class RecoveryRefusalTests
         }
     }
 
+    [Theory]
+    [InlineData("header")]
+    [InlineData("truncated")]
+    public async Task A_damaged_embedded_store_is_refused_with_its_reason_not_a_crash(string damage)
+    {
+        // SQLite's "file is not a database" / "malformed" was an unhandled exception (SIGABRT, exit 134).
+        var dataDir = TempDir.Create();
+        try
+        {
+            await using (var first = await GatewayServer.StartAsync(dataDir: dataDir))
+            {
+                for (var i = 0; i < 40; i++)
+                {
+                    await GatewayAssert.ExecutedAsync(await first.ExecuteAsync("echo", new { text = new string('x', 500), i }, $"damage-{i}"));
+                }
+            }
+            var db = Path.Combine(dataDir, "openexec.db");
+            using (var checkpoint = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={db};Pooling=False"))
+            {
+                checkpoint.Open();
+                using var command = checkpoint.CreateCommand();
+                command.CommandText = "PRAGMA wal_checkpoint(TRUNCATE)";
+                command.ExecuteNonQuery();
+            }
+            using (var file = new FileStream(db, FileMode.Open, FileAccess.ReadWrite))
+            {
+                if (damage == "header")
+                {
+                    file.Write(System.Text.Encoding.ASCII.GetBytes("not a database, not at all"));
+                }
+                else
+                {
+                    file.SetLength(file.Length / 3 + 100);
+                }
+            }
+            using var errors = new StringWriter();
+
+            var exitCode = await GatewayApp.RunAsync(
+                ["--urls", "http://127.0.0.1:0", $"--OpenExec:DataDir={dataDir}", "--Logging:LogLevel:Default=None"], errors)
+                .WaitAsync(TimeSpan.FromSeconds(30));
+
+            Assert.Equal(2, exitCode);
+            var text = errors.ToString();
+            Assert.StartsWith("OpenExec Gateway refused to start: the embedded store cannot be read", text, StringComparison.Ordinal);
+            Assert.Contains(db, text, StringComparison.Ordinal);
+            Assert.Contains("restore the data dir from a backup", text, StringComparison.Ordinal);
+        }
+        finally
+        {
+            TempDir.Delete(dataDir);
+        }
+    }
+
     /// <summary>Notes whether the host got as far as starting its services.</summary>
     private sealed class StartWatch(Action started) : Microsoft.Extensions.Hosting.IHostedService
     {
