@@ -443,6 +443,23 @@ public sealed class ReceiptEndpointTests
                 Assert.False(renamedAccepted, "one gateway's key verified a receipt naming another gateway");
                 Assert.Contains("key of another gateway", renamedOutput, StringComparison.Ordinal);
                 Assert.True((await RunVerifierAsync(script, dir, ReceiptBatchSigner.Sign(own, [honest.Body with { ExecId = "exec-again" }])[0].ToJson(), keys)).Accepted);
+
+                // A "gateways" that is no list of ids is refused, not read as text to search in.
+                var entry = JsonNode.Parse(keys)!["keys"]![0]!;
+                var spelt = JsonSerializer.Serialize(new { keys = new[] { new { kid = (string)entry["kid"]!, kty = "OKP", crv = "Ed25519", x = (string)entry["x"]!, gateways = $"x{honest.Body.Gateway}x" } } });
+                Assert.False((await RunVerifierAsync(script, dir, document, spelt)).Accepted, "a 'gateways' string verified as if it listed the gateway");
+                var withOther = JsonSerializer.Serialize(new { keys = new[] { new { kid = (string)entry["kid"]!, kty = "OKP", crv = "Ed25519", x = (string)entry["x"]!, gateways = new[] { "gw-0000000000000000" } } } });
+                Assert.False((await RunVerifierAsync(script, dir, document, withOther)).Accepted);
+
+                // Listed twice (two gateways' key sets put together, one key file shared): the
+                // entries' gateways merge, as the CLI reads them.
+                var merged = JsonSerializer.Serialize(new { keys = new[]
+                {
+                    new { kid = (string)entry["kid"]!, kty = "OKP", crv = "Ed25519", x = (string)entry["x"]!, gateways = new[] { "gw-0000000000000000" } },
+                    new { kid = (string)entry["kid"]!, kty = "OKP", crv = "Ed25519", x = (string)entry["x"]!, gateways = new[] { honest.Body.Gateway } },
+                } });
+                var (mergedAccepted, mergedOutput) = await RunVerifierAsync(script, dir, document, merged);
+                Assert.True(mergedAccepted, mergedOutput);
             }
 
             // One key twice: the first value shows, the last one is verified.
