@@ -125,8 +125,13 @@ internal sealed class RedisExecutionStore : IExecutionStore, IDisposable
 
     internal SqliteReceiptLedger Ledger => _ledger;
 
-    /// <summary>Set when Redis holds more of this gateway's chain than its own ledger: nothing is signed or claimed any more.</summary>
+    /// <summary>
+    /// Set when Redis holds more of this gateway's chain than its own ledger, or another receipt
+    /// at one of its seqs: nothing is signed or claimed any more.
+    /// </summary>
     private volatile string? _chainConflict;
+
+    private readonly Lock _conflictLock = new();
 
     /// <summary>
     /// Redis holds this gateway's chain further than the local ledger does (a data dir restored
@@ -134,9 +139,26 @@ internal sealed class RedisExecutionStore : IExecutionStore, IDisposable
     /// Redis already has, which the copy would skip. Fail closed until the operator repairs it.
     /// </summary>
     internal void ChainConflict(long redisHead, long ledgerHead)
+        => Conflict($"Redis holds this gateway's chain up to seq {redisHead} (receipts its ledger, at seq {ledgerHead}, does not hold): the data dir lost receipts (restored from an earlier backup?); nothing is signed or claimed until its latest state is restored");
+
+    /// <summary>
+    /// Redis holds another receipt at a seq this gateway signed: a second process signs its chain
+    /// (a copy of the data dir started beside it, the same gateway id). Fail closed, as above.
+    /// </summary>
+    internal void ChainForked()
+        => Conflict($"Redis holds another receipt at a seq of this gateway's chain ({_identity.GatewayId}): a second process signs it (a copy of this data dir running as another instance?); nothing is signed or claimed here until only one process runs with this data dir and this one is restarted");
+
+    /// <summary>The first conflict found stays the one named (the checks after it find its consequences).</summary>
+    private void Conflict(string conflict)
     {
-        var conflict = $"Redis holds this gateway's chain up to seq {redisHead} (receipts its ledger, at seq {ledgerHead}, does not hold): the data dir lost receipts (restored from an earlier backup?); nothing is signed or claimed until its latest state is restored";
-        _chainConflict = conflict;
+        lock (_conflictLock)
+        {
+            if (_chainConflict is not null)
+            {
+                return;
+            }
+            _chainConflict = conflict;
+        }
         _warnings?.Set("chain", [conflict]);
     }
 

@@ -187,6 +187,11 @@ internal sealed class RedisReceiptReplicator : IDisposable
                 }
                 foreach (var result in await Task.WhenAll(copies).ConfigureAwait(false))
                 {
+                    if ((long)result == -2)
+                    {
+                        _store.ChainForked();
+                        throw new InvalidOperationException("Redis holds another receipt at a seq of this gateway's chain: another process signs it");
+                    }
                     if ((long)result < 0)
                     {
                         throw new InvalidOperationException("A copy did not continue the chain Redis has (an earlier group failed, or Redis lost data): copying again from its head");

@@ -200,6 +200,9 @@ internal static class RedisScripts
     /// A group that does not continue the chain Redis has (its first seq is past the head + 1:
     /// an earlier group failed, or Redis lost data in a flush or a failover) writes nothing and
     /// returns -1, so the copier starts again from the head Redis has, restoring what it lost.
+    /// A receipt at a seq Redis already holds another receipt of (another hash) writes nothing and
+    /// returns -2: two processes sign this chain (a copied data dir, the same gateway id), and
+    /// the one that finds it out stops rather than fork the chain further.
     /// The document is kept once, in the chain copy; the exec id's key says where it stands.
     /// Copies live as long as the claims (the retention): older ones leave the chain and their
     /// receipt keys expire, and a chain no longer copied to expires whole. Each instance's own
@@ -217,6 +220,15 @@ internal static class RedisScripts
         local head = redis.call('HGET', KEYS[2], ARGV[1])
         local headSeq = head and tonumber(string.match(head, '^%d+')) or 0
         if tonumber(ARGV[4]) > headSeq + 1 then return -1 end
+        for i = 0, n - 1 do
+          local a = 3 + i * 12
+          local seq = tonumber(ARGV[a + 1])
+          if seq <= headSeq then
+            for _, held in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], seq, seq)) do
+              if string.match(held, '"hash":"(%x+)"') ~= ARGV[a + 3] then return -2 end
+            end
+          end
+        end
         for i = 0, n - 1 do
           local k = 3 + i * 3
           local a = 3 + i * 12

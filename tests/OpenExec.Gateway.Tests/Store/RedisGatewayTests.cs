@@ -258,6 +258,64 @@ public sealed class RedisGatewayTests : IDisposable
     }
 
     [Fact]
+    public async Task A_copy_of_a_data_dir_running_beside_it_stops_at_the_first_receipt_that_forks_the_chain()
+    {
+        // Two processes with one gateway id (a data dir copied while stopped) each sign their own
+        // receipt at the same seq; Redis took both, and an exec id's receipt could read as another's.
+        var dataDir = TempDir.Create();
+        var copy = TempDir.Create();
+        try
+        {
+            var settings = new Dictionary<string, string?> { ["ConnectionStrings:Redis"] = _redis.Configuration };
+            await using (var earlier = await GatewayServer.StartAsync(settings, dataDir: dataDir))
+            {
+                Assert.Equal(HttpStatusCode.OK, (await earlier.ExecuteAsync("echo", new { i = 0 }, "fork-before")).StatusCode);
+                var id = (await Json.ReadAsync(await earlier.Client.GetAsync("/receipts/head"))).Str("gateway");
+                await RedisStores.EventuallyAsync(async () =>
+                {
+                    using var redis = await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync(_redis.Configuration);
+                    return await redis.GetDatabase().SortedSetLengthAsync(RedisScripts.Chain(id)) == 1;
+                }, "copied");
+            }
+            foreach (var file in Directory.GetFiles(dataDir).Where(f => Path.GetFileName(f) != "gateway.lock"))
+            {
+                File.Copy(file, Path.Combine(copy, Path.GetFileName(file)));
+            }
+            await using var original = await GatewayServer.StartAsync(settings, dataDir: dataDir);
+            await using var twin = await GatewayServer.StartAsync(settings, dataDir: copy);
+            var gateway = (await Json.ReadAsync(await original.Client.GetAsync("/receipts/head"))).Str("gateway");
+            Assert.Equal(gateway, (await Json.ReadAsync(await twin.Client.GetAsync("/receipts/head"))).Str("gateway"));
+
+            var first = await Json.ReadAsync(await original.ExecuteAsync("echo", new { i = 1 }, "fork-original"));
+            await RedisStores.EventuallyAsync(async () =>
+            {
+                using var redis = await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync(_redis.Configuration);
+                return await redis.GetDatabase().SortedSetLengthAsync(RedisScripts.Chain(gateway)) == 2;
+            }, "the original's seq 2 copied");
+            var second = await Json.ReadAsync(await twin.ExecuteAsync("echo", new { i = 2 }, "fork-twin"));
+            Assert.Equal(first.GetProperty("receipt_document").GetProperty("body").GetProperty("seq").GetInt64(), second.GetProperty("receipt_document").GetProperty("body").GetProperty("seq").GetInt64());
+
+            // The twin's copy of its seq 2 meets the original's: it signs and claims nothing more, and says why.
+            await RedisStores.EventuallyAsync(async () => (await twin.ExecuteAsync("echo", new { i = 3 }, $"fork-after-{Guid.NewGuid():N}")).StatusCode == HttpStatusCode.ServiceUnavailable, "the twin stopped");
+            var health = await Json.ReadAsync(await twin.Client.GetAsync("/health"));
+            Assert.Contains(health.GetProperty("warnings").EnumerateArray(), w => w.GetString()!.Contains("a second process signs it", StringComparison.Ordinal));
+            using (var redis = await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync(_redis.Configuration))
+            {
+                Assert.Equal(2, await redis.GetDatabase().SortedSetLengthAsync(RedisScripts.Chain(gateway)));
+            }
+            // Each exec id still reads as its own receipt, from either process; the original goes on.
+            var read = await Json.ReadAsync(await twin.Client.GetAsync($"/receipts/{first.Str("id")}"));
+            Assert.Equal(first.Str("id"), read.GetProperty("body").Str("exec_id"));
+            Assert.Equal(HttpStatusCode.OK, (await original.ExecuteAsync("echo", new { i = 4 }, "fork-goes-on")).StatusCode);
+        }
+        finally
+        {
+            TempDir.Delete(dataDir);
+            TempDir.Delete(copy);
+        }
+    }
+
+    [Fact]
     public async Task Another_gateways_receipts_whose_copies_expired_are_refused_as_gone_not_listed_as_a_shorter_chain()
     {
         await using var a = await StartAsync();
