@@ -54,8 +54,9 @@ internal sealed class ProxyConfigGuard(GatewaySettings settings, ActionCatalog c
     /// (<see cref="RouteActions"/> refuses it at start-up).
     /// </summary>
     /// <remarks>
-    /// Which routes there are, which action each is and which cluster it calls are read once, at
-    /// start-up (the action catalog, /execute's cluster, the pass-through list): a reload that
+    /// Which routes there are, which action each is, which cluster it calls and where /execute
+    /// calls it are read once, at start-up (the action catalog, /execute's cluster and path, the
+    /// pass-through list): a reload that
     /// changes them is refused rather than leave /execute and the proxy disagreeing. A reload may
     /// change everything else (destinations, health checks, timeouts, matches).
     /// </remarks>
@@ -67,6 +68,12 @@ internal sealed class ProxyConfigGuard(GatewaySettings settings, ActionCatalog c
         if (action is null ? !passThrough || declared is not null : declared != action.Name || !string.Equals(route.ClusterId, action.ClusterId, StringComparison.OrdinalIgnoreCase))
         {
             throw Refused($"ReverseProxy:Routes:{route.RouteId}: routes, their actions and their clusters are read at start-up ({(action is null ? passThrough ? "a pass-through" : "no such route" : $"action '{action.Name}' on cluster '{action.ClusterId}'")}); a reload cannot change them, restart the gateway");
+        }
+        var executePath = route.Metadata?.FirstOrDefault(m => string.Equals(m.Key, RouteActions.ExecutePathKey, StringComparison.OrdinalIgnoreCase)).Value;
+        if (action is not null && !string.Equals(executePath, action.ExecutePath, StringComparison.Ordinal))
+        {
+            // Removed to close the /execute door, it would stay open without a word.
+            throw Refused($"ReverseProxy:Routes:{route.RouteId}: {RouteActions.ExecutePathKey} is read at start-up ({(action.ExecutePath is null ? "none: /execute does not run this action" : $"'{action.ExecutePath}'")}); a reload cannot add, change or remove it, restart the gateway");
         }
         if (GatewayPaths.IsOwn(route.Match.Path))
         {

@@ -196,6 +196,8 @@ public sealed class ConnectTimeoutConfigTests
     [InlineData("Routes:r:Metadata:OpenExec.Action=send_other")]
     [InlineData("Routes:r:ClusterId=other")]
     [InlineData("Routes:added:ClusterId=r;Routes:added:Match:Path=/v2/added;Routes:added:Metadata:OpenExec.Action=added_op")]
+    [InlineData("Routes:r:Metadata:OpenExec.ExecutePath=/v1/other")]
+    [InlineData("Routes:r:Metadata:OpenExec.ExecutePath=(removed)")]
     public async Task A_configuration_reload_that_changes_which_routes_there_are_or_what_they_run_is_refused(string change)
     {
         // The action catalog, /execute's cluster and the pass-through list are read at start-up:
@@ -206,13 +208,15 @@ public sealed class ConnectTimeoutConfigTests
         var (gateway, reloadable, logs) = await StartReloadableAsync(settings);
         await using var _ = gateway;
         var proxyState = gateway.Services.GetRequiredService<IProxyStateLookup>();
-        string Routes() => string.Join(",", proxyState.GetRoutes().Select(r => $"{r.Config.RouteId}:{r.Config.ClusterId}:{r.Config.Metadata?.GetValueOrDefault("OpenExec.Action")}").Order(StringComparer.Ordinal));
+        string Routes() => string.Join(",", proxyState.GetRoutes().Select(r => $"{r.Config.RouteId}:{r.Config.ClusterId}:{r.Config.Metadata?.GetValueOrDefault("OpenExec.Action")}:{r.Config.Metadata?.GetValueOrDefault("OpenExec.ExecutePath")}").Order(StringComparer.Ordinal));
         var before = Routes();
 
         reloadable.Provider.Reload([.. change.Split(';').Select(c => c.Split('=')).Select(kv => ("ReverseProxy:" + kv[0], kv[1]))]);
         await Until(() => Routes() != before || logs.Lines.Any(l => l.Contains("read at start-up", StringComparison.Ordinal)));
         Assert.Equal(before, Routes());
-        Assert.Contains(logs.Lines, l => l.Contains("a reload cannot change them", StringComparison.Ordinal));
+        Assert.Contains(logs.Lines, l => l.Contains(change.Contains("ExecutePath", StringComparison.Ordinal) ? "a reload cannot add, change or remove it" : "a reload cannot change them", StringComparison.Ordinal));
+        // /execute still runs the action where it did.
+        Assert.Equal(HttpStatusCode.OK, (await gateway.ExecuteAsync("send", new { to = "x" }, $"after-{change.GetHashCode():x}")).StatusCode);
     }
 
     /// <summary>A backend whose /v1/send answers 200 (disposing it stops it).</summary>
@@ -257,12 +261,12 @@ public sealed class ConnectTimeoutConfigTests
     {
         public void Reload(string key, string value) => Reload((key, value));
 
-        /// <summary>Several values changed at once, as one saved file.</summary>
+        /// <summary>Several values changed at once, as one saved file; "(removed)" takes a value away (null over the start's).</summary>
         public void Reload(params (string Key, string Value)[] values)
         {
             foreach (var (key, value) in values)
             {
-                Data[key] = value;
+                Data[key] = value == "(removed)" ? null : value;
             }
             OnReload();
         }
