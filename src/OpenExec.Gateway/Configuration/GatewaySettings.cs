@@ -142,7 +142,7 @@ internal sealed class GatewaySettings
         }
         if (!Actions.BackendTimeouts.IsAllowed(options.BackendTimeout))
         {
-            problems.Add("OpenExec:BackendTimeout must be between 00:00:00 and 01:00:00");
+            problems.Add("OpenExec:BackendTimeout must be above 00:00:00 and at most 01:00:00");
         }
         if (options.MaxConcurrentRequests is < 1 or > 1_000_000)
         {

@@ -147,6 +147,14 @@ internal static class GatewayHostingExtensions
         {
             problems.Add($"OTEL_EXPORTER_OTLP_ENDPOINT is '{OpenExec.Core.Text.SecretText.Address(otlp)}'; use an absolute http:// or https:// address (e.g. http://127.0.0.1:4317)");
         }
+        foreach (var signal in new[] { "", "TRACES_", "METRICS_", "LOGS_" })
+        {
+            // Another value makes the exporter send nothing, without a word.
+            if (configuration[$"OTEL_EXPORTER_OTLP_{signal}PROTOCOL"] is { Length: > 0 } protocol && protocol is not ("grpc" or "http/protobuf"))
+            {
+                problems.Add($"OTEL_EXPORTER_OTLP_{signal}PROTOCOL is '{(protocol.Length <= 32 ? protocol : protocol[..32] + "…")}'; use grpc or http/protobuf");
+            }
+        }
         var routes = RouteActions.Read(configuration.GetSection("ReverseProxy"), problems);
         var clientLimits = SlowClientLimits.Read(configuration.GetSection("Kestrel:Limits"), problems);
         StackExchange.Redis.ConfigurationOptions? redis = null;

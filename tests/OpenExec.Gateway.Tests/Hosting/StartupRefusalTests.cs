@@ -325,6 +325,23 @@ public sealed class StartupRefusalTests : IDisposable
         Assert.DoesNotContain(problems, p => p.Contains("PASSWORD", StringComparison.Ordinal));
     }
 
+    [Theory]
+    [InlineData("OTEL_EXPORTER_OTLP_PROTOCOL", "http")]
+    [InlineData("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "http/json")]
+    [InlineData("OTEL_EXPORTER_OTLP_PROTOCOL", "GRPC")]
+    public void An_otlp_protocol_the_exporter_does_not_speak_is_refused_rather_than_nothing_exported(string setting, string value)
+    {
+        var problems = Refused([$"--OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318", $"--{setting}={value}"]);
+        Assert.Contains(problems, p => p.StartsWith($"{setting} is '{value}'; use grpc or http/protobuf", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void A_backend_timeout_of_zero_is_refused_saying_it_must_be_above_zero()
+    {
+        var problems = Refused(["--OpenExec:BackendTimeout=00:00:00"]);
+        Assert.Contains("OpenExec:BackendTimeout must be above 00:00:00 and at most 01:00:00", problems);
+    }
+
     [Fact]
     public void An_otlp_endpoint_refused_at_start_up_is_named_without_its_credentials()
     {
