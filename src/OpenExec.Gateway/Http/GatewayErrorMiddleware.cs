@@ -8,6 +8,11 @@ namespace OpenExec.Gateway.Http;
 /// </summary>
 internal sealed partial class GatewayErrorMiddleware(RequestDelegate next, ILogger<GatewayErrorMiddleware> log)
 {
+    /// <summary>How often a store failure is logged with its exception (its stack, Redis's diagnostics): once per outage burst, not per request.</summary>
+    private const long DetailedLogIntervalMs = 10_000;
+
+    private long _nextDetailedLog;
+
     public async Task InvokeAsync(HttpContext context)
     {
         try
@@ -16,7 +21,7 @@ internal sealed partial class GatewayErrorMiddleware(RequestDelegate next, ILogg
         }
         catch (OutcomeNotRecordedException ex)
         {
-            LogStoreUnavailable(log, ex);
+            LogStore(ex);
             if (CutIfStarted(context))
             {
                 return;
@@ -29,7 +34,7 @@ internal sealed partial class GatewayErrorMiddleware(RequestDelegate next, ILogg
         }
         catch (StoreUnavailableException ex)
         {
-            LogStoreUnavailable(log, ex);
+            LogStore(ex);
             if (CutIfStarted(context))
             {
                 return;
@@ -105,8 +110,30 @@ internal sealed partial class GatewayErrorMiddleware(RequestDelegate next, ILogg
         return path.Length <= 64 ? path : path[..64] + "…";
     }
 
+    /// <summary>
+    /// One line per refused request; the exception itself (a stack, and with Redis a screenful of
+    /// connection diagnostics) at most every <see cref="DetailedLogIntervalMs"/>: an outage under
+    /// load was thousands of lines a second.
+    /// </summary>
+    private void LogStore(Exception ex)
+    {
+        var now = Environment.TickCount64;
+        var next = Interlocked.Read(ref _nextDetailedLog);
+        if (now >= next && Interlocked.CompareExchange(ref _nextDetailedLog, now + DetailedLogIntervalMs, next) == next)
+        {
+            LogStoreUnavailable(log, ex);
+            return;
+        }
+        var message = ex.Message;
+        var lineEnd = message.IndexOfAny(['\r', '\n']);
+        LogStoreStillUnavailable(log, ex.GetType().Name, lineEnd < 0 ? message : message[..lineEnd]);
+    }
+
     [LoggerMessage(1, LogLevel.Warning, "Store unavailable; request refused with 503")]
     private static partial void LogStoreUnavailable(ILogger logger, Exception exception);
+
+    [LoggerMessage(3, LogLevel.Warning, "Store unavailable; request refused with 503 ({Kind}: {Reason})")]
+    private static partial void LogStoreStillUnavailable(ILogger logger, string kind, string reason);
 
     [LoggerMessage(2, LogLevel.Error, "Unhandled error")]
     private static partial void LogUnhandled(ILogger logger, Exception exception);

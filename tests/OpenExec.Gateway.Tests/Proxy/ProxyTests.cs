@@ -3,6 +3,7 @@ using System.Net.Http.Headers;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
+using Microsoft.Extensions.Logging;
 using OpenExec.Gateway.Tests.Http;
 using OpenExec.Gateway.Tests.Infrastructure;
 using WireMock.RequestBuilders;
@@ -578,6 +579,30 @@ public sealed class ProxyTests : IDisposable
         Assert.Equal("replay_denied", replay.Str("code"));
         Assert.Equal(execId, replay.GetProperty("original").Str("id"));
         Assert.Equal(HttpStatusCode.OK, (await gateway.Client.GetAsync($"/receipts/{execId}")).StatusCode);
+    }
+
+    [Fact]
+    public async Task A_store_outage_logs_one_line_per_refused_request_and_its_exception_once()
+    {
+        // Each refusal logged the whole exception (with Redis, a screenful of connection
+        // diagnostics): an outage under load flooded the logs.
+        Answer("/v1/op", body: """{"done":true}""");
+        var logs = new LogCapture();
+        await using var gateway = await GatewayServer.StartAsync(ProxyConfig.Route("op", "do_op", "v1", Backend), configure: builder =>
+        {
+            builder.Logging.AddProvider(logs);
+            builder.Services.AddSingleton<OpenExec.Gateway.Store.IExecutionStore>(sp => new FlakyStore(sp.GetRequiredService<OpenExec.Gateway.Store.SqliteExecutionStore>()) { FailOutcomes = int.MaxValue });
+        });
+
+        for (var i = 0; i < 6; i++)
+        {
+            Assert.Equal(HttpStatusCode.GatewayTimeout, (await gateway.Client.SendAsync(Post("/v1/op", "{}", $"k-outage-{i}"))).StatusCode);
+        }
+
+        var lines = logs.Lines.Where(l => l.Contains("GatewayErrorMiddleware", StringComparison.Ordinal) && l.Contains("Store unavailable", StringComparison.Ordinal)).ToList();
+        Assert.Equal(6, lines.Count);
+        Assert.Single(lines, l => l.Contains("   at ", StringComparison.Ordinal));
+        Assert.Equal(5, lines.Count(l => l.Contains("(OutcomeNotRecordedException: ", StringComparison.Ordinal)));
     }
 
     [Fact]
