@@ -66,6 +66,8 @@ internal sealed class RedisExecutionStore : IExecutionStore, IDisposable
     /// </summary>
     public async Task<IReadOnlyList<ReceiptDocument>> RecoverAsync(Func<RecoveredClaim, ReceiptBody> draftFor, CancellationToken cancellationToken)
     {
+        // Kept for the sweeps of claims whose holder died (SweepAsync).
+        _outcomeUnknownDraft = draftFor;
         try
         {
             // Before anything is signed: a ledger behind Redis's copy of its chain must not fork it.
@@ -99,6 +101,42 @@ internal sealed class RedisExecutionStore : IExecutionStore, IDisposable
     }
 
     private static readonly TimeSpan RecoveryCopyWait = TimeSpan.FromSeconds(10);
+
+    /// <summary>How the pipeline drafts a dead holder's outcome_unknown receipt; set by <see cref="RecoverAsync"/>.</summary>
+    private volatile Func<RecoveredClaim, ReceiptBody>? _outcomeUnknownDraft;
+
+    /// <summary>How many expired claims one sweep looks at per gateway.</summary>
+    private const int SweepBatch = 64;
+
+    /// <summary>
+    /// A claim whose holder died (a killed process, a lost machine) reads as outcome_unknown once
+    /// its lease has passed, but only a look-up of its nonce took it over and wrote that receipt:
+    /// a nonce nobody sent again kept the attempt without any receipt until the retention ended.
+    /// Every instance sweeps every gateway's claims whose lease has passed and takes over the ones
+    /// still unfinished, writing their receipts in its own chain (as a look-up would).
+    /// </summary>
+    internal async Task SweepAsync(CancellationToken cancellationToken)
+    {
+        if (_outcomeUnknownDraft is not { } draftFor || _chainConflict is not null || !ClaimsOpen())
+        {
+            return;
+        }
+        var db = Database;
+        foreach (var holder in await db.SetMembersAsync(RedisScripts.Holders).ConfigureAwait(false))
+        {
+            var stranded = (RedisResult[])(await db.ScriptEvaluateAsync(RedisScripts.Sweep, [RedisScripts.Held(holder.ToString())], [NowMs(), SweepBatch]).ConfigureAwait(false))!;
+            foreach (var key in stranded)
+            {
+                var nonceSha256 = ((string)key!)[RedisScripts.Nonce("").ToString().Length..];
+                var state = await LookupAsync(nonceSha256, cancellationToken).ConfigureAwait(false);
+                if (state.TakenOver is { } orphan)
+                {
+                    var recorded = await AppendReceiptAsync(draftFor(orphan), new ClaimUpdate(orphan.NonceSha256, orphan.ApprovalIdentity, Release: false), cancellationToken).ConfigureAwait(false);
+                    Telemetry.GatewayTelemetry.Recovered(recorded.Body);
+                }
+            }
+        }
+    }
 
     /// <summary>The ledger's seq at start: no claim is taken before Redis has the receipts up to it (then 0).</summary>
     private long _claimsFromSeq;
@@ -284,7 +322,7 @@ internal sealed class RedisExecutionStore : IExecutionStore, IDisposable
         RedisResult result;
         try
         {
-            result = await EvaluateAsync(RedisScripts.Claim, [nonceKey, approvalKey, RedisScripts.Abandoned(request.ExecId)],
+            result = await EvaluateAsync(RedisScripts.Claim, [nonceKey, approvalKey, RedisScripts.Abandoned(request.ExecId), RedisScripts.Held(_identity.GatewayId), RedisScripts.Holders],
             [
                 NowMs(), _identity.GatewayId, request.RequestSha256, request.ExecId, request.Action, request.Tenant,
                 request.LeaseUntil.ToUnixTimeMilliseconds(), _retentionMs, request.ApprovalIdentity ?? "", request.Now.ToUnixTimeMilliseconds(),

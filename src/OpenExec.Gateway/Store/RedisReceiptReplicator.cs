@@ -27,6 +27,9 @@ internal sealed class RedisReceiptReplicator : IDisposable
     /// <summary>How often an idle copier checks that Redis still has its chain's head (a flush or failover loses it).</summary>
     private static readonly TimeSpan HeadCheckInterval = TimeSpan.FromSeconds(5);
 
+    /// <summary>How often claims whose lease has passed are swept (<see cref="RedisExecutionStore.SweepAsync"/>).</summary>
+    private static readonly TimeSpan SweepInterval = TimeSpan.FromSeconds(5);
+
     private readonly RedisExecutionStore _store;
     private readonly ILogger _log;
     private readonly SemaphoreSlim _signal = new(0, 1);
@@ -128,6 +131,7 @@ internal sealed class RedisReceiptReplicator : IDisposable
         var backoff = MinBackoff;
         var nextSettingsCheck = 0L;
         var nextHeadCheck = 0L;
+        var nextSweep = 0L;
         long copied = -1;
         while (!stop.IsCancellationRequested)
         {
@@ -163,6 +167,19 @@ internal sealed class RedisReceiptReplicator : IDisposable
                         StoreLog.ReplicationLost(_log, copied, HeadSeq(head));
                         copied = -1;
                         continue;
+                    }
+                }
+                if (Environment.TickCount64 >= nextSweep)
+                {
+                    nextSweep = Environment.TickCount64 + (long)SweepInterval.TotalMilliseconds;
+                    try
+                    {
+                        await _store.SweepAsync(stop).ConfigureAwait(false);
+                    }
+                    catch (Exception ex) when (ex is not OperationCanceledException)
+                    {
+                        // Nothing is lost: the claims stay in the set for the next sweep.
+                        StoreLog.SweepFailed(_log, (int)SweepInterval.TotalSeconds, ex);
                     }
                 }
                 if (Environment.TickCount64 >= nextSettingsCheck)

@@ -35,6 +35,16 @@ internal static class RedisScripts
     /// <summary>Marks an exec id whose claim the gateway gave up on (answered 503): a late claim under it is refused.</summary>
     public static RedisKey Abandoned(string execId) => Prefix + "abandoned:" + execId;
 
+    /// <summary>
+    /// A gateway's claims, by nonce key, scored by the lease-until ms they were taken with: what a
+    /// sweep looks at once that has passed, so that a claim whose holder died gets its
+    /// outcome_unknown receipt even if nobody sends its nonce again.
+    /// </summary>
+    public static RedisKey Held(string gateway) => Prefix + "held:" + gateway;
+
+    /// <summary>Set of the gateways that have taken claims (whose <see cref="Held"/> sets a sweep reads).</summary>
+    public static readonly RedisKey Holders = Prefix + "holders";
+
     /// <summary>Hash gateway id → "seq hash" of the last receipt copied.</summary>
     public static readonly RedisKey Gateways = Prefix + "gateways";
 
@@ -137,8 +147,9 @@ internal static class RedisScripts
 
     /// <summary>
     /// KEYS: nonce, approval (the nonce key again when there is none), this exec id's abandoned
-    /// mark. ARGV: now ms, this gateway, request hash, exec id, action, tenant, lease-until ms,
-    /// retention ms, approval identity or '', created ms, trace id or ''.
+    /// mark, this gateway's <see cref="Held"/>, <see cref="Holders"/>. ARGV: now ms, this gateway,
+    /// request hash, exec id, action, tenant, lease-until ms, retention ms, approval identity or
+    /// '', created ms, trace id or ''.
     /// Nonce and approval are claimed together or not at all; never under an exec id the gateway
     /// has given up on (<see cref="Abandon"/>: the claim reached Redis after its 503).
     /// </summary>
@@ -150,7 +161,31 @@ internal static class RedisScripts
         redis.call('HSET', KEYS[1], 'req', ARGV[3], 'exec', ARGV[4], 'done', '0', 'action', ARGV[5], 'tenant', ARGV[6], 'lease', ARGV[7], 'approval', ARGV[9], 'created', ARGV[10], 'trace', ARGV[11])
         redis.call('PEXPIRE', KEYS[1], ARGV[8])
         if ARGV[9] ~= '' then redis.call('SET', KEYS[2], ARGV[4], 'PX', ARGV[8]) end
+        redis.call('ZADD', KEYS[4], ARGV[7], KEYS[1])
+        redis.call('SADD', KEYS[5], ARGV[2])
         return {'claimed'}
+        """;
+
+    /// <summary>
+    /// KEYS: a gateway's <see cref="Held"/>. ARGV: now ms, how many. Of the claims whose lease (as
+    /// taken, or as last seen here) has passed: those gone or finished with their receipt leave
+    /// the set; those renewed since are looked at again when their lease ends; those still
+    /// unfinished (or taken over without a receipt yet) are returned, for the caller to look up,
+    /// which takes over an expired one and writes its outcome_unknown receipt.
+    /// </summary>
+    public const string Sweep = """
+        local stranded = {}
+        for _, key in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))) do
+          local s = redis.call('HMGET', key, 'done', 'decision', 'receipt', 'lease')
+          if not s[1] or (s[1] == '1' and not (s[2] == 'outcome_unknown' and not s[3])) then
+            redis.call('ZREM', KEYS[1], key)
+          elseif tonumber(s[4]) >= tonumber(ARGV[1]) then
+            redis.call('ZADD', KEYS[1], s[4], key)
+          else
+            table.insert(stranded, key)
+          end
+        end
+        return stranded
         """;
 
     /// <summary>

@@ -29,4 +29,7 @@ internal static partial class StoreLog
 
     [LoggerMessage(9, LogLevel.Warning, "Redis no longer has this gateway's chain up to seq {Copied} (its head is at {Head}): it lost data (a flush or a failover); copying again from there, restoring the claims")]
     public static partial void ReplicationLost(ILogger logger, long copied, long head);
+
+    [LoggerMessage(10, LogLevel.Warning, "The sweep of claims whose lease has passed failed; it runs again in {Seconds} s")]
+    public static partial void SweepFailed(ILogger logger, int seconds, Exception exception);
 }

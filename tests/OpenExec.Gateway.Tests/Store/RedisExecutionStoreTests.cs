@@ -610,12 +610,12 @@ public sealed class RedisExecutionStoreTests : StoreTestBase
         if (claimArrivesLate)
         {
             await db.ScriptEvaluateAsync(RedisScripts.Abandon, [nonceKey, approvalKey, abandoned], abandonArgs);
-            var late = (RedisResult[])(await db.ScriptEvaluateAsync(RedisScripts.Claim, [nonceKey, approvalKey, abandoned], claimArgs))!;
+            var late = (RedisResult[])(await db.ScriptEvaluateAsync(RedisScripts.Claim, [nonceKey, approvalKey, abandoned, RedisScripts.Held("gw_a"), RedisScripts.Holders], claimArgs))!;
             Assert.Equal("abandoned", (string?)late[0]);
         }
         else
         {
-            var early = (RedisResult[])(await db.ScriptEvaluateAsync(RedisScripts.Claim, [nonceKey, approvalKey, abandoned], claimArgs))!;
+            var early = (RedisResult[])(await db.ScriptEvaluateAsync(RedisScripts.Claim, [nonceKey, approvalKey, abandoned, RedisScripts.Held("gw_a"), RedisScripts.Holders], claimArgs))!;
             Assert.Equal("claimed", (string?)early[0]);
             await db.ScriptEvaluateAsync(RedisScripts.Abandon, [nonceKey, approvalKey, abandoned], abandonArgs);
         }

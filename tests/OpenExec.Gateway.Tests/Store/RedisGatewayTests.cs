@@ -152,6 +152,36 @@ public sealed class RedisGatewayTests : IDisposable
     }
 
     [Fact]
+    public async Task A_claim_whose_holder_died_gets_its_receipt_even_if_its_nonce_never_comes_again()
+    {
+        // Only a look-up of the nonce took such a claim over: an attempt that ran (or may have)
+        // under a killed instance had no receipt at all unless someone sent its nonce again.
+        await using var a = await StartAsync();
+        await using var b = await StartAsync();
+        var store = a.Services.GetRequiredService<IExecutionStore>();
+        var now = DateTimeOffset.UtcNow;
+        var expired = Guid.NewGuid().ToString("N");
+        var running = Guid.NewGuid().ToString("N");
+        Assert.Equal(ClaimStatus.Claimed, (await store.ClaimAsync(new ClaimRequest(NonceHash.Compute("default", "swept-1"), Governance.Hash("echo", Payload), null, expired, "echo", "default", now.AddMinutes(-2), now.AddSeconds(-1)), default)).Status);
+        // One whose lease still runs is left to its holder.
+        Assert.Equal(ClaimStatus.Claimed, (await store.ClaimAsync(new ClaimRequest(NonceHash.Compute("default", "swept-2"), Governance.Hash("echo", Payload), null, running, "echo", "default", now, now.AddMinutes(10)), default)).Status);
+
+        await RedisStores.EventuallyAsync(async () => (await a.Client.GetAsync($"/receipts/{expired}")).StatusCode == HttpStatusCode.OK, "the swept claim's receipt");
+
+        var written = (await a.ReceiptsAsync()).Concat(await b.ReceiptsAsync()).Where(r => r.GetProperty("body").Str("exec_id") == expired).ToList();
+        Assert.Equal("outcome_unknown", Assert.Single(written).GetProperty("body").Str("decision"));
+        Assert.DoesNotContain((await a.ReceiptsAsync()).Concat(await b.ReceiptsAsync()), r => r.GetProperty("body").Str("exec_id") == running);
+        // The nonce stays used, and reads as that receipt (once its outcome reached the claim).
+        await RedisStores.EventuallyAsync(async () =>
+        {
+            var replay = await Json.ReadAsync(await b.PostJsonAsync("/execute", Governance.Body("echo", Payload, "swept-1", approvalJson: null)));
+            Assert.Equal("outcome_unknown", replay.GetProperty("original").Str("decision"));
+            return replay.GetProperty("original").GetProperty("receipt").ValueKind == System.Text.Json.JsonValueKind.String
+                && replay.GetProperty("original").Str("receipt") == written[0].Str("hash");
+        }, "the replay naming the swept receipt");
+    }
+
+    [Fact]
     public async Task A_gateway_started_while_redis_is_down_refuses_then_serves_when_it_comes_up()
     {
         _redis.Kill();
