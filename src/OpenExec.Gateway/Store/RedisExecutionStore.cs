@@ -105,8 +105,8 @@ internal sealed class RedisExecutionStore : IExecutionStore, IDisposable
     /// <summary>How the pipeline drafts a dead holder's outcome_unknown receipt; set by <see cref="RecoverAsync"/>.</summary>
     private volatile Func<RecoveredClaim, ReceiptBody>? _outcomeUnknownDraft;
 
-    /// <summary>How many expired claims one sweep looks at per gateway.</summary>
-    private const int SweepBatch = 64;
+    /// <summary>How many expired claims one sweep script looks at, and how many scripts one sweep runs per gateway at most (every claim enters the set, so a sweep keeps up with 10 000 claims a second per gateway).</summary>
+    private const int SweepBatch = 1000, SweepRounds = 50;
 
     /// <summary>
     /// A claim whose holder died (a killed process, a lost machine) reads as outcome_unknown once
@@ -124,16 +124,29 @@ internal sealed class RedisExecutionStore : IExecutionStore, IDisposable
         var db = Database;
         foreach (var holder in await db.SetMembersAsync(RedisScripts.Holders).ConfigureAwait(false))
         {
-            var stranded = (RedisResult[])(await db.ScriptEvaluateAsync(RedisScripts.Sweep, [RedisScripts.Held(holder.ToString())], [NowMs(), SweepBatch]).ConfigureAwait(false))!;
-            foreach (var key in stranded)
+            for (var round = 0; round < SweepRounds; round++)
             {
-                var nonceSha256 = ((string)key!)[RedisScripts.Nonce("").ToString().Length..];
-                var state = await LookupAsync(nonceSha256, cancellationToken).ConfigureAwait(false);
-                if (state.TakenOver is { } orphan)
+                var result = (RedisResult[])(await db.ScriptEvaluateAsync(RedisScripts.Sweep, [RedisScripts.Held(holder.ToString())], [NowMs(), SweepBatch]).ConfigureAwait(false))!;
+                await TakeOverAsync(result.Skip(1), draftFor, cancellationToken).ConfigureAwait(false);
+                if ((long)result[0] < SweepBatch)
                 {
-                    var recorded = await AppendReceiptAsync(draftFor(orphan), new ClaimUpdate(orphan.NonceSha256, orphan.ApprovalIdentity, Release: false), cancellationToken).ConfigureAwait(false);
-                    Telemetry.GatewayTelemetry.Recovered(recorded.Body);
+                    break;
                 }
+            }
+        }
+    }
+
+    /// <summary>Looks up each stranded claim (which takes over one whose lease has passed) and writes the receipt of each taken over.</summary>
+    private async Task TakeOverAsync(IEnumerable<RedisResult> stranded, Func<RecoveredClaim, ReceiptBody> draftFor, CancellationToken cancellationToken)
+    {
+        var prefixLength = RedisScripts.Nonce("").ToString().Length;
+        foreach (var key in stranded)
+        {
+            var state = await LookupAsync(((string)key!)[prefixLength..], cancellationToken).ConfigureAwait(false);
+            if (state.TakenOver is { } orphan)
+            {
+                var recorded = await AppendReceiptAsync(draftFor(orphan), new ClaimUpdate(orphan.NonceSha256, orphan.ApprovalIdentity, Release: false), cancellationToken).ConfigureAwait(false);
+                Telemetry.GatewayTelemetry.Recovered(recorded.Body);
             }
         }
     }

@@ -171,11 +171,13 @@ internal static class RedisScripts
     /// taken, or as last seen here) has passed: those gone or finished with their receipt leave
     /// the set; those renewed since are looked at again when their lease ends; those still
     /// unfinished (or taken over without a receipt yet) are returned, for the caller to look up,
-    /// which takes over an expired one and writes its outcome_unknown receipt.
+    /// which takes over an expired one and writes its outcome_unknown receipt. Returns how many
+    /// were looked at, then those keys: as many as asked for means there may be more.
     /// </summary>
     public const string Sweep = """
-        local stranded = {}
-        for _, key in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))) do
+        local examined = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+        local stranded = {#examined}
+        for _, key in ipairs(examined) do
           local s = redis.call('HMGET', key, 'done', 'decision', 'receipt', 'lease')
           if not s[1] or (s[1] == '1' and not (s[2] == 'outcome_unknown' and not s[3])) then
             redis.call('ZREM', KEYS[1], key)

@@ -442,6 +442,33 @@ public sealed class RedisExecutionStoreTests : StoreTestBase
     }
 
     [Fact]
+    public async Task One_sweep_takes_over_every_claim_whose_holder_died_not_only_the_first_thousand()
+    {
+        // Every claim enters its gateway's swept set: a sweep that looked at a fixed number of
+        // them would fall behind a busy gateway for good.
+        var dead = RedisStores.Open(_redis, NewIdentity());
+        Own(dead);
+        var claims = Enumerable.Range(0, 1300).Select(_ => Claim(Hex64(), lease: TimeSpan.FromMilliseconds(-1))).ToList();
+        foreach (var chunk in claims.Chunk(100))
+        {
+            await Task.WhenAll(chunk.Select(async c => Assert.Equal(ClaimStatus.Claimed, (await dead.ClaimAsync(c, default)).Status)));
+        }
+
+        var sweeper = RedisStores.Open(_redis, NewIdentity());
+        Own(sweeper);
+        await sweeper.RecoverAsync(o => Draft(o.ExecId, o.NonceSha256, "outcome_unknown") with { RequestSha256 = o.RequestSha256 }, default);
+        await sweeper.SweepAsync(default);
+
+        foreach (var claim in claims)
+        {
+            var state = await sweeper.LookupAsync(claim.NonceSha256, default);
+            Assert.Equal((NonceStatus.Done, "outcome_unknown", claim.ExecId), (state.Status, state.Decision, state.ExecId));
+            Assert.NotNull(state.Receipt);
+        }
+        Assert.Equal(claims.Select(c => c.ExecId).Order(StringComparer.Ordinal), (await sweeper.ListReceiptsAsync(sweeper.Identity.GatewayId, 0, 2000, default)).Select(d => d.Body.ExecId).Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
     public async Task A_claim_that_timed_out_consumes_nothing_even_when_redis_applies_it_late()
     {
         // A paused Redis takes the claim script and runs it after the client gave up (503,
