@@ -139,54 +139,43 @@ public sealed class ReceiptEndpointTests
     [Fact]
     public async Task A_long_listing_is_read_from_the_store_a_page_at_a_time_and_stays_in_chain_order()
     {
-        FlakyStore? store = null;
-        await using var gateway = await GatewayServer.StartAsync(configure: builder =>
-            builder.Services.AddSingleton<OpenExec.Gateway.Store.IExecutionStore>(sp => store = new FlakyStore(sp.GetRequiredService<OpenExec.Gateway.Store.SqliteExecutionStore>())));
         var count = OpenExec.Gateway.Receipts.ReceiptEndpoints.ListPageSize * 2 + 37;
-        using (var gate = new SemaphoreSlim(16))
-        {
-            await Task.WhenAll(Enumerable.Range(0, count).Select(async i =>
-            {
-                await gate.WaitAsync();
-                try
-                {
-                    await GatewayAssert.ExecutedAsync(await gateway.ExecuteAsync("add", new { a = i }, $"page-{i}"));
-                }
-                finally
-                {
-                    gate.Release();
-                }
-            }));
-        }
+        var (gateway, store) = await StartWithReceiptsAsync(count);
+        await using var _ = gateway;
 
         Assert.Equal(Enumerable.Range(1, count).Select(i => (long)i), Seqs(await gateway.Client.GetStringAsync("/receipts?limit=10000")));
         Assert.Equal(Enumerable.Range(11, OpenExec.Gateway.Receipts.ReceiptEndpoints.ListPageSize + 5).Select(i => (long)i), Seqs(await gateway.Client.GetStringAsync($"/receipts?after=10&limit={OpenExec.Gateway.Receipts.ReceiptEndpoints.ListPageSize + 5}")));
-        Assert.Equal(OpenExec.Gateway.Receipts.ReceiptEndpoints.ListPageSize, store!.LargestListing);
+        Assert.Equal(OpenExec.Gateway.Receipts.ReceiptEndpoints.ListPageSize, store.LargestListing);
+    }
+
+    /// <summary>A gateway on a <see cref="FlakyStore"/> that has executed <paramref name="count"/> requests (16 at a time).</summary>
+    private static async Task<(GatewayServer Gateway, FlakyStore Store)> StartWithReceiptsAsync(int count)
+    {
+        FlakyStore? store = null;
+        var gateway = await GatewayServer.StartAsync(configure: builder =>
+            builder.Services.AddSingleton<OpenExec.Gateway.Store.IExecutionStore>(sp => store = new FlakyStore(sp.GetRequiredService<OpenExec.Gateway.Store.SqliteExecutionStore>())));
+        using var gate = new SemaphoreSlim(16);
+        await Task.WhenAll(Enumerable.Range(0, count).Select(async i =>
+        {
+            await gate.WaitAsync();
+            try
+            {
+                await GatewayAssert.ExecutedAsync(await gateway.ExecuteAsync("add", new { a = i }, $"page-{i}"));
+            }
+            finally
+            {
+                gate.Release();
+            }
+        }));
+        return (gateway, store!);
     }
 
     [Fact]
     public async Task A_listing_whose_store_fails_after_its_first_page_is_cut_off_not_ended_as_if_complete()
     {
-        FlakyStore? store = null;
-        await using var gateway = await GatewayServer.StartAsync(configure: builder =>
-            builder.Services.AddSingleton<OpenExec.Gateway.Store.IExecutionStore>(sp => store = new FlakyStore(sp.GetRequiredService<OpenExec.Gateway.Store.SqliteExecutionStore>())));
-        var count = OpenExec.Gateway.Receipts.ReceiptEndpoints.ListPageSize + 3;
-        using (var gate = new SemaphoreSlim(16))
-        {
-            await Task.WhenAll(Enumerable.Range(0, count).Select(async i =>
-            {
-                await gate.WaitAsync();
-                try
-                {
-                    await GatewayAssert.ExecutedAsync(await gateway.ExecuteAsync("add", new { a = i }, $"cut-{i}"));
-                }
-                finally
-                {
-                    gate.Release();
-                }
-            }));
-        }
-        store!.ListingsBeforeFailure = 1;
+        var (gateway, store) = await StartWithReceiptsAsync(OpenExec.Gateway.Receipts.ReceiptEndpoints.ListPageSize + 3);
+        await using var _ = gateway;
+        store.ListingsBeforeFailure = 1;
 
         // The first page went out with a 200; the store failing under the second must not end
         // the answer cleanly, or an export would hold the first page and audit clean.
