@@ -57,7 +57,8 @@ internal sealed class ProxyBoundaryMiddleware(RequestDelegate next, ExecutionPip
             await Problem.WriteAsync(context, 400, "invalid_request", "An Upgrade request (such as a WebSocket) cannot pass the gateway: what flows over an upgraded connection cannot be checked or receipted. Nothing was sent.").ConfigureAwait(false);
             return;
         }
-        if (UnsendableHeader(context) is { } header)
+        var (unsendable, underscored) = ScanHeaders(context);
+        if (unsendable is { } header)
         {
             // Kestrel accepts UTF-8 in header values; the forwarder's HTTP client refuses to send
             // them, but only once the call is under way, where a failure reads as "may have run"
@@ -77,7 +78,7 @@ internal sealed class ProxyBoundaryMiddleware(RequestDelegate next, ExecutionPip
             }
             // Unchecked, so it must not carry what could turn a read into a write (a method
             // override) or hand the backend an approval.
-            DropHeaders(context.Request, actionRoute: false);
+            DropHeaders(context.Request, actionRoute: false, underscored);
             // Unchecked, so no receipt: a backend's own receipt headers must not pass for one.
             context.Response.OnStarting(static state =>
             {
@@ -140,7 +141,7 @@ internal sealed class ProxyBoundaryMiddleware(RequestDelegate next, ExecutionPip
         }
         var ticket = authorization.Ticket!;
 
-        PrepareForwarding(context, body, read.Request.Request.Nonce, read.Request.ContentType);
+        PrepareForwarding(context, body, read.Request.Request.Nonce, read.Request.ContentType, underscored);
         context.Response.Headers[ReceiptedResponseBody.ExecIdHeader] = ticket.ExecId;
 
         var originalBody = context.Features.Get<IHttpResponseBodyFeature>()!;
@@ -268,13 +269,13 @@ internal sealed class ProxyBoundaryMiddleware(RequestDelegate next, ExecutionPip
     }
 
     /// <summary>Exactly the method and bytes that were hashed go out, with a correct length and no smuggling headers.</summary>
-    private static void PrepareForwarding(HttpContext context, PooledBufferWriter body, string nonce, string? contentType)
+    private static void PrepareForwarding(HttpContext context, PooledBufferWriter body, string nonce, string? contentType, bool underscored)
     {
         var request = context.Request;
         // The method the action hash covers, upper-case (SPEC section 5): methods are
         // case-sensitive, and the forwarder sends an unfamiliar one ("purge") as written.
         request.Method = request.Method.ToUpperInvariant();
-        DropHeaders(request, actionRoute: true);
+        DropHeaders(request, actionRoute: true, underscored);
         foreach (var header in NonceHeaders)
         {
             request.Headers.Remove(header);
@@ -297,30 +298,34 @@ internal sealed class ProxyBoundaryMiddleware(RequestDelegate next, ExecutionPip
     }
 
     /// <summary>
-    /// The name of the first header the forwarder would send but could not (a character outside
-    /// ASCII), or null. Headers it does not send are not looked at (the ones dropped, those named
-    /// in <c>Connection</c>, <c>Host</c>, the nonce and approval, the X-Forwarded ones YARP sets),
-    /// and nothing is when the cluster's client sends headers in an encoding of its own
-    /// (YARP's <c>HttpClient:RequestHeaderEncoding</c>).
+    /// One pass over the request's headers: the name of the first the forwarder would send but
+    /// could not (a character outside ASCII), or null; and whether any name has a '_' (then
+    /// <see cref="DropHeaders"/> looks for look-alikes). Headers it does not send are not looked
+    /// at for ASCII (the ones dropped, those named in <c>Connection</c>, <c>Host</c>, the nonce
+    /// and approval, the X-Forwarded ones YARP sets), and none is when the cluster's client sends
+    /// headers in an encoding of its own (YARP's <c>HttpClient:RequestHeaderEncoding</c>).
     /// </summary>
-    private static string? UnsendableHeader(HttpContext context)
+    private static (string? Unsendable, bool Underscored) ScanHeaders(HttpContext context)
     {
-        if (context.GetReverseProxyFeature().Cluster.Config.HttpClient?.RequestHeaderEncoding is { Length: > 0 })
-        {
-            return null;
-        }
+        var checkAscii = context.GetReverseProxyFeature().Cluster.Config.HttpClient?.RequestHeaderEncoding is not { Length: > 0 };
         var headers = context.Request.Headers;
+        var underscored = false;
         foreach (var (name, values) in headers)
         {
+            underscored |= name.Contains('_', StringComparison.Ordinal);
+            if (!checkAscii)
+            {
+                continue;
+            }
             foreach (var value in values)
             {
                 if (value is not null && !System.Text.Ascii.IsValid(value) && !NotForwarded(name, headers))
                 {
-                    return name;
+                    return (name, underscored);
                 }
             }
         }
-        return null;
+        return (null, underscored);
     }
 
     private static bool NotForwarded(string name, IHeaderDictionary headers)
@@ -361,19 +366,15 @@ internal sealed class ProxyBoundaryMiddleware(RequestDelegate next, ExecutionPip
     /// Hop-by-hop headers, those the agent named in <c>Connection</c>, the ones SPEC section 5 never
     /// forwards, and their look-alikes spelt with '_' (<see cref="IsLookAlike"/>).
     /// </summary>
-    private static void DropHeaders(HttpRequest request, bool actionRoute)
+    private static void DropHeaders(HttpRequest request, bool actionRoute, bool underscored)
     {
-        List<string>? lookAlikes = null;
-        foreach (var (name, _) in request.Headers)
+        if (underscored)
         {
-            if (IsLookAlike(name, actionRoute))
+            var lookAlikes = request.Headers.Keys.Where(name => IsLookAlike(name, actionRoute)).ToList();
+            foreach (var name in lookAlikes)
             {
-                (lookAlikes ??= []).Add(name);
+                request.Headers.Remove(name);
             }
-        }
-        foreach (var name in lookAlikes ?? [])
-        {
-            request.Headers.Remove(name);
         }
         if (request.Headers.Connection.Count > 0)
         {
