@@ -61,5 +61,10 @@ public sealed class CheckpointTests : IDisposable
         Assert.False((checkpoint with { Timestamp = "2026-11-25T20:19:27.000000Z" }).Verify(keys));
         Assert.False((checkpoint with { Signature = "x" }).Verify(keys));
         Assert.False(checkpoint.Verify(ReceiptFixtures.Keys(_other)));
+
+        // A member the signature does not cover is no part of a checkpoint.
+        var extra = checkpoint.ToJson().Replace("{\"gateway\"", "{\"note\":\"x\",\"gateway\"", StringComparison.Ordinal);
+        Assert.NotEqual(checkpoint.ToJson(), extra);
+        Assert.Throws<ReceiptFormatException>(() => Checkpoint.Parse(OpenExec.Core.Json.StrictJson.Parse(System.Text.Encoding.UTF8.GetBytes(extra))));
     }
 }

@@ -90,6 +90,12 @@ public sealed class MerkleTreeTests
                 var shortNode = path.ToList();
                 shortNode[0] = shortNode[0][..31];
                 Assert.False(MerkleTree.VerifyInclusion(leaves[index], index, size, shortNode, root));
+                // The true sibling with a byte after it is not that sibling, nor is one twice its length.
+                var longNode = path.ToList();
+                longNode[0] = [.. path[0], 0x00];
+                Assert.False(MerkleTree.VerifyInclusion(leaves[index], index, size, longNode, root));
+                longNode[0] = [.. path[0], .. path[0], 0x00];
+                Assert.False(MerkleTree.VerifyInclusion(leaves[index], index, size, longNode, root));
             }
         }
     }
