@@ -473,6 +473,46 @@ public sealed class ProxyTests : IDisposable
         Assert.Equal(HttpStatusCode.OK, (await gateway.ExecuteAsync("small_op", new { }, "k-small")).StatusCode);
     }
 
+    [Theory]
+    [InlineData(1024, true)]
+    [InlineData(1025, false)]
+    public async Task An_answer_of_exactly_the_buffer_limit_is_held_and_receipted_and_one_byte_more_streams(int size, bool held)
+    {
+        Answer("/v1/sized", body: new string('z', size));
+        var settings = ProxyConfig.Route("sized", "sized_op", "v1", Backend);
+        settings["OpenExec:MaxBufferedResponse"] = "1024";
+        await using var gateway = await GatewayServer.StartAsync(settings);
+
+        var response = await gateway.Client.SendAsync(Post("/v1/sized", "{}", $"k-sized-{size}"));
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(held, response.Headers.Contains("OpenExec-Receipt"));
+        Assert.Equal(size, (await response.Content.ReadAsStringAsync()).Length);
+    }
+
+    [Theory]
+    [InlineData("/v1/expect", false)]
+    [InlineData("/docs/expect", true)]
+    public async Task Expect_never_reaches_a_backend_and_the_body_arrives_once(string path, bool passThrough)
+    {
+        // SPEC section 5: not forwarded. A backend that answered a forwarded 100-continue
+        // expectation with its final answer would have run without the body the receipt names.
+        Answer(path, body: """{"ok":true}""");
+        var settings = ProxyConfig.Route("op", "expect_op", "v1", Backend);
+        ProxyConfig.Route("docs", "", "docs", Backend, passThrough: true, into: settings);
+        await using var gateway = await GatewayServer.StartAsync(settings);
+        var method = passThrough ? "GET" : "POST";
+        var body = passThrough ? "" : """{"a":1}""";
+
+        var (status, _) = await RawHttp.SendAsync(gateway.BaseAddress,
+            $"{method} {path} HTTP/1.1\r\nHost: x\r\nIdempotency-Key: expect-1\r\nExpect: 100-continue\r\nContent-Type: application/json\r\nContent-Length: {body.Length}\r\nConnection: close\r\n\r\n{body}");
+
+        Assert.Equal(200, status);
+        var seen = Assert.Single(_backend.LogEntries).RequestMessage;
+        Assert.DoesNotContain(seen.Headers!.Keys, k => string.Equals(k, "Expect", StringComparison.OrdinalIgnoreCase));
+        Assert.Equal(body, seen.Body ?? "");
+    }
+
     [Fact]
     public async Task Timeout_after_sending_is_504_outcome_unknown_and_keeps_the_claim()
     {
