@@ -228,8 +228,10 @@ internal static class GatewayHostingExtensions
         if (redis is not null)
         {
             var retention = RedisExecutionStore.RetentionFor(options.NonceRetention, options.MaxApprovalLifetime, options.ClockSkew);
+            // The identity through the container, which then owns it: captured directly, it was
+            // never disposed when nothing else asked for it, and a stopped app kept the data dir locked.
             services.AddSingleton<IExecutionStore>(sp => new RedisExecutionStore(
-                identity,
+                sp.GetRequiredService<GatewayIdentity>(),
                 StackExchange.Redis.ConnectionMultiplexer.Connect(redis),
                 retention,
                 sp.GetRequiredService<TimeProvider>(),

@@ -288,6 +288,26 @@ public sealed class RedisGatewayTests : IDisposable
     }
 
     [Fact]
+    public async Task A_stopped_instance_releases_its_data_dir_at_once()
+    {
+        var dataDir = TempDir.Create();
+        try
+        {
+            var settings = new Dictionary<string, string?> { ["ConnectionStrings:Redis"] = _redis.Configuration };
+            await using (var first = await GatewayServer.StartAsync(settings, dataDir: dataDir))
+            {
+                Assert.Equal(HttpStatusCode.OK, (await first.ExecuteAsync("echo", new { i = 1 }, "release-1")).StatusCode);
+            }
+            await using var second = await GatewayServer.StartAsync(settings, dataDir: dataDir);
+            Assert.Equal(HttpStatusCode.OK, (await second.ExecuteAsync("echo", new { i = 2 }, "release-2")).StatusCode);
+        }
+        finally
+        {
+            TempDir.Delete(dataDir);
+        }
+    }
+
+    [Fact]
     public async Task A_copy_of_a_data_dir_running_beside_it_stops_at_the_first_receipt_that_forks_the_chain()
     {
         // Two processes with one gateway id (a data dir copied while stopped) each sign their own
