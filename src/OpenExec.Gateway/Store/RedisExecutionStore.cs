@@ -112,8 +112,11 @@ internal sealed class RedisExecutionStore : IExecutionStore, IDisposable
     /// A claim whose holder died (a killed process, a lost machine) reads as outcome_unknown once
     /// its lease has passed, but only a look-up of its nonce took it over and wrote that receipt:
     /// a nonce nobody sent again kept the attempt without any receipt until the retention ended.
-    /// Every instance sweeps every gateway's claims whose lease has passed and takes over the ones
-    /// still unfinished, writing their receipts in its own chain (as a look-up would).
+    /// Each instance sweeps its own gateway's claims (those its previous process left) whose lease
+    /// ended more than <see cref="SweepGrace"/> ago and takes over the ones still unfinished. Only
+    /// its own, and only once its copier has caught up with its ledger (the replicator's call): a
+    /// claim whose receipt the ledger holds but Redis has not yet been given (after an outage) is
+    /// finished by that copy, never taken over; another instance could not know that.
     /// </summary>
     internal async Task SweepAsync(CancellationToken cancellationToken)
     {
@@ -121,20 +124,20 @@ internal sealed class RedisExecutionStore : IExecutionStore, IDisposable
         {
             return;
         }
-        var db = Database;
-        foreach (var holder in await db.SetMembersAsync(RedisScripts.Holders).ConfigureAwait(false))
+        var held = RedisScripts.Held(_identity.GatewayId);
+        for (var round = 0; round < SweepRounds; round++)
         {
-            for (var round = 0; round < SweepRounds; round++)
+            var result = (RedisResult[])(await Database.ScriptEvaluateAsync(RedisScripts.Sweep, [held], [NowMs() - (long)SweepGrace.TotalMilliseconds, SweepBatch]).ConfigureAwait(false))!;
+            await TakeOverAsync(result.Skip(1), draftFor, cancellationToken).ConfigureAwait(false);
+            if ((long)result[0] < SweepBatch)
             {
-                var result = (RedisResult[])(await db.ScriptEvaluateAsync(RedisScripts.Sweep, [RedisScripts.Held(holder.ToString())], [NowMs(), SweepBatch]).ConfigureAwait(false))!;
-                await TakeOverAsync(result.Skip(1), draftFor, cancellationToken).ConfigureAwait(false);
-                if ((long)result[0] < SweepBatch)
-                {
-                    break;
-                }
+                break;
             }
         }
     }
+
+    /// <summary>How long after its lease a claim is left before a sweep takes it over.</summary>
+    private static readonly TimeSpan SweepGrace = TimeSpan.FromSeconds(10);
 
     /// <summary>Looks up each stranded claim (which takes over one whose lease has passed) and writes the receipt of each taken over.</summary>
     private async Task TakeOverAsync(IEnumerable<RedisResult> stranded, Func<RecoveredClaim, ReceiptBody> draftFor, CancellationToken cancellationToken)
@@ -335,7 +338,7 @@ internal sealed class RedisExecutionStore : IExecutionStore, IDisposable
         RedisResult result;
         try
         {
-            result = await EvaluateAsync(RedisScripts.Claim, [nonceKey, approvalKey, RedisScripts.Abandoned(request.ExecId), RedisScripts.Held(_identity.GatewayId), RedisScripts.Holders],
+            result = await EvaluateAsync(RedisScripts.Claim, [nonceKey, approvalKey, RedisScripts.Abandoned(request.ExecId), RedisScripts.Held(_identity.GatewayId)],
             [
                 NowMs(), _identity.GatewayId, request.RequestSha256, request.ExecId, request.Action, request.Tenant,
                 request.LeaseUntil.ToUnixTimeMilliseconds(), _retentionMs, request.ApprovalIdentity ?? "", request.Now.ToUnixTimeMilliseconds(),

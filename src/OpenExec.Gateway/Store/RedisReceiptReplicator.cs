@@ -169,7 +169,8 @@ internal sealed class RedisReceiptReplicator : IDisposable
                         continue;
                     }
                 }
-                if (Environment.TickCount64 >= nextSweep)
+                // Only once every receipt of the ledger is in Redis (SweepAsync says why).
+                if (Environment.TickCount64 >= nextSweep && copied >= _store.Ledger.CommittedSeq)
                 {
                     nextSweep = Environment.TickCount64 + (long)SweepInterval.TotalMilliseconds;
                     try

@@ -36,14 +36,11 @@ internal static class RedisScripts
     public static RedisKey Abandoned(string execId) => Prefix + "abandoned:" + execId;
 
     /// <summary>
-    /// A gateway's claims, by nonce key, scored by the lease-until ms they were taken with: what a
-    /// sweep looks at once that has passed, so that a claim whose holder died gets its
-    /// outcome_unknown receipt even if nobody sends its nonce again.
+    /// A gateway's claims, by nonce key, scored by the lease-until ms they were taken with: what
+    /// its sweep looks at once that has passed, so that a claim its previous process left behind
+    /// (killed mid-call) gets its outcome_unknown receipt even if nobody sends its nonce again.
     /// </summary>
     public static RedisKey Held(string gateway) => Prefix + "held:" + gateway;
-
-    /// <summary>Set of the gateways that have taken claims (whose <see cref="Held"/> sets a sweep reads).</summary>
-    public static readonly RedisKey Holders = Prefix + "holders";
 
     /// <summary>Hash gateway id → "seq hash" of the last receipt copied.</summary>
     public static readonly RedisKey Gateways = Prefix + "gateways";
@@ -147,7 +144,7 @@ internal static class RedisScripts
 
     /// <summary>
     /// KEYS: nonce, approval (the nonce key again when there is none), this exec id's abandoned
-    /// mark, this gateway's <see cref="Held"/>, <see cref="Holders"/>. ARGV: now ms, this gateway,
+    /// mark, this gateway's <see cref="Held"/>. ARGV: now ms, this gateway,
     /// request hash, exec id, action, tenant, lease-until ms, retention ms, approval identity or
     /// '', created ms, trace id or ''.
     /// Nonce and approval are claimed together or not at all; never under an exec id the gateway
@@ -162,13 +159,12 @@ internal static class RedisScripts
         redis.call('PEXPIRE', KEYS[1], ARGV[8])
         if ARGV[9] ~= '' then redis.call('SET', KEYS[2], ARGV[4], 'PX', ARGV[8]) end
         redis.call('ZADD', KEYS[4], ARGV[7], KEYS[1])
-        redis.call('SADD', KEYS[5], ARGV[2])
         return {'claimed'}
         """;
 
     /// <summary>
-    /// KEYS: a gateway's <see cref="Held"/>. ARGV: now ms, how many. Of the claims whose lease (as
-    /// taken, or as last seen here) has passed: those gone or finished with their receipt leave
+    /// KEYS: a gateway's <see cref="Held"/>. ARGV: a time in ms, how many. Of the claims whose lease (as
+    /// taken, or as last seen here) ended before that time: those gone or finished with their receipt leave
     /// the set; those renewed since are looked at again when their lease ends; those still
     /// unfinished (or taken over without a receipt yet) are returned, for the caller to look up,
     /// which takes over an expired one and writes its outcome_unknown receipt. Returns how many

@@ -162,7 +162,8 @@ public sealed class RedisGatewayTests : IDisposable
         var now = DateTimeOffset.UtcNow;
         var expired = Guid.NewGuid().ToString("N");
         var running = Guid.NewGuid().ToString("N");
-        Assert.Equal(ClaimStatus.Claimed, (await store.ClaimAsync(new ClaimRequest(NonceHash.Compute("default", "swept-1"), Governance.Hash("echo", Payload), null, expired, "echo", "default", now.AddMinutes(-2), now.AddSeconds(-1)), default)).Status);
+        // Claimed by this gateway's previous process, whose lease ended longer ago than the sweep's grace.
+        Assert.Equal(ClaimStatus.Claimed, (await store.ClaimAsync(new ClaimRequest(NonceHash.Compute("default", "swept-1"), Governance.Hash("echo", Payload), null, expired, "echo", "default", now.AddMinutes(-2), now.AddSeconds(-20)), default)).Status);
         // One whose lease still runs is left to its holder.
         Assert.Equal(ClaimStatus.Claimed, (await store.ClaimAsync(new ClaimRequest(NonceHash.Compute("default", "swept-2"), Governance.Hash("echo", Payload), null, running, "echo", "default", now, now.AddMinutes(10)), default)).Status);
 
