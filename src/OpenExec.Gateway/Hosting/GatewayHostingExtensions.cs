@@ -150,7 +150,7 @@ internal static class GatewayHostingExtensions
         foreach (var signal in new[] { "", "TRACES_", "METRICS_", "LOGS_" })
         {
             // Another value makes the exporter send nothing, without a word.
-            if (configuration[$"OTEL_EXPORTER_OTLP_{signal}PROTOCOL"] is { Length: > 0 } protocol && protocol is not ("grpc" or "http/protobuf"))
+            if (configuration[$"OTEL_EXPORTER_OTLP_{signal}PROTOCOL"] is { Length: > 0 } protocol && protocol.Trim() is not ("grpc" or "http/protobuf"))
             {
                 problems.Add($"OTEL_EXPORTER_OTLP_{signal}PROTOCOL is '{(protocol.Length <= 32 ? protocol : protocol[..32] + "…")}'; use grpc or http/protobuf");
             }

@@ -333,6 +333,8 @@ public sealed class StartupRefusalTests : IDisposable
     {
         var problems = Refused([$"--OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318", $"--{setting}={value}"]);
         Assert.Contains(problems, p => p.StartsWith($"{setting} is '{value}'; use grpc or http/protobuf", StringComparison.Ordinal));
+        // The exporter trims the value (an env file's trailing space): so does the check.
+        Assert.DoesNotContain(Refused([$"--OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318", $"--{setting}=http/protobuf ", "--OpenExec:Mode=nonsense"]), p => p.Contains(setting, StringComparison.Ordinal));
     }
 
     [Fact]
