@@ -19,13 +19,9 @@ internal static class GatewayApp
         {
             app = Build(args, out problems, configure: configure);
         }
-        catch (Store.StoreUnavailableException ex)
+        catch (Store.StoreUnavailableException ex) when (ex.InnerException is Microsoft.Data.Sqlite.SqliteException sqlite)
         {
-            // A damaged embedded store (a torn copy, a bad disk): named, not a crash (SIGABRT).
-            errors.WriteLine("OpenExec Gateway refused to start: the embedded store cannot be read");
-            errors.WriteLine($"  - {ex.Message}");
-            errors.WriteLine("  - nothing was served: restore the data dir from a backup (its used nonces and receipts are in it); moving it aside starts a new chain under a new gateway id, and nonces used before run again");
-            return 2;
+            return StoreUnreadable(errors, ex.Message, sqlite);
         }
         if (app is null)
         {
@@ -41,6 +37,10 @@ internal static class GatewayApp
             try
             {
                 await app.RecoverAsync().ConfigureAwait(false);
+            }
+            catch (Microsoft.Data.Sqlite.SqliteException ex)
+            {
+                return StoreUnreadable(errors, ex.Message, ex);
             }
             catch (Store.StoreUnavailableException ex)
             {
@@ -78,6 +78,21 @@ internal static class GatewayApp
             await app.WaitForShutdownAsync().ConfigureAwait(false);
         }
         return 0;
+    }
+
+    /// <summary>
+    /// The embedded store could not be opened or read at start: named, not a crash (SIGABRT).
+    /// Restoring a backup is the advice only for a damaged file: for a full disk or a permission
+    /// it would bring back an older state, whose later nonces could run again.
+    /// </summary>
+    private static int StoreUnreadable(TextWriter errors, string reason, Microsoft.Data.Sqlite.SqliteException sqlite)
+    {
+        errors.WriteLine("OpenExec Gateway refused to start: the embedded store cannot be read");
+        errors.WriteLine($"  - {reason}");
+        errors.WriteLine(sqlite.SqliteErrorCode is 11 or 26 // SQLITE_CORRUPT, SQLITE_NOTADB
+            ? "  - nothing was served: the file is damaged; restore the data dir from its latest backup (its used nonces and receipts are in it); moving it aside starts a new chain under a new gateway id, and nonces used before run again"
+            : "  - nothing was served: free disk space, fix the data dir's permissions or end the process holding the database, then start again (the data dir itself is kept as it is)");
+        return 2;
     }
 
     /// <summary>The messages of an exception and of the ones inside it, each once.</summary>

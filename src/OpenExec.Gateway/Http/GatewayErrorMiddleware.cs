@@ -124,16 +124,16 @@ internal sealed partial class GatewayErrorMiddleware(RequestDelegate next, ILogg
             LogStoreUnavailable(log, ex);
             return;
         }
-        var message = ex.Message;
+        var message = (ex.InnerException ?? ex).Message;
         var lineEnd = message.IndexOfAny(['\r', '\n']);
-        LogStoreStillUnavailable(log, ex.GetType().Name, lineEnd < 0 ? message : message[..lineEnd]);
+        LogStoreStillUnavailable(log, ex.GetType().Name, ex is OutcomeNotRecordedException unrecorded ? unrecorded.ExecId : "-", lineEnd < 0 ? message : message[..lineEnd]);
     }
 
-    [LoggerMessage(1, LogLevel.Warning, "Store unavailable; request refused with 503")]
+    [LoggerMessage(1, LogLevel.Warning, "Store unavailable: 503 store_unavailable, or 504 outcome_unknown for a call that ran")]
     private static partial void LogStoreUnavailable(ILogger logger, Exception exception);
 
-    [LoggerMessage(3, LogLevel.Warning, "Store unavailable; request refused with 503 ({Kind}: {Reason})")]
-    private static partial void LogStoreStillUnavailable(ILogger logger, string kind, string reason);
+    [LoggerMessage(3, LogLevel.Warning, "Store unavailable ({Kind}, exec id {ExecId}: {Reason})")]
+    private static partial void LogStoreStillUnavailable(ILogger logger, string kind, string execId, string reason);
 
     [LoggerMessage(2, LogLevel.Error, "Unhandled error")]
     private static partial void LogUnhandled(ILogger logger, Exception exception);

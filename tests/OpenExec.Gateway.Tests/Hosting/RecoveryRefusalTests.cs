@@ -136,7 +136,7 @@ public sealed class RecoveryRefusalTests
             var text = errors.ToString();
             Assert.StartsWith("OpenExec Gateway refused to start: the embedded store cannot be read", text, StringComparison.Ordinal);
             Assert.Contains(db, text, StringComparison.Ordinal);
-            Assert.Contains("restore the data dir from a backup", text, StringComparison.Ordinal);
+            Assert.Contains("the file is damaged; restore the data dir from its latest backup", text, StringComparison.Ordinal);
         }
         finally
         {
