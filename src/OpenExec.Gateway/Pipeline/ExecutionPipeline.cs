@@ -289,7 +289,7 @@ internal sealed class ExecutionPipeline
         if (state.TakenOver is { } orphan)
         {
             // This gateway found a dead holder's expired claim first: its receipt goes in this chain.
-            var recorded = await WriteReceiptAsync(OutcomeUnknownDraft(orphan), new ClaimUpdate(orphan.NonceSha256, orphan.ApprovalIdentity, Release: false), CancellationToken.None).ConfigureAwait(false);
+            var recorded = await WriteReceiptAsync(OutcomeUnknownDraft(orphan), orphan.Outcome, CancellationToken.None).ConfigureAwait(false);
             GatewayTelemetry.Recovered(recorded.Body);
             state = state with { Receipt = recorded.Hash, Decision = recorded.Body.Decision, TakenOver = null };
         }

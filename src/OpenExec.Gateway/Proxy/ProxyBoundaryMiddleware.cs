@@ -330,9 +330,7 @@ internal sealed class ProxyBoundaryMiddleware(RequestDelegate next, ExecutionPip
 
     private static bool NotForwarded(string name, IHeaderDictionary headers)
     {
-        if (name.Equals("Host", StringComparison.OrdinalIgnoreCase) || name.StartsWith("X-Forwarded-", StringComparison.OrdinalIgnoreCase)
-            || DroppedHeaders.Contains(name, StringComparer.OrdinalIgnoreCase) || NonceHeaders.Contains(name, StringComparer.OrdinalIgnoreCase)
-            || IsLookAlike(name, actionRoute: true))
+        if (name.Equals("Host", StringComparison.OrdinalIgnoreCase) || StopsHere(name, actionRoute: true) || IsLookAlike(name, actionRoute: true))
         {
             return true;
         }
@@ -353,10 +351,14 @@ internal sealed class ProxyBoundaryMiddleware(RequestDelegate next, ExecutionPip
             return false;
         }
         var reading = name.Replace('_', '-');
-        return reading.StartsWith("X-Forwarded-", StringComparison.OrdinalIgnoreCase)
-            || DroppedHeaders.Contains(reading, StringComparer.OrdinalIgnoreCase)
-            || (actionRoute && (NonceHeaders.Contains(reading, StringComparer.OrdinalIgnoreCase) || ControlledHeaders.Contains(reading, StringComparer.OrdinalIgnoreCase)));
+        return StopsHere(reading, actionRoute) || (actionRoute && ControlledHeaders.Contains(reading, StringComparer.OrdinalIgnoreCase));
     }
+
+    /// <summary>A header the gateway does not pass on: never forwarded (SPEC section 5), the X-Forwarded ones YARP sets, and on an action route the agent's nonce headers.</summary>
+    private static bool StopsHere(string name, bool actionRoute)
+        => name.StartsWith("X-Forwarded-", StringComparison.OrdinalIgnoreCase)
+            || DroppedHeaders.Contains(name, StringComparer.OrdinalIgnoreCase)
+            || (actionRoute && NonceHeaders.Contains(name, StringComparer.OrdinalIgnoreCase));
 
     /// <summary>The header names the client listed in <c>Connection</c>: hop-by-hop too (RFC 9110 7.6.1).</summary>
     private static IEnumerable<string> NamedInConnection(IHeaderDictionary headers)

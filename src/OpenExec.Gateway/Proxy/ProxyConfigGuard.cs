@@ -63,14 +63,13 @@ internal sealed class ProxyConfigGuard(GatewaySettings settings, ActionCatalog c
     public ValueTask<RouteConfig> ConfigureRouteAsync(RouteConfig route, ClusterConfig? cluster, CancellationToken cancel)
     {
         var action = catalog.ByRoute(route.RouteId);
-        var declared = route.Metadata?.FirstOrDefault(m => string.Equals(m.Key, RouteActions.ActionKey, StringComparison.OrdinalIgnoreCase)).Value;
+        var declared = Metadata(route, RouteActions.ActionKey);
         var passThrough = routes.PassThroughRoutes.Contains(route.RouteId);
         if (action is null ? !passThrough || declared is not null : declared != action.Name || !string.Equals(route.ClusterId, action.ClusterId, StringComparison.OrdinalIgnoreCase))
         {
             throw Refused($"ReverseProxy:Routes:{route.RouteId}: routes, their actions and their clusters are read at start-up ({(action is null ? passThrough ? "a pass-through" : "no such route" : $"action '{action.Name}' on cluster '{action.ClusterId}'")}); a reload cannot change them, restart the gateway");
         }
-        var executePath = route.Metadata?.FirstOrDefault(m => string.Equals(m.Key, RouteActions.ExecutePathKey, StringComparison.OrdinalIgnoreCase)).Value;
-        if (action is not null && !string.Equals(executePath, action.ExecutePath, StringComparison.Ordinal))
+        if (action is not null && !string.Equals(Metadata(route, RouteActions.ExecutePathKey), action.ExecutePath, StringComparison.Ordinal))
         {
             // Removed to close the /execute door, it would stay open without a word.
             throw Refused($"ReverseProxy:Routes:{route.RouteId}: {RouteActions.ExecutePathKey} is read at start-up ({(action.ExecutePath is null ? "none: /execute does not run this action" : $"'{action.ExecutePath}'")}); a reload cannot add, change or remove it, restart the gateway");
@@ -89,6 +88,10 @@ internal sealed class ProxyConfigGuard(GatewaySettings settings, ActionCatalog c
         }
         return ValueTask.FromResult(route);
     }
+
+    /// <summary>A route's metadata value (keys in any case, as configuration reads them), or null.</summary>
+    private static string? Metadata(RouteConfig route, string key)
+        => route.Metadata?.FirstOrDefault(m => string.Equals(m.Key, key, StringComparison.OrdinalIgnoreCase)).Value;
 
     /// <summary>A proxy configuration the gateway refuses: at start-up it does not start; on a reload YARP keeps the previous one (and logs this).</summary>
     private static InvalidOperationException Refused(string problem)

@@ -87,7 +87,11 @@ internal sealed record NonceState(NonceStatus Status, string? RequestSha256, str
 }
 
 /// <summary>A claim without an outcome whose holder is gone: found at start-up (embedded store) or past its lease (Redis).</summary>
-internal sealed record RecoveredClaim(string NonceSha256, string RequestSha256, string? ApprovalIdentity, string ExecId, string Action, string Tenant, DateTimeOffset ClaimedAt, string? TraceId = null);
+internal sealed record RecoveredClaim(string NonceSha256, string RequestSha256, string? ApprovalIdentity, string ExecId, string Action, string Tenant, DateTimeOffset ClaimedAt, string? TraceId = null)
+{
+    /// <summary>What its outcome_unknown receipt does to it: records that outcome, keeping nonce and approval used.</summary>
+    public ClaimUpdate Outcome => new(NonceSha256, ApprovalIdentity, Release: false);
+}
 
 internal enum NonceStatus
 {

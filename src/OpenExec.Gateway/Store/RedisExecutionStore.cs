@@ -142,13 +142,12 @@ internal sealed class RedisExecutionStore : IExecutionStore, IDisposable
     /// <summary>Looks up each stranded claim (which takes over one whose lease has passed) and writes the receipt of each taken over.</summary>
     private async Task TakeOverAsync(IEnumerable<RedisResult> stranded, Func<RecoveredClaim, ReceiptBody> draftFor, CancellationToken cancellationToken)
     {
-        var prefixLength = RedisScripts.Nonce("").ToString().Length;
         foreach (var key in stranded)
         {
-            var state = await LookupAsync(((string)key!)[prefixLength..], cancellationToken).ConfigureAwait(false);
+            var state = await LookupAsync(RedisScripts.NonceOf((string)key!), cancellationToken).ConfigureAwait(false);
             if (state.TakenOver is { } orphan)
             {
-                var recorded = await AppendReceiptAsync(draftFor(orphan), new ClaimUpdate(orphan.NonceSha256, orphan.ApprovalIdentity, Release: false), cancellationToken).ConfigureAwait(false);
+                var recorded = await AppendReceiptAsync(draftFor(orphan), orphan.Outcome, cancellationToken).ConfigureAwait(false);
                 Telemetry.GatewayTelemetry.Recovered(recorded.Body);
             }
         }

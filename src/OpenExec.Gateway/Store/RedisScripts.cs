@@ -12,7 +12,12 @@ internal static class RedisScripts
     private const string Prefix = "openexec:";
 
     /// <summary>A claim: hash {req, exec, done, decision, receipt, lease, action, tenant, approval, created, taker, trace}; TTL = nonce retention.</summary>
-    public static RedisKey Nonce(string nonceSha256) => Prefix + "nonce:" + nonceSha256;
+    public static RedisKey Nonce(string nonceSha256) => Prefix + NoncePrefix + nonceSha256;
+
+    private const string NoncePrefix = "nonce:";
+
+    /// <summary>The nonce hash a <see cref="Nonce"/> key names.</summary>
+    public static string NonceOf(string nonceKey) => nonceKey[(Prefix.Length + NoncePrefix.Length)..];
 
     /// <summary>A consumed approval identity: the exec id that consumed it; TTL = nonce retention.</summary>
     public static RedisKey Approval(string identity) => Prefix + "approval:" + identity;

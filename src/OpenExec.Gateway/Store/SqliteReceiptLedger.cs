@@ -126,7 +126,7 @@ internal sealed class SqliteReceiptLedger : IDisposable
         var recorded = new List<ReceiptDocument>(orphans.Count);
         foreach (var orphan in orphans)
         {
-            recorded.Add(await AppendAsync(draftFor(orphan), new ClaimUpdate(orphan.NonceSha256, orphan.ApprovalIdentity, Release: false)).ConfigureAwait(false));
+            recorded.Add(await AppendAsync(draftFor(orphan), orphan.Outcome).ConfigureAwait(false));
         }
         if (orphans.Count > 0)
         {
