@@ -34,7 +34,7 @@ internal static class ApproveCommand
             DefaultValueFactory = _ => 300,
         };
         var header = new Option<bool>("--header") { Description = "Print the base64url form for the OpenExec-Approval header (proxied calls) instead of JSON." };
-        var approvalId = new Option<string>("--approval-id") { Description = "The approval_id (default: a new UUID).", HelpName = "ID" };
+        var approvalId = new Option<string>("--approval-id") { Description = "The approval_id (default: a new UUID). The gateway refuses one that is no UUID unless OpenExec:AllowAnyApprovalId is true; a warning says so.", HelpName = "ID" };
         var request = new ActionRequestOptions();
 
         var command = new Command(
@@ -69,6 +69,10 @@ internal static class ApproveCommand
             await context.Err.WriteLineAsync(
                 $"approved action '{resolved.Action}' ({resolved.Description}) for tenant '{tenantId}': action_hash {resolved.Hash}, "
                 + $"expires {artifact.ExpiresAt} UTC, signed by key {signingKey.Kid}").ConfigureAwait(false);
+            if (!ApprovalArtifact.IsUuid(artifact.ApprovalId))
+            {
+                await context.Err.WriteLineAsync("warning: --approval-id is no UUID: the gateway refuses it (400 invalid_approval) unless OpenExec:AllowAnyApprovalId is true.").ConfigureAwait(false);
+            }
             if (seconds > MaxDefaultTtlSeconds)
             {
                 await context.Err.WriteLineAsync("warning: --ttl is over 24 h, the gateway's default maximum lifetime (approval_lifetime).").ConfigureAwait(false);

@@ -58,7 +58,14 @@ public sealed record ApprovalArtifact(
     private static bool HasSurrogate(string field) => field.AsSpan().ContainsAnyInRange('\uD800', '\uDFFF');
 
     /// <summary>Reads the artifact from the parsed request; throws <see cref="ApprovalFormatException"/> on any other shape.</summary>
-    public static ApprovalArtifact Parse(StrictValue value)
+    /// <param name="value">The artifact JSON.</param>
+    /// <param name="anyApprovalId">
+    /// Accept any <c>approval_id</c>, not only a UUID. The v1 message has no separators, so only an
+    /// approval_id of fixed form fixes where tenant_id begins: with any id, an approval for tenant
+    /// <c>eu-tenant-001</c> re-cut as approval_id + <c>"eu-"</c> and tenant <c>tenant-001</c> keeps
+    /// its signature and passes a gateway pinned to <c>tenant-001</c>.
+    /// </param>
+    public static ApprovalArtifact Parse(StrictValue value, bool anyApprovalId = false)
     {
         ArgumentNullException.ThrowIfNull(value);
         if (value is not StrictObject obj)
@@ -82,6 +89,10 @@ public sealed record ApprovalArtifact(
         var expiresAt = OptionalString(obj, "expires_at") ?? "";
         var signature = RequiredString(obj, "signature");
 
+        if (!anyApprovalId && !IsUuid(approvalId))
+        {
+            throw new ApprovalFormatException("Invalid approval artifact: approval_id must be a UUID (8-4-4-4-12 hex digits): its fixed length is what tells approval_id and tenant_id apart in the signed message.");
+        }
         // Any-case hex passes the shape check; the later comparison with the (lowercase) request
         // hash is exact, so an upper-case hash is refused there as a mismatch.
         if (actionHash.Length != 64 || !actionHash.All(char.IsAsciiHexDigit))
@@ -95,8 +106,31 @@ public sealed record ApprovalArtifact(
         return new ApprovalArtifact(approvalId, tenantId, actionHash, issuedAt, expiresAt, signature);
     }
 
+    /// <summary>
+    /// Whether <paramref name="id"/> is a UUID written as 8-4-4-4-12 hex digits (either case), as
+    /// the governance layer issues approval ids: exactly 36 characters, so where it ends is fixed.
+    /// </summary>
+    public static bool IsUuid(string id)
+    {
+        ArgumentNullException.ThrowIfNull(id);
+        if (id.Length != 36)
+        {
+            return false;
+        }
+        for (var i = 0; i < id.Length; i++)
+        {
+            if (i is 8 or 13 or 18 or 23 ? id[i] != '-' : !char.IsAsciiHexDigit(id[i]))
+            {
+                return false;
+            }
+        }
+        return true;
+    }
+
     /// <summary>Reads the <c>OpenExec-Approval</c> header: base64url of the artifact JSON (SPEC section 5).</summary>
-    public static ApprovalArtifact FromHeader(string base64Url)
+    /// <param name="base64Url">The header's value.</param>
+    /// <param name="anyApprovalId">As for <see cref="Parse"/>.</param>
+    public static ApprovalArtifact FromHeader(string base64Url, bool anyApprovalId = false)
     {
         ArgumentNullException.ThrowIfNull(base64Url);
         // Tolerate the padded form: the header is the caller's encoding, and padding adds no ambiguity.
@@ -113,7 +147,7 @@ public sealed record ApprovalArtifact(
         {
             throw new ApprovalFormatException($"Invalid approval artifact: the OpenExec-Approval header is not valid JSON ({e.Message}).", e);
         }
-        return Parse(value);
+        return Parse(value, anyApprovalId);
     }
 
     /// <summary>The artifact as a JSON value, e.g. to embed in an <c>/execute</c> body.</summary>

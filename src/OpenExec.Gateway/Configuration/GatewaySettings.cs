@@ -81,6 +81,10 @@ internal sealed class GatewaySettings
             {
                 warnings.Add("Any tenant accepted: OpenExec:AllowAnyTenant is true, so approvals for every tenant of the governance key execute here");
             }
+            if (options.AllowAnyApprovalId)
+            {
+                warnings.Add("Any approval_id accepted: OpenExec:AllowAnyApprovalId is true, so an approval for a tenant whose id ends with this gateway's tenant id (eu-tenant-001, tenant-001) can have characters moved from tenant_id into approval_id, keep its signature and run here");
+            }
             if (options.AuditTokens.Length == 0)
             {
                 warnings.Add("Receipt endpoints are open: set OpenExec:AuditTokens to require a bearer token for /receipts");

@@ -24,6 +24,12 @@ internal sealed record OpenExecOptions
     /// <summary>Accept approvals for any tenant (warned about in /health). Default false.</summary>
     public bool AllowAnyTenant { get; init; }
 
+    /// <summary>
+    /// Accept any approval_id, not only a UUID (warned about in /health). Default false: with any
+    /// id, an approval for a tenant whose id ends with the pinned one can be re-cut to run here.
+    /// </summary>
+    public bool AllowAnyApprovalId { get; init; }
+
     /// <summary>Comma-separated action allow-list; empty means every known action may run (warned about).</summary>
     public string? AllowedActions { get; init; }
 

@@ -26,7 +26,7 @@ internal sealed class ExecuteEndpoint(ExecutionPipeline pipeline, ActionCatalog 
         {
             return;
         }
-        var parsed = ParseShape(body, settings.Options.IsClawShield);
+        var parsed = ParseShape(body, settings.Options.IsClawShield, settings.Options.AllowAnyApprovalId);
         if (parsed.Error is { } error)
         {
             await Problem.WriteAsync(context, 400, error.Code, error.Detail).ConfigureAwait(false);
@@ -131,14 +131,14 @@ internal sealed class ExecuteEndpoint(ExecutionPipeline pipeline, ActionCatalog 
     }
 
     /// <summary>Step 1 for /execute: strict JSON, then the request's shape.</summary>
-    internal static (ExecutionRequest? Request, (string Code, string Detail)? Error) Parse(ReadOnlySpan<byte> body, bool clawShield)
+    internal static (ExecutionRequest? Request, (string Code, string Detail)? Error) Parse(ReadOnlySpan<byte> body, bool clawShield, bool anyApprovalId = false)
     {
         var (obj, code, detail) = RequestBody.ParseObject(body);
-        return obj is null ? (null, (code!, detail!)) : ParseShape(obj, clawShield);
+        return obj is null ? (null, (code!, detail!)) : ParseShape(obj, clawShield, anyApprovalId);
     }
 
     /// <summary>The request's shape: known fields, action name, payload object, nonce, artifact.</summary>
-    internal static (ExecutionRequest? Request, (string Code, string Detail)? Error) ParseShape(StrictObject obj, bool clawShield)
+    internal static (ExecutionRequest? Request, (string Code, string Detail)? Error) ParseShape(StrictObject obj, bool clawShield, bool anyApprovalId)
     {
         foreach (var (key, _) in obj.Properties)
         {
@@ -174,7 +174,7 @@ internal sealed class ExecuteEndpoint(ExecutionPipeline pipeline, ActionCatalog 
         {
             try
             {
-                approval = ApprovalArtifact.Parse(artifactValue);
+                approval = ApprovalArtifact.Parse(artifactValue, anyApprovalId);
             }
             catch (ApprovalFormatException ex)
             {

@@ -22,7 +22,7 @@ internal static class ProxiedRequestReader
 
     internal readonly record struct ReadResult(ProxiedRequest? Request, int Status, string? Code, string? Detail);
 
-    public static async ValueTask<ReadResult> ReadAsync(HttpContext context, string action, bool clawShield, long bodyLimit)
+    public static async ValueTask<ReadResult> ReadAsync(HttpContext context, string action, bool clawShield, bool anyApprovalId, long bodyLimit)
     {
         var http = context.Request;
         var rawTarget = context.Features.Get<IHttpRequestFeature>()?.RawTarget ?? (http.PathBase + http.Path + http.QueryString).ToString();
@@ -65,7 +65,7 @@ internal static class ProxiedRequestReader
             }
             try
             {
-                approval = ApprovalArtifact.FromHeader(approvalHeader.ToString());
+                approval = ApprovalArtifact.FromHeader(approvalHeader.ToString(), anyApprovalId);
             }
             catch (ApprovalFormatException ex)
             {

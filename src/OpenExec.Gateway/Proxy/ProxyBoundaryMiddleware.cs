@@ -124,7 +124,7 @@ internal sealed class ProxyBoundaryMiddleware(RequestDelegate next, ExecutionPip
         ProxiedRequestReader.ReadResult read;
         using (GatewayTelemetry.Start(GatewayTelemetry.Spans.Validate))
         {
-            read = await ProxiedRequestReader.ReadAsync(context, action.Name, settings.Options.IsClawShield, settings.Options.MaxRequestBodyBytes).ConfigureAwait(false);
+            read = await ProxiedRequestReader.ReadAsync(context, action.Name, settings.Options.IsClawShield, settings.Options.AllowAnyApprovalId, settings.Options.MaxRequestBodyBytes).ConfigureAwait(false);
         }
         if (read.Request is null)
         {

@@ -69,6 +69,20 @@ public sealed class ApproveCommandTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task An_approval_id_that_is_no_uuid_is_minted_with_a_warning_that_the_gateway_refuses_it()
+    {
+        var odd = await Tool.RunAsync(_time, "approve", "--key", KeyPath, "--tenant", "t", "--action", "echo", "--approval-id", "apr-7");
+        Assert.True(odd.ExitCode == 0, odd.ToString());
+        Assert.Equal("apr-7", ApprovalArtifact.Parse(StrictJson.Parse(odd.Out.Trim()), anyApprovalId: true).ApprovalId);
+        Assert.Contains("--approval-id is no UUID", odd.Err, StringComparison.Ordinal);
+
+        var uuid = await Tool.RunAsync(_time, "approve", "--key", KeyPath, "--tenant", "t", "--action", "echo", "--approval-id", "0b6a1f9e-5c1d-4b55-9b1a-2d6f3c1e9a77");
+        Assert.True(uuid.ExitCode == 0, uuid.ToString());
+        Assert.Equal("0b6a1f9e-5c1d-4b55-9b1a-2d6f3c1e9a77", ApprovalArtifact.Parse(StrictJson.Parse(uuid.Out.Trim())).ApprovalId);
+        Assert.DoesNotContain("warning", uuid.Err, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Without_payload_the_payload_is_the_empty_object_as_at_the_gateway()
     {
         var run = await Tool.RunAsync(_time, "approve", "--key", KeyPath, "--tenant", "t", "--action", "echo");

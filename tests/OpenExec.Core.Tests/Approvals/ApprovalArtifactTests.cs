@@ -65,6 +65,38 @@ public sealed class ApprovalArtifactTests
         Assert.Equal(Hex.Sha256(Encoding.UTF8.GetBytes(id + tenant + Hash + issued + expires)), artifact.Identity);
     }
 
+    [Theory]
+    [InlineData("8d1f2c8e-0000-4000-8000-000000000001", true)]
+    [InlineData("8D1F2C8E-ABCD-4000-8000-00000000000F", true)]
+    [InlineData("8d1f2c8e-0000-4000-8000-000000000001eu-", false)] // a tenant's characters moved in
+    [InlineData("8d1f2c8e-0000-4000-8000-00000000000", false)] // one moved out
+    [InlineData("8d1f2c8e00004000800000000000000001", false)]
+    [InlineData("{8d1f2c8e-0000-4000-8000-000000000001}", false)]
+    [InlineData(" 8d1f2c8e-0000-4000-8000-00000000001", false)]
+    [InlineData("8d1f2c8e-0000-4000-8000-00000000000g", false)]
+    [InlineData("8d1f2c8e-0000-4000-8000-00000000000\u0661", false)]
+    [InlineData("8d1f2c8e+0000-4000-8000-000000000001", false)]
+    [InlineData("approval-123", false)]
+    [InlineData("", false)]
+    public void ApprovalIdMustBeAUuidUnlessAnyIsAllowed(string id, bool uuid)
+    {
+        var artifact = With("approval_id", new StrictString(id));
+        Assert.Equal(uuid, ApprovalArtifact.IsUuid(id));
+        if (uuid)
+        {
+            Assert.Equal(id, ApprovalArtifact.Parse(artifact).ApprovalId);
+        }
+        else
+        {
+            var e = Assert.Throws<ApprovalFormatException>(() => ApprovalArtifact.Parse(artifact));
+            Assert.Contains("approval_id must be a UUID", e.Message, StringComparison.Ordinal);
+        }
+        Assert.Equal(id, ApprovalArtifact.Parse(artifact, anyApprovalId: true).ApprovalId);
+        var header = Base64Url.Encode(Encoding.UTF8.GetBytes(new ApprovalArtifact(id, "tenant-001", Hash, "a", "b", Signature).ToJson()));
+        Assert.Equal(uuid, Record.Exception(() => ApprovalArtifact.FromHeader(header)) is null);
+        Assert.Equal(id, ApprovalArtifact.FromHeader(header, anyApprovalId: true).ApprovalId);
+    }
+
     [Fact]
     public void RefusesNonObject()
     {

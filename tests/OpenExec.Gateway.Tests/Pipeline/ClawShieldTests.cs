@@ -59,13 +59,15 @@ public sealed class ClawShieldTests
         }
     }
 
+    private const string ForgedId = "f0f0f0f0-0000-4000-8000-00000000f0f0";
+
     [Fact]
     public async Task Artifact_signed_by_another_key_is_invalid_signature_and_its_claims_stay_out_of_the_receipt()
     {
         using var governance = new Governance();
         using var impostor = new Governance();
         await using var gateway = await GatewayServer.StartAsync(environment: governance.Environment());
-        var forged = impostor.Minter.Mint("tenant-forged", Governance.Hash("echo", Payload), DateTimeOffset.UtcNow.AddMinutes(-1), DateTimeOffset.UtcNow.AddMinutes(5), "forged-approval-id");
+        var forged = impostor.Minter.Mint("tenant-forged", Governance.Hash("echo", Payload), DateTimeOffset.UtcNow.AddMinutes(-1), DateTimeOffset.UtcNow.AddMinutes(5), ForgedId);
 
         var receipt = await AssertDeniedAsync(gateway, await ExecuteAsync(gateway, "echo", Payload, "n-1", forged), HttpStatusCode.Forbidden, "invalid_signature", "Invalid signature: approval artifact is not authentic");
 
@@ -73,7 +75,7 @@ public sealed class ClawShieldTests
         Assert.Equal(forged.Identity, receipt.Str("approval_sha256"));
         Assert.Equal(Governance.Tenant, receipt.Str("tenant"));
         var document = await gateway.Client.GetStringAsync($"/receipts/{receipt.Str("exec_id")}");
-        Assert.DoesNotContain("forged-approval-id", document, StringComparison.Ordinal);
+        Assert.DoesNotContain(ForgedId, document, StringComparison.Ordinal);
         Assert.DoesNotContain("tenant-forged", document, StringComparison.Ordinal);
     }
 
@@ -87,7 +89,7 @@ public sealed class ClawShieldTests
 
         var tampered = new[]
         {
-            approval with { ApprovalId = approval.ApprovalId + "x" },
+            approval with { ApprovalId = approval.ApprovalId[..^1] + (approval.ApprovalId[^1] == '0' ? "1" : "0") },
             approval with { TenantId = "tenant-002" },
             approval with { ExpiresAt = later },
             approval with { IssuedAt = ApprovalTime.Format(DateTimeOffset.UtcNow) },
@@ -115,6 +117,45 @@ public sealed class ClawShieldTests
     }
 
     [Fact]
+    public async Task Approval_for_a_tenant_whose_id_ends_with_ours_cannot_be_recut_to_run_here()
+    {
+        using var governance = new Governance();
+        await using var gateway = await GatewayServer.StartAsync(environment: governance.Environment());
+        // The same governance key approves for eu-tenant-001 too: moving "eu-" from tenant_id to
+        // the end of approval_id keeps the signed message, and so the signature, unchanged.
+        var theirs = governance.Approve("echo", Payload, DateTimeOffset.UtcNow, tenant: "eu-" + Governance.Tenant);
+        var recut = theirs with { ApprovalId = theirs.ApprovalId + "eu-", TenantId = Governance.Tenant };
+        Assert.Equal(theirs.SignedMessage(), recut.SignedMessage());
+
+        var problem = await GatewayAssert.ProblemAsync(await ExecuteAsync(gateway, "echo", Payload, "n-1", recut), HttpStatusCode.BadRequest, "invalid_approval");
+        Assert.Contains("approval_id must be a UUID", problem.Str("detail"), StringComparison.Ordinal);
+        Assert.Empty(await gateway.ReceiptsAsync());
+
+        // Upper-case hex is a UUID too; the artifact as signed is for another tenant.
+        var upper = governance.Approve("echo", Payload, DateTimeOffset.UtcNow, tenant: "eu-" + Governance.Tenant, approvalId: Guid.NewGuid().ToString().ToUpperInvariant());
+        await AssertDeniedAsync(gateway, await ExecuteAsync(gateway, "echo", Payload, "n-2", upper), HttpStatusCode.Forbidden, "tenant_mismatch", "Tenant mismatch: approval is for another tenant");
+        await AssertDeniedAsync(gateway, await ExecuteAsync(gateway, "echo", Payload, "n-3", theirs), HttpStatusCode.Forbidden, "tenant_mismatch", "Tenant mismatch: approval is for another tenant");
+    }
+
+    [Fact]
+    public async Task Any_approval_id_is_accepted_only_when_configured_and_health_warns()
+    {
+        using var governance = new Governance();
+        var approval = governance.Approve("echo", Payload, DateTimeOffset.UtcNow, approvalId: "apr_01HZX3");
+        await using (var strict = await GatewayServer.StartAsync(environment: governance.Environment()))
+        {
+            await GatewayAssert.ProblemAsync(await ExecuteAsync(strict, "echo", Payload, "n-1", approval), HttpStatusCode.BadRequest, "invalid_approval");
+            var warnings = (await Json.ReadAsync(await strict.Client.GetAsync("/health"))).GetProperty("warnings").EnumerateArray().Select(w => w.GetString()!);
+            Assert.DoesNotContain(warnings, w => w.Contains("AllowAnyApprovalId", StringComparison.Ordinal));
+        }
+        await using var any = await GatewayServer.StartAsync(new Dictionary<string, string?> { ["OpenExec:AllowAnyApprovalId"] = "true" }, governance.Environment());
+        var executed = await GatewayAssert.ExecutedAsync(await ExecuteAsync(any, "echo", Payload, "n-1", approval));
+        Assert.Equal("apr_01HZX3", executed.GetProperty("receipt_document").GetProperty("body").Str("approval_id"));
+        var anyWarnings = (await Json.ReadAsync(await any.Client.GetAsync("/health"))).GetProperty("warnings").EnumerateArray().Select(w => w.GetString()!);
+        Assert.Contains(anyWarnings, w => w.Contains("AllowAnyApprovalId", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task Approval_for_another_request_is_action_hash_mismatch()
     {
         using var governance = new Governance();
@@ -129,7 +170,7 @@ public sealed class ClawShieldTests
         await AssertDeniedAsync(gateway, await ExecuteAsync(gateway, "echo", Payload, "n-2", otherAction), HttpStatusCode.Forbidden, "action_hash_mismatch", detail);
 
         // The hash is compared exactly: an upper-case spelling of the right hash is another hash.
-        var upper = governance.Minter.MintRaw("upper", Governance.Tenant, Governance.Hash("echo", Payload).ToUpperInvariant(), ApprovalTime.Format(now.AddMinutes(-1)), ApprovalTime.Format(now.AddMinutes(5)));
+        var upper = governance.Minter.MintRaw(Guid.NewGuid().ToString(), Governance.Tenant, Governance.Hash("echo", Payload).ToUpperInvariant(), ApprovalTime.Format(now.AddMinutes(-1)), ApprovalTime.Format(now.AddMinutes(5)));
         await AssertDeniedAsync(gateway, await ExecuteAsync(gateway, "echo", Payload, "n-3", upper), HttpStatusCode.Forbidden, "action_hash_mismatch", detail);
 
         // Key order and whitespace are not the request: the canonical form is.
@@ -176,12 +217,12 @@ public sealed class ClawShieldTests
         using var governance = new Governance();
         var time = new FakeTimeProvider(Now);
         await using var gateway = await GatewayServer.StartAsync(environment: governance.Environment(), time: time);
-        var approval = governance.Minter.MintRaw("window-1", Governance.Tenant, Governance.Hash("echo", Payload), issuedAt, expiresAt);
+        var approval = governance.Minter.MintRaw(Guid.NewGuid().ToString(), Governance.Tenant, Governance.Hash("echo", Payload), issuedAt, expiresAt);
 
         var receipt = await AssertDeniedAsync(gateway, await ExecuteAsync(gateway, "echo", Payload, "n-1", approval), HttpStatusCode.Forbidden, code, detail);
 
         // The signature verified: the receipt may name the approval.
-        Assert.Equal("window-1", receipt.Str("approval_id"));
+        Assert.Equal(approval.ApprovalId, receipt.Str("approval_id"));
     }
 
     [Theory]
@@ -193,7 +234,7 @@ public sealed class ClawShieldTests
         var time = new FakeTimeProvider(Now);
         await using var gateway = await GatewayServer.StartAsync(environment: governance.Environment(), time: time);
         // Signed as governance would sign it with the field empty, then sent without the field.
-        var signed = governance.Minter.MintRaw("window-2", Governance.Tenant, Governance.Hash("echo", Payload),
+        var signed = governance.Minter.MintRaw(Guid.NewGuid().ToString(), Governance.Tenant, Governance.Hash("echo", Payload),
             field == "issued_at" ? "" : "2026-11-24T17:59:00", field == "expires_at" ? "" : "2026-11-24T18:05:00");
         var artifact = System.Text.Json.Nodes.JsonNode.Parse(signed.ToJson())!.AsObject();
         Assert.True(artifact.Remove(field));
@@ -201,7 +242,7 @@ public sealed class ClawShieldTests
         var response = await gateway.PostJsonAsync("/execute", Governance.Body("echo", Payload, "n-1", artifact.ToJsonString()));
 
         var receipt = await AssertDeniedAsync(gateway, response, HttpStatusCode.Forbidden, "invalid_timestamp", detail);
-        Assert.Equal("window-2", receipt.Str("approval_id"));
+        Assert.Equal(signed.ApprovalId, receipt.Str("approval_id"));
     }
 
     [Fact]
@@ -260,7 +301,7 @@ public sealed class ClawShieldTests
         using var governance = new Governance();
         var time = new FakeTimeProvider(Now);
         await using var gateway = await GatewayServer.StartAsync(environment: governance.Environment(), time: time);
-        var approval = governance.Minter.MintRaw("ts-1", Governance.Tenant, Governance.Hash("echo", Payload), issuedAt, expiresAt);
+        var approval = governance.Minter.MintRaw(Guid.NewGuid().ToString(), Governance.Tenant, Governance.Hash("echo", Payload), issuedAt, expiresAt);
 
         var response = await ExecuteAsync(gateway, "echo", Payload, "n-1", approval);
 
@@ -379,7 +420,8 @@ public sealed class ClawShieldTests
     public async Task Recut_artifact_with_characters_moved_between_approval_id_and_tenant_id_is_the_same_used_approval()
     {
         using var governance = new Governance();
-        var settings = new Dictionary<string, string?> { ["OpenExec:AllowAnyTenant"] = "true" };
+        // Only an approval_id of any form can be re-cut at all (by default it must be a UUID).
+        var settings = new Dictionary<string, string?> { ["OpenExec:AllowAnyTenant"] = "true", ["OpenExec:AllowAnyApprovalId"] = "true" };
         await using var gateway = await GatewayServer.StartAsync(settings, governance.Environment());
         var now = DateTimeOffset.UtcNow;
         var original = governance.Minter.MintRaw("approval-1234", "tenant-a", Governance.Hash("echo", Payload), ApprovalTime.Format(now.AddMinutes(-1)), ApprovalTime.Format(now.AddMinutes(5)));

@@ -4,6 +4,7 @@ using System.Text;
 using OpenExec.Core.Approvals;
 using OpenExec.Core.Crypto;
 using OpenExec.Core.Json;
+using OpenExec.Gateway.Tests.Http;
 using OpenExec.Gateway.Tests.Infrastructure;
 using WireMock.RequestBuilders;
 using WireMock.ResponseBuilders;
@@ -85,6 +86,26 @@ public sealed class ProxyApprovalTests : IAsyncLifetime
         Assert.Equal(HttpStatusCode.Forbidden, reused.StatusCode);
         Assert.Equal("approval_reused", (await Json.ReadAsync(reused)).Str("code"));
         Assert.Single(_backend.LogEntries);
+    }
+
+    [Fact]
+    public async Task An_approval_for_a_tenant_whose_id_ends_with_ours_cannot_be_recut_to_run_here()
+    {
+        // One governance key, two tenants: eu-tenant-001 and this gateway's tenant-001. With no
+        // separators in the signed message, "uuid"+"eu-tenant-001" re-cut as "uuid eu-"+"tenant-001"
+        // keeps its signature; only approval_id's fixed UUID form tells the cuts apart.
+        const string body = """{"to":"a@example.com"}""";
+        var now = DateTimeOffset.UtcNow;
+        var theirs = new ApprovalMinter(_governance).Mint("eu-" + Tenant, HashOf("POST", "/v1/send", "", body), now.AddSeconds(-5), now.AddMinutes(5));
+        var recut = theirs with { ApprovalId = theirs.ApprovalId + "eu-", TenantId = Tenant };
+        Assert.Equal(theirs.SignedMessage(), recut.SignedMessage());
+
+        var asSigned = await SendAsync(HttpMethod.Post, "/v1/send", body, "n-theirs", theirs.ToHeader());
+        await GatewayAssert.ProblemAsync(asSigned, HttpStatusCode.Forbidden, "tenant_mismatch");
+        var response = await SendAsync(HttpMethod.Post, "/v1/send", body, "n-recut", recut.ToHeader());
+        var problem = await GatewayAssert.ProblemAsync(response, HttpStatusCode.BadRequest, "invalid_approval");
+        Assert.Contains("UUID", problem.Str("detail"), StringComparison.Ordinal);
+        Assert.Empty(_backend.LogEntries);
     }
 
     [Theory]

@@ -37,6 +37,7 @@ public sealed record HostileCase(
 {
     public const string Demo = "demo";
     public const string ClawShield = "clawshield";
+    /// <summary>Any tenant and any approval_id accepted (<c>AllowAnyTenant</c>, <c>AllowAnyApprovalId</c>): re-cut artifacts reach the identity rule.</summary>
     public const string ClawShieldAnyTenant = "clawshield-any-tenant";
 
     // MayDrop: a body cut short by a half-close. Kestrel may drop the connection without
@@ -111,7 +112,7 @@ public sealed record HostileCase(
         }
         var expires = spec.TryGetProperty("expires_raw", out var raw) ? raw.GetString()! : ApprovalTime.Format(now.AddSeconds(Int("expires", 300)));
         var original = governance.Minter.MintRaw(
-            "appr-" + Guid.NewGuid().ToString("N")[..12],
+            Guid.NewGuid().ToString(),
             Str("tenant", Governance.Tenant),
             hash,
             ApprovalTime.Format(now.AddSeconds(Int("issued", -60))),

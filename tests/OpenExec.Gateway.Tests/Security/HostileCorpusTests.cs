@@ -44,7 +44,7 @@ public sealed class HostileCorpusTests(ITestOutputHelper output)
         {
             Assert.Contains(corpus, c => c.ExpectedStatus == status);
         }
-        Assert.Contains(corpus, c => c.Mode == HostileCase.ClawShield && c.ExpectedCode == "tenant_mismatch" && c.Name.Contains("re-cut", StringComparison.Ordinal));
+        Assert.Contains(corpus, c => c.Mode == HostileCase.ClawShield && c.ExpectedCode == "invalid_approval" && c.Name.Contains("re-cut", StringComparison.Ordinal));
         Assert.Contains(corpus, c => c.Mode == HostileCase.ClawShieldAnyTenant && c.ExpectedCode == "approval_reused" && c.Name.Contains("re-cut", StringComparison.Ordinal));
     }
 
@@ -60,7 +60,7 @@ public sealed class HostileCorpusTests(ITestOutputHelper output)
         await using var demo = await GatewayServer.StartAsync(routes);
         await using var pinned = await GatewayServer.StartAsync(routes, governance.Environment(allowedActions: null));
         await using var anyTenant = await GatewayServer.StartAsync(
-            new Dictionary<string, string?>(routes) { ["OpenExec:AllowAnyTenant"] = "true" },
+            new Dictionary<string, string?>(routes) { ["OpenExec:AllowAnyTenant"] = "true", ["OpenExec:AllowAnyApprovalId"] = "true" },
             governance.Environment(allowedActions: null, tenant: null));
         var gateways = new Dictionary<string, GatewayServer>
         {
@@ -184,7 +184,7 @@ public sealed class HostileCorpusTests(ITestOutputHelper output)
         if (sentJson is not null)
         {
             // The receipt names the artifact exactly as sent (swapped, re-cut), by its identity.
-            var identity = ApprovalArtifact.Parse(StrictJson.Parse(HostileCase.ArtifactJson(sentJson))).Identity;
+            var identity = ApprovalArtifact.Parse(StrictJson.Parse(HostileCase.ArtifactJson(sentJson)), anyApprovalId: true).Identity;
             if (fresh[0].Body.ApprovalSha256 != identity)
             {
                 return $"the refusal receipt names approval {fresh[0].Body.ApprovalSha256}, not the one sent ({identity})";
