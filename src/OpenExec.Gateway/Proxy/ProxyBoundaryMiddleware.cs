@@ -31,6 +31,7 @@ internal sealed class ProxyBoundaryMiddleware(RequestDelegate next, ExecutionPip
         // own transform may still set one: transforms run after this).
         "X-Forwarded-Host", "Forwarded", "X-Forwarded-Port", "X-Forwarded-Server", "X-Host", "X-Original-Host",
         "Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authorization", "TE", "Trailer", "Upgrade",
+        "HTTP2-Settings",
     ];
 
     /// <summary>The agent's nonce headers: an action's backend gets the nonce once, as <c>Idempotency-Key</c>.</summary>
@@ -48,7 +49,7 @@ internal sealed class ProxyBoundaryMiddleware(RequestDelegate next, ExecutionPip
     private async ValueTask RunAsync(HttpContext context)
     {
         var route = context.GetReverseProxyFeature().Route.Config;
-        if (context.Features.Get<IHttpUpgradeFeature>() is { IsUpgradableRequest: true })
+        if (context.Features.Get<IHttpUpgradeFeature>() is { IsUpgradableRequest: true } && !IgnoredUpgrade.IgnoreH2cOffer(context))
         {
             // A backend that answered 101 would open a tunnel: bytes after it reach the backend
             // unchecked and without a receipt (a request written into it included), on a

@@ -189,6 +189,52 @@ public sealed class ProxyInputTests : IDisposable
         Assert.Equal(1, backend.Requests);
     }
 
+    /// <summary>
+    /// The optional offer to switch to cleartext HTTP/2 (<c>Upgrade: h2c</c>), which the JDK's
+    /// HttpClient and curl --http2 add to every request without a body, is ignored as RFC 7540
+    /// section 3.2 allows: the request is answered over HTTP/1.1 (it was refused as an upgrade, so
+    /// every bodyless call of a default JDK client failed). Nothing of the offer reaches the
+    /// backend, and a request pipelined behind it on the same connection is its own request, never
+    /// read as the first one's body.
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task An_offer_to_upgrade_to_h2c_is_ignored_and_the_request_answered_over_http1(bool passThrough)
+    {
+        using var backend = new RecordingBackend();
+        await using var gateway = await GatewayServer.StartAsync(ProxyConfig.Route("r", passThrough ? "" : "op", "v1", backend.Address, passThrough: passThrough));
+
+        var offer = "GET /v1/items HTTP/1.1\r\nHost: x\r\nIdempotency-Key: k-h2c\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n";
+        var next = "GET /v1/other HTTP/1.1\r\nHost: x\r\nIdempotency-Key: k-next\r\nConnection: close\r\n\r\n";
+        using var client = new System.Net.Sockets.TcpClient();
+        await client.ConnectAsync(gateway.BaseAddress.Host, gateway.BaseAddress.Port);
+        var stream = client.GetStream();
+        await stream.WriteAsync(Encoding.ASCII.GetBytes(offer + next));
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(15));
+        using var received = new MemoryStream();
+        await stream.CopyToAsync(received, timeout.Token);
+        var answers = Encoding.UTF8.GetString(received.ToArray());
+
+        Assert.Equal(2, answers.Split("HTTP/1.1 200 OK").Length - 1);
+        Assert.DoesNotContain("101", answers.Split("\r\n")[0], StringComparison.Ordinal);
+        var seen = backend.Seen.ToArray();
+        Assert.Equal(2, seen.Length);
+        Assert.StartsWith("GET /v1/items ", seen[0].Head, StringComparison.Ordinal);
+        Assert.StartsWith("GET /v1/other ", seen[1].Head, StringComparison.Ordinal);
+        Assert.Empty(seen[0].Body);
+        foreach (var name in new[] { "Upgrade:", "HTTP2-Settings:", "Connection: Upgrade" })
+        {
+            Assert.DoesNotContain(name, seen[0].Head, StringComparison.OrdinalIgnoreCase);
+        }
+
+        // Any other upgrade, or h2c beside another protocol, is still refused.
+        var (status, answer) = await RawHttp.SendAsync(gateway.BaseAddress, "GET /v1/items HTTP/1.1\r\nHost: x\r\nIdempotency-Key: k-two\r\nConnection: Upgrade\r\nUpgrade: h2c, websocket\r\n\r\n");
+        Assert.Equal(400, status);
+        Assert.Contains("invalid_request", answer, StringComparison.Ordinal);
+        Assert.Equal(2, backend.Requests);
+    }
+
     [Fact]
     public async Task A_pass_through_route_forwards_reads_only()
     {
