@@ -8,10 +8,8 @@ namespace OpenExec.Gateway.Http;
 /// </summary>
 internal sealed partial class GatewayErrorMiddleware(RequestDelegate next, ILogger<GatewayErrorMiddleware> log)
 {
-    /// <summary>How often a store failure is logged with its exception (its stack, Redis's diagnostics): once per outage burst, not per request.</summary>
-    private const long DetailedLogIntervalMs = 10_000;
-
-    private long _nextDetailedLog;
+    /// <summary>A store failure is logged with its exception (its stack, Redis's diagnostics) once per outage burst, not per request.</summary>
+    private readonly Hosting.LogThrottle _storeLog = new(TimeSpan.FromSeconds(10));
 
     public async Task InvokeAsync(HttpContext context)
     {
@@ -111,26 +109,23 @@ internal sealed partial class GatewayErrorMiddleware(RequestDelegate next, ILogg
     }
 
     /// <summary>
-    /// One line per refused request; the exception itself (a stack, and with Redis a screenful of
-    /// connection diagnostics) at most every <see cref="DetailedLogIntervalMs"/>: an outage under
-    /// load was thousands of lines a second.
+    /// One line per refused request, naming its exec id and the cause; the exception itself (a
+    /// stack, and with Redis a screenful of connection diagnostics) at most every 10 s: an outage
+    /// under load was thousands of lines a second.
     /// </summary>
     private void LogStore(Exception ex)
     {
-        var now = Environment.TickCount64;
-        var next = Interlocked.Read(ref _nextDetailedLog);
-        if (now >= next && Interlocked.CompareExchange(ref _nextDetailedLog, now + DetailedLogIntervalMs, next) == next)
+        var execId = ex is OutcomeNotRecordedException unrecorded ? unrecorded.ExecId : "-";
+        if (_storeLog.Detailed())
         {
-            LogStoreUnavailable(log, ex);
+            LogStoreUnavailable(log, ex.GetType().Name, execId, ex);
             return;
         }
-        var message = (ex.InnerException ?? ex).Message;
-        var lineEnd = message.IndexOfAny(['\r', '\n']);
-        LogStoreStillUnavailable(log, ex.GetType().Name, ex is OutcomeNotRecordedException unrecorded ? unrecorded.ExecId : "-", lineEnd < 0 ? message : message[..lineEnd]);
+        LogStoreStillUnavailable(log, ex.GetType().Name, execId, Hosting.LogThrottle.Reason(ex));
     }
 
-    [LoggerMessage(1, LogLevel.Warning, "Store unavailable: 503 store_unavailable, or 504 outcome_unknown for a call that ran")]
-    private static partial void LogStoreUnavailable(ILogger logger, Exception exception);
+    [LoggerMessage(1, LogLevel.Warning, "Store unavailable ({Kind}, exec id {ExecId}): 503 store_unavailable, or 504 outcome_unknown for a call that ran")]
+    private static partial void LogStoreUnavailable(ILogger logger, string kind, string execId, Exception exception);
 
     [LoggerMessage(3, LogLevel.Warning, "Store unavailable ({Kind}, exec id {ExecId}: {Reason})")]
     private static partial void LogStoreStillUnavailable(ILogger logger, string kind, string execId, string reason);

@@ -32,6 +32,9 @@ internal sealed class RedisReceiptReplicator : IDisposable
 
     private readonly RedisExecutionStore _store;
     private readonly ILogger _log;
+
+    /// <summary>A copy or sweep failure is logged with its exception (Redis's diagnostics, ~8 KB) once a minute; each retry in between in one line.</summary>
+    private readonly Hosting.LogThrottle _failureLog = new(TimeSpan.FromMinutes(1));
     private readonly SemaphoreSlim _signal = new(0, 1);
     private readonly ConcurrentQueue<ReceiptDocument> _recent = new();
     private readonly int _recentCapacity;
@@ -180,7 +183,14 @@ internal sealed class RedisReceiptReplicator : IDisposable
                     catch (Exception ex) when (ex is not OperationCanceledException)
                     {
                         // Nothing is lost: the claims stay in the set for the next sweep.
-                        StoreLog.SweepFailed(_log, (int)SweepInterval.TotalSeconds, ex);
+                        if (_failureLog.Detailed())
+                        {
+                            StoreLog.SweepFailed(_log, (int)SweepInterval.TotalSeconds, ex);
+                        }
+                        else
+                        {
+                            StoreLog.SweepFailedAgain(_log, Hosting.LogThrottle.Reason(ex), (int)SweepInterval.TotalSeconds);
+                        }
                     }
                 }
                 if (Environment.TickCount64 >= nextSettingsCheck)
@@ -226,7 +236,14 @@ internal sealed class RedisReceiptReplicator : IDisposable
             catch (Exception ex)
             {
                 // Whatever failed, the receipts are safe in the local ledger: retry from what Redis has.
-                StoreLog.ReplicationFailed(_log, (long)backoff.TotalMilliseconds, ex);
+                if (_failureLog.Detailed())
+                {
+                    StoreLog.ReplicationFailed(_log, (long)backoff.TotalMilliseconds, ex);
+                }
+                else
+                {
+                    StoreLog.ReplicationFailedAgain(_log, Hosting.LogThrottle.Reason(ex), (long)backoff.TotalMilliseconds);
+                }
                 copied = -1;
                 try
                 {

@@ -35,6 +35,9 @@ internal sealed class SqliteReceiptLedger : IDisposable
     private readonly ReceiptJsonBuffer _documentJson = new();
     private readonly Thread _writerThread;
     private readonly ILogger _log;
+
+    /// <summary>A write failure is logged with its exception once per 10 s; each further failure in one line (a full disk fails every batch).</summary>
+    private readonly Hosting.LogThrottle _failureLog = new(TimeSpan.FromSeconds(10));
     private long _headSeq;
     private string _headHash;
 
@@ -405,7 +408,14 @@ internal sealed class SqliteReceiptLedger : IDisposable
         {
             RollBack();
             _claims?.RolledBack();
-            StoreLog.WriteFailed(_log, ex);
+            if (_failureLog.Detailed())
+            {
+                StoreLog.WriteFailed(_log, batch.Count, ex);
+            }
+            else
+            {
+                StoreLog.WriteFailedAgain(_log, Hosting.LogThrottle.Reason(ex), batch.Count);
+            }
             var failure = new StoreUnavailableException("The embedded store could not be written", ex);
             foreach (var op in batch)
             {
@@ -452,7 +462,7 @@ internal sealed class SqliteReceiptLedger : IDisposable
         }
         catch (SqliteException ex)
         {
-            StoreLog.WriteFailed(_log, ex);
+            StoreLog.RollbackFailed(_log, ex);
         }
     }
 

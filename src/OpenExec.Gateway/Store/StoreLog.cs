@@ -6,8 +6,20 @@ internal static partial class StoreLog
     [LoggerMessage(1, LogLevel.Warning, "Recovered {Count} claims left unfinished by a previous process; each is recorded as outcome_unknown")]
     public static partial void RecoveredClaims(ILogger logger, int count);
 
-    [LoggerMessage(2, LogLevel.Error, "Store write failed; the batch was rolled back and its requests answered 503")]
-    public static partial void WriteFailed(ILogger logger, Exception exception);
+    [LoggerMessage(2, LogLevel.Error, "Store write failed; the batch of {Count} operations was rolled back and each failed (a request's answered 503 or 504, a late receipt retried)")]
+    public static partial void WriteFailed(ILogger logger, int count, Exception exception);
+
+    [LoggerMessage(11, LogLevel.Error, "Store write failed again ({Reason}); the batch of {Count} operations was rolled back and each failed")]
+    public static partial void WriteFailedAgain(ILogger logger, string reason, int count);
+
+    [LoggerMessage(12, LogLevel.Warning, "Copying receipts to Redis failed again ({Reason}); retrying in {DelayMs} ms")]
+    public static partial void ReplicationFailedAgain(ILogger logger, string reason, long delayMs);
+
+    [LoggerMessage(14, LogLevel.Warning, "The sweep of claims whose lease has passed failed again ({Reason}); it runs again in {Seconds} s")]
+    public static partial void SweepFailedAgain(ILogger logger, string reason, int seconds);
+
+    [LoggerMessage(13, LogLevel.Error, "A failed store write could not be rolled back")]
+    public static partial void RollbackFailed(ILogger logger, Exception exception);
 
     [LoggerMessage(3, LogLevel.Warning, "Redis could not record the outcome of {ExecId} now; the receipt copy will record it")]
     public static partial void OutcomeDeferred(ILogger logger, string execId, Exception exception);

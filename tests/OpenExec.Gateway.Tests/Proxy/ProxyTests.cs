@@ -642,8 +642,8 @@ public sealed class ProxyTests : IDisposable
         var lines = logs.Lines.Where(l => l.Contains("GatewayErrorMiddleware", StringComparison.Ordinal) && l.Contains("Store unavailable", StringComparison.Ordinal)).ToList();
         Assert.Equal(6, lines.Count);
         Assert.Single(lines, l => l.Contains("   at ", StringComparison.Ordinal));
-        // Each names its attempt and the cause.
-        Assert.Equal(5, lines.Count(l => l.Contains("(OutcomeNotRecordedException, exec id ex_", StringComparison.Ordinal) && l.Contains("injected", StringComparison.Ordinal)));
+        // Each names its attempt and the cause, the one with the exception too.
+        Assert.Equal(6, lines.Count(l => l.Contains("(OutcomeNotRecordedException, exec id ex_", StringComparison.Ordinal) && l.Contains("injected", StringComparison.Ordinal)));
     }
 
     [Fact]

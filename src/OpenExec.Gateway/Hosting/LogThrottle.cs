@@ -1,0 +1,30 @@
+namespace OpenExec.Gateway.Hosting;
+
+/// <summary>
+/// For a failure that repeats while it lasts (a store outage, a full disk): the exception itself
+/// (its stack, and with Redis a screen of connection diagnostics) is logged at most once per
+/// interval, and a one-line summary otherwise, so an outage under load is not thousands of lines
+/// a second.
+/// </summary>
+internal sealed class LogThrottle(TimeSpan interval)
+{
+    private readonly long _intervalMs = (long)interval.TotalMilliseconds;
+    private long _nextDetailed;
+
+    /// <summary>Whether this occurrence is logged in full (true at most once per interval).</summary>
+    public bool Detailed()
+    {
+        var now = Environment.TickCount64;
+        var next = Interlocked.Read(ref _nextDetailed);
+        return now >= next && Interlocked.CompareExchange(ref _nextDetailed, now + _intervalMs, next) == next;
+    }
+
+    /// <summary>The first line of the innermost message: what a one-line summary says of <paramref name="exception"/>.</summary>
+    public static string Reason(Exception exception)
+    {
+        ArgumentNullException.ThrowIfNull(exception);
+        var message = (exception.InnerException ?? exception).Message;
+        var lineEnd = message.IndexOfAny(['\r', '\n']);
+        return lineEnd < 0 ? message : message[..lineEnd];
+    }
+}
