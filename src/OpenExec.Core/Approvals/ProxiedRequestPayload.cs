@@ -130,10 +130,15 @@ public static class ProxiedRequestPayload
     }
 
     private static StrictJsonException CaseCollision(string first, string second)
-        => new("duplicate_key", $"Keys '{first}' and '{second}' differ only in case: a backend that matches keys ignoring case would read one of them, chosen by their order, which the approval does not cover");
+        => new("duplicate_key", first.Contains('\0', StringComparison.Ordinal) || second.Contains('\0', StringComparison.Ordinal)
+            ? $"Keys '{Escaped(first)}' and '{Escaped(second)}' are the same key up to a NUL (\\u0000): a backend that reads keys as C strings would read one of them, chosen by their order, which the approval does not cover"
+            : $"Keys '{first}' and '{second}' differ only in case: a backend that matches keys ignoring case would read one of them, chosen by their order, which the approval does not cover");
+
+    private static string Escaped(string key) => key.Replace("\0", "\\u0000", StringComparison.Ordinal);
 
     /// <summary>
-    /// Keys equal under simple case folding, one code point at a time (astral letters such as
+    /// Keys equal up to their first NUL (where a C-string parser stops reading them), under simple
+    /// case folding, one code point at a time (astral letters such as
     /// Deseret's fold too): upper-cased then lower-cased (so 'ς' and 'σ' meet, as they do only
     /// upper-cased), after the letters .NET's invariant casing leaves alone but Unicode folding
     /// (Go's encoding/json) does not: long s, the Kelvin and Angstrom signs.
@@ -152,17 +157,27 @@ public static class ProxiedRequestPayload
             return Rune.ToLowerInvariant(Rune.ToUpperInvariant(mapped)).Value;
         }
 
+        /// <summary>The key as a parser that stops at a NUL reads it (C string APIs: cJSON, jansson without JSON_ALLOW_NUL).</summary>
+        private static ReadOnlySpan<char> Cut(string key)
+        {
+            var nul = key.IndexOf('\0');
+            return nul < 0 ? key : key.AsSpan(0, nul);
+        }
+
         public bool Equals(string? x, string? y)
         {
             if (x is null || y is null)
             {
                 return ReferenceEquals(x, y);
             }
-            if (string.Equals(x, y, StringComparison.Ordinal))
+            var cx = Cut(x);
+            var cy = Cut(y);
+            if (cx.SequenceEqual(cy))
             {
                 return true;
             }
-            var (ex, ey) = (x.EnumerateRunes(), y.EnumerateRunes());
+            var ex = cx.EnumerateRunes();
+            var ey = cy.EnumerateRunes();
             while (true)
             {
                 var (more, moreY) = (ex.MoveNext(), ey.MoveNext());
@@ -180,7 +195,7 @@ public static class ProxiedRequestPayload
         public int GetHashCode(string obj)
         {
             var hash = new HashCode();
-            foreach (var r in obj.EnumerateRunes())
+            foreach (var r in Cut(obj).EnumerateRunes())
             {
                 hash.Add(Fold(r));
             }

@@ -83,6 +83,25 @@ public sealed class ProxiedRequestPayloadTests
     }
 
     [Theory]
+    [InlineData("""{"amount":10,"amount\u0000x":1000000}""")]
+    [InlineData("""{"amount\u0000":10,"amount":1000000}""")]
+    [InlineData("""{"amount\u0000a":10,"amount\u0000b":1000000}""")]
+    [InlineData("""{"x":[{"Amount\u0000":1,"amount":2}]}""")] // and ignoring case
+    public void Keys_that_are_the_same_up_to_a_NUL_are_refused(string json)
+    {
+        // A backend that reads keys as C strings (cJSON, jansson without JSON_ALLOW_NUL) stops at
+        // the NUL and reads one of them, chosen by their order, which the approval does not cover.
+        var refused = Assert.Throws<StrictJsonException>(() => ProxiedRequestPayload.Body("application/json", Encoding.UTF8.GetBytes(json)));
+        Assert.Equal("duplicate_key", refused.Code);
+        Assert.Contains("\\u0000", refused.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("\0", refused.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_NUL_in_a_key_that_collides_with_no_other_passes()
+        => Assert.IsType<StrictObject>(ProxiedRequestPayload.Body("application/json", """{"a\u0000b":1,"c":2}"""u8));
+
+    [Theory]
     [InlineData(false)]
     [InlineData(true)]
     public void A_large_object_is_checked_as_a_small_one_is(bool collide)
