@@ -145,13 +145,13 @@ internal sealed class ActionRequestOptions
         // (path_not_canonical, invalid_query): no approval would ever run for it.
         if (!ProxiedRequestPayload.ForwardsAsSentPath(path))
         {
-            throw CliException.BadInput(
-                $"The PATH '{path}' would not reach the backend as sent, so the gateway would refuse the call (path_not_canonical): percent-encode only characters that must be encoded (not letters, digits, '-._~!$&'()*+,;=:@'), as UTF-8, and write '%' as %25.");
+            throw CliException.BadInput(UnencodedProblem("PATH", path, "path_not_canonical", query: false)
+                ?? $"The PATH '{path}' would not reach the backend as sent, so the gateway would refuse the call (path_not_canonical): percent-encode only characters that must be encoded (not letters, digits, '-._~!$&'()*+,;=:@'), as UTF-8, and write '%' as %25.");
         }
         if (!ProxiedRequestPayload.ForwardsAsSentQuery(query ?? ""))
         {
-            throw CliException.BadInput(
-                $"The query '{query}' would not reach the backend as sent, so the gateway would refuse the call (invalid_query): do not percent-encode letters, digits or '-._~', write '%' as %25, and encode characters such as '\"', '<', '>', '{{', '}}', '|', '^', '`'.");
+            throw CliException.BadInput(UnencodedProblem("query", query!, "invalid_query", query: true)
+                ?? $"The query '{query}' would not reach the backend as sent, so the gateway would refuse the call (invalid_query): do not percent-encode letters, digits or '-._~', and write '%' as %25.");
         }
 
         if (!ProxiedRequestPayload.TryCanonicalContentType(contentType, out _))
@@ -184,6 +184,22 @@ internal sealed class ActionRequestOptions
         ProxiedRequestPayload.TryCanonicalContentType(contentType, out var canonical);
         var media = canonical ?? "no content type";
         return new ActionRequest(action, payload, $"proxied {method.ToUpperInvariant()} {path} ({source}, {media})");
+    }
+
+    /// <summary>
+    /// The refusal for a PATH or query with characters the gateway's forwarder would send encoded
+    /// (<c>|</c>, <c>{</c>), naming each and its escape as the gateway's refusal does; null when
+    /// it has none, and the refusal is about its escapes.
+    /// </summary>
+    private static string? UnencodedProblem(string part, string text, string code, bool query)
+    {
+        var characters = ProxiedRequestPayload.UnencodedCharacters(text, query);
+        if (characters.Count == 0)
+        {
+            return null;
+        }
+        var which = characters.Count == 1 ? "a character" : "characters";
+        return $"The {part} '{text}' has {which} the gateway's forwarder would send percent-encoded, so the gateway would refuse the call ({code}): {ProxiedRequestPayload.EncodingAdvice(characters)}, both here and in the request the client sends.";
     }
 
     private static StrictValue ParseExecutePayload(string? text)

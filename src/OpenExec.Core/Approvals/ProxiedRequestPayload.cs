@@ -423,6 +423,62 @@ public static class ProxiedRequestPayload
     public static readonly System.Buffers.SearchValues<char> PlainQueryChars =
         System.Buffers.SearchValues.Create("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~!$&'()*+,;=:@/?[]");
 
+    /// <summary>At most this many characters are named in one piece of advice.</summary>
+    private const int MaxNamedCharacters = 8;
+
+    /// <summary>
+    /// The characters of a raw path, or query without <c>?</c>, that travel only percent-encoded:
+    /// neither plain (<see cref="PlainPathChars"/>, <see cref="PlainQueryChars"/>) nor '%', each
+    /// once, in order of appearance, at most eight. fetch, browsers and curl send
+    /// <c>| { } ^ ` " &lt; &gt;</c> (and <c>\</c> in a query) as typed, but the forwarder
+    /// (System.Uri) sends them encoded (<c>%7C</c>), so the backend would get another target than
+    /// the one the approval covers. Empty (nothing allocated) when there are none.
+    /// </summary>
+    public static IReadOnlyList<Rune> UnencodedCharacters(string rawPathOrQuery, bool query)
+    {
+        ArgumentNullException.ThrowIfNull(rawPathOrQuery);
+        var plain = query ? PlainQueryChars : PlainPathChars;
+        List<Rune>? found = null;
+        foreach (var rune in rawPathOrQuery.EnumerateRunes())
+        {
+            if (rune.IsAscii && (rune.Value == '%' || plain.Contains((char)rune.Value)))
+            {
+                continue;
+            }
+            found ??= [];
+            if (!found.Contains(rune))
+            {
+                found.Add(rune);
+                if (found.Count == MaxNamedCharacters)
+                {
+                    break;
+                }
+            }
+        }
+        return found ?? (IReadOnlyList<Rune>)[];
+    }
+
+    /// <summary>
+    /// What to do about <see cref="UnencodedCharacters"/>, for the gateway's refusal and the CLI's:
+    /// <c>percent-encode '|' as %7C, '{' as %7B</c> (the UTF-8 bytes for a non-ASCII character).
+    /// </summary>
+    public static string EncodingAdvice(IReadOnlyList<Rune> characters)
+    {
+        ArgumentNullException.ThrowIfNull(characters);
+        var text = new StringBuilder("percent-encode ");
+        Span<byte> utf8 = stackalloc byte[4];
+        for (var i = 0; i < characters.Count; i++)
+        {
+            text.Append(i == 0 ? "'" : ", '").Append(characters[i].ToString()).Append("' as ");
+            var length = characters[i].EncodeToUtf8(utf8);
+            foreach (var b in utf8[..length])
+            {
+                text.Append('%').Append(b.ToString("X2", CultureInfo.InvariantCulture));
+            }
+        }
+        return text.ToString();
+    }
+
     /// <summary>
     /// True when the gateway would forward <paramref name="rawPath"/> byte for byte (up to the
     /// case of escapes' hex digits): only plain path characters and escapes of characters that

@@ -42,12 +42,14 @@ internal static class ProxiedRequestReader
             // The forwarder sends the decoded path re-encoded: "%3B" would reach the backend as
             // ";" (a path parameter to many servers), "%FF" as "%25FF". The hash covers the raw
             // path, so a path that would not reach the backend byte for byte is refused.
-            return Fail(400, "path_not_canonical", "The request path must be forwarded exactly as sent: percent-encode only characters that must be encoded");
+            return Fail(400, "path_not_canonical", UnencodedProblem("request path", "path", rawPath, query: false)
+                ?? "The request path must be forwarded exactly as sent: percent-encode only characters that must be encoded");
         }
         if (!QueryForwardsAsSent(http, rawQuery))
         {
             // The query goes out as System.Uri writes it: "%41" as "A", a broken "%zz" as "%25zz".
-            return Fail(400, "invalid_query", "The query must be forwarded exactly as sent: no escapes of unreserved characters, no '%' that does not start an escape");
+            return Fail(400, "invalid_query", UnencodedProblem("query", "query", rawQuery, query: true)
+                ?? "The query must be forwarded exactly as sent: no escapes of unreserved characters, no '%' that does not start an escape");
         }
 
         var nonce = ReadNonce(http.Headers, out var nonceProblem);
@@ -233,6 +235,22 @@ internal static class ProxiedRequestReader
             }
         }
         return new string(chars);
+    }
+
+    /// <summary>
+    /// The refusal for a target with characters a client left unencoded (<c>|</c>, <c>{</c>: fetch
+    /// and curl send them so), naming each and its escape; null when the target has none, and
+    /// the refusal is about its escapes.
+    /// </summary>
+    private static string? UnencodedProblem(string what, string approved, string raw, bool query)
+    {
+        var characters = ProxiedRequestPayload.UnencodedCharacters(raw, query);
+        if (characters.Count == 0)
+        {
+            return null;
+        }
+        var which = characters.Count == 1 ? "a character" : "characters";
+        return $"The {what} has {which} the forwarder would send percent-encoded, so the backend would not get the approved {approved}: {ProxiedRequestPayload.EncodingAdvice(characters)}, both in the request and in the {approved} the approval covers";
     }
 
     private static ReadResult Fail(int status, string code, string detail) => new(null, status, code, detail);

@@ -113,6 +113,31 @@ public sealed class HashCommandTests
         Assert.Contains("percent-encoded", run.Err, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("/v1/send", "a|b", "(invalid_query): percent-encode '|' as %7C,")]
+    [InlineData("/v1/send", "filter={\"a\":1}", "(invalid_query): percent-encode '{' as %7B, '\"' as %22, '}' as %7D,")]
+    [InlineData("/v1/a^b", null, "(path_not_canonical): percent-encode '^' as %5E,")]
+    public async Task A_character_left_unencoded_is_named_with_its_escape_as_the_gateway_does(string path, string? query, string advice)
+    {
+        string[] args = query is null
+            ? ["hash", "--action", "send", "--http", "POST", path]
+            : ["hash", "--action", "send", "--http", "POST", path, "--query", query];
+        var run = await Tool.RunAsync(args);
+
+        Assert.Equal(2, run.ExitCode);
+        Assert.Contains(advice, run.Err, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task An_unneeded_escape_in_the_query_keeps_its_own_refusal()
+    {
+        var run = await Tool.RunAsync("hash", "--action", "send", "--http", "POST", "/v1/send", "--query", "x=%41");
+
+        Assert.Equal(2, run.ExitCode);
+        Assert.Contains("do not percent-encode letters, digits or '-._~'", run.Err, StringComparison.Ordinal);
+        Assert.DoesNotContain("percent-encode '", run.Err, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task A_payload_that_would_nest_too_deep_inside_the_execute_body_is_refused()
     {

@@ -127,4 +127,30 @@ public sealed class ProxiedRequestPayloadTests
     [Fact]
     public void Distinct_keys_and_the_same_key_in_sibling_objects_pass()
         => Assert.IsType<StrictObject>(ProxiedRequestPayload.Body("application/json", """{"a":{"id":1},"b":{"id":2},"Ab":3}"""u8));
+
+    [Theory]
+    [InlineData("q=a|b&c=d|e", true, "percent-encode '|' as %7C")]
+    [InlineData("filter={\"a\":[1]}", true, "percent-encode '{' as %7B, '\"' as %22, '}' as %7D")] // '[' ']' travel as typed in a query
+    [InlineData("/v1/a[0]", false, "percent-encode '[' as %5B, ']' as %5D")]                  // not in a path
+    [InlineData("/v1/café<x>", false, "percent-encode 'é' as %C3%A9, '<' as %3C, '>' as %3E")]
+    [InlineData("q=😀", true, "percent-encode '😀' as %F0%9F%98%80")]
+    public void Characters_left_unencoded_are_named_once_each_with_their_escape(string text, bool query, string advice)
+    {
+        Assert.Equal(advice, ProxiedRequestPayload.EncodingAdvice(ProxiedRequestPayload.UnencodedCharacters(text, query)));
+    }
+
+    [Theory]
+    [InlineData("/v1/a%41%zz%", false)] // escapes, good or bad, are another refusal's business
+    [InlineData("/v1/-._~!$&'()*+,;=:@", false)]
+    [InlineData("a=%41&b=[1]?/", true)]
+    public void A_target_with_only_plain_characters_and_escapes_has_none_unencoded(string text, bool query)
+    {
+        Assert.Empty(ProxiedRequestPayload.UnencodedCharacters(text, query));
+    }
+
+    [Fact]
+    public void At_most_eight_characters_are_named()
+    {
+        Assert.Equal(8, ProxiedRequestPayload.UnencodedCharacters("\"<>^`{|}\\", query: true).Count);
+    }
 }
