@@ -34,7 +34,7 @@ public sealed class ApprovalWindowTests
     [InlineData("tomorrow")]
     [InlineData("2026-11-24 18:10:00")]
     [InlineData("2026-11-24T18:10:00.")]
-    [InlineData("2026-11-24T18:10:00.12345678")]
+    [InlineData("2026-11-24T18:10:00.1234567890")] // ten digits (up to nine are read)
     [InlineData("2026-13-24T18:10:00")]
     [InlineData(" 2026-11-24T18:10:00")]
     [InlineData("1795543800")]
@@ -136,6 +136,13 @@ public sealed class ApprovalWindowTests
     [InlineData("2026-11-24T18:05:00.1", 1_000_000)]
     [InlineData("2026-11-24T18:05:00.123456", 1_234_560)]
     [InlineData("2026-11-24T18:05:00.1234567", 1_234_567)]
+    // Go's RFC3339Nano and Java's Instant write up to nine digits; a DateTime keeps seven (100 ns):
+    // the rest are dropped, toward the earlier instant, and never carried into the next second.
+    [InlineData("2026-11-24T18:05:00.29839800Z", 2_983_980)]
+    [InlineData("2026-11-24T18:05:00.298398000Z", 2_983_980)]
+    [InlineData("2026-11-24T18:05:00.123456789", 1_234_567)]
+    [InlineData("2026-11-24T18:05:00.999999999", 9_999_999)]
+    [InlineData("2026-11-24T19:05:00.000000099+01:00", 0)]
     [InlineData("2026-11-24T18:05:00Z", 0)]
     [InlineData("2026-11-24T19:05:00+01:00", 0)]
     [InlineData("2026-11-24T18:05:00.123456+00:00", 1_234_560)]
@@ -169,5 +176,7 @@ public sealed class ApprovalWindowTests
     [InlineData("2026-11-24T24:05:00")]
     [InlineData("9999-12-31T23:59:59-01:00")]
     [InlineData("0001-01-01T00:00:00+01:00")]
+    [InlineData("2026-11-24T18:05:00.1234567890")] // ten digits: no clock writes them
+    [InlineData("2026-11-24T18:05:00.")]
     public void TimeRefusesOtherForms(string text) => Assert.False(ApprovalTime.TryParse(text, out _));
 }

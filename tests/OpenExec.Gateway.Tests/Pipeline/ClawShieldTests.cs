@@ -203,6 +203,7 @@ public sealed class ClawShieldTests
         { "2026-11-24T17:59:00", "2026-11-24 18:05:00", "invalid_timestamp", "Invalid expires_at timestamp" },
         { "2026-11-24T17:59:00", "2026-13-24T18:05:00", "invalid_timestamp", "Invalid expires_at timestamp" },
         { "2026-11-24T17:59:00", "2026-11-24T18:05:00+2:00", "invalid_timestamp", "Invalid expires_at timestamp" },
+        { "2026-11-24T17:59:00", "2026-11-24T18:05:00.1234567890Z", "invalid_timestamp", "Invalid expires_at timestamp" },
         { "2026-11-24T17:59:00", "", "invalid_timestamp", "Missing expires_at in approval artifact" },
         { "yesterday", "2026-11-24T18:05:00", "invalid_timestamp", null },
         { "", "2026-11-24T18:05:00", "invalid_timestamp", null },
@@ -287,6 +288,9 @@ public sealed class ClawShieldTests
         { "2026-11-24T17:59:00.123456", "2026-11-24T18:05:00.123456", true },
         { "2026-11-24T17:59:00", "2026-11-24T18:05:00", true },
         { "2026-11-24T17:59:00Z", "2026-11-24T20:00:00.5+01:00", true },
+        // Go's RFC3339Nano and Java's Instant: nine fractional digits (dropped beyond 100 ns).
+        { "2026-11-24T17:59:00.298398000Z", "2026-11-24T18:05:00.298398000Z", true },
+        { "2026-11-24T17:59:00.12345678", "2026-11-24T18:05:00.123456789+00:00", true },
 
         // Offsets are honoured: read without them, each of these would give the other answer.
         { "2026-11-24T17:50:00Z", "2026-11-24T19:00:00+02:00", false },
