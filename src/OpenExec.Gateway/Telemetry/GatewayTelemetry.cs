@@ -20,9 +20,19 @@ internal static class GatewayTelemetry
 
     private static readonly Counter<long> Denials = Meter.CreateCounter<long>("openexec.denials", "{attempt}", "Attempts refused, by code");
 
-    private static readonly Histogram<double> PipelineDuration = Meter.CreateHistogram<double>("openexec.pipeline.duration", "s", "Time from request to recorded decision, by decision");
+    /// <summary>
+    /// Bucket bounds in seconds for the duration histograms, ASP.NET Core's for
+    /// <c>http.server.request.duration</c>: given as advice, so every SDK that honours it uses them.
+    /// Without it an SDK picks its default bounds, meant for milliseconds (0, 5, 10, ... 10000),
+    /// and every call of under 5 s fell in one bucket.
+    /// </summary>
+    public static readonly IReadOnlyList<double> SecondsBuckets = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10];
 
-    private static readonly Histogram<double> StoreDuration = Meter.CreateHistogram<double>("openexec.store.duration", "s", "Store operation latency, by operation");
+    private static readonly InstrumentAdvice<double> SecondsAdvice = new() { HistogramBucketBoundaries = SecondsBuckets };
+
+    private static readonly Histogram<double> PipelineDuration = Meter.CreateHistogram("openexec.pipeline.duration", "s", "Time from request to recorded decision, by decision", tags: null, SecondsAdvice);
+
+    private static readonly Histogram<double> StoreDuration = Meter.CreateHistogram("openexec.store.duration", "s", "Store operation latency, by operation", tags: null, SecondsAdvice);
 
     public static class Spans
     {
