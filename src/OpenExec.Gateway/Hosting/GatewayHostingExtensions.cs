@@ -154,6 +154,11 @@ internal static class GatewayHostingExtensions
             {
                 problems.Add($"OTEL_EXPORTER_OTLP_{signal}PROTOCOL is '{(protocol.Length <= 32 ? protocol : protocol[..32] + "…")}'; use grpc or http/protobuf");
             }
+            // One the exporter cannot read aborts the process as the host starts (exit 134).
+            if (configuration[$"OTEL_EXPORTER_OTLP_{signal}HEADERS"] is { } headers && Telemetry.OtlpHeaders.Problem(headers) is { } headersProblem)
+            {
+                problems.Add($"OTEL_EXPORTER_OTLP_{signal}HEADERS cannot be read by the OTLP exporter: {headersProblem}. The value is not shown: it may hold API keys");
+            }
         }
         var routes = RouteActions.Read(configuration.GetSection("ReverseProxy"), problems);
         var clientLimits = SlowClientLimits.Read(configuration.GetSection("Kestrel:Limits"), problems);

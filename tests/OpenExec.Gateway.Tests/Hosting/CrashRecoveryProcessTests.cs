@@ -322,6 +322,20 @@ public sealed class CrashRecoveryProcessTests : IDisposable
     }
 
     [Fact]
+    public async Task Otlp_headers_the_exporter_cannot_read_refuse_to_start_without_printing_them()
+    {
+        // The exporter threw as the host started: an unhandled ArgumentException, SIGABRT (134).
+        await using var exit = await GatewayProcess.RunToExitAsync(NewDataDir(), environment: new Dictionary<string, string?>
+        {
+            ["OTEL_EXPORTER_OTLP_ENDPOINT"] = "http://127.0.0.1:4317",
+            ["OTEL_EXPORTER_OTLP_HEADERS"] = "api-key=s3cret-value,s3cret-tail",
+        });
+        Assert.True(exit.ExitCode == 2, exit.Output);
+        Assert.Contains("OTEL_EXPORTER_OTLP_HEADERS cannot be read by the OTLP exporter", exit.StandardError, StringComparison.Ordinal);
+        Assert.DoesNotContain("s3cret", exit.StandardOutput + exit.StandardError, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Clawshield_mode_without_a_public_key_refuses_to_start_naming_it()
     {
         await using var exit = await GatewayProcess.RunToExitAsync(NewDataDir(), environment: new Dictionary<string, string?>

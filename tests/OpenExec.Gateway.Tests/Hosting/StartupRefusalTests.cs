@@ -337,6 +337,45 @@ public sealed class StartupRefusalTests : IDisposable
         Assert.DoesNotContain(Refused([$"--OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318", $"--{setting}=http/protobuf ", "--OpenExec:Mode=nonsense"]), p => p.Contains(setting, StringComparison.Ordinal));
     }
 
+    [Theory]
+    [InlineData("OTEL_EXPORTER_OTLP_HEADERS", "api-key", "pair 1 has no '='")]
+    [InlineData("OTEL_EXPORTER_OTLP_HEADERS", "garbage", "pair 1 has no '='")]
+    [InlineData("OTEL_EXPORTER_OTLP_HEADERS", "api-key=s3cret,tail", "pair 2 has no '='")]
+    [InlineData("OTEL_EXPORTER_OTLP_HEADERS", "api-key=s3cret%2Ctail", "pair 2 has no '='")] // decoded before it is split
+    [InlineData("OTEL_EXPORTER_OTLP_HEADERS", "api-key=s3cret,,x=1", "pair 2 has no '='")]
+    [InlineData("OTEL_EXPORTER_OTLP_HEADERS", "api-key=s3cret,x=1, api-key =s3cret2", "pairs 1 and 3 name the same header")]
+    [InlineData("OTEL_EXPORTER_OTLP_HEADERS", "User-Agent=s3cret", "pair 1 sets User-Agent")]
+    [InlineData("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "api-key", "pair 1 has no '='")]
+    [InlineData("OTEL_EXPORTER_OTLP_METRICS_HEADERS", "s3cret", "pair 1 has no '='")]
+    [InlineData("OTEL_EXPORTER_OTLP_LOGS_HEADERS", "x=1,s3cret", "pair 2 has no '='")]
+    public void Otlp_headers_the_exporter_cannot_read_are_refused_without_printing_them(string setting, string value, string reason)
+    {
+        // The exporter threw as the host started: an unhandled ArgumentException, exit 134.
+        var problems = Refused([$"--OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318", $"--{setting}={value}"]);
+        var problem = Assert.Single(problems);
+        Assert.StartsWith($"{setting} cannot be read by the OTLP exporter: {reason}", problem, StringComparison.Ordinal);
+        Assert.DoesNotContain(value, problem, StringComparison.Ordinal);
+        Assert.DoesNotContain("s3cret", problem, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("api-key=s3cret")]
+    [InlineData(" api-key = s3cret , tenant=t1 ")]
+    [InlineData("Authorization=Bearer%20s3cret")]
+    [InlineData("api-key=abc==")] // the first '=' splits; base64 padding stays in the value
+    [InlineData("api-key=s3cret,")] // a trailing ',' ends the list
+    [InlineData("user-agent=mine")] // only User-Agent spelt exactly so collides with the exporter's
+    [InlineData("=s3cret")]
+    [InlineData("%zz=1")] // an escape that is none stays as it is
+    [InlineData("   ")] // read as unset
+    public void Otlp_headers_the_exporter_reads_are_not_refused(string value)
+    {
+        foreach (var setting in new[] { "OTEL_EXPORTER_OTLP_HEADERS", "OTEL_EXPORTER_OTLP_TRACES_HEADERS" })
+        {
+            Assert.DoesNotContain(Refused([$"--OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318", $"--{setting}={value}", "--OpenExec:Mode=nonsense"]), p => p.Contains(setting, StringComparison.Ordinal));
+        }
+    }
+
     [Fact]
     public void A_backend_timeout_of_zero_is_refused_saying_it_must_be_above_zero()
     {
