@@ -147,23 +147,33 @@ internal sealed class ExecutionPipeline
         var claimRequest = new ClaimRequest(ticket.NonceSha256, ticket.RequestSha256, ticket.ApprovalIdentity, ticket.ExecId, ticket.Action, ticket.Tenant, ticket.StartedAt, Actions.BackendTimeouts.LeaseFrom(ticket.StartedAt, ticket.CallTimeout), LookupOnly: attempt.WindowRefusal is not null, TraceId: ticket.TraceId);
         ClaimResult claim;
         ReceiptDocument? recorded = null;
-        using (GatewayTelemetry.Start(GatewayTelemetry.Spans.NonceClaim))
+        using (var span = GatewayTelemetry.Start(GatewayTelemetry.Spans.NonceClaim))
         {
             var claimStarted = Stopwatch.GetTimestamp();
-            if (attempt.InProcess is null || claimRequest.LookupOnly)
+            try
             {
-                claim = await _store.ClaimAsync(claimRequest, cancellationToken).ConfigureAwait(false);
-            }
-            else
-            {
-                // The record completes even for a client that hung up: once claimed, it ran. The
-                // claim and the receipt are one write, so its span is both.
-                using var write = GatewayTelemetry.Start(GatewayTelemetry.Spans.ReceiptWrite);
-                (claim, recorded) = await _store.ClaimAndRecordAsync(claimRequest, OutcomeBody(ticket, attempt.InProcess), CancellationToken.None).ConfigureAwait(false);
-                if (recorded is not null)
+                if (attempt.InProcess is null || claimRequest.LookupOnly)
                 {
-                    TagReceipt(write, recorded);
+                    claim = await _store.ClaimAsync(claimRequest, cancellationToken).ConfigureAwait(false);
                 }
+                else
+                {
+                    // The record completes even for a client that hung up: once claimed, it ran.
+                    (claim, recorded) = await _store.ClaimAndRecordAsync(claimRequest, OutcomeBody(ticket, attempt.InProcess), CancellationToken.None).ConfigureAwait(false);
+                    if (recorded is not null)
+                    {
+                        // The claim and the receipt are one write, so the receipt's span covers the
+                        // claim's; it exists only when a receipt was written (a used nonce or approval
+                        // writes none here: its refusal's receipt has a span of its own).
+                        using var write = GatewayTelemetry.StartSince(GatewayTelemetry.Spans.ReceiptWrite, span);
+                        TagReceipt(write, recorded);
+                    }
+                }
+            }
+            catch (Exception ex) when (GatewayTelemetry.StoreFailureCode(ex) is { } code)
+            {
+                GatewayTelemetry.Fail(span, code);
+                throw;
             }
             GatewayTelemetry.StoreOperation("claim", claimStarted);
         }
@@ -205,7 +215,16 @@ internal sealed class ExecutionPipeline
         {
             using var span = GatewayTelemetry.Start(GatewayTelemetry.Spans.ReceiptWrite);
             var started = Stopwatch.GetTimestamp();
-            document = await _store.AppendReceiptAsync(body, update, CancellationToken.None).ConfigureAwait(false);
+            try
+            {
+                document = await _store.AppendReceiptAsync(body, update, CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (StoreUnavailableException)
+            {
+                // With the code the agent is answered with (below).
+                GatewayTelemetry.Fail(span, outcome.ReleaseClaim ? "store_unavailable" : "outcome_unknown");
+                throw;
+            }
             Appended(span, started, document);
         }
         catch (StoreUnavailableException ex)
@@ -349,7 +368,16 @@ internal sealed class ExecutionPipeline
     {
         using var span = GatewayTelemetry.Start(GatewayTelemetry.Spans.ReceiptWrite);
         var started = Stopwatch.GetTimestamp();
-        var document = await _store.AppendReceiptAsync(body, update, cancellationToken).ConfigureAwait(false);
+        ReceiptDocument document;
+        try
+        {
+            document = await _store.AppendReceiptAsync(body, update, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (GatewayTelemetry.StoreFailureCode(ex) is { } code)
+        {
+            GatewayTelemetry.Fail(span, code);
+            throw;
+        }
         Appended(span, started, document);
         return document;
     }

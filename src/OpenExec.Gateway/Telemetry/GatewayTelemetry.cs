@@ -56,6 +56,20 @@ internal static class GatewayTelemetry
     public static Activity? Start(string name) => Source.StartActivity(name, ActivityKind.Internal);
 
     /// <summary>
+    /// A span (a child of the current one) that began when <paramref name="since"/> did: a part of
+    /// one operation that is known to have happened only once the operation returned.
+    /// </summary>
+    public static Activity? StartSince(string name, Activity? since)
+    {
+        var span = Start(name);
+        if (span is not null && since is not null)
+        {
+            span.SetStartTime(since.StartTimeUtc);
+        }
+        return span;
+    }
+
+    /// <summary>
     /// Records a decided attempt: tags on the request's server span (so one span answers "what
     /// happened"), the counters and the duration.
     /// </summary>
@@ -119,6 +133,18 @@ internal static class GatewayTelemetry
 
     public static void StoreOperation(string operation, long startTimestamp)
         => StoreDuration.Record(Stopwatch.GetElapsedTime(startTimestamp).TotalSeconds, new KeyValuePair<string, object?>("openexec.store.operation", operation));
+
+    /// <summary>
+    /// The code an agent is answered with when a store operation throws <paramref name="exception"/>
+    /// (503 <c>store_unavailable</c>, or 504 <c>outcome_unknown</c> once the action ran: see
+    /// <see cref="Http.GatewayErrorMiddleware"/>), or null when it is no store failure.
+    /// </summary>
+    public static string? StoreFailureCode(Exception exception) => exception switch
+    {
+        Store.OutcomeNotRecordedException => "outcome_unknown",
+        Store.StoreUnavailableException => "store_unavailable",
+        _ => null,
+    };
 
     /// <summary>Marks one of our spans as failed with a code.</summary>
     public static void Fail(Activity? span, string code)

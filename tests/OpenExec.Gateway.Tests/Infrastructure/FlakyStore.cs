@@ -9,7 +9,8 @@ namespace OpenExec.Gateway.Tests.Infrastructure;
 /// most receipts one listing asked it for, and counts key listings (each taking
 /// <see cref="KeyListingDelay"/>, as a slow Redis would, and listing <see cref="OtherKeys"/> as
 /// they stood when it started: keys other instances registered). Each outcome write can be made
-/// to take <see cref="OutcomeDelay"/> first, as a store under load would.
+/// to take <see cref="OutcomeDelay"/> first, as a store under load would; and the whole store can
+/// be made unreachable for claims and receipts (<see cref="Down"/>).
 /// </summary>
 internal sealed class FlakyStore(IExecutionStore inner) : IExecutionStore
 {
@@ -29,8 +30,17 @@ internal sealed class FlakyStore(IExecutionStore inner) : IExecutionStore
 
     public bool ReceiptCopiesExpire => inner.ReceiptCopiesExpire;
 
+    /// <summary>Every claim and every receipt write fails, as a store that cannot be reached would.</summary>
+    public bool Down;
+
+    private static StoreUnavailableException Unreachable() => new("injected: the store cannot be reached");
+
     public ValueTask<ReceiptDocument> AppendReceiptAsync(ReceiptBody draft, ClaimUpdate? claimUpdate, CancellationToken cancellationToken)
     {
+        if (Down)
+        {
+            return ValueTask.FromException<ReceiptDocument>(Unreachable());
+        }
         if (claimUpdate is not null && Interlocked.Decrement(ref FailOutcomes) >= 0)
         {
             return ValueTask.FromException<ReceiptDocument>(new StoreUnavailableException("injected: the outcome could not be written"));
@@ -56,9 +66,11 @@ internal sealed class FlakyStore(IExecutionStore inner) : IExecutionStore
 
     public ValueTask<NonceState> LookupAsync(string nonceSha256, CancellationToken cancellationToken) => inner.LookupAsync(nonceSha256, cancellationToken);
 
-    public ValueTask<ClaimResult> ClaimAsync(ClaimRequest request, CancellationToken cancellationToken) => inner.ClaimAsync(request, cancellationToken);
+    public ValueTask<ClaimResult> ClaimAsync(ClaimRequest request, CancellationToken cancellationToken)
+        => Down ? ValueTask.FromException<ClaimResult>(Unreachable()) : inner.ClaimAsync(request, cancellationToken);
 
-    public ValueTask<(ClaimResult Claim, ReceiptDocument? Receipt)> ClaimAndRecordAsync(ClaimRequest request, ReceiptBody executed, CancellationToken cancellationToken) => inner.ClaimAndRecordAsync(request, executed, cancellationToken);
+    public ValueTask<(ClaimResult Claim, ReceiptDocument? Receipt)> ClaimAndRecordAsync(ClaimRequest request, ReceiptBody executed, CancellationToken cancellationToken)
+        => Down ? ValueTask.FromException<(ClaimResult, ReceiptDocument?)>(Unreachable()) : inner.ClaimAndRecordAsync(request, executed, cancellationToken);
 
     public ValueTask RenewLeaseAsync(string nonceSha256, string execId, DateTimeOffset leaseUntil, CancellationToken cancellationToken) => inner.RenewLeaseAsync(nonceSha256, execId, leaseUntil, cancellationToken);
 

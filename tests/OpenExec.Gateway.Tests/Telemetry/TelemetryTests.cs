@@ -25,7 +25,7 @@ public sealed class TelemetryTests : IDisposable
 
     public void Dispose() => _backend.Stop();
 
-    private Task<GatewayServer> StartAsync(Dictionary<string, string?>? settings = null, Dictionary<string, string?>? environment = null)
+    private Task<GatewayServer> StartAsync(Dictionary<string, string?>? settings = null, Dictionary<string, string?>? environment = null, Action<WebApplicationBuilder>? configure = null)
     {
         settings ??= [];
         settings["OpenExec:Telemetry:Enabled"] = "true";
@@ -34,8 +34,36 @@ public sealed class TelemetryTests : IDisposable
         {
             builder.Services.ConfigureOpenTelemetryTracerProvider(tracing => tracing.AddInMemoryExporter(_spans));
             builder.Logging.AddProvider(_logs);
+            configure?.Invoke(builder);
         });
     }
+
+    /// <summary>The gateway's own store, wrapped to fail on demand.</summary>
+    private static Action<WebApplicationBuilder> Flaky(Action<FlakyStore> set)
+        => builder => builder.Services.AddSingleton<OpenExec.Gateway.Store.IExecutionStore>(sp =>
+        {
+            var store = new FlakyStore(sp.GetRequiredService<OpenExec.Gateway.Store.SqliteExecutionStore>());
+            set(store);
+            return store;
+        });
+
+    /// <summary>Sends <paramref name="request"/> with a user agent of its own, and returns its answer and the trace of its server span.</summary>
+    private async Task<(HttpResponseMessage Response, List<Activity> Trace)> SendTracedAsync(GatewayServer gateway, HttpRequestMessage request)
+    {
+        var agent = "traced/" + Guid.NewGuid().ToString("N");
+        request.Headers.TryAddWithoutValidation("User-Agent", agent);
+        var response = await gateway.Client.SendAsync(request);
+        await SpansSettledAsync();
+        // The gateway's (a backend in this process sees the same user agent, forwarded, in the same trace).
+        var server = _spans.First(a => a.Kind == ActivityKind.Server && (string?)a.GetTagItem("user_agent.original") == agent);
+        return (response, TraceOf(server.TraceId.ToHexString()));
+    }
+
+    private static HttpRequestMessage ExecuteRequest(string action, string payloadJson, string nonce, string? artifactJson = null)
+        => new(HttpMethod.Post, "/execute")
+        {
+            Content = new StringContent($$"""{"action":"{{action}}","payload":{{payloadJson}},"nonce":"{{nonce}}"{{(artifactJson is null ? "" : ",\"approval_artifact\":" + artifactJson)}}}""", Encoding.UTF8, "application/json"),
+        };
 
     /// <summary>
     /// Spans are exported when they end, just after the answer left: wait until every request's
@@ -153,6 +181,80 @@ public sealed class TelemetryTests : IDisposable
         Assert.Equal(ActivityStatusCode.Error, verify.Status);
         governance.Dispose();
         forged.Dispose();
+    }
+
+    [Fact]
+    public async Task A_store_that_cannot_be_reached_marks_the_claim_and_receipt_spans_failed_with_its_code()
+    {
+        using var governance = ReceiptSigningKey.Generate();
+        using var forged = ReceiptSigningKey.Generate();
+        await using var gateway = await StartAsync(
+            environment: new()
+            {
+                ["OPENEXEC_MODE"] = "clawshield",
+                ["CLAWSHIELD_PUBLIC_KEY"] = governance.ExportPublicPem(),
+                ["CLAWSHIELD_TENANT_ID"] = Tenant,
+            },
+            configure: Flaky(store => store.Down = true));
+        var payload = new StrictObject([new("msg", new StrictString("x"))]);
+        var now = DateTimeOffset.UtcNow;
+        var approved = new ApprovalMinter(governance).Mint(Tenant, ActionHash.Compute("echo", payload), now, now.AddMinutes(1)).ToJson();
+        var bad = new ApprovalMinter(forged).Mint(Tenant, ActionHash.Compute("echo", payload), now, now.AddMinutes(1)).ToJson();
+
+        // The claim cannot be made: nothing ran.
+        var (claimed, claimTrace) = await SendTracedAsync(gateway, ExecuteRequest("echo", """{"msg":"x"}""", "down-1", approved));
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, claimed.StatusCode);
+        var claim = Assert.Single(claimTrace, a => a.DisplayName == "openexec.nonce.claim");
+        Assert.Equal(ActivityStatusCode.Error, claim.Status);
+        Assert.Equal("store_unavailable", claim.StatusDescription);
+        Assert.Equal("store_unavailable", claim.GetTagItem("openexec.code"));
+        Assert.DoesNotContain(claimTrace, a => a.DisplayName == "openexec.receipt.write");
+
+        // A refusal's receipt cannot be written.
+        var (refused, refusalTrace) = await SendTracedAsync(gateway, ExecuteRequest("echo", """{"msg":"x"}""", "down-2", bad));
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, refused.StatusCode);
+        var write = Assert.Single(refusalTrace, a => a.DisplayName == "openexec.receipt.write");
+        Assert.Equal(ActivityStatusCode.Error, write.Status);
+        Assert.Equal("store_unavailable", write.GetTagItem("openexec.code"));
+    }
+
+    [Fact]
+    public async Task An_outcome_that_cannot_be_recorded_marks_its_receipt_span_failed_with_outcome_unknown()
+    {
+        _backend.Given(Request.Create().WithPath("/v1/op")).RespondWith(Response.Create().WithStatusCode(200).WithHeader("Content-Type", "application/json").WithBody("""{"done":true}"""));
+        await using var gateway = await StartAsync(ProxyConfig.Route("op", "do_op", "v1", _backend.Urls[0] + "/"), configure: Flaky(store => store.FailOutcomes = 1));
+        var request = new HttpRequestMessage(HttpMethod.Post, "/v1/op") { Content = new StringContent("{}", Encoding.UTF8, "application/json") };
+        request.Headers.TryAddWithoutValidation("Idempotency-Key", "unrecorded-1");
+
+        var (response, trace) = await SendTracedAsync(gateway, request);
+
+        Assert.Equal(HttpStatusCode.GatewayTimeout, response.StatusCode);
+        // The request's own write (the one retried in the background, later, joins this trace).
+        var write = trace.Where(a => a.DisplayName == "openexec.receipt.write").OrderBy(a => a.StartTimeUtc).First();
+        Assert.Equal(ActivityStatusCode.Error, write.Status);
+        Assert.Equal("outcome_unknown", write.GetTagItem("openexec.code"));
+        Assert.Null(write.GetTagItem("openexec.receipt"));
+    }
+
+    [Fact]
+    public async Task A_replayed_built_in_call_has_one_receipt_span_for_its_one_receipt()
+    {
+        await using var gateway = await StartAsync();
+        var (first, firstTrace) = await SendTracedAsync(gateway, ExecuteRequest("echo", """{"msg":"x"}""", "replayed-1"));
+        var (replay, replayTrace) = await SendTracedAsync(gateway, ExecuteRequest("echo", """{"msg":"x"}""", "replayed-1"));
+        Assert.Equal(HttpStatusCode.OK, first.StatusCode);
+        Assert.Equal(HttpStatusCode.Conflict, replay.StatusCode);
+
+        // Executed: the claim and its receipt are one write, and the receipt's span is beneath the claim's.
+        var claim = Assert.Single(firstTrace, a => a.DisplayName == "openexec.nonce.claim");
+        var executed = Assert.Single(firstTrace, a => a.DisplayName == "openexec.receipt.write");
+        Assert.Equal(claim.SpanId, executed.ParentSpanId);
+        Assert.Equal((await Json.ReadAsync(first)).Str("receipt"), executed.GetTagItem("openexec.receipt"));
+
+        // Replayed: the claim wrote no receipt; the refusal's receipt is the one written.
+        var refusal = Assert.Single(replayTrace, a => a.DisplayName == "openexec.receipt.write");
+        Assert.Equal((await Json.ReadAsync(replay)).Str("receipt"), refusal.GetTagItem("openexec.receipt"));
+        Assert.DoesNotContain(replayTrace, a => a.ParentSpanId == Assert.Single(replayTrace, c => c.DisplayName == "openexec.nonce.claim").SpanId);
     }
 
     [Fact]
