@@ -87,9 +87,10 @@ internal sealed class ExecuteEndpoint(ExecutionPipeline pipeline, ActionCatalog 
 
         // Step 7: execute exactly once, record, answer.
         RoutedActionClient.RoutedResult routed;
-        using (GatewayTelemetry.Start(GatewayTelemetry.Spans.ActionInvoke))
+        using (var invoke = GatewayTelemetry.Start(GatewayTelemetry.Spans.ActionInvoke))
         {
             routed = await routedClient.InvokeAsync(action, payload, request.Nonce, ticket, context.RequestAborted).ConfigureAwait(false);
+            GatewayTelemetry.Invoked(invoke, routed.Outcome);
         }
         var receipt = await pipeline.CompleteAsync(ticket, routed.Outcome, CancellationToken.None).ConfigureAwait(false);
         if (routed.Result is { } routedResult)

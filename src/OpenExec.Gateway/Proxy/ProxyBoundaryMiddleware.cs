@@ -159,36 +159,41 @@ internal sealed class ProxyBoundaryMiddleware(RequestDelegate next, ExecutionPip
         {
             context.Features.Set<IHttpResetFeature>(detached);
         }
-        try
+        bool answered;
+        ExecutionOutcome outcome;
+        // The forwarder's HTTP client span is a child of this one, which ends with the call's outcome.
+        using (var invoke = GatewayTelemetry.Start(GatewayTelemetry.Spans.ActionInvoke))
         {
-            // The forwarder's HTTP client span is a child of this one.
-            using var invoke = GatewayTelemetry.Start(GatewayTelemetry.Spans.ActionInvoke);
-            await next(context).ConfigureAwait(false);
-        }
-        finally
-        {
-            context.Features.Set<IHttpResponseBodyFeature>(originalBody);
-            if (lifetime is not null)
+            try
             {
-                context.Features.Set(lifetime);
+                await next(context).ConfigureAwait(false);
             }
-            if (reset is not null)
+            finally
             {
-                context.Features.Set(reset);
+                context.Features.Set<IHttpResponseBodyFeature>(originalBody);
+                if (lifetime is not null)
+                {
+                    context.Features.Set(lifetime);
+                }
+                if (reset is not null)
+                {
+                    context.Features.Set(reset);
+                }
             }
-        }
 
-        // The forwarder names the destination it sends to before it sends anything: without one,
-        // a step of YARP's pipeline answered by itself (session affinity's Return503Error, no
-        // available destination) and no byte reached a backend, whatever status it set.
-        var forwarded = context.GetReverseProxyFeature().ProxiedDestination is not null;
-        // The backend's whole answer is in hand: no forwarder error, or only the request body's,
-        // reported once the answer had been passed on; and every byte its head announced.
-        var answered = forwarded
-            && (context.GetForwarderErrorFeature() is not { } error || AnsweredBeforeRequestBodyFailed(context, error, detached))
-            && receipted.MatchesDeclaredLength(context.Request.Method);
-        receipted.FitBodylessStatus();
-        var outcome = answered ? Answered(context, receipted) : NothingSent(context) ? BackendDelivery.NotSent() : BackendDelivery.Unknown(receipted.BackendStatus);
+            // The forwarder names the destination it sends to before it sends anything: without one,
+            // a step of YARP's pipeline answered by itself (session affinity's Return503Error, no
+            // available destination) and no byte reached a backend, whatever status it set.
+            var forwarded = context.GetReverseProxyFeature().ProxiedDestination is not null;
+            // The backend's whole answer is in hand: no forwarder error, or only the request body's,
+            // reported once the answer had been passed on; and every byte its head announced.
+            answered = forwarded
+                && (context.GetForwarderErrorFeature() is not { } error || AnsweredBeforeRequestBodyFailed(context, error, detached))
+                && receipted.MatchesDeclaredLength(context.Request.Method);
+            receipted.FitBodylessStatus();
+            outcome = answered ? Answered(context, receipted) : NothingSent(context) ? BackendDelivery.NotSent() : BackendDelivery.Unknown(receipted.BackendStatus);
+            GatewayTelemetry.Invoked(invoke, outcome);
+        }
         ReceiptDocument document;
         try
         {

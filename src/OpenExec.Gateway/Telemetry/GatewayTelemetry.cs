@@ -146,6 +146,18 @@ internal static class GatewayTelemetry
         _ => null,
     };
 
+    /// <summary>
+    /// A call to a backend (<c>openexec.action.invoke</c>) ended in <paramref name="outcome"/>: failed,
+    /// with its code, unless the action executed (nothing sent, a backend 5xx, an outcome unknown).
+    /// </summary>
+    public static void Invoked(Activity? span, Pipeline.ExecutionOutcome outcome)
+    {
+        if (outcome.Decision != Pipeline.Decisions.Executed)
+        {
+            Fail(span, outcome.Code ?? outcome.Decision);
+        }
+    }
+
     /// <summary>Marks one of our spans as failed with a code.</summary>
     public static void Fail(Activity? span, string code)
     {

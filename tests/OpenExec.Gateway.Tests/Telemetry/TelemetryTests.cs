@@ -257,6 +257,55 @@ public sealed class TelemetryTests : IDisposable
         Assert.DoesNotContain(replayTrace, a => a.ParentSpanId == Assert.Single(replayTrace, c => c.DisplayName == "openexec.nonce.claim").SpanId);
     }
 
+    [Theory]
+    [InlineData("proxy", "ok", 200, null)]
+    [InlineData("proxy", "fail", 500, "upstream_failed")]
+    [InlineData("proxy", "down", 502, "upstream_failed")]
+    [InlineData("proxy", "slow", 504, "outcome_unknown")]
+    [InlineData("execute", "ok", 200, null)]
+    [InlineData("execute", "fail", 502, "upstream_failed")]
+    [InlineData("execute", "down", 502, "upstream_failed")]
+    [InlineData("execute", "slow", 504, "outcome_unknown")]
+    public async Task A_call_to_a_backend_that_failed_marks_the_action_span_failed_with_its_code(string door, string backend, int status, string? code)
+    {
+        _backend.Given(Request.Create().WithPath("/v1/ok")).RespondWith(Response.Create().WithStatusCode(200).WithHeader("Content-Type", "application/json").WithBody("""{"done":true}"""));
+        _backend.Given(Request.Create().WithPath("/v1/fail")).RespondWith(Response.Create().WithStatusCode(500).WithBody("{}"));
+        _backend.Given(Request.Create().WithPath("/v1/slow")).RespondWith(Response.Create().WithStatusCode(200).WithBody("{}").WithDelay(TimeSpan.FromSeconds(3)));
+        var settings = ProxyConfig.Route("r", "op", "v1", backend == "down" ? ClosedPortUrl() : _backend.Urls[0] + "/", executePath: $"/v1/{backend}");
+        settings["OpenExec:BackendTimeout"] = "00:00:01";
+        await using var gateway = await StartAsync(settings);
+        var request = door == "proxy"
+            ? new HttpRequestMessage(HttpMethod.Post, $"/v1/{backend}") { Content = new StringContent("{}", Encoding.UTF8, "application/json") }
+            : ExecuteRequest("op", "{}", "invoked-" + backend);
+        request.Headers.TryAddWithoutValidation("Idempotency-Key", "invoked-" + backend);
+
+        var (response, trace) = await SendTracedAsync(gateway, request);
+
+        Assert.Equal(status, (int)response.StatusCode);
+        var invoke = Assert.Single(trace, a => a.DisplayName == "openexec.action.invoke");
+        if (code is null)
+        {
+            Assert.Equal(ActivityStatusCode.Unset, invoke.Status);
+            Assert.Null(invoke.GetTagItem("openexec.code"));
+        }
+        else
+        {
+            Assert.Equal(ActivityStatusCode.Error, invoke.Status);
+            Assert.Equal(code, invoke.StatusDescription);
+            Assert.Equal(code, invoke.GetTagItem("openexec.code"));
+        }
+    }
+
+    /// <summary>A loopback address where nothing listens: connections are refused, nothing is sent.</summary>
+    private static string ClosedPortUrl()
+    {
+        var listener = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
+        listener.Stop();
+        return $"http://127.0.0.1:{port}/";
+    }
+
     [Fact]
     public async Task Proxied_call_carries_the_trace_to_the_backend_and_into_the_receipt()
     {
