@@ -154,6 +154,8 @@ internal static class RedisScripts
     /// '', created ms, trace id or ''.
     /// Nonce and approval are claimed together or not at all; never under an exec id the gateway
     /// has given up on (<see cref="Abandon"/>: the claim reached Redis after its 503).
+    /// The held set lives as long as its newest claim's nonce key: a gateway that stops for good
+    /// (its data dir gone, replaced) leaves it to expire, not in Redis forever.
     /// </summary>
     public const string Claim = Inspect + """
         if redis.call('EXISTS', KEYS[3]) == 1 then return {'abandoned'} end
@@ -164,6 +166,7 @@ internal static class RedisScripts
         redis.call('PEXPIRE', KEYS[1], ARGV[8])
         if ARGV[9] ~= '' then redis.call('SET', KEYS[2], ARGV[4], 'PX', ARGV[8]) end
         redis.call('ZADD', KEYS[4], ARGV[7], KEYS[1])
+        redis.call('PEXPIRE', KEYS[4], ARGV[8])
         return {'claimed'}
         """;
 

@@ -200,6 +200,23 @@ public sealed class RedisGatewayTests : IDisposable
     }
 
     [Fact]
+    public async Task The_set_of_claims_a_gateway_holds_expires_with_its_newest_claim()
+    {
+        // Only the gateway's own sweep empties it: one that never runs again (its data dir gone)
+        // left it in Redis forever, ~190 B per claim of its last minute or so.
+        string gateway;
+        await using (var a = await StartAsync())
+        {
+            var executed = await Json.ReadAsync(await a.PostJsonAsync("/execute", Governance.Body("echo", Payload, "held-ttl", approvalJson: null)));
+            gateway = executed.GetProperty("receipt_document").GetProperty("body").Str("gateway");
+        }
+        using var redis = await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync(_redis.Configuration);
+        var ttl = await redis.GetDatabase().KeyTimeToLiveAsync(RedisScripts.Held(gateway));
+        Assert.NotNull(ttl);
+        Assert.InRange(ttl.Value, TimeSpan.FromDays(29), RedisExecutionStore.DefaultRetention);
+    }
+
+    [Fact]
     public async Task A_malformed_redis_configuration_stops_start_up_naming_the_setting()
     {
         var error = await Assert.ThrowsAsync<InvalidOperationException>(() => GatewayServer.StartAsync(settings: new Dictionary<string, string?> { ["ConnectionStrings:Redis"] = $"{_redis.Configuration},notAnOption=1" }));
