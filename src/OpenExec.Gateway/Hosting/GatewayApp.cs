@@ -56,6 +56,14 @@ internal static class GatewayApp
             {
                 await app.StartAsync().ConfigureAwait(false);
             }
+            catch (OperationCanceledException) when (app.Lifetime.ApplicationStopping.IsCancellationRequested)
+            {
+                // A stop (SIGTERM, Ctrl+C) that came while starting, Kestrel binding say: the start
+                // is abandoned, as asked, and what did start is stopped in order. Nothing was served.
+                // It escaped unhandled (SIGABRT, exit 134).
+                await app.StopAsync().ConfigureAwait(false);
+                return 0;
+            }
             catch (Exception ex) when (ex is not OperationCanceledException)
             {
                 // What only starting finds: the address taken or not bindable (Kestrel). Nothing

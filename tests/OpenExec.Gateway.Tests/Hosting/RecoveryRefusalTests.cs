@@ -41,6 +41,32 @@ public sealed class RecoveryRefusalTests
     }
 
     [Fact]
+    public async Task A_stop_asked_for_while_starting_ends_the_start_cleanly_not_in_a_crash()
+    {
+        // SIGTERM while Kestrel was binding: the start's cancellation escaped (SIGABRT, exit 134).
+        var dataDir = TempDir.Create();
+        using var errors = new StringWriter();
+        try
+        {
+            var exitCode = await GatewayApp.RunAsync(
+                ["--urls", "http://127.0.0.1:0", $"--OpenExec:DataDir={dataDir}", "--Logging:LogLevel:Default=None"],
+                errors,
+                builder => builder.Services.AddHostedService(sp => new StopWhileStarting(sp.GetRequiredService<Microsoft.Extensions.Hosting.IHostApplicationLifetime>())))
+                .WaitAsync(TimeSpan.FromSeconds(30));
+
+            Assert.Equal(0, exitCode);
+            Assert.Equal("", errors.ToString());
+            // Stopped in order: the data dir's lock is released.
+            await using var next = await GatewayServer.StartAsync(dataDir: dataDir);
+            await GatewayAssert.ExecutedAsync(await next.ExecuteAsync("echo", new { }, "after-stop"));
+        }
+        finally
+        {
+            TempDir.Delete(dataDir);
+        }
+    }
+
+    [Fact]
     public async Task A_listen_address_in_use_is_refused_with_its_reason_not_a_crash()
     {
         // Kestrel finds it only when it binds: an unhandled exception (SIGABRT, exit 134).
@@ -145,6 +171,18 @@ public sealed class RecoveryRefusalTests
     }
 
     /// <summary>Notes whether the host got as far as starting its services.</summary>
+    /// <summary>Asks the host to stop while it is starting, as a SIGTERM then does.</summary>
+    private sealed class StopWhileStarting(Microsoft.Extensions.Hosting.IHostApplicationLifetime lifetime) : Microsoft.Extensions.Hosting.IHostedService
+    {
+        public Task StartAsync(CancellationToken cancellationToken)
+        {
+            lifetime.StopApplication();
+            return Task.CompletedTask;
+        }
+
+        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    }
+
     private sealed class StartWatch(Action started) : Microsoft.Extensions.Hosting.IHostedService
     {
         public Task StartAsync(CancellationToken cancellationToken)
