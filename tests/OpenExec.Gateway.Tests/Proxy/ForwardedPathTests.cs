@@ -41,7 +41,8 @@ public sealed class ForwardedPathTests
     /// <summary>
     /// fetch, browsers and curl leave <c>| { } ^ ` \ "</c> as typed; the forwarder would encode them,
     /// so the refusal stays, but it names each character and its escape (the refusal for an
-    /// unneeded escape said "no escapes of unreserved characters": the opposite of the fix).
+    /// unneeded escape said "no escapes of unreserved characters": the opposite of the fix). An
+    /// unneeded or broken escape keeps its own refusal.
     /// </summary>
     [Theory]
     [InlineData("/v1/a?q=a|b", "invalid_query", "percent-encode '|' as %7C,")]
@@ -49,7 +50,10 @@ public sealed class ForwardedPathTests
     [InlineData("/v1/a?q=a^b`c\\d", "invalid_query", "percent-encode '^' as %5E, '`' as %60, '\\' as %5C,")]
     [InlineData("/v1/a|b", "path_not_canonical", "percent-encode '|' as %7C,")]
     [InlineData("/v1/a^b?q=1", "path_not_canonical", "percent-encode '^' as %5E,")]
-    public async Task A_character_left_unencoded_is_refused_naming_it_and_its_escape(string target, string code, string advice)
+    [InlineData("/v1/a?x=%41", "invalid_query", "no escapes of unreserved characters")]
+    [InlineData("/v1/a?q=%zz", "invalid_query", "no '%' that does not start an escape")]
+    [InlineData("/v1/users/a%40b", "path_not_canonical", "percent-encode only characters that must be encoded")]
+    public async Task A_target_left_unencoded_or_escaped_without_need_is_refused_saying_what_to_send(string target, string code, string detail)
     {
         using var backend = new RecordingBackend();
         await using var gateway = await GatewayServer.StartAsync(ProxyConfig.Route("r", "op", "v1", backend.Address));
@@ -61,26 +65,11 @@ public sealed class ForwardedPathTests
         Assert.False(backend.Seen.TryDequeue(out _));
         var problem = ProblemOf(text);
         Assert.Equal(code, problem.GetProperty("code").GetString());
-        Assert.Contains(advice, problem.GetProperty("detail").GetString(), StringComparison.Ordinal);
-    }
-
-    [Theory]
-    [InlineData("/v1/a?x=%41", "invalid_query", "no escapes of unreserved characters")]
-    [InlineData("/v1/a?q=%zz", "invalid_query", "no '%' that does not start an escape")]
-    [InlineData("/v1/users/a%40b", "path_not_canonical", "percent-encode only characters that must be encoded")]
-    public async Task An_unneeded_or_broken_escape_keeps_its_own_refusal(string target, string code, string detail)
-    {
-        using var backend = new RecordingBackend();
-        await using var gateway = await GatewayServer.StartAsync(ProxyConfig.Route("r", "op", "v1", backend.Address));
-
-        var (status, text) = await RawHttp.SendAsync(gateway.BaseAddress,
-            $"POST {target} HTTP/1.1\r\nHost: x\r\nIdempotency-Key: k\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n", "{}"u8.ToArray());
-
-        Assert.Equal(400, status);
-        var problem = ProblemOf(text);
-        Assert.Equal(code, problem.GetProperty("code").GetString());
         Assert.Contains(detail, problem.GetProperty("detail").GetString(), StringComparison.Ordinal);
-        Assert.DoesNotContain("percent-encode '", problem.GetProperty("detail").GetString(), StringComparison.Ordinal);
+        if (!detail.StartsWith("percent-encode '", StringComparison.Ordinal))
+        {
+            Assert.DoesNotContain("percent-encode '", problem.GetProperty("detail").GetString(), StringComparison.Ordinal);
+        }
     }
 
     private static System.Text.Json.JsonElement ProblemOf(string response)
