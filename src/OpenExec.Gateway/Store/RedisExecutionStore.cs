@@ -434,7 +434,7 @@ internal sealed class RedisExecutionStore : IExecutionStore, IDisposable
     }
 
     public async ValueTask RenewLeaseAsync(string nonceSha256, string execId, DateTimeOffset leaseUntil, CancellationToken cancellationToken)
-        => await EvaluateAsync(RedisScripts.Renew, [RedisScripts.Nonce(nonceSha256)], [execId, leaseUntil.ToUnixTimeMilliseconds()]).ConfigureAwait(false);
+        => await EvaluateAsync(RedisScripts.Renew, [RedisScripts.Nonce(nonceSha256), RedisScripts.Held(_identity.GatewayId)], [execId, leaseUntil.ToUnixTimeMilliseconds(), NowMs(), _retentionMs]).ConfigureAwait(false);
 
     public async ValueTask<ReceiptDocument?> GetReceiptAsync(string execId, CancellationToken cancellationToken)
     {

@@ -142,6 +142,22 @@ internal static class RedisScripts
 
         """;
 
+    // How long a claim's keys must live: the retention counted from the end of its lease, not
+    // from the claim, so that a call running longer than the retention (a short NonceRetention, a
+    // long stream) is never forgotten while it runs, and a holder that died still leaves its
+    // claim to be read as outcome_unknown (and swept) for the whole retention. keep() only ever
+    // lengthens a key's life.
+    private const string Lifetime = """
+        local function keep_for(lease_until, now, retention)
+          return math.max(tonumber(lease_until) - tonumber(now), 0) + tonumber(retention)
+        end
+        local function keep(key, ttl)
+          local left = redis.call('PTTL', key)
+          if left ~= -2 and left < ttl then redis.call('PEXPIRE', key, ttl) end
+        end
+
+        """;
+
     /// <summary>KEYS: nonce. ARGV: now ms, this gateway.</summary>
     public const string Lookup = Inspect + """
         return inspect(KEYS[1], ARGV[1], ARGV[2]) or {'free'}
@@ -154,19 +170,21 @@ internal static class RedisScripts
     /// '', created ms, trace id or ''.
     /// Nonce and approval are claimed together or not at all; never under an exec id the gateway
     /// has given up on (<see cref="Abandon"/>: the claim reached Redis after its 503).
-    /// The held set lives as long as its newest claim's nonce key: a gateway that stops for good
-    /// (its data dir gone, replaced) leaves it to expire, not in Redis forever.
+    /// A claim's keys live for the retention counted from the end of its lease; the held set as
+    /// long as its longest-lived claim: a gateway that stops for good (its data dir gone,
+    /// replaced) leaves it to expire, not in Redis forever.
     /// </summary>
-    public const string Claim = Inspect + """
+    public const string Claim = Inspect + Lifetime + """
         if redis.call('EXISTS', KEYS[3]) == 1 then return {'abandoned'} end
         local taken = inspect(KEYS[1], ARGV[1], ARGV[2])
         if taken then return taken end
         if ARGV[9] ~= '' and redis.call('EXISTS', KEYS[2]) == 1 then return {'approval'} end
         redis.call('HSET', KEYS[1], 'req', ARGV[3], 'exec', ARGV[4], 'done', '0', 'action', ARGV[5], 'tenant', ARGV[6], 'lease', ARGV[7], 'approval', ARGV[9], 'created', ARGV[10], 'trace', ARGV[11])
-        redis.call('PEXPIRE', KEYS[1], ARGV[8])
-        if ARGV[9] ~= '' then redis.call('SET', KEYS[2], ARGV[4], 'PX', ARGV[8]) end
+        local ttl = keep_for(ARGV[7], ARGV[1], ARGV[8])
+        redis.call('PEXPIRE', KEYS[1], ttl)
+        if ARGV[9] ~= '' then redis.call('SET', KEYS[2], ARGV[4], 'PX', ttl) end
         redis.call('ZADD', KEYS[4], ARGV[7], KEYS[1])
-        redis.call('PEXPIRE', KEYS[4], ARGV[8])
+        keep(KEYS[4], ttl)
         return {'claimed'}
         """;
 
@@ -195,13 +213,18 @@ internal static class RedisScripts
         """;
 
     /// <summary>
-    /// KEYS: nonce. ARGV: exec id, lease-until ms. Extends the lease of a claim this exec id holds
-    /// and has not finished (never shortening it); a finished, taken-over or other claim is left alone.
+    /// KEYS: nonce, this gateway's <see cref="Held"/>. ARGV: exec id, lease-until ms, now ms,
+    /// retention ms. Extends the lease of a claim this exec id holds and has not finished (never
+    /// shortening it), and the life of its keys with it; a finished, taken-over or other claim is
+    /// left alone.
     /// </summary>
-    public const string Renew = """
+    public const string Renew = Lifetime + """
         local s = redis.call('HMGET', KEYS[1], 'exec', 'done', 'lease')
         if s[1] ~= ARGV[1] or s[2] ~= '0' then return 0 end
         if tonumber(s[3]) < tonumber(ARGV[2]) then redis.call('HSET', KEYS[1], 'lease', ARGV[2]) end
+        local ttl = keep_for(ARGV[2], ARGV[3], ARGV[4])
+        keep(KEYS[1], ttl)
+        keep(KEYS[2], ttl)
         return 1
         """;
 

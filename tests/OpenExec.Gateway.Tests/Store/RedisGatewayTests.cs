@@ -213,7 +213,32 @@ public sealed class RedisGatewayTests : IDisposable
         using var redis = await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync(_redis.Configuration);
         var ttl = await redis.GetDatabase().KeyTimeToLiveAsync(RedisScripts.Held(gateway));
         Assert.NotNull(ttl);
-        Assert.InRange(ttl.Value, TimeSpan.FromDays(29), RedisExecutionStore.DefaultRetention);
+        Assert.InRange(ttl.Value, TimeSpan.FromDays(29), RedisExecutionStore.DefaultRetention + TimeSpan.FromHours(1));
+    }
+
+    [Fact]
+    public async Task A_call_running_longer_than_the_nonce_retention_keeps_its_nonce_until_it_ends()
+    {
+        // The claim expired with the retention counted from the claim: a second call with the same
+        // key, sent while the first still ran, found the nonce free and ran again.
+        await using var backend = await SlowBackend.StartAsync(TimeSpan.FromSeconds(6));
+        var settings = ProxyConfig.Route("slow", "slow_op", "v1", backend.Address.ToString());
+        settings["ConnectionStrings:Redis"] = _redis.Configuration;
+        settings["OpenExec:NonceRetention"] = "00:00:02";
+        settings["OpenExec:MaxApprovalLifetime"] = "00:00:01";
+        settings["OpenExec:ClockSkew"] = "00:00:00";
+        await using var gateway = await GatewayServer.StartAsync(settings);
+        HttpRequestMessage Call() => new(HttpMethod.Post, "/v1/op") { Content = new StringContent("{}", System.Text.Encoding.UTF8, "application/json"), Headers = { { "Idempotency-Key", "long-call" } } };
+
+        var first = gateway.Client.SendAsync(Call());
+        await backend.FirstCall.WaitAsync(TimeSpan.FromSeconds(10));
+        await Task.Delay(TimeSpan.FromSeconds(3.5));
+        var second = await gateway.Client.SendAsync(Call());
+
+        Assert.Equal(HttpStatusCode.Conflict, second.StatusCode);
+        Assert.Equal("in_progress", (await Json.ReadAsync(second)).Str("code"));
+        Assert.Equal(HttpStatusCode.OK, (await first).StatusCode);
+        Assert.Equal(1, backend.Calls);
     }
 
     [Fact]
