@@ -61,7 +61,14 @@ internal static class GatewayApp
                 // A stop (SIGTERM, Ctrl+C) that came while starting, Kestrel binding say: the start
                 // is abandoned, as asked, and what did start is stopped in order. Nothing was served.
                 // It escaped unhandled (SIGABRT, exit 134).
-                await app.StopAsync().ConfigureAwait(false);
+                try
+                {
+                    await app.StopAsync().ConfigureAwait(false);
+                }
+                catch (Exception)
+                {
+                    // Best effort, as when a start fails: the process is ending as asked.
+                }
                 return 0;
             }
             catch (Exception ex) when (ex is not OperationCanceledException)

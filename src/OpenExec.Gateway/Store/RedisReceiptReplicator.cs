@@ -33,8 +33,11 @@ internal sealed class RedisReceiptReplicator : IDisposable
     private readonly RedisExecutionStore _store;
     private readonly ILogger _log;
 
-    /// <summary>A copy or sweep failure is logged with its exception (Redis's diagnostics, ~8 KB) once a minute; each retry in between in one line.</summary>
+    /// <summary>A copy failure is logged with its exception (Redis's diagnostics, ~8 KB) once a minute; each retry in between in one line.</summary>
     private readonly Hosting.LogThrottle _failureLog = new(TimeSpan.FromMinutes(1));
+
+    /// <summary>The same for the sweep, on its own: copy retries must not use up a sweep failure's full log (its cause may differ).</summary>
+    private readonly Hosting.LogThrottle _sweepFailureLog = new(TimeSpan.FromMinutes(1));
     private readonly SemaphoreSlim _signal = new(0, 1);
     private readonly ConcurrentQueue<ReceiptDocument> _recent = new();
     private readonly int _recentCapacity;
@@ -183,7 +186,7 @@ internal sealed class RedisReceiptReplicator : IDisposable
                     catch (Exception ex) when (ex is not OperationCanceledException)
                     {
                         // Nothing is lost: the claims stay in the set for the next sweep.
-                        if (_failureLog.Detailed())
+                        if (_sweepFailureLog.Detailed())
                         {
                             StoreLog.SweepFailed(_log, (int)SweepInterval.TotalSeconds, ex);
                         }

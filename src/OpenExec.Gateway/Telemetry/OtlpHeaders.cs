@@ -7,7 +7,9 @@ namespace OpenExec.Gateway.Telemetry;
 /// aborted the process (exit 134). The exporter (1.20) URL-decodes the whole value, splits it at
 /// every ',' (a trailing one ends the list) and needs a '=' in each pair; it trims key and value
 /// and adds them to a dictionary that also holds its own <c>User-Agent</c>, so a key given twice, or
-/// <c>User-Agent</c> spelt exactly so, throws too. Whatever else it takes is taken here.
+/// <c>User-Agent</c> spelt exactly so, throws too. A pair with no name, a name that is no HTTP
+/// token, or a line break in a value it takes, but then fails every export (adding the header
+/// throws, reported only to an EventSource): refused too.
 /// </summary>
 internal static class OtlpHeaders
 {
@@ -38,6 +40,20 @@ internal static class OtlpHeaders
                 return $"pair {position} has no '=': write key=value pairs separated by commas (key1=value1,key2=value2); a value cannot hold a ',', not even as %2C (the exporter decodes the whole value before it splits it)";
             }
             var key = pair[..equals].Trim().ToString();
+            // Taken at start-up, but each export adds the pairs as HTTP headers, which throws for
+            // these: every export then failed, reported only to an EventSource nobody reads.
+            if (key.Length == 0)
+            {
+                return $"pair {position} has no header name before its '='";
+            }
+            if (!IsToken(key))
+            {
+                return $"pair {position}'s name is no HTTP header name: use letters, digits and !#$%&'*+-.^_`|~ only (no spaces)";
+            }
+            if (pair[(equals + 1)..].IndexOfAny('\r', '\n') >= 0)
+            {
+                return $"pair {position}'s value holds a line break (%0D or %0A), which no header value may";
+            }
             if (keys.TryGetValue(key, out var first))
             {
                 return first == 0
@@ -47,5 +63,18 @@ internal static class OtlpHeaders
             keys[key] = position;
         }
         return null;
+    }
+
+    /// <summary>An RFC 9110 token: what a header name may be made of.</summary>
+    private static bool IsToken(string name)
+    {
+        foreach (var c in name)
+        {
+            if (!(char.IsAsciiLetterOrDigit(c) || "!#$%&'*+-.^_`|~".Contains(c, StringComparison.Ordinal)))
+            {
+                return false;
+            }
+        }
+        return true;
     }
 }
