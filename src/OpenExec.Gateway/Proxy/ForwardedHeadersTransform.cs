@@ -4,7 +4,8 @@ using Yarp.ReverseProxy.Transforms.Builder;
 namespace OpenExec.Gateway.Proxy;
 
 /// <summary>
-/// Every route's transforms added by the gateway. YARP's default X-Forwarded headers (For, Proto, Prefix), but not <c>X-Forwarded-Host</c>: YARP fills it from the
+/// Every route's transforms added by the gateway, after the route's own: on action routes the
+/// request headers at-most-once depends on (<see cref="KeepTheGatewaysRequestHeaders"/>); and YARP's default X-Forwarded headers (For, Proto, Prefix), but not <c>X-Forwarded-Host</c>: YARP fills it from the
 /// agent's own <c>Host</c> (or HTTP/2 <c>:authority</c>), which the approval does not cover, and
 /// a backend that picks a tenant or builds links by it could be steered after approval. A route
 /// that configures its own X-Forwarded transforms keeps them (the operator's choice).
@@ -32,6 +33,49 @@ internal sealed class ForwardedHeadersTransform : ITransformProvider
             // route transform that sets one still reaches the backend.
         }
         context.AddResponseTransform(KeepRedirectsBehindTheGateway);
+        // Added after the route's own transforms, so it runs after them.
+        context.AddRequestTransform(KeepTheGatewaysRequestHeaders);
+    }
+
+    /// <summary>
+    /// On an action route the outgoing request's <c>Content-Length</c> (0 included), the
+    /// <c>Content-Type</c> the hash covers and the <c>Idempotency-Key</c> are the gateway's, set
+    /// again after the route's transforms. A route with <c>RequestHeadersCopy: false</c> or
+    /// <c>RequestHeadersAllowed</c> (a usual hardening) dropped them: a bodyless request then went
+    /// out without content, which the HTTP client silently re-sends on a reused connection the
+    /// backend closed (three approved DELETEs reached the backend five times), a body went chunked
+    /// with no Content-Type, and the backend never got the key to deduplicate by.
+    /// </summary>
+    private static readonly string[] GatewayRequestHeaders = ["Content-Length", "Content-Type", "Idempotency-Key"];
+
+    internal static ValueTask KeepTheGatewaysRequestHeaders(RequestTransformContext context)
+    {
+        var http = context.HttpContext;
+        if (http.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpResponseBodyFeature>() is not ReceiptedResponseBody)
+        {
+            // A pass-through route: forwarded as its transforms make it, unchecked.
+            return ValueTask.CompletedTask;
+        }
+        var request = http.Request;
+        var length = request.ContentLength ?? 0;
+        if (context.ProxyRequest.Content is null && length != 0)
+        {
+            // Nothing has been sent: the call fails as not sent, never with its body left out.
+            throw new InvalidOperationException("The approved request has a body, but the forwarder prepared none");
+        }
+        // YARP's own header helpers: a content header on a request without content gets the
+        // empty content YARP uses for it (it refuses any other replacement of its content).
+        foreach (var name in GatewayRequestHeaders)
+        {
+            RequestTransform.RemoveHeader(context, name);
+        }
+        RequestTransform.AddHeader(context, "Content-Length", length.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        if (request.ContentType is { } type)
+        {
+            RequestTransform.AddHeader(context, "Content-Type", type);
+        }
+        RequestTransform.AddHeader(context, "Idempotency-Key", request.Headers["Idempotency-Key"]);
+        return ValueTask.CompletedTask;
     }
 
     /// <summary>

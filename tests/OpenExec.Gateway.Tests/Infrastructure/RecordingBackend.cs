@@ -29,6 +29,9 @@ public sealed class RecordingBackend : IDisposable
         _ = AcceptLoopAsync();
     }
 
+    /// <summary>Every request head read, answered or not, in arrival order.</summary>
+    public System.Collections.Concurrent.ConcurrentQueue<string> Heads { get; } = new();
+
     /// <summary>Every request read whole (head and body), in arrival order.</summary>
     public System.Collections.Concurrent.ConcurrentQueue<(string Head, byte[] Body)> Seen { get; } = new();
 
@@ -65,11 +68,12 @@ public sealed class RecordingBackend : IDisposable
                     pending.AddRange(buffer.AsSpan(0, read).ToArray());
                 }
                 Interlocked.Increment(ref _requests);
+                var head = Encoding.Latin1.GetString(pending.ToArray(), 0, headEnd);
+                Heads.Enqueue(head);
                 if (n > 0 && _answerFirstOnly)
                 {
                     return;
                 }
-                var head = Encoding.Latin1.GetString(pending.ToArray(), 0, headEnd);
                 var length = 0;
                 foreach (var line in head.Split("\r\n"))
                 {
