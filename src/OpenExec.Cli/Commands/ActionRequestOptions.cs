@@ -153,6 +153,10 @@ internal sealed class ActionRequestOptions
             throw CliException.BadInput(UnencodedProblem("query", query!, "invalid_query", query: true)
                 ?? $"The query '{query}' would not reach the backend as sent, so the gateway would refuse the call (invalid_query): do not percent-encode letters, digits or '-._~', and write '%' as %25.");
         }
+        if (ProxiedRequestPayload.QueryKeyCollision(query ?? "") is { } collision)
+        {
+            throw CliException.BadInput($"{collision}. The gateway would refuse the call (invalid_query).");
+        }
 
         if (!ProxiedRequestPayload.TryCanonicalContentType(contentType, out _))
         {

@@ -98,35 +98,74 @@ public static class ProxiedRequestPayload
         }
     }
 
-    /// <summary>
-    /// Pairwise for small objects (the usual case: nothing allocated), through a set for large
-    /// ones (linear), both with <see cref="FoldedKeys"/>.
-    /// </summary>
     private static void RefuseFoldedDuplicates(IReadOnlyList<KeyValuePair<string, StrictValue>> properties)
     {
-        const int PairwiseUpTo = 16;
-        if (properties.Count <= PairwiseUpTo)
+        if (FoldedCollision(properties, static p => p.Key) is { } collision)
         {
-            for (var i = 1; i < properties.Count; i++)
+            throw CaseCollision(collision.First, collision.Second);
+        }
+    }
+
+    /// <summary>
+    /// Two keys a backend that ignores case (or stops at a NUL) reads as one, but that differ as
+    /// sent; the same key repeated is no collision. Pairwise for small lists (the usual case:
+    /// nothing allocated), through a set for large ones (linear), both with <see cref="FoldedKeys"/>.
+    /// </summary>
+    private static (string First, string Second)? FoldedCollision<T>(IReadOnlyList<T> items, Func<T, string> keyOf)
+    {
+        const int PairwiseUpTo = 16;
+        if (items.Count <= PairwiseUpTo)
+        {
+            for (var i = 1; i < items.Count; i++)
             {
+                var key = keyOf(items[i]);
                 for (var j = 0; j < i; j++)
                 {
-                    if (FoldedKeys.Instance.Equals(properties[i].Key, properties[j].Key))
+                    var earlier = keyOf(items[j]);
+                    if (!string.Equals(key, earlier, StringComparison.Ordinal) && FoldedKeys.Instance.Equals(key, earlier))
                     {
-                        throw CaseCollision(properties[j].Key, properties[i].Key);
+                        return (earlier, key);
                     }
                 }
             }
-            return;
+            return null;
         }
-        var seen = new Dictionary<string, string>(properties.Count, FoldedKeys.Instance);
-        foreach (var (key, _) in properties)
+        var seen = new Dictionary<string, string>(items.Count, FoldedKeys.Instance);
+        foreach (var item in items)
         {
-            if (!seen.TryAdd(key, key))
+            var key = keyOf(item);
+            if (!seen.TryAdd(key, key) && !string.Equals(seen[key], key, StringComparison.Ordinal))
             {
-                throw CaseCollision(seen[key], key);
+                return (seen[key], key);
             }
         }
+        return null;
+    }
+
+    /// <summary>
+    /// Why a raw query (without <c>?</c>) is refused for keys that differ only in case (or up to a
+    /// NUL), decoded as form data, or null. <c>AMOUNT=1000000&amp;amount=10</c> reads as one key to
+    /// ASP.NET Core's query collection and to YARP's query transforms (which send
+    /// <c>amount=1000000&amp;amount=10</c>): a backend taking the first value runs 1000000 where the
+    /// approved query, read case-sensitively, says 10.
+    /// </summary>
+    public static string? QueryKeyCollision(string rawQuery)
+    {
+        ArgumentNullException.ThrowIfNull(rawQuery);
+        if (rawQuery.Length == 0)
+        {
+            return null;
+        }
+        var keys = new List<string>();
+        foreach (var pair in rawQuery.Split('&'))
+        {
+            var equals = pair.IndexOf('=', StringComparison.Ordinal);
+            var key = equals < 0 ? pair : pair[..equals];
+            keys.Add(Uri.UnescapeDataString(key.Replace('+', ' ')));
+        }
+        return FoldedCollision(keys, static k => k) is { } c
+            ? $"Query keys '{Escaped(c.First)}' and '{Escaped(c.Second)}' differ only in case{(c.First.Contains('\0', StringComparison.Ordinal) || c.Second.Contains('\0', StringComparison.Ordinal) ? " or after a NUL" : "")}: a backend (or a route's query transform) that matches keys ignoring case reads them as one key, whose first value may not be the one the approved query gives it; send one spelling"
+            : null;
     }
 
     private static StrictJsonException CaseCollision(string first, string second)

@@ -51,6 +51,10 @@ internal static class ProxiedRequestReader
             return Fail(400, "invalid_query", UnencodedProblem("query", "query", rawQuery, query: true)
                 ?? "The query must be forwarded exactly as sent: no escapes of unreserved characters, no '%' that does not start an escape");
         }
+        if (ProxiedRequestPayload.QueryKeyCollision(rawQuery) is { } collision)
+        {
+            return Fail(400, "invalid_query", collision);
+        }
 
         var nonce = ReadNonce(http.Headers, out var nonceProblem);
         if (nonceProblem is not null)

@@ -129,6 +129,16 @@ public sealed class HashCommandTests
     }
 
     [Fact]
+    public async Task Query_keys_that_differ_only_in_case_are_refused_as_the_gateway_does()
+    {
+        var run = await Tool.RunAsync("hash", "--action", "send", "--http", "POST", "/v1/send", "--query", "AMOUNT=1000000&amount=10");
+
+        Assert.Equal(2, run.ExitCode);
+        Assert.Contains("Query keys 'AMOUNT' and 'amount' differ only in case", run.Err, StringComparison.Ordinal);
+        Assert.Contains("(invalid_query)", run.Err, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task An_unneeded_escape_in_the_query_keeps_its_own_refusal()
     {
         var run = await Tool.RunAsync("hash", "--action", "send", "--http", "POST", "/v1/send", "--query", "x=%41");

@@ -97,6 +97,35 @@ public sealed class ProxiedRequestPayloadTests
         Assert.DoesNotContain("\0", refused.Message, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("AMOUNT=1000000&amount=10", "AMOUNT", "amount")]
+    [InlineData("a=1&flag&FLAG=1", "flag", "FLAG")]
+    [InlineData("%C3%A9=1&%C3%89=2", "\u00e9", "\u00c9")] // decoded: é and É
+    [InlineData("a+b=1&A%20B=2", "a b", "A B")] // '+' is a space in form data
+    [InlineData("k%00x=1&k=2", "k\u0000x", "k")] // a C backend stops at the NUL
+    public void Query_keys_that_differ_only_in_case_are_named(string query, string first, string second)
+    {
+        var problem = ProxiedRequestPayload.QueryKeyCollision(query);
+        Assert.NotNull(problem);
+        Assert.Contains($"'{first.Replace("\0", "\\u0000", StringComparison.Ordinal)}' and '{second}'", problem, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("a=1&a=2&b=3")] // the same key repeated is a list, not a collision
+    [InlineData("a=1&b=2&ab=3")]
+    [InlineData("x=A&y=a")] // values may differ in case
+    public void Query_keys_that_are_distinct_or_repeated_pass(string query)
+        => Assert.Null(ProxiedRequestPayload.QueryKeyCollision(query));
+
+    [Fact]
+    public void A_long_query_is_checked_as_a_short_one_is()
+    {
+        var keys = Enumerable.Range(0, 40).Select(i => $"key{i}={i}").ToList();
+        Assert.Null(ProxiedRequestPayload.QueryKeyCollision(string.Join("&", keys.Append("key3=again"))));
+        Assert.Contains("'key31' and 'KEY31'", ProxiedRequestPayload.QueryKeyCollision(string.Join("&", keys.Append("KEY31=x"))), StringComparison.Ordinal);
+    }
+
     [Fact]
     public void A_NUL_in_a_key_that_collides_with_no_other_passes()
         => Assert.IsType<StrictObject>(ProxiedRequestPayload.Body("application/json", """{"a\u0000b":1,"c":2}"""u8));

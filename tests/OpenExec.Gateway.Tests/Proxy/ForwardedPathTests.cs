@@ -42,7 +42,8 @@ public sealed class ForwardedPathTests
     /// fetch, browsers and curl leave <c>| { } ^ ` \ "</c> as typed; the forwarder would encode them,
     /// so the refusal stays, but it names each character and its escape (the refusal for an
     /// unneeded escape said "no escapes of unreserved characters": the opposite of the fix). An
-    /// unneeded or broken escape keeps its own refusal.
+    /// unneeded or broken escape keeps its own refusal; query keys that differ only in case (one
+    /// key to ASP.NET Core and to YARP's query transforms, which merge them) are refused too.
     /// </summary>
     [Theory]
     [InlineData("/v1/a?q=a|b", "invalid_query", "percent-encode '|' as %7C,")]
@@ -53,6 +54,7 @@ public sealed class ForwardedPathTests
     [InlineData("/v1/a?x=%41", "invalid_query", "no escapes of unreserved characters")]
     [InlineData("/v1/a?q=%zz", "invalid_query", "no '%' that does not start an escape")]
     [InlineData("/v1/users/a%40b", "path_not_canonical", "percent-encode only characters that must be encoded")]
+    [InlineData("/v1/a?AMOUNT=1000000&amount=10", "invalid_query", "Query keys 'AMOUNT' and 'amount' differ only in case")]
     public async Task A_target_left_unencoded_or_escaped_without_need_is_refused_saying_what_to_send(string target, string code, string detail)
     {
         using var backend = new RecordingBackend();
