@@ -1,3 +1,4 @@
+using Yarp.ReverseProxy.Model;
 using Yarp.ReverseProxy.Transforms;
 using Yarp.ReverseProxy.Transforms.Builder;
 
@@ -75,7 +76,33 @@ internal sealed class ForwardedHeadersTransform : ITransformProvider
             RequestTransform.AddHeader(context, "Content-Type", type);
         }
         RequestTransform.AddHeader(context, "Idempotency-Key", request.Headers["Idempotency-Key"]);
+        var proxy = context.HttpContext.GetReverseProxyFeature();
+        if (proxy.Route.Config.Transforms is { Count: > 0 }
+            && proxy.Cluster.Config.HttpClient?.RequestHeaderEncoding is not { Length: > 0 }
+            && UnsendableHeader(context.ProxyRequest) is { } unsendable)
+        {
+            // The agent's own headers were checked before the claim; one a route transform made
+            // from the request (RequestHeaderRouteValue from a path with 'é') would make the HTTP
+            // client fail once the call is under way, read as "may have run" (504 outcome_unknown,
+            // the nonce spent) when nothing left. Failing here, nothing has been sent: 502, released.
+            throw new InvalidOperationException($"The header '{unsendable}' a route transform set holds a character outside ASCII, which cannot be sent");
+        }
         return ValueTask.CompletedTask;
+    }
+
+    private static string? UnsendableHeader(HttpRequestMessage outgoing)
+    {
+        foreach (var header in outgoing.Headers.NonValidated)
+        {
+            foreach (var value in header.Value)
+            {
+                if (!System.Text.Ascii.IsValid(value))
+                {
+                    return header.Key;
+                }
+            }
+        }
+        return null;
     }
 
     /// <summary>

@@ -257,6 +257,32 @@ public sealed class ProxyInputTests : IDisposable
         Assert.StartsWith("GET /v1/other ", seen[3].Head, StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// A header a route transform makes from the request (here from the path) with a character
+    /// outside ASCII cannot be sent: the HTTP client failed once the call was under way, which read
+    /// as 504 outcome_unknown with the nonce spent, though nothing had left. Now nothing is sent,
+    /// 502, and the nonce is free again.
+    /// </summary>
+    [Fact]
+    public async Task A_header_a_route_transform_makes_outside_ASCII_fails_before_anything_is_sent()
+    {
+        using var backend = new RecordingBackend();
+        var settings = ProxyConfig.Route("h", "h_op", "h", backend.Address);
+        settings["ReverseProxy:Routes:h:Transforms:0:RequestHeaderRouteValue"] = "X-Rest";
+        settings["ReverseProxy:Routes:h:Transforms:0:Set"] = "rest";
+        await using var gateway = await GatewayServer.StartAsync(settings);
+
+        var (status, answer) = await RawHttp.SendAsync(gateway.BaseAddress, "POST /h/caf%C3%A9 HTTP/1.1\r\nHost: x\r\nIdempotency-Key: k-cafe\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}");
+        Assert.Equal(502, status);
+        Assert.Contains("upstream_failed", answer, StringComparison.Ordinal);
+        Assert.Equal(0, backend.Requests);
+
+        // Released: the same nonce on a path the transform can send runs.
+        var (again, _) = await RawHttp.SendAsync(gateway.BaseAddress, "POST /h/cafe HTTP/1.1\r\nHost: x\r\nIdempotency-Key: k-cafe\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}");
+        Assert.Equal(200, again);
+        Assert.Equal(1, backend.Requests);
+    }
+
     [Fact]
     public async Task A_pass_through_route_forwards_reads_only()
     {
