@@ -117,7 +117,8 @@ public sealed class HashCommandTests
     [InlineData("/v1/send", "a|b", "(invalid_query): percent-encode '|' as %7C,")]
     [InlineData("/v1/send", "filter={\"a\":1}", "(invalid_query): percent-encode '{' as %7B, '\"' as %22, '}' as %7D,")]
     [InlineData("/v1/a^b", null, "(path_not_canonical): percent-encode '^' as %5E,")]
-    public async Task A_character_left_unencoded_is_named_with_its_escape_as_the_gateway_does(string path, string? query, string advice)
+    [InlineData("/v1/send", "AMOUNT=1000000&amount=10", "Query keys 'AMOUNT' and 'amount' differ only in case")]
+    public async Task A_target_the_gateway_would_refuse_is_refused_saying_what_to_send(string path, string? query, string advice)
     {
         string[] args = query is null
             ? ["hash", "--action", "send", "--http", "POST", path]
@@ -126,16 +127,6 @@ public sealed class HashCommandTests
 
         Assert.Equal(2, run.ExitCode);
         Assert.Contains(advice, run.Err, StringComparison.Ordinal);
-    }
-
-    [Fact]
-    public async Task Query_keys_that_differ_only_in_case_are_refused_as_the_gateway_does()
-    {
-        var run = await Tool.RunAsync("hash", "--action", "send", "--http", "POST", "/v1/send", "--query", "AMOUNT=1000000&amount=10");
-
-        Assert.Equal(2, run.ExitCode);
-        Assert.Contains("Query keys 'AMOUNT' and 'amount' differ only in case", run.Err, StringComparison.Ordinal);
-        Assert.Contains("(invalid_query)", run.Err, StringComparison.Ordinal);
     }
 
     [Fact]
