@@ -19,6 +19,10 @@ public sealed class ResponseTrailerTests
     {
         await using var backend = await Http2Backend.StartAsync(async context =>
         {
+            // The request body is read first: an answer that ends before the backend read it is
+            // EarlyAnswerTests' subject (a streamed one may then be cut, when the forwarder reports
+            // the unread body as a failure first), not this test's, and raced with it here.
+            await context.Request.Body.CopyToAsync(Stream.Null);
             context.Response.ContentType = contentType;
             context.Response.DeclareTrailer("x-checksum");
             await context.Response.WriteAsync("""{"ok":true}""");
