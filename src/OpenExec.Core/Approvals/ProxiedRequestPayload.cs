@@ -164,14 +164,18 @@ public static class ProxiedRequestPayload
             keys.Add(Uri.UnescapeDataString(key.Replace('+', ' ')));
         }
         return FoldedCollision(keys, static k => k) is { } c
-            ? $"Query keys '{Escaped(c.First)}' and '{Escaped(c.Second)}' differ only in case{(c.First.Contains('\0', StringComparison.Ordinal) || c.Second.Contains('\0', StringComparison.Ordinal) ? " or after a NUL" : "")}: a backend (or a route's query transform) that matches keys ignoring case reads them as one key, whose first value may not be the one the approved query gives it; send one spelling"
+            ? $"Query keys '{Escaped(c.First)}' and '{Escaped(c.Second)}' differ only in case{(CutAtNul(c.First, c.Second) ? " or after a NUL" : "")}: a backend (or a route's query transform) that matches keys ignoring case reads them as one key, whose first value may not be the one the approved query gives it; send one spelling"
             : null;
     }
 
     private static StrictJsonException CaseCollision(string first, string second)
-        => new("duplicate_key", first.Contains('\0', StringComparison.Ordinal) || second.Contains('\0', StringComparison.Ordinal)
+        => new("duplicate_key", CutAtNul(first, second)
             ? $"Keys '{Escaped(first)}' and '{Escaped(second)}' are the same key up to a NUL (\\u0000): a backend that reads keys as C strings would read one of them, chosen by their order, which the approval does not cover"
             : $"Keys '{first}' and '{second}' differ only in case: a backend that matches keys ignoring case would read one of them, chosen by their order, which the approval does not cover");
+
+    /// <summary>Whether a collision is one of keys cut at a NUL (its message says so).</summary>
+    private static bool CutAtNul(string first, string second)
+        => first.Contains('\0', StringComparison.Ordinal) || second.Contains('\0', StringComparison.Ordinal);
 
     private static string Escaped(string key) => key.Replace("\0", "\\u0000", StringComparison.Ordinal);
 

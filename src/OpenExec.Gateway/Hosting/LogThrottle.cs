@@ -11,8 +11,25 @@ internal sealed class LogThrottle(TimeSpan interval)
     private readonly long _intervalMs = (long)interval.TotalMilliseconds;
     private long _nextDetailed;
 
+    /// <summary>
+    /// Logs <paramref name="exception"/> in full (<paramref name="full"/>) at most once per
+    /// interval, and otherwise as one line naming its cause (<paramref name="oneLine"/>).
+    /// </summary>
+    public void Log<TState>(Exception exception, TState state, Action<TState, Exception> full, Action<TState, string> oneLine)
+    {
+        ArgumentNullException.ThrowIfNull(exception);
+        if (Detailed())
+        {
+            full(state, exception);
+        }
+        else
+        {
+            oneLine(state, Reason(exception));
+        }
+    }
+
     /// <summary>Whether this occurrence is logged in full (true at most once per interval).</summary>
-    public bool Detailed()
+    private bool Detailed()
     {
         var now = Environment.TickCount64;
         var next = Interlocked.Read(ref _nextDetailed);
@@ -20,9 +37,8 @@ internal sealed class LogThrottle(TimeSpan interval)
     }
 
     /// <summary>The first line of the innermost message: what a one-line summary says of <paramref name="exception"/>.</summary>
-    public static string Reason(Exception exception)
+    private static string Reason(Exception exception)
     {
-        ArgumentNullException.ThrowIfNull(exception);
         var message = (exception.InnerException ?? exception).Message;
         var lineEnd = message.IndexOfAny(['\r', '\n']);
         return lineEnd < 0 ? message : message[..lineEnd];

@@ -116,12 +116,9 @@ internal sealed partial class GatewayErrorMiddleware(RequestDelegate next, ILogg
     private void LogStore(Exception ex)
     {
         var execId = ex is OutcomeNotRecordedException unrecorded ? unrecorded.ExecId : "-";
-        if (_storeLog.Detailed())
-        {
-            LogStoreUnavailable(log, ex.GetType().Name, execId, ex);
-            return;
-        }
-        LogStoreStillUnavailable(log, ex.GetType().Name, execId, Hosting.LogThrottle.Reason(ex));
+        _storeLog.Log(ex, (log, Kind: ex.GetType().Name, execId),
+            static (s, e) => LogStoreUnavailable(s.log, s.Kind, s.execId, e),
+            static (s, reason) => LogStoreStillUnavailable(s.log, s.Kind, s.execId, reason));
     }
 
     [LoggerMessage(1, LogLevel.Warning, "Store unavailable ({Kind}, exec id {ExecId}): 503 store_unavailable, or 504 outcome_unknown for a call that ran")]

@@ -186,14 +186,9 @@ internal sealed class RedisReceiptReplicator : IDisposable
                     catch (Exception ex) when (ex is not OperationCanceledException)
                     {
                         // Nothing is lost: the claims stay in the set for the next sweep.
-                        if (_sweepFailureLog.Detailed())
-                        {
-                            StoreLog.SweepFailed(_log, (int)SweepInterval.TotalSeconds, ex);
-                        }
-                        else
-                        {
-                            StoreLog.SweepFailedAgain(_log, Hosting.LogThrottle.Reason(ex), (int)SweepInterval.TotalSeconds);
-                        }
+                        _sweepFailureLog.Log(ex, (_log, Seconds: (int)SweepInterval.TotalSeconds),
+                            static (s, e) => StoreLog.SweepFailed(s._log, s.Seconds, e),
+                            static (s, reason) => StoreLog.SweepFailedAgain(s._log, reason, s.Seconds));
                     }
                 }
                 if (Environment.TickCount64 >= nextSettingsCheck)
@@ -239,14 +234,9 @@ internal sealed class RedisReceiptReplicator : IDisposable
             catch (Exception ex)
             {
                 // Whatever failed, the receipts are safe in the local ledger: retry from what Redis has.
-                if (_failureLog.Detailed())
-                {
-                    StoreLog.ReplicationFailed(_log, (long)backoff.TotalMilliseconds, ex);
-                }
-                else
-                {
-                    StoreLog.ReplicationFailedAgain(_log, Hosting.LogThrottle.Reason(ex), (long)backoff.TotalMilliseconds);
-                }
+                _failureLog.Log(ex, (_log, DelayMs: (long)backoff.TotalMilliseconds),
+                    static (s, e) => StoreLog.ReplicationFailed(s._log, s.DelayMs, e),
+                    static (s, reason) => StoreLog.ReplicationFailedAgain(s._log, reason, s.DelayMs));
                 copied = -1;
                 try
                 {

@@ -415,14 +415,9 @@ internal sealed class SqliteReceiptLedger : IDisposable
         {
             RollBack();
             _claims?.RolledBack();
-            if (_failureLog.Detailed())
-            {
-                StoreLog.WriteFailed(_log, batch.Count, ex);
-            }
-            else
-            {
-                StoreLog.WriteFailedAgain(_log, Hosting.LogThrottle.Reason(ex), batch.Count);
-            }
+            _failureLog.Log(ex, (_log, batch.Count),
+                static (s, e) => StoreLog.WriteFailed(s._log, s.Count, e),
+                static (s, reason) => StoreLog.WriteFailedAgain(s._log, reason, s.Count));
             var failure = new StoreUnavailableException("The embedded store could not be written", ex);
             foreach (var op in batch)
             {
