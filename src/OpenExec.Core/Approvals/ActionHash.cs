@@ -1,3 +1,4 @@
+using System.Buffers;
 using OpenExec.Core.Buffers;
 using OpenExec.Core.Crypto;
 using OpenExec.Core.Json;
@@ -14,14 +15,15 @@ public static class ActionHash
     {
         ArgumentNullException.ThrowIfNull(action);
         ArgumentNullException.ThrowIfNull(payload);
-        var request = new StrictObject(
-        [
-            new("action", new StrictString(action)),
-            new("payload", payload),
-        ]);
-        // Only hashed, never kept: written into a pooled buffer, not a new array per request.
+        // The canonical form of {"action": action, "payload": payload}, written member by member
+        // ("action" sorts before "payload"): no object built per request only to be hashed; only
+        // hashed, never kept, so written into a pooled buffer.
         using var canonical = new PooledBufferWriter(512);
-        ClawShieldJson.Write(request, canonical);
+        canonical.Write("{\"action\":"u8);
+        ClawShieldJson.WriteString(action, canonical);
+        canonical.Write(",\"payload\":"u8);
+        ClawShieldJson.Write(payload, canonical);
+        canonical.Write("}"u8);
         return Hex.Sha256(canonical.WrittenSpan);
     }
 }

@@ -620,10 +620,12 @@ public static class ProxiedRequestPayload
                 return false;
             }
         }
-        foreach (var segment in rawPath.Split('/'))
+        var path = rawPath.AsSpan();
+        foreach (var range in path.Split('/'))
         {
             // A dot segment with path parameters ("..;x") is a dot segment to servlet containers.
-            var name = segment.IndexOf(';', StringComparison.Ordinal) is >= 0 and var p ? segment[..p] : segment;
+            var segment = path[range];
+            var name = segment.IndexOf(';') is >= 0 and var p ? segment[..p] : segment;
             if (name is "." or "..")
             {
                 return false;

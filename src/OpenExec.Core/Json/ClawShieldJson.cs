@@ -47,7 +47,8 @@ public static class ClawShieldJson
         output.Advance(DecimalText.FormatPython(value, text));
     }
 
-    private static void WriteString(string value, IBufferWriter<byte> output)
+    /// <summary>Writes <paramref name="value"/> as a canonical JSON string.</summary>
+    internal static void WriteString(string value, IBufferWriter<byte> output)
     {
         CanonicalSupport.WriteByte(output, (byte)'"');
         ReadOnlySpan<char> rest = value;
