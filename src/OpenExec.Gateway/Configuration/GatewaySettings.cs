@@ -83,7 +83,9 @@ internal sealed class GatewaySettings
             }
             if (options.AllowAnyApprovalId)
             {
-                warnings.Add("Any approval_id accepted: OpenExec:AllowAnyApprovalId is true, so an approval for a tenant whose id ends with this gateway's tenant id (eu-tenant-001, tenant-001) can have characters moved from tenant_id into approval_id, keep its signature and run here");
+                warnings.Add(options.AllowAnyTenant
+                    ? "Any approval_id accepted: OpenExec:AllowAnyApprovalId is true, so an approval can have characters moved between approval_id and tenant_id and keep its signature: it then runs, and is receipted and scoped, under another tenant (for example one for 'eu-tenant-001' as 'tenant-001')"
+                    : "Any approval_id accepted: OpenExec:AllowAnyApprovalId is true, so an approval for a tenant whose id ends with this gateway's tenant id can have characters moved from tenant_id into approval_id, keep its signature and run here (for example one for 'eu-tenant-001' at a gateway for 'tenant-001')");
             }
             if (options.AuditTokens.Length == 0)
             {

@@ -427,6 +427,10 @@ public sealed class ClawShieldTests
         // Only an approval_id of any form can be re-cut at all (by default it must be a UUID).
         var settings = new Dictionary<string, string?> { ["OpenExec:AllowAnyTenant"] = "true", ["OpenExec:AllowAnyApprovalId"] = "true" };
         await using var gateway = await GatewayServer.StartAsync(settings, governance.Environment());
+        // With no tenant of its own, /health's warning speaks of what a re-cut does here: another tenant's name on it.
+        var warnings = (await Json.ReadAsync(await gateway.Client.GetAsync("/health"))).GetProperty("warnings").EnumerateArray().Select(w => w.GetString()!).ToList();
+        Assert.Contains(warnings, w => w.Contains("AllowAnyApprovalId", StringComparison.Ordinal) && w.Contains("under another tenant", StringComparison.Ordinal));
+        Assert.DoesNotContain(warnings, w => w.Contains("this gateway's tenant id", StringComparison.Ordinal));
         var now = DateTimeOffset.UtcNow;
         var original = governance.Minter.MintRaw("approval-1234", "tenant-a", Governance.Hash("echo", Payload), ApprovalTime.Format(now.AddMinutes(-1)), ApprovalTime.Format(now.AddMinutes(5)));
         var recut = original with { ApprovalId = "approval-123", TenantId = "4tenant-a" };
