@@ -25,25 +25,9 @@ internal static class ProxiedRequestReader
     public static async ValueTask<ReadResult> ReadAsync(HttpContext context, string action, bool clawShield, bool anyApprovalId, long bodyLimit)
     {
         var http = context.Request;
-        var rawTarget = context.Features.Get<IHttpRequestFeature>()?.RawTarget ?? (http.PathBase + http.Path + http.QueryString).ToString();
-        if (!rawTarget.StartsWith('/'))
+        if (PathProblem(context, out var rawPath, out var rawQuery) is { } pathProblem)
         {
-            // Absolute form ("POST http://host/path", as a client sends to a forward proxy): the
-            // gateway is the tool API's base URL, not a proxy; the hash covers the path as sent.
-            return Fail(400, "path_not_canonical", "The request target must be a path starting with '/': use the gateway as the tool API's base URL, not as an HTTP proxy");
-        }
-        var (rawPath, rawQuery) = ProxiedRequestPayload.SplitTarget(rawTarget);
-        if (!ProxiedRequestPayload.IsCanonicalPath(rawPath))
-        {
-            return Fail(400, "path_not_canonical", "The request path must be canonical: no encoded '/', '\\' or '.', no '//', no '.' or '..' segments");
-        }
-        if (!ForwardsAsSent(http, rawPath))
-        {
-            // The forwarder sends the decoded path re-encoded: "%3B" would reach the backend as
-            // ";" (a path parameter to many servers), "%FF" as "%25FF". The hash covers the raw
-            // path, so a path that would not reach the backend byte for byte is refused.
-            return Fail(400, "path_not_canonical", UnencodedProblem("request path", "path", rawPath, query: false)
-                ?? "The request path must be forwarded exactly as sent: percent-encode only characters that must be encoded");
+            return Fail(400, "path_not_canonical", pathProblem);
         }
         if (!QueryForwardsAsSent(http, rawQuery))
         {
@@ -192,6 +176,40 @@ internal static class ProxiedRequestReader
             result.Append(c);
         }
         return result.ToString();
+    }
+
+    /// <summary>
+    /// Why the request target is not one the gateway forwards (answered <c>400
+    /// path_not_canonical</c>), or null. Made on every proxied route, a pass-through one too: a
+    /// dot segment (<c>..;</c> to servlet containers), an encoded '/' or a path re-encoded on the
+    /// way would take a read routed to one place to another path of the backend, an action's own
+    /// included.
+    /// </summary>
+    internal static string? PathProblem(HttpContext context, out string rawPath, out string rawQuery)
+    {
+        var http = context.Request;
+        var rawTarget = context.Features.Get<IHttpRequestFeature>()?.RawTarget ?? (http.PathBase + http.Path + http.QueryString).ToString();
+        rawPath = rawQuery = "";
+        if (!rawTarget.StartsWith('/'))
+        {
+            // Absolute form ("POST http://host/path", as a client sends to a forward proxy): the
+            // gateway is the tool API's base URL, not a proxy; the hash covers the path as sent.
+            return "The request target must be a path starting with '/': use the gateway as the tool API's base URL, not as an HTTP proxy";
+        }
+        (rawPath, rawQuery) = ProxiedRequestPayload.SplitTarget(rawTarget);
+        if (!ProxiedRequestPayload.IsCanonicalPath(rawPath))
+        {
+            return "The request path must be canonical: no encoded '/', '\\' or '.', no '//', no '.' or '..' segments";
+        }
+        if (!ForwardsAsSent(http, rawPath))
+        {
+            // The forwarder sends the decoded path re-encoded: "%3B" would reach the backend as
+            // ";" (a path parameter to many servers), "%FF" as "%25FF". The hash covers the raw
+            // path, so a path that would not reach the backend byte for byte is refused.
+            return UnencodedProblem("request path", "path", rawPath, query: false)
+                ?? "The request path must be forwarded exactly as sent: percent-encode only characters that must be encoded";
+        }
+        return null;
     }
 
     /// <summary>

@@ -77,6 +77,14 @@ internal sealed class ProxyBoundaryMiddleware(RequestDelegate next, ExecutionPip
                 await Problem.WriteAsync(context, 405, "method_not_allowed", "A pass-through route forwards only GET, HEAD and OPTIONS").ConfigureAwait(false);
                 return;
             }
+            // Unchecked reads of what the route names, and nothing else: "..;" (a dot segment to
+            // servlet containers), an encoded '/' or a path re-encoded on the way would reach
+            // another path of the backend, an action's among them.
+            if (ProxiedRequestReader.PathProblem(context, out _, out _) is { } pathProblem)
+            {
+                await Problem.WriteAsync(context, 400, "path_not_canonical", pathProblem).ConfigureAwait(false);
+                return;
+            }
             // Unchecked, so it must not carry what could turn a read into a write (a method
             // override) or hand the backend an approval.
             DropHeaders(context.Request, actionRoute: false, underscored);

@@ -723,6 +723,36 @@ public sealed class ProxyTests : IDisposable
         Assert.Empty(_backend.LogEntries);
     }
 
+    [Theory]
+    [InlineData("/docs/..;/v1/a")]
+    [InlineData("/docs/%2e%2e;/v1/a")]
+    [InlineData("/docs/..%3B/v1/a")]
+    [InlineData("/docs/..;jsessionid=1/v1/a")]
+    [InlineData("/docs/x/..;/..;/admin")]
+    [InlineData("/docs/..%2Fv1/a")]
+    [InlineData("/docs/a/./b")]
+    public async Task A_pass_through_read_cannot_leave_its_route_for_another_path_of_the_backend(string path)
+    {
+        // A servlet container (Tomcat) reads "..;" as "..": /docs/..;/v1/a would be the action
+        // route's /v1/a, read with no nonce, approval or receipt.
+        Answer("/v1/a");
+        Answer("/docs/ok");
+        var settings = ProxyConfig.Route("r", "op", "v1", Backend);
+        ProxyConfig.Route("docs", "", "docs", Backend, passThrough: true, into: settings);
+        await using var gateway = await GatewayServer.StartAsync(settings);
+
+        var (status, response) = await RawHttp.SendAsync(gateway.BaseAddress, $"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", []);
+
+        Assert.True(status is 400 or 404, response);
+        if (status == 400)
+        {
+            Assert.Contains("path_not_canonical", response, StringComparison.Ordinal);
+        }
+        Assert.Empty(_backend.LogEntries);
+        // A read of the route's own paths still passes.
+        Assert.Equal(HttpStatusCode.OK, (await gateway.Client.GetAsync("/docs/ok")).StatusCode);
+    }
+
     [Fact]
     public async Task Execute_of_a_routed_action_posts_the_canonical_payload()
     {
