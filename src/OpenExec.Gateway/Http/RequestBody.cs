@@ -32,7 +32,7 @@ internal static class RequestBody
         // if it were plain: the bytes hashed would not be the bytes the client meant.
         if (request.Headers.TransferEncoding.Count > 0 && !IsChunkedOnly(request.Headers.TransferEncoding.ToString()))
         {
-            return Fail(415, "unsupported_media_type", "Transfer-Encoding other than chunked is not accepted: send the body uncompressed");
+            return Fail(415, "unsupported_media_type", TransferCodingProblem(request.Headers.TransferEncoding.ToString()));
         }
         // Both Transfer-Encoding and Content-Length: Kestrel frames by the chunks and moves the
         // Content-Length aside (into X-Content-Length); a hop before the gateway may have framed
@@ -165,6 +165,15 @@ internal static class RequestBody
     /// structured-syntax type (<c>application/*+json</c>) whose rules a client might take to apply.
     /// </summary>
     public static bool IsJson(string? contentType) => OpenExec.Core.Approvals.ProxiedRequestPayload.MediaType(contentType) == "application/json";
+
+    /// <summary>What is wrong with a Transfer-Encoding other than a single <c>chunked</c>, said as it is.</summary>
+    private static string TransferCodingProblem(string transferEncoding)
+    {
+        var codings = transferEncoding.Split(',', StringSplitOptions.TrimEntries);
+        return codings.All(c => c.Equals("chunked", StringComparison.OrdinalIgnoreCase))
+            ? $"Transfer-Encoding names chunked {codings.Length} times: chunk the body once (send Transfer-Encoding: chunked once) or send a Content-Length"
+            : "Transfer-Encoding other than chunked is not accepted: send the body uncompressed, chunked or with a Content-Length";
+    }
 
     private static bool IsChunkedOnly(string transferEncoding) =>
         string.Equals(transferEncoding.Trim(), "chunked", StringComparison.OrdinalIgnoreCase);

@@ -107,6 +107,25 @@ public sealed class ProxyInputTests : IDisposable
         Assert.Equal(200, retried);
     }
 
+    [Theory]
+    [InlineData("Transfer-Encoding: gzip, chunked\r\n", "other than chunked is not accepted")]
+    [InlineData("Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n", "names chunked 2 times")]
+    [InlineData("Transfer-Encoding: chunked, chunked\r\n", "names chunked 2 times")]
+    public async Task A_transfer_coding_other_than_one_chunked_is_refused_with_what_is_wrong(string framing, string detail)
+    {
+        await using var gateway = await GatewayServer.StartAsync(ProxyConfig.Route("up", "upload", "files", Backend));
+        var chunked = Encoding.ASCII.GetBytes("7\r\n{\"a\":1}\r\n0\r\n\r\n");
+
+        var (status, text) = await RawHttp.SendAsync(gateway.BaseAddress,
+            $"POST /files/a HTTP/1.1\r\nHost: x\r\nIdempotency-Key: te\r\nContent-Type: application/json\r\n{framing}Connection: close\r\n\r\n", chunked);
+
+        Assert.Equal(415, status);
+        Assert.Contains("\"code\":\"unsupported_media_type\"", text, StringComparison.Ordinal);
+        Assert.Contains(detail, text, StringComparison.Ordinal);
+        Assert.DoesNotContain("uncompressed", detail == "names chunked 2 times" ? text : "", StringComparison.Ordinal);
+        Assert.Empty(_backend.LogEntries);
+    }
+
     [Fact]
     public async Task Hop_by_hop_and_method_override_headers_are_not_forwarded()
     {
