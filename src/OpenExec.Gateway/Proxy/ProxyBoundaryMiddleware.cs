@@ -24,6 +24,9 @@ internal sealed class ProxyBoundaryMiddleware(RequestDelegate next, ExecutionPip
     private static readonly string[] DroppedHeaders =
     [
         "X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override", "Expect", "OpenExec-Approval",
+        // The gateway's own nonce header, on a pass-through too (nothing was claimed there); an
+        // action route sends the nonce as Idempotency-Key, a pass-through the agent's own key.
+        "OpenExec-Nonce",
         // Overrides of the path or method some backends honour (IIS-era rewrites, Symfony, Zend):
         // the approval covers the method and path as sent, not these.
         "X-Original-URL", "X-Rewrite-URL", "X-Original-Method", "X-Override-Method",
@@ -34,7 +37,7 @@ internal sealed class ProxyBoundaryMiddleware(RequestDelegate next, ExecutionPip
         "HTTP2-Settings",
     ];
 
-    /// <summary>The agent's nonce headers: an action's backend gets the nonce once, as <c>Idempotency-Key</c>.</summary>
+    /// <summary>The agent's nonce headers: an action's backend gets the nonce once, as <c>Idempotency-Key</c> (<c>OpenExec-Nonce</c> is dropped on every route).</summary>
     private static readonly string[] NonceHeaders = ["OpenExec-Nonce", "Idempotency-Key"];
 
     /// <summary>Headers an action route's forwarding sets or has checked (besides the nonce).</summary>
@@ -58,7 +61,8 @@ internal sealed class ProxyBoundaryMiddleware(RequestDelegate next, ExecutionPip
             await Problem.WriteAsync(context, 400, "invalid_request", "An Upgrade request (such as a WebSocket) cannot pass the gateway: what flows over an upgraded connection cannot be checked or receipted. Nothing was sent.").ConfigureAwait(false);
             return;
         }
-        var (unsendable, underscored) = ScanHeaders(context);
+        var passThrough = routes.PassThroughRoutes.Contains(route.RouteId);
+        var (unsendable, underscored) = ScanHeaders(context, actionRoute: !passThrough);
         if (unsendable is { } header)
         {
             // Kestrel accepts UTF-8 in header values; the forwarder's HTTP client refuses to send
@@ -67,7 +71,7 @@ internal sealed class ProxyBoundaryMiddleware(RequestDelegate next, ExecutionPip
             await Problem.WriteAsync(context, 400, "invalid_request", $"The header '{header}' holds a character outside ASCII, which cannot be forwarded: send header values in ASCII (percent- or base64-encode others). Nothing was sent.").ConfigureAwait(false);
             return;
         }
-        if (routes.PassThroughRoutes.Contains(route.RouteId))
+        if (passThrough)
         {
             // Methods are case-sensitive (RFC 9110 section 9.1): "head" is not HEAD, and the
             // forwarder would send it as HEAD while Kestrel still owed the agent a body.
@@ -315,11 +319,11 @@ internal sealed class ProxyBoundaryMiddleware(RequestDelegate next, ExecutionPip
     /// One pass over the request's headers: the name of the first the forwarder would send but
     /// could not (a character outside ASCII), or null; and whether any name has a '_' (then
     /// <see cref="DropHeaders"/> looks for look-alikes). Headers it does not send are not looked
-    /// at for ASCII (the ones dropped, those named in <c>Connection</c>, <c>Host</c>, the nonce
+    /// at for ASCII (the ones dropped, those named in <c>Connection</c>, <c>Host</c>, on an action route the nonce
     /// and approval, the X-Forwarded ones YARP sets), and none is when the cluster's client sends
     /// headers in an encoding of its own (YARP's <c>HttpClient:RequestHeaderEncoding</c>).
     /// </summary>
-    private static (string? Unsendable, bool Underscored) ScanHeaders(HttpContext context)
+    private static (string? Unsendable, bool Underscored) ScanHeaders(HttpContext context, bool actionRoute)
     {
         var checkAscii = context.GetReverseProxyFeature().Cluster.Config.HttpClient?.RequestHeaderEncoding is not { Length: > 0 };
         var headers = context.Request.Headers;
@@ -333,7 +337,7 @@ internal sealed class ProxyBoundaryMiddleware(RequestDelegate next, ExecutionPip
             }
             foreach (var value in values)
             {
-                if (value is not null && !System.Text.Ascii.IsValid(value) && !NotForwarded(name, headers))
+                if (value is not null && !System.Text.Ascii.IsValid(value) && !NotForwarded(name, headers, actionRoute))
                 {
                     return (name, underscored);
                 }
@@ -342,9 +346,9 @@ internal sealed class ProxyBoundaryMiddleware(RequestDelegate next, ExecutionPip
         return (null, underscored);
     }
 
-    private static bool NotForwarded(string name, IHeaderDictionary headers)
+    private static bool NotForwarded(string name, IHeaderDictionary headers, bool actionRoute)
     {
-        if (name.Equals("Host", StringComparison.OrdinalIgnoreCase) || StopsHere(name, actionRoute: true) || IsLookAlike(name, actionRoute: true))
+        if (name.Equals("Host", StringComparison.OrdinalIgnoreCase) || StopsHere(name, actionRoute) || IsLookAlike(name, actionRoute))
         {
             return true;
         }

@@ -33,4 +33,21 @@ public sealed class PassThroughFailureTests
         await GatewayAssert.ProblemAsync(await gateway.Client.GetAsync("/docs/readme"), HttpStatusCode.GatewayTimeout, "outcome_unknown");
         Assert.Equal(1, silent.Requests);
     }
+
+    [Fact]
+    public async Task A_pass_through_read_with_a_nonce_header_outside_ASCII_is_refused_as_input_before_anything_is_sent()
+    {
+        // A pass-through forwards the agent's Idempotency-Key (only an action route replaces it),
+        // so its value must be sendable: it was skipped by the ASCII check and failed in the HTTP
+        // client, a 502 upstream_failed for a request that could never have been sent.
+        using var backend = new RecordingBackend();
+        await using var gateway = await GatewayServer.StartAsync(ProxyConfig.Route("docs", "", "docs", backend.Address, passThrough: true));
+
+        var (status, answer) = await RawHttp.SendAsync(gateway.BaseAddress, "", System.Text.Encoding.UTF8.GetBytes("GET /docs/readme HTTP/1.1\r\nHost: x\r\nIdempotency-Key: caf\u00e9\r\nConnection: close\r\n\r\n"));
+
+        Assert.Equal(400, status);
+        Assert.Contains("invalid_request", answer, StringComparison.Ordinal);
+        Assert.Contains("header \\u0027Idempotency-Key\\u0027 holds a character outside ASCII", answer, StringComparison.Ordinal);
+        Assert.Equal(0, backend.Requests);
+    }
 }

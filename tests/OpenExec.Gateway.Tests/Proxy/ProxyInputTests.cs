@@ -340,15 +340,20 @@ public sealed class ProxyInputTests : IDisposable
         request.Headers.TryAddWithoutValidation("X-Original-Method", "DELETE");
         request.Headers.TryAddWithoutValidation("X-Override-Method", "DELETE");
         request.Headers.TryAddWithoutValidation("X-Kept", "yes");
+        // The gateway's own nonce header is never forwarded (README): nothing is claimed on a
+        // pass-through; the agent's Idempotency-Key is its own and passes.
+        request.Headers.TryAddWithoutValidation("OpenExec-Nonce", "n-1");
+        request.Headers.TryAddWithoutValidation("Idempotency-Key", "k-1");
 
         Assert.Equal(HttpStatusCode.OK, (await gateway.Client.SendAsync(request)).StatusCode);
 
         var seen = Assert.Single(_backend.LogEntries).RequestMessage.Headers!;
-        foreach (var dropped in new[] { "X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override", "OpenExec-Approval", "X-Original-URL", "X-Rewrite-URL", "X-Original-Method", "X-Override-Method" })
+        foreach (var dropped in new[] { "X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override", "OpenExec-Approval", "X-Original-URL", "X-Rewrite-URL", "X-Original-Method", "X-Override-Method", "OpenExec-Nonce" })
         {
             Assert.DoesNotContain(seen.Keys, k => string.Equals(k, dropped, StringComparison.OrdinalIgnoreCase));
         }
         Assert.Contains(seen.Keys, k => string.Equals(k, "X-Kept", StringComparison.OrdinalIgnoreCase));
+        Assert.Equal("k-1", seen["Idempotency-Key"].Single());
     }
 
     /// <summary>Spellings with '_' of headers the gateway drops: CGI-style servers (WSGI, Rack, PHP) read X_HTTP_Method_Override as X-HTTP-Method-Override.</summary>
