@@ -116,13 +116,15 @@ internal sealed partial class RoutedActionClient(IProxyStateLookup proxyState, G
             {
                 result = StrictJson.ParseResult(body);
             }
-            catch (StrictJsonException)
+            catch (StrictJsonException ex)
             {
+                // Which rule it broke: JSON that RFC 8259 allows (a duplicate key, 1e400, a lone
+                // surrogate) is refused by the strict rules the result is hashed under.
                 return new RoutedResult(
                     new ExecutionOutcome(Decisions.Executed, "upstream_not_json", ResultHash.Bytes(body), "bytes", status),
                     null, 502, body.Length == 0
                         ? $"The backend answered {status} with no body, not the JSON answer /execute returns; the action ran"
-                        : $"The backend answered {status} with a body that is not JSON; the action ran");
+                        : $"The backend answered {status} with a body that is not strict JSON ({ex.Code}: {ex.Message}); the action ran");
             }
             return new RoutedResult(ExecutionOutcome.Executed(ResultHash.Canonical(result), "canonical", status), result, 200, null);
         }

@@ -451,6 +451,23 @@ public sealed class ProxyTests : IDisposable
         Assert.Equal(("executed", "bytes", 204), (receipt.Str("decision"), receipt.Str("result_form"), receipt.GetProperty("upstream_status").GetInt32()));
     }
 
+    [Theory]
+    [InlineData("""{"a":1,"a":2}""", "duplicate_key")]
+    [InlineData("""{"x":1e400}""", "invalid_number")]
+    [InlineData("""<html>oops</html>""", "invalid_json")]
+    public async Task An_execute_answer_that_is_not_strict_JSON_says_which_rule_it_broke(string answer, string rule)
+    {
+        Answer("/v1/loose", body: answer);
+        await using var gateway = await GatewayServer.StartAsync(ProxyConfig.Route("loose", "loose_op", "v1", Backend, executePath: "/v1/loose"));
+
+        var response = await gateway.ExecuteAsync("loose_op", new { }, "k-loose");
+        Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
+        var problem = await Json.ReadAsync(response);
+        Assert.Equal("upstream_not_json", problem.Str("code"));
+        Assert.Contains($"not strict JSON ({rule}: ", problem.Str("detail"), StringComparison.Ordinal);
+        Assert.EndsWith("the action ran", problem.Str("detail"), StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task An_execute_answer_over_the_buffer_limit_is_502_and_receipted_by_its_hash_not_held()
     {
