@@ -90,7 +90,17 @@ public sealed class RedisGatewayTests : IDisposable
         {
             var refused = await gateway.ExecuteAsync("echo", new { msg = "hello" }, $"during-outage-{gateway.BaseAddress.Port}");
             Assert.Equal(HttpStatusCode.ServiceUnavailable, refused.StatusCode);
-            Assert.Equal("store_unavailable", (await Json.ReadAsync(refused)).Str("code"));
+            var refusal = await Json.ReadAsync(refused);
+            Assert.Equal("store_unavailable", refusal.Str("code"));
+            Assert.Contains("nothing was executed", refusal.Str("detail"), StringComparison.Ordinal);
+            // An auditor's read is told what could not be read, not that nothing was executed.
+            foreach (var read in new[] { "/.well-known/openexec-keys", "/receipts/gateways" })
+            {
+                var unread = await gateway.Client.GetAsync(read);
+                Assert.Equal(HttpStatusCode.ServiceUnavailable, unread.StatusCode);
+                var problem = await Json.ReadAsync(unread);
+                Assert.Equal(("store_unavailable", "The store is unavailable: receipts and keys cannot be read now. Retry later."), (problem.Str("code"), problem.Str("detail")));
+            }
             var ready = await gateway.Client.GetAsync("/ready");
             Assert.Equal(HttpStatusCode.ServiceUnavailable, ready.StatusCode);
             Assert.False((await Json.ReadAsync(ready)).GetProperty("ready").GetBoolean());
