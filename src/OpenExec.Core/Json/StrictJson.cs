@@ -392,7 +392,9 @@ internal ref struct StrictJsonParser
         if (exact && !DecimalText.DenotesShortest(literal, value))
         {
             throw new StrictJsonException(
-                InvalidNumber, $"Number at byte {offset} has more precision than a double keeps");
+                InvalidNumber, value == 0
+                    ? $"Number at byte {offset} is too close to zero for a double, which reads it as 0"
+                    : $"Number at byte {offset} has more precision than a double keeps");
         }
     }
 

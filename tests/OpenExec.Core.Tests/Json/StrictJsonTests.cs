@@ -195,6 +195,17 @@ public class StrictJsonTests
     public void RefusesImpreciseOrOutOfRangeFloats(string text) => Refused(text, "invalid_number");
 
     [Theory]
+    [InlineData("1e-400")]
+    [InlineData("-1e-400")]
+    [InlineData("[1e-99999999999999999999]")]
+    public void A_number_too_close_to_zero_is_refused_as_such_not_as_too_precise(string text)
+    {
+        var message = Refused(text, "invalid_number").Message;
+        Assert.Contains("too close to zero", message, StringComparison.Ordinal);
+        Assert.DoesNotContain("precision", message, StringComparison.Ordinal);
+    }
+
+    [Theory]
     [InlineData("")]
     [InlineData(" ")]
     [InlineData("{")]
