@@ -65,7 +65,11 @@ internal sealed class ProxyConfigGuard(GatewaySettings settings, ActionCatalog c
         var action = catalog.ByRoute(route.RouteId);
         var declared = Metadata(route, RouteActions.ActionKey);
         var passThrough = routes.PassThroughRoutes.Contains(route.RouteId);
-        if (action is null ? !passThrough || declared is not null : declared != action.Name || !string.Equals(route.ClusterId, action.ClusterId, StringComparison.OrdinalIgnoreCase))
+        // The flag is read as start-up reads it: a pass-through whose flag a reload removes (or an
+        // action route given one) would keep running as it started while the file said otherwise.
+        var markedPassThrough = string.Equals(Metadata(route, RouteActions.PassThroughKey), "true", StringComparison.OrdinalIgnoreCase);
+        if (markedPassThrough != passThrough
+            || (action is null ? !passThrough || declared is not null : declared != action.Name || !string.Equals(route.ClusterId, action.ClusterId, StringComparison.OrdinalIgnoreCase)))
         {
             throw Refused($"ReverseProxy:Routes:{route.RouteId}: routes, their actions and their clusters are read at start-up ({(action is null ? passThrough ? "a pass-through" : "no such route" : $"action '{action.Name}' on cluster '{action.ClusterId}'")}); a reload cannot change them, restart the gateway");
         }

@@ -219,6 +219,30 @@ public sealed class ConnectTimeoutConfigTests
         Assert.Equal(HttpStatusCode.OK, (await gateway.ExecuteAsync("send", new { to = "x" }, $"after-{change.GetHashCode():x}")).StatusCode);
     }
 
+    [Theory]
+    [InlineData("Routes:ro:Metadata:OpenExec.PassThrough=false")]
+    [InlineData("Routes:ro:Metadata:OpenExec.PassThrough=")]
+    [InlineData("Routes:r:Metadata:OpenExec.PassThrough=true")]
+    public async Task A_configuration_reload_that_changes_a_routes_pass_through_flag_is_refused(string change)
+    {
+        // A pass-through whose flag a reload removed kept forwarding unchecked, the reload applied
+        // (and logged nothing), while the file, read at the next start, said it was no route at all.
+        using var backend = StartSendBackend();
+        var settings = ProxyConfig.Route("r", "send", "v1", backend.Urls[0] + "/");
+        ProxyConfig.Route("ro", "", "ro", backend.Urls[0] + "/", passThrough: true, into: settings);
+        var (gateway, reloadable, logs) = await StartReloadableAsync(settings);
+        await using var _ = gateway;
+        var proxyState = gateway.Services.GetRequiredService<IProxyStateLookup>();
+        string Routes() => string.Join(",", proxyState.GetRoutes().Select(r => $"{r.Config.RouteId}:{r.Config.Metadata?.GetValueOrDefault("OpenExec.PassThrough")}").Order(StringComparer.Ordinal));
+        var before = Routes();
+
+        var (key, value) = (change.Split('=')[0], change.Split('=')[1]);
+        reloadable.Provider.Reload(("ReverseProxy:" + key, value.Length == 0 ? "(removed)" : value));
+        await Until(() => Routes() != before || logs.Lines.Any(l => l.Contains("read at start-up", StringComparison.Ordinal)));
+        Assert.Equal(before, Routes());
+        Assert.Contains(logs.Lines, l => l.Contains("a reload cannot change them", StringComparison.Ordinal));
+    }
+
     /// <summary>A backend whose /v1/send answers 200 (disposing it stops it).</summary>
     private static WireMockServer StartSendBackend()
     {
