@@ -230,6 +230,7 @@ internal static class GatewayHostingExtensions
             warnings.Add("ASPNETCORE_FORWARDEDHEADERS_ENABLED is on: X-Forwarded-For is taken from any peer, so the per-client rate limit can be evaded by a client that reaches the gateway directly");
         }
         services.AddSingleton(warnings);
+        services.AddHostedService<StartupSettingsWatch>();
         if (redis is not null)
         {
             var retention = RedisExecutionStore.RetentionFor(options.NonceRetention, options.MaxApprovalLifetime, options.ClockSkew);

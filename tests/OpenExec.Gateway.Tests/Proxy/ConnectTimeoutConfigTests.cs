@@ -243,6 +243,34 @@ public sealed class ConnectTimeoutConfigTests
         Assert.Contains(logs.Lines, l => l.Contains("a reload cannot change them", StringComparison.Ordinal));
     }
 
+    [Fact]
+    public async Task A_configuration_reload_that_changes_OpenExec_settings_is_logged_as_not_applied()
+    {
+        // YARP applies a saved appsettings.json's proxy part; the OpenExec part is read at
+        // start-up only. Revoking a governance key or narrowing the allow-list that way did
+        // nothing, without a word.
+        using var backend = StartSendBackend();
+        var settings = ProxyConfig.Route("r", "send", "v1", backend.Urls[0] + "/");
+        settings["OpenExec:AllowedActions"] = "echo,send";
+        var (gateway, reloadable, logs) = await StartReloadableAsync(settings);
+        await using var _ = gateway;
+
+        reloadable.Provider.Reload(("OpenExec:AllowedActions", "send"), ("OpenExec:AuditTokens:0", "secret-token-value"));
+        await Until(() => logs.Lines.Any(l => l.Contains("NOT applied", StringComparison.Ordinal)));
+        var line = Assert.Single(logs.Lines, l => l.Contains("NOT applied", StringComparison.Ordinal));
+        Assert.Contains("OpenExec:AllowedActions, OpenExec:AuditTokens:0", line, StringComparison.Ordinal);
+        Assert.DoesNotContain("secret-token-value", line, StringComparison.Ordinal);
+        // As the log says: the allow-list in force is the start's.
+        Assert.Equal(HttpStatusCode.OK, (await gateway.ExecuteAsync("echo", new { a = 1 }, "after-reload")).StatusCode);
+
+        // A reload of the proxy part alone, with the OpenExec part as it started, says nothing.
+        var before = logs.Lines.Count(l => l.Contains("NOT applied", StringComparison.Ordinal));
+        reloadable.Provider.Reload(("OpenExec:AllowedActions", "echo,send"), ("OpenExec:AuditTokens:0", "(removed)"), ("ReverseProxy:Clusters:r:HttpRequest:ActivityTimeout", "00:00:07"));
+        var proxyState = gateway.Services.GetRequiredService<IProxyStateLookup>();
+        await Until(() => proxyState.TryGetCluster("r", out var cluster) && cluster.Model?.Config.HttpRequest?.ActivityTimeout == TimeSpan.FromSeconds(7));
+        Assert.Equal(before, logs.Lines.Count(l => l.Contains("NOT applied", StringComparison.Ordinal)));
+    }
+
     /// <summary>A backend whose /v1/send answers 200 (disposing it stops it).</summary>
     private static WireMockServer StartSendBackend()
     {
