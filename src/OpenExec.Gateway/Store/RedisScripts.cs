@@ -11,7 +11,7 @@ internal static class RedisScripts
 {
     private const string Prefix = "openexec:";
 
-    /// <summary>A claim: hash {req, exec, done, decision, receipt, lease, action, tenant, approval, created, taker, trace}; TTL = nonce retention.</summary>
+    /// <summary>A claim: hash {req, exec, done, decision, receipt, lease, action, tenant, approval, created, holder, taker, trace}; TTL = nonce retention.</summary>
     public static RedisKey Nonce(string nonceSha256) => Prefix + NoncePrefix + nonceSha256;
 
     private const string NoncePrefix = "nonce:";
@@ -117,7 +117,8 @@ internal static class RedisScripts
         """;
 
     // The outcome of a claim, from the receipt that records it: only for the claim this exec id
-    // holds, and only the first receipt for it (a late holder and a taker-over cannot both win).
+    // holds, and only the first receipt for it (a late holder and a taker-over cannot both win;
+    // the holder's own outcome, copied late, wins through supersede below).
     private const string Record = """
         local function record(key, exec, decision, hash)
           if redis.call('HGET', key, 'exec') ~= exec then return 0 end
@@ -128,14 +129,39 @@ internal static class RedisScripts
 
         """;
 
+    // A claim taken over (its lease passed with its holder cut off from Redis) reads as
+    // outcome_unknown, but its holder may have finished the call and written its receipt, whose
+    // copy arrives only once it reaches Redis again. That receipt knows what happened: it
+    // replaces the takeover's outcome_unknown as the claim's outcome. Only a receipt of the
+    // gateway that took the claim (its holder), for this exec id, with another decision than
+    // outcome_unknown, and only over a takeover's outcome_unknown (or its own receipt, recorded
+    // directly before the taker's copy set the exec id's key): never the other way. A claim
+    // taken before holders were recorded has none and keeps the first receipt.
+    private const string Supersede = """
+        local function supersede(key, exec, decision, hash, gateway)
+          if decision == 'outcome_unknown' then return false end
+          local s = redis.call('HMGET', key, 'exec', 'holder', 'taker', 'decision', 'receipt')
+          if s[1] ~= exec or s[2] ~= gateway or not s[3] then return false end
+          if s[4] ~= 'outcome_unknown' and s[5] ~= hash then return false end
+          redis.call('HSET', key, 'done', '1', 'decision', decision, 'receipt', hash)
+          return true
+        end
+
+        """;
+
     // A claim released (nothing reached the backend): nonce and approval are freed, each only
     // while this exec id holds it and each on its own (the direct release and the receipt's copy
     // may come in either order, and an approval must not stay consumed because the nonce was
     // already freed). With no approval the approval key is the nonce key and is not read as one.
+    // A claim another instance took over is never freed: it has said the attempt may have run
+    // (an outcome_unknown receipt, perhaps already an agent's answer), so nonce and approval stay
+    // spent; the holder's release receipt then records the outcome instead (supersede).
     private const string Free = """
         local function free(nonce, approval, exec, hasApproval)
+          local s = redis.call('HMGET', nonce, 'exec', 'taker')
+          if s[1] == exec and s[2] then return 0 end
           if hasApproval and redis.call('GET', approval) == exec then redis.call('DEL', approval) end
-          if redis.call('HGET', nonce, 'exec') ~= exec then return 0 end
+          if s[1] ~= exec then return 0 end
           redis.call('DEL', nonce)
           return 1
         end
@@ -168,6 +194,8 @@ internal static class RedisScripts
     /// mark, this gateway's <see cref="Held"/>. ARGV: now ms, this gateway,
     /// request hash, exec id, action, tenant, lease-until ms, retention ms, approval identity or
     /// '', created ms, trace id or ''.
+    /// The claim names this gateway as its holder: only its receipt may replace a takeover's
+    /// outcome_unknown later (<see cref="Copy"/>).
     /// Nonce and approval are claimed together or not at all; never under an exec id the gateway
     /// has given up on (<see cref="Abandon"/>: the claim reached Redis after its 503).
     /// A claim's keys live for the retention counted from the end of its lease; the held set as
@@ -179,7 +207,7 @@ internal static class RedisScripts
         local taken = inspect(KEYS[1], ARGV[1], ARGV[2])
         if taken then return taken end
         if ARGV[9] ~= '' and redis.call('EXISTS', KEYS[2]) == 1 then return {'approval'} end
-        redis.call('HSET', KEYS[1], 'req', ARGV[3], 'exec', ARGV[4], 'done', '0', 'action', ARGV[5], 'tenant', ARGV[6], 'lease', ARGV[7], 'approval', ARGV[9], 'created', ARGV[10], 'trace', ARGV[11])
+        redis.call('HSET', KEYS[1], 'req', ARGV[3], 'exec', ARGV[4], 'done', '0', 'action', ARGV[5], 'tenant', ARGV[6], 'lease', ARGV[7], 'approval', ARGV[9], 'created', ARGV[10], 'trace', ARGV[11], 'holder', ARGV[2])
         local ttl = keep_for(ARGV[7], ARGV[1], ARGV[8])
         redis.call('PEXPIRE', KEYS[1], ttl)
         if ARGV[9] ~= '' then redis.call('SET', KEYS[2], ARGV[4], 'PX', ttl) end
@@ -233,7 +261,7 @@ internal static class RedisScripts
         return record(KEYS[1], ARGV[1], ARGV[2], ARGV[3])
         """;
 
-    /// <summary>KEYS: nonce, approval (the nonce key again when there is none). ARGV: exec id, '1' when there is an approval.</summary>
+    /// <summary>KEYS: nonce, approval (the nonce key again when there is none). ARGV: exec id, '1' when there is an approval. A claim taken over stays spent.</summary>
     public const string Release = Free + """
         return free(KEYS[1], KEYS[2], ARGV[1], ARGV[2] == '1')
         """;
@@ -242,7 +270,8 @@ internal static class RedisScripts
     /// A claim the gateway gave up on (its script timed out: answered 503, nothing consumed): frees
     /// what it holds if it was applied, and marks its exec id so that it is refused if it is
     /// applied only now (a command still on a connection Redis had not read, a paused server).
-    /// Either order ends with nothing held. KEYS: nonce, approval (the nonce key again when there
+    /// Either order ends with nothing held, unless another instance took the claim over in between
+    /// (applied after its lease): it stays spent then, as <c>free</c> says. KEYS: nonce, approval (the nonce key again when there
     /// is none), abandoned mark. ARGV: exec id, '1' when there is an approval, mark TTL ms.
     /// </summary>
     public const string Abandon = Free + """
@@ -258,7 +287,9 @@ internal static class RedisScripts
     /// answer) and applies each one's effect on its claim, so that the outcome reaches Redis even
     /// when the direct update could not: 'outcome' records it (first receipt wins); 'release'
     /// frees nonce and approval, each while this exec id holds it; 'none' (refusals) touches no
-    /// claim. When an 'outcome' finds no claim at all, Redis lost it (a restart without its last
+    /// claim. The holder's own receipt (outcome or release) of a claim another instance took over
+    /// replaces the takeover's outcome_unknown instead (see supersede), and the exec id's key then
+    /// names it. When an 'outcome' finds no claim at all, Redis lost it (a restart without its last
     /// writes, a flush, a switch from the embedded store): the claim and its approval are restored
     /// from the receipt for what is left of the retention.
     /// A group that does not continue the chain Redis has (its first seq is past the head + 1:
@@ -277,7 +308,7 @@ internal static class RedisScripts
     /// request hash, approval identity or '', action, tenant, started ms, restore TTL ms ('0': do
     /// not restore), effect.
     /// </summary>
-    public const string Copy = Record + Free + """
+    public const string Copy = Record + Supersede + Free + """
         local retention = tonumber(ARGV[3])
         local now = tonumber(ARGV[2])
         local n = (#KEYS - 3) / 3
@@ -297,19 +328,23 @@ internal static class RedisScripts
           local k = 3 + i * 3
           local a = 3 + i * 12
           local seq, doc, hash, exec = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4]
-          redis.call('ZADD', KEYS[1], seq, doc)
-          redis.call('SET', KEYS[k + 1], ARGV[1] .. ' ' .. seq, 'NX', 'PX', retention)
-          redis.call('ZADD', KEYS[3], now, seq)
           local effect = ARGV[a + 12]
-          if effect == 'release' then
-            free(KEYS[k + 2], KEYS[k + 3], exec, ARGV[a + 7] ~= '')
-          elseif effect == 'outcome' then
-            if ARGV[a + 11] ~= '0' and redis.call('EXISTS', KEYS[k + 2]) == 0 then
-              redis.call('HSET', KEYS[k + 2], 'req', ARGV[a + 6], 'exec', exec, 'done', '1', 'decision', ARGV[a + 5], 'receipt', hash, 'action', ARGV[a + 8], 'tenant', ARGV[a + 9], 'approval', ARGV[a + 7], 'created', ARGV[a + 10], 'lease', ARGV[a + 10])
-              redis.call('PEXPIRE', KEYS[k + 2], ARGV[a + 11])
-              if ARGV[a + 7] ~= '' then redis.call('SET', KEYS[k + 3], exec, 'PX', ARGV[a + 11], 'NX') end
-            else
-              record(KEYS[k + 2], exec, ARGV[a + 5], hash)
+          redis.call('ZADD', KEYS[1], seq, doc)
+          redis.call('ZADD', KEYS[3], now, seq)
+          if effect ~= 'none' and supersede(KEYS[k + 2], exec, ARGV[a + 5], hash, ARGV[1]) then
+            redis.call('SET', KEYS[k + 1], ARGV[1] .. ' ' .. seq, 'PX', retention)
+          else
+            redis.call('SET', KEYS[k + 1], ARGV[1] .. ' ' .. seq, 'NX', 'PX', retention)
+            if effect == 'release' then
+              free(KEYS[k + 2], KEYS[k + 3], exec, ARGV[a + 7] ~= '')
+            elseif effect == 'outcome' then
+              if ARGV[a + 11] ~= '0' and redis.call('EXISTS', KEYS[k + 2]) == 0 then
+                redis.call('HSET', KEYS[k + 2], 'req', ARGV[a + 6], 'exec', exec, 'done', '1', 'decision', ARGV[a + 5], 'receipt', hash, 'action', ARGV[a + 8], 'tenant', ARGV[a + 9], 'approval', ARGV[a + 7], 'created', ARGV[a + 10], 'lease', ARGV[a + 10])
+                redis.call('PEXPIRE', KEYS[k + 2], ARGV[a + 11])
+                if ARGV[a + 7] ~= '' then redis.call('SET', KEYS[k + 3], exec, 'PX', ARGV[a + 11], 'NX') end
+              else
+                record(KEYS[k + 2], exec, ARGV[a + 5], hash)
+              end
             end
           end
         end
