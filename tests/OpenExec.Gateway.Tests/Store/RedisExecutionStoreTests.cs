@@ -27,8 +27,9 @@ public sealed class RedisExecutionStoreContractTests(RedisServerFixture redis) :
 
 internal static class RedisStores
 {
-    public static RedisExecutionStore Open(RedisServer server, GatewayIdentity identity, HealthWarnings? warnings = null, TimeSpan? retention = null, int recentCapacity = RedisReceiptReplicator.DefaultRecentCapacity, TimeProvider? time = null, string options = "")
-        => new(identity, ConnectionMultiplexer.Connect(RedisExecutionStore.ParseConfiguration(server.Configuration + options)), retention ?? RedisExecutionStore.DefaultRetention, time ?? TimeProvider.System, warnings, NullLoggerFactory.Instance, recentCapacity);
+    /// <param name="link">When given, the store reaches the server through it (a link the test can cut), not directly.</param>
+    public static RedisExecutionStore Open(RedisServer server, GatewayIdentity identity, HealthWarnings? warnings = null, TimeSpan? retention = null, int recentCapacity = RedisReceiptReplicator.DefaultRecentCapacity, TimeProvider? time = null, string options = "", RedisLink? link = null)
+        => new(identity, ConnectionMultiplexer.Connect(RedisExecutionStore.ParseConfiguration((link?.Configuration ?? server.Configuration) + options)), retention ?? RedisExecutionStore.DefaultRetention, time ?? TimeProvider.System, warnings, NullLoggerFactory.Instance, recentCapacity);
 
     /// <summary>Waits until <paramref name="condition"/> holds (Redis reconnects, copies land), failing after <paramref name="seconds"/>.</summary>
     public static async Task EventuallyAsync(Func<Task<bool>> condition, string what, int seconds = 20)
@@ -821,6 +822,120 @@ public sealed class RedisExecutionStoreTests : StoreTestBase
             await Assert.ThrowsAsync<StoreUnavailableException>(async () => await store.ClaimAsync(Claim(Hex64()), default));
         }
         TempDir.Delete(dir);
+    }
+
+    /// <summary>
+    /// A holder cut off from Redis (a partition) after its claim, whose lease then passes: another
+    /// instance takes the claim over and writes outcome_unknown; the holder's own receipt reaches
+    /// Redis only once its link is back.
+    /// </summary>
+    private async Task<(IExecutionStore Holder, RedisLink Link, IExecutionStore Taker, ClaimRequest Claim, RecoveredClaim Orphan)> TakenOverWhileCutOffAsync(string? approval = null, RedisLink? takerLink = null)
+    {
+        var link = RedisLink.To(_redis);
+        OnDispose(link.Dispose);
+        var holder = RedisStores.Open(_redis, NewIdentity(), link: link);
+        Own(holder);
+        var taker = RedisStores.Open(_redis, NewIdentity(), link: takerLink);
+        Own(taker);
+        var claim = Claim(Hex64(), approval: approval, lease: TimeSpan.FromSeconds(-1));
+        Assert.Equal(ClaimStatus.Claimed, (await holder.ClaimAsync(claim, default)).Status);
+        link.Cut();
+        var orphan = (await taker.LookupAsync(claim.NonceSha256, default)).TakenOver;
+        Assert.NotNull(orphan);
+        return (holder, link, taker, claim, orphan);
+    }
+
+    [Fact]
+    public async Task A_holders_executed_receipt_copied_after_a_takeover_replaces_its_outcome_unknown_and_an_outcome_unknown_copied_again_never_takes_it_back()
+    {
+        // The takeover's outcome_unknown reached Redis first: the first receipt won for good, and
+        // a call known to have run read as outcome_unknown everywhere, its receipt as not valid.
+        var (holder, link, taker, claim, orphan) = await TakenOverWhileCutOffAsync();
+        var executed = await holder.AppendReceiptAsync(Draft(claim.ExecId, claim.NonceSha256, "executed"), new ClaimUpdate(claim.NonceSha256, null, Release: false), default);
+        var unknown = await taker.AppendReceiptAsync(Draft(claim.ExecId, claim.NonceSha256, "outcome_unknown"), orphan.Outcome, default);
+        await RedisStores.EventuallyAsync(async () => (await taker.GetReceiptAsync(claim.ExecId, default))?.Hash == unknown.Hash, "the takeover's receipt copied");
+        Assert.Equal(("outcome_unknown", unknown.Hash), ((await taker.LookupAsync(claim.NonceSha256, default)).Decision, (await taker.LookupAsync(claim.NonceSha256, default)).Receipt));
+
+        link.Restore();
+
+        await RedisStores.EventuallyAsync(async () => (await taker.GetReceiptAsync(claim.ExecId, default))?.Hash == executed.Hash, "the holder's receipt named for its exec id", seconds: 30);
+        var state = await taker.LookupAsync(claim.NonceSha256, default);
+        Assert.Equal((NonceStatus.Done, "executed", executed.Hash, claim.ExecId), (state.Status, state.Decision, state.Receipt, state.ExecId));
+        Assert.Equal(executed.Hash, (await holder.GetReceiptAsync(claim.ExecId, default))?.Hash);
+        // The takeover's receipt stays in its chain: the taker did not know at the time.
+        var takerChain = await taker.ListReceiptsAsync(unknown.Body.Gateway, 0, 100, default);
+        Assert.Contains(takerChain, r => r.Hash == unknown.Hash);
+
+        // The taker's chain copied again (Redis lost its head, as after a failover): its
+        // outcome_unknown meets the holder's receipt and changes nothing.
+        using var admin = await ConnectionMultiplexer.ConnectAsync(_redis.Configuration);
+        await admin.GetDatabase().HashDeleteAsync(RedisScripts.Gateways, unknown.Body.Gateway);
+        await RedisStores.EventuallyAsync(async () => (await admin.GetDatabase().HashGetAsync(RedisScripts.Gateways, unknown.Body.Gateway)).HasValue, "the taker's chain copied again", seconds: 30);
+        Assert.Equal(executed.Hash, (await taker.GetReceiptAsync(claim.ExecId, default))?.Hash);
+        Assert.Equal("executed", (await taker.LookupAsync(claim.NonceSha256, default)).Decision);
+    }
+
+    [Fact]
+    public async Task A_takeovers_outcome_unknown_copied_after_the_holders_receipt_never_replaces_it()
+    {
+        // The taker cut off too, right after its takeover: its receipt waits on its link, and the
+        // holder's, copied once the holder's link is back, reaches Redis first.
+        var takerLink = RedisLink.To(_redis);
+        OnDispose(takerLink.Dispose);
+        var (holder, holderLink, taker, claim, orphan) = await TakenOverWhileCutOffAsync(takerLink: takerLink);
+        takerLink.Cut();
+        var executed = await holder.AppendReceiptAsync(Draft(claim.ExecId, claim.NonceSha256, "executed"), new ClaimUpdate(claim.NonceSha256, null, Release: false), default);
+        var unknown = await taker.AppendReceiptAsync(Draft(claim.ExecId, claim.NonceSha256, "outcome_unknown"), orphan.Outcome, default);
+        var (reader, _) = Open();
+        holderLink.Restore();
+        await RedisStores.EventuallyAsync(async () => (await reader.GetReceiptAsync(claim.ExecId, default))?.Hash == executed.Hash, "the holder's receipt copied", seconds: 30);
+
+        takerLink.Restore();
+        using var admin = await ConnectionMultiplexer.ConnectAsync(_redis.Configuration);
+        await RedisStores.EventuallyAsync(async () => (string?)await admin.GetDatabase().HashGetAsync(RedisScripts.Gateways, unknown.Body.Gateway) is { } head && head.StartsWith(unknown.Body.Seq + " ", StringComparison.Ordinal), "the takeover's receipt copied", seconds: 30);
+
+        Assert.Equal(executed.Hash, (await reader.GetReceiptAsync(claim.ExecId, default))?.Hash);
+        var state = await reader.LookupAsync(claim.NonceSha256, default);
+        Assert.Equal(("executed", executed.Hash), (state.Decision, state.Receipt));
+    }
+
+    [Fact]
+    public async Task A_holders_release_copied_after_a_takeover_keeps_nonce_and_approval_spent_and_records_that_nothing_was_sent()
+    {
+        // The copy freed both: a nonce another instance had declared outcome_unknown (an agent
+        // may have been told "it may have run") was open again.
+        var (holder, link, taker, claim, orphan) = await TakenOverWhileCutOffAsync(approval: Hex64());
+        var released = await holder.AppendReceiptAsync(Draft(claim.ExecId, claim.NonceSha256, "upstream_failed") with { ApprovalSha256 = claim.ApprovalIdentity }, new ClaimUpdate(claim.NonceSha256, claim.ApprovalIdentity, Release: true), default);
+        var unknown = await taker.AppendReceiptAsync(Draft(claim.ExecId, claim.NonceSha256, "outcome_unknown"), orphan.Outcome, default);
+        await RedisStores.EventuallyAsync(async () => (await taker.GetReceiptAsync(claim.ExecId, default))?.Hash == unknown.Hash, "the takeover's receipt copied");
+
+        link.Restore();
+
+        await RedisStores.EventuallyAsync(async () => (await taker.GetReceiptAsync(claim.ExecId, default))?.Hash == released.Hash, "the holder's release named for its exec id", seconds: 30);
+        var state = await taker.LookupAsync(claim.NonceSha256, default);
+        Assert.Equal((NonceStatus.Done, "upstream_failed", released.Hash), (state.Status, state.Decision, state.Receipt));
+        Assert.Equal(ClaimStatus.ApprovalReused, (await taker.ClaimAsync(Claim(Hex64(), approval: claim.ApprovalIdentity), default)).Status);
+        // The direct release, arriving late, frees nothing either.
+        using var admin = await ConnectionMultiplexer.ConnectAsync(_redis.Configuration);
+        Assert.Equal(0, (int)await admin.GetDatabase().ScriptEvaluateAsync(RedisScripts.Release, [RedisScripts.Nonce(claim.NonceSha256), RedisScripts.Approval(claim.ApprovalIdentity!)], [claim.ExecId, "1"]));
+        Assert.Equal(NonceStatus.Done, (await taker.LookupAsync(claim.NonceSha256, default)).Status);
+    }
+
+    [Fact]
+    public async Task A_receipt_for_the_exec_id_from_a_gateway_that_did_not_hold_the_claim_never_replaces_the_takeovers()
+    {
+        var (_, _, taker, claim, orphan) = await TakenOverWhileCutOffAsync();
+        var unknown = await taker.AppendReceiptAsync(Draft(claim.ExecId, claim.NonceSha256, "outcome_unknown"), orphan.Outcome, default);
+        await RedisStores.EventuallyAsync(async () => (await taker.GetReceiptAsync(claim.ExecId, default))?.Hash == unknown.Hash, "the takeover's receipt copied");
+
+        // A third instance (neither holder nor taker) writes a definitive receipt under that exec id.
+        var (stranger, _) = Open();
+        var foreign = await stranger.AppendReceiptAsync(Draft(claim.ExecId, claim.NonceSha256, "executed"), new ClaimUpdate(claim.NonceSha256, null, Release: false), default);
+        using var admin = await ConnectionMultiplexer.ConnectAsync(_redis.Configuration);
+        await RedisStores.EventuallyAsync(async () => (string?)await admin.GetDatabase().HashGetAsync(RedisScripts.Gateways, foreign.Body.Gateway) is not null, "the stranger's receipt copied");
+
+        Assert.Equal(unknown.Hash, (await taker.GetReceiptAsync(claim.ExecId, default))?.Hash);
+        Assert.Equal(("outcome_unknown", unknown.Hash), ((await taker.LookupAsync(claim.NonceSha256, default)).Decision, (await taker.LookupAsync(claim.NonceSha256, default)).Receipt));
     }
 
     protected override void Dispose(bool disposing)

@@ -515,6 +515,59 @@ public sealed class RedisGatewayTests : IDisposable
         Assert.True(verified.GetProperty("valid").GetBoolean(), verified.GetRawText());
     }
 
+    [Fact]
+    public async Task A_call_that_ran_while_its_instance_was_cut_off_from_redis_keeps_its_executed_receipt_after_another_instance_took_its_claim_over()
+    {
+        // A's Redis link fails while its call runs; A answers 200 with its receipt, whose copy waits
+        // for the link. Past the claim's lease B takes the claim over (outcome_unknown). A's copy
+        // then lands, and used to be refused for good: GET /receipts/{id} named B's
+        // outcome_unknown everywhere, the agent's triple did not verify, every replay said
+        // outcome_unknown, although the call was known to have run.
+        await using var backend = await SlowBackend.StartAsync(TimeSpan.FromSeconds(3));
+        using var link = RedisLink.To(_redis);
+        var route = ProxyConfig.Route("slow", "slow_op", "slow", backend.Address.ToString(), executePath: "/run");
+        await using var a = await GatewayServer.StartAsync(new Dictionary<string, string?>(route) { ["ConnectionStrings:Redis"] = link.Configuration });
+        // B's clock is past A's lease (backend timeout + 30 s) when the request reaches it.
+        await using var b = await GatewayServer.StartAsync(new Dictionary<string, string?>(route) { ["ConnectionStrings:Redis"] = _redis.Configuration }, time: new AheadClock(TimeSpan.FromMinutes(5)));
+        var body = Governance.Body("slow_op", "{}", "rb1", approvalJson: null);
+
+        var call = a.PostJsonAsync("/execute", body);
+        await backend.FirstCall.WaitAsync(TimeSpan.FromSeconds(10));
+        link.Cut();
+        var answer = await call;
+        Assert.Equal(HttpStatusCode.OK, answer.StatusCode);
+        var executed = await Json.ReadAsync(answer);
+        var id = executed.Str("id");
+
+        var takenOver = await Json.ReadAsync(await b.PostJsonAsync("/execute", body));
+        Assert.Equal("replay_denied", takenOver.Str("code"));
+        Assert.Equal((id, "outcome_unknown"), (takenOver.GetProperty("original").Str("id"), takenOver.GetProperty("original").Str("decision")));
+        var unknown = takenOver.GetProperty("original").Str("receipt");
+        await RedisStores.EventuallyAsync(async () => (await Json.ReadAsync(await b.Client.GetAsync($"/receipts/{id}"))).Str("hash") == unknown, "the takeover's receipt copied");
+
+        link.Restore();
+
+        var triple = JsonSerializer.Serialize(new { exec_id = id, result = executed.GetProperty("result").GetRawText(), receipt = executed.Str("receipt") });
+        foreach (var gateway in new[] { b, a })
+        {
+            await RedisStores.EventuallyAsync(async () => (await Json.ReadAsync(await gateway.Client.GetAsync($"/receipts/{id}"))).Str("hash") == executed.Str("receipt"), "the executed receipt named for its exec id", seconds: 30);
+            var verified = await Json.ReadAsync(await gateway.PostJsonAsync("/receipts/verify", triple));
+            Assert.True(verified.GetProperty("valid").GetBoolean(), verified.GetRawText());
+            var replay = await Json.ReadAsync(await gateway.PostJsonAsync("/execute", body));
+            Assert.Equal("replay_denied", replay.Str("code"));
+            Assert.Equal((id, "executed", executed.Str("receipt")), (replay.GetProperty("original").Str("id"), replay.GetProperty("original").Str("decision"), replay.GetProperty("original").Str("receipt")));
+        }
+        // Nothing ran twice, and B's outcome_unknown stays in its chain: it did not know then.
+        Assert.Equal(1, backend.Calls);
+        Assert.Contains(await b.ReceiptsAsync(), r => r.GetProperty("body").Str("exec_id") == id && r.GetProperty("body").Str("decision") == "outcome_unknown" && r.Str("hash") == unknown);
+    }
+
+    /// <summary>The system clock, some time ahead: an instance that sees another's lease as passed without the test waiting for it.</summary>
+    private sealed class AheadClock(TimeSpan ahead) : TimeProvider
+    {
+        public override DateTimeOffset GetUtcNow() => base.GetUtcNow() + ahead;
+    }
+
     public void Dispose() => _redis.Dispose();
 
     private Task<GatewayServer> StartAsync()
