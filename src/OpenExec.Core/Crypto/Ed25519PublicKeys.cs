@@ -29,8 +29,10 @@ public static class Ed25519PublicKeys
         var keys = new List<PublicKey>();
         var rest = text.AsSpan();
         var blockNumber = 0;
+        string? beside = null;
         while (PemEncoding.TryFind(rest, out var fields))
         {
+            beside ??= Outside(rest[..fields.Location.Start], blockNumber + 1);
             blockNumber++;
             var label = rest[fields.Label].ToString();
             if (!string.Equals(label, "PUBLIC KEY", StringComparison.Ordinal))
@@ -56,7 +58,27 @@ public static class Ed25519PublicKeys
             throw new KeyFormatException(
                 $"{begun} PEM blocks begin but only {keys.Count} could be read: a block has invalid base64 or no matching END line.");
         }
+        if ((beside ?? Outside(rest, blockNumber + 1)) is { } problem)
+        {
+            throw new KeyFormatException(problem);
+        }
         return keys;
+    }
+
+    /// <summary>
+    /// Only whitespace may stand between and around the blocks: a second key pasted as raw base64,
+    /// without its BEGIN and END lines, or with a mistyped one (<c>----BEGIN</c>), is not a block,
+    /// and dropping it would lose a rotation's new key without a word.
+    /// </summary>
+    private static string? Outside(ReadOnlySpan<char> outside, int nextBlock)
+    {
+        var text = outside.Trim();
+        if (text.IsEmpty)
+        {
+            return null;
+        }
+        var shown = text.Length > 24 ? $"{text[..24]}..." : text.ToString();
+        return $"Text that is not a PEM block {(nextBlock == 1 ? "before the first block" : $"after block {nextBlock - 1}")} ('{shown}'): give every key as a whole '-----BEGIN PUBLIC KEY-----' ... '-----END PUBLIC KEY-----' block, with nothing else beside them.";
     }
 
     private static PublicKey ImportSpki(byte[] der, int blockNumber)

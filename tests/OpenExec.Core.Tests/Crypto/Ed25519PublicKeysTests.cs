@@ -42,6 +42,32 @@ public sealed class Ed25519PublicKeysTests
         Assert.Equal([first.Kid, second.Kid], keys.Select(KeyId.For));
     }
 
+    [Theory]
+    [InlineData("raw")]
+    [InlineData("spki-base64")]
+    [InlineData("four-dashes")]
+    [InlineData("before")]
+    public void RefusesTextBesideAGoodBlockThatWouldHideASecondKey(string form)
+    {
+        using var first = ReceiptSigningKey.Generate();
+        using var second = ReceiptSigningKey.Generate();
+        var secondPem = second.ExportPublicPem();
+        var spki = string.Concat(secondPem.Split('\n').Where(l => l.Length > 0 && !l.StartsWith('-')));
+        var pem = form switch
+        {
+            "raw" => first.ExportPublicPem() + "\n" + Convert.ToBase64String(Convert.FromBase64String(spki)[^32..]),
+            "spki-base64" => first.ExportPublicPem() + "\n" + spki,
+            "four-dashes" => first.ExportPublicPem() + "\n" + secondPem.Replace("-----BEGIN", "----BEGIN", StringComparison.Ordinal),
+            _ => "key B: " + spki + "\n" + first.ExportPublicPem(),
+        };
+
+        var e = Assert.Throws<KeyFormatException>(() => Ed25519PublicKeys.ParsePem(pem));
+
+        Assert.Contains("not a PEM block", e.Message, StringComparison.Ordinal);
+        // Whitespace around and between blocks is still fine.
+        Assert.Equal(2, Ed25519PublicKeys.ParsePem("\n  " + first.ExportPublicPem() + "\n\n\t" + secondPem + "\n\n").Count);
+    }
+
     [Fact]
     public void RefusesRsaKey()
     {
