@@ -6,7 +6,7 @@ internal static class ExitCodes
     /// <summary>Done; for verify and audit: every check held.</summary>
     public const int Ok = 0;
 
-    /// <summary>Verification or audit ran and some check failed (the output names it).</summary>
+    /// <summary>Verification or audit ran and some check failed (the output names it): a receipt altered, or not one as the gateway writes it.</summary>
     public const int VerificationFailed = 1;
 
     /// <summary>Usage or input error: bad option, unreadable or malformed file, key or JSON.</summary>

@@ -92,7 +92,7 @@ internal sealed class ReceiptAudit(string path, TrustedKeys keys, ProgressMeter 
             progress.Add();
             if (document is null)
             {
-                result.Format.Fail(new AuditFinding(line, null, null, "format", $"not a receipt document: {error}"));
+                result.Format.Fail(new AuditFinding(line, null, null, "format", error!));
                 continue;
             }
             result.Format.Pass();
@@ -214,17 +214,16 @@ internal sealed class ReceiptAudit(string path, TrustedKeys keys, ProgressMeter 
             {
                 document = ReceiptDocument.Parse(StrictJson.Parse(line.Bytes));
             }
-            catch (StrictJsonException e)
+            catch (Exception e) when (e is StrictJsonException or ReceiptFormatException)
             {
-                error = e.Message;
-            }
-            catch (ReceiptFormatException e)
-            {
-                error = e.Message;
+                error = NotADocument(e);
             }
             yield return (line.Number, document, error);
         }
     }
+
+    /// <summary>The format check's finding for a line (or, for 'verify', a file) that is not a receipt document.</summary>
+    internal static string NotADocument(Exception e) => $"not a receipt document: {e.Message}";
 
     private readonly record struct NdjsonLineDocument(long Line, ReceiptDocument Document);
 }

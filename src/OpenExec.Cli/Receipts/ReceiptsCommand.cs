@@ -207,8 +207,14 @@ internal static class ReceiptsCommand
         {
             var path = parseResult.GetValue(file)!;
             var bytes = await ReadInputAsync(path, cancellationToken).ConfigureAwait(false);
-            var (document, answer) = ParseDocument(bytes, path == "-" ? "stdin" : path);
+            var (document, answer, notADocument) = ParseDocument(bytes, path == "-" ? "stdin" : path);
             var trusted = await keys.LoadAsync(parseResult, context, cancellationToken).ConfigureAwait(false);
+            if (document is null)
+            {
+                await context.Report.WriteLineAsync(Row("format", false, "", notADocument!)).ConfigureAwait(false);
+                await context.Report.WriteLineAsync("INVALID").ConfigureAwait(false);
+                return ExitCodes.VerificationFailed;
+            }
 
             var checks = ReceiptVerifier.Verify(document, trusted.For(document.Body.Gateway));
             var body = document.Body;
@@ -379,9 +385,12 @@ internal static class ReceiptsCommand
     /// A receipt document, or the <c>receipt_document</c> of an /execute answer (then also the
     /// answer). Read as an answer is: its result may carry more digits than a double keeps and be
     /// nested as deep as a result may be, one level below the answer; a receipt document holds no
-    /// non-integer number and has a fixed shape.
+    /// non-integer number and has a fixed shape. A file that is not one (not JSON, a duplicate
+    /// key, a member added, missing or of the wrong type) is not what the gateway signed: the
+    /// problem, reported as a failed check, as 'audit' reports such a line. Only an NDJSON export
+    /// is a usage error: it is for 'audit'.
     /// </summary>
-    private static (ReceiptDocument Document, StrictObject? Answer) ParseDocument(byte[] bytes, string source)
+    private static (ReceiptDocument? Document, StrictObject? Answer, string? Problem) ParseDocument(byte[] bytes, string source)
     {
         try
         {
@@ -392,15 +401,34 @@ internal static class ReceiptsCommand
                 answer = obj;
                 value = inner;
             }
-            return (ReceiptDocument.Parse(value), answer);
+            return (ReceiptDocument.Parse(value), answer, null);
         }
-        catch (StrictJsonException e)
+        catch (StrictJsonException e) when (IsExport(bytes))
         {
-            throw CliException.BadInput($"{source} is not one JSON document ({e.Message}); to check an NDJSON export use 'openexec receipts audit --file'.", e);
+            throw CliException.BadInput($"{source} holds more than one JSON document (an export?); to check an NDJSON export use 'openexec receipts audit --file'.", e);
         }
-        catch (ReceiptFormatException e)
+        catch (Exception e) when (e is StrictJsonException or ReceiptFormatException)
         {
-            throw CliException.BadInput($"{source}: {e.Message}", e);
+            return (null, null, ReceiptAudit.NotADocument(e));
+        }
+    }
+
+    /// <summary>Whether <paramref name="bytes"/> are NDJSON: a first line that is a JSON document on its own, and more lines.</summary>
+    private static bool IsExport(byte[] bytes)
+    {
+        var lines = NdjsonLines.Read(bytes).Take(2).ToList();
+        if (lines.Count < 2)
+        {
+            return false;
+        }
+        try
+        {
+            StrictJson.ParseAnswer(lines[0].Bytes);
+            return true;
+        }
+        catch (StrictJsonException)
+        {
+            return false;
         }
     }
 
