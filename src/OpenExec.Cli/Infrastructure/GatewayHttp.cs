@@ -4,7 +4,7 @@ using System.Text.Json;
 
 namespace OpenExec.Cli.Infrastructure;
 
-/// <summary>GET requests to a gateway, with every failure turned into one sentence and exit code 3 (or 2 for a missing token).</summary>
+/// <summary>GET requests to a gateway, with every failure turned into one sentence and exit code 3 (or 2 for a missing or refused token).</summary>
 internal static class GatewayHttp
 {
     /// <summary>Reads <paramref name="url"/> as an absolute http(s) base URL; trailing slashes are dropped.</summary>
@@ -60,7 +60,10 @@ internal static class GatewayHttp
             }
             if (response.StatusCode == HttpStatusCode.Unauthorized)
             {
-                throw CliException.BadInput($"{url} needs an audit token (HTTP 401): pass one of the gateway's OpenExec:AuditTokens in the environment variable OPENEXEC_AUDIT_TOKEN (or --token, which other local users can see in the process list).");
+                // A token was sent: saying one is needed would send the auditor looking for the wrong mistake.
+                throw CliException.BadInput(string.IsNullOrEmpty(token)
+                    ? $"{url} needs an audit token (HTTP 401): pass one of the gateway's OpenExec:AuditTokens in the environment variable OPENEXEC_AUDIT_TOKEN (or --token, which other local users can see in the process list)."
+                    : $"{url} refused the audit token (HTTP 401): it is wrong or revoked; pass one of the gateway's current OpenExec:AuditTokens (--token, else the environment variable OPENEXEC_AUDIT_TOKEN).");
             }
             if (!response.IsSuccessStatusCode)
             {

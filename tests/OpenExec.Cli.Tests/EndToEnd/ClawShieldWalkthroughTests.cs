@@ -176,8 +176,23 @@ public sealed class ClawShieldWalkthroughTests(ClawShieldGatewayFixture fixture)
         var run = await Tool.RunAsync("receipts", "export", "--url", fixture.Gateway.Url, "--out", Path.Combine(fixture.Dir, "no-token.ndjson"));
 
         Assert.Equal(2, run.ExitCode);
+        Assert.Contains("needs an audit token (HTTP 401)", run.Err, StringComparison.Ordinal);
         Assert.Contains("--token", run.Err, StringComparison.Ordinal);
         Assert.False(File.Exists(Path.Combine(fixture.Dir, "no-token.ndjson")));
+    }
+
+    [Fact]
+    public async Task Export_with_a_wrong_token_is_refused_with_a_sentence_saying_the_token_was_refused()
+    {
+        // Told "needs an audit token" when one was given, the auditor looks for the wrong mistake.
+        var run = await Tool.RunAsync("receipts", "export", "--url", fixture.Gateway.Url, "--token", "not-the-token", "--out", Path.Combine(fixture.Dir, "wrong-token.ndjson"));
+
+        Assert.True(run.ExitCode == 2, run.ToString());
+        Assert.Contains("refused the audit token (HTTP 401)", run.Err, StringComparison.Ordinal);
+        Assert.Contains("wrong or revoked", run.Err, StringComparison.Ordinal);
+        Assert.DoesNotContain("needs an audit token", run.Err, StringComparison.Ordinal);
+        Assert.DoesNotContain("not-the-token", run.Err, StringComparison.Ordinal);
+        Assert.False(File.Exists(Path.Combine(fixture.Dir, "wrong-token.ndjson")));
     }
 
     [Fact]
