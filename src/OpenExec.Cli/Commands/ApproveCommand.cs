@@ -10,8 +10,8 @@ namespace OpenExec.Cli.Commands;
 /// </summary>
 internal static class ApproveCommand
 {
-    /// <summary>The gateway's default maximum approval lifetime (SPEC section 4); longer is refused unless configured.</summary>
-    private const int MaxDefaultTtlSeconds = 24 * 60 * 60;
+    /// <summary>The gateway's default maximum approval lifetime (SPEC section 4), in hours, for messages.</summary>
+    private static readonly string DefaultMaxLifetime = $"{ApprovalWindow.DefaultMaxLifetime.TotalHours:0.##} h";
 
     public static Command Create(CliContext context)
     {
@@ -29,7 +29,7 @@ internal static class ApproveCommand
         };
         var ttl = new Option<int>("--ttl")
         {
-            Description = "Seconds until the approval expires (default 300; the gateway refuses more than its maximum lifetime, 24 h by default).",
+            Description = $"Seconds until the approval expires (default 300; the gateway refuses more than its OpenExec:MaxApprovalLifetime, {DefaultMaxLifetime} by default).",
             HelpName = "SECONDS",
             DefaultValueFactory = _ => 300,
         };
@@ -73,9 +73,12 @@ internal static class ApproveCommand
             {
                 await context.Err.WriteLineAsync("warning: --approval-id is no UUID: the gateway refuses it (400 invalid_approval) unless OpenExec:AllowAnyApprovalId is true.").ConfigureAwait(false);
             }
-            if (seconds > MaxDefaultTtlSeconds)
+            if (TimeSpan.FromSeconds(seconds) > ApprovalWindow.DefaultMaxLifetime)
             {
-                await context.Err.WriteLineAsync("warning: --ttl is over 24 h, the gateway's default maximum lifetime (approval_lifetime).").ConfigureAwait(false);
+                // Still minted: a gateway may be configured for longer approvals.
+                await context.Err.WriteLineAsync(
+                    $"warning: --ttl {seconds} is over {DefaultMaxLifetime}, the gateway's default OpenExec:MaxApprovalLifetime: "
+                    + "a gateway that keeps the default refuses this approval (403 approval_lifetime).").ConfigureAwait(false);
             }
             await context.Out.WriteLineAsync(parseResult.GetValue(header) ? artifact.ToHeader() : artifact.ToJson()).ConfigureAwait(false);
             return ExitCodes.Ok;

@@ -83,6 +83,25 @@ public sealed class ApproveCommandTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_ttl_over_the_gateways_default_lifetime_is_minted_with_a_warning_naming_the_setting()
+    {
+        // A gateway with the default OpenExec:MaxApprovalLifetime refuses the approval (403
+        // approval_lifetime); one configured for longer accepts it, so it is still minted.
+        var over = await Tool.RunAsync(_time, "approve", "--key", KeyPath, "--tenant", "t", "--action", "echo", "--ttl", "100000");
+        var limit = ((int)ApprovalWindow.DefaultMaxLifetime.TotalSeconds).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var atLimit = await Tool.RunAsync(_time, "approve", "--key", KeyPath, "--tenant", "t", "--action", "echo", "--ttl", limit);
+
+        Assert.True(over.ExitCode == 0, over.ToString());
+        var artifact = ApprovalArtifact.Parse(StrictJson.Parse(over.Out.Trim()));
+        Assert.Equal("approval_lifetime", ApprovalWindow.Check(artifact, _time.GetUtcNow(), ApprovalWindow.DefaultSkew, ApprovalWindow.DefaultMaxLifetime)?.Code);
+        Assert.Contains("warning: --ttl 100000", over.Err, StringComparison.Ordinal);
+        Assert.Contains("OpenExec:MaxApprovalLifetime", over.Err, StringComparison.Ordinal);
+        Assert.True(atLimit.ExitCode == 0, atLimit.ToString());
+        Assert.Null(ApprovalWindow.Check(ApprovalArtifact.Parse(StrictJson.Parse(atLimit.Out.Trim())), _time.GetUtcNow(), ApprovalWindow.DefaultSkew, ApprovalWindow.DefaultMaxLifetime));
+        Assert.DoesNotContain("warning", atLimit.Err, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Without_payload_the_payload_is_the_empty_object_as_at_the_gateway()
     {
         var run = await Tool.RunAsync(_time, "approve", "--key", KeyPath, "--tenant", "t", "--action", "echo");
