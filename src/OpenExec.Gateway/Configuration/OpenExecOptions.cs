@@ -40,10 +40,10 @@ internal sealed record OpenExecOptions
     public long MaxRequestBodyBytes { get; init; } = 1 << 20;
 
     /// <summary>Clock skew allowed on approval timestamps. Default 30 s; 0..10 min.</summary>
-    public TimeSpan ClockSkew { get; init; } = TimeSpan.FromSeconds(30);
+    public TimeSpan ClockSkew { get; init; } = Core.Approvals.ApprovalWindow.DefaultSkew;
 
-    /// <summary>Longest approval lifetime (expires_at - issued_at) accepted. Default 24 h.</summary>
-    public TimeSpan MaxApprovalLifetime { get; init; } = TimeSpan.FromHours(24);
+    /// <summary>Longest approval lifetime (expires_at - issued_at) accepted. Default 24 h (the CLI's approve warns above it).</summary>
+    public TimeSpan MaxApprovalLifetime { get; init; } = Core.Approvals.ApprovalWindow.DefaultMaxLifetime;
 
     /// <summary>
     /// How long used nonces are kept. Embedded store default: forever (unset); Redis: 30 days.

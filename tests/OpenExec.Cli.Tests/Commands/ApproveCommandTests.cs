@@ -87,17 +87,18 @@ public sealed class ApproveCommandTests : IAsyncLifetime
     {
         // A gateway with the default OpenExec:MaxApprovalLifetime refuses the approval (403
         // approval_lifetime); one configured for longer accepts it, so it is still minted.
+        var gatewayDefault = new Gateway.Configuration.OpenExecOptions().MaxApprovalLifetime;
         var over = await Tool.RunAsync(_time, "approve", "--key", KeyPath, "--tenant", "t", "--action", "echo", "--ttl", "100000");
-        var limit = ((int)ApprovalWindow.DefaultMaxLifetime.TotalSeconds).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var limit = ((int)gatewayDefault.TotalSeconds).ToString(System.Globalization.CultureInfo.InvariantCulture);
         var atLimit = await Tool.RunAsync(_time, "approve", "--key", KeyPath, "--tenant", "t", "--action", "echo", "--ttl", limit);
 
         Assert.True(over.ExitCode == 0, over.ToString());
         var artifact = ApprovalArtifact.Parse(StrictJson.Parse(over.Out.Trim()));
-        Assert.Equal("approval_lifetime", ApprovalWindow.Check(artifact, _time.GetUtcNow(), ApprovalWindow.DefaultSkew, ApprovalWindow.DefaultMaxLifetime)?.Code);
+        Assert.Equal("approval_lifetime", ApprovalWindow.Check(artifact, _time.GetUtcNow(), ApprovalWindow.DefaultSkew, gatewayDefault)?.Code);
         Assert.Contains("warning: --ttl 100000", over.Err, StringComparison.Ordinal);
         Assert.Contains("OpenExec:MaxApprovalLifetime", over.Err, StringComparison.Ordinal);
         Assert.True(atLimit.ExitCode == 0, atLimit.ToString());
-        Assert.Null(ApprovalWindow.Check(ApprovalArtifact.Parse(StrictJson.Parse(atLimit.Out.Trim())), _time.GetUtcNow(), ApprovalWindow.DefaultSkew, ApprovalWindow.DefaultMaxLifetime));
+        Assert.Null(ApprovalWindow.Check(ApprovalArtifact.Parse(StrictJson.Parse(atLimit.Out.Trim())), _time.GetUtcNow(), ApprovalWindow.DefaultSkew, gatewayDefault));
         Assert.DoesNotContain("warning", atLimit.Err, StringComparison.Ordinal);
     }
 
