@@ -53,7 +53,8 @@ public static class CliApp
     {
         var root = new RootCommand(
             "openexec: keys, approvals and receipts for the OpenExec Gateway.\n"
-            + "Exit codes: 0 ok, 1 verification failed, 2 usage or bad input, 3 network.");
+            + "Exit codes: 0 ok, 1 verification failed, 2 usage or bad input (a gateway's 401 for a missing or wrong --token counts as bad input), "
+            + "3 network or a gateway's other refusal.");
         root.Subcommands.Add(KeygenCommand.Create(context));
         root.Subcommands.Add(ApproveCommand.Create(context));
         root.Subcommands.Add(HashCommand.Create(context));
