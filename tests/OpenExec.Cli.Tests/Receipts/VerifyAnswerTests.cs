@@ -85,11 +85,14 @@ public sealed class VerifyAnswerTests : IDisposable
     [InlineData("\"approved\":true,", "\"approved\":false,", "'approved' is not true")]
     [InlineData("\"approved\":true,", "\"approved\":true,\"note\":\"refund issued\",", "holds 'note'")]
     [InlineData("\"approved\":true,", "\"approved\":true,\"upstream_status\":200,", "records no backend status")]
+    [InlineData("\"approved\":true,", "\"approved\":true,\"result\":{\"sum\":500},", "not a receipt document: Duplicate key 'result'")]
+    [InlineData("\"receipt_document\":{\"body\":{", "\"receipt_document\":{\"body\":{\"extra\":\"x\",", "not a receipt document: Invalid receipt body: unknown field 'extra'")]
     public async Task An_answer_not_shaped_as_the_gateway_writes_it_does_not_verify(string member, string replacement, string problem)
     {
         // Each member is checked against the receipt, so one removed is a claim nobody checked
         // (a result the auditor cannot see was the one signed) and one added is text the receipt
-        // never signed: neither is the answer the receipt records.
+        // never signed: neither is the answer the receipt records. So is an answer with a key
+        // twice (a reader keeping the last sees another result) or a receipt with a member more.
         var (answer, _) = Answer("{\"sum\":5}");
         var altered = answer.Replace(member, replacement, StringComparison.Ordinal);
         Assert.NotEqual(answer, altered);
@@ -98,6 +101,8 @@ public sealed class VerifyAnswerTests : IDisposable
 
         Assert.True(run.ExitCode == 1, run.ToString());
         Assert.Contains(problem, run.Out, StringComparison.Ordinal);
+        Assert.EndsWith("INVALID" + Environment.NewLine, run.Out, StringComparison.Ordinal);
+        Assert.DoesNotContain("receipts audit", run.Out + run.Err, StringComparison.Ordinal);
     }
 
     [Fact]
