@@ -100,6 +100,14 @@ internal sealed class GatewaySettings
         else
         {
             warnings.Add("Demo mode: requests execute without approval; do not expose this gateway");
+            // Given a governance key or tenant, the operator meant approvals to be checked: that
+            // they are not must be said where it is seen (the start-up log, /health).
+            var meant = new[] { ("CLAWSHIELD_PUBLIC_KEY (OpenExec:PublicKey)", options.PublicKey), ("CLAWSHIELD_TENANT_ID (OpenExec:TenantId)", options.TenantId) }
+                .Where(s => !string.IsNullOrWhiteSpace(s.Item2)).Select(s => s.Item1).ToList();
+            if (meant.Count > 0)
+            {
+                warnings.Add($"Demo mode, yet {string.Join(" and ", meant)} {(meant.Count == 1 ? "is" : "are")} set: ignored, and requests execute WITHOUT approval; set OPENEXEC_MODE=clawshield to check approvals");
+            }
             if (!options.AllowDemoOnNetwork && !Hosting.ListenAddresses.IsLoopbackOnly(listenUrls))
             {
                 problems.Add($"Demo mode listens on a non-loopback address ({string.Join(", ", listenUrls)}); bind to 127.0.0.1, use clawshield mode, or set OpenExec:AllowDemoOnNetwork=true");

@@ -138,6 +138,25 @@ public sealed class ClawShieldTests
     }
 
     [Fact]
+    public async Task Demo_mode_given_a_governance_key_or_tenant_says_that_approvals_are_not_checked()
+    {
+        // Mode left at its default while the governance key is set: everything runs unapproved.
+        using var governance = new Governance();
+        static async Task<string[]> WarningsAsync(GatewayServer gateway)
+            => (await Json.ReadAsync(await gateway.Client.GetAsync("/health"))).GetProperty("warnings").EnumerateArray().Select(w => w.GetString()!).ToArray();
+        await using (var plain = await GatewayServer.StartAsync())
+        {
+            Assert.DoesNotContain(await WarningsAsync(plain), w => w.Contains("WITHOUT approval", StringComparison.Ordinal));
+        }
+        var environment = governance.Environment();
+        environment.Remove("OPENEXEC_MODE");
+        await using var demo = await GatewayServer.StartAsync(new Dictionary<string, string?> { ["OpenExec:Mode"] = "demo" }, environment);
+        var warning = Assert.Single(await WarningsAsync(demo), w => w.Contains("WITHOUT approval", StringComparison.Ordinal));
+        Assert.Contains("CLAWSHIELD_PUBLIC_KEY (OpenExec:PublicKey) and CLAWSHIELD_TENANT_ID (OpenExec:TenantId) are set", warning, StringComparison.Ordinal);
+        await GatewayAssert.ExecutedAsync(await demo.ExecuteAsync("echo", new { a = 1 }, "unapproved"));
+    }
+
+    [Fact]
     public async Task Any_approval_id_is_accepted_only_when_configured_and_health_warns()
     {
         using var governance = new Governance();
