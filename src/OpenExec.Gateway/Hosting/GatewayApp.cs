@@ -9,10 +9,17 @@ internal static class GatewayApp
     /// <summary>
     /// What <c>Program</c> runs: builds the app, finishes what a stopped process left unfinished,
     /// serves until shut down. Returns the exit code: 2 when the gateway refused to start (each
-    /// reason on <paramref name="errors"/>), 0 after a shutdown.
+    /// reason on <paramref name="errors"/>), 0 after a shutdown or after the usage was asked for
+    /// (<c>--help</c>, printed on <paramref name="output"/>, standard output by default).
     /// </summary>
-    public static async Task<int> RunAsync(string[] args, TextWriter errors, Action<WebApplicationBuilder>? configure = null)
+    public static async Task<int> RunAsync(string[] args, TextWriter errors, Action<WebApplicationBuilder>? configure = null, TextWriter? output = null)
     {
+        if (CommandLineArguments.AsksForHelp(args))
+        {
+            // Nothing is read or started: no data dir made, no address bound.
+            (output ?? Console.Out).WriteLine(CommandLineArguments.Usage);
+            return 0;
+        }
         WebApplication? app;
         IReadOnlyList<string> problems;
         try
@@ -136,6 +143,12 @@ internal static class GatewayApp
     /// </summary>
     public static WebApplication? Build(string[] args, out IReadOnlyList<string> problems, IDictionary<string, string?>? environment = null, Action<WebApplicationBuilder>? configure = null)
     {
+        // Before the host reads them: it would misread them the same way (and throws on "-x=1").
+        if (CommandLineArguments.Problems(args) is { Count: > 0 } argumentProblems)
+        {
+            problems = argumentProblems;
+            return null;
+        }
         // appsettings.json ships beside the binary; relative paths (OpenExec:DataDir) stay
         // relative to the working directory.
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });

@@ -1,0 +1,47 @@
+using OpenExec.Gateway.Tests.Infrastructure;
+
+namespace OpenExec.Gateway.Tests.Hosting;
+
+/// <summary>
+/// The command line as an operator meets it, with the real gateway as a child process: a
+/// misread argument refuses the start (exit 2, named on stderr) and <c>--help</c> prints the
+/// usage and starts nothing (exit 0).
+/// </summary>
+public sealed class CommandLineProcessTests : IDisposable
+{
+    private readonly string _root = TempDir.Create();
+
+    public void Dispose() => TempDir.Delete(_root);
+
+    [Fact]
+    public async Task A_switch_that_would_swallow_the_mode_refuses_to_start_naming_it()
+    {
+        // "--verbose" took "--OpenExec:Mode=clawshield" as its value: the gateway served in demo
+        // mode, running requests without approval.
+        await using var exit = await GatewayProcess.RunToExitAsync(Path.Combine(_root, "data"), ["--verbose", "--OpenExec:Mode=clawshield"]);
+
+        Assert.True(exit.ExitCode == 2, exit.Output);
+        Assert.StartsWith("OpenExec Gateway refused to start: invalid configuration", exit.StandardError, StringComparison.Ordinal);
+        Assert.Contains("'--verbose' has no '='", exit.StandardError, StringComparison.Ordinal);
+        Assert.Contains("'--OpenExec:Mode=…'", exit.StandardError, StringComparison.Ordinal);
+        Assert.False(Directory.Exists(Path.Combine(_root, "data")), "the data dir was made");
+    }
+
+    [Theory]
+    [InlineData("--help")]
+    [InlineData("-h")]
+    [InlineData("-?")]
+    [InlineData("--help|--urls|http://127.0.0.1:0")] // "help" took "--urls": it served on the default address
+    public async Task Help_prints_the_usage_and_starts_nothing(string args)
+    {
+        var dataDir = Path.Combine(_root, "data");
+        await using var exit = await GatewayProcess.RunToExitAsync(dataDir, args.Split('|'));
+
+        Assert.True(exit.ExitCode == 0, exit.Output);
+        Assert.Contains("Usage: dotnet OpenExec.Gateway.dll", exit.StandardOutput, StringComparison.Ordinal);
+        Assert.Contains("OPENEXEC_CONFIG=FILE or --config FILE", exit.StandardOutput, StringComparison.Ordinal);
+        Assert.Contains("README.md", exit.StandardOutput, StringComparison.Ordinal);
+        Assert.Equal("", exit.StandardError);
+        Assert.False(Directory.Exists(dataDir), "the data dir was made");
+    }
+}
