@@ -45,6 +45,17 @@ internal sealed class GatewayIdentity : IDisposable
         }
 
         var idPath = Path.Combine(dataDir, "gateway-id");
+        var ledgerPath = Path.Combine(dataDir, LedgerFile);
+        if (File.Exists(idPath) && !File.Exists(ledgerPath))
+        {
+            // The ledger was removed (moved aside as damaged, say) but not the id: the chain would
+            // start again at seq 1 under the same id, a second receipt at each seq it had already
+            // signed (a fork), and the nonces it had used would run again. (A receipt key alone
+            // is no such sign: an operator may place one in a new data dir, and a new id is a new chain.)
+            throw new InvalidOperationException(
+                $"'{idPath}' names this data dir's receipt chain, but its ledger '{ledgerPath}' is missing: the chain's receipts and used nonces were removed, and starting would sign its seqs again under the same gateway id (a fork of the chain). " +
+                "Restore the data dir from its latest backup; or, to start a new chain under a new gateway id, move the whole data dir aside (gateway-id and receipt-signing-key.pem too), knowing that nonces used before would run again");
+        }
         string gatewayId;
         if (File.Exists(idPath))
         {
@@ -58,6 +69,13 @@ internal sealed class GatewayIdentity : IDisposable
         }
         else
         {
+            if (!File.Exists(ledgerPath))
+            {
+                // A new data dir: the ledger's file (empty, which SQLite opens as an empty
+                // database) durably before the id, so that an id is never found without its
+                // ledger when this first start ends (killed, a power cut) before the store opens.
+                Core.IO.DurableFile.Write(ledgerPath, [], ownerOnly: false, overwrite: false);
+            }
             gatewayId = "gw-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8));
             // Durably: else a power cut could lose the id after receipts were committed under it,
             // and the next start would begin a second chain.
@@ -69,6 +87,9 @@ internal sealed class GatewayIdentity : IDisposable
             : ReceiptSigningKey.LoadOrCreate(Path.Combine(dataDir, "receipt-signing-key.pem"));
         return new GatewayIdentity(dataDir, gatewayId, key, dirLock);
     }
+
+    /// <summary>The ledger's SQLite database in the data dir: receipts, signing keys and (embedded store) claims.</summary>
+    public const string LedgerFile = "openexec.db";
 
     /// <summary>The file that says this data dir's claims live in Redis.</summary>
     public const string RedisStoreMarker = "store-redis";

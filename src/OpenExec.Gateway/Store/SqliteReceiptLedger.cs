@@ -54,7 +54,7 @@ internal sealed class SqliteReceiptLedger : IDisposable
         _claims = claims;
         _committed = committed;
         _log = log;
-        var path = Path.Combine(identity.DataDir, "openexec.db");
+        var path = Path.Combine(identity.DataDir, GatewayIdentity.LedgerFile);
         var builder = new SqliteConnectionStringBuilder { DataSource = path, Mode = SqliteOpenMode.ReadWriteCreate, Pooling = false };
         _writer = new SqliteConnection(builder.ToString());
         _writer.Open();

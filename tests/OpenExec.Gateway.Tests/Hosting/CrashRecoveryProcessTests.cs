@@ -488,6 +488,62 @@ public sealed class CrashRecoveryProcessTests : IDisposable
     }
 
     [Fact]
+    public async Task A_data_dir_whose_ledger_was_moved_aside_refuses_to_start_instead_of_forking_the_chain()
+    {
+        // The damaged-store advice once read as "move the database aside": with gateway-id kept,
+        // the next start began the same chain again at seq 1, a second receipt at every seq.
+        var dataDir = NewDataDir();
+        string gatewayId;
+        await using (var gateway = await GatewayProcess.StartAsync(dataDir))
+        {
+            gatewayId = (await gateway.HealthAsync()).Str("gateway");
+            using var executed = await gateway.ExecuteAsync("echo", new { msg = "before" }, "ledger-1");
+            Assert.Equal(HttpStatusCode.OK, executed.StatusCode);
+            Assert.Equal(0, await gateway.StopAsync());
+        }
+        var aside = Path.Combine(_root, "aside");
+        Directory.CreateDirectory(aside);
+        foreach (var file in Directory.GetFiles(dataDir, "openexec.db*"))
+        {
+            File.Move(file, Path.Combine(aside, Path.GetFileName(file)));
+        }
+
+        await using (var exit = await GatewayProcess.RunToExitAsync(dataDir))
+        {
+            Assert.True(exit.ExitCode == 2, exit.Output);
+            Assert.StartsWith("OpenExec Gateway refused to start: invalid configuration", exit.StandardError, StringComparison.Ordinal);
+            Assert.Contains($"'{Path.Combine(dataDir, "openexec.db")}' is missing", exit.StandardError, StringComparison.Ordinal);
+            Assert.Contains("Restore the data dir from its latest backup", exit.StandardError, StringComparison.Ordinal);
+            Assert.Contains("move the whole data dir aside", exit.StandardError, StringComparison.Ordinal);
+        }
+        Assert.Empty(Directory.GetFiles(dataDir, "openexec.db*"));
+
+        // Restored, the chain continues where it stopped; the used nonce stays used.
+        foreach (var file in Directory.GetFiles(aside))
+        {
+            File.Move(file, Path.Combine(dataDir, Path.GetFileName(file)));
+        }
+        await using (var restored = await GatewayProcess.StartAsync(dataDir))
+        {
+            Assert.Equal(gatewayId, (await restored.HealthAsync()).Str("gateway"));
+            var head = await Json.ReadAsync(await restored.Client.GetAsync("/receipts/head"));
+            Assert.Equal(1, head.GetProperty("seq").GetInt64());
+            using var next = await restored.ExecuteAsync("echo", new { msg = "after" }, "ledger-2");
+            var body = (await Json.ReadAsync(next)).GetProperty("receipt_document").GetProperty("body");
+            Assert.Equal(2, body.GetProperty("seq").GetInt64());
+            Assert.Equal(head.Str("hash"), body.Str("prev"));
+            using var replay = await restored.ExecuteAsync("echo", new { msg = "before" }, "ledger-1");
+            Assert.Equal(HttpStatusCode.Conflict, replay.StatusCode);
+            Assert.Equal(0, await restored.StopAsync());
+        }
+
+        // The whole data dir moved aside: a new chain under a new gateway id.
+        Directory.Move(dataDir, Path.Combine(_root, "data-aside"));
+        await using var fresh = await GatewayProcess.StartAsync(dataDir);
+        Assert.NotEqual(gatewayId, (await fresh.HealthAsync()).Str("gateway"));
+    }
+
+    [Fact]
     public async Task Under_concurrent_load_one_signature_serves_a_batch_of_receipts()
     {
         const int Clients = 64;

@@ -163,6 +163,10 @@ public sealed class RecoveryRefusalTests
             Assert.StartsWith("OpenExec Gateway refused to start: the embedded store cannot be read", text, StringComparison.Ordinal);
             Assert.Contains(db, text, StringComparison.Ordinal);
             Assert.Contains("the file is damaged; restore the data dir from its latest backup", text, StringComparison.Ordinal);
+            // Not the database alone: with the data dir's gateway-id kept, the next start would
+            // sign the chain's seqs again under the same id (a fork), and it is refused.
+            Assert.Contains("or move the whole data dir aside (not only the database", text, StringComparison.Ordinal);
+            Assert.DoesNotContain("moving it aside starts a new chain", text, StringComparison.Ordinal);
         }
         finally
         {

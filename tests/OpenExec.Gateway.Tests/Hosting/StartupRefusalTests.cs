@@ -261,6 +261,44 @@ public sealed class StartupRefusalTests : IDisposable
         }
     }
 
+    [Theory]
+    [InlineData("")]
+    [InlineData("--ConnectionStrings:Redis=127.0.0.1:1")] // with Redis the ledger is in the data dir too
+    public async Task A_data_dir_with_its_gateway_id_but_no_ledger_is_refused(string redis)
+    {
+        var dataDir = TempDir.Create();
+        _dirs.Add(dataDir);
+        string[] args = ["--urls", "http://127.0.0.1:0", $"--OpenExec:DataDir={dataDir}", .. redis.Length > 0 ? [redis] : Array.Empty<string>()];
+        var none = new Dictionary<string, string?>();
+        var first = GatewayApp.Build(args, out var problems, none);
+        Assert.True(first is not null, string.Join("; ", problems));
+        first.Services.GetRequiredService<GatewayIdentity>();
+        await first.DisposeAsync();
+        foreach (var file in Directory.GetFiles(dataDir, "openexec.db*"))
+        {
+            File.Delete(file);
+        }
+
+        Assert.Null(GatewayApp.Build(args, out problems, none));
+        var problem = Assert.Single(problems);
+        Assert.Contains($"'{Path.Combine(dataDir, "gateway-id")}' names this data dir's receipt chain, but its ledger '{Path.Combine(dataDir, "openexec.db")}' is missing", problem, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_new_data_dir_whose_first_start_ended_before_its_store_opened_starts_again()
+    {
+        // A first start killed (or a power cut) between writing the gateway id and opening the
+        // store: no ledger was removed, and the data dir must start.
+        var dataDir = TempDir.Create();
+        _dirs.Add(dataDir);
+        using (GatewayIdentity.Open(dataDir, configuredKeyPath: null))
+        {
+        }
+        var app = GatewayApp.Build(["--urls", "http://127.0.0.1:0", $"--OpenExec:DataDir={dataDir}"], out var problems, new Dictionary<string, string?>());
+        Assert.True(app is not null, string.Join("; ", problems));
+        await app.DisposeAsync();
+    }
+
     [Fact]
     public void Audit_tokens_given_as_one_plain_value_are_refused_rather_than_ignored()
     {
