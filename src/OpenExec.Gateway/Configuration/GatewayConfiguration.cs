@@ -66,9 +66,18 @@ internal static class GatewayConfiguration
             {
                 continue;
             }
-            // The allow-list is passed on empty or not, to be refused with the setting's other
-            // names (empty there would allow every action).
-            if (string.IsNullOrWhiteSpace(value) && key != "OpenExec:AllowedActions")
+            if (key == "OpenExec:AllowedActions")
+            {
+                // Empty it would allow every action; an entry that is no action name never
+                // matches. Named as the operator set it, as every seed variable is.
+                var allowListProblems = OpenExecOptions.AllowListProblems(value, variable, "unset it").ToList();
+                if (allowListProblems.Count > 0)
+                {
+                    problems.AddRange(allowListProblems);
+                    continue;
+                }
+            }
+            else if (string.IsNullOrWhiteSpace(value))
             {
                 // Set but empty, as an unset shell or compose variable leaves it: read as unset it
                 // would quietly run what the operator did not ask for (OPENEXEC_MODE= runs demo

@@ -98,6 +98,25 @@ internal sealed record OpenExecOptions
     /// <summary>The names an allow-list setting gives: split on commas, trimmed, empty ones dropped.</summary>
     public static string[] Entries(string allowedActions)
         => allowedActions.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+
+    /// <summary>
+    /// What is wrong with an allow-list, named as the operator gave it (<paramref name="name"/>:
+    /// the setting or the seed's variable): none named, which would allow every action, and every
+    /// entry that is no action name (it could never match). <paramref name="removal"/> says how to
+    /// allow every action on purpose.
+    /// </summary>
+    public static IEnumerable<string> AllowListProblems(string allowedActions, string name, string removal)
+    {
+        var entries = Entries(allowedActions);
+        if (entries.Length == 0)
+        {
+            yield return $"{name} is set but empty, which would allow every action: name the actions (comma-separated), or {removal} to allow all";
+        }
+        foreach (var entry in entries.Where(e => !OpenExec.Core.Approvals.ActionName.IsValid(e)))
+        {
+            yield return $"{name} names '{entry}', which is not an action name ({OpenExec.Core.Approvals.ActionName.Rule}); separate actions with commas";
+        }
+    }
 }
 
 /// <summary><c>OpenExec:RateLimit</c>.</summary>

@@ -113,18 +113,10 @@ internal static class GatewayHostingExtensions
         // An allow-list set to an empty string binds like none at all: every action would run,
         // the opposite of what it says. (A JSON null, the sample's way to show it unset, and a
         // JSON [] reach the configuration as one and the same: unset.)
+        // " , " names none either. (OPENEXEC_ALLOWED_ACTIONS is checked with the seed's variables, by its own name.)
         if (configuration["OpenExec:AllowedActions"] is { } allowed)
         {
-            // " , " names none either.
-            var entries = OpenExecOptions.Entries(allowed);
-            if (entries.Length == 0)
-            {
-                problems.Add("OpenExec:AllowedActions is set but empty, which would allow every action: name the actions (comma-separated), or remove the setting to allow all");
-            }
-            foreach (var entry in entries.Where(e => !OpenExec.Core.Approvals.ActionName.IsValid(e)))
-            {
-                problems.Add($"OpenExec:AllowedActions names '{entry}', which is not an action name ({OpenExec.Core.Approvals.ActionName.Rule}); separate actions with commas");
-            }
+            problems.AddRange(OpenExecOptions.AllowListProblems(allowed, "OpenExec:AllowedActions", "remove the setting"));
         }
         // A misspelt setting binds to nothing and its default runs: "AllowedAction" would allow
         // every action, "Mdoe" run demo mode.

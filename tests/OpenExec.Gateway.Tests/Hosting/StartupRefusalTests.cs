@@ -179,19 +179,31 @@ public sealed class StartupRefusalTests : IDisposable
     [InlineData(",")]
     public void The_seed_allow_list_variable_set_but_empty_is_refused_too(string value)
     {
-        // An unset shell variable (OPENEXEC_ALLOWED_ACTIONS=$ACTIONS) must not open every action.
+        // An unset shell variable (OPENEXEC_ALLOWED_ACTIONS=$ACTIONS) must not open every action;
+        // named as it was set, as every other seed variable is (not as OpenExec:AllowedActions).
         var problems = Refused([], new Dictionary<string, string?> { ["OPENEXEC_ALLOWED_ACTIONS"] = value });
-        Assert.Contains(problems, p => p.Contains("OpenExec:AllowedActions is set but empty", StringComparison.Ordinal));
+        var problem = Assert.Single(problems);
+        Assert.Equal("OPENEXEC_ALLOWED_ACTIONS is set but empty, which would allow every action: name the actions (comma-separated), or unset it to allow all", problem);
     }
 
     [Theory]
     [InlineData("echo;add", "echo;add")]
     [InlineData("echo, send email", "send email")]
-    public void An_allow_list_entry_that_is_no_action_name_is_refused(string value, string named)
+    public void An_allow_list_entry_that_is_no_action_name_is_refused_naming_the_seed_variable(string value, string named)
     {
         // It could never match: every action would be refused, with no word of why.
         var problems = Refused([], new Dictionary<string, string?> { ["OPENEXEC_ALLOWED_ACTIONS"] = value });
-        Assert.Contains(problems, p => p.Contains($"OpenExec:AllowedActions names '{named}'", StringComparison.Ordinal));
+        var problem = Assert.Single(problems);
+        Assert.StartsWith($"OPENEXEC_ALLOWED_ACTIONS names '{named}', which is not an action name", problem, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("--OpenExec:AllowedActions=echo;add", "OpenExec:AllowedActions names 'echo;add'")]
+    [InlineData("--OpenExec:AllowedActions= , ", "OpenExec:AllowedActions is set but empty")]
+    public void An_allow_list_setting_that_is_empty_or_no_action_name_is_refused_naming_the_setting(string setting, string problem)
+    {
+        var problems = Refused([setting]);
+        Assert.Contains(problems, p => p.StartsWith(problem, StringComparison.Ordinal));
     }
 
     [Fact]
