@@ -71,7 +71,7 @@ internal static class CommandLineArguments
             }
             else if (arg.StartsWith('-'))
             {
-                problems.Add($"{Describe(arg, i)} is a single-dash switch, which the gateway does not read (it would be skipped): give settings as --key=value or --key value; --help shows how");
+                problems.Add($"{Describe(arg, i)} is a single-dash switch, which the gateway does not read: give settings as --key=value or --key value; --help shows how");
             }
             else
             {
