@@ -67,6 +67,15 @@ internal sealed class GatewayIdentity : IDisposable
                 throw new InvalidOperationException($"'{idPath}' does not hold a gateway id (gw- and 16 hex digits); restore it from a backup of the data dir, as the receipt chain continues under that id");
             }
         }
+        else if (HasBeenOpened(ledgerPath))
+        {
+            // The id was removed (or lost) beside a ledger that holds a chain: a new id would
+            // start a second chain in the same ledger, and the earlier receipts, whose keys the
+            // ledger then lists under the new id, would no longer verify.
+            throw new InvalidOperationException(
+                $"the data dir's ledger '{ledgerPath}' holds a receipt chain, but '{idPath}', which names that chain, is missing: starting would begin another chain in the same ledger under a new gateway id, and the receipts already signed would no longer verify. " +
+                $"Restore '{idPath}' from a backup of the data dir (its one line is the id the receipts name: sqlite3 '{ledgerPath}' \"SELECT DISTINCT gateway FROM receipts\"); or, to start a new chain, move the whole data dir aside, knowing that nonces used before would run again");
+        }
         else
         {
             if (!File.Exists(ledgerPath))
@@ -120,6 +129,14 @@ internal sealed class GatewayIdentity : IDisposable
     }
 
     public void Dispose() => _lock.Dispose();
+
+    /// <summary>
+    /// Whether the ledger was ever opened as a database (SQLite writes its header, or its WAL,
+    /// when it creates the schema): a first start writes it empty, before the id, and an empty
+    /// one is a new data dir whose first start ended early.
+    /// </summary>
+    private static bool HasBeenOpened(string ledgerPath)
+        => new FileInfo(ledgerPath) is { Exists: true, Length: > 0 } || new FileInfo(ledgerPath + "-wal") is { Exists: true, Length: > 0 };
 
     /// <summary>The form <see cref="Open"/> generates: <c>gw-</c> and 16 lowercase hex digits.</summary>
     private static bool IsGeneratedId(string id)

@@ -296,6 +296,31 @@ public sealed class StartupRefusalTests : IDisposable
         Assert.Contains($"'{Path.Combine(dataDir, "gateway-id")}' names this data dir's receipt chain, but its ledger '{Path.Combine(dataDir, "openexec.db")}' is missing", problem, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("")]
+    [InlineData("--ConnectionStrings:Redis=127.0.0.1:1")]
+    public async Task A_data_dir_with_its_ledger_but_no_gateway_id_is_refused(string redis)
+    {
+        // The reverse of the above: a new id would start a second chain in the same ledger, and
+        // every receipt signed before would stop verifying (its key then listed under the new id).
+        var dataDir = TempDir.Create();
+        _dirs.Add(dataDir);
+        string[] args = ["--urls", "http://127.0.0.1:0", $"--OpenExec:DataDir={dataDir}", .. redis.Length > 0 ? [redis] : Array.Empty<string>()];
+        var none = new Dictionary<string, string?>();
+        var first = GatewayApp.Build(args, out var problems, none);
+        Assert.True(first is not null, string.Join("; ", problems));
+        first.Services.GetRequiredService<GatewayIdentity>();
+        await first.DisposeAsync();
+        var ledger = Path.Combine(dataDir, "openexec.db");
+        Assert.True(new FileInfo(ledger).Length > 0 || File.Exists(ledger + "-wal"));
+        File.Delete(Path.Combine(dataDir, "gateway-id"));
+
+        Assert.Null(GatewayApp.Build(args, out problems, none));
+        var problem = Assert.Single(problems);
+        Assert.Contains($"the data dir's ledger '{ledger}' holds a receipt chain, but '{Path.Combine(dataDir, "gateway-id")}', which names that chain, is missing", problem, StringComparison.Ordinal);
+        Assert.False(File.Exists(Path.Combine(dataDir, "gateway-id")));
+    }
+
     [Fact]
     public async Task A_new_data_dir_whose_first_start_ended_before_its_store_opened_starts_again()
     {
