@@ -29,10 +29,11 @@ internal sealed class GatewayIdentity : IDisposable
     /// <summary>Opens (creating on first start) the identity in <paramref name="dataDir"/>.</summary>
     public static GatewayIdentity Open(string dataDir, string? configuredKeyPath)
     {
+        var existed = Directory.Exists(dataDir);
         Directory.CreateDirectory(dataDir);
         if (!OperatingSystem.IsWindows())
         {
-            File.SetUnixFileMode(dataDir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+            OwnDirectory(dataDir, existed);
         }
         FileStream dirLock;
         try
@@ -129,6 +130,34 @@ internal sealed class GatewayIdentity : IDisposable
     }
 
     public void Dispose() => _lock.Dispose();
+
+    /// <summary>What the gateway keeps in its data dir (and what a file system's root holds).</summary>
+    private static readonly string[] OwnEntries =
+        ["gateway.lock", "gateway-id", LedgerFile, LedgerFile + "-wal", LedgerFile + "-shm", LedgerFile + "-journal", "receipt-signing-key.pem", RedisStoreMarker, "data-protection-keys", "lost+found"];
+
+    /// <summary>
+    /// The data dir is the gateway's alone: set to owner-only (0700). A directory that others may
+    /// write to (group or other write: /tmp, a shared drop) and that holds what is not the
+    /// gateway's is refused instead: made owner-only, the others would lose their files' directory
+    /// (the sticky bit too), and left as it is, they could rename or plant files beside the ledger.
+    /// </summary>
+    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+    private static void OwnDirectory(string dataDir, bool existed)
+    {
+        var mode = File.GetUnixFileMode(dataDir);
+        if (existed && (mode & (UnixFileMode.GroupWrite | UnixFileMode.OtherWrite)) != 0)
+        {
+            var others = Directory.EnumerateFileSystemEntries(dataDir).Select(Path.GetFileName)
+                .Where(name => !OwnEntries.Contains(name, StringComparer.Ordinal) && !name!.StartsWith(LedgerFile, StringComparison.Ordinal) && !name.EndsWith(".tmp", StringComparison.Ordinal))
+                .Take(3).ToList();
+            if (others.Count > 0)
+            {
+                throw new InvalidOperationException(
+                    $"OpenExec:DataDir '{dataDir}' is a shared directory (others may write to it: mode {Convert.ToString((int)mode, 8)}) holding files that are not the gateway's ('{string.Join("', '", others)}'...): give the gateway a directory of its own, such as '{Path.Combine(dataDir, "openexec")}', which it creates owner-only");
+            }
+        }
+        File.SetUnixFileMode(dataDir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+    }
 
     /// <summary>
     /// Whether the ledger was ever opened as a database (SQLite writes its header, or its WAL,

@@ -322,6 +322,40 @@ public sealed class StartupRefusalTests : IDisposable
     }
 
     [Fact]
+    public async Task A_shared_directory_holding_others_files_is_refused_as_data_dir_and_left_as_it_was()
+    {
+        // Made owner-only, /tmp-like directories locked their other users out (and lost the sticky bit).
+        if (OperatingSystem.IsWindows())
+        {
+            return;
+        }
+        var shared = TempDir.Create();
+        _dirs.Add(shared);
+        const UnixFileMode Sticky = (UnixFileMode)0b1_111_111_111;
+        File.SetUnixFileMode(shared, Sticky);
+        File.WriteAllText(Path.Combine(shared, "someone-elses.txt"), "x");
+        var none = new Dictionary<string, string?>();
+
+        Assert.Null(GatewayApp.Build(["--urls", "http://127.0.0.1:0", $"--OpenExec:DataDir={shared}"], out var problems, none));
+        Assert.Contains(problems, p => p.Contains($"OpenExec:DataDir '{shared}' is a shared directory", StringComparison.Ordinal) && p.Contains("someone-elses.txt", StringComparison.Ordinal));
+        Assert.Equal(Sticky, File.GetUnixFileMode(shared));
+
+        // A directory of its own inside it starts, owner-only; so does a shared one with nothing else in it.
+        var own = Path.Combine(shared, "openexec");
+        var app = GatewayApp.Build(["--urls", "http://127.0.0.1:0", $"--OpenExec:DataDir={own}"], out problems, none);
+        Assert.True(app is not null, string.Join("; ", problems));
+        await app.DisposeAsync();
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute, File.GetUnixFileMode(own));
+        var empty = TempDir.Create();
+        _dirs.Add(empty);
+        File.SetUnixFileMode(empty, Sticky);
+        app = GatewayApp.Build(["--urls", "http://127.0.0.1:0", $"--OpenExec:DataDir={empty}"], out problems, none);
+        Assert.True(app is not null, string.Join("; ", problems));
+        await app.DisposeAsync();
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute, File.GetUnixFileMode(empty));
+    }
+
+    [Fact]
     public async Task A_new_data_dir_whose_first_start_ended_before_its_store_opened_starts_again()
     {
         // A first start killed (or a power cut) between writing the gateway id and opening the
