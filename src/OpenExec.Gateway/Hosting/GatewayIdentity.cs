@@ -45,6 +45,20 @@ internal sealed class GatewayIdentity : IDisposable
             throw new InvalidOperationException($"OpenExec:DataDir '{dataDir}' is in use by another gateway process; give each instance its own data dir", ex);
         }
 
+        try
+        {
+            return OpenLocked(dataDir, configuredKeyPath, dirLock);
+        }
+        catch
+        {
+            // Refused: the lock goes with it, so that nothing in this process holds the data dir.
+            dirLock.Dispose();
+            throw;
+        }
+    }
+
+    private static GatewayIdentity OpenLocked(string dataDir, string? configuredKeyPath, FileStream dirLock)
+    {
         var idPath = Path.Combine(dataDir, "gateway-id");
         var ledgerPath = Path.Combine(dataDir, LedgerFile);
         if (File.Exists(idPath) && !File.Exists(ledgerPath))
@@ -93,9 +107,26 @@ internal sealed class GatewayIdentity : IDisposable
         }
 
         var key = configuredKeyPath is { Length: > 0 }
-            ? ReceiptSigningKey.FromPem(File.ReadAllText(configuredKeyPath))
+            ? ConfiguredKey(configuredKeyPath)
             : ReceiptSigningKey.LoadOrCreate(Path.Combine(dataDir, "receipt-signing-key.pem"));
         return new GatewayIdentity(dataDir, gatewayId, key, dirLock);
+    }
+
+    /// <summary>The key <c>OpenExec:ReceiptKeyPath</c> names, its problems said with its path.</summary>
+    private static ReceiptSigningKey ConfiguredKey(string path)
+    {
+        if (Directory.Exists(path))
+        {
+            throw new InvalidOperationException($"OpenExec:ReceiptKeyPath '{path}' is a directory: name the key's PEM file");
+        }
+        try
+        {
+            return ReceiptSigningKey.FromPem(File.ReadAllText(path));
+        }
+        catch (KeyFormatException ex)
+        {
+            throw new KeyFormatException($"OpenExec:ReceiptKeyPath '{path}': {ex.Message}", ex);
+        }
     }
 
     /// <summary>The ledger's SQLite database in the data dir: receipts, signing keys and (embedded store) claims.</summary>

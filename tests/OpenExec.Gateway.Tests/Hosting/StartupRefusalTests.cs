@@ -356,6 +356,26 @@ public sealed class StartupRefusalTests : IDisposable
     }
 
     [Fact]
+    public async Task A_receipt_key_path_that_is_a_directory_or_no_key_is_refused_naming_it_and_leaves_the_data_dir_free()
+    {
+        var dataDir = TempDir.Create();
+        _dirs.Add(dataDir);
+        var notAKey = Path.Combine(dataDir, "not-a-key.pem");
+        File.WriteAllText(notAKey, "hello");
+        var none = new Dictionary<string, string?>();
+        foreach (var (path, said) in new[] { (dataDir, $"OpenExec:ReceiptKeyPath '{dataDir}' is a directory: name the key's PEM file"), (notAKey, $"OpenExec:ReceiptKeyPath '{notAKey}': The receipt-signing key is not") })
+        {
+            Assert.Null(GatewayApp.Build(["--urls", "http://127.0.0.1:0", $"--OpenExec:DataDir={dataDir}", $"--OpenExec:ReceiptKeyPath={path}"], out var problems, none));
+            Assert.Contains(problems, p => p.Contains(said, StringComparison.Ordinal));
+        }
+
+        // The refusals released the data dir's lock: the same process starts on it.
+        var app = GatewayApp.Build(["--urls", "http://127.0.0.1:0", $"--OpenExec:DataDir={dataDir}"], out var again, none);
+        Assert.True(app is not null, string.Join("; ", again));
+        await app.DisposeAsync();
+    }
+
+    [Fact]
     public async Task A_new_data_dir_whose_first_start_ended_before_its_store_opened_starts_again()
     {
         // A first start killed (or a power cut) between writing the gateway id and opening the
