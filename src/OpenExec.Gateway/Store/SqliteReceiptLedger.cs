@@ -91,6 +91,7 @@ internal sealed class SqliteReceiptLedger : IDisposable
               n INTEGER NOT NULL);
             """);
         claims?.Open(_writer);
+        WarnIfTheKeyChanged(_writer, identity, log);
         Exec(_writer, "INSERT OR IGNORE INTO signing_keys(kid, x) VALUES($kid, $x)",
             ("$kid", identity.SigningKey.Kid), ("$x", Base64Url.Encode(identity.SigningKey.PublicKeyRaw)));
 
@@ -500,6 +501,31 @@ internal sealed class SqliteReceiptLedger : IDisposable
         cmd.Parameters.AddWithValue("$g", gateway);
         using var reader = cmd.ExecuteReader();
         return reader.Read() ? (reader.GetInt64(0), reader.GetString(1)) : (0, ReceiptBody.GenesisPrev);
+    }
+
+    /// <summary>
+    /// A start that signs with a key this ledger has not seen, while it holds receipts: a
+    /// rotation through OpenExec:ReceiptKeyPath, or a key file replaced or lost (a new one is
+    /// then generated). Earlier receipts stay verifiable (their keys stay listed); the operator
+    /// is told, since an unplanned key change is an incident: whoever holds a key signs receipts.
+    /// </summary>
+    private static void WarnIfTheKeyChanged(SqliteConnection conn, GatewayIdentity identity, ILogger log)
+    {
+        var known = new List<string>();
+        using (var command = conn.CreateCommand())
+        {
+            command.CommandText = "SELECT kid FROM signing_keys WHERE EXISTS (SELECT 1 FROM receipts WHERE gateway = $gateway) ORDER BY rowid";
+            command.Parameters.AddWithValue("$gateway", identity.GatewayId);
+            using var reader = command.ExecuteReader();
+            while (reader.Read())
+            {
+                known.Add(reader.GetString(0));
+            }
+        }
+        if (known.Count > 0 && !known.Contains(identity.SigningKey.Kid, StringComparer.Ordinal))
+        {
+            StoreLog.SigningKeyChanged(log, identity.GatewayId, identity.SigningKey.Kid, string.Join(", ", known));
+        }
     }
 
     private static void Exec(SqliteConnection conn, string sql, params (string Name, object Value)[] parameters)

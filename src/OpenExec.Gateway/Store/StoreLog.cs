@@ -21,6 +21,9 @@ internal static partial class StoreLog
     [LoggerMessage(13, LogLevel.Error, "A failed store write could not be rolled back")]
     public static partial void RollbackFailed(ILogger logger, Exception exception);
 
+    [LoggerMessage(15, LogLevel.Warning, "Receipt signing key changed: chain {GatewayId} is now signed with key {Kid}; its earlier receipts were signed with {Previous}, which stay listed and verifiable. If the key was not rotated on purpose (OpenExec:ReceiptKeyPath), find out why: the key file was replaced or lost, and whoever holds a key can sign receipts")]
+    public static partial void SigningKeyChanged(ILogger logger, string gatewayId, string kid, string previous);
+
     [LoggerMessage(3, LogLevel.Warning, "Redis could not record the outcome of {ExecId} now; the receipt copy will record it")]
     public static partial void OutcomeDeferred(ILogger logger, string execId, Exception exception);
 
