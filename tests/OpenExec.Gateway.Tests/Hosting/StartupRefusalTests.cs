@@ -273,10 +273,18 @@ public sealed class StartupRefusalTests : IDisposable
         }
     }
 
+    /// <summary>
+    /// A data dir with one of its chain's two halves removed: the id without its ledger would sign
+    /// the chain's seqs again under the same id (a fork) and run its used nonces again; the ledger
+    /// without its id would start a second chain in it, and every receipt signed before would stop
+    /// verifying (its key then listed under the new id). With Redis the ledger is in the data dir too.
+    /// </summary>
     [Theory]
-    [InlineData("")]
-    [InlineData("--ConnectionStrings:Redis=127.0.0.1:1")] // with Redis the ledger is in the data dir too
-    public async Task A_data_dir_with_its_gateway_id_but_no_ledger_is_refused(string redis)
+    [InlineData("", "openexec.db*")]
+    [InlineData("--ConnectionStrings:Redis=127.0.0.1:1", "openexec.db*")]
+    [InlineData("", "gateway-id")]
+    [InlineData("--ConnectionStrings:Redis=127.0.0.1:1", "gateway-id")]
+    public async Task A_data_dir_with_its_gateway_id_or_its_ledger_removed_is_refused(string redis, string removed)
     {
         var dataDir = TempDir.Create();
         _dirs.Add(dataDir);
@@ -286,39 +294,19 @@ public sealed class StartupRefusalTests : IDisposable
         Assert.True(first is not null, string.Join("; ", problems));
         first.Services.GetRequiredService<GatewayIdentity>();
         await first.DisposeAsync();
-        foreach (var file in Directory.GetFiles(dataDir, "openexec.db*"))
+        var (idPath, ledger) = (Path.Combine(dataDir, "gateway-id"), Path.Combine(dataDir, "openexec.db"));
+        Assert.True(new FileInfo(ledger).Length > 0 || File.Exists(ledger + "-wal"));
+        foreach (var file in Directory.GetFiles(dataDir, removed))
         {
             File.Delete(file);
         }
 
         Assert.Null(GatewayApp.Build(args, out problems, none));
         var problem = Assert.Single(problems);
-        Assert.Contains($"'{Path.Combine(dataDir, "gateway-id")}' names this data dir's receipt chain, but its ledger '{Path.Combine(dataDir, "openexec.db")}' is missing", problem, StringComparison.Ordinal);
-    }
-
-    [Theory]
-    [InlineData("")]
-    [InlineData("--ConnectionStrings:Redis=127.0.0.1:1")]
-    public async Task A_data_dir_with_its_ledger_but_no_gateway_id_is_refused(string redis)
-    {
-        // The reverse of the above: a new id would start a second chain in the same ledger, and
-        // every receipt signed before would stop verifying (its key then listed under the new id).
-        var dataDir = TempDir.Create();
-        _dirs.Add(dataDir);
-        string[] args = ["--urls", "http://127.0.0.1:0", $"--OpenExec:DataDir={dataDir}", .. redis.Length > 0 ? [redis] : Array.Empty<string>()];
-        var none = new Dictionary<string, string?>();
-        var first = GatewayApp.Build(args, out var problems, none);
-        Assert.True(first is not null, string.Join("; ", problems));
-        first.Services.GetRequiredService<GatewayIdentity>();
-        await first.DisposeAsync();
-        var ledger = Path.Combine(dataDir, "openexec.db");
-        Assert.True(new FileInfo(ledger).Length > 0 || File.Exists(ledger + "-wal"));
-        File.Delete(Path.Combine(dataDir, "gateway-id"));
-
-        Assert.Null(GatewayApp.Build(args, out problems, none));
-        var problem = Assert.Single(problems);
-        Assert.Contains($"the data dir's ledger '{ledger}' holds a receipt chain, but '{Path.Combine(dataDir, "gateway-id")}', which names that chain, is missing", problem, StringComparison.Ordinal);
-        Assert.False(File.Exists(Path.Combine(dataDir, "gateway-id")));
+        Assert.Contains(removed == "gateway-id"
+            ? $"the data dir's ledger '{ledger}' holds a receipt chain, but '{idPath}', which names that chain, is missing"
+            : $"'{idPath}' names this data dir's receipt chain, but its ledger '{ledger}' is missing", problem, StringComparison.Ordinal);
+        Assert.Equal(removed != "gateway-id", File.Exists(idPath));
     }
 
     [Fact]
