@@ -56,7 +56,12 @@ internal static class CommandLineArguments
                 if (i + 1 == args.Count)
                 {
                     // "--config" alone is refused by the configuration file's own check, with its own words.
-                    if (arg != "--config")
+                    if (arg.StartsWith('/'))
+                    {
+                        // A path given alone ("/etc/openexec.json") reads as a switch, not a file.
+                        problems.Add($"argument {i + 1} begins with '/', which the command line reads as a switch (/key value), and has no value, so it would be skipped: to give a configuration file, use --config FILE (or OPENEXEC_CONFIG=FILE)");
+                    }
+                    else if (arg != "--config")
                     {
                         problems.Add($"'{arg}' is the last argument and has no value, so it would be skipped: give {arg}=VALUE, or leave it out");
                     }
@@ -73,9 +78,10 @@ internal static class CommandLineArguments
             {
                 problems.Add($"{Describe(arg, i)} is a single-dash switch, which the gateway does not read: give settings as --key=value or --key value; --help shows how");
             }
-            else
+            else if (arg.IndexOf('=', StringComparison.Ordinal) <= 0)
             {
-                problems.Add($"{Describe(arg, i)} is neither a setting (--key=value) nor the value of a --key before it, so it would be skipped: give it as --key=value");
+                // key=value without a prefix is a setting to the command line; a word without '=' is not.
+                problems.Add($"{Describe(arg, i)} is neither a setting (--key=value, key=value) nor the value of a --key before it, so it would be skipped: give it as --key=value");
             }
         }
         return problems;
@@ -101,16 +107,19 @@ internal static class CommandLineArguments
         return equals > 1 && (slash < 0 || slash > equals);
     }
 
-    /// <summary>An argument as a problem names it: up to its '=' (what follows may be a secret), else by position unless it is a switch.</summary>
+    /// <summary>
+    /// An argument as a problem names it: a --key=value or /key=value setting up to its '=' (what
+    /// follows may be a secret), a --switch as it is, anything else only by its position: it may
+    /// be a value (a token that begins with '-', say).
+    /// </summary>
     private static string Describe(string arg, int index)
     {
+        var isSwitch = arg.StartsWith("--", StringComparison.Ordinal) || arg.StartsWith('/');
         var equals = arg.IndexOf('=', StringComparison.Ordinal);
-        if (equals >= 0)
+        if (isSwitch && equals >= 0)
         {
             return $"'{arg[..equals]}=…' (argument {index + 1})";
         }
-        return arg.StartsWith("--", StringComparison.Ordinal) || (arg.StartsWith('-') && arg.Length > 1 && !arg.AsSpan(1).ContainsAnyExceptInRange('a', 'z'))
-            ? $"'{arg}' (argument {index + 1})"
-            : $"argument {index + 1}";
+        return isSwitch ? $"'{arg}' (argument {index + 1})" : $"argument {index + 1}";
     }
 }
