@@ -71,7 +71,7 @@ internal sealed class ProxyConfigGuard(GatewaySettings settings, ActionCatalog c
         if (markedPassThrough != passThrough
             || (action is null ? !passThrough || declared is not null : declared != action.Name || !string.Equals(route.ClusterId, action.ClusterId, StringComparison.OrdinalIgnoreCase)))
         {
-            throw Refused($"ReverseProxy:Routes:{route.RouteId}: routes, their actions and their clusters are read at start-up ({(action is null ? passThrough ? "a pass-through" : "no such route" : $"action '{action.Name}' on cluster '{action.ClusterId}'")}); a reload cannot change them, restart the gateway");
+            throw Refused($"ReverseProxy:Routes:{route.RouteId}: routes, their actions, their clusters and which are pass-throughs ({RouteActions.PassThroughKey}) are read at start-up ({(action is null ? passThrough ? "a pass-through" : "no such route" : $"action '{action.Name}' on cluster '{action.ClusterId}'")}); a reload cannot change them, restart the gateway");
         }
         if (action is not null && !string.Equals(Metadata(route, RouteActions.ExecutePathKey), action.ExecutePath, StringComparison.Ordinal))
         {

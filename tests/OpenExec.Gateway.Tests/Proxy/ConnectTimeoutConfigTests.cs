@@ -240,7 +240,7 @@ public sealed class ConnectTimeoutConfigTests
         reloadable.Provider.Reload(("ReverseProxy:" + key, value.Length == 0 ? "(removed)" : value));
         await Until(() => Routes() != before || logs.Lines.Any(l => l.Contains("read at start-up", StringComparison.Ordinal)));
         Assert.Equal(before, Routes());
-        Assert.Contains(logs.Lines, l => l.Contains("a reload cannot change them", StringComparison.Ordinal));
+        Assert.Contains(logs.Lines, l => l.Contains("which are pass-throughs (OpenExec.PassThrough) are read at start-up", StringComparison.Ordinal) && l.Contains("a reload cannot change them", StringComparison.Ordinal));
     }
 
     [Fact]
