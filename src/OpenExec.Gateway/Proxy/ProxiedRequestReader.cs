@@ -33,7 +33,7 @@ internal static class ProxiedRequestReader
         {
             // The query goes out as System.Uri writes it: "%41" as "A", a broken "%zz" as "%25zz".
             return Fail(400, "invalid_query", UnencodedProblem("query", "query", rawQuery, query: true)
-                ?? "The query must be forwarded exactly as sent: no escapes of unreserved characters, no '%' that does not start an escape");
+                ?? "The query must be forwarded exactly as sent: no escapes of unreserved characters, no '%' that does not start an escape" + EscapeAdvice(rawQuery, query: true));
         }
         if (ProxiedRequestPayload.QueryKeyCollision(rawQuery) is { } collision)
         {
@@ -207,7 +207,7 @@ internal static class ProxiedRequestReader
             // ";" (a path parameter to many servers), "%FF" as "%25FF". The hash covers the raw
             // path, so a path that would not reach the backend byte for byte is refused.
             return UnencodedProblem("request path", "path", rawPath, query: false)
-                ?? "The request path must be forwarded exactly as sent: percent-encode only characters that must be encoded";
+                ?? "The request path must be forwarded exactly as sent: percent-encode only characters that must be encoded" + EscapeAdvice(rawPath, query: false);
         }
         return null;
     }
@@ -273,6 +273,37 @@ internal static class ProxiedRequestReader
         }
         var which = characters.Count == 1 ? "a character" : "characters";
         return $"The {what} has {which} the forwarder would send percent-encoded, so the backend would not get the approved {approved}: {ProxiedRequestPayload.EncodingAdvice(characters)}, both in the request and in the {approved} the approval covers";
+    }
+
+    /// <summary>
+    /// The escapes the forwarder would not send as written, named with what to write instead: one
+    /// of a character that needs none (sent decoded: in a path every such character, as Kestrel
+    /// decodes the path; in a query the unreserved ones, as System.Uri does), and a '%' that starts
+    /// no escape (sent as %25). Empty when there is none to name (a non-UTF-8 escape, say).
+    /// </summary>
+    private static string EscapeAdvice(string raw, bool query)
+    {
+        var named = new List<string>();
+        for (var i = 0; i < raw.Length && named.Count < 8; i++)
+        {
+            if (raw[i] != '%')
+            {
+                continue;
+            }
+            if (i + 2 >= raw.Length || !char.IsAsciiHexDigit(raw[i + 1]) || !char.IsAsciiHexDigit(raw[i + 2]))
+            {
+                named.Add("a '%' that starts no escape as %25");
+                continue;
+            }
+            var c = (char)Convert.ToByte(raw.Substring(i + 1, 2), 16);
+            var decoded = query ? char.IsAsciiLetterOrDigit(c) || c is '-' or '.' or '_' or '~' : c != '/' && ProxiedRequestPayload.PlainPathChars.Contains(c);
+            if (decoded)
+            {
+                named.Add($"'{raw.AsSpan(i, 3)}' as '{c}'");
+            }
+            i += 2;
+        }
+        return named.Count == 0 ? "" : $" (write {string.Join(", ", named.Distinct())}: that is how the forwarder sends {(named.Count == 1 ? "it" : "them")}, in the request and in what the approval covers)";
     }
 
     private static ReadResult Fail(int status, string code, string detail) => new(null, status, code, detail);

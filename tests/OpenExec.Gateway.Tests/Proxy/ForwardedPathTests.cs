@@ -53,7 +53,10 @@ public sealed class ForwardedPathTests
     [InlineData("/v1/a^b?q=1", "path_not_canonical", "percent-encode '^' as %5E,")]
     [InlineData("/v1/a?x=%41", "invalid_query", "no escapes of unreserved characters")]
     [InlineData("/v1/a?q=%zz", "invalid_query", "no '%' that does not start an escape")]
-    [InlineData("/v1/users/a%40b", "path_not_canonical", "percent-encode only characters that must be encoded")]
+    [InlineData("/v1/users/a%40b", "path_not_canonical", "percent-encode only characters that must be encoded (write '%40' as '@':")]
+    [InlineData("/v1/users/%7Euser", "path_not_canonical", "(write '%7E' as '~':")]
+    [InlineData("/v1/a?x=%41&y=%7e", "invalid_query", "(write '%41' as 'A', '%7e' as '~': that is how the forwarder sends them")]
+    [InlineData("/v1/a?q=100%", "invalid_query", "(write a '%' that starts no escape as %25:")]
     [InlineData("/v1/a?AMOUNT=1000000&amount=10", "invalid_query", "Query keys 'AMOUNT' and 'amount' differ only in case")]
     public async Task A_target_left_unencoded_or_escaped_without_need_is_refused_saying_what_to_send(string target, string code, string detail)
     {
