@@ -88,7 +88,7 @@ internal sealed class GatewayIdentity : IDisposable
             // start a second chain in the same ledger, and the earlier receipts, whose keys the
             // ledger then lists under the new id, would no longer verify.
             throw new InvalidOperationException(
-                $"the data dir's ledger '{ledgerPath}' holds a receipt chain, but '{idPath}', which names that chain, is missing: starting would begin another chain in the same ledger under a new gateway id, and the receipts already signed would no longer verify. " +
+                $"the data dir's ledger '{ledgerPath}' was opened under a gateway id, but '{idPath}', which names its chain, is missing: starting would begin another chain in the same ledger under a new gateway id, and any receipts already signed would no longer verify. " +
                 $"Restore '{idPath}' from a backup of the data dir (its one line is the id the receipts name: sqlite3 '{ledgerPath}' \"SELECT DISTINCT gateway FROM receipts\"); or, to start a new chain, move the whole data dir aside, knowing that nonces used before would run again");
         }
         else

@@ -304,7 +304,7 @@ public sealed class StartupRefusalTests : IDisposable
         Assert.Null(GatewayApp.Build(args, out problems, none));
         var problem = Assert.Single(problems);
         Assert.Contains(removed == "gateway-id"
-            ? $"the data dir's ledger '{ledger}' holds a receipt chain, but '{idPath}', which names that chain, is missing"
+            ? $"the data dir's ledger '{ledger}' was opened under a gateway id, but '{idPath}', which names its chain, is missing"
             : $"'{idPath}' names this data dir's receipt chain, but its ledger '{ledger}' is missing", problem, StringComparison.Ordinal);
         Assert.Equal(removed != "gateway-id", File.Exists(idPath));
     }
