@@ -205,6 +205,10 @@ internal static class GatewayHostingExtensions
             kestrel.AddServerHeader = false;
             kestrel.Limits.MaxRequestBodySize = options.MaxRequestBodyBytes;
             clientLimits.ApplyTo(kestrel.Limits);
+            if (configuration["Kestrel:Limits:MaxConcurrentConnections"] is null)
+            {
+                kestrel.Limits.MaxConcurrentConnections = ConnectionLimit.Default();
+            }
         });
         services.AddSingleton(TimeProvider.System);
         services.AddSingleton<GatewayClock>();

@@ -81,9 +81,9 @@ public sealed partial class GatewayProcess : IAsyncDisposable, IDisposable
     /// <paramref name="args"/> are more command-line arguments (<c>--OpenExec:Mode=demo</c>,
     /// <c>--config FILE</c>); <paramref name="environment"/> more variables (null value = unset).
     /// </summary>
-    public static async Task<GatewayProcess> StartAsync(string dataDir, IEnumerable<string>? args = null, IDictionary<string, string?>? environment = null)
+    public static async Task<GatewayProcess> StartAsync(string dataDir, IEnumerable<string>? args = null, IDictionary<string, string?>? environment = null, int? maxOpenFiles = null)
     {
-        var gateway = Launch(dataDir, args, environment);
+        var gateway = Launch(dataDir, args, environment, maxOpenFiles);
         var exited = gateway._process.WaitForExitAsync();
         var first = await Task.WhenAny(gateway._listening.Task, exited, Task.Delay(StartTimeout)).ConfigureAwait(false);
         if (first == gateway._listening.Task)
@@ -190,10 +190,11 @@ public sealed partial class GatewayProcess : IAsyncDisposable, IDisposable
         return ValueTask.CompletedTask;
     }
 
-    private static GatewayProcess Launch(string dataDir, IEnumerable<string>? args, IDictionary<string, string?>? environment)
+    /// <param name="maxOpenFiles">When set, the process runs under this file-descriptor limit (util-linux <c>prlimit</c>).</param>
+    private static GatewayProcess Launch(string dataDir, IEnumerable<string>? args, IDictionary<string, string?>? environment, int? maxOpenFiles = null)
     {
         var dll = GatewayDll.Value;
-        var info = new ProcessStartInfo(DotnetHost())
+        var info = new ProcessStartInfo(maxOpenFiles is null ? DotnetHost() : "prlimit")
         {
             // The content root (appsettings.json) is the gateway's own output folder.
             WorkingDirectory = Path.GetDirectoryName(dll)!,
@@ -204,6 +205,11 @@ public sealed partial class GatewayProcess : IAsyncDisposable, IDisposable
             StandardOutputEncoding = Encoding.UTF8,
             StandardErrorEncoding = Encoding.UTF8,
         };
+        if (maxOpenFiles is { } files)
+        {
+            info.ArgumentList.Add($"--nofile={files}:{files}");
+            info.ArgumentList.Add(DotnetHost());
+        }
         info.ArgumentList.Add(dll);
         info.ArgumentList.Add("--urls");
         info.ArgumentList.Add("http://127.0.0.1:0");
