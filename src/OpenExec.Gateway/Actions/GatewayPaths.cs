@@ -16,6 +16,10 @@ internal static partial class GatewayPaths
         "/receipts", "/receipts/head", "/receipts/gateways", "/receipts/verify", "/.well-known/openexec-keys",
     };
 
+    /// <summary>The auditor's endpoints (<c>/receipts…</c>, <c>/.well-known/openexec-keys</c>), which read receipts and keys and execute nothing.</summary>
+    public static bool ReadsEvidence(PathString path)
+        => path.StartsWithSegments("/receipts", StringComparison.OrdinalIgnoreCase) || path.StartsWithSegments("/.well-known", StringComparison.OrdinalIgnoreCase);
+
     public static bool IsOwn(string? routePath)
         => routePath is not null
             && (Own.Contains(routePath.Trim().TrimEnd('/')) || ReceiptById().IsMatch(routePath.Trim().TrimEnd('/')));

@@ -270,7 +270,7 @@ internal static class GatewayHostingExtensions
         // the data dir, and a warning that it was stored unencrypted. Its keys live in the data
         // dir (owner-only; a cluster's affinity cookies then outlive a restart), made only when a
         // route uses session affinity.
-        services.AddDataProtection().PersistKeysToFileSystem(new DirectoryInfo(Path.Combine(identity.DataDir, "data-protection-keys")));
+        services.AddDataProtection().PersistKeysToFileSystem(new DirectoryInfo(Path.Combine(identity.DataDir, GatewayIdentity.DataProtectionKeysDir)));
         foreach (var keyRingAtStart in services.Where(d => d.ServiceType == typeof(IHostedService) && d.ImplementationType?.FullName == "Microsoft.AspNetCore.DataProtection.Internal.DataProtectionHostedService").ToList())
         {
             services.Remove(keyRingAtStart);

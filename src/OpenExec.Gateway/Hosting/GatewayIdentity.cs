@@ -38,7 +38,7 @@ internal sealed class GatewayIdentity : IDisposable
         FileStream dirLock;
         try
         {
-            dirLock = new FileStream(Path.Combine(dataDir, "gateway.lock"), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+            dirLock = new FileStream(Path.Combine(dataDir, LockFile), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
         }
         catch (IOException ex)
         {
@@ -59,7 +59,7 @@ internal sealed class GatewayIdentity : IDisposable
 
     private static GatewayIdentity OpenLocked(string dataDir, string? configuredKeyPath, FileStream dirLock)
     {
-        var idPath = Path.Combine(dataDir, "gateway-id");
+        var idPath = Path.Combine(dataDir, IdFile);
         var ledgerPath = Path.Combine(dataDir, LedgerFile);
         if (File.Exists(idPath) && !File.Exists(ledgerPath))
         {
@@ -108,7 +108,7 @@ internal sealed class GatewayIdentity : IDisposable
 
         var key = configuredKeyPath is { Length: > 0 }
             ? ConfiguredKey(configuredKeyPath)
-            : ReceiptSigningKey.LoadOrCreate(Path.Combine(dataDir, "receipt-signing-key.pem"));
+            : ReceiptSigningKey.LoadOrCreate(Path.Combine(dataDir, SigningKeyFile));
         return new GatewayIdentity(dataDir, gatewayId, key, dirLock);
     }
 
@@ -131,6 +131,18 @@ internal sealed class GatewayIdentity : IDisposable
 
     /// <summary>The ledger's SQLite database in the data dir: receipts, signing keys and (embedded store) claims.</summary>
     public const string LedgerFile = "openexec.db";
+
+    /// <summary>The data dir's lock, held for the life of the process.</summary>
+    private const string LockFile = "gateway.lock";
+
+    /// <summary>The file that names the data dir's receipt chain.</summary>
+    private const string IdFile = "gateway-id";
+
+    /// <summary>The generated receipt-signing key (when OpenExec:ReceiptKeyPath names none).</summary>
+    private const string SigningKeyFile = "receipt-signing-key.pem";
+
+    /// <summary>Where the data protection keys for YARP's session-affinity cookies are kept.</summary>
+    public const string DataProtectionKeysDir = "data-protection-keys";
 
     /// <summary>The file that says this data dir's claims live in Redis.</summary>
     public const string RedisStoreMarker = "store-redis";
@@ -162,9 +174,8 @@ internal sealed class GatewayIdentity : IDisposable
 
     public void Dispose() => _lock.Dispose();
 
-    /// <summary>What the gateway keeps in its data dir (and what a file system's root holds).</summary>
-    private static readonly string[] OwnEntries =
-        ["gateway.lock", "gateway-id", LedgerFile, LedgerFile + "-wal", LedgerFile + "-shm", LedgerFile + "-journal", "receipt-signing-key.pem", RedisStoreMarker, "data-protection-keys", "lost+found"];
+    /// <summary>What the gateway keeps in its data dir besides the ledger's files (and what a file system's root holds).</summary>
+    private static readonly string[] OwnEntries = [LockFile, IdFile, SigningKeyFile, RedisStoreMarker, DataProtectionKeysDir, "lost+found"];
 
     /// <summary>
     /// The data dir is the gateway's alone: set to owner-only (0700). A directory that others may

@@ -37,7 +37,7 @@ internal sealed partial class GatewayErrorMiddleware(RequestDelegate next, ILogg
             {
                 return;
             }
-            await Problem.WriteAsync(context, 503, "store_unavailable", ReadsEvidence(context.Request.Path)
+            await Problem.WriteAsync(context, 503, "store_unavailable", Actions.GatewayPaths.ReadsEvidence(context.Request.Path)
                 ? "The store is unavailable: receipts and keys cannot be read now. Retry later."
                 : "The store is unavailable; nothing was executed. Retry later.").ConfigureAwait(false);
             return;
@@ -131,10 +131,6 @@ internal sealed partial class GatewayErrorMiddleware(RequestDelegate next, ILogg
 
     [LoggerMessage(2, LogLevel.Error, "Unhandled error")]
     private static partial void LogUnhandled(ILogger logger, Exception exception);
-
-    /// <summary>The auditor's endpoints, which read receipts and keys and execute nothing.</summary>
-    private static bool ReadsEvidence(PathString path)
-        => path.StartsWithSegments("/receipts", StringComparison.OrdinalIgnoreCase) || path.StartsWithSegments("/.well-known", StringComparison.OrdinalIgnoreCase);
 }
 
 /// <summary>Endpoint metadata: the request is not counted against <c>OpenExec:MaxConcurrentRequests</c>.</summary>
