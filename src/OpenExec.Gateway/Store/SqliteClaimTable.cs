@@ -55,6 +55,7 @@ internal sealed class SqliteClaimTable
             """);
         MoveEarlierLayout(writer);
         AddTraceColumn(writer);
+        GuardAgainstEarlierBuilds(writer);
 
         using var cmd = writer.CreateCommand();
         cmd.CommandText = "SELECT id, nonce_sha256, approval_identity FROM claim_log";
@@ -255,6 +256,19 @@ internal sealed class SqliteClaimTable
             COMMIT;
             """);
     }
+
+    /// <summary>
+    /// Builds of the earlier layout (see <see cref="MoveEarlierLayout"/>) create a <c>claims</c>
+    /// table when there is none, and a gateway rolled back to one after an upgrade would find it
+    /// empty and take every nonce ever used for free: requests already run would run again. A view
+    /// of that name over <c>claim_log</c> stands in its place: such a build finds no table to
+    /// create, sees the used nonces when it looks one up (replay refused), and cannot write a
+    /// claim into a view, so it executes nothing. This layout never reads or writes it.
+    /// </summary>
+    private static void GuardAgainstEarlierBuilds(SqliteConnection writer) => Exec(writer, """
+        CREATE VIEW IF NOT EXISTS claims AS
+          SELECT nonce_sha256, request_sha256, approval_identity, exec_id, action, tenant, done, decision, receipt, created_ms, lease_until_ms FROM claim_log;
+        """);
 
     /// <summary>
     /// The request's trace, so that a claim's outcome_unknown receipt written after a crash

@@ -96,6 +96,50 @@ public sealed class SqliteClaimIndexTests : StoreTestBase
         Assert.Equal(NonceStatus.InProgress, (await store.LookupAsync(running.NonceSha256, default)).Status);
         Assert.Equal(ClaimStatus.ApprovalReused, (await store.ClaimAsync(Claim(Hex64(), approval: done.ApprovalIdentity), default)).Status);
         Assert.Equal(ClaimStatus.NonceTaken, (await store.ClaimAsync(done with { ExecId = NewExecId() }, default)).Status);
+        AssertEarlierBuildSeesAndClaimsNothing(identity, done);
+    }
+
+    [Fact]
+    public async Task A_build_of_the_earlier_layout_rolled_back_to_sees_every_used_nonce_and_can_claim_none()
+    {
+        // A rollback after an upgrade: a build of the earlier layout created an empty claims table
+        // beside claim_log and took every used nonce for free (requests already run ran again).
+        var (store, identity) = Open();
+        var used = Claim(Hex64(), approval: Hex64());
+        Assert.Equal(ClaimStatus.Claimed, (await store.ClaimAndRecordAsync(used, Draft(used.ExecId, used.NonceSha256, "executed"), default)).Claim.Status);
+
+        AssertEarlierBuildSeesAndClaimsNothing(identity, used);
+
+        // This layout goes on as before, with the earlier build's approvals table beside it.
+        Assert.Equal(NonceStatus.Done, (await store.LookupAsync(used.NonceSha256, default)).Status);
+        Assert.Equal(ClaimStatus.Claimed, (await store.ClaimAsync(Claim(Hex64(), approval: Hex64()), default)).Status);
+    }
+
+    /// <summary>The statements a build of the earlier layout runs: its schema, a look-up and a claim.</summary>
+    private static void AssertEarlierBuildSeesAndClaimsNothing(GatewayIdentity identity, ClaimRequest used)
+    {
+        using var conn = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = Path.Combine(identity.DataDir, "openexec.db"), Pooling = false }.ToString());
+        conn.Open();
+        using (var schema = conn.CreateCommand())
+        {
+            schema.CommandText = """
+                CREATE TABLE IF NOT EXISTS claims(nonce_sha256 TEXT PRIMARY KEY, request_sha256 TEXT NOT NULL, approval_identity TEXT, exec_id TEXT NOT NULL,
+                  action TEXT NOT NULL, tenant TEXT NOT NULL, done INTEGER NOT NULL, decision TEXT, receipt TEXT, created_ms INTEGER NOT NULL, lease_until_ms INTEGER NOT NULL);
+                CREATE TABLE IF NOT EXISTS approvals(identity TEXT PRIMARY KEY, nonce_sha256 TEXT NOT NULL, created_ms INTEGER NOT NULL);
+                """;
+            schema.ExecuteNonQuery();
+        }
+        using (var lookup = conn.CreateCommand())
+        {
+            lookup.CommandText = "SELECT exec_id FROM claims WHERE nonce_sha256 = $n";
+            lookup.Parameters.AddWithValue("$n", used.NonceSha256);
+            Assert.Equal(used.ExecId, lookup.ExecuteScalar());
+        }
+        using var claim = conn.CreateCommand();
+        claim.CommandText = "INSERT INTO claims(nonce_sha256, request_sha256, approval_identity, exec_id, action, tenant, done, decision, receipt, created_ms, lease_until_ms) VALUES($n, $r, NULL, 'ex', 'echo', 'default', 0, NULL, NULL, 1, 2)";
+        claim.Parameters.AddWithValue("$n", Hex64());
+        claim.Parameters.AddWithValue("$r", Hex64());
+        Assert.Throws<SqliteException>(() => claim.ExecuteNonQuery());
     }
 
     [Fact]
