@@ -24,8 +24,23 @@ internal sealed class SqliteExecutionStore : IExecutionStore, IDisposable
         if (settings.Options.NonceRetention is { } retention)
         {
             var every = TimeSpan.FromTicks(Math.Clamp(retention.Ticks / 10, TimeSpan.FromSeconds(1).Ticks, TimeSpan.FromHours(1).Ticks));
-            _pruning = time.CreateTimer(_ => _ = PruneAsync(time.GetUtcNow() - retention), null, TimeSpan.Zero, every);
+            var (startedAt, started) = (time.GetUtcNow(), time.GetTimestamp());
+            _pruning = time.CreateTimer(_ => _ = PruneAsync(RetentionNow(time, startedAt, started) - retention), null, TimeSpan.Zero, every);
         }
+    }
+
+    /// <summary>
+    /// The time retention is measured against: the wall clock, but never ahead of the wall clock
+    /// at start plus the time the monotonic clock has counted since. A wall clock stepped forward
+    /// (and later back, by NTP or by hand) would otherwise make claims look older than they are and
+    /// forget nonces whose approvals are still valid: one approval could run twice. A clock stepped
+    /// back keeps them longer, which is safe. A clock already ahead at start is not caught.
+    /// </summary>
+    internal static DateTimeOffset RetentionNow(TimeProvider time, DateTimeOffset startedAt, long started)
+    {
+        var wall = time.GetUtcNow();
+        var counted = startedAt + time.GetElapsedTime(started);
+        return wall < counted ? wall : counted;
     }
 
     /// <summary>

@@ -52,6 +52,43 @@ public sealed class SqliteRetentionTests
         Assert.Equal(HttpStatusCode.Conflict, await ExecuteAsync(gateway, "young"));
     }
 
+    /// <summary>A clock whose wall time can be stepped while its monotonic count goes on as before.</summary>
+    private sealed class SteppedClock(DateTimeOffset start) : FakeTimeProvider(start)
+    {
+        public TimeSpan Step { get; set; }
+
+        public override DateTimeOffset GetUtcNow() => base.GetUtcNow() + Step;
+
+        public override long TimestampFrequency => TimeSpan.TicksPerSecond;
+
+        public override long GetTimestamp() => base.GetUtcNow().UtcTicks;
+    }
+
+    [Fact]
+    public async Task A_wall_clock_stepped_forward_and_back_does_not_forget_a_nonce_early()
+    {
+        var time = new SteppedClock(DateTimeOffset.UtcNow);
+        await using var gateway = await StartWithRetentionAsync(time);
+        Assert.Equal(HttpStatusCode.OK, await ExecuteAsync(gateway, "stepped"));
+
+        // Twelve minutes later by the monotonic count; the wall clock stepped 50 minutes ahead
+        // meanwhile reads 62 minutes, past the hour's retention, when the timer ticks (every 6).
+        time.Step = TimeSpan.FromMinutes(50);
+        time.Advance(TimeSpan.FromMinutes(6));
+        time.Advance(TimeSpan.FromMinutes(6));
+        await Task.Delay(300);
+        time.Step = TimeSpan.Zero;
+        for (var i = 0; i < 5; i++)
+        {
+            await Task.Delay(50);
+            Assert.Equal(HttpStatusCode.Conflict, await ExecuteAsync(gateway, "stepped"));
+        }
+
+        // Once the hour has passed on both clocks, it is forgotten as configured.
+        time.Advance(TimeSpan.FromMinutes(54));
+        Assert.Equal(HttpStatusCode.OK, await RunAgainAsync(gateway, "stepped"));
+    }
+
     [Fact]
     public async Task A_retention_tick_that_comes_while_a_prune_runs_is_not_lost()
     {
