@@ -170,6 +170,13 @@ internal sealed class GatewayIdentity : IDisposable
                 $"this data dir was last run with the Redis store, and ConnectionStrings:Redis (OPENEXEC_REDIS) is not set: the nonces it used are kept in Redis, and the embedded store would take them for free. " +
                 $"Set the Redis connection again. To move back to the embedded store on purpose, wait until OpenExec:NonceRetention has passed since the last request under Redis, then delete '{marker}'");
         }
+        if (Store.SqliteClaimTable.ReceiptsWithoutClaimTable(Path.Combine(DataDir, LedgerFile)))
+        {
+            // Run with Redis by a version from before the marker: its ledger has receipts and never a claim table.
+            throw new InvalidOperationException(
+                "this data dir was run with the Redis store by an earlier version (its ledger holds receipts and no claims), and ConnectionStrings:Redis (OPENEXEC_REDIS) is not set: the nonces it used are kept in Redis, and the embedded store would take them for free. " +
+                $"Set the Redis connection again (the data dir is then marked '{RedisStoreMarker}'). To move to the embedded store on purpose, start it once with Redis, then follow what this refusal says without it");
+        }
     }
 
     public void Dispose() => _lock.Dispose();

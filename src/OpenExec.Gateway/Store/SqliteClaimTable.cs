@@ -258,6 +258,44 @@ internal sealed class SqliteClaimTable
     }
 
     /// <summary>
+    /// True when the ledger at <paramref name="path"/> holds receipts and has never had a claim
+    /// table: versions before 2026-11-26 09:00 UTC made none when run with the Redis store (their
+    /// claims were in Redis alone), and the embedded store always makes one. Such a data dir was
+    /// run with Redis before the <c>store-redis</c> marker existed. False when unreadable: the
+    /// store's own open names that.
+    /// </summary>
+    internal static bool ReceiptsWithoutClaimTable(string path)
+    {
+        if (!File.Exists(path))
+        {
+            return false;
+        }
+        try
+        {
+            using var conn = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Mode = SqliteOpenMode.ReadOnly, Pooling = false }.ToString());
+            conn.Open();
+            using var cmd = conn.CreateCommand();
+            cmd.CommandText = """
+                SELECT (SELECT count(*) FROM sqlite_master WHERE name IN ('claim_log', 'claims')),
+                       (SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'receipts')
+                """;
+            using (var reader = cmd.ExecuteReader())
+            {
+                if (!reader.Read() || reader.GetInt64(0) > 0 || reader.GetInt64(1) == 0)
+                {
+                    return false;
+                }
+            }
+            cmd.CommandText = "SELECT EXISTS(SELECT 1 FROM receipts)";
+            return (long)cmd.ExecuteScalar()! == 1;
+        }
+        catch (SqliteException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>
     /// Builds of the earlier layout (see <see cref="MoveEarlierLayout"/>) create a <c>claims</c>
     /// table when there is none, and a gateway rolled back to one after an upgrade would find it
     /// empty and take every nonce ever used for free: requests already run would run again. A view

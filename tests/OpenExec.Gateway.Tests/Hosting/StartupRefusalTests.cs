@@ -273,6 +273,34 @@ public sealed class StartupRefusalTests : IDisposable
         }
     }
 
+    [Fact]
+    public void A_data_dir_run_with_redis_before_the_marker_existed_is_refused_without_redis()
+    {
+        // Versions before the marker, run with Redis, made a ledger of receipts and no claim table
+        // at all (their claims were in Redis alone); started without OPENEXEC_REDIS, the embedded
+        // store took every nonce they had used for free.
+        var dataDir = TempDir.Create();
+        _dirs.Add(dataDir);
+        using (GatewayIdentity.Open(dataDir, null))
+        {
+        }
+        using (var conn = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={Path.Combine(dataDir, GatewayIdentity.LedgerFile)};Pooling=False"))
+        {
+            conn.Open();
+            using var cmd = conn.CreateCommand();
+            cmd.CommandText = """
+                CREATE TABLE receipts(gateway TEXT NOT NULL, seq INTEGER NOT NULL, exec_id TEXT NOT NULL, hash TEXT NOT NULL, document TEXT NOT NULL, PRIMARY KEY(gateway, seq));
+                CREATE TABLE signing_keys(kid TEXT PRIMARY KEY, public_key TEXT NOT NULL);
+                INSERT INTO receipts VALUES('gw', 1, 'ex', 'h', '{}');
+                """;
+            cmd.ExecuteNonQuery();
+        }
+        string[] args = ["--urls", "http://127.0.0.1:0", $"--OpenExec:DataDir={dataDir}"];
+
+        Assert.Null(GatewayApp.Build(args, out var problems, new Dictionary<string, string?>()));
+        Assert.Contains(problems, p => p.Contains("run with the Redis store by an earlier version", StringComparison.Ordinal) && p.Contains("OPENEXEC_REDIS", StringComparison.Ordinal));
+    }
+
     /// <summary>
     /// A data dir with one of its chain's two halves removed: the id without its ledger would sign
     /// the chain's seqs again under the same id (a fork) and run its used nonces again; the ledger
