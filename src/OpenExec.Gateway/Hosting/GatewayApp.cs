@@ -112,7 +112,7 @@ internal static class GatewayApp
         errors.WriteLine("OpenExec Gateway refused to start: the embedded store cannot be read");
         errors.WriteLine($"  - {reason}");
         errors.WriteLine(sqlite.SqliteErrorCode is 11 or 26 // SQLITE_CORRUPT, SQLITE_NOTADB
-            ? "  - nothing was served: the file is damaged; restore the data dir from its latest backup (its used nonces and receipts are in it); or move the whole data dir aside (not only the database: its gateway-id would continue the chain from seq 1, a fork) to start a new chain under a new gateway id, and nonces used before run again"
+            ? "  - nothing was served: the file is damaged; restore the data dir from its latest backup (nonces used after it was taken run again: README, \"A restored backup\"); or move the whole data dir aside (not only the database: its gateway-id would continue the chain from seq 1, a fork) to start a new chain under a new gateway id, and nonces used before run again"
             : "  - nothing was served: free disk space, fix the data dir's permissions or end the process holding the database, then start again (the data dir itself is kept as it is)");
         return 2;
     }

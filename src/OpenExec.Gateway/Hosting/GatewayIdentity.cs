@@ -69,7 +69,7 @@ internal sealed class GatewayIdentity : IDisposable
             // is no such sign: an operator may place one in a new data dir, and a new id is a new chain.)
             throw new InvalidOperationException(
                 $"'{idPath}' names this data dir's receipt chain, but its ledger '{ledgerPath}' is missing: the chain's receipts and used nonces were removed, and starting would sign its seqs again under the same gateway id (a fork of the chain). " +
-                "Restore the data dir from its latest backup; or, to start a new chain under a new gateway id, move the whole data dir aside (gateway-id and receipt-signing-key.pem too), knowing that nonces used before would run again");
+                "Restore the data dir from its latest backup (nonces used after it was taken run again: README, \"A restored backup\"); or, to start a new chain under a new gateway id, move the whole data dir aside (gateway-id and receipt-signing-key.pem too), knowing that nonces used before would run again");
         }
         string gatewayId;
         if (File.Exists(idPath))
