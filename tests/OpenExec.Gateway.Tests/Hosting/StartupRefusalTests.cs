@@ -524,6 +524,21 @@ public sealed class StartupRefusalTests : IDisposable
         }
     }
 
+    [Theory]
+    [InlineData("OpenExec:MaxApprovalLifetime", "24")] // meant as hours, read as 24 days
+    [InlineData("OpenExec:NonceRetention", "30")]
+    [InlineData("OpenExec:BackendTimeout", " 5 ")]
+    [InlineData("OpenExec:ClockSkew", "0")]
+    public void A_time_span_given_as_a_bare_number_is_refused_naming_the_unit_it_would_get(string setting, string value)
+    {
+        var problems = Refused([$"--{setting}={value}"]);
+        var number = value.Trim();
+        Assert.Contains(problems, p => p.StartsWith($"{setting} is '{number}', a bare number, which would be read as {number} days", StringComparison.Ordinal));
+
+        // Written out, the same settings are not refused for their form.
+        Assert.DoesNotContain(Refused([$"--{setting}=01:00:00", "--OpenExec:Mode=nonsense"]), p => p.Contains("bare number", StringComparison.Ordinal));
+    }
+
     [Fact]
     public void A_backend_timeout_of_zero_is_refused_saying_it_must_be_above_zero()
     {
