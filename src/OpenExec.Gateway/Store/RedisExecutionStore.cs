@@ -344,13 +344,18 @@ internal sealed class RedisExecutionStore : IExecutionStore, IDisposable
                 request.TraceId ?? "",
             ]).ConfigureAwait(false);
         }
-        catch (StoreUnavailableException)
+        catch (StoreUnavailableException ex)
         {
             // The caller answers 503, nothing consumed, and nothing runs under this exec id. But a
             // claim that timed out may still be applied once Redis catches up, before or after
             // this: free whatever it holds, and refuse it if it comes later, as soon as Redis
-            // answers (only this exec id's claim is ever freed).
-            _ = AbandonAsync(nonceKey, approvalKey, request);
+            // answers (only this exec id's claim is ever freed). A claim the client never wrote
+            // (no connection: the fail-fast refusal of every request during an outage) has
+            // nothing to undo.
+            if (!NeverSent(ex))
+            {
+                Abandon(nonceKey, approvalKey, request);
+            }
             throw;
         }
         var fields = (RedisResult[])result!;
@@ -387,18 +392,82 @@ internal sealed class RedisExecutionStore : IExecutionStore, IDisposable
     /// <summary>How long an abandoned exec id stays marked: far beyond the moment a late claim is read off its connection.</summary>
     internal static readonly TimeSpan AbandonedMark = TimeSpan.FromHours(1);
 
+    /// <summary>Abandoned claims waiting for Redis at most; past it, one is not marked (see <see cref="Abandon"/>).</summary>
+    internal const int AbandonsKept = 10_000;
+
+    /// <summary>Claims given up on (timed out, maybe applied later), by exec id, until Redis has them marked.</summary>
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, (RedisKey Nonce, RedisKey Approval, bool WithApproval)> _abandons = new(StringComparer.Ordinal);
+
+    private int _abandoning;
+    private int _abandonsDropped;
+
+    /// <summary>Abandoned claims not yet marked in Redis.</summary>
+    internal int PendingAbandons => _abandons.Count;
+
+    /// <summary>True when the failure proves the command was never written to Redis (no connection to write it on).</summary>
+    internal static bool NeverSent(Exception ex)
+    {
+        for (var e = ex; e is not null; e = e.InnerException)
+        {
+            if (e is RedisConnectionException { CommandStatus: CommandStatus.WaitingToBeSent })
+            {
+                return true;
+            }
+        }
+        return false;
+    }
+
     /// <summary>
-    /// Frees an abandoned claim and marks its exec id (<see cref="RedisScripts.Abandon"/>),
-    /// retrying with backoff until Redis answers, however long that takes: a claim applied once
-    /// Redis resumes, after its lease, would otherwise stay held and read as outcome_unknown for
-    /// an attempt the agent was told never ran.
+    /// Frees an abandoned claim and marks its exec id (<see cref="RedisScripts.Abandon"/>) once
+    /// Redis answers, however long that takes: a claim applied once Redis resumes, after its
+    /// lease, would otherwise stay held and read as outcome_unknown for an attempt the agent was
+    /// told never ran. One worker marks them all, retrying with backoff, and at most
+    /// <see cref="AbandonsKept"/> wait: a long outage must not grow memory and retries without
+    /// bound. One that does not fit is left as it is: if Redis applies it after all, it reads
+    /// as outcome_unknown after its lease (the nonce spent; never free, never run twice).
     /// </summary>
-    private Task AbandonAsync(RedisKey nonceKey, RedisKey approvalKey, ClaimRequest request)
-        => RetryBackoff.RunAsync(
-            () => Database.ScriptEvaluateAsync(RedisScripts.Abandon, [nonceKey, approvalKey, RedisScripts.Abandoned(request.ExecId)],
-                [request.ExecId, request.ApprovalIdentity is null ? "0" : "1", (long)AbandonedMark.TotalMilliseconds]),
-            IsUnavailable,
-            () => Volatile.Read(ref _disposed) == 0);
+    private void Abandon(RedisKey nonceKey, RedisKey approvalKey, ClaimRequest request)
+    {
+        if (_abandons.Count >= AbandonsKept)
+        {
+            if (Interlocked.Increment(ref _abandonsDropped) == 1)
+            {
+                StoreLog.AbandonsDropped(_log, AbandonsKept);
+            }
+            return;
+        }
+        _abandons.TryAdd(request.ExecId, (nonceKey, approvalKey, request.ApprovalIdentity is not null));
+        if (Interlocked.Exchange(ref _abandoning, 1) == 0)
+        {
+            _ = MarkAbandonedAsync();
+        }
+    }
+
+    private async Task MarkAbandonedAsync()
+    {
+        while (true)
+        {
+            foreach (var (execId, claim) in _abandons)
+            {
+                await RetryBackoff.RunAsync(
+                    () => Database.ScriptEvaluateAsync(RedisScripts.Abandon, [claim.Nonce, claim.Approval, RedisScripts.Abandoned(execId)],
+                        [execId, claim.WithApproval ? "1" : "0", (long)AbandonedMark.TotalMilliseconds]),
+                    IsUnavailable,
+                    () => Volatile.Read(ref _disposed) == 0).ConfigureAwait(false);
+                if (Volatile.Read(ref _disposed) != 0)
+                {
+                    return;
+                }
+                _abandons.TryRemove(execId, out _);
+            }
+            Interlocked.Exchange(ref _abandoning, 0);
+            // One added between the last pass and the release is this worker's, unless another took it.
+            if (_abandons.IsEmpty || Interlocked.Exchange(ref _abandoning, 1) != 0)
+            {
+                return;
+            }
+        }
+    }
 
     /// <summary>
     /// The receipt is durable in the local ledger before this returns; the claim's outcome is

@@ -47,4 +47,7 @@ internal static partial class StoreLog
 
     [LoggerMessage(10, LogLevel.Warning, "The sweep of claims whose lease has passed failed; it runs again in {Seconds} s")]
     public static partial void SweepFailed(ILogger logger, int seconds, Exception exception);
+
+    [LoggerMessage(16, LogLevel.Warning, "{Kept} claims given up on wait for Redis to mark them abandoned; more are not marked: one Redis applies after all reads as outcome_unknown after its lease (its nonce spent), not free")]
+    public static partial void AbandonsDropped(ILogger logger, int kept);
 }

@@ -824,6 +824,63 @@ public sealed class RedisExecutionStoreTests : StoreTestBase
         TempDir.Delete(dir);
     }
 
+    [Fact]
+    public async Task Claims_refused_while_redis_is_unreachable_leave_nothing_to_undo_and_no_marks_behind()
+    {
+        // Every refusal during an outage started its own retry loop, kept until Redis came back
+        // (tens of thousands of timers, exceptions and gigabytes over an hour's outage), and then
+        // wrote one abandoned mark per refusal into Redis: for claims the client never sent.
+        using var link = RedisLink.To(_redis);
+        var store = RedisStores.Open(_redis, NewIdentity(), link: link);
+        Own(store);
+        link.Cut();
+        await RedisStores.EventuallyAsync(async () =>
+        {
+            try
+            {
+                await store.ClaimAsync(Claim(Hex64()), default);
+                return false;
+            }
+            catch (StoreUnavailableException ex)
+            {
+                return RedisExecutionStore.NeverSent(ex);
+            }
+        }, "the client failing fast with no connection");
+
+        for (var i = 0; i < 200; i++)
+        {
+            await Assert.ThrowsAsync<StoreUnavailableException>(async () => await store.ClaimAsync(Claim(Hex64(), approval: Hex64()), default));
+        }
+        Assert.Equal(0, store.PendingAbandons);
+
+        link.Restore();
+        await RedisStores.EventuallyAsync(async () => await store.PingAsync(default), "Redis reached again");
+        await Task.Delay(1500);
+        using var admin = await ConnectionMultiplexer.ConnectAsync(_redis.Configuration);
+        var marks = admin.GetServer(admin.GetEndPoints()[0]).Keys(pattern: RedisScripts.Abandoned("*").ToString()).Count();
+        Assert.Equal(0, marks);
+    }
+
+    [Fact]
+    public async Task A_claim_that_timed_out_and_is_applied_later_is_freed_by_its_abandon()
+    {
+        // Redis paused past the client's timeout: the claim is sent, refused as 503, and applied
+        // when Redis resumes; its abandon frees it, so the agent's retry (told nothing was
+        // consumed) is not refused as in progress or outcome_unknown.
+        var store = RedisStores.Open(_redis, NewIdentity(), options: ",syncTimeout=500,asyncTimeout=500");
+        Own(store);
+        var claim = Claim(Hex64(), approval: Hex64());
+        using var admin = await ConnectionMultiplexer.ConnectAsync(_redis.Configuration + ",allowAdmin=true");
+        await admin.GetDatabase().ExecuteAsync("CLIENT", "PAUSE", "1500", "WRITE");
+
+        var refused = await Assert.ThrowsAsync<StoreUnavailableException>(async () => await store.ClaimAsync(claim, default));
+        Assert.False(RedisExecutionStore.NeverSent(refused));
+
+        await RedisStores.EventuallyAsync(async () => store.PendingAbandons == 0 && (await store.LookupAsync(claim.NonceSha256, default)).Status == NonceStatus.Free, "the late claim freed");
+        Assert.True(await admin.GetDatabase().KeyExistsAsync(RedisScripts.Abandoned(claim.ExecId)));
+        Assert.Equal(ClaimStatus.Claimed, (await store.ClaimAsync(claim with { ExecId = NewExecId() }, default)).Status);
+    }
+
     /// <summary>
     /// A holder cut off from Redis (a partition) after its claim, whose lease then passes: another
     /// instance takes the claim over and writes outcome_unknown; the holder's own receipt reaches
