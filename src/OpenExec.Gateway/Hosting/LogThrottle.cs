@@ -36,11 +36,21 @@ internal sealed class LogThrottle(TimeSpan interval)
         return now >= next && Interlocked.CompareExchange(ref _nextDetailed, now + _intervalMs, next) == next;
     }
 
-    /// <summary>The first line of the innermost message: what a one-line summary says of <paramref name="exception"/>.</summary>
-    private static string Reason(Exception exception)
+    /// <summary>The longest reason a one-line summary gives; the full message comes with the next detailed entry.</summary>
+    internal const int ReasonLength = 160;
+
+    /// <summary>
+    /// What a one-line summary says of <paramref name="exception"/>: the innermost message up to its
+    /// first line break or "; " (StackExchange.Redis follows its sentence with a screen of
+    /// connection diagnostics on the same line), at most <see cref="ReasonLength"/> characters.
+    /// </summary>
+    internal static string Reason(Exception exception)
     {
-        var message = (exception.InnerException ?? exception).Message;
-        var lineEnd = message.IndexOfAny(['\r', '\n']);
-        return lineEnd < 0 ? message : message[..lineEnd];
+        var message = (exception.InnerException ?? exception).Message.AsSpan();
+        var end = message.IndexOfAny('\r', '\n');
+        message = end < 0 ? message : message[..end];
+        end = message.IndexOf("; ", StringComparison.Ordinal);
+        message = end < 0 ? message : message[..end];
+        return message.Length <= ReasonLength ? message.ToString() : string.Concat(message[..(ReasonLength - 1)], "…");
     }
 }

@@ -71,5 +71,15 @@ public sealed class StoreFailureLogTests
         var full = Assert.Single(Matching(logs, "Copying receipts to Redis failed;"));
         Assert.Contains("   at ", full, StringComparison.Ordinal);
         Assert.All(Matching(logs, "Copying receipts to Redis failed again ("), line => Assert.DoesNotContain("   at ", line, StringComparison.Ordinal));
+
+        // Each request refused meanwhile is one short line too: the first line of Redis's message
+        // is a screen of connection diagnostics (~700 bytes per refusal, 88 MB in two minutes).
+        for (var i = 0; i < 3; i++)
+        {
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, (await gateway.ExecuteAsync("echo", new { msg = "down" }, $"n-down-{i}")).StatusCode);
+        }
+        var refusals = Matching(logs, "Store unavailable (").Where(l => !l.Contains("   at ", StringComparison.Ordinal)).ToList();
+        Assert.NotEmpty(refusals);
+        Assert.All(refusals.Concat(Matching(logs, "Copying receipts to Redis failed again (")), line => Assert.True(line.Length < 400, $"{line.Length} characters: {line}"));
     }
 }
