@@ -278,13 +278,13 @@ internal sealed class RedisReceiptReplicator : IDisposable
     private Task<RedisResult> CopyAsync(IDatabase db, string gateway, IReadOnlyList<ReceiptDocument> batch, int start, int count)
     {
         var keys = new RedisKey[3 + (count * 3)];
-        var values = new RedisValue[3 + (count * 12)];
+        var values = new RedisValue[2 + (count * 12)];
         keys[0] = RedisScripts.Chain(gateway);
         keys[1] = RedisScripts.Gateways;
         keys[2] = RedisScripts.CopyTimes(gateway);
+        // No time of this gateway's: the script reads Redis's clock (RedisScripts.Copy).
         values[0] = gateway;
-        values[1] = _store.NowMs();
-        values[2] = _store.RetentionMs;
+        values[1] = _store.RetentionMs;
         for (var i = 0; i < count; i++)
         {
             var doc = batch[start + i];
@@ -296,7 +296,7 @@ internal sealed class RedisReceiptReplicator : IDisposable
             keys[k] = RedisScripts.Receipt(body.ExecId);
             keys[k + 1] = nonceKey;
             keys[k + 2] = body.ApprovalSha256 is { } approval ? RedisScripts.Approval(approval) : nonceKey;
-            var a = 3 + (i * 12);
+            var a = 2 + (i * 12);
             values[a] = body.Seq;
             values[a + 1] = doc.ToJsonUtf8();
             values[a + 2] = doc.Hash;
@@ -307,7 +307,8 @@ internal sealed class RedisReceiptReplicator : IDisposable
             values[a + 7] = body.Action;
             values[a + 8] = body.Tenant;
             values[a + 9] = started;
-            values[a + 10] = effect == "outcome" ? RestoreTtlMs(started) : 0;
+            // A lost claim is restored for what is left of its retention, which the script counts on Redis's clock.
+            values[a + 10] = effect == "outcome" ? "1" : "0";
             values[a + 11] = effect;
         }
         return db.ScriptEvaluateAsync(RedisScripts.Copy, keys, values);
@@ -358,10 +359,6 @@ internal sealed class RedisReceiptReplicator : IDisposable
         "upstream_failed" => body.UpstreamStatus is null ? "release" : "outcome",
         _ => "none",
     };
-
-    /// <summary>How long a claim lost by Redis is restored for: what is left of its retention.</summary>
-    private long RestoreTtlMs(long startedMs)
-        => startedMs <= 0 ? 0 : Math.Max(0, startedMs + _store.RetentionMs - _store.NowMs());
 
     private async Task CheckSettingsAsync()
     {

@@ -25,7 +25,7 @@ internal static class RedisScripts
     /// <summary>A gateway's chain: sorted set of receipt documents scored by seq.</summary>
     public static RedisKey Chain(string gateway) => Prefix + "receipts:" + gateway;
 
-    /// <summary>A gateway's copy times: sorted set of seqs scored by the ms they were copied at (what retention trims by).</summary>
+    /// <summary>A gateway's copy times: sorted set of seqs scored by the ms they were copied at, on Redis's clock (what retention trims by).</summary>
     public static RedisKey CopyTimes(string gateway) => Prefix + "copied:" + gateway;
 
     /// <summary>
@@ -279,6 +279,19 @@ internal static class RedisScripts
         return free(KEYS[1], KEYS[2], ARGV[1], ARGV[2] == '1')
         """;
 
+    // Now, in ms, on Redis's own clock: every time a script stores or compares with stored times
+    // comes from here, so that all instances sharing the Redis read one clock, and a gateway whose
+    // clock is wrong or steps (a VM resumed, NTP, a test harness) cannot expire what the others
+    // still answer for. Scripts are replicated by their effects (Redis 7 always; 5 and 6 by
+    // default), so TIME before a write is allowed.
+    private const string ServerNow = """
+        local function server_ms()
+          local t = redis.call('TIME')
+          return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+        end
+
+        """;
+
     /// <summary>Receipts one <see cref="Copy"/> call takes (its KEYS and ARGV grow with them).</summary>
     public const int CopyGroup = 32;
 
@@ -291,7 +304,8 @@ internal static class RedisScripts
     /// replaces the takeover's outcome_unknown instead (see supersede), and the exec id's key then
     /// names it. When an 'outcome' finds no claim at all, Redis lost it (a restart without its last
     /// writes, a flush, a switch from the embedded store): the claim and its approval are restored
-    /// from the receipt for what is left of the retention.
+    /// from the receipt for what is left of the retention (counted from its started_at on Redis's
+    /// clock, and never longer than the retention).
     /// A group that does not continue the chain Redis has (its first seq is past the head + 1:
     /// an earlier group failed, or Redis lost data in a flush or a failover) writes nothing and
     /// returns -1, so the copier starts again from the head Redis has, restoring what it lost.
@@ -300,23 +314,25 @@ internal static class RedisScripts
     /// the one that finds it out stops rather than fork the chain further.
     /// The document is kept once, in the chain copy; the exec id's key says where it stands.
     /// Copies live as long as the claims (the retention): older ones leave the chain and their
-    /// receipt keys expire, and a chain no longer copied to expires whole. Each instance's own
-    /// ledger keeps its chain complete.
+    /// receipt keys expire, and a chain no longer copied to expires whole. When each was copied,
+    /// and so when it leaves, is read on Redis's clock, never the copying gateway's: a gateway
+    /// whose clock is ahead must not trim copies every other instance still answers for. Each
+    /// instance's own ledger keeps its chain complete.
     /// KEYS: chain, gateways, copy times, then per receipt: receipt, nonce, approval (the nonce
     /// key again when there is none).
-    /// ARGV: gateway, now ms, retention ms, then per receipt: seq, document, hash, exec id, decision,
-    /// request hash, approval identity or '', action, tenant, started ms, restore TTL ms ('0': do
-    /// not restore), effect.
+    /// ARGV: gateway, retention ms, then per receipt: seq, document, hash, exec id, decision,
+    /// request hash, approval identity or '', action, tenant, started ms, '1' to restore a lost
+    /// claim (else '0'), effect.
     /// </summary>
-    public const string Copy = Record + Supersede + Free + """
-        local retention = tonumber(ARGV[3])
-        local now = tonumber(ARGV[2])
+    public const string Copy = ServerNow + Record + Supersede + Free + """
+        local retention = tonumber(ARGV[2])
+        local now = server_ms()
         local n = (#KEYS - 3) / 3
         local head = redis.call('HGET', KEYS[2], ARGV[1])
         local headSeq = head and tonumber(string.match(head, '^%d+')) or 0
-        if tonumber(ARGV[4]) > headSeq + 1 then return -1 end
+        if tonumber(ARGV[3]) > headSeq + 1 then return -1 end
         for i = 0, n - 1 do
-          local a = 3 + i * 12
+          local a = 2 + i * 12
           local seq = tonumber(ARGV[a + 1])
           if seq <= headSeq then
             for _, held in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], seq, seq)) do
@@ -326,7 +342,7 @@ internal static class RedisScripts
         end
         for i = 0, n - 1 do
           local k = 3 + i * 3
-          local a = 3 + i * 12
+          local a = 2 + i * 12
           local seq, doc, hash, exec = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4]
           local effect = ARGV[a + 12]
           redis.call('ZADD', KEYS[1], seq, doc)
@@ -338,17 +354,21 @@ internal static class RedisScripts
             if effect == 'release' then
               free(KEYS[k + 2], KEYS[k + 3], exec, ARGV[a + 7] ~= '')
             elseif effect == 'outcome' then
-              if ARGV[a + 11] ~= '0' and redis.call('EXISTS', KEYS[k + 2]) == 0 then
+              -- What is left of the retention since the attempt started; a started_at ahead of
+              -- Redis's clock is kept no longer than the retention.
+              local started = tonumber(ARGV[a + 10])
+              local ttl = started > 0 and math.min(started + retention - now, retention) or 0
+              if ARGV[a + 11] == '1' and ttl > 0 and redis.call('EXISTS', KEYS[k + 2]) == 0 then
                 redis.call('HSET', KEYS[k + 2], 'req', ARGV[a + 6], 'exec', exec, 'done', '1', 'decision', ARGV[a + 5], 'receipt', hash, 'action', ARGV[a + 8], 'tenant', ARGV[a + 9], 'approval', ARGV[a + 7], 'created', ARGV[a + 10], 'lease', ARGV[a + 10])
-                redis.call('PEXPIRE', KEYS[k + 2], ARGV[a + 11])
-                if ARGV[a + 7] ~= '' then redis.call('SET', KEYS[k + 3], exec, 'PX', ARGV[a + 11], 'NX') end
+                redis.call('PEXPIRE', KEYS[k + 2], ttl)
+                if ARGV[a + 7] ~= '' then redis.call('SET', KEYS[k + 3], exec, 'PX', ttl, 'NX') end
               else
                 record(KEYS[k + 2], exec, ARGV[a + 5], hash)
               end
             end
           end
         end
-        local last = 3 + (n - 1) * 12
+        local last = 2 + (n - 1) * 12
         if headSeq < tonumber(ARGV[last + 1]) then
           redis.call('HSET', KEYS[2], ARGV[1], ARGV[last + 1] .. ' ' .. ARGV[last + 3])
         end

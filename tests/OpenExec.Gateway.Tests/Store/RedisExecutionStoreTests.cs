@@ -179,6 +179,64 @@ public sealed class RedisExecutionStoreTests : StoreTestBase
     }
 
     [Fact]
+    public async Task A_gateway_whose_clock_jumps_past_the_retention_trims_no_copy_the_other_instances_answer_for()
+    {
+        // Copies were scored and trimmed by the copying gateway's clock: one copy made while it
+        // ran 31 days ahead (past the 30-day retention) took every earlier copy of its chain out of
+        // Redis for good, and the other instances answered 410 / 404 for receipts minutes old.
+        var identity = NewIdentity();
+        var clock = new SteppedClock();
+        var store = RedisStores.Open(_redis, identity, time: clock);
+        Own(store);
+        var (reader, _) = Open();
+        using var client = await ConnectionMultiplexer.ConnectAsync(_redis.Configuration);
+        var db = client.GetDatabase();
+        var chain = RedisScripts.Chain(identity.GatewayId);
+        var earlier = new List<ReceiptDocument>();
+        for (var i = 0; i < 10; i++)
+        {
+            earlier.Add(await store.AppendReceiptAsync(Draft(NewExecId(), Hex64(), "rejected"), null, default));
+        }
+        await RedisStores.EventuallyAsync(async () => await db.SortedSetLengthAsync(chain) == 10, "ten copies");
+
+        clock.Offset = TimeSpan.FromDays(31);
+        var late = await store.AppendReceiptAsync(Draft(NewExecId(), Hex64(), "rejected"), null, default);
+        await RedisStores.EventuallyAsync(async () => (await reader.GetHeadAsync(identity.GatewayId, default))?.Seq == late.Body.Seq, "the late copy");
+        clock.Offset = TimeSpan.Zero;
+
+        Assert.Equal(11, await db.SortedSetLengthAsync(chain));
+        Assert.Equal(earlier.Append(late).Select(d => d.Hash), (await reader.ListReceiptsAsync(identity.GatewayId, 0, 100, default)).Select(d => d.Hash));
+        foreach (var doc in earlier)
+        {
+            Assert.Equal(doc.Hash, (await reader.GetReceiptAsync(doc.Body.ExecId, default))?.Hash);
+        }
+    }
+
+    [Fact]
+    public async Task A_claim_redis_lost_is_restored_even_by_a_gateway_whose_clock_jumped_past_the_retention()
+    {
+        // How long a lost claim is restored for was counted from its receipt's started_at to the
+        // copying gateway's clock: 31 days ahead, nothing was left of the retention and the claim
+        // was not restored, so its nonce and approval read as free.
+        using var forgetful = RedisServer.Start("--appendonly", "no");
+        var clock = new SteppedClock();
+        using var store = RedisStores.Open(forgetful, NewIdentity(), time: clock);
+        var ran = Claim(Hex64(), approval: Hex64());
+        Assert.Equal(ClaimStatus.Claimed, (await store.ClaimAsync(ran, default)).Status);
+        var executed = await store.AppendReceiptAsync(Draft(ran.ExecId, ran.NonceSha256, "executed") with { RequestSha256 = ran.RequestSha256, ApprovalSha256 = ran.ApprovalIdentity },
+            new ClaimUpdate(ran.NonceSha256, ran.ApprovalIdentity, Release: false), default);
+
+        clock.Offset = TimeSpan.FromDays(31);
+        forgetful.Restart();
+
+        await RedisStores.EventuallyAsync(async () => (await store.LookupAsync(ran.NonceSha256, default)).Receipt == executed.Hash, "the executed claim restored");
+        Assert.Equal(ClaimStatus.ApprovalReused, (await store.ClaimAsync(Claim(Hex64(), approval: ran.ApprovalIdentity), default)).Status);
+        // For what is left of the retention on Redis's clock: about all of it.
+        using var client = await ConnectionMultiplexer.ConnectAsync(forgetful.Configuration);
+        Assert.InRange((await client.GetDatabase().KeyTimeToLiveAsync(RedisScripts.Nonce(ran.NonceSha256)))!.Value, RedisExecutionStore.DefaultRetention - TimeSpan.FromMinutes(5), RedisExecutionStore.DefaultRetention);
+    }
+
+    [Fact]
     public async Task A_copied_document_is_kept_once_and_found_by_its_exec_id_also_in_the_earlier_layout()
     {
         var (writer, writerId) = Open();
@@ -724,7 +782,7 @@ public sealed class RedisExecutionStoreTests : StoreTestBase
         var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds().ToString(System.Globalization.CultureInfo.InvariantCulture);
         await db.ScriptEvaluateAsync(RedisScripts.Copy,
             [RedisScripts.Chain(gateway), RedisScripts.Gateways, RedisScripts.CopyTimes(gateway), RedisScripts.Receipt(exec), nonceKey, approvalKey],
-            [gateway, now, "60000", "1", "{}", Hex64(), exec, "upstream_failed", Hex64(), approval, "echo", "default", now, "0", "release"]);
+            [gateway, "60000", "1", "{}", Hex64(), exec, "upstream_failed", Hex64(), approval, "echo", "default", now, "0", "release"]);
 
         Assert.False(await db.KeyExistsAsync(approvalKey));
         Assert.Equal("ex_someone_else", (string?)await db.HashGetAsync(nonceKey, "exec"));
