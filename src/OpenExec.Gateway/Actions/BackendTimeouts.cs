@@ -31,8 +31,11 @@ internal sealed class BackendTimeouts(IProxyStateLookup proxyState, ActionCatalo
     public static string ActivityTimeoutProblem(string clusterId)
         => $"ReverseProxy:Clusters:{clusterId}:HttpRequest:ActivityTimeout must be a time span ([d.]hh:mm:ss[.fffffff]) above 00:00:00 and at most 01:00:00 (as OpenExec:BackendTimeout): a call without a timeout would outlive its claim's lease";
 
-    /// <summary>The end of a lease taken (or renewed) at <paramref name="from"/> for a call of <paramref name="timeout"/>.</summary>
-    public static DateTimeOffset LeaseFrom(DateTimeOffset from, TimeSpan timeout) => from + timeout + LeaseMargin;
+    /// <summary>How long a claim's lease lasts from when it is taken (or renewed) for a call of <paramref name="timeout"/>.</summary>
+    public static TimeSpan Lease(TimeSpan timeout) => timeout + LeaseMargin;
+
+    /// <summary>The end of a lease taken (or renewed) at <paramref name="from"/> for a call of <paramref name="timeout"/>, on the gateway's clock.</summary>
+    public static DateTimeOffset LeaseFrom(DateTimeOffset from, TimeSpan timeout) => from + Lease(timeout);
 
     public TimeSpan For(string actionName)
         => catalog.Find(actionName) is { ClusterId: { } clusterId } && proxyState.TryGetCluster(clusterId, out var cluster)

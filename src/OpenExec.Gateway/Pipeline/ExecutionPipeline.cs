@@ -65,7 +65,7 @@ internal sealed class ExecutionPipeline
     {
         try
         {
-            await _store.RenewLeaseAsync(ticket.NonceSha256, ticket.ExecId, Actions.BackendTimeouts.LeaseFrom(_clock.Now, ticket.CallTimeout), CancellationToken.None).ConfigureAwait(false);
+            await _store.RenewLeaseAsync(ticket.NonceSha256, ticket.ExecId, Actions.BackendTimeouts.Lease(ticket.CallTimeout), CancellationToken.None).ConfigureAwait(false);
         }
         catch (StoreUnavailableException)
         {
@@ -144,7 +144,7 @@ internal sealed class ExecutionPipeline
     private async ValueTask<Authorization> ClaimAsync(Attempt attempt, CancellationToken cancellationToken)
     {
         var ticket = attempt.Ticket!;
-        var claimRequest = new ClaimRequest(ticket.NonceSha256, ticket.RequestSha256, ticket.ApprovalIdentity, ticket.ExecId, ticket.Action, ticket.Tenant, ticket.StartedAt, Actions.BackendTimeouts.LeaseFrom(ticket.StartedAt, ticket.CallTimeout), LookupOnly: attempt.WindowRefusal is not null, TraceId: ticket.TraceId);
+        var claimRequest = new ClaimRequest(ticket.NonceSha256, ticket.RequestSha256, ticket.ApprovalIdentity, ticket.ExecId, ticket.Action, ticket.Tenant, ticket.StartedAt, Actions.BackendTimeouts.Lease(ticket.CallTimeout), LookupOnly: attempt.WindowRefusal is not null, TraceId: ticket.TraceId);
         ClaimResult claim;
         ReceiptDocument? recorded = null;
         using (var span = GatewayTelemetry.Start(GatewayTelemetry.Spans.NonceClaim))

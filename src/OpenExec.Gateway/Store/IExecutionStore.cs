@@ -47,10 +47,11 @@ internal interface IExecutionStore
     ValueTask<ReceiptDocument> AppendReceiptAsync(ReceiptBody draft, ClaimUpdate? claimUpdate, CancellationToken cancellationToken);
 
     /// <summary>
-    /// Extends the lease of a claim this exec id holds and has not finished, to
-    /// <paramref name="leaseUntil"/> (never shortening it); anything else is left as it is.
+    /// Extends the lease of a claim this exec id holds and has not finished to
+    /// <paramref name="lease"/> from now (never shortening it); anything else is left as it is.
+    /// With Redis, now is Redis's clock, not the gateway's.
     /// </summary>
-    ValueTask RenewLeaseAsync(string nonceSha256, string execId, DateTimeOffset leaseUntil, CancellationToken cancellationToken);
+    ValueTask RenewLeaseAsync(string nonceSha256, string execId, TimeSpan lease, CancellationToken cancellationToken);
 
     ValueTask<ReceiptDocument?> GetReceiptAsync(string execId, CancellationToken cancellationToken);
 
@@ -108,6 +109,10 @@ internal enum NonceStatus
 /// <summary>
 /// Steps 4 and 6 as one operation. With <paramref name="LookupOnly"/> (a step-5 check refused
 /// the request) the store only reports a used nonce and otherwise writes nothing.
+/// <paramref name="Now"/> is the gateway's clock (the claim's recorded start, its receipts'
+/// started_at); <paramref name="Lease"/> is how long the claim holds from when the store takes
+/// it (with Redis on Redis's clock, so no gateway's clock can end it early; below zero: already
+/// over).
 /// </summary>
 internal sealed record ClaimRequest(
     string NonceSha256,
@@ -117,7 +122,7 @@ internal sealed record ClaimRequest(
     string Action,
     string Tenant,
     DateTimeOffset Now,
-    DateTimeOffset LeaseUntil,
+    TimeSpan Lease,
     bool LookupOnly = false,
     string? TraceId = null);
 

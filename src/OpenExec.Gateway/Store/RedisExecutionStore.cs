@@ -34,7 +34,7 @@ internal sealed class RedisExecutionStore : IExecutionStore, IDisposable
     /// <param name="identity">This instance: its chain, key and data dir (the local ledger).</param>
     /// <param name="redis">The shared Redis; owned (disposed) by the store.</param>
     /// <param name="retention">How long claims and consumed approvals are kept.</param>
-    /// <param name="time">The clock leases are compared with.</param>
+    /// <param name="time">The gateway's clock (what a claim records as its start). Leases, copy ages and sweeps are read on Redis's clock instead, one for every instance.</param>
     /// <param name="warnings">Where Redis settings that weaken the guarantee are reported, or null.</param>
     /// <param name="loggers">Logging.</param>
     /// <param name="recentCapacity">Committed receipts held in memory for the copy to Redis.</param>
@@ -127,7 +127,7 @@ internal sealed class RedisExecutionStore : IExecutionStore, IDisposable
         var held = RedisScripts.Held(_identity.GatewayId);
         for (var round = 0; round < SweepRounds; round++)
         {
-            var result = (RedisResult[])(await Database.ScriptEvaluateAsync(RedisScripts.Sweep, [held], [NowMs() - (long)SweepGrace.TotalMilliseconds, SweepBatch]).ConfigureAwait(false))!;
+            var result = (RedisResult[])(await Database.ScriptEvaluateAsync(RedisScripts.Sweep, [held], [(long)SweepGrace.TotalMilliseconds, SweepBatch]).ConfigureAwait(false))!;
             await TakeOverAsync(result.Skip(1), draftFor, cancellationToken).ConfigureAwait(false);
             if ((long)result[0] < SweepBatch)
             {
@@ -136,7 +136,7 @@ internal sealed class RedisExecutionStore : IExecutionStore, IDisposable
         }
     }
 
-    /// <summary>How long after its lease a claim is left before a sweep takes it over.</summary>
+    /// <summary>How long after its lease (on Redis's clock) a claim is left before a sweep takes it over.</summary>
     private static readonly TimeSpan SweepGrace = TimeSpan.FromSeconds(10);
 
     /// <summary>Looks up each stranded claim (which takes over one whose lease has passed) and writes the receipt of each taken over.</summary>
@@ -311,7 +311,7 @@ internal sealed class RedisExecutionStore : IExecutionStore, IDisposable
 
     public async ValueTask<NonceState> LookupAsync(string nonceSha256, CancellationToken cancellationToken)
     {
-        var result = await EvaluateAsync(RedisScripts.Lookup, [RedisScripts.Nonce(nonceSha256)], [NowMs(), _identity.GatewayId]).ConfigureAwait(false);
+        var result = await EvaluateAsync(RedisScripts.Lookup, [RedisScripts.Nonce(nonceSha256)], [_identity.GatewayId]).ConfigureAwait(false);
         var fields = (RedisResult[])result!;
         return (string?)fields[0] == "free" ? NonceState.Free : ReadState(fields, nonceSha256);
     }
@@ -339,8 +339,8 @@ internal sealed class RedisExecutionStore : IExecutionStore, IDisposable
         {
             result = await EvaluateAsync(RedisScripts.Claim, [nonceKey, approvalKey, RedisScripts.Abandoned(request.ExecId), RedisScripts.Held(_identity.GatewayId)],
             [
-                NowMs(), _identity.GatewayId, request.RequestSha256, request.ExecId, request.Action, request.Tenant,
-                request.LeaseUntil.ToUnixTimeMilliseconds(), _retentionMs, request.ApprovalIdentity ?? "", request.Now.ToUnixTimeMilliseconds(),
+                _identity.GatewayId, request.RequestSha256, request.ExecId, request.Action, request.Tenant,
+                (long)request.Lease.TotalMilliseconds, _retentionMs, request.ApprovalIdentity ?? "", request.Now.ToUnixTimeMilliseconds(),
                 request.TraceId ?? "",
             ]).ConfigureAwait(false);
         }
@@ -502,8 +502,8 @@ internal sealed class RedisExecutionStore : IExecutionStore, IDisposable
         return doc;
     }
 
-    public async ValueTask RenewLeaseAsync(string nonceSha256, string execId, DateTimeOffset leaseUntil, CancellationToken cancellationToken)
-        => await EvaluateAsync(RedisScripts.Renew, [RedisScripts.Nonce(nonceSha256), RedisScripts.Held(_identity.GatewayId)], [execId, leaseUntil.ToUnixTimeMilliseconds(), NowMs(), _retentionMs]).ConfigureAwait(false);
+    public async ValueTask RenewLeaseAsync(string nonceSha256, string execId, TimeSpan lease, CancellationToken cancellationToken)
+        => await EvaluateAsync(RedisScripts.Renew, [RedisScripts.Nonce(nonceSha256), RedisScripts.Held(_identity.GatewayId)], [execId, (long)lease.TotalMilliseconds, _retentionMs]).ConfigureAwait(false);
 
     public async ValueTask<ReceiptDocument?> GetReceiptAsync(string execId, CancellationToken cancellationToken)
     {
@@ -699,7 +699,12 @@ internal sealed class RedisExecutionStore : IExecutionStore, IDisposable
         }
     }
 
-    /// <summary>Until the lease ends: past it, another instance may take the claim over.</summary>
+    /// <summary>
+    /// Until the lease ends as this gateway reckons it: past it, another instance may take the
+    /// claim over. The lease itself runs on Redis's clock; a gateway clock that steps only makes
+    /// this stop early (the claim is then taken over: outcome_unknown) or late (the holder's
+    /// receipt then replaces a takeover's outcome_unknown), never frees a claim.
+    /// </summary>
     public bool KeepRecording(DateTimeOffset leaseUntil, DateTimeOffset now) => now < leaseUntil && Volatile.Read(ref _disposed) == 0;
 
     public void Dispose()

@@ -11,7 +11,10 @@ internal static class RedisScripts
 {
     private const string Prefix = "openexec:";
 
-    /// <summary>A claim: hash {req, exec, done, decision, receipt, lease, action, tenant, approval, created, holder, taker, trace}; TTL = nonce retention.</summary>
+    /// <summary>
+    /// A claim: hash {req, exec, done, decision, receipt, lease, action, tenant, approval, created, holder, taker, trace}; TTL = nonce retention.
+    /// lease is a time on Redis's clock (ms); created is the claiming gateway's (its receipts' started_at).
+    /// </summary>
     public static RedisKey Nonce(string nonceSha256) => Prefix + NoncePrefix + nonceSha256;
 
     private const string NoncePrefix = "nonce:";
@@ -41,7 +44,7 @@ internal static class RedisScripts
     public static RedisKey Abandoned(string execId) => Prefix + "abandoned:" + execId;
 
     /// <summary>
-    /// A gateway's claims, by nonce key, scored by the lease-until ms they were taken with: what
+    /// A gateway's claims, by nonce key, scored by the lease-until ms they were taken with (on Redis's clock): what
     /// its sweep looks at once that has passed, so that a claim its previous process left behind
     /// (killed mid-call) gets its outcome_unknown receipt even if nobody sends its nonce again.
     /// </summary>
@@ -98,8 +101,10 @@ internal static class RedisScripts
     // Reads a claim; a claim still in progress whose lease has passed becomes outcome_unknown
     // here, once, and the caller that did it is told so (the last element, takeover = '1'). The
     // taker's own lease then runs: a taken-over claim still without its receipt when that lease
-    // passes was left by a taker that died before writing it, and is taken over again.
-    private const string Inspect = $$"""
+    // passes was left by a taker that died before writing it, and is taken over again. now is
+    // Redis's clock (server_ms), which every lease was set on: a gateway whose clock is ahead
+    // never takes a live claim over.
+    private const string Inspect = ServerNow + $$"""
         local function inspect(key, now, taker)
           local s = redis.call('HMGET', key, 'req', 'exec', 'done', 'decision', 'receipt', 'lease', 'action', 'tenant', 'approval', 'created', 'trace')
           if not s[1] then return nil end
@@ -184,16 +189,17 @@ internal static class RedisScripts
 
         """;
 
-    /// <summary>KEYS: nonce. ARGV: now ms, this gateway.</summary>
+    /// <summary>KEYS: nonce. ARGV: this gateway.</summary>
     public const string Lookup = Inspect + """
-        return inspect(KEYS[1], ARGV[1], ARGV[2]) or {'free'}
+        return inspect(KEYS[1], server_ms(), ARGV[1]) or {'free'}
         """;
 
     /// <summary>
     /// KEYS: nonce, approval (the nonce key again when there is none), this exec id's abandoned
-    /// mark, this gateway's <see cref="Held"/>. ARGV: now ms, this gateway,
-    /// request hash, exec id, action, tenant, lease-until ms, retention ms, approval identity or
-    /// '', created ms, trace id or ''.
+    /// mark, this gateway's <see cref="Held"/>. ARGV: this gateway, request hash, exec id,
+    /// action, tenant, lease ms (how long from now, on Redis's clock; below zero for a lease
+    /// already over), retention ms, approval identity or '', created ms (the gateway's clock: what
+    /// its receipt's started_at says), trace id or ''.
     /// The claim names this gateway as its holder: only its receipt may replace a takeover's
     /// outcome_unknown later (<see cref="Copy"/>).
     /// Nonce and approval are claimed together or not at all; never under an exec id the gateway
@@ -204,34 +210,37 @@ internal static class RedisScripts
     /// </summary>
     public const string Claim = Inspect + Lifetime + """
         if redis.call('EXISTS', KEYS[3]) == 1 then return {'abandoned'} end
-        local taken = inspect(KEYS[1], ARGV[1], ARGV[2])
+        local now = server_ms()
+        local taken = inspect(KEYS[1], now, ARGV[1])
         if taken then return taken end
-        if ARGV[9] ~= '' and redis.call('EXISTS', KEYS[2]) == 1 then return {'approval'} end
-        redis.call('HSET', KEYS[1], 'req', ARGV[3], 'exec', ARGV[4], 'done', '0', 'action', ARGV[5], 'tenant', ARGV[6], 'lease', ARGV[7], 'approval', ARGV[9], 'created', ARGV[10], 'trace', ARGV[11], 'holder', ARGV[2])
-        local ttl = keep_for(ARGV[7], ARGV[1], ARGV[8])
+        if ARGV[8] ~= '' and redis.call('EXISTS', KEYS[2]) == 1 then return {'approval'} end
+        local lease_until = now + tonumber(ARGV[6])
+        redis.call('HSET', KEYS[1], 'req', ARGV[2], 'exec', ARGV[3], 'done', '0', 'action', ARGV[4], 'tenant', ARGV[5], 'lease', lease_until, 'approval', ARGV[8], 'created', ARGV[9], 'trace', ARGV[10], 'holder', ARGV[1])
+        local ttl = keep_for(lease_until, now, ARGV[7])
         redis.call('PEXPIRE', KEYS[1], ttl)
-        if ARGV[9] ~= '' then redis.call('SET', KEYS[2], ARGV[4], 'PX', ttl) end
-        redis.call('ZADD', KEYS[4], ARGV[7], KEYS[1])
+        if ARGV[8] ~= '' then redis.call('SET', KEYS[2], ARGV[3], 'PX', ttl) end
+        redis.call('ZADD', KEYS[4], lease_until, KEYS[1])
         keep(KEYS[4], ttl)
         return {'claimed'}
         """;
 
     /// <summary>
-    /// KEYS: a gateway's <see cref="Held"/>. ARGV: a time in ms, how many. Of the claims whose lease (as
-    /// taken, or as last seen here) ended before that time: those gone or finished with their receipt leave
+    /// KEYS: a gateway's <see cref="Held"/>. ARGV: a grace in ms, how many. Of the claims whose lease (as
+    /// taken, or as last seen here) ended longer than the grace ago on Redis's clock: those gone or finished with their receipt leave
     /// the set; those renewed since are looked at again when their lease ends; those still
     /// unfinished (or taken over without a receipt yet) are returned, for the caller to look up,
     /// which takes over an expired one and writes its outcome_unknown receipt. Returns how many
     /// were looked at, then those keys: as many as asked for means there may be more.
     /// </summary>
-    public const string Sweep = """
-        local examined = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+    public const string Sweep = ServerNow + """
+        local cutoff = server_ms() - tonumber(ARGV[1])
+        local examined = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', cutoff, 'LIMIT', 0, tonumber(ARGV[2]))
         local stranded = {#examined}
         for _, key in ipairs(examined) do
           local s = redis.call('HMGET', key, 'done', 'decision', 'receipt', 'lease')
           if not s[1] or (s[1] == '1' and not (s[2] == 'outcome_unknown' and not s[3])) then
             redis.call('ZREM', KEYS[1], key)
-          elseif tonumber(s[4]) >= tonumber(ARGV[1]) then
+          elseif tonumber(s[4]) >= cutoff then
             redis.call('ZADD', KEYS[1], s[4], key)
           else
             table.insert(stranded, key)
@@ -241,16 +250,18 @@ internal static class RedisScripts
         """;
 
     /// <summary>
-    /// KEYS: nonce, this gateway's <see cref="Held"/>. ARGV: exec id, lease-until ms, now ms,
-    /// retention ms. Extends the lease of a claim this exec id holds and has not finished (never
-    /// shortening it), and the life of its keys with it; a finished, taken-over or other claim is
-    /// left alone.
+    /// KEYS: nonce, this gateway's <see cref="Held"/>. ARGV: exec id, lease ms (how long from
+    /// now, on Redis's clock), retention ms. Extends the lease of a claim this exec id holds and
+    /// has not finished (never shortening it), and the life of its keys with it; a finished,
+    /// taken-over or other claim is left alone.
     /// </summary>
-    public const string Renew = Lifetime + """
+    public const string Renew = ServerNow + Lifetime + """
+        local now = server_ms()
         local s = redis.call('HMGET', KEYS[1], 'exec', 'done', 'lease')
         if s[1] ~= ARGV[1] or s[2] ~= '0' then return 0 end
-        if tonumber(s[3]) < tonumber(ARGV[2]) then redis.call('HSET', KEYS[1], 'lease', ARGV[2]) end
-        local ttl = keep_for(ARGV[2], ARGV[3], ARGV[4])
+        local lease_until = now + tonumber(ARGV[2])
+        if tonumber(s[3]) < lease_until then redis.call('HSET', KEYS[1], 'lease', lease_until) end
+        local ttl = keep_for(lease_until, now, ARGV[3])
         keep(KEYS[1], ttl)
         keep(KEYS[2], ttl)
         return 1
@@ -282,8 +293,8 @@ internal static class RedisScripts
     // Now, in ms, on Redis's own clock: every time a script stores or compares with stored times
     // comes from here, so that all instances sharing the Redis read one clock, and a gateway whose
     // clock is wrong or steps (a VM resumed, NTP, a test harness) cannot expire what the others
-    // still answer for. Scripts are replicated by their effects (Redis 7 always; 5 and 6 by
-    // default), so TIME before a write is allowed.
+    // still answer for, nor a live claim. Scripts are replicated by their effects (Redis 7
+    // always; 5 and 6 by default), so TIME before a write is allowed.
     private const string ServerNow = """
         local function server_ms()
           local t = redis.call('TIME')

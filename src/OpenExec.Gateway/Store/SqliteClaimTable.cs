@@ -164,7 +164,7 @@ internal sealed class SqliteClaimTable
             .Bind(8, outcome?.Decision)
             .Bind(9, outcome?.Receipt)
             .Bind(10, request.Now.ToUnixTimeMilliseconds())
-            .Bind(11, request.LeaseUntil.ToUnixTimeMilliseconds())
+            .Bind(11, (request.Now + request.Lease).ToUnixTimeMilliseconds())
             .Bind(12, request.TraceId)
             .Run();
         var id = statements.LastInsertRowId;

@@ -130,7 +130,7 @@ internal sealed class SqliteExecutionStore : IExecutionStore, IDisposable
     /// Nothing to do: only this process writes its data dir, so its unfinished claims never
     /// expire while it runs; at start every one left is a dead holder's (<see cref="RecoverAsync"/>).
     /// </summary>
-    public ValueTask RenewLeaseAsync(string nonceSha256, string execId, DateTimeOffset leaseUntil, CancellationToken cancellationToken)
+    public ValueTask RenewLeaseAsync(string nonceSha256, string execId, TimeSpan lease, CancellationToken cancellationToken)
         => ValueTask.CompletedTask;
 
     public ValueTask<ReceiptDocument?> GetReceiptAsync(string execId, CancellationToken cancellationToken)

@@ -122,7 +122,7 @@ internal sealed class SqliteReceiptLedger : IDisposable
     public async ValueTask<NonceState> LookupAsync(string nonceSha256)
     {
         var now = DateTimeOffset.UnixEpoch;
-        var found = await ClaimAsync(new ClaimRequest(nonceSha256, "", null, "", "", "", now, now, LookupOnly: true)).ConfigureAwait(false);
+        var found = await ClaimAsync(new ClaimRequest(nonceSha256, "", null, "", "", "", now, TimeSpan.Zero, LookupOnly: true)).ConfigureAwait(false);
         return found.Status == ClaimStatus.NonceTaken ? found.Existing : NonceState.Free;
     }
 

@@ -72,7 +72,7 @@ internal sealed class FlakyStore(IExecutionStore inner) : IExecutionStore
     public ValueTask<(ClaimResult Claim, ReceiptDocument? Receipt)> ClaimAndRecordAsync(ClaimRequest request, ReceiptBody executed, CancellationToken cancellationToken)
         => Down ? ValueTask.FromException<(ClaimResult, ReceiptDocument?)>(Unreachable()) : inner.ClaimAndRecordAsync(request, executed, cancellationToken);
 
-    public ValueTask RenewLeaseAsync(string nonceSha256, string execId, DateTimeOffset leaseUntil, CancellationToken cancellationToken) => inner.RenewLeaseAsync(nonceSha256, execId, leaseUntil, cancellationToken);
+    public ValueTask RenewLeaseAsync(string nonceSha256, string execId, TimeSpan lease, CancellationToken cancellationToken) => inner.RenewLeaseAsync(nonceSha256, execId, lease, cancellationToken);
 
     public ValueTask<ReceiptDocument?> GetReceiptAsync(string execId, CancellationToken cancellationToken) => inner.GetReceiptAsync(execId, cancellationToken);
 

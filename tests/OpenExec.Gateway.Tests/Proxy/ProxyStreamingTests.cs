@@ -177,22 +177,24 @@ public sealed class ProxyStreamingTests : IAsyncLifetime
         await using var gateway = await GatewayServer.StartAsync(settings, time: time);
         using var admin = await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync(redis.Configuration);
         var nonceKey = "openexec:nonce:" + NonceHash.Compute("default", "k-long");
-        var firstLease = time.GetUtcNow() + TimeSpan.FromSeconds(35);
 
         var (response, execId) = await OpenStreamAsync(gateway, "/v1/long", "k-long");
         using var _ = response;
         var stream = new StreamReader(await response.Content.ReadAsStreamAsync());
         Assert.Equal("data: 1", await stream.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(10)));
+        // The lease as taken: 35 s from the claim on Redis's clock.
+        var firstLease = (long)await admin.GetDatabase().HashGetAsync(nonceKey, "lease");
 
         // 20 s later the next event arrives: the lease is renewed from then.
         time.Advance(TimeSpan.FromSeconds(20));
         _secondEvent.TrySetResult();
         await stream.ReadLineAsync();
         Assert.Equal("data: 2", await stream.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(10)));
-        for (var i = 0; i < 100 && (long)await admin.GetDatabase().HashGetAsync(nonceKey, "lease") <= firstLease.ToUnixTimeMilliseconds(); i++)
+        for (var i = 0; i < 100 && (long)await admin.GetDatabase().HashGetAsync(nonceKey, "lease") <= firstLease; i++)
         {
             await Task.Delay(50);
         }
+        Assert.True((long)await admin.GetDatabase().HashGetAsync(nonceKey, "lease") > firstLease, "the lease was renewed");
 
         // Past the first lease: the call is still running, and reads so.
         time.Advance(TimeSpan.FromSeconds(20));

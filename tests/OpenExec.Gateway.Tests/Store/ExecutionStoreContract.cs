@@ -353,7 +353,7 @@ public abstract class StoreTestBase : IDisposable
     internal static ClaimRequest Claim(string nonce, string? approval = null, string? request = null, TimeSpan? lease = null)
     {
         var now = DateTimeOffset.UtcNow;
-        return new ClaimRequest(nonce, request ?? Hex64(), approval, NewExecId(), "echo", "default", now, now + (lease ?? TimeSpan.FromMinutes(1)));
+        return new ClaimRequest(nonce, request ?? Hex64(), approval, NewExecId(), "echo", "default", now, lease ?? TimeSpan.FromMinutes(1));
     }
 
     internal static ReceiptBody Draft(string execId, string nonceSha, string decision) => new()

@@ -61,10 +61,7 @@ public sealed class RedisExecutionStoreTests : StoreTestBase
 {
     private readonly RedisServer _redis = RedisServer.Start();
 
-    /// <summary>The clock of the stores opened next.</summary>
-    private TimeProvider _time = TimeProvider.System;
-
-    internal override IExecutionStore OpenStore(GatewayIdentity identity) => RedisStores.Open(_redis, identity, time: _time);
+    internal override IExecutionStore OpenStore(GatewayIdentity identity) => RedisStores.Open(_redis, identity);
 
     [Fact]
     public async Task A_claim_taken_over_keeps_its_requests_trace()
@@ -128,8 +125,14 @@ public sealed class RedisExecutionStoreTests : StoreTestBase
         var within = await other.LookupAsync(claim.NonceSha256, default);
         Assert.Equal((NonceStatus.Done, "outcome_unknown", (string?)null, (RecoveredClaim?)null), (within.Status, within.Decision, within.Receipt, within.TakenOver));
 
+        // The taker's lease is the takeover lease on Redis's clock; the test ends it rather than wait.
+        using var admin = await ConnectionMultiplexer.ConnectAsync(_redis.Configuration);
+        var db = admin.GetDatabase();
+        var redisNow = (long)(await db.ExecuteAsync("TIME"))[0] * 1000;
+        Assert.InRange((long)await db.HashGetAsync(RedisScripts.Nonce(claim.NonceSha256), "lease") - redisNow, RedisScripts.TakeoverLease.TotalMilliseconds - 5000, RedisScripts.TakeoverLease.TotalMilliseconds + 1000);
+        await db.HashSetAsync(RedisScripts.Nonce(claim.NonceSha256), "lease", redisNow - 1);
+
         // After it, exactly one instance takes it over again and its receipt becomes the outcome.
-        _time = new Microsoft.Extensions.Time.Testing.FakeTimeProvider(DateTimeOffset.UtcNow + RedisScripts.TakeoverLease + TimeSpan.FromSeconds(1));
         var (late1, _) = Open();
         var (late2, _) = Open();
         var states = await Task.WhenAll(Enumerable.Range(0, 20).Select(i => Task.Run(async () =>
@@ -289,6 +292,37 @@ public sealed class RedisExecutionStoreTests : StoreTestBase
         Assert.NotNull(refused);
         Assert.Contains("OOM", refused!.InnerException!.Message, StringComparison.Ordinal);
         Assert.Equal(ClaimStatus.NonceTaken, (await store.ClaimAsync(first with { ExecId = NewExecId() }, default)).Status);
+    }
+
+    [Fact]
+    public async Task A_gateway_clock_stepped_past_a_live_claims_lease_neither_takes_it_over_nor_sweeps_it()
+    {
+        // Leases were times on the claiming gateway's clock, compared with the reading gateway's:
+        // a clock stepped 150 s ahead while a call with a 120 s lease ran took its own live claim
+        // for a dead holder's (409 replay_denied outcome_unknown, an outcome_unknown receipt).
+        var identity = NewIdentity();
+        var clock = new SteppedClock();
+        var store = RedisStores.Open(_redis, identity, time: clock);
+        Own(store);
+        await store.RecoverAsync(o => Draft(o.ExecId, o.NonceSha256, "outcome_unknown") with { RequestSha256 = o.RequestSha256 }, default);
+        var other = RedisStores.Open(_redis, NewIdentity(), time: clock);
+        Own(other);
+        var running = Claim(Hex64(), approval: Hex64(), lease: TimeSpan.FromSeconds(120));
+        Assert.Equal(ClaimStatus.Claimed, (await store.ClaimAsync(running, default)).Status);
+
+        clock.Offset = TimeSpan.FromSeconds(150);
+        var looked = await store.LookupAsync(running.NonceSha256, default);
+        var again = await other.ClaimAsync(running with { ExecId = NewExecId() }, default);
+        await store.SweepAsync(default);
+        clock.Offset = TimeSpan.Zero;
+
+        Assert.Equal((NonceStatus.InProgress, running.ExecId, (RecoveredClaim?)null), (looked.Status, looked.ExecId, looked.TakenOver));
+        Assert.Equal((ClaimStatus.NonceTaken, NonceStatus.InProgress, (RecoveredClaim?)null), (again.Status, again.Existing.Status, again.Existing.TakenOver));
+        Assert.Empty(await store.ListReceiptsAsync(identity.GatewayId, 0, 10, default));
+        // Its holder's outcome is its outcome, as ever.
+        var doc = await store.AppendReceiptAsync(Draft(running.ExecId, running.NonceSha256, "executed"), new ClaimUpdate(running.NonceSha256, running.ApprovalIdentity, Release: false), default);
+        var done = await other.LookupAsync(running.NonceSha256, default);
+        Assert.Equal((NonceStatus.Done, "executed", doc.Hash), (done.Status, done.Decision, done.Receipt));
     }
 
     [Fact]
@@ -458,23 +492,23 @@ public sealed class RedisExecutionStoreTests : StoreTestBase
         Assert.Equal(ClaimStatus.Claimed, (await store.ClaimAsync(running, default)).Status);
 
         // Another exec id cannot renew it; a shorter lease never shortens it; its holder can.
-        await other.RenewLeaseAsync(running.NonceSha256, NewExecId(), DateTimeOffset.UtcNow.AddMinutes(5), default);
-        await store.RenewLeaseAsync(running.NonceSha256, running.ExecId, DateTimeOffset.UtcNow.AddSeconds(-30), default);
-        await store.RenewLeaseAsync(running.NonceSha256, running.ExecId, DateTimeOffset.UtcNow.AddMinutes(1), default);
+        await other.RenewLeaseAsync(running.NonceSha256, NewExecId(), TimeSpan.FromMinutes(5), default);
+        await store.RenewLeaseAsync(running.NonceSha256, running.ExecId, TimeSpan.FromSeconds(-30), default);
+        await store.RenewLeaseAsync(running.NonceSha256, running.ExecId, TimeSpan.FromMinutes(1), default);
         await Task.Delay(1500);
         Assert.Equal(NonceStatus.InProgress, (await other.LookupAsync(running.NonceSha256, default)).Status);
 
         // Without renewal the same lease runs out into outcome_unknown.
         var stranded = Claim(Hex64(), lease: TimeSpan.FromSeconds(1));
         await store.ClaimAsync(stranded, default);
-        await other.RenewLeaseAsync(stranded.NonceSha256, NewExecId(), DateTimeOffset.UtcNow.AddMinutes(5), default);
+        await other.RenewLeaseAsync(stranded.NonceSha256, NewExecId(), TimeSpan.FromMinutes(5), default);
         await Task.Delay(1500);
         var found = await other.LookupAsync(stranded.NonceSha256, default);
         Assert.Equal((NonceStatus.Done, "outcome_unknown"), (found.Status, found.Decision));
 
         // A finished claim's renewal changes nothing.
         var doc = await store.AppendReceiptAsync(Draft(running.ExecId, running.NonceSha256, "executed"), new ClaimUpdate(running.NonceSha256, null, Release: false), default);
-        await store.RenewLeaseAsync(running.NonceSha256, running.ExecId, DateTimeOffset.UtcNow.AddMinutes(10), default);
+        await store.RenewLeaseAsync(running.NonceSha256, running.ExecId, TimeSpan.FromMinutes(10), default);
         var done = await other.LookupAsync(running.NonceSha256, default);
         Assert.Equal((NonceStatus.Done, "executed", doc.Hash), (done.Status, done.Decision, done.Receipt));
     }
@@ -720,7 +754,7 @@ public sealed class RedisExecutionStoreTests : StoreTestBase
         var (nonce, approval, exec) = (Hex64(), Hex64(), NewExecId());
         RedisKey nonceKey = RedisScripts.Nonce(nonce), approvalKey = RedisScripts.Approval(approval), abandoned = RedisScripts.Abandoned(exec);
         var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
-        RedisValue[] claimArgs = [now, "gw_a", Hex64(), exec, "echo", "default", now + 60_000, 3_600_000, approval, now, ""];
+        RedisValue[] claimArgs = ["gw_a", Hex64(), exec, "echo", "default", 60_000, 3_600_000, approval, now, ""];
         RedisValue[] abandonArgs = [exec, "1", 3_600_000];
 
         if (claimArrivesLate)

@@ -136,7 +136,7 @@ public sealed class RedisGatewayTests : IDisposable
         var now = DateTimeOffset.UtcNow;
         var execId = Guid.NewGuid().ToString("N");
         // A holder that claimed, then died: its lease ran out without an outcome.
-        var claim = new ClaimRequest(NonceHash.Compute("default", "orphan-1"), Governance.Hash("echo", Payload), null, execId, "echo", "default", now.AddMinutes(-2), now.AddSeconds(-1));
+        var claim = new ClaimRequest(NonceHash.Compute("default", "orphan-1"), Governance.Hash("echo", Payload), null, execId, "echo", "default", now.AddMinutes(-2), TimeSpan.FromSeconds(-1));
         Assert.Equal(ClaimStatus.Claimed, (await store.ClaimAsync(claim, default)).Status);
 
         var first = await b.PostJsonAsync("/execute", Governance.Body("echo", Payload, "orphan-1", approvalJson: null));
@@ -173,9 +173,9 @@ public sealed class RedisGatewayTests : IDisposable
         var expired = Guid.NewGuid().ToString("N");
         var running = Guid.NewGuid().ToString("N");
         // Claimed by this gateway's previous process, whose lease ended longer ago than the sweep's grace.
-        Assert.Equal(ClaimStatus.Claimed, (await store.ClaimAsync(new ClaimRequest(NonceHash.Compute("default", "swept-1"), Governance.Hash("echo", Payload), null, expired, "echo", "default", now.AddMinutes(-2), now.AddSeconds(-20)), default)).Status);
+        Assert.Equal(ClaimStatus.Claimed, (await store.ClaimAsync(new ClaimRequest(NonceHash.Compute("default", "swept-1"), Governance.Hash("echo", Payload), null, expired, "echo", "default", now.AddMinutes(-2), TimeSpan.FromSeconds(-20)), default)).Status);
         // One whose lease still runs is left to its holder.
-        Assert.Equal(ClaimStatus.Claimed, (await store.ClaimAsync(new ClaimRequest(NonceHash.Compute("default", "swept-2"), Governance.Hash("echo", Payload), null, running, "echo", "default", now, now.AddMinutes(10)), default)).Status);
+        Assert.Equal(ClaimStatus.Claimed, (await store.ClaimAsync(new ClaimRequest(NonceHash.Compute("default", "swept-2"), Governance.Hash("echo", Payload), null, running, "echo", "default", now, TimeSpan.FromMinutes(10)), default)).Status);
 
         await RedisStores.EventuallyAsync(async () => (await a.Client.GetAsync($"/receipts/{expired}")).StatusCode == HttpStatusCode.OK, "the swept claim's receipt");
 
@@ -516,6 +516,38 @@ public sealed class RedisGatewayTests : IDisposable
     }
 
     [Fact]
+    public async Task A_call_still_running_reads_in_progress_after_its_gateways_clock_steps_past_its_lease()
+    {
+        // The lease (backend timeout + 30 s) was a time on the gateway's clock: stepped 150 s
+        // ahead 2 s into a call with a 120 s lease, the same process answered the same nonce with
+        // 409 replay_denied, original outcome_unknown, and wrote an outcome_unknown receipt for a
+        // call it was still running. Leases run on Redis's clock now.
+        await using var backend = await SlowBackend.StartAsync(TimeSpan.FromSeconds(4));
+        var clock = new SteppedClock();
+        var settings = ProxyConfig.Route("slow", "slow_op", "slow", backend.Address.ToString(), executePath: "/run");
+        settings["OpenExec:BackendTimeout"] = "00:01:30";
+        settings["ConnectionStrings:Redis"] = _redis.Configuration;
+        await using var gateway = await GatewayServer.StartAsync(settings, time: clock);
+        var body = Governance.Body("slow_op", "{}", "stepped-1", approvalJson: null);
+
+        var call = gateway.PostJsonAsync("/execute", body);
+        await backend.FirstCall.WaitAsync(TimeSpan.FromSeconds(10));
+        clock.Offset = TimeSpan.FromSeconds(150);
+        var during = await gateway.PostJsonAsync("/execute", body);
+        var duringJson = await Json.ReadAsync(during);
+        clock.Offset = TimeSpan.Zero;
+
+        Assert.Equal(HttpStatusCode.Conflict, during.StatusCode);
+        Assert.Equal(("in_progress", "in_progress"), (duringJson.Str("code"), duringJson.GetProperty("original").Str("decision")));
+        var answer = await call;
+        Assert.Equal(HttpStatusCode.OK, answer.StatusCode);
+        var id = (await Json.ReadAsync(answer)).Str("id");
+        var decisions = (await gateway.ReceiptsAsync()).Where(r => r.GetProperty("body").Str("exec_id") == id).Select(r => r.GetProperty("body").Str("decision"));
+        Assert.Equal(["executed"], decisions);
+        Assert.Equal(1, backend.Calls);
+    }
+
+    [Fact]
     public async Task A_call_that_ran_while_its_instance_was_cut_off_from_redis_keeps_its_executed_receipt_after_another_instance_took_its_claim_over()
     {
         // A's Redis link fails while its call runs; A answers 200 with its receipt, whose copy waits
@@ -527,8 +559,7 @@ public sealed class RedisGatewayTests : IDisposable
         using var link = RedisLink.To(_redis);
         var route = ProxyConfig.Route("slow", "slow_op", "slow", backend.Address.ToString(), executePath: "/run");
         await using var a = await GatewayServer.StartAsync(new Dictionary<string, string?>(route) { ["ConnectionStrings:Redis"] = link.Configuration });
-        // B's clock is past A's lease (backend timeout + 30 s) when the request reaches it.
-        await using var b = await GatewayServer.StartAsync(new Dictionary<string, string?>(route) { ["ConnectionStrings:Redis"] = _redis.Configuration }, time: new AheadClock(TimeSpan.FromMinutes(5)));
+        await using var b = await GatewayServer.StartAsync(new Dictionary<string, string?>(route) { ["ConnectionStrings:Redis"] = _redis.Configuration });
         var body = Governance.Body("slow_op", "{}", "rb1", approvalJson: null);
 
         var call = a.PostJsonAsync("/execute", body);
@@ -538,6 +569,12 @@ public sealed class RedisGatewayTests : IDisposable
         Assert.Equal(HttpStatusCode.OK, answer.StatusCode);
         var executed = await Json.ReadAsync(answer);
         var id = executed.Str("id");
+        // The claim's lease (backend timeout + 30 s, on Redis's clock) passes while A is cut off:
+        // ended here rather than waited for.
+        using (var admin = await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync(_redis.Configuration))
+        {
+            await admin.GetDatabase().HashSetAsync(RedisScripts.Nonce(NonceHash.Compute("default", "rb1")), "lease", 0);
+        }
 
         var takenOver = await Json.ReadAsync(await b.PostJsonAsync("/execute", body));
         Assert.Equal("replay_denied", takenOver.Str("code"));
@@ -560,12 +597,6 @@ public sealed class RedisGatewayTests : IDisposable
         // Nothing ran twice, and B's outcome_unknown stays in its chain: it did not know then.
         Assert.Equal(1, backend.Calls);
         Assert.Contains(await b.ReceiptsAsync(), r => r.GetProperty("body").Str("exec_id") == id && r.GetProperty("body").Str("decision") == "outcome_unknown" && r.Str("hash") == unknown);
-    }
-
-    /// <summary>The system clock, some time ahead: an instance that sees another's lease as passed without the test waiting for it.</summary>
-    private sealed class AheadClock(TimeSpan ahead) : TimeProvider
-    {
-        public override DateTimeOffset GetUtcNow() => base.GetUtcNow() + ahead;
     }
 
     public void Dispose() => _redis.Dispose();

@@ -173,7 +173,7 @@ public sealed class SqliteClaimTableModelTests
     private static ClaimRequest Request(string nonce, string? approval, long nowMs, bool lookupOnly)
     {
         var now = DateTimeOffset.FromUnixTimeMilliseconds(nowMs);
-        return new ClaimRequest(nonce, new string('r', 64), approval, "exec-" + nonce[..8], "echo", "default", now, now.AddMinutes(1), lookupOnly);
+        return new ClaimRequest(nonce, new string('r', 64), approval, "exec-" + nonce[..8], "echo", "default", now, TimeSpan.FromMinutes(1), lookupOnly);
     }
 
     private static ReceiptDocument Document(string nonce)

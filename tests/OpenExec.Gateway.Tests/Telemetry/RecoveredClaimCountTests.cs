@@ -101,7 +101,7 @@ public sealed class RecoveredClaimCountTests
         var store = gateway.Services.GetRequiredService<IExecutionStore>();
         var now = DateTimeOffset.UtcNow;
         // A holder that claimed, then died: its lease ran out without an outcome.
-        var claim = new ClaimRequest(NonceHash.Compute("default", "orphan-counted"), Governance.Hash("echo", Payload), null, Guid.NewGuid().ToString("N"), "echo", "default", now.AddMinutes(-2), now.AddSeconds(-1));
+        var claim = new ClaimRequest(NonceHash.Compute("default", "orphan-counted"), Governance.Hash("echo", Payload), null, Guid.NewGuid().ToString("N"), "echo", "default", now.AddMinutes(-2), TimeSpan.FromSeconds(-1));
         Assert.Equal(ClaimStatus.Claimed, (await store.ClaimAsync(claim, default)).Status);
         using var counts = new DecisionCounts();
 
