@@ -43,12 +43,13 @@ internal sealed class ExecutionPipeline
     /// to now, when the claim's lease is due for renewal. A call that makes no progress for its
     /// backend timeout is ended by it, so renewing on progress keeps the lease ahead of any live
     /// call: at most <see cref="LeaseRenewal"/> + timeout after the last renewal, against a lease
-    /// of timeout + 30 s.
+    /// of timeout + 30 s. A clock stepped back behind the mark renews at once: the lease runs on
+    /// the store's clock (Redis's), which did not step, and must not wait for this one to catch up.
     /// </summary>
     public bool LeaseRenewalDue(ref DateTimeOffset renewedAt)
     {
         var now = _clock.Now;
-        if (now - renewedAt < LeaseRenewal)
+        if (now >= renewedAt && now - renewedAt < LeaseRenewal)
         {
             return false;
         }
