@@ -939,18 +939,21 @@ public sealed class RedisExecutionStoreTests : StoreTestBase
             }
         }, "the client failing fast with no connection");
 
+        // A probe in flight as the link was cut may have been sent: that one is given up on.
+        var inFlight = store.PendingAbandons;
+        Assert.InRange(inFlight, 0, 2);
         for (var i = 0; i < 200; i++)
         {
             await Assert.ThrowsAsync<StoreUnavailableException>(async () => await store.ClaimAsync(Claim(Hex64(), approval: Hex64()), default));
         }
-        Assert.Equal(0, store.PendingAbandons);
+        Assert.Equal(inFlight, store.PendingAbandons);
 
         link.Restore();
-        await RedisStores.EventuallyAsync(async () => await store.PingAsync(default), "Redis reached again");
+        await RedisStores.EventuallyAsync(async () => await store.PingAsync(default) && store.PendingAbandons == 0, "Redis reached again, give-ups sent");
         await Task.Delay(1500);
         using var admin = await ConnectionMultiplexer.ConnectAsync(_redis.Configuration);
         var marks = admin.GetServer(admin.GetEndPoints()[0]).Keys(pattern: RedisScripts.Abandoned("*").ToString()).Count();
-        Assert.Equal(0, marks);
+        Assert.Equal(inFlight, marks);
     }
 
     [Fact]
