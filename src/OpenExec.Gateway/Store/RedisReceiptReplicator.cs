@@ -159,6 +159,13 @@ internal sealed class RedisReceiptReplicator : IDisposable
                     await db.ScriptEvaluateAsync(RedisScripts.RegisterKeys, [RedisScripts.Keys, RedisScripts.Signers],
                         [identity.GatewayId, .. keys.SelectMany(k => new RedisValue[] { k.Kid, k.X })]).ConfigureAwait(false);
                     copied = await ReadHeadAsync(db, stop).ConfigureAwait(false);
+                    if (copied == 0)
+                    {
+                        // Redis holds none of this chain (a first start on Redis, or Redis lost
+                        // it): only receipts still inside the retention are worth a copy.
+                        _chainStart = await FirstWorthCopyingAsync(db, stop).ConfigureAwait(false);
+                        copied = _chainStart - 1;
+                    }
                     CopiedSeq = copied;
                     StoreLog.ReplicationResumed(_log, copied);
                 }
@@ -275,10 +282,51 @@ internal sealed class RedisReceiptReplicator : IDisposable
         return batch;
     }
 
+    /// <summary>Where this chain's copy in Redis begins when Redis held none of it (see <see cref="FirstWorthCopyingAsync"/>).</summary>
+    private long _chainStart = 1;
+
+    /// <summary>
+    /// The first seq of the ledger worth copying to a Redis that holds none of this chain: the
+    /// first receipt that finished within the retention (on Redis's clock, less a tenth of the
+    /// retention, at most an hour, for clocks that disagree), and at least the last receipt, so
+    /// that Redis knows the chain's head. Older receipts restore no claim (theirs have expired)
+    /// and their copies would only leave again: copied from seq 1, a ledger of months took
+    /// hours to copy, held Redis at months of receipts for a further retention, and left the
+    /// claims of the latest receipts, copied last, missing meanwhile. Found by bisection over
+    /// seq (receipts finish in about seq order).
+    /// </summary>
+    internal async Task<long> FirstWorthCopyingAsync(IDatabase db, CancellationToken cancellationToken)
+    {
+        var last = _store.Ledger.CommittedSeq;
+        if (last <= 1)
+        {
+            return 1;
+        }
+        var time = (RedisResult[])(await db.ExecuteAsync("TIME").ConfigureAwait(false))!;
+        var redisNowMs = (long.Parse((string)time[0]!, CultureInfo.InvariantCulture) * 1000) + (long.Parse((string)time[1]!, CultureInfo.InvariantCulture) / 1000);
+        var margin = Math.Min(_store.RetentionMs / 10, (long)TimeSpan.FromHours(1).TotalMilliseconds);
+        var cutoff = redisNowMs - _store.RetentionMs - margin;
+        long low = 1, high = last;
+        while (low < high)
+        {
+            var mid = low + ((high - low) / 2);
+            var receipt = await _store.Ledger.ListReceiptsAsync(_store.Identity.GatewayId, mid - 1, 1, cancellationToken).ConfigureAwait(false);
+            if (receipt.Count == 1 && FinishedMs(receipt[0].Body) < cutoff)
+            {
+                low = mid + 1;
+            }
+            else
+            {
+                high = mid;
+            }
+        }
+        return low;
+    }
+
     private Task<RedisResult> CopyAsync(IDatabase db, string gateway, IReadOnlyList<ReceiptDocument> batch, int start, int count)
     {
         var keys = new RedisKey[3 + (count * 3)];
-        var values = new RedisValue[2 + (count * 12)];
+        var values = new RedisValue[3 + (count * 12)];
         keys[0] = RedisScripts.Chain(gateway);
         keys[1] = RedisScripts.Gateways;
         keys[2] = RedisScripts.CopyTimes(gateway);
@@ -311,6 +359,8 @@ internal sealed class RedisReceiptReplicator : IDisposable
             values[a + 10] = effect == "outcome" ? "1" : "0";
             values[a + 11] = effect;
         }
+        // Where a chain Redis holds none of may begin (the script refuses any other gap).
+        values[^1] = batch[start].Body.Seq == _chainStart ? _chainStart : 0;
         return db.ScriptEvaluateAsync(RedisScripts.Copy, keys, values);
     }
 
@@ -345,8 +395,12 @@ internal sealed class RedisReceiptReplicator : IDisposable
     private static long HeadSeq(RedisValue head)
         => head.HasValue ? long.Parse(head.ToString().Split(' ')[0], CultureInfo.InvariantCulture) : 0;
 
-    private static long StartedMs(ReceiptBody body)
-        => DateTimeOffset.TryParse(body.StartedAt, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var started) ? started.ToUnixTimeMilliseconds() : 0;
+    private static long StartedMs(ReceiptBody body) => Ms(body.StartedAt);
+
+    private static long FinishedMs(ReceiptBody body) => Ms(body.FinishedAt);
+
+    private static long Ms(string? time)
+        => DateTimeOffset.TryParse(time, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var at) ? at.ToUnixTimeMilliseconds() : 0;
 
     /// <summary>
     /// What a receipt does to its claim. Only attempts that ran, or may have, hold their claim:

@@ -319,7 +319,9 @@ internal static class RedisScripts
     /// clock, and never longer than the retention).
     /// A group that does not continue the chain Redis has (its first seq is past the head + 1:
     /// an earlier group failed, or Redis lost data in a flush or a failover) writes nothing and
-    /// returns -1, so the copier starts again from the head Redis has, restoring what it lost.
+    /// returns -1, so the copier starts again from the head Redis has, restoring what it lost;
+    /// unless Redis holds none of the chain and the group begins at the seq its last ARGV names
+    /// (the copier begins a chain at its first receipt still inside the retention).
     /// A receipt at a seq Redis already holds another receipt of (another hash) writes nothing and
     /// returns -2: two processes sign this chain (a copied data dir, the same gateway id), and
     /// the one that finds it out stops rather than fork the chain further.
@@ -341,7 +343,8 @@ internal static class RedisScripts
         local n = (#KEYS - 3) / 3
         local head = redis.call('HGET', KEYS[2], ARGV[1])
         local headSeq = head and tonumber(string.match(head, '^%d+')) or 0
-        if tonumber(ARGV[3]) > headSeq + 1 then return -1 end
+        local chainStart = tonumber(ARGV[3 + n * 12])
+        if tonumber(ARGV[3]) > headSeq + 1 and not (headSeq == 0 and tonumber(ARGV[3]) == chainStart) then return -1 end
         for i = 0, n - 1 do
           local a = 2 + i * 12
           local seq = tonumber(ARGV[a + 1])

@@ -708,6 +708,40 @@ public sealed class RedisExecutionStoreTests : StoreTestBase
     }
 
     [Fact]
+    public async Task A_chain_copied_again_into_a_redis_that_lost_it_begins_at_its_first_receipt_inside_the_retention()
+    {
+        // Copied again from seq 1: a ledger of months went back into Redis whole (each copy kept
+        // for a further retention), and the latest claims, copied last, were missing meanwhile.
+        var identity = NewIdentity();
+        var store = RedisStores.Open(_redis, identity, retention: TimeSpan.FromMinutes(10));
+        Own(store);
+        var longAgo = ReceiptTime.Format(DateTimeOffset.UtcNow.AddHours(-3));
+        for (var i = 0; i < 40; i++)
+        {
+            await store.AppendReceiptAsync(Draft(NewExecId(), Hex64(), "rejected") with { StartedAt = longAgo, FinishedAt = longAgo }, null, default);
+        }
+        var ran = Claim(Hex64(), approval: Hex64());
+        Assert.Equal(ClaimStatus.Claimed, (await store.ClaimAsync(ran, default)).Status);
+        await store.AppendReceiptAsync(Draft(ran.ExecId, ran.NonceSha256, "executed") with { RequestSha256 = ran.RequestSha256, ApprovalSha256 = ran.ApprovalIdentity },
+            new ClaimUpdate(ran.NonceSha256, ran.ApprovalIdentity, Release: false), default);
+        using var admin = await ConnectionMultiplexer.ConnectAsync(_redis.Configuration + ",allowAdmin=true");
+        var db = admin.GetDatabase();
+        await RedisStores.EventuallyAsync(async () => ((string?)await db.HashGetAsync(RedisScripts.Gateways, identity.GatewayId))?.StartsWith("41 ", StringComparison.Ordinal) == true, "the chain copied");
+
+        await admin.GetServers().Single().FlushAllDatabasesAsync();
+
+        await RedisStores.EventuallyAsync(async () => (await store.LookupAsync(ran.NonceSha256, default)).Status == NonceStatus.Done, "the claim restored", seconds: 15);
+        Assert.StartsWith("41 ", (string?)await db.HashGetAsync(RedisScripts.Gateways, identity.GatewayId), StringComparison.Ordinal);
+        Assert.Equal(1, await db.SortedSetLengthAsync(RedisScripts.Chain(identity.GatewayId)));
+        Assert.Equal(ClaimStatus.ApprovalReused, (await store.ClaimAsync(Claim(Hex64(), approval: ran.ApprovalIdentity), default)).Status);
+
+        // The chain goes on from there as before.
+        await store.AppendReceiptAsync(Draft(NewExecId(), Hex64(), "rejected"), null, default);
+        await RedisStores.EventuallyAsync(async () => ((string?)await db.HashGetAsync(RedisScripts.Gateways, identity.GatewayId))?.StartsWith("42 ", StringComparison.Ordinal) == true, "the next receipt copied");
+        Assert.Equal(2, await db.SortedSetLengthAsync(RedisScripts.Chain(identity.GatewayId)));
+    }
+
+    [Fact]
     public async Task A_copy_group_that_failed_is_copied_again_even_after_a_later_group_succeeded()
     {
         var (store, identity) = Open();
