@@ -72,6 +72,9 @@ internal static class GatewayHostingExtensions
 
     private static string BinderProblem(InvalidOperationException ex) => $"{ex.Message} {ex.InnerException?.Message}".Trim();
 
+    /// <summary>A refused value as a problem quotes it: its first 32 characters.</summary>
+    private static string Shown(string value) => value.Length <= 32 ? value : value[..32] + "…";
+
     /// <summary>
     /// Reads and validates all configuration and registers the services. Returns every
     /// configuration problem (the gateway must not start) or an empty list.
@@ -144,7 +147,15 @@ internal static class GatewayHostingExtensions
             // Another value makes the exporter send nothing, without a word.
             if (configuration[$"OTEL_EXPORTER_OTLP_{signal}PROTOCOL"] is { Length: > 0 } protocol && protocol.Trim() is not ("grpc" or "http/protobuf"))
             {
-                problems.Add($"OTEL_EXPORTER_OTLP_{signal}PROTOCOL is '{(protocol.Length <= 32 ? protocol : protocol[..32] + "…")}'; use grpc or http/protobuf");
+                problems.Add($"OTEL_EXPORTER_OTLP_{signal}PROTOCOL is '{Shown(protocol)}'; use grpc or http/protobuf");
+            }
+            // Read as the exporter reads it: digits only, no sign or spaces, within an int. 0 aborted
+            // the process as the host started (HttpClient refuses a zero timeout, exit 134); any
+            // other value it cannot read was skipped without a word, its 10 s kept.
+            if (configuration[$"OTEL_EXPORTER_OTLP_{signal}TIMEOUT"] is { } timeout && !string.IsNullOrWhiteSpace(timeout)
+                && !(int.TryParse(timeout, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var milliseconds) && milliseconds > 0))
+            {
+                problems.Add($"OTEL_EXPORTER_OTLP_{signal}TIMEOUT is '{Shown(timeout)}'; use a whole number of milliseconds from 1 to {int.MaxValue} (e.g. 10000), digits only");
             }
             // One the exporter cannot read aborts the process as the host starts (exit 134).
             if (configuration[$"OTEL_EXPORTER_OTLP_{signal}HEADERS"] is { } headers && Telemetry.OtlpHeaders.Problem(headers) is { } headersProblem)

@@ -336,6 +336,21 @@ public sealed class CrashRecoveryProcessTests : IDisposable
     }
 
     [Fact]
+    public async Task An_otlp_timeout_of_zero_refuses_to_start_naming_it()
+    {
+        // HttpClient refused the exporter's zero timeout as the host started: an unhandled
+        // ArgumentOutOfRangeException, SIGABRT (134).
+        await using var exit = await GatewayProcess.RunToExitAsync(NewDataDir(), environment: new Dictionary<string, string?>
+        {
+            ["OTEL_EXPORTER_OTLP_ENDPOINT"] = "http://127.0.0.1:1",
+            ["OTEL_EXPORTER_OTLP_PROTOCOL"] = "http/protobuf",
+            ["OTEL_EXPORTER_OTLP_TIMEOUT"] = "0",
+        });
+        Assert.True(exit.ExitCode == 2, exit.Output);
+        Assert.Contains("OTEL_EXPORTER_OTLP_TIMEOUT is '0'", exit.StandardError, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Clawshield_mode_without_a_public_key_refuses_to_start_naming_it()
     {
         await using var exit = await GatewayProcess.RunToExitAsync(NewDataDir(), environment: new Dictionary<string, string?>

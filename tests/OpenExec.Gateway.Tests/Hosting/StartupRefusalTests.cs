@@ -483,6 +483,35 @@ public sealed class StartupRefusalTests : IDisposable
     }
 
     [Theory]
+    [InlineData("OTEL_EXPORTER_OTLP_TIMEOUT", "0")] // HttpClient refused it as the host started: exit 134
+    [InlineData("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "0")]
+    [InlineData("OTEL_EXPORTER_OTLP_METRICS_TIMEOUT", "-5")] // skipped by the exporter without a word
+    [InlineData("OTEL_EXPORTER_OTLP_LOGS_TIMEOUT", "10s")]
+    [InlineData("OTEL_EXPORTER_OTLP_TIMEOUT", "1.5")]
+    [InlineData("OTEL_EXPORTER_OTLP_TIMEOUT", "+500")]
+    [InlineData("OTEL_EXPORTER_OTLP_TIMEOUT", " 500")]
+    [InlineData("OTEL_EXPORTER_OTLP_TIMEOUT", "2147483648")]
+    public void An_otlp_timeout_the_exporter_cannot_use_is_refused_naming_it(string setting, string value)
+    {
+        var problems = Refused([$"--OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318", $"--{setting}={value}"]);
+        var problem = Assert.Single(problems);
+        Assert.Equal($"{setting} is '{value}'; use a whole number of milliseconds from 1 to 2147483647 (e.g. 10000), digits only", problem);
+    }
+
+    [Theory]
+    [InlineData("1")]
+    [InlineData("3000")]
+    [InlineData("2147483647")]
+    [InlineData("   ")] // read as unset
+    public void An_otlp_timeout_the_exporter_reads_is_not_refused(string value)
+    {
+        foreach (var setting in new[] { "OTEL_EXPORTER_OTLP_TIMEOUT", "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT", "OTEL_EXPORTER_OTLP_LOGS_TIMEOUT" })
+        {
+            Assert.DoesNotContain(Refused([$"--OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318", $"--{setting}={value}", "--OpenExec:Mode=nonsense"]), p => p.Contains(setting, StringComparison.Ordinal));
+        }
+    }
+
+    [Theory]
     [InlineData("OTEL_EXPORTER_OTLP_HEADERS", "api-key", "pair 1 has no '='")]
     [InlineData("OTEL_EXPORTER_OTLP_HEADERS", "garbage", "pair 1 has no '='")]
     [InlineData("OTEL_EXPORTER_OTLP_HEADERS", "api-key=s3cret,tail", "pair 2 has no '='")]
