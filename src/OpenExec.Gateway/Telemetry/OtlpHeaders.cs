@@ -8,8 +8,11 @@ namespace OpenExec.Gateway.Telemetry;
 /// every ',' (a trailing one ends the list) and needs a '=' in each pair; it trims key and value
 /// and adds them to a dictionary that also holds its own <c>User-Agent</c>, so a key given twice, or
 /// <c>User-Agent</c> spelt exactly so, throws too. A pair with no name, a name that is no HTTP
-/// token, or a line break in a value it takes, but then fails every export (adding the header
-/// throws, reported only to an EventSource): refused too.
+/// token, or a value HttpClient will not send, it takes, but then fails every export (adding the
+/// header or sending it throws, reported only to an EventSource): refused too. HttpClient refuses
+/// a value holding CR, LF or NUL as the header is added, and one holding any character outside
+/// ASCII as the request is sent (over HTTP/1.1 and HTTP/2 alike); other control characters
+/// (a tab, %01, %7F) it sends.
 /// </summary>
 internal static class OtlpHeaders
 {
@@ -50,9 +53,15 @@ internal static class OtlpHeaders
             {
                 return $"pair {position}'s name is no HTTP header name: use letters, digits and !#$%&'*+-.^_`|~ only (no spaces)";
             }
-            if (pair[(equals + 1)..].IndexOfAny('\r', '\n') >= 0)
+            // Trimmed as the exporter trims it (a trailing line break, or a non-breaking space, goes).
+            var headerValue = pair[(equals + 1)..].Trim();
+            if (headerValue.IndexOfAny('\r', '\n', '\0') >= 0)
             {
-                return $"pair {position}'s value holds a line break (%0D or %0A), which no header value may";
+                return $"pair {position}'s value holds a line break or NUL (%0D, %0A or %00), which no header value may";
+            }
+            if (!System.Text.Ascii.IsValid(headerValue))
+            {
+                return $"pair {position}'s value holds a character outside ASCII (such as %C3%A9, an é), which HttpClient does not send in a header: use ASCII characters only";
             }
             if (keys.TryGetValue(key, out var first))
             {

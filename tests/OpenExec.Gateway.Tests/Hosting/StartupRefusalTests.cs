@@ -526,6 +526,13 @@ public sealed class StartupRefusalTests : IDisposable
     [InlineData("OTEL_EXPORTER_OTLP_HEADERS", "api key=s3cret", "pair 1's name is no HTTP header name")]
     [InlineData("OTEL_EXPORTER_OTLP_HEADERS", "x=1,api-key=s3cret%0D%0AX-Evil:1", "pair 2's value holds a line break")]
     [InlineData("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "x(y)=s3cret", "pair 1's name is no HTTP header name")]
+    // Taken at start, then every export failed without a word: HttpClient refuses NUL as the header
+    // is added, and anything outside ASCII as the request is sent.
+    [InlineData("OTEL_EXPORTER_OTLP_HEADERS", "k=s3cret%00b", "pair 1's value holds a line break or NUL")]
+    [InlineData("OTEL_EXPORTER_OTLP_METRICS_HEADERS", "x=1,k=s3cret%00", "pair 2's value holds a line break or NUL")]
+    [InlineData("OTEL_EXPORTER_OTLP_HEADERS", "k=caf%C3%A9s3cret", "pair 1's value holds a character outside ASCII")]
+    [InlineData("OTEL_EXPORTER_OTLP_LOGS_HEADERS", "x=1,k=s3cret\u00e9", "pair 2's value holds a character outside ASCII")]
+    [InlineData("OTEL_EXPORTER_OTLP_HEADERS", "k=s3cret%C2%A0x", "pair 1's value holds a character outside ASCII")] // a non-breaking space inside the value
     public void Otlp_headers_the_exporter_cannot_read_are_refused_without_printing_them(string setting, string value, string reason)
     {
         // The exporter threw as the host started: an unhandled ArgumentException, exit 134.
@@ -545,6 +552,12 @@ public sealed class StartupRefusalTests : IDisposable
     [InlineData("user-agent=mine")] // only User-Agent spelt exactly so collides with the exporter's
     [InlineData("%zz=1")] // an escape that is none stays as it is
     [InlineData("   ")] // read as unset
+    // Control characters HttpClient sends (a reviewer's collector got them), and what the exporter trims.
+    [InlineData("k=a%09b")]
+    [InlineData("k=a%7Fb")]
+    [InlineData("k=a%01b")]
+    [InlineData("k=s3cret%0A")]
+    [InlineData("k=s3cret%C2%A0")]
     public void Otlp_headers_the_exporter_reads_are_not_refused(string value)
     {
         foreach (var setting in new[] { "OTEL_EXPORTER_OTLP_HEADERS", "OTEL_EXPORTER_OTLP_TRACES_HEADERS" })
