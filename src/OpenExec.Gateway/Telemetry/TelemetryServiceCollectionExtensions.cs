@@ -62,6 +62,8 @@ internal static class TelemetryServiceCollectionExtensions
         // ...which also stopped it creating each request's Activity; listen for just enough to
         // keep W3C trace context (the receipt's trace_id, traceparent to backends) without an SDK.
         builder.Services.AddHostedService<TraceContextListener>();
+        // Read by ASP.NET Core for each request's trace context (a later W3C version too), SDK or not.
+        builder.Services.AddSingleton<System.Diagnostics.DistributedContextPropagator>(GatewayPropagator.Instance);
 
         var configuration = builder.Configuration;
         var endpoint = configuration["OTEL_EXPORTER_OTLP_ENDPOINT"];

@@ -101,6 +101,58 @@ public sealed class TraceContextTests : IDisposable
         Assert.Equal(AgentTrace, Parse(Assert.Single(TraceparentsSent())).Trace);
     }
 
+    private static HttpRequestMessage Execute(string nonce, params (string Name, string Value)[] headers)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Post, "/execute")
+        {
+            Content = new StringContent($$"""{"action":"traced","payload":{"to":"a"},"nonce":"{{nonce}}"}""", Encoding.UTF8, "application/json"),
+        };
+        foreach (var (name, value) in headers)
+        {
+            request.Headers.TryAddWithoutValidation(name, value);
+        }
+        return request;
+    }
+
+    [Theory]
+    [InlineData("/execute")]
+    [InlineData("proxied")]
+    public async Task A_later_trace_context_version_with_more_fields_is_continued_by_its_first_four(string door)
+    {
+        // W3C Trace Context: a version above 00 is read by the four fields 00 has. The runtime
+        // handed it on whole, no ActivityContext parsed it, and the request had no Activity: a
+        // receipt without trace_id and no traceparent to the backend.
+        const string later = $"01-{AgentTrace}-{AgentSpan}-01-more-fields";
+        await using var gateway = await StartAsync();
+        var request = door == "proxied" ? Proxied("tc-later", later) : Execute("tc-later", ("traceparent", later));
+
+        var response = await gateway.Client.SendAsync(request);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var sent = Parse(Assert.Single(TraceparentsSent()));
+        Assert.Equal("00", sent.Version);
+        Assert.Equal(AgentTrace, sent.Trace);
+        Assert.Equal(AgentTrace, await ReceiptTraceAsync(gateway, response));
+    }
+
+    [Theory]
+    [InlineData($"00-{AgentTrace}-{AgentSpan}-01-more")] // version 00 has exactly four fields
+    [InlineData($"01-{AgentTrace}-{AgentSpan}-01more")] // a later version's fifth field follows a '-'
+    [InlineData($"ff-{AgentTrace}-{AgentSpan}-01")] // ff is no version
+    [InlineData($"01-{AgentTrace}-{AgentSpan}")]
+    [InlineData("garbage")]
+    public async Task A_traceparent_that_cannot_be_read_starts_a_trace_of_its_own(string traceparent)
+    {
+        await using var gateway = await StartAsync();
+
+        var response = await gateway.Client.SendAsync(Execute("tc-bad", ("traceparent", traceparent)));
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var sent = Parse(Assert.Single(TraceparentsSent()));
+        Assert.NotEqual(AgentTrace, sent.Trace);
+        Assert.Equal(sent.Trace, await ReceiptTraceAsync(gateway, response));
+    }
+
     [Theory]
     [InlineData("01")]
     [InlineData("00")]
