@@ -36,6 +36,8 @@ internal class BackendHttpClientFactory(ILogger<ForwarderHttpClientFactory> logg
     protected override void ConfigureHandler(ForwarderHttpClientContext context, SocketsHttpHandler handler)
     {
         base.ConfigureHandler(context, handler);
+        // Trace context only, never the agent's baggage (YARP's own propagator writes that too).
+        handler.ActivityHeadersPropagator = Telemetry.GatewayPropagator.ForBackends;
         if (ConnectTimeoutOf(context.NewMetadata) is { } connect)
         {
             handler.ConnectTimeout = connect;

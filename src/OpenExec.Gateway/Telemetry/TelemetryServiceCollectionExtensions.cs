@@ -62,7 +62,8 @@ internal static class TelemetryServiceCollectionExtensions
         // ...which also stopped it creating each request's Activity; listen for just enough to
         // keep W3C trace context (the receipt's trace_id, traceparent to backends) without an SDK.
         builder.Services.AddHostedService<TraceContextListener>();
-        // Read by ASP.NET Core for each request's trace context (a later W3C version too), SDK or not.
+        // Read by ASP.NET Core for each request's trace context (a later W3C version too, no
+        // baggage), SDK or not.
         builder.Services.AddSingleton<System.Diagnostics.DistributedContextPropagator>(GatewayPropagator.Instance);
 
         var configuration = builder.Configuration;
@@ -75,6 +76,10 @@ internal static class TelemetryServiceCollectionExtensions
         }
         builder.Services.AddSingleton<Yarp.ReverseProxy.Forwarder.IForwarderHttpClientFactory, Proxy.BackendHttpClientFactory>();
 
+        // The SDK's default propagator reads the agent's baggage into Baggage.Current (ASP.NET Core's
+        // instrumentation) and writes it into every backend call (HttpClient's): trace context
+        // only, as without the SDK. Process-wide, as the SDK's own is.
+        Sdk.SetDefaultTextMapPropagator(new OpenTelemetry.Context.Propagation.TraceContextPropagator());
         var serviceName = configuration["OTEL_SERVICE_NAME"] is { Length: > 0 } name ? name : "openexec-gateway";
         var otel = builder.Services.AddOpenTelemetry()
             .ConfigureResource(resource => resource.AddService(serviceName, serviceVersion: Http.ServiceEndpoints.Version))

@@ -7,7 +7,7 @@ namespace OpenExec.Gateway.Telemetry;
 /// The backends' HTTP clients (proxied calls and routed <c>/execute</c> calls) when no
 /// OpenTelemetry SDK is loaded. Trace context still reaches every backend: the request's own
 /// Activity is written as W3C <c>traceparent</c>/<c>tracestate</c> by one small handler, replacing
-/// any the agent sent (as YARP does). HttpClient's diagnostics handler is left out: with nothing
+/// any the agent sent (as YARP does), and nothing else (<see cref="GatewayPropagator"/>). HttpClient's diagnostics handler is left out: with nothing
 /// recording, it created, tagged and stopped a client Activity per call only to write the same
 /// header (about 1 KB allocated per proxied request). With the SDK loaded YARP's default client
 /// stays (<see cref="Proxy.BackendHttpClientFactory"/>), and with it the HTTP client span under
@@ -30,7 +30,7 @@ internal sealed class TraceContextHttpClientFactory(ILogger<ForwarderHttpClientF
         private const string TraceParent = "traceparent";
 
         // Removes the trace headers copied from the agent's request, then writes the current ones.
-        private static readonly ReverseProxyPropagator Propagator = new(DistributedContextPropagator.Current);
+        private static readonly DistributedContextPropagator Propagator = GatewayPropagator.ForBackends;
 
         private static readonly DistributedContextPropagator.PropagatorSetterCallback Write =
             static (carrier, name, value) => ((HttpRequestMessage)carrier!).Headers.TryAddWithoutValidation(name, value);

@@ -10,6 +10,7 @@ namespace OpenExec.Gateway.Tests.Telemetry;
 /// <summary>
 /// With no OpenTelemetry SDK configured, W3C trace context still reaches backends and receipts
 /// (SPEC section 7): each backend call carries one <c>traceparent</c> of the receipt's trace.
+/// With or without the SDK, the gateway carries trace context only, never an agent's baggage.
 /// </summary>
 [Collection(ActivityListenerCollection.Name)]
 public sealed class TraceContextTests : IDisposable
@@ -23,10 +24,37 @@ public sealed class TraceContextTests : IDisposable
 
     public void Dispose() => _backend.Stop();
 
-    private Task<GatewayServer> StartAsync()
-        => GatewayServer.StartAsync(ProxyConfig.Route("r", "traced", "v1", _backend.Urls[0] + "/", executePath: "/run"));
+    /// <summary>Baggage of 20 KB: the runtime's propagator cut it to about 7 KB, re-encoded, and sent it on.</summary>
+    private static readonly string LargeBaggage = string.Join(",", Enumerable.Range(0, 190).Select(i => $"k{i}=" + new string('v', 100)));
+
+    private Task<GatewayServer> StartAsync(bool sdk = false)
+    {
+        var settings = ProxyConfig.Route("r", "traced", "v1", _backend.Urls[0] + "/", executePath: "/run");
+        if (sdk)
+        {
+            settings["OpenExec:Telemetry:Enabled"] = "true";
+        }
+        return GatewayServer.StartAsync(settings);
+    }
+
+    /// <summary>
+    /// Sends exactly the headers of <paramref name="request"/>: this process's HttpClient writes
+    /// trace context of its own, over the agent's, once an SDK listens.
+    /// </summary>
+    private static async Task<HttpResponseMessage> SendAsAgentAsync(GatewayServer gateway, HttpRequestMessage request)
+    {
+        using var agent = new HttpClient(new SocketsHttpHandler { ActivityHeadersPropagator = null }) { BaseAddress = gateway.BaseAddress };
+        using (OpenTelemetry.SuppressInstrumentationScope.Begin())
+        {
+            return await agent.SendAsync(request);
+        }
+    }
 
     private string[] TraceparentsSent() => [.. _backend.LogEntries.Single().RequestMessage.Headers!["traceparent"]];
+
+    /// <summary>The values of header <paramref name="name"/> the backend got, whatever its case.</summary>
+    private string[] HeaderSent(string name)
+        => [.. _backend.LogEntries.Single().RequestMessage.Headers!.Where(h => string.Equals(h.Key, name, StringComparison.OrdinalIgnoreCase)).SelectMany(h => h.Value)];
 
     private static (string Version, string Trace, string Parent, string Flags) Parse(string traceparent)
     {
@@ -115,18 +143,20 @@ public sealed class TraceContextTests : IDisposable
     }
 
     [Theory]
-    [InlineData("/execute")]
-    [InlineData("proxied")]
-    public async Task A_later_trace_context_version_with_more_fields_is_continued_by_its_first_four(string door)
+    [InlineData("/execute", false)]
+    [InlineData("proxied", false)]
+    [InlineData("/execute", true)]
+    [InlineData("proxied", true)]
+    public async Task A_later_trace_context_version_with_more_fields_is_continued_by_its_first_four(string door, bool sdk)
     {
         // W3C Trace Context: a version above 00 is read by the four fields 00 has. The runtime
         // handed it on whole, no ActivityContext parsed it, and the request had no Activity: a
-        // receipt without trace_id and no traceparent to the backend.
+        // receipt without trace_id and no traceparent to the backend (with the SDK, a new trace).
         const string later = $"01-{AgentTrace}-{AgentSpan}-01-more-fields";
-        await using var gateway = await StartAsync();
+        await using var gateway = await StartAsync(sdk);
         var request = door == "proxied" ? Proxied("tc-later", later) : Execute("tc-later", ("traceparent", later));
 
-        var response = await gateway.Client.SendAsync(request);
+        var response = await SendAsAgentAsync(gateway, request);
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         var sent = Parse(Assert.Single(TraceparentsSent()));
@@ -151,6 +181,52 @@ public sealed class TraceContextTests : IDisposable
         var sent = Parse(Assert.Single(TraceparentsSent()));
         Assert.NotEqual(AgentTrace, sent.Trace);
         Assert.Equal(sent.Trace, await ReceiptTraceAsync(gateway, response));
+    }
+
+    [Theory]
+    [InlineData("baggage", false)]
+    [InlineData("Correlation-Context", false)]
+    [InlineData("baggage", true)]
+    [InlineData("Correlation-Context", true)]
+    public async Task A_routed_execute_call_carries_trace_context_and_none_of_the_agents_baggage(string header, bool sdk)
+    {
+        // The approval covers action and payload: the call is a POST of the canonical payload with
+        // the gateway's own headers. The agent's baggage (a legacy Correlation-Context read as
+        // baggage) went along, re-encoded and cut to about 7 KB.
+        await using var gateway = await StartAsync(sdk);
+
+        var response = await SendAsAgentAsync(gateway, Execute(
+            "tc-baggage",
+            ("traceparent", $"00-{AgentTrace}-{AgentSpan}-01"),
+            ("tracestate", "vendor=opaque"),
+            (header, LargeBaggage)));
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(AgentTrace, Parse(Assert.Single(TraceparentsSent())).Trace);
+        Assert.Equal("vendor=opaque", Assert.Single(HeaderSent("tracestate")));
+        Assert.Empty(HeaderSent("baggage"));
+        Assert.Empty(HeaderSent("Correlation-Context"));
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_proxied_call_forwards_the_agents_baggage_as_sent_and_adds_none(bool sdk)
+    {
+        // Agent headers pass through a proxied call. The runtime's propagator wrote its own baggage
+        // in place of the agent's: re-encoded (";prop" as "%3Bprop"), cut to about 7 KB, and a
+        // Correlation-Context dropped once turned into baggage.
+        await using var gateway = await StartAsync(sdk);
+        var request = Proxied("tc-proxied-baggage", $"00-{AgentTrace}-{AgentSpan}-01");
+        request.Headers.TryAddWithoutValidation("baggage", "a=1,b=2;prop," + LargeBaggage);
+        request.Headers.TryAddWithoutValidation("Correlation-Context", "c=3");
+
+        var response = await SendAsAgentAsync(gateway, request);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(AgentTrace, Parse(Assert.Single(TraceparentsSent())).Trace);
+        Assert.Equal("a=1,b=2;prop," + LargeBaggage, Assert.Single(HeaderSent("baggage")));
+        Assert.Equal("c=3", Assert.Single(HeaderSent("Correlation-Context")));
     }
 
     [Theory]
