@@ -417,7 +417,9 @@ internal sealed class ExecutionPipeline
             ResultForm = outcome?.ResultForm,
             UpstreamStatus = outcome?.UpstreamStatus,
             StartedAt = ReceiptTime.Format(started),
-            FinishedAt = ReceiptTime.Format(_clock.Now),
+            // Never before it started: a wall clock stepped back during the call (NTP, by hand)
+            // gave receipts whose call ended an hour before it began.
+            FinishedAt = ReceiptTime.Format(_clock.Now is var now && now > started ? now : started),
             TraceId = traceId,
         };
 

@@ -53,7 +53,7 @@ public sealed class SqliteRetentionTests
     }
 
     /// <summary>A clock whose wall time can be stepped while its monotonic count goes on as before.</summary>
-    private sealed class SteppedClock(DateTimeOffset start) : FakeTimeProvider(start)
+    private sealed class SteppedFakeTime(DateTimeOffset start) : FakeTimeProvider(start)
     {
         public TimeSpan Step { get; set; }
 
@@ -67,7 +67,7 @@ public sealed class SqliteRetentionTests
     [Fact]
     public async Task A_wall_clock_stepped_forward_and_back_does_not_forget_a_nonce_early()
     {
-        var time = new SteppedClock(DateTimeOffset.UtcNow);
+        var time = new SteppedFakeTime(DateTimeOffset.UtcNow);
         await using var gateway = await StartWithRetentionAsync(time);
         Assert.Equal(HttpStatusCode.OK, await ExecuteAsync(gateway, "stepped"));
 
