@@ -385,8 +385,9 @@ internal static class GatewayHostingExtensions
                 {
                     problems.Add($"{key} is one value, not a list or an object (a JSON list binds to nothing: the default would run)");
                 }
-                else if (type == typeof(TimeSpan) && configuration[key] is { Length: > 0 } span && span.Trim().All(char.IsAsciiDigit))
+                else if (type == typeof(TimeSpan) && configuration[key]?.Trim() is { Length: > 0 } span && span.All(char.IsAsciiDigit) && span.Any(d => d != '0'))
                 {
+                    // Zero is zero in any unit, and a blank value is the binder's to refuse.
                     // .NET reads a bare number as days: "24" meant as hours would be 24 days.
                     var number = span.Trim();
                     problems.Add($"{key} is '{number}', a bare number, which would be read as {number} days; write the unit out: {number}:00:00 for {number} hours, {number}.00:00:00 for {number} days, 00:{number}:00 for {number} minutes");

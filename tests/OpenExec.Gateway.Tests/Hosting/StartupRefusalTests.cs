@@ -570,15 +570,17 @@ public sealed class StartupRefusalTests : IDisposable
     [InlineData("OpenExec:MaxApprovalLifetime", "24")] // meant as hours, read as 24 days
     [InlineData("OpenExec:NonceRetention", "30")]
     [InlineData("OpenExec:BackendTimeout", " 5 ")]
-    [InlineData("OpenExec:ClockSkew", "0")]
+    [InlineData("OpenExec:ClockSkew", "5")]
     public void A_time_span_given_as_a_bare_number_is_refused_naming_the_unit_it_would_get(string setting, string value)
     {
         var problems = Refused([$"--{setting}={value}"]);
         var number = value.Trim();
         Assert.Contains(problems, p => p.StartsWith($"{setting} is '{number}', a bare number, which would be read as {number} days", StringComparison.Ordinal));
 
-        // Written out, the same settings are not refused for their form.
+        // Written out, the same settings are not refused for their form; nor is zero, zero in any unit.
         Assert.DoesNotContain(Refused([$"--{setting}=01:00:00", "--OpenExec:Mode=nonsense"]), p => p.Contains("bare number", StringComparison.Ordinal));
+        Assert.DoesNotContain(Refused([$"--{setting}=0", "--OpenExec:Mode=nonsense"]), p => p.Contains("bare number", StringComparison.Ordinal));
+        Assert.DoesNotContain(Refused([$"--{setting}= ", "--OpenExec:Mode=nonsense"]), p => p.Contains("bare number", StringComparison.Ordinal));
     }
 
     [Fact]
