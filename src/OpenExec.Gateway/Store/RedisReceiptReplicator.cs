@@ -139,6 +139,7 @@ internal sealed class RedisReceiptReplicator : IDisposable
         var nextHeadCheck = 0L;
         var nextSweep = 0L;
         long copied = -1;
+        var startingChain = false;
         while (!stop.IsCancellationRequested)
         {
             try
@@ -151,6 +152,7 @@ internal sealed class RedisReceiptReplicator : IDisposable
                 }
                 if (copied < 0)
                 {
+                    startingChain = false;
                     // Every key this data dir ever signed with, not only the current one: its
                     // ledger's receipts are copied whatever key signed them (a key replaced while
                     // on the embedded store, or before Redis lost its data), and every instance
@@ -165,11 +167,14 @@ internal sealed class RedisReceiptReplicator : IDisposable
                         // it): only receipts still inside the retention are worth a copy.
                         _chainStart = await FirstWorthCopyingAsync(db, stop).ConfigureAwait(false);
                         copied = _chainStart - 1;
+                        // Nothing of a chain that begins past seq 1 is in Redis yet: a head below
+                        // it is no loss until its first copy has landed.
+                        startingChain = copied > 0;
                     }
                     CopiedSeq = copied;
                     StoreLog.ReplicationResumed(_log, copied);
                 }
-                if (copied > 0 && Environment.TickCount64 >= nextHeadCheck)
+                if (copied > 0 && !startingChain && Environment.TickCount64 >= nextHeadCheck)
                 {
                     // Redis without the head it had (flushed, or a replica that had not caught up
                     // took over) has lost claims too: copy again from what it has, restoring them.
@@ -232,6 +237,7 @@ internal sealed class RedisReceiptReplicator : IDisposable
                 }
                 copied = batch[^1].Body.Seq;
                 CopiedSeq = copied;
+                startingChain = false;
                 backoff = MinBackoff;
             }
             catch (OperationCanceledException) when (stop.IsCancellationRequested)

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using OpenExec.Core.Crypto;
 using OpenExec.Core.Receipts;
@@ -739,6 +740,33 @@ public sealed class RedisExecutionStoreTests : StoreTestBase
         await store.AppendReceiptAsync(Draft(NewExecId(), Hex64(), "rejected"), null, default);
         await RedisStores.EventuallyAsync(async () => ((string?)await db.HashGetAsync(RedisScripts.Gateways, identity.GatewayId))?.StartsWith("42 ", StringComparison.Ordinal) == true, "the next receipt copied");
         Assert.Equal(2, await db.SortedSetLengthAsync(RedisScripts.Chain(identity.GatewayId)));
+    }
+
+    [Fact]
+    public async Task A_chain_begun_past_seq_1_is_not_taken_for_a_loss_before_its_first_copy_lands()
+    {
+        // The head check saw Redis's head (none) below the seq before the chain's start and
+        // warned that Redis had lost data, then began the chain a second time.
+        var identity = NewIdentity();
+        var longAgo = ReceiptTime.Format(DateTimeOffset.UtcNow.AddHours(-3));
+        var first = RedisStores.Open(_redis, identity, retention: TimeSpan.FromMinutes(10));
+        for (var i = 0; i < 5; i++)
+        {
+            await first.AppendReceiptAsync(Draft(NewExecId(), Hex64(), "rejected") with { StartedAt = longAgo, FinishedAt = longAgo }, null, default);
+        }
+        await first.AppendReceiptAsync(Draft(NewExecId(), Hex64(), "rejected"), null, default);
+        first.Dispose();
+        using var admin = await ConnectionMultiplexer.ConnectAsync(_redis.Configuration + ",allowAdmin=true");
+        await admin.GetServers().Single().FlushAllDatabasesAsync();
+
+        var logs = new LogCapture();
+        using var loggers = LoggerFactory.Create(b => b.AddProvider(logs));
+        using var store = new RedisExecutionStore(identity, ConnectionMultiplexer.Connect(RedisExecutionStore.ParseConfiguration(_redis.Configuration)), TimeSpan.FromMinutes(10), TimeProvider.System, null, loggers);
+        await RedisStores.EventuallyAsync(async () => ((string?)await admin.GetDatabase().HashGetAsync(RedisScripts.Gateways, identity.GatewayId))?.StartsWith("6 ", StringComparison.Ordinal) == true, "the chain copied");
+        await Task.Delay(500);
+
+        Assert.DoesNotContain(logs.Lines, l => l.Contains("no longer has this gateway's chain", StringComparison.Ordinal));
+        Assert.Single(logs.Lines, l => l.Contains("resumed after seq 5", StringComparison.Ordinal));
     }
 
     [Fact]
