@@ -293,7 +293,8 @@ internal sealed class RedisReceiptReplicator : IDisposable
 
     /// <summary>
     /// The first seq of the ledger worth copying to a Redis that holds none of this chain: the
-    /// first receipt that finished within the retention (on Redis's clock, less a tenth of the
+    /// first receipt that finished within the retention (on Redis's clock or this gateway's,
+    /// whichever is behind, less a tenth of the
     /// retention, at most an hour, for clocks that disagree), and at least the last receipt, so
     /// that Redis knows the chain's head. Older receipts restore no claim (theirs have expired)
     /// and their copies would only leave again: copied from seq 1, a ledger of months took
@@ -311,7 +312,9 @@ internal sealed class RedisReceiptReplicator : IDisposable
         var time = (RedisResult[])(await db.ExecuteAsync("TIME").ConfigureAwait(false))!;
         var redisNowMs = (long.Parse((string)time[0]!, CultureInfo.InvariantCulture) * 1000) + (long.Parse((string)time[1]!, CultureInfo.InvariantCulture) / 1000);
         var margin = Math.Min(_store.RetentionMs / 10, (long)TimeSpan.FromHours(1).TotalMilliseconds);
-        var cutoff = redisNowMs - _store.RetentionMs - margin;
+        // The receipts' times are this gateway's: of its clock and Redis's, the one behind decides,
+        // so that neither one's lead drops receipts whose claims are still kept.
+        var cutoff = Math.Min(redisNowMs, _store.NowMs()) - _store.RetentionMs - margin;
         long low = 1, high = last;
         while (low < high)
         {
@@ -332,11 +335,11 @@ internal sealed class RedisReceiptReplicator : IDisposable
     private Task<RedisResult> CopyAsync(IDatabase db, string gateway, IReadOnlyList<ReceiptDocument> batch, int start, int count)
     {
         var keys = new RedisKey[3 + (count * 3)];
-        var values = new RedisValue[3 + (count * 12)];
+        var values = new RedisValue[4 + (count * 12)];
         keys[0] = RedisScripts.Chain(gateway);
         keys[1] = RedisScripts.Gateways;
         keys[2] = RedisScripts.CopyTimes(gateway);
-        // No time of this gateway's: the script reads Redis's clock (RedisScripts.Copy).
+        // Copy times are read on Redis's clock (RedisScripts.Copy); this gateway's time only bounds a restored claim's age.
         values[0] = gateway;
         values[1] = _store.RetentionMs;
         for (var i = 0; i < count; i++)
@@ -365,8 +368,10 @@ internal sealed class RedisReceiptReplicator : IDisposable
             values[a + 10] = effect == "outcome" ? "1" : "0";
             values[a + 11] = effect;
         }
-        // Where a chain Redis holds none of may begin (the script refuses any other gap).
-        values[^1] = batch[start].Body.Seq == _chainStart ? _chainStart : 0;
+        // Where a chain Redis holds none of may begin (the script refuses any other gap), and this
+        // gateway's time, against which its receipts' started_at was read (a restored claim's age).
+        values[^2] = batch[start].Body.Seq == _chainStart ? _chainStart : 0;
+        values[^1] = _store.NowMs();
         return db.ScriptEvaluateAsync(RedisScripts.Copy, keys, values);
     }
 

@@ -344,6 +344,7 @@ internal static class RedisScripts
         local head = redis.call('HGET', KEYS[2], ARGV[1])
         local headSeq = head and tonumber(string.match(head, '^%d+')) or 0
         local chainStart = tonumber(ARGV[3 + n * 12])
+        local callerNow = tonumber(ARGV[4 + n * 12])
         if tonumber(ARGV[3]) > headSeq + 1 and not (headSeq == 0 and tonumber(ARGV[3]) == chainStart) then return -1 end
         for i = 0, n - 1 do
           local a = 2 + i * 12
@@ -368,10 +369,14 @@ internal static class RedisScripts
             if effect == 'release' then
               free(KEYS[k + 2], KEYS[k + 3], exec, ARGV[a + 7] ~= '')
             elseif effect == 'outcome' then
-              -- What is left of the retention since the attempt started; a started_at ahead of
-              -- Redis's clock is kept no longer than the retention.
+              -- What is left of the retention since the attempt started (a started_at ahead of
+              -- the clock is kept no longer than the retention). started_at is the copying
+              -- gateway's time: the time elapsed is read on Redis's clock and on that gateway's,
+              -- and the shorter kept, so that neither clock's lead over the other cuts it short.
               local started = tonumber(ARGV[a + 10])
-              local ttl = started > 0 and math.min(started + retention - now, retention) or 0
+              local elapsed = now - started
+              if callerNow and callerNow - started < elapsed then elapsed = callerNow - started end
+              local ttl = started > 0 and math.min(retention - elapsed, retention) or 0
               if ARGV[a + 11] == '1' and ttl > 0 and redis.call('EXISTS', KEYS[k + 2]) == 0 then
                 redis.call('HSET', KEYS[k + 2], 'req', ARGV[a + 6], 'exec', exec, 'done', '1', 'decision', ARGV[a + 5], 'receipt', hash, 'action', ARGV[a + 8], 'tenant', ARGV[a + 9], 'approval', ARGV[a + 7], 'created', ARGV[a + 10], 'lease', ARGV[a + 10])
                 redis.call('PEXPIRE', KEYS[k + 2], ttl)

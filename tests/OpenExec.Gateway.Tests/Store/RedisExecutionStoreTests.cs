@@ -240,6 +240,32 @@ public sealed class RedisExecutionStoreTests : StoreTestBase
         Assert.InRange((await client.GetDatabase().KeyTimeToLiveAsync(RedisScripts.Nonce(ran.NonceSha256)))!.Value, RedisExecutionStore.DefaultRetention - TimeSpan.FromMinutes(5), RedisExecutionStore.DefaultRetention);
     }
 
+    [Theory]
+    [InlineData(-3)]
+    [InlineData(-15)]
+    public async Task A_claim_redis_lost_is_restored_for_its_whole_retention_by_a_gateway_whose_clock_is_behind(int minutes)
+    {
+        // Its receipt's started_at (the gateway's clock) was compared with Redis's clock alone: a
+        // gateway 15 minutes behind, with a 10-minute retention, restored nothing, and the same
+        // nonce and approval ran again.
+        using var forgetful = RedisServer.Start("--appendonly", "no");
+        var clock = new SteppedClock { Offset = TimeSpan.FromMinutes(minutes) };
+        var retention = TimeSpan.FromMinutes(10);
+        using var store = RedisStores.Open(forgetful, NewIdentity(), retention: retention, time: clock);
+        var ran = Claim(Hex64(), approval: Hex64()) with { Now = clock.GetUtcNow() };
+        Assert.Equal(ClaimStatus.Claimed, (await store.ClaimAsync(ran, default)).Status);
+        var at = ReceiptTime.Format(clock.GetUtcNow());
+        var executed = await store.AppendReceiptAsync(Draft(ran.ExecId, ran.NonceSha256, "executed") with { RequestSha256 = ran.RequestSha256, ApprovalSha256 = ran.ApprovalIdentity, StartedAt = at, FinishedAt = at },
+            new ClaimUpdate(ran.NonceSha256, ran.ApprovalIdentity, Release: false), default);
+
+        forgetful.Restart();
+
+        await RedisStores.EventuallyAsync(async () => (await store.LookupAsync(ran.NonceSha256, default)).Receipt == executed.Hash, "the executed claim restored");
+        Assert.Equal(ClaimStatus.NonceTaken, (await store.ClaimAsync(ran with { ExecId = NewExecId(), Now = clock.GetUtcNow() }, default)).Status);
+        using var client = await ConnectionMultiplexer.ConnectAsync(forgetful.Configuration);
+        Assert.InRange((await client.GetDatabase().KeyTimeToLiveAsync(RedisScripts.Nonce(ran.NonceSha256)))!.Value, retention - TimeSpan.FromMinutes(1), retention);
+    }
+
     [Fact]
     public async Task A_copied_document_is_kept_once_and_found_by_its_exec_id_also_in_the_earlier_layout()
     {
