@@ -14,34 +14,53 @@ internal sealed class SqliteExecutionStore : IExecutionStore, IDisposable
     private readonly SqliteReceiptLedger _ledger;
     private readonly ILogger<SqliteExecutionStore> _log;
     private readonly ITimer? _pruning;
+    private readonly TimeProvider _time;
+    private readonly DateTimeOffset _startedAt;
+    private readonly long _started;
+    private int _aheadLogged;
     private volatile bool _disposed;
 
     public SqliteExecutionStore(GatewayIdentity identity, Configuration.GatewaySettings settings, TimeProvider time, ILogger<SqliteExecutionStore> log)
     {
         _log = log;
+        _time = time;
+        (_startedAt, _started) = (time.GetUtcNow(), time.GetTimestamp());
         _ledger = new SqliteReceiptLedger(identity, new SqliteClaimTable(), committed: null, log);
         // Nonces are kept forever unless a retention is configured (SPEC section 3).
         if (settings.Options.NonceRetention is { } retention)
         {
             var every = TimeSpan.FromTicks(Math.Clamp(retention.Ticks / 10, TimeSpan.FromSeconds(1).Ticks, TimeSpan.FromHours(1).Ticks));
-            var (startedAt, started) = (time.GetUtcNow(), time.GetTimestamp());
-            _pruning = time.CreateTimer(_ => _ = PruneAsync(RetentionNow(time, startedAt, started) - retention), null, TimeSpan.Zero, every);
+            _pruning = time.CreateTimer(_ => _ = PruneAsync(RetentionNow() - retention), null, TimeSpan.Zero, every);
         }
     }
 
+    /// <summary>The wall clock at start plus what the monotonic clock has counted since: a wall clock stepped since does not move it.</summary>
+    private DateTimeOffset Counted() => _startedAt + _time.GetElapsedTime(_started);
+
     /// <summary>
-    /// The time retention is measured against: the wall clock, but never ahead of the wall clock
-    /// at start plus the time the monotonic clock has counted since. A wall clock stepped forward
-    /// (and later back, by NTP or by hand) would otherwise make claims look older than they are and
-    /// forget nonces whose approvals are still valid: one approval could run twice. A clock stepped
-    /// back keeps them longer, which is safe. A clock already ahead at start is not caught.
+    /// The time retention is measured against: the wall clock, but never ahead of the time counted
+    /// since start (<see cref="Counted"/>). A wall clock stepped forward (and later back, by NTP or
+    /// by hand) would otherwise make claims look older than they are and forget nonces whose
+    /// approvals are still valid: one approval could run twice. A clock that was behind at start
+    /// and is corrected later keeps nonces longer by that much until a restart (logged once). A
+    /// clock already ahead at start is not caught.
     /// </summary>
-    internal static DateTimeOffset RetentionNow(TimeProvider time, DateTimeOffset startedAt, long started)
+    private DateTimeOffset RetentionNow()
     {
-        var wall = time.GetUtcNow();
-        var counted = startedAt + time.GetElapsedTime(started);
+        var (wall, counted) = (_time.GetUtcNow(), Counted());
+        if (wall - counted > TimeSpan.FromMinutes(1) && Interlocked.Exchange(ref _aheadLogged, 1) == 0)
+        {
+            StoreLog.WallClockAhead(_log, (long)(wall - counted).TotalSeconds);
+        }
         return wall < counted ? wall : counted;
     }
+
+    /// <summary>
+    /// A claim is dated no earlier than the time counted since start: one taken while the wall
+    /// clock was stepped back, dated by it, would look that much older once the clock is put right,
+    /// and be forgotten early (its approval could run again).
+    /// </summary>
+    private ClaimRequest Dated(ClaimRequest request) => Counted() is var counted && request.Now < counted ? request with { Now = counted } : request;
 
     /// <summary>
     /// Forgets used nonces older than the cutoff, a few hundred at a time (each a write of its own,
@@ -118,10 +137,10 @@ internal sealed class SqliteExecutionStore : IExecutionStore, IDisposable
         => _ledger.LookupAsync(nonceSha256);
 
     public ValueTask<ClaimResult> ClaimAsync(ClaimRequest request, CancellationToken cancellationToken)
-        => _ledger.ClaimAsync(request);
+        => _ledger.ClaimAsync(Dated(request));
 
     public ValueTask<(ClaimResult Claim, ReceiptDocument? Receipt)> ClaimAndRecordAsync(ClaimRequest request, ReceiptBody executed, CancellationToken cancellationToken)
-        => _ledger.ClaimAndRecordAsync(request, executed);
+        => _ledger.ClaimAndRecordAsync(Dated(request), executed);
 
     public ValueTask<ReceiptDocument> AppendReceiptAsync(ReceiptBody draft, ClaimUpdate? claimUpdate, CancellationToken cancellationToken)
         => _ledger.AppendAsync(draft, claimUpdate);

@@ -48,6 +48,9 @@ internal static partial class StoreLog
     [LoggerMessage(10, LogLevel.Warning, "The sweep of claims whose lease has passed failed; it runs again in {Seconds} s")]
     public static partial void SweepFailed(ILogger logger, int seconds, Exception exception);
 
+    [LoggerMessage(17, LogLevel.Warning, "The wall clock is {Seconds} s ahead of the time counted since the gateway started (a clock that was behind at start and has been put right, or stepped forward): used nonces are forgotten by the time counted, so kept that much longer; restart the gateway once its clock is right to follow the wall clock again")]
+    public static partial void WallClockAhead(ILogger logger, long seconds);
+
     [LoggerMessage(16, LogLevel.Warning, "{Kept} claims given up on wait for Redis to mark them abandoned; more are not marked: one Redis applies after all reads as outcome_unknown after its lease (its nonce spent), not free")]
     public static partial void AbandonsDropped(ILogger logger, int kept);
 }

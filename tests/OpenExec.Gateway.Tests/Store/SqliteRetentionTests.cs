@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging;
 using System.Net;
 using Microsoft.Extensions.Time.Testing;
 using OpenExec.Gateway.Tests.Infrastructure;
@@ -87,6 +88,48 @@ public sealed class SqliteRetentionTests
         // Once the hour has passed on both clocks, it is forgotten as configured.
         time.Advance(TimeSpan.FromMinutes(54));
         Assert.Equal(HttpStatusCode.OK, await RunAgainAsync(gateway, "stepped"));
+    }
+
+    [Fact]
+    public async Task A_nonce_used_while_the_wall_clock_was_stepped_back_is_not_forgotten_early_once_it_is_put_right()
+    {
+        // Dated by a wall clock 50 minutes behind, the claim looked 50 minutes older once the
+        // clock was put right, and was forgotten 12 minutes after its use.
+        var time = new SteppedFakeTime(DateTimeOffset.UtcNow);
+        await using var gateway = await StartWithRetentionAsync(time);
+        time.Step = TimeSpan.FromMinutes(-50);
+        Assert.Equal(HttpStatusCode.OK, await ExecuteAsync(gateway, "stepped-back"));
+        time.Step = TimeSpan.Zero;
+
+        time.Advance(TimeSpan.FromMinutes(6));
+        time.Advance(TimeSpan.FromMinutes(6));
+        await Task.Delay(300);
+        for (var i = 0; i < 5; i++)
+        {
+            await Task.Delay(50);
+            Assert.Equal(HttpStatusCode.Conflict, await ExecuteAsync(gateway, "stepped-back"));
+        }
+
+        time.Advance(TimeSpan.FromMinutes(54));
+        Assert.Equal(HttpStatusCode.OK, await RunAgainAsync(gateway, "stepped-back"));
+    }
+
+    [Fact]
+    public async Task A_clock_put_right_after_a_start_while_it_was_behind_is_logged_as_keeping_nonces_longer()
+    {
+        // Retention follows the time counted since start, so a clock a day behind at start and
+        // put right later kept every nonce a day longer, without a word.
+        var time = new SteppedFakeTime(DateTimeOffset.UtcNow) { Step = TimeSpan.FromDays(-1) };
+        var logs = new LogCapture();
+        await using var gateway = await GatewayServer.StartAsync(new Dictionary<string, string?> { ["OpenExec:NonceRetention"] = "01:00:00" }, time: time,
+            configure: builder => builder.Logging.AddProvider(logs));
+        time.Step = TimeSpan.Zero;
+
+        time.Advance(TimeSpan.FromMinutes(6));
+
+        await Task.Delay(300);
+        var warning = Assert.Single(logs.Lines, l => l.Contains("ahead of the time counted since the gateway started", StringComparison.Ordinal));
+        Assert.Contains("86400 s", warning, StringComparison.Ordinal);
     }
 
     [Fact]
