@@ -75,19 +75,28 @@ public sealed class SqliteRetentionTests
         // Twelve minutes later by the monotonic count; the wall clock stepped 50 minutes ahead
         // meanwhile reads 62 minutes, past the hour's retention, when the timer ticks (every 6).
         time.Step = TimeSpan.FromMinutes(50);
+        await KeptTwelveMinutesThenForgottenAtTheHourAsync(gateway, time, "stepped", stepBack: TimeSpan.Zero);
+    }
+
+    /// <summary>
+    /// Twelve minutes on (two ticks of the retention timer, every 6), with the wall clock set to
+    /// <paramref name="stepBack"/> after them: still used; once the hour has passed on both
+    /// clocks, forgotten as configured.
+    /// </summary>
+    private static async Task KeptTwelveMinutesThenForgottenAtTheHourAsync(GatewayServer gateway, SteppedFakeTime time, string nonce, TimeSpan stepBack)
+    {
         time.Advance(TimeSpan.FromMinutes(6));
         time.Advance(TimeSpan.FromMinutes(6));
         await Task.Delay(300);
-        time.Step = TimeSpan.Zero;
+        time.Step = stepBack;
         for (var i = 0; i < 5; i++)
         {
             await Task.Delay(50);
-            Assert.Equal(HttpStatusCode.Conflict, await ExecuteAsync(gateway, "stepped"));
+            Assert.Equal(HttpStatusCode.Conflict, await ExecuteAsync(gateway, nonce));
         }
 
-        // Once the hour has passed on both clocks, it is forgotten as configured.
         time.Advance(TimeSpan.FromMinutes(54));
-        Assert.Equal(HttpStatusCode.OK, await RunAgainAsync(gateway, "stepped"));
+        Assert.Equal(HttpStatusCode.OK, await RunAgainAsync(gateway, nonce));
     }
 
     [Fact]
@@ -101,17 +110,7 @@ public sealed class SqliteRetentionTests
         Assert.Equal(HttpStatusCode.OK, await ExecuteAsync(gateway, "stepped-back"));
         time.Step = TimeSpan.Zero;
 
-        time.Advance(TimeSpan.FromMinutes(6));
-        time.Advance(TimeSpan.FromMinutes(6));
-        await Task.Delay(300);
-        for (var i = 0; i < 5; i++)
-        {
-            await Task.Delay(50);
-            Assert.Equal(HttpStatusCode.Conflict, await ExecuteAsync(gateway, "stepped-back"));
-        }
-
-        time.Advance(TimeSpan.FromMinutes(54));
-        Assert.Equal(HttpStatusCode.OK, await RunAgainAsync(gateway, "stepped-back"));
+        await KeptTwelveMinutesThenForgottenAtTheHourAsync(gateway, time, "stepped-back", stepBack: TimeSpan.Zero);
     }
 
     [Fact]
