@@ -18,8 +18,35 @@ namespace OpenExec.Gateway.Proxy;
 /// as <c>/execute</c> (steps 3–6), lets YARP forward it exactly once, then writes the receipt of
 /// what the backend answered before that answer reaches the agent.
 /// </summary>
-internal sealed class ProxyBoundaryMiddleware(RequestDelegate next, ExecutionPipeline pipeline, ActionCatalog catalog, RouteActions routes, GatewaySettings settings)
+internal sealed partial class ProxyBoundaryMiddleware(RequestDelegate next, ExecutionPipeline pipeline, ActionCatalog catalog, RouteActions routes, GatewaySettings settings, ILogger<ProxyBoundaryMiddleware> log)
 {
+    /// <summary>Failed forwards: a backend that is down fails every call to it for as long as it lasts.</summary>
+    private readonly Hosting.LogThrottle _forwardLog = new(TimeSpan.FromSeconds(10));
+
+    /// <summary>
+    /// A forward that got no answer, logged by the gateway in place of YARP's own warning (held at
+    /// Error): the exception at most every 10 s, one line otherwise. Names the route and YARP's
+    /// error kind, never the path (it is part of the payload).
+    /// </summary>
+    private void LogForwardFailed(HttpContext context)
+    {
+        if (context.GetForwarderErrorFeature() is not { } error)
+        {
+            return;
+        }
+        var route = context.GetRouteModel().Config.RouteId;
+        var exception = error.Exception ?? new InvalidOperationException(error.Error.ToString());
+        _forwardLog.Log(exception, (log, Route: route, Kind: error.Error.ToString()),
+            static (s, e) => LogForwardError(s.log, s.Route, s.Kind, e),
+            static (s, reason) => LogForwardErrorAgain(s.log, s.Route, s.Kind, reason));
+    }
+
+    [LoggerMessage(1, LogLevel.Warning, "Forward to the backend of route {Route} failed ({Kind})")]
+    private static partial void LogForwardError(ILogger logger, string route, string kind, Exception exception);
+
+    [LoggerMessage(2, LogLevel.Warning, "Forward to the backend of route {Route} failed again ({Kind}: {Reason})")]
+    private static partial void LogForwardErrorAgain(ILogger logger, string route, string kind, string reason);
+
     /// <summary>Request headers that never reach a backend, pass-through routes included (SPEC section 5).</summary>
     private static readonly string[] DroppedHeaders =
     [
@@ -101,6 +128,7 @@ internal sealed class ProxyBoundaryMiddleware(RequestDelegate next, ExecutionPip
                 return Task.CompletedTask;
             }, context.Response);
             await next(context).ConfigureAwait(false);
+            LogForwardFailed(context);
             if (!context.Response.HasStarted && (context.GetReverseProxyFeature().ProxiedDestination is null || context.GetForwarderErrorFeature() is not null))
             {
                 // YARP answers a forward that got no answer with a bare status; the agent gets a
@@ -203,6 +231,7 @@ internal sealed class ProxyBoundaryMiddleware(RequestDelegate next, ExecutionPip
                 && (context.GetForwarderErrorFeature() is not { } error || AnsweredBeforeRequestBodyFailed(context, error, detached))
                 && receipted.MatchesDeclaredLength(context.Request.Method);
             receipted.FitBodylessStatus();
+            LogForwardFailed(context);
             outcome = answered ? Answered(context, receipted) : NothingSent(context) ? BackendDelivery.NotSent() : BackendDelivery.Unknown(receipted.BackendStatus);
             GatewayTelemetry.Invoked(invoke, outcome);
         }

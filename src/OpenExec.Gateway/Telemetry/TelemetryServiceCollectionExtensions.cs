@@ -25,11 +25,19 @@ internal static class TelemetryServiceCollectionExtensions
         "System.Net.Http.HttpClient",
     ];
 
+    /// <summary>YARP's forwarder: one warning with a stack per failed forward.</summary>
+    private const string ForwarderCategory = "Yarp.ReverseProxy.Forwarder.HttpForwarder";
+
     public static void AddOpenExecTelemetry(this WebApplicationBuilder builder)
     {
         // Off entirely: while enabled at any level, ASP.NET Core wraps every log line of a
         // request in a scope that carries its path.
-        var silenced = UrlLoggingCategories.Select(c => (Category: c, Level: LogLevel.Warning)).Append(("Microsoft.AspNetCore.Hosting.Diagnostics", LogLevel.None)).ToArray();
+        // YARP's forwarder logs every failed forward as a warning with its stack (1.5-4.6 KB each,
+        // for as long as a backend is down): the gateway logs those itself, throttled
+        // (ProxyBoundaryMiddleware), and holds YARP's at Error.
+        var silenced = UrlLoggingCategories.Select(c => (Category: c, Level: LogLevel.Warning))
+            .Append(("Microsoft.AspNetCore.Hosting.Diagnostics", LogLevel.None))
+            .Append((ForwarderCategory, LogLevel.Error)).ToArray();
         // A rule for one provider (Logging:Console:LogLevel:Default=Information, the usual way to
         // turn one output up) takes precedence over rules for all providers, so each provider
         // named in the configuration gets these rules too, added last so they win.
@@ -49,13 +57,20 @@ internal static class TelemetryServiceCollectionExtensions
             }
             foreach (var rule in configured)
             {
+                // The highest level held for this category or any category above it.
+                LogLevel? held = null;
                 foreach (var (category, level) in silenced)
                 {
-                    if (rule.CategoryName is { } name && name.Length > category.Length && name.StartsWith(category, StringComparison.OrdinalIgnoreCase)
-                        && (name[category.Length] is '.' or '*'))
+                    if (rule.CategoryName is { } name && name.StartsWith(category, StringComparison.OrdinalIgnoreCase)
+                        && (name.Length == category.Length || name[category.Length] is '.' or '*')
+                        && (held is null || level > held))
                     {
-                        options.Rules.Add(new LoggerFilterRule(rule.ProviderName, name, rule.LogLevel is { } own && own > level ? own : level, filter: null));
+                        held = level;
                     }
+                }
+                if (held is { } floor)
+                {
+                    options.Rules.Add(new LoggerFilterRule(rule.ProviderName, rule.CategoryName, rule.LogLevel is { } own && own > floor ? own : floor, filter: null));
                 }
             }
         });

@@ -56,6 +56,34 @@ public sealed class StoreFailureLogTests
     }
 
     [Fact]
+    public async Task Forwards_to_a_backend_that_is_down_log_the_exception_once_then_one_line_each()
+    {
+        // YARP logged a warning with its stack for every failed forward (1.5-4.6 KB each, for as
+        // long as a backend was down); store failures were throttled, backend failures not.
+        var closed = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
+        closed.Start();
+        var port = ((IPEndPoint)closed.LocalEndpoint).Port;
+        closed.Stop();
+        var logs = new LogCapture();
+        await using var gateway = await GatewayServer.StartAsync(ProxyConfig.Route("down", "down_op", "down", $"http://127.0.0.1:{port}/"),
+            configure: builder => builder.Logging.AddProvider(logs));
+
+        for (var i = 0; i < 4; i++)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Post, "/down/op") { Content = new StringContent("{}", System.Text.Encoding.UTF8, "application/json") };
+            request.Headers.Add("Idempotency-Key", $"down-{i}");
+            Assert.Equal(HttpStatusCode.BadGateway, (await gateway.Client.SendAsync(request)).StatusCode);
+        }
+
+        Assert.Empty(Matching(logs, " Yarp.ReverseProxy.Forwarder.HttpForwarder: "));
+        var full = Assert.Single(Matching(logs, "Forward to the backend of route down failed ("));
+        Assert.Contains("   at ", full, StringComparison.Ordinal);
+        var again = Matching(logs, "Forward to the backend of route down failed again (").ToList();
+        Assert.Equal(3, again.Count);
+        Assert.All(again, line => Assert.DoesNotContain("   at ", line, StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task Receipt_copies_failing_while_redis_is_down_log_the_exception_once_then_one_line_each()
     {
         using var redis = RedisServer.Start();
