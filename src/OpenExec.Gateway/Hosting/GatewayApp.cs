@@ -24,7 +24,12 @@ internal static class GatewayApp
         IReadOnlyList<string> problems;
         try
         {
-            app = Build(args, out problems, configure: configure);
+            // A start that fails is reported here, so the host's own line for it is left out.
+            app = Build(args, out problems, configure: builder =>
+            {
+                ReportedStartFailure.Register(builder.Services);
+                configure?.Invoke(builder);
+            });
         }
         catch (Store.StoreUnavailableException ex) when (ex.InnerException is Microsoft.Data.Sqlite.SqliteException sqlite)
         {

@@ -44,4 +44,22 @@ public sealed class CommandLineProcessTests : IDisposable
         Assert.Equal("", exit.StandardError);
         Assert.False(Directory.Exists(dataDir), "the data dir was made");
     }
+
+    [Fact]
+    public async Task A_listen_address_in_use_refuses_to_start_in_a_few_lines_without_the_hosts_stack()
+    {
+        // The commonest start-up failure: the host logged "Hosting failed to start" with a
+        // 30-line stack before the gateway's own refusal named the address.
+        using var taken = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        taken.Start();
+        var port = ((System.Net.IPEndPoint)taken.LocalEndpoint).Port;
+
+        await using var exit = await GatewayProcess.RunToExitAsync(Path.Combine(_root, "data"), ["--urls", $"http://127.0.0.1:{port}"]);
+
+        Assert.True(exit.ExitCode == 2, exit.Output);
+        Assert.StartsWith("OpenExec Gateway refused to start", exit.StandardError, StringComparison.Ordinal);
+        Assert.Contains($"127.0.0.1:{port}: address already in use", exit.StandardError, StringComparison.Ordinal);
+        Assert.DoesNotContain("Hosting failed to start", exit.Output, StringComparison.Ordinal);
+        Assert.DoesNotContain(" at Microsoft.", exit.Output, StringComparison.Ordinal);
+    }
 }
