@@ -16,9 +16,6 @@ public sealed class PooledBufferWriter : IBufferWriter<byte>, IDisposable
 
     public ReadOnlySpan<byte> WrittenSpan => _buffer.AsSpan(0, _written);
 
-    /// <summary>A read-only stream over the written bytes, without a copy; valid until disposal.</summary>
-    public Stream AsReadOnlyStream() => new MemoryStream(_buffer, 0, _written, writable: false);
-
     public void Advance(int count)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(count);

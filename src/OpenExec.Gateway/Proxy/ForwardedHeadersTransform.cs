@@ -33,6 +33,7 @@ internal sealed class ForwardedHeadersTransform : ITransformProvider
             // Forwarded headers are dropped before forwarding (ProxyBoundaryMiddleware), so a
             // route transform that sets one still reaches the backend.
         }
+        context.AddResponseTransform(RenewLeaseOnHead);
         context.AddResponseTransform(KeepRedirectsBehindTheGateway);
         // Added after the route's own transforms, so it runs after them.
         context.AddRequestTransform(KeepTheGatewaysRequestHeaders);
@@ -103,6 +104,21 @@ internal sealed class ForwardedHeadersTransform : ITransformProvider
             }
         }
         return null;
+    }
+
+    /// <summary>
+    /// The answer's head arrived: progress of an action route's call, which renews its claim's
+    /// lease when due (<see cref="ReceiptedResponseBody.Progressed"/>). Its body may take up to
+    /// the backend timeout again.
+    /// </summary>
+    internal static ValueTask RenewLeaseOnHead(ResponseTransformContext context)
+    {
+        if (context.ProxyResponse is not null
+            && context.HttpContext.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpResponseBodyFeature>() is ReceiptedResponseBody call)
+        {
+            call.Progressed();
+        }
+        return ValueTask.CompletedTask;
     }
 
     /// <summary>

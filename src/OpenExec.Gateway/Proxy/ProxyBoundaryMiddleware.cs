@@ -190,6 +190,9 @@ internal sealed partial class ProxyBoundaryMiddleware(RequestDelegate next, Exec
         // Disposed when this call ends: returns the held answer's pooled buffer (and the hash context).
         using var receipted = new ReceiptedResponseBody(originalBody, context.Response, ticket, pipeline, settings.Options.MaxBufferedResponse, lifetime?.RequestAborted ?? CancellationToken.None);
         context.Features.Set<IHttpResponseBodyFeature>(receipted);
+        // Disposed as soon as the forwarder is done (before the pooled buffer is returned).
+        var forwardedBody = ForwardedRequestBody.Over(body, receipted.Progressed);
+        context.Request.Body = forwardedBody;
         // Once forwarded, a held answer runs to its end even if the agent hangs up: its outcome is
         // evidence. (A streaming one ends when the agent goes: ReceiptedResponseBody.)
         var detached = new DetachedLifetime();
@@ -210,6 +213,7 @@ internal sealed partial class ProxyBoundaryMiddleware(RequestDelegate next, Exec
             }
             finally
             {
+                forwardedBody.Dispose();
                 context.Features.Set<IHttpResponseBodyFeature>(originalBody);
                 if (lifetime is not null)
                 {
@@ -336,8 +340,6 @@ internal sealed partial class ProxyBoundaryMiddleware(RequestDelegate next, Exec
         // Exactly the Content-Type the hash covers (parameters included), as it was checked.
         request.ContentType = contentType;
         request.Headers["Idempotency-Key"] = RequestRules.IdempotencyKey(nonce);
-        // The pooled buffer outlives the forwarding (it is disposed after next() returns).
-        request.Body = body.AsReadOnlyStream();
         // Always a Content-Length, even 0: YARP then sends the request with content, and
         // SocketsHttpHandler never silently re-sends a request whose content it began to send
         // (a bodyless one it may re-send on a reused connection the backend closed).

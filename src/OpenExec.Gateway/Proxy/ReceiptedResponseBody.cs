@@ -31,7 +31,8 @@ internal sealed class ReceiptedResponseBody : Stream, IHttpResponseBodyFeature
     private readonly ExecutionPipeline _pipeline;
     private readonly long _limit;
     private readonly CancellationToken _agentGone;
-    private DateTimeOffset _leaseRenewedAt;
+    // UTC ticks: the request body's reads, the answer's head and its writes may come on different threads.
+    private long _leaseRenewedAt;
     // Created only when the answer streams: a held answer is hashed in one call, which spares
     // every ordinary call a native hash context (and its finalizable handle).
     private IncrementalHash? _hash;
@@ -49,7 +50,7 @@ internal sealed class ReceiptedResponseBody : Stream, IHttpResponseBodyFeature
         _response = response;
         _ticket = ticket;
         _pipeline = pipeline;
-        _leaseRenewedAt = ticket.StartedAt;
+        _leaseRenewedAt = ticket.StartedAt.UtcTicks;
         _limit = limit;
         _buffer = _held;
     }
@@ -67,7 +68,27 @@ internal sealed class ReceiptedResponseBody : Stream, IHttpResponseBodyFeature
     public int? BackendStatus { get; private set; }
 
     /// <summary>When the claim's lease was last renewed (its start until the first renewal).</summary>
-    public DateTimeOffset LeaseRenewedAt => _leaseRenewedAt;
+    public DateTimeOffset LeaseRenewedAt => new(Interlocked.Read(ref _leaseRenewedAt), TimeSpan.Zero);
+
+    /// <summary>
+    /// The call made progress: the backend took more of the request body, its answer's head
+    /// arrived, or more of its answer. A call is ended by its backend timeout only after that
+    /// long without progress, so renewing the claim's lease on each (at most every
+    /// <see cref="ExecutionPipeline.LeaseRenewal"/>) keeps it ahead of any live call. Renewing on
+    /// the answer's bytes alone let a head that came late and a body that came later still (each
+    /// within the timeout) outrun a lease of the timeout + 30 s: a live call was taken over as
+    /// outcome_unknown.
+    /// </summary>
+    public void Progressed()
+    {
+        var seen = Interlocked.Read(ref _leaseRenewedAt);
+        var renewedAt = new DateTimeOffset(seen, TimeSpan.Zero);
+        if (_pipeline.LeaseRenewalDue(ref renewedAt) && Interlocked.CompareExchange(ref _leaseRenewedAt, renewedAt.UtcTicks, seen) == seen)
+        {
+            // Not awaited: the call's bytes do not wait for the store.
+            _ = _pipeline.RenewLeaseAsync(_ticket);
+        }
+    }
 
     public ReadOnlyMemory<byte> Buffered => _buffer is null ? ReadOnlyMemory<byte>.Empty : _buffer.WrittenMemory;
 
@@ -152,11 +173,7 @@ internal sealed class ReceiptedResponseBody : Stream, IHttpResponseBodyFeature
     {
         BackendStatus ??= _response.StatusCode;
         Length64 += buffer.Length;
-        if (_pipeline.LeaseRenewalDue(ref _leaseRenewedAt))
-        {
-            // Not awaited: the answer's bytes do not wait for the store.
-            _ = _pipeline.RenewLeaseAsync(_ticket);
-        }
+        Progressed();
         if (_buffer is not null)
         {
             if (IsBodylessStatus())

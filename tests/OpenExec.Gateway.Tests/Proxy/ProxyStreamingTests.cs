@@ -24,6 +24,9 @@ public sealed class ProxyStreamingTests : IAsyncLifetime
     private readonly TaskCompletionSource _secondEvent = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TaskCompletionSource _lastEvent = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TaskCompletionSource _backendSawAbort = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource _lateHeadCalled = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource _sendHead = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource _sendBody = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _calls;
     private int _eventsWritten;
 
@@ -99,6 +102,18 @@ public sealed class ProxyStreamingTests : IAsyncLifetime
             return Task.CompletedTask;
         });
         MapEvents("/v1/events", ("first", null), ("last", _releaseStream.Task));
+        // A head that comes late and a body that comes later still, each within the timeout.
+        _backend.MapPost("/v1/late-head", async (HttpContext context) =>
+        {
+            _lateHeadCalled.TrySetResult();
+            await _sendHead.Task.WaitAsync(TimeSpan.FromSeconds(20));
+            context.Response.ContentType = "application/json";
+            context.Response.ContentLength = 11;
+            await context.Response.StartAsync();
+            await context.Response.Body.FlushAsync();
+            await _sendBody.Task.WaitAsync(TimeSpan.FromSeconds(20));
+            await context.Response.WriteAsync("""{"ok":true}""");
+        });
         await _backend.StartAsync();
         _address = _backend.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First() + "/";
     }
@@ -161,6 +176,45 @@ public sealed class ProxyStreamingTests : IAsyncLifetime
         var receipt = await Json.ReadAsync(await gateway.Client.GetAsync($"/receipts/{execId}"));
         Assert.Equal("executed", receipt.GetProperty("body").Str("decision"));
         Assert.Equal(Convert.ToHexStringLower(SHA256.HashData(bytes)), receipt.GetProperty("body").Str("result_sha256"));
+    }
+
+    [Fact]
+    public async Task A_head_that_comes_late_renews_the_lease_before_a_body_that_comes_later_with_redis()
+    {
+        // The backend timeout allows the head that long, then the body as long again. Renewed only
+        // on the answer's bytes, the lease (the timeout + 30 s) ran out before the body came, with
+        // the call still live: another instance, or the holder's own sweep, took it over as
+        // outcome_unknown. The head's arrival is progress too.
+        using var redis = RedisServer.Start();
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        var settings = ProxyConfig.Route("late", "late_head", "v1", _address);
+        settings["OpenExec:BackendTimeout"] = "00:00:20";
+        settings["ConnectionStrings:Redis"] = redis.Configuration;
+        await using var gateway = await GatewayServer.StartAsync(settings, time: time);
+        using var admin = await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync(redis.Configuration);
+        var nonceKey = "openexec:nonce:" + NonceHash.Compute("default", "k-late-head");
+
+        var call = gateway.Client.SendAsync(Post("/v1/late-head", "k-late-head"));
+        await _lateHeadCalled.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        var firstLease = (long)await admin.GetDatabase().HashGetAsync(nonceKey, "lease");
+
+        // The head comes 20 s (of the gateway's clock) after the claim; the body not yet.
+        time.Advance(TimeSpan.FromSeconds(20));
+        _sendHead.TrySetResult();
+        for (var i = 0; i < 60 && (long)await admin.GetDatabase().HashGetAsync(nonceKey, "lease") <= firstLease; i++)
+        {
+            await Task.Delay(50);
+        }
+        Assert.True((long)await admin.GetDatabase().HashGetAsync(nonceKey, "lease") > firstLease, "the lease was renewed when the head came");
+        Assert.False(call.IsCompleted);
+
+        _sendBody.TrySetResult();
+        using var response = await call.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("""{"ok":true}""", await response.Content.ReadAsStringAsync());
+        var execId = response.Headers.GetValues("OpenExec-Exec-Id").Single();
+        var receipt = await Json.ReadAsync(await gateway.Client.GetAsync($"/receipts/{execId}"));
+        Assert.Equal("executed", receipt.GetProperty("body").Str("decision"));
     }
 
     [Fact]

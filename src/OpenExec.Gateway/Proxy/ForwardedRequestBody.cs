@@ -1,0 +1,112 @@
+namespace OpenExec.Gateway.Proxy;
+
+/// <summary>
+/// The agent's request body, held in a pooled buffer, as the forwarder reads it to send it on.
+/// Each read is progress of the call (the backend took the bytes read before it), reported to
+/// <c>onRead</c>: a backend that reads a large body slowly holds its call longer than its
+/// backend timeout, as a slow answer does, and its lease is renewed as the answer's bytes renew
+/// it. Once disposed (when the forwarder is done, before the buffer goes back to the pool) a read
+/// fails instead of sending bytes of whatever request rents the buffer next: a read and the
+/// dispose never overlap.
+/// </summary>
+internal sealed class ForwardedRequestBody(ArraySegment<byte> body, Action onRead) : Stream
+{
+    private readonly Lock _gate = new();
+    private int _position;
+    private bool _disposed;
+
+    /// <summary>Over what <paramref name="body"/> holds (its array: disposed before the buffer is).</summary>
+    public static ForwardedRequestBody Over(OpenExec.Core.Buffers.PooledBufferWriter body, Action onRead)
+        => System.Runtime.InteropServices.MemoryMarshal.TryGetArray(body.WrittenMemory, out var segment)
+            ? new ForwardedRequestBody(segment, onRead)
+            : throw new InvalidOperationException("A pooled buffer is an array");
+
+    public override bool CanRead => !_disposed;
+
+    public override bool CanSeek => !_disposed;
+
+    public override bool CanWrite => false;
+
+    public override long Length => body.Count;
+
+    public override long Position
+    {
+        get => _position;
+        set
+        {
+            ArgumentOutOfRangeException.ThrowIfNegative(value);
+            ArgumentOutOfRangeException.ThrowIfGreaterThan(value, body.Count);
+            _position = (int)value;
+        }
+    }
+
+    public override long Seek(long offset, SeekOrigin origin)
+    {
+        Position = origin switch
+        {
+            SeekOrigin.Begin => offset,
+            SeekOrigin.Current => _position + offset,
+            SeekOrigin.End => body.Count + offset,
+            _ => throw new ArgumentOutOfRangeException(nameof(origin)),
+        };
+        return _position;
+    }
+
+    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+
+    public override int Read(Span<byte> buffer)
+    {
+        int read;
+        lock (_gate)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            read = Math.Min(buffer.Length, body.Count - _position);
+            body.AsSpan(_position, read).CopyTo(buffer);
+            _position += read;
+        }
+        onRead();
+        return read;
+    }
+
+    public override int ReadByte()
+    {
+        Span<byte> one = stackalloc byte[1];
+        return Read(one) == 1 ? one[0] : -1;
+    }
+
+    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken)
+        => ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+    public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+    {
+        if (cancellationToken.IsCancellationRequested)
+        {
+            return ValueTask.FromCanceled<int>(cancellationToken);
+        }
+        try
+        {
+            return ValueTask.FromResult(Read(buffer.Span));
+        }
+        catch (ObjectDisposedException ex)
+        {
+            return ValueTask.FromException<int>(ex);
+        }
+    }
+
+    public override void Flush()
+    {
+    }
+
+    public override void SetLength(long value) => throw new NotSupportedException();
+
+    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+    protected override void Dispose(bool disposing)
+    {
+        lock (_gate)
+        {
+            _disposed = true;
+        }
+        base.Dispose(disposing);
+    }
+}
