@@ -90,7 +90,12 @@ internal sealed partial class RoutedActionClient(IProxyStateLookup proxyState, G
             byte[] body;
             try
             {
-                var (held, tooLarge) = await ReadBoundedAsync(response.Content, settings.Options.MaxBufferedResponse, timeout.Token).ConfigureAwait(false);
+                var (held, tooLarge, length) = await ReadBoundedAsync(response.Content, settings.Options.MaxBufferedResponse, timeout.Token).ConfigureAwait(false);
+                if (!MatchesDeclaredLength(response, length))
+                {
+                    // Incomplete, or framed two ways: not an answer to record as the result.
+                    return Unknown(status);
+                }
                 if (tooLarge is { } sha256)
                 {
                     // Held in memory it could take the gateway down; the action ran all the same.
@@ -134,7 +139,7 @@ internal sealed partial class RoutedActionClient(IProxyStateLookup proxyState, G
     /// The answer's bytes when they fit in <paramref name="limit"/>; otherwise nothing held and
     /// the SHA-256 of all of them (read to the end: the receipt records what was answered).
     /// </summary>
-    private static async Task<(byte[] Body, string? TooLargeSha256)> ReadBoundedAsync(HttpContent content, long limit, CancellationToken cancellationToken)
+    private static async Task<(byte[] Body, string? TooLargeSha256, long Length)> ReadBoundedAsync(HttpContent content, long limit, CancellationToken cancellationToken)
     {
         await using var stream = await content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
         using var held = new MemoryStream();
@@ -145,8 +150,10 @@ internal sealed partial class RoutedActionClient(IProxyStateLookup proxyState, G
             try
             {
                 int read;
+                long length = 0;
                 while ((read = await stream.ReadAsync(chunk, cancellationToken).ConfigureAwait(false)) > 0)
                 {
+                    length += read;
                     if (hash is null && held.Length + read > limit)
                     {
                         hash = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
@@ -162,7 +169,7 @@ internal sealed partial class RoutedActionClient(IProxyStateLookup proxyState, G
                         hash.AppendData(chunk, 0, read);
                     }
                 }
-                return hash is null ? (held.ToArray(), null) : ([], Convert.ToHexStringLower(hash.GetHashAndReset()));
+                return hash is null ? (held.ToArray(), null, length) : ([], Convert.ToHexStringLower(hash.GetHashAndReset()), length);
             }
             finally
             {
@@ -173,6 +180,33 @@ internal sealed partial class RoutedActionClient(IProxyStateLookup proxyState, G
         {
             System.Buffers.ArrayPool<byte>.Shared.Return(chunk);
         }
+    }
+
+    /// <summary>
+    /// Whether the body that came is the one the head announced, as the proxied door asks
+    /// (<see cref="Proxy.ReceiptedResponseBody.MatchesDeclaredLength"/>): a body of another length
+    /// than its <c>Content-Length</c> makes the answer malformed, so incomplete (RFC 9113 section
+    /// 8.1.1; over HTTP/2 HttpClient does not check it), and so does a head that declares two
+    /// lengths (RFC 9112 section 6.3; HttpClient reads by one of them). A 204, 205 or 304 declares
+    /// a length it never sends.
+    /// </summary>
+    private static bool MatchesDeclaredLength(HttpResponseMessage response, long length)
+    {
+        if (!response.Content.Headers.NonValidated.TryGetValues("Content-Length", out var values))
+        {
+            return true;
+        }
+        string? declared = null;
+        foreach (var value in values)
+        {
+            if (declared is not null && value != declared)
+            {
+                return false;
+            }
+            declared = value;
+        }
+        return (int)response.StatusCode is 204 or 205 or 304
+            || (long.TryParse(declared, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var announced) && announced == length);
     }
 
     private static RoutedResult NotSent(string detail) => new(BackendDelivery.NotSent(), null, 502, detail);

@@ -60,4 +60,32 @@ public sealed class DeclaredLengthTests
             Assert.Equal(execId, receipt.Str("exec_id"));
         }
     }
+
+    [Theory]
+    [InlineData(100, "{\"ok\":true}")]
+    [InlineData(100, "{\"ok\":")]
+    [InlineData(5, "{\"ok\":true}")]
+    public async Task Execute_of_a_routed_action_never_takes_a_body_that_does_not_match_its_declared_length_for_its_result(int declared, string sent)
+    {
+        // The same backend through /execute: its 11 of 100 declared bytes were returned as the
+        // result (200, executed), and a cut-off '{"ok":' was receipted executed with the hash of
+        // the bytes that came, where the proxied door says outcome_unknown.
+        using var backend = new RawHttp2Backend(
+            [(":status", "200"), ("content-type", "application/json"), ("content-length", declared.ToString(System.Globalization.CultureInfo.InvariantCulture))],
+            System.Text.Encoding.UTF8.GetBytes(sent));
+        var settings = ProxyConfig.Route("r", "report", "v1", backend.Address, executePath: "/v1/report");
+        settings["ReverseProxy:Clusters:r:HttpRequest:Version"] = "2";
+        settings["ReverseProxy:Clusters:r:HttpRequest:VersionPolicy"] = "RequestVersionExact";
+        await using var gateway = await GatewayServer.StartAsync(settings);
+
+        using var response = await gateway.ExecuteAsync("report", new { }, "k-execute-length");
+
+        Assert.Equal(HttpStatusCode.GatewayTimeout, response.StatusCode);
+        var problem = await Json.ReadAsync(response);
+        Assert.Equal("outcome_unknown", problem.Str("code"));
+        Assert.Equal(1, backend.Requests);
+        var receipt = await Json.ReadAsync(await gateway.Client.GetAsync($"/receipts/{problem.Str("id")}"));
+        Assert.Equal("outcome_unknown", receipt.GetProperty("body").Str("decision"));
+        Assert.Equal(200, receipt.GetProperty("body").GetProperty("upstream_status").GetInt32());
+    }
 }
