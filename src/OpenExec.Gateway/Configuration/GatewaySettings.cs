@@ -26,6 +26,9 @@ internal sealed class GatewaySettings
 
     public IReadOnlyList<string> Warnings { get; }
 
+    /// <summary>The longest <c>OpenExec:NonceRetention</c>: a century (unset keeps nonces forever in the embedded store).</summary>
+    public static readonly TimeSpan MaxNonceRetention = TimeSpan.FromDays(36500);
+
     /// <summary>The largest <c>OpenExec:MaxApprovalLifetime</c> accepted (lifetime + twice the skew must stay a usable span).</summary>
     public static readonly TimeSpan MaxApprovalLifetimeLimit = TimeSpan.FromDays(365);
 
@@ -130,9 +133,11 @@ internal sealed class GatewaySettings
             }
         }
 
-        if (options.NonceRetention is { } kept && kept <= TimeSpan.Zero)
+        if (options.NonceRetention is { } kept && (kept <= TimeSpan.Zero || kept > MaxNonceRetention))
         {
-            problems.Add($"OpenExec:NonceRetention ({kept}) must be above zero (unset: kept forever by the embedded store, 30 days by Redis)");
+            // Past a century the prune's cut-off (now - retention) nears year 1, which DateTime
+            // cannot hold: 3 000 000 days aborted the process on its first prune.
+            problems.Add($"OpenExec:NonceRetention ({kept}) must be above zero and at most {MaxNonceRetention.Days}.00:00:00 (unset: kept forever by the embedded store, 30 days by Redis)");
         }
 
         if (options.MaxRequestBodyBytes is < 1024 or > 64L << 20)
