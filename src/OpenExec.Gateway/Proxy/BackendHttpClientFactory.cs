@@ -38,6 +38,8 @@ internal class BackendHttpClientFactory(ILogger<ForwarderHttpClientFactory> logg
         base.ConfigureHandler(context, handler);
         // Trace context only, never the agent's baggage (YARP's own propagator writes that too).
         handler.ActivityHeadersPropagator = Telemetry.GatewayPropagator.ForBackends;
+        // An HTTP/2 stream the backend refuses, or leaves out of a GOAWAY, is never re-sent.
+        handler.PlaintextStreamFilter = NoResendHttp2Stream.Filter;
         if (ConnectTimeoutOf(context.NewMetadata) is { } connect)
         {
             handler.ConnectTimeout = connect;

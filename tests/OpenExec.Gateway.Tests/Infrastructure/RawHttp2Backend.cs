@@ -8,11 +8,22 @@ namespace OpenExec.Gateway.Tests.Infrastructure;
 /// An HTTP/2 backend (cleartext, prior knowledge) written frame by frame, so that it can send
 /// what Kestrel never would: a body that does not match its own <c>content-length</c>. Each
 /// request stream, once it ends, gets one answer: the given status and headers, then the given
-/// body bytes and END_STREAM.
+/// body bytes and END_STREAM; with a <see cref="Refusal"/>, the first request stream, once
+/// received whole, is refused instead (as a backend that ran it and then refused it would).
 /// </summary>
 public sealed class RawHttp2Backend : IDisposable
 {
-    private const byte Data = 0x0, Headers = 0x1, Settings = 0x4, GoAway = 0x7;
+    /// <summary>How the first request stream is refused after it was received whole.</summary>
+    public enum Refusal
+    {
+        None,
+        /// <summary>RST_STREAM with REFUSED_STREAM ("not processed, retry").</summary>
+        RefusedStream,
+        /// <summary>GOAWAY with last stream id 0 ("nothing processed"), then the connection closed.</summary>
+        GoAwayBeforeIt,
+    }
+
+    private const byte Data = 0x0, Headers = 0x1, RstStream = 0x3, Settings = 0x4, GoAway = 0x7;
     private const byte EndStream = 0x1, EndHeaders = 0x4, Ack = 0x1;
 
     private readonly TcpListener _listener = new(IPAddress.Loopback, 0);
@@ -20,18 +31,20 @@ public sealed class RawHttp2Backend : IDisposable
     private readonly (string Name, string Value)[] _headers;
     private readonly byte[] _body;
     private int _requests;
+    private int _refusing;
 
-    public RawHttp2Backend((string Name, string Value)[] headers, byte[] body)
+    public RawHttp2Backend((string Name, string Value)[] headers, byte[] body, Refusal refuseFirst = Refusal.None)
     {
         _headers = headers;
         _body = body;
+        _refusing = (int)refuseFirst;
         _listener.Start();
         _ = AcceptLoopAsync();
     }
 
     public string Address => $"http://127.0.0.1:{((IPEndPoint)_listener.LocalEndpoint).Port}/";
 
-    /// <summary>Request streams answered.</summary>
+    /// <summary>Request heads received (each request stream opened).</summary>
     public int Requests => Volatile.Read(ref _requests);
 
     private Task AcceptLoopAsync() => TcpAccept.EachAsync(_listener, _stop.Token, client => _ = ServeAsync(client));
@@ -59,9 +72,22 @@ public sealed class RawHttp2Backend : IDisposable
                 {
                     return;
                 }
-                else if (type is Headers or Data && (flags & EndStream) != 0)
+                if (type == Headers)
                 {
+                    // A request's head: received, whether or not its body follows.
                     Interlocked.Increment(ref _requests);
+                }
+                if (type is Headers or Data && (flags & EndStream) != 0)
+                {
+                    switch ((Refusal)Interlocked.Exchange(ref _refusing, (int)Refusal.None))
+                    {
+                        case Refusal.RefusedStream:
+                            await stream.WriteAsync(Frame(RstStream, 0, id, [0, 0, 0, 0x7]));
+                            continue;
+                        case Refusal.GoAwayBeforeIt:
+                            await stream.WriteAsync(Frame(GoAway, 0, 0, [0, 0, 0, 0, 0, 0, 0, 0]));
+                            return;
+                    }
                     await stream.WriteAsync(Frame(Headers, EndHeaders, id, HeaderBlock()));
                     await stream.WriteAsync(Frame(Data, EndStream, id, _body));
                 }

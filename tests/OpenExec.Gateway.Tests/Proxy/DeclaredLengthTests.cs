@@ -88,4 +88,52 @@ public sealed class DeclaredLengthTests
         Assert.Equal("outcome_unknown", receipt.GetProperty("body").Str("decision"));
         Assert.Equal(200, receipt.GetProperty("body").GetProperty("upstream_status").GetInt32());
     }
+
+    [Theory]
+    [InlineData(RawHttp2Backend.Refusal.RefusedStream, true)]
+    [InlineData(RawHttp2Backend.Refusal.RefusedStream, false)]
+    [InlineData(RawHttp2Backend.Refusal.GoAwayBeforeIt, true)]
+    [InlineData(RawHttp2Backend.Refusal.GoAwayBeforeIt, false)]
+    public async Task An_HTTP2_stream_the_backend_refuses_after_receiving_it_is_never_sent_again(RawHttp2Backend.Refusal refusal, bool execute)
+    {
+        // HttpClient re-sends a stream reset with REFUSED_STREAM, or left out of a GOAWAY, as not
+        // processed: a backend that had run it ran it twice (/execute: the whole request again, up
+        // to four times; a proxied call: its head again), and the receipt said executed once.
+        using var backend = new RawHttp2Backend(
+            [(":status", "200"), ("content-type", "application/json"), ("content-length", "11")],
+            "{\"ok\":true}"u8.ToArray(), refusal);
+        var settings = ProxyConfig.Route("r", "report", "v1", backend.Address, executePath: "/v1/report");
+        settings["ReverseProxy:Clusters:r:HttpRequest:Version"] = "2";
+        settings["ReverseProxy:Clusters:r:HttpRequest:VersionPolicy"] = "RequestVersionExact";
+        settings["OpenExec:BackendTimeout"] = "00:00:10";
+        await using var gateway = await GatewayServer.StartAsync(settings);
+
+        HttpResponseMessage response;
+        if (execute)
+        {
+            response = await gateway.ExecuteAsync("report", new { n = 1 }, "k-refused");
+        }
+        else
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/report") { Content = new StringContent("{\"n\":1}", new MediaTypeHeaderValue("application/json")) };
+            request.Headers.Add("Idempotency-Key", "k-refused");
+            response = await gateway.Client.SendAsync(request);
+        }
+
+        using (response)
+        {
+            Assert.Equal(HttpStatusCode.GatewayTimeout, response.StatusCode);
+            var problem = await Json.ReadAsync(response);
+            Assert.Equal("outcome_unknown", problem.Str("code"));
+            Assert.Equal(1, backend.Requests);
+            var receipt = await Json.ReadAsync(await gateway.Client.GetAsync($"/receipts/{problem.Str("id")}"));
+            Assert.Equal("outcome_unknown", receipt.GetProperty("body").Str("decision"));
+        }
+        // Nor later: the nonce stays spent.
+        var replay = execute
+            ? await gateway.ExecuteAsync("report", new { n = 1 }, "k-refused")
+            : await gateway.Client.SendAsync(new HttpRequestMessage(HttpMethod.Post, "/v1/report") { Content = new StringContent("{\"n\":1}", new MediaTypeHeaderValue("application/json")), Headers = { { "Idempotency-Key", "k-refused" } } });
+        Assert.Equal("replay_denied", (await Json.ReadAsync(replay)).Str("code"));
+        Assert.Equal(1, backend.Requests);
+    }
 }
