@@ -158,14 +158,16 @@ internal static class ReceiptEndpoints
     }
 
     /// <summary>
-    /// Every chain sharing the store with its head. A gateway signs only its own checkpoint (the
-    /// others' heads are covered by their receipts' own signatures; ask each for /receipts/head),
-    /// and none while its store will not vouch for its own head (a ledger behind Redis's copy of
-    /// its chain): then its entry is the store's head with <c>checkpoint: null</c>.
+    /// Every chain sharing the store with its head and checkpoint. A gateway signs only its own
+    /// checkpoint: the others' are the latest each published to Redis (signed by that gateway, of
+    /// what it had copied, so their seq may trail the head listed), null where one published none.
+    /// It signs none while its store will not vouch for its own head (a ledger behind Redis's copy
+    /// of its chain): then its entry is the store's head with <c>checkpoint: null</c>.
     /// </summary>
     private static async Task<IResult> GatewaysAsync(HttpContext context, IExecutionStore store, GatewayIdentity identity, GatewayClock clock)
     {
         var heads = await store.ListGatewaysAsync(context.RequestAborted).ConfigureAwait(false);
+        var published = await store.ListCheckpointsAsync(context.RequestAborted).ConfigureAwait(false);
         var now = clock.Now;
         ChainHead? own;
         try
@@ -192,7 +194,7 @@ internal static class ReceiptEndpoints
                 hash = h.Hash,
                 checkpoint = ReferenceEquals(h, own)
                     ? System.Text.Json.Nodes.JsonNode.Parse(Checkpoint.Sign(identity.SigningKey, h.Gateway, h.Seq, h.Hash, now).ToJson())
-                    : null,
+                    : h.Gateway != identity.GatewayId && published.TryGetValue(h.Gateway, out var theirs) ? System.Text.Json.Nodes.JsonNode.Parse(theirs) : null,
             }),
         });
     }

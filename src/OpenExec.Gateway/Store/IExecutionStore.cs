@@ -62,6 +62,13 @@ internal interface IExecutionStore
 
     ValueTask<IReadOnlyList<ChainHead>> ListGatewaysAsync(CancellationToken cancellationToken);
 
+    /// <summary>
+    /// The latest signed checkpoint (the JSON of GET /receipts/head) each gateway sharing this
+    /// store published, by gateway id: with Redis, what every instance lists for the others in
+    /// /receipts/gateways. None in the embedded store, whose one gateway signs its own on request.
+    /// </summary>
+    ValueTask<IReadOnlyDictionary<string, string>> ListCheckpointsAsync(CancellationToken cancellationToken);
+
     /// <summary>Every receipt-signing public key ever used by a gateway sharing this store, with the gateways that used it.</summary>
     ValueTask<IReadOnlyList<SigningKeyRecord>> ListKeysAsync(CancellationToken cancellationToken);
 

@@ -594,6 +594,12 @@ internal sealed class RedisExecutionStore : IExecutionStore, IDisposable
         return heads.Values.OrderBy(h => h.Gateway, StringComparer.Ordinal).ToList();
     }
 
+    public async ValueTask<IReadOnlyDictionary<string, string>> ListCheckpointsAsync(CancellationToken cancellationToken)
+    {
+        var entries = await RunAsync(db => db.HashGetAllAsync(RedisScripts.Checkpoints)).ConfigureAwait(false);
+        return entries.ToDictionary(e => e.Name.ToString(), e => e.Value.ToString(), StringComparer.Ordinal);
+    }
+
     public async ValueTask<IReadOnlyList<SigningKeyRecord>> ListKeysAsync(CancellationToken cancellationToken)
     {
         var entries = await RunAsync(db => db.HashGetAllAsync(RedisScripts.Keys)).ConfigureAwait(false);
@@ -728,6 +734,9 @@ internal sealed class RedisExecutionStore : IExecutionStore, IDisposable
     private void OnConnectionRestored(object? sender, ConnectionFailedEventArgs e) => _replicator.Resync();
 
     internal long NowMs() => _time.GetUtcNow().ToUnixTimeMilliseconds();
+
+    /// <summary>The gateway's clock, as /receipts/head dates its checkpoints.</summary>
+    internal DateTimeOffset Now() => _time.GetUtcNow();
 
     private async Task<RedisResult> EvaluateAsync(string script, RedisKey[] keys, RedisValue[] values)
     {

@@ -22,6 +22,9 @@ internal sealed class RedisReceiptReplicator : IDisposable
     private static readonly TimeSpan MinBackoff = TimeSpan.FromMilliseconds(100);
     private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(5);
     private static readonly TimeSpan IdlePoll = TimeSpan.FromSeconds(1);
+
+    /// <summary>How often, at most, the copied chain's checkpoint is signed and published while receipts keep coming.</summary>
+    private static readonly TimeSpan CheckpointInterval = TimeSpan.FromSeconds(1);
     private static readonly TimeSpan SettingsCheckInterval = TimeSpan.FromMinutes(1);
 
     /// <summary>How often an idle copier checks that Redis still has its chain's head (a flush or failover loses it).</summary>
@@ -140,6 +143,10 @@ internal sealed class RedisReceiptReplicator : IDisposable
         var nextSweep = 0L;
         long copied = -1;
         var startingChain = false;
+        // The last copied receipt's hash, and the seq whose checkpoint was last published.
+        string? copiedHash = null;
+        long published = -1;
+        var nextCheckpoint = 0L;
         while (!stop.IsCancellationRequested)
         {
             try
@@ -212,6 +219,10 @@ internal sealed class RedisReceiptReplicator : IDisposable
                 var batch = TakeRecent(copied) ?? await _store.Ledger.ListReceiptsAsync(identity.GatewayId, copied, BatchSize, stop).ConfigureAwait(false);
                 if (batch.Count == 0)
                 {
+                    if (copiedHash is not null && published != copied)
+                    {
+                        published = await PublishCheckpointAsync(db, copied, copiedHash) ? copied : published;
+                    }
                     await _signal.WaitAsync(IdlePoll, stop).ConfigureAwait(false);
                     continue;
                 }
@@ -236,9 +247,15 @@ internal sealed class RedisReceiptReplicator : IDisposable
                     }
                 }
                 copied = batch[^1].Body.Seq;
+                copiedHash = batch[^1].Hash;
                 CopiedSeq = copied;
                 startingChain = false;
                 backoff = MinBackoff;
+                if (Environment.TickCount64 >= nextCheckpoint)
+                {
+                    nextCheckpoint = Environment.TickCount64 + (long)CheckpointInterval.TotalMilliseconds;
+                    published = await PublishCheckpointAsync(db, copied, copiedHash) ? copied : published;
+                }
             }
             catch (OperationCanceledException) when (stop.IsCancellationRequested)
             {
@@ -330,6 +347,28 @@ internal sealed class RedisReceiptReplicator : IDisposable
             }
         }
         return low;
+    }
+
+    /// <summary>
+    /// Signs a checkpoint of the chain as copied up to <paramref name="seq"/> and publishes it, so
+    /// that /receipts/gateways on every instance lists this gateway with a checkpoint of its own
+    /// signing (SPEC section 2), at most <see cref="CheckpointInterval"/> behind the latest copy
+    /// while receipts come and the latest once they stop. A publication that fails is left to the
+    /// next one: the receipts themselves are copied.
+    /// </summary>
+    private async Task<bool> PublishCheckpointAsync(IDatabase db, long seq, string hash)
+    {
+        var identity = _store.Identity;
+        var checkpoint = OpenExec.Core.Receipts.Checkpoint.Sign(identity.SigningKey, identity.GatewayId, seq, hash, _store.Now());
+        try
+        {
+            await db.HashSetAsync(RedisScripts.Checkpoints, identity.GatewayId, checkpoint.ToJson()).ConfigureAwait(false);
+            return true;
+        }
+        catch (Exception ex) when (RedisExecutionStore.IsUnavailable(ex))
+        {
+            return false;
+        }
     }
 
     private Task<RedisResult> CopyAsync(IDatabase db, string gateway, IReadOnlyList<ReceiptDocument> batch, int start, int count)

@@ -53,6 +53,12 @@ internal static class RedisScripts
     /// <summary>Hash gateway id → "seq hash" of the last receipt copied.</summary>
     public static readonly RedisKey Gateways = Prefix + "gateways";
 
+    /// <summary>
+    /// Hash gateway id → that gateway's latest signed checkpoint (the JSON of GET /receipts/head)
+    /// of what it has copied: what /receipts/gateways on any instance lists as its checkpoint.
+    /// </summary>
+    public static readonly RedisKey Checkpoints = Prefix + "checkpoints";
+
     /// <summary>Hash kid → x (base64url raw Ed25519 public key): every receipt key ever used.</summary>
     public static readonly RedisKey Keys = Prefix + "keys";
 

@@ -167,6 +167,9 @@ internal sealed class SqliteExecutionStore : IExecutionStore, IDisposable
     public ValueTask<IReadOnlyList<ChainHead>> ListGatewaysAsync(CancellationToken cancellationToken)
         => _ledger.ListGatewaysAsync(cancellationToken);
 
+    public ValueTask<IReadOnlyDictionary<string, string>> ListCheckpointsAsync(CancellationToken cancellationToken)
+        => ValueTask.FromResult<IReadOnlyDictionary<string, string>>(new Dictionary<string, string>());
+
     public ValueTask<IReadOnlyList<SigningKeyRecord>> ListKeysAsync(CancellationToken cancellationToken)
         => _ledger.ListKeysAsync(cancellationToken);
 

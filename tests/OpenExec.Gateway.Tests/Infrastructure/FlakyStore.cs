@@ -102,6 +102,8 @@ internal sealed class FlakyStore(IExecutionStore inner) : IExecutionStore
 
     public ValueTask<IReadOnlyList<ChainHead>> ListGatewaysAsync(CancellationToken cancellationToken) => inner.ListGatewaysAsync(cancellationToken);
 
+    public ValueTask<IReadOnlyDictionary<string, string>> ListCheckpointsAsync(CancellationToken cancellationToken) => inner.ListCheckpointsAsync(cancellationToken);
+
     public async ValueTask<IReadOnlyList<SigningKeyRecord>> ListKeysAsync(CancellationToken cancellationToken)
     {
         Interlocked.Increment(ref KeyListings);

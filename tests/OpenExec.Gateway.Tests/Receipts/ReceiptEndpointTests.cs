@@ -660,7 +660,7 @@ public sealed class ReceiptEndpointTests
     private static List<long> Seqs(string ndjson)
         => ndjson.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(line => JsonDocument.Parse(line).RootElement.GetProperty("body").GetProperty("seq").GetInt64()).ToList();
 
-    private static async Task<Func<string, PublicKey?>> PublishedKeysAsync(GatewayServer gateway)
+    internal static async Task<Func<string, PublicKey?>> PublishedKeysAsync(GatewayServer gateway)
     {
         var listed = await Json.ReadAsync(await gateway.Client.GetAsync("/.well-known/openexec-keys"));
         var keys = listed.GetProperty("keys").EnumerateArray().ToDictionary(

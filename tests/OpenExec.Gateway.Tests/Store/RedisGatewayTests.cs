@@ -66,6 +66,34 @@ public sealed class RedisGatewayTests : IDisposable
     }
 
     [Fact]
+    public async Task Every_instance_lists_every_gateway_with_a_checkpoint_that_gateway_signed()
+    {
+        // SPEC: /receipts/gateways lists every gateway id sharing the store with its checkpoint.
+        // Another instance's entry had checkpoint null: an auditor had to find and ask each.
+        await using var a = await StartAsync();
+        await using var b = await StartAsync();
+        await GatewayAssert.ExecutedAsync(await a.ExecuteAsync("echo", new { n = 1 }, "ck-1"));
+        await GatewayAssert.ExecutedAsync(await a.ExecuteAsync("echo", new { n = 2 }, "ck-2"));
+        var head = await Json.ReadAsync(await a.Client.GetAsync("/receipts/head"));
+        var aId = head.Str("gateway");
+
+        JsonElement entry = default;
+        await RedisStores.EventuallyAsync(async () =>
+        {
+            var listed = await Json.ReadAsync(await b.Client.GetAsync("/receipts/gateways"));
+            entry = listed.GetProperty("gateways").EnumerateArray().Single(g => g.Str("gateway") == aId);
+            return entry.GetProperty("checkpoint").ValueKind == JsonValueKind.Object
+                && entry.GetProperty("checkpoint").GetProperty("seq").GetInt64() == 2;
+        }, "a's checkpoint of its two receipts listed by b");
+
+        var checkpoint = Checkpoint.Parse(OpenExec.Core.Json.StrictJson.Parse(entry.GetProperty("checkpoint").GetRawText()));
+        Assert.Equal(aId, checkpoint.Gateway);
+        Assert.Equal(head.Str("hash"), checkpoint.Hash);
+        Assert.Equal(head.Str("kid"), checkpoint.Kid);
+        Assert.True(checkpoint.Verify(await Receipts.ReceiptEndpointTests.PublishedKeysAsync(b)), "the listed checkpoint verifies with a's published key");
+    }
+
+    [Fact]
     public async Task Without_redis_nothing_executes_and_service_resumes_when_it_returns()
     {
         await using var a = await StartAsync();
