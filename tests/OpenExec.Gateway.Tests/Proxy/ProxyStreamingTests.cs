@@ -185,27 +185,17 @@ public sealed class ProxyStreamingTests : IAsyncLifetime
         // on the answer's bytes, the lease (the timeout + 30 s) ran out before the body came, with
         // the call still live: another instance, or the holder's own sweep, took it over as
         // outcome_unknown. The head's arrival is progress too.
-        using var redis = RedisServer.Start();
-        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
-        var settings = ProxyConfig.Route("late", "late_head", "v1", _address);
-        settings["OpenExec:BackendTimeout"] = "00:00:20";
-        settings["ConnectionStrings:Redis"] = redis.Configuration;
-        await using var gateway = await GatewayServer.StartAsync(settings, time: time);
-        using var admin = await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync(redis.Configuration);
-        var nonceKey = "openexec:nonce:" + NonceHash.Compute("default", "k-late-head");
+        await using var rig = await RedisLeaseRig.StartAsync(ProxyConfig.Route("late", "late_head", "v1", _address), "00:00:20", "k-late-head");
+        var (time, gateway) = (rig.Time, rig.Gateway);
 
         var call = gateway.Client.SendAsync(Post("/v1/late-head", "k-late-head"));
         await _lateHeadCalled.Task.WaitAsync(TimeSpan.FromSeconds(10));
-        var firstLease = (long)await admin.GetDatabase().HashGetAsync(nonceKey, "lease");
+        var firstLease = await rig.LeaseAsync();
 
         // The head comes 20 s (of the gateway's clock) after the claim; the body not yet.
         time.Advance(TimeSpan.FromSeconds(20));
         _sendHead.TrySetResult();
-        for (var i = 0; i < 60 && (long)await admin.GetDatabase().HashGetAsync(nonceKey, "lease") <= firstLease; i++)
-        {
-            await Task.Delay(50);
-        }
-        Assert.True((long)await admin.GetDatabase().HashGetAsync(nonceKey, "lease") > firstLease, "the lease was renewed when the head came");
+        Assert.True(await rig.RenewedBeyondAsync(firstLease), "the lease was renewed when the head came");
         Assert.False(call.IsCompleted);
 
         _sendBody.TrySetResult();
@@ -223,32 +213,22 @@ public sealed class ProxyStreamingTests : IAsyncLifetime
         // The lease is the backend timeout + 30 s; an event stream may run far longer while it
         // makes progress. Each event renews the lease, so no other instance takes it for a dead
         // holder's (which would record outcome_unknown for a call that completed).
-        using var redis = RedisServer.Start();
-        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
-        var settings = ProxyConfig.Route("long", "watch", "v1", _address);
-        settings["OpenExec:BackendTimeout"] = "00:00:05";
-        settings["ConnectionStrings:Redis"] = redis.Configuration;
-        await using var gateway = await GatewayServer.StartAsync(settings, time: time);
-        using var admin = await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync(redis.Configuration);
-        var nonceKey = "openexec:nonce:" + NonceHash.Compute("default", "k-long");
+        await using var rig = await RedisLeaseRig.StartAsync(ProxyConfig.Route("long", "watch", "v1", _address), "00:00:05", "k-long");
+        var (time, gateway) = (rig.Time, rig.Gateway);
 
         var (response, execId) = await OpenStreamAsync(gateway, "/v1/long", "k-long");
         using var _ = response;
         var stream = new StreamReader(await response.Content.ReadAsStreamAsync());
         Assert.Equal("data: 1", await stream.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(10)));
         // The lease as taken: 35 s from the claim on Redis's clock.
-        var firstLease = (long)await admin.GetDatabase().HashGetAsync(nonceKey, "lease");
+        var firstLease = await rig.LeaseAsync();
 
         // 20 s later the next event arrives: the lease is renewed from then.
         time.Advance(TimeSpan.FromSeconds(20));
         _secondEvent.TrySetResult();
         await stream.ReadLineAsync();
         Assert.Equal("data: 2", await stream.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(10)));
-        for (var i = 0; i < 100 && (long)await admin.GetDatabase().HashGetAsync(nonceKey, "lease") <= firstLease; i++)
-        {
-            await Task.Delay(50);
-        }
-        Assert.True((long)await admin.GetDatabase().HashGetAsync(nonceKey, "lease") > firstLease, "the lease was renewed");
+        Assert.True(await rig.RenewedBeyondAsync(firstLease), "the lease was renewed");
 
         // Past the first lease: the call is still running, and reads so.
         time.Advance(TimeSpan.FromSeconds(20));
@@ -529,5 +509,48 @@ public sealed class ProxyStreamingTests : IAsyncLifetime
         }
 
         await AssertStreamEndedForNobodyAsync(gateway, execId);
+    }
+
+    /// <summary>A gateway on its own Redis with a stepped clock, one route and one nonce whose claim's lease is read from Redis.</summary>
+    private sealed class RedisLeaseRig : IAsyncDisposable
+    {
+        private RedisServer _redis = null!;
+        private StackExchange.Redis.ConnectionMultiplexer _admin = null!;
+        private string _nonceKey = null!;
+
+        public FakeTimeProvider Time { get; } = new(DateTimeOffset.UtcNow);
+
+        public GatewayServer Gateway { get; private set; } = null!;
+
+        public static async Task<RedisLeaseRig> StartAsync(Dictionary<string, string?> settings, string backendTimeout, string nonce)
+        {
+            var rig = new RedisLeaseRig { _redis = RedisServer.Start() };
+            settings["OpenExec:BackendTimeout"] = backendTimeout;
+            settings["ConnectionStrings:Redis"] = rig._redis.Configuration;
+            rig.Gateway = await GatewayServer.StartAsync(settings, time: rig.Time);
+            rig._admin = await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync(rig._redis.Configuration);
+            rig._nonceKey = "openexec:nonce:" + NonceHash.Compute("default", nonce);
+            return rig;
+        }
+
+        /// <summary>The claim's lease as Redis holds it (ms, Redis's clock).</summary>
+        public async Task<long> LeaseAsync() => (long)await _admin.GetDatabase().HashGetAsync(_nonceKey, "lease");
+
+        /// <summary>Whether the lease moves past <paramref name="lease"/> within 5 s (renewals are not awaited by the call).</summary>
+        public async Task<bool> RenewedBeyondAsync(long lease)
+        {
+            for (var i = 0; i < 100 && await LeaseAsync() <= lease; i++)
+            {
+                await Task.Delay(50);
+            }
+            return await LeaseAsync() > lease;
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await Gateway.DisposeAsync();
+            _admin.Dispose();
+            _redis.Dispose();
+        }
     }
 }
