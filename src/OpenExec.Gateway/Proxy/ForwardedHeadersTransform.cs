@@ -71,6 +71,12 @@ internal sealed class ForwardedHeadersTransform : ITransformProvider
         {
             RequestTransform.RemoveHeader(context, name);
         }
+        // Never sent from an action route, whatever set them (RouteRules refuses a transform
+        // that does): a body held back for 100-continue leaves the request one the HTTP client
+        // re-sends on a reused connection the backend closed, and chunked framing drops the
+        // Content-Length that keeps a bodyless request from being re-sent.
+        RequestTransform.RemoveHeader(context, "Expect");
+        RequestTransform.RemoveHeader(context, "Transfer-Encoding");
         RequestTransform.AddHeader(context, "Content-Length", length.ToString(System.Globalization.CultureInfo.InvariantCulture));
         if (request.ContentType is { } type)
         {

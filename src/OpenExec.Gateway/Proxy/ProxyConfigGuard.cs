@@ -90,6 +90,10 @@ internal sealed class ProxyConfigGuard(GatewaySettings settings, ActionCatalog c
         {
             throw Refused(RouteActions.ExecutePathWithTransformsProblem(route.RouteId));
         }
+        if (RouteRules.Problem(route, passThrough) is { } problem)
+        {
+            throw Refused(problem);
+        }
         return ValueTask.FromResult(route);
     }
 

@@ -622,6 +622,62 @@ public sealed class StartupRefusalTests : IDisposable
         Assert.Contains(problems, p => p.Contains("ReverseProxy:Routes:mail", StringComparison.Ordinal) && p.Contains("Transforms", StringComparison.Ordinal));
     }
 
+    private static string[] RouteWith(string route, bool passThrough, string settings)
+        => [
+            $"--ReverseProxy:Routes:{route}:ClusterId=tools", $"--ReverseProxy:Routes:{route}:Match:Path=/v1/{route}",
+            passThrough ? $"--ReverseProxy:Routes:{route}:Metadata:OpenExec.PassThrough=true" : $"--ReverseProxy:Routes:{route}:Metadata:OpenExec.Action={route}",
+            "--ReverseProxy:Clusters:tools:Destinations:d1:Address=http://127.0.0.1:9",
+            .. settings.Split('|', StringSplitOptions.RemoveEmptyEntries).Select(setting => $"--ReverseProxy:Routes:{route}:{setting}"),
+        ];
+
+    [Theory]
+    // Middleware the gateway does not run: every call failed with a 500.
+    [InlineData(false, "CorsPolicy=Default", "CorsPolicy is set")]
+    [InlineData(false, "AuthorizationPolicy=Default", "AuthorizationPolicy is set")]
+    [InlineData(false, "Timeout=00:00:02", "Timeout is set")]
+    // The gateway's own limits, undone for one route or silently not applied.
+    [InlineData(false, "RateLimiterPolicy=Disable", "RateLimiterPolicy is set")]
+    [InlineData(true, "MaxRequestBodySize=10", "MaxRequestBodySize is set")]
+    // Delivered twice: the body held back for 100-continue left the request re-sendable.
+    [InlineData(false, "Transforms:0:RequestHeader=Expect|Transforms:0:Set=100-continue", "sets the request header 'Expect'")]
+    [InlineData(false, "Transforms:0:RequestHeader=Transfer-Encoding|Transforms:0:Set=chunked", "sets the request header 'Transfer-Encoding'")]
+    // Another request than the approved one.
+    [InlineData(false, "Transforms:0:RequestHeader=X-HTTP-Method-Override|Transforms:0:Set=DELETE", "sets the request header 'X-HTTP-Method-Override'")]
+    [InlineData(false, "Transforms:0:HttpMethodChange=POST|Transforms:0:Set=DELETE", "'HttpMethodChange' transform: an action route forwards the method and query the approval covers")]
+    [InlineData(false, "Transforms:0:QueryValueParameter=amount|Transforms:0:Set=999", "'QueryValueParameter' transform: an action route")]
+    // A pass-through read made a write, or sent to an action's path, unchecked.
+    [InlineData(true, "Transforms:0:HttpMethodChange=GET|Transforms:0:Set=POST", "'HttpMethodChange' transform: a pass-through route forwards reads as the agent sent them")]
+    [InlineData(true, "Transforms:0:PathPattern=/v1/send", "'PathPattern' transform: a pass-through route")]
+    [InlineData(true, "Transforms:0:QueryRemoveParameter=dry_run", "'QueryRemoveParameter' transform: a pass-through route")]
+    [InlineData(true, "Transforms:0:RequestHeader=X-HTTP-Method-Override|Transforms:0:Set=DELETE", "sets the request header 'X-HTTP-Method-Override'")]
+    public void A_route_setting_the_gateway_cannot_honour_or_a_transform_that_changes_what_is_checked_is_refused_by_name(bool passThrough, string settings, string expected)
+    {
+        var problems = Refused(RouteWith("r", passThrough, settings));
+
+        Assert.Contains(problems, p => p.Contains("ReverseProxy:Routes:r", StringComparison.Ordinal) && p.Contains(expected, StringComparison.Ordinal));
+    }
+
+    [Theory]
+    [InlineData(true, "Transforms:0:RequestHeader=Authorization|Transforms:0:Set=Bearer read-key|Transforms:1:ResponseHeaderRemove=Server")]
+    [InlineData(false, "Transforms:0:PathRemovePrefix=/v1|Transforms:1:RequestHeader=Authorization|Transforms:1:Set=Bearer tool-key")]
+    public async Task Header_transforms_and_an_action_routes_path_transforms_are_accepted(bool passThrough, string settings)
+    {
+        var dataDir = TempDir.Create();
+        _dirs.Add(dataDir);
+        var app = GatewayApp.Build(["--urls", "http://127.0.0.1:0", $"--OpenExec:DataDir={dataDir}", .. RouteWith("r", passThrough, settings)], out var problems);
+        try
+        {
+            Assert.True(app is not null, string.Join("\n", problems));
+        }
+        finally
+        {
+            if (app is not null)
+            {
+                await app.DisposeAsync();
+            }
+        }
+    }
+
     [Theory]
     [InlineData("")]
     [InlineData(" ")]
