@@ -27,7 +27,11 @@ internal static class BackendDelivery
             // by the HttpRequestError of its exception. A SocketException alone proves nothing: a
             // read on an established connection fails with HostUnreachable or NetworkUnreachable
             // too (an ICMP error after the request went out, the backend host gone mid-call).
-            if (e is HttpRequestException { HttpRequestError: HttpRequestError.NameResolutionError or HttpRequestError.ConnectionError or HttpRequestError.SecureConnectionError }
+            // Two more failures come before the request is written: a forward proxy that would not
+            // open the tunnel to the backend (ProxyTunnelError), and a connection on which the
+            // HTTP version the cluster demands could not be agreed (VersionNegotiationError, as
+            // TLS's ALPN ends); both read as "may have run" and spent the nonce.
+            if (e is HttpRequestException { HttpRequestError: HttpRequestError.NameResolutionError or HttpRequestError.ConnectionError or HttpRequestError.SecureConnectionError or HttpRequestError.ProxyTunnelError or HttpRequestError.VersionNegotiationError }
                 // SocketsHttpHandler's ConnectTimeout (BackendHttpClientFactory): a cancellation
                 // whose cause is a timeout. The backends' clients are HttpMessageInvokers with no
                 // timeout of their own (that is HttpClient's), and the call timeouts cancel

@@ -32,6 +32,12 @@ internal sealed class ProxyConfigGuard(GatewaySettings settings, ActionCatalog c
             throw Refused(BackendTimeouts.ActivityTimeoutProblem(cluster.ClusterId)
                 + $" (it is {cluster.HttpRequest.ActivityTimeout.Value.ToString("c", CultureInfo.InvariantCulture)})");
         }
+        if (cluster.HttpRequest?.Version is { Major: >= 3 } || cluster.HttpRequest?.VersionPolicy == HttpVersionPolicy.RequestVersionOrHigher)
+        {
+            // HTTP/3 connections do not pass through the filter that keeps HTTP/2's silent
+            // re-sends from happening (NoResendHttp2Stream), and over http:// it never connects.
+            throw Refused($"ReverseProxy:Clusters:{cluster.ClusterId}:HttpRequest asks for HTTP/3 (Version {cluster.HttpRequest.Version}, VersionPolicy {cluster.HttpRequest.VersionPolicy}): backends are called over HTTP/1.1 or HTTP/2 only, where the gateway can keep the HTTP client from re-sending a request; use Version 1.1 or 2 with RequestVersionExact or RequestVersionOrLower");
+        }
         foreach (var (id, destination) in cluster.Destinations ?? new Dictionary<string, DestinationConfig>())
         {
             if (!BackendAddress.IsValid(destination.Address))

@@ -658,6 +658,17 @@ public sealed class StartupRefusalTests : IDisposable
     }
 
     [Theory]
+    [InlineData("Version=3")]
+    [InlineData("Version=2|VersionPolicy=RequestVersionOrHigher")]
+    public void A_cluster_asking_for_HTTP3_is_refused_by_name(string settings)
+    {
+        // HTTP/3 connections bypass the filter that stops HTTP/2's silent re-sends.
+        var problems = Refused(RouteWith("r", passThrough: false, "").Concat(settings.Split('|').Select(s => $"--ReverseProxy:Clusters:tools:HttpRequest:{s}")).ToArray());
+
+        Assert.Contains(problems, p => p.Contains("ReverseProxy:Clusters:tools:HttpRequest asks for HTTP/3", StringComparison.Ordinal));
+    }
+
+    [Theory]
     [InlineData(true, "Transforms:0:RequestHeader=Authorization|Transforms:0:Set=Bearer read-key|Transforms:1:ResponseHeaderRemove=Server")]
     [InlineData(false, "Transforms:0:PathRemovePrefix=/v1|Transforms:1:RequestHeader=Authorization|Transforms:1:Set=Bearer tool-key")]
     public async Task Header_transforms_and_an_action_routes_path_transforms_are_accepted(bool passThrough, string settings)
