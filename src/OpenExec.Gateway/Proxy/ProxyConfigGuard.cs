@@ -18,7 +18,7 @@ namespace OpenExec.Gateway.Proxy;
 /// configuration when the files change, and a reload must not bring in a call without a bounded
 /// timeout. YARP then logs the error and keeps the previous configuration.
 /// </summary>
-internal sealed class ProxyConfigGuard(GatewaySettings settings, ActionCatalog catalog, RouteActions routes) : IProxyConfigFilter
+internal sealed class ProxyConfigGuard(GatewaySettings settings, ActionCatalog catalog, RouteActions routes, StartupRoutesConfigProvider provider) : IProxyConfigFilter
 {
     public ValueTask<ClusterConfig> ConfigureClusterAsync(ClusterConfig cluster, CancellationToken cancel)
     {
@@ -99,6 +99,18 @@ internal sealed class ProxyConfigGuard(GatewaySettings settings, ActionCatalog c
         if (RouteRules.Problem(route, passThrough) is { } problem)
         {
             throw Refused(problem);
+        }
+        foreach (var other in provider.Loading?.Routes ?? [])
+        {
+            // Each pair once it is whole: checked as its second route is configured (and again as
+            // the first is, against the other's configuration in the same load).
+            var overlap = passThrough && catalog.ByRoute(other.RouteId) is not null ? RouteOverlap.Problem(route, other)
+                : action is not null && routes.PassThroughRoutes.Contains(other.RouteId) ? RouteOverlap.Problem(other, route)
+                : null;
+            if (overlap is not null)
+            {
+                throw Refused(overlap);
+            }
         }
         return ValueTask.FromResult(route);
     }

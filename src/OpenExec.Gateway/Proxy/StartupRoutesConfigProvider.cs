@@ -23,6 +23,9 @@ internal sealed partial class StartupRoutesConfigProvider(IProxyConfigProvider i
     private volatile IProxyConfig? _applied;
     private volatile IProxyConfig? _passedOn;
 
+    /// <summary>The configuration last handed to YARP: the one being loaded while <see cref="ProxyConfigGuard"/> checks its routes.</summary>
+    public IProxyConfig? Loading => _passedOn;
+
     public IProxyConfig GetConfig()
     {
         var config = inner.GetConfig();

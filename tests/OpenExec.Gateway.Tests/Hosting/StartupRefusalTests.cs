@@ -657,6 +657,57 @@ public sealed class StartupRefusalTests : IDisposable
         Assert.Contains(problems, p => p.Contains("ReverseProxy:Routes:r", StringComparison.Ordinal) && p.Contains(expected, StringComparison.Ordinal));
     }
 
+    private static string[] PassThroughBeside(string passThroughMatch, string actionMatch)
+        => [
+            "--ReverseProxy:Clusters:tools:Destinations:d1:Address=http://127.0.0.1:9",
+            "--ReverseProxy:Routes:reads:ClusterId=tools", "--ReverseProxy:Routes:reads:Metadata:OpenExec.PassThrough=true",
+            "--ReverseProxy:Routes:export:ClusterId=tools", "--ReverseProxy:Routes:export:Metadata:OpenExec.Action=export",
+            .. passThroughMatch.Split('|', StringSplitOptions.RemoveEmptyEntries).Select(m => $"--ReverseProxy:Routes:reads:{m}"),
+            .. actionMatch.Split('|', StringSplitOptions.RemoveEmptyEntries).Select(m => $"--ReverseProxy:Routes:export:{m}"),
+        ];
+
+    [Theory]
+    // Ordered before the action route: it takes the action's GETs.
+    [InlineData("Match:Path=/v1/{**rest}", "Match:Path=/v1/export|Order=1")]
+    // As specific, and chosen by a header the agent sends.
+    [InlineData("Match:Path=/v1/export|Match:Headers:0:Name=X-Read|Match:Headers:0:Values:0=1", "Match:Path=/v1/export")]
+    // The action route needs a header the agent can leave out.
+    [InlineData("Match:Path=/v1/{**rest}", "Match:Path=/v1/export|Match:Headers:0:Name=X-Mode|Match:Headers:0:Values:0=real")]
+    [InlineData("Match:Path=/v1/{**rest}", "Match:Path=/v1/export|Match:Hosts:0=tools.example")]
+    public void A_pass_through_route_an_agent_could_choose_over_an_action_route_is_refused_by_name(string passThroughMatch, string actionMatch)
+    {
+        // A GET the operator made an action reached its backend unchecked when the agent added a
+        // header (or left one out): routing picked the pass-through.
+        var problems = Refused(PassThroughBeside(passThroughMatch, actionMatch));
+
+        Assert.Contains(problems, p => p.Contains("ReverseProxy:Routes:reads (a pass-through) can take requests of action route 'export'", StringComparison.Ordinal));
+    }
+
+    [Theory]
+    // The literal path is more specific: the action route wins every request both match.
+    [InlineData("Match:Path=/v1/{**rest}", "Match:Path=/v1/export")]
+    // No method in common.
+    [InlineData("Match:Path=/v1/{**rest}", "Match:Path=/v1/{**rest}|Match:Methods:0=POST|Order=1")]
+    // No path in common.
+    [InlineData("Match:Path=/v1/reports/{id}", "Match:Path=/v1/export/{id}")]
+    public async Task A_pass_through_beside_an_action_route_that_always_wins_is_accepted(string passThroughMatch, string actionMatch)
+    {
+        var dataDir = TempDir.Create();
+        _dirs.Add(dataDir);
+        var app = GatewayApp.Build(["--urls", "http://127.0.0.1:0", $"--OpenExec:DataDir={dataDir}", .. PassThroughBeside(passThroughMatch, actionMatch)], out var problems);
+        try
+        {
+            Assert.True(app is not null, string.Join("\n", problems));
+        }
+        finally
+        {
+            if (app is not null)
+            {
+                await app.DisposeAsync();
+            }
+        }
+    }
+
     [Theory]
     [InlineData("Version=3")]
     [InlineData("Version=2|VersionPolicy=RequestVersionOrHigher")]

@@ -1,0 +1,85 @@
+using Microsoft.AspNetCore.Routing.Patterns;
+using Yarp.ReverseProxy.Configuration;
+
+namespace OpenExec.Gateway.Proxy;
+
+/// <summary>
+/// Whether an agent could send a request an action route takes through a pass-through route
+/// instead (unchecked, no receipt), by what it controls: its Host, headers and query, which
+/// route matchers read. ASP.NET Core routing picks among the routes that match a request by
+/// Order, then by how specific the path is, then by the other matchers; so a pass-through that
+/// matches some of an action route's requests is safe only when the action route wins every
+/// time: a lower Order, or the same Order and a more specific path, and no matcher of its own
+/// that the agent could leave unmet (Hosts, Headers, QueryParameters).
+/// </summary>
+internal static class RouteOverlap
+{
+    private static readonly string[] PassThroughMethods = ["GET", "HEAD", "OPTIONS"];
+
+    /// <summary>The problem with the pair, or null when the action route always wins the requests both could take.</summary>
+    public static string? Problem(RouteConfig passThrough, RouteConfig action)
+    {
+        var read = passThrough.Match.Methods is { Count: > 0 } p ? p.Intersect(PassThroughMethods, StringComparer.OrdinalIgnoreCase).ToList() : [.. PassThroughMethods];
+        if (action.Match.Methods is { Count: > 0 } a && !a.Intersect(read, StringComparer.OrdinalIgnoreCase).Any())
+        {
+            return null;
+        }
+        if (passThrough.Match.Hosts is { Count: > 0 } passHosts && action.Match.Hosts is { Count: > 0 } actionHosts
+            && !passHosts.Any(h => h.Contains('*', StringComparison.Ordinal)) && !actionHosts.Any(h => h.Contains('*', StringComparison.Ordinal))
+            && !passHosts.Intersect(actionHosts, StringComparer.OrdinalIgnoreCase).Any())
+        {
+            return null;
+        }
+        var passPattern = RoutePatternFactory.Parse(passThrough.Match.Path ?? "/{**catchall}");
+        var actionPattern = RoutePatternFactory.Parse(action.Match.Path ?? "/{**catchall}");
+        if (!MayOverlap(passPattern.PathSegments, 0, actionPattern.PathSegments, 0))
+        {
+            return null;
+        }
+        var agentControlled = action.Match.Hosts is { Count: > 0 } || action.Match.Headers is { Count: > 0 } || action.Match.QueryParameters is { Count: > 0 };
+        var actionWins = (action.Order ?? 0) < (passThrough.Order ?? 0)
+            || ((action.Order ?? 0) == (passThrough.Order ?? 0) && Precedence(actionPattern) < Precedence(passPattern));
+        if (actionWins && !agentControlled)
+        {
+            return null;
+        }
+        return $"ReverseProxy:Routes:{passThrough.RouteId} (a pass-through) can take requests of action route '{action.RouteId}' ({string.Join(", ", action.Match.Methods is { Count: > 0 } m ? m.Intersect(read, StringComparer.OrdinalIgnoreCase) : read)} {action.Match.Path}): "
+            + (agentControlled
+                ? "the action route matches by Hosts, Headers or QueryParameters, which an agent can leave unmet to reach the pass-through"
+                : "it is ordered before the action route, or its path is as specific")
+            + ", and an agent could reach the action's backend with no approval, nonce or receipt; narrow the pass-through's Match (Path, Methods) or give the action route a lower Order";
+    }
+
+    /// <summary>ASP.NET Core's inbound precedence: lower is more specific, and wins.</summary>
+    private static decimal Precedence(RoutePattern pattern)
+        => Microsoft.AspNetCore.Routing.Template.RoutePrecedence.ComputeInbound(new Microsoft.AspNetCore.Routing.Template.RouteTemplate(pattern));
+
+    /// <summary>Whether some path matches both, segment by segment (a parameter takes any segment, a catch-all the rest).</summary>
+    private static bool MayOverlap(IReadOnlyList<RoutePatternPathSegment> x, int i, IReadOnlyList<RoutePatternPathSegment> y, int j)
+    {
+        if (i < x.Count && IsCatchAll(x[i]) || j < y.Count && IsCatchAll(y[j]))
+        {
+            return true;
+        }
+        if (i == x.Count || j == y.Count)
+        {
+            // One ended: the other must end too, or have only optional parameters left.
+            return (i == x.Count || Optional(x, i)) && (j == y.Count || Optional(y, j));
+        }
+        if (Literal(x[i]) is { } a && Literal(y[j]) is { } b && !string.Equals(a, b, StringComparison.OrdinalIgnoreCase))
+        {
+            return false;
+        }
+        return MayOverlap(x, i + 1, y, j + 1);
+    }
+
+    private static bool IsCatchAll(RoutePatternPathSegment segment)
+        => segment.Parts.Any(p => p is RoutePatternParameterPart { IsCatchAll: true });
+
+    private static bool Optional(IReadOnlyList<RoutePatternPathSegment> segments, int from)
+        => segments.Skip(from).All(s => s.IsSimple && s.Parts[0] is RoutePatternParameterPart { IsOptional: true } or RoutePatternParameterPart { IsCatchAll: true });
+
+    /// <summary>The segment's text when it is all literal, else null (a parameter may take any text).</summary>
+    private static string? Literal(RoutePatternPathSegment segment)
+        => segment.Parts.All(p => p is RoutePatternLiteralPart) ? string.Concat(segment.Parts.Cast<RoutePatternLiteralPart>().Select(p => p.Content)) : null;
+}
