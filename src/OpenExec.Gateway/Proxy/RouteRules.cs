@@ -60,6 +60,11 @@ internal static class RouteRules
             {
                 return $"{where}:Transforms sets the request header '{header}': the gateway does not forward it (a backend would act on another method or path than the one approved, or the request could be delivered twice)";
             }
+            if (!passThrough && Named(transform, "ResponseHeader") is { } answerHeader
+                && (string.Equals(answerHeader, "Content-Length", StringComparison.OrdinalIgnoreCase) || string.Equals(answerHeader, "Transfer-Encoding", StringComparison.OrdinalIgnoreCase)))
+            {
+                return $"{where}:Transforms sets the response header '{answerHeader}': an answer's framing is its backend's (a whole answer no longer matching it is recorded as one that broke off, outcome_unknown)";
+            }
             if (passThrough && !PassThroughTransforms.Contains(kind, StringComparer.OrdinalIgnoreCase))
             {
                 return $"{where}:Transforms has a '{kind}' transform: a pass-through route forwards reads as the agent sent them, and may change only headers (a transform that changes the method, path or query could turn a read into a write, or send it to an action's path, without approval or receipt)";

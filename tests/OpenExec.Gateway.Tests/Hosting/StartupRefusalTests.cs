@@ -645,6 +645,8 @@ public sealed class StartupRefusalTests : IDisposable
     [InlineData(false, "Transforms:0:RequestHeader=X-HTTP-Method-Override|Transforms:0:Set=DELETE", "sets the request header 'X-HTTP-Method-Override'")]
     [InlineData(false, "Transforms:0:HttpMethodChange=POST|Transforms:0:Set=DELETE", "'HttpMethodChange' transform: an action route forwards the method and query the approval covers")]
     [InlineData(false, "Transforms:0:QueryValueParameter=amount|Transforms:0:Set=999", "'QueryValueParameter' transform: an action route")]
+    // A whole answer read as one that broke off.
+    [InlineData(false, "Transforms:0:ResponseHeader=Content-Length|Transforms:0:Set=5", "sets the response header 'Content-Length'")]
     // A pass-through read made a write, or sent to an action's path, unchecked.
     [InlineData(true, "Transforms:0:HttpMethodChange=GET|Transforms:0:Set=POST", "'HttpMethodChange' transform: a pass-through route forwards reads as the agent sent them")]
     [InlineData(true, "Transforms:0:PathPattern=/v1/send", "'PathPattern' transform: a pass-through route")]
