@@ -188,11 +188,14 @@ internal sealed partial class RoutedActionClient(IProxyStateLookup proxyState, G
     /// than its <c>Content-Length</c> makes the answer malformed, so incomplete (RFC 9113 section
     /// 8.1.1; over HTTP/2 HttpClient does not check it), and so does a head that declares two
     /// lengths (RFC 9112 section 6.3; HttpClient reads by one of them). A 204, 205 or 304 declares
-    /// a length it never sends.
+    /// a length it never sends; a chunked answer's length is its chunks'.
     /// </summary>
     private static bool MatchesDeclaredLength(HttpResponseMessage response, long length)
     {
-        if (!response.Content.Headers.NonValidated.TryGetValues("Content-Length", out var values))
+        // Framed by chunks, the answer's length is the chunks' (RFC 9112 section 6.3: chunked
+        // framing overrides a Content-Length), and HttpClient read it so, as the proxied door does.
+        if (response.Headers.TransferEncodingChunked == true
+            || !response.Content.Headers.NonValidated.TryGetValues("Content-Length", out var values))
         {
             return true;
         }

@@ -138,4 +138,21 @@ public sealed class DeclaredLengthTests
         Assert.Equal("replay_denied", (await Json.ReadAsync(replay)).Str("code"));
         Assert.Equal(1, backend.Requests);
     }
+
+    [Fact]
+    public async Task Execute_of_a_routed_action_takes_a_chunked_answer_whole_whatever_Content_Length_it_also_declares()
+    {
+        // Chunked framing overrides a Content-Length (RFC 9112 section 6.3), and HttpClient reads
+        // by the chunks, as the proxied door passes the answer on: /execute took the whole answer
+        // for a cut one (504 outcome_unknown) by the length it ignored.
+        using var backend = new RecordingBackend(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nContent-Length: 999\r\n\r\nb\r\n{\"ok\":true}\r\n0\r\n\r\n");
+        await using var gateway = await GatewayServer.StartAsync(ProxyConfig.Route("r", "report", "v1", backend.Address, executePath: "/v1/report"));
+
+        using var response = await gateway.ExecuteAsync("report", new { }, "k-chunked-length");
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.True((await Json.ReadAsync(response)).GetProperty("result").GetProperty("ok").GetBoolean());
+        Assert.Equal(1, backend.Requests);
+    }
 }
