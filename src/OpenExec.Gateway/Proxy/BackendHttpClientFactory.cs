@@ -15,6 +15,9 @@ internal class BackendHttpClientFactory(ILogger<ForwarderHttpClientFactory> logg
     /// <summary>The cluster metadata <see cref="ProxyConfigGuard"/> puts the connect timeout in.</summary>
     public const string ConnectTimeoutKey = "OpenExec.ConnectTimeout";
 
+    /// <summary>The cluster metadata <see cref="ProxyConfigGuard"/> marks a cluster no action calls with ("true").</summary>
+    public const string ReadsOnlyKey = "OpenExec.ReadsOnly";
+
     /// <summary>YARP's own connect timeout: the longest one.</summary>
     private static readonly TimeSpan LongestConnect = TimeSpan.FromSeconds(15);
 
@@ -38,17 +41,22 @@ internal class BackendHttpClientFactory(ILogger<ForwarderHttpClientFactory> logg
         base.ConfigureHandler(context, handler);
         // Trace context only, never the agent's baggage (YARP's own propagator writes that too).
         handler.ActivityHeadersPropagator = Telemetry.GatewayPropagator.ForBackends;
-        // An HTTP/2 stream the backend refuses, or leaves out of a GOAWAY, is never re-sent.
-        handler.PlaintextStreamFilter = NoResendHttp2Stream.Filter;
+        // An HTTP/2 stream the backend refuses, or leaves out of a GOAWAY, is never re-sent, on
+        // every cluster an action calls (a cluster of pass-through reads alone may re-send them).
+        if (context.NewMetadata?.GetValueOrDefault(ReadsOnlyKey) != "true")
+        {
+            handler.PlaintextStreamFilter = NoResendHttp2Stream.Filter;
+        }
         if (ConnectTimeoutOf(context.NewMetadata) is { } connect)
         {
             handler.ConnectTimeout = connect;
         }
     }
 
-    /// <summary>A client is kept across a configuration reload only when its connect timeout is unchanged too.</summary>
+    /// <summary>A client is kept across a configuration reload only when its connect timeout (and whether it may re-send) is unchanged too.</summary>
     protected override bool CanReuseOldClient(ForwarderHttpClientContext context)
-        => base.CanReuseOldClient(context) && ConnectTimeoutOf(context.OldMetadata) == ConnectTimeoutOf(context.NewMetadata);
+        => base.CanReuseOldClient(context) && ConnectTimeoutOf(context.OldMetadata) == ConnectTimeoutOf(context.NewMetadata)
+            && context.OldMetadata?.GetValueOrDefault(ReadsOnlyKey) == context.NewMetadata?.GetValueOrDefault(ReadsOnlyKey);
 
     private static TimeSpan? ConnectTimeoutOf(IReadOnlyDictionary<string, string>? metadata)
         => metadata?.GetValueOrDefault(ConnectTimeoutKey) is { } value && TimeSpan.TryParse(value, CultureInfo.InvariantCulture, out var timeout) ? timeout : null;

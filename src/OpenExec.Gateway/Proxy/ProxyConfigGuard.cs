@@ -49,6 +49,9 @@ internal sealed class ProxyConfigGuard(GatewaySettings settings, ActionCatalog c
         var metadata = new Dictionary<string, string>(cluster.Metadata ?? new Dictionary<string, string>(), StringComparer.OrdinalIgnoreCase)
         {
             [BackendHttpClientFactory.ConnectTimeoutKey] = BackendHttpClientFactory.ConnectTimeoutFor(cluster.HttpRequest!.ActivityTimeout!.Value).ToString("c", CultureInfo.InvariantCulture),
+            // Only a cluster that no action calls (pass-through reads alone) lets its HTTP client
+            // re-send what an HTTP/2 backend refused: a read sent twice is harmless.
+            [BackendHttpClientFactory.ReadsOnlyKey] = catalog.All.Any(a => string.Equals(a.ClusterId, cluster.ClusterId, StringComparison.OrdinalIgnoreCase)) ? "false" : "true",
         };
         return ValueTask.FromResult(cluster with { Metadata = metadata });
     }

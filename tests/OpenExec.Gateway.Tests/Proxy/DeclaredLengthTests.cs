@@ -155,4 +155,23 @@ public sealed class DeclaredLengthTests
         Assert.True((await Json.ReadAsync(response)).GetProperty("result").GetProperty("ok").GetBoolean());
         Assert.Equal(1, backend.Requests);
     }
+
+    [Fact]
+    public async Task A_pass_through_read_an_HTTP2_backend_refused_is_sent_again_on_a_cluster_no_action_calls()
+    {
+        // A read has no nonce to spend: on a cluster only pass-through routes call, the HTTP
+        // client may re-send what the backend refused, as it would without the gateway.
+        using var backend = new RawHttp2Backend(
+            [(":status", "200"), ("content-type", "application/json"), ("content-length", "11")],
+            "{\"ok\":true}"u8.ToArray(), RawHttp2Backend.Refusal.RefusedStream);
+        var settings = ProxyConfig.Route("r", "reads", "v1", backend.Address, passThrough: true);
+        settings["ReverseProxy:Clusters:r:HttpRequest:Version"] = "2";
+        settings["ReverseProxy:Clusters:r:HttpRequest:VersionPolicy"] = "RequestVersionExact";
+        await using var gateway = await GatewayServer.StartAsync(settings);
+
+        using var response = await gateway.Client.GetAsync("/v1/items");
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(2, backend.Requests);
+    }
 }
