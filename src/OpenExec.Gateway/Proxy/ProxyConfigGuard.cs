@@ -107,8 +107,9 @@ internal sealed class ProxyConfigGuard(GatewaySettings settings, ActionCatalog c
         {
             // Each pair once it is whole: checked as its second route is configured (and again as
             // the first is, against the other's configuration in the same load).
-            var overlap = passThrough && catalog.ByRoute(other.RouteId) is not null ? RouteOverlap.Problem(route, other)
-                : action is not null && routes.PassThroughRoutes.Contains(other.RouteId) ? RouteOverlap.Problem(other, route)
+            var clusters = provider.Loading?.Clusters ?? [];
+            var overlap = passThrough && catalog.ByRoute(other.RouteId) is not null ? RouteOverlap.Problem(route, other, clusters)
+                : action is not null && routes.PassThroughRoutes.Contains(other.RouteId) ? RouteOverlap.Problem(other, route, clusters)
                 : null;
             if (overlap is not null)
             {

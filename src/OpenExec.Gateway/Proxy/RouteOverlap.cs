@@ -16,17 +16,22 @@ internal static class RouteOverlap
 {
     private static readonly string[] PassThroughMethods = ["GET", "HEAD", "OPTIONS"];
 
-    /// <summary>The problem with the pair, or null when the action route always wins the requests both could take.</summary>
-    public static string? Problem(RouteConfig passThrough, RouteConfig action)
+    /// <summary>
+    /// The problem with the pair, or null when the action route always wins the requests both
+    /// could take, or the two call different backends. Hosts never keep them apart: the agent
+    /// sends the Host it likes (and a host without a port matches any port).
+    /// </summary>
+    public static string? Problem(RouteConfig passThrough, RouteConfig action, IReadOnlyList<ClusterConfig> clusters)
     {
         var read = passThrough.Match.Methods is { Count: > 0 } p ? p.Intersect(PassThroughMethods, StringComparer.OrdinalIgnoreCase).ToList() : [.. PassThroughMethods];
-        if (action.Match.Methods is { Count: > 0 } a && !a.Intersect(read, StringComparer.OrdinalIgnoreCase).Any())
+        // A backend runs its GET handler for a HEAD (Flask, Express, Rails): a pass-through HEAD
+        // beside an action's GET reaches the same handler.
+        if (action.Match.Methods is { Count: > 0 } a
+            && !a.Concat(a.Contains("GET", StringComparer.OrdinalIgnoreCase) ? ["HEAD"] : []).Intersect(read, StringComparer.OrdinalIgnoreCase).Any())
         {
             return null;
         }
-        if (passThrough.Match.Hosts is { Count: > 0 } passHosts && action.Match.Hosts is { Count: > 0 } actionHosts
-            && !passHosts.Any(h => h.Contains('*', StringComparison.Ordinal)) && !actionHosts.Any(h => h.Contains('*', StringComparison.Ordinal))
-            && !passHosts.Intersect(actionHosts, StringComparer.OrdinalIgnoreCase).Any())
+        if (!SameBackend(passThrough.ClusterId, action.ClusterId, clusters))
         {
             return null;
         }
@@ -45,9 +50,21 @@ internal static class RouteOverlap
         }
         return $"ReverseProxy:Routes:{passThrough.RouteId} (a pass-through) can take requests of action route '{action.RouteId}' ({string.Join(", ", action.Match.Methods is { Count: > 0 } m ? m.Intersect(read, StringComparer.OrdinalIgnoreCase) : read)} {action.Match.Path}): "
             + (agentControlled
-                ? "the action route matches by Hosts, Headers or QueryParameters, which an agent can leave unmet to reach the pass-through"
-                : "it is ordered before the action route, or its path is as specific")
-            + ", and an agent could reach the action's backend with no approval, nonce or receipt; narrow the pass-through's Match (Path, Methods) or give the action route a lower Order";
+                ? "the action route matches by Hosts, Headers or QueryParameters, which an agent can leave unmet to reach the pass-through, and an agent could reach the action's backend with no approval, nonce or receipt; narrow the pass-through's Match (Path, Methods) or drop those matchers from the action route"
+                : "it is ordered before the action route, or its path is as specific, and an agent could reach the action's backend with no approval, nonce or receipt; narrow the pass-through's Match (Path, Methods) or give the action route a lower Order");
+    }
+
+    /// <summary>The same cluster, or clusters with a destination address in common.</summary>
+    private static bool SameBackend(string? passThroughCluster, string? actionCluster, IReadOnlyList<ClusterConfig> clusters)
+    {
+        if (string.Equals(passThroughCluster, actionCluster, StringComparison.OrdinalIgnoreCase))
+        {
+            return true;
+        }
+        static HashSet<string> Addresses(ClusterConfig? cluster)
+            => new((cluster?.Destinations?.Values ?? []).Select(d => d.Address.TrimEnd('/')), StringComparer.OrdinalIgnoreCase);
+        var ofAction = Addresses(clusters.FirstOrDefault(c => string.Equals(c.ClusterId, actionCluster, StringComparison.OrdinalIgnoreCase)));
+        return Addresses(clusters.FirstOrDefault(c => string.Equals(c.ClusterId, passThroughCluster, StringComparison.OrdinalIgnoreCase))).Overlaps(ofAction);
     }
 
     /// <summary>ASP.NET Core's inbound precedence: lower is more specific, and wins.</summary>
@@ -76,8 +93,9 @@ internal static class RouteOverlap
     private static bool IsCatchAll(RoutePatternPathSegment segment)
         => segment.Parts.Any(p => p is RoutePatternParameterPart { IsCatchAll: true });
 
+    /// <summary>Whether a request may leave out every segment from <paramref name="from"/> on: optional parameters, ones with a default (<c>{page=1}</c>), a catch-all.</summary>
     private static bool Optional(IReadOnlyList<RoutePatternPathSegment> segments, int from)
-        => segments.Skip(from).All(s => s.IsSimple && s.Parts[0] is RoutePatternParameterPart { IsOptional: true } or RoutePatternParameterPart { IsCatchAll: true });
+        => segments.Skip(from).All(s => s.IsSimple && s.Parts[0] is RoutePatternParameterPart { IsOptional: true } or RoutePatternParameterPart { IsCatchAll: true } or RoutePatternParameterPart { Default: not null });
 
     /// <summary>The segment's text when it is all literal, else null (a parameter may take any text).</summary>
     private static string? Literal(RoutePatternPathSegment segment)

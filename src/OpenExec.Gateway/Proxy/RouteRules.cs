@@ -56,7 +56,7 @@ internal static class RouteRules
         foreach (var transform in route.Transforms ?? [])
         {
             var kind = transform.Keys.FirstOrDefault(k => KnownTransforms.Contains(k, StringComparer.OrdinalIgnoreCase)) ?? transform.Keys.FirstOrDefault() ?? "";
-            if (Named(transform, "RequestHeader", "RequestHeaderRouteValue") is { } header && RefusedRequestHeaders.Contains(header, StringComparer.OrdinalIgnoreCase))
+            if (Named(transform, "RequestHeader", "RequestHeaderRouteValue", "ClientCert") is { } header && RefusedRequestHeaders.Contains(header, StringComparer.OrdinalIgnoreCase))
             {
                 return $"{where}:Transforms sets the request header '{header}': the gateway does not forward it (a backend would act on another method or path than the one approved, or the request could be delivered twice)";
             }

@@ -641,6 +641,7 @@ public sealed class StartupRefusalTests : IDisposable
     // Delivered twice: the body held back for 100-continue left the request re-sendable.
     [InlineData(false, "Transforms:0:RequestHeader=Expect|Transforms:0:Set=100-continue", "sets the request header 'Expect'")]
     [InlineData(false, "Transforms:0:RequestHeader=Transfer-Encoding|Transforms:0:Set=chunked", "sets the request header 'Transfer-Encoding'")]
+    [InlineData(false, "Transforms:0:ClientCert=Expect", "sets the request header 'Expect'")]
     // Another request than the approved one.
     [InlineData(false, "Transforms:0:RequestHeader=X-HTTP-Method-Override|Transforms:0:Set=DELETE", "sets the request header 'X-HTTP-Method-Override'")]
     [InlineData(false, "Transforms:0:HttpMethodChange=POST|Transforms:0:Set=DELETE", "'HttpMethodChange' transform: an action route forwards the method and query the approval covers")]
@@ -662,7 +663,9 @@ public sealed class StartupRefusalTests : IDisposable
     private static string[] PassThroughBeside(string passThroughMatch, string actionMatch)
         => [
             "--ReverseProxy:Clusters:tools:Destinations:d1:Address=http://127.0.0.1:9",
-            "--ReverseProxy:Routes:reads:ClusterId=tools", "--ReverseProxy:Routes:reads:Metadata:OpenExec.PassThrough=true",
+            "--ReverseProxy:Clusters:docs:Destinations:d1:Address=http://127.0.0.1:10",
+            .. passThroughMatch.Contains("ClusterId=", StringComparison.Ordinal) ? Array.Empty<string>() : ["--ReverseProxy:Routes:reads:ClusterId=tools"],
+            "--ReverseProxy:Routes:reads:Metadata:OpenExec.PassThrough=true",
             "--ReverseProxy:Routes:export:ClusterId=tools", "--ReverseProxy:Routes:export:Metadata:OpenExec.Action=export",
             .. passThroughMatch.Split('|', StringSplitOptions.RemoveEmptyEntries).Select(m => $"--ReverseProxy:Routes:reads:{m}"),
             .. actionMatch.Split('|', StringSplitOptions.RemoveEmptyEntries).Select(m => $"--ReverseProxy:Routes:export:{m}"),
@@ -676,6 +679,12 @@ public sealed class StartupRefusalTests : IDisposable
     // The action route needs a header the agent can leave out.
     [InlineData("Match:Path=/v1/{**rest}", "Match:Path=/v1/export|Match:Headers:0:Name=X-Mode|Match:Headers:0:Values:0=real")]
     [InlineData("Match:Path=/v1/{**rest}", "Match:Path=/v1/export|Match:Hosts:0=tools.example")]
+    // Hosts never keep them apart: the agent sends the Host it likes.
+    [InlineData("Match:Path=/{**rest}|Match:Hosts:0=docs.example", "Match:Path=/v1/export/{id}|Match:Hosts:0=tools.example")]
+    // A parameter with a default may be left out, as an optional one may.
+    [InlineData("Match:Path=/v1/export|Match:Methods:0=GET", "Match:Path=/v1/export/{id=all}|Match:Methods:0=GET")]
+    // A backend runs its GET handler for a HEAD.
+    [InlineData("Match:Path=/v1/export|Match:Methods:0=HEAD", "Match:Path=/v1/export|Match:Methods:0=GET")]
     public void A_pass_through_route_an_agent_could_choose_over_an_action_route_is_refused_by_name(string passThroughMatch, string actionMatch)
     {
         // A GET the operator made an action reached its backend unchecked when the agent added a
@@ -692,6 +701,8 @@ public sealed class StartupRefusalTests : IDisposable
     [InlineData("Match:Path=/v1/{**rest}", "Match:Path=/v1/{**rest}|Match:Methods:0=POST|Order=1")]
     // No path in common.
     [InlineData("Match:Path=/v1/reports/{id}", "Match:Path=/v1/export/{id}")]
+    // Another backend altogether: nothing of the action's can be reached through it.
+    [InlineData("ClusterId=docs|Match:Path=/{**rest}", "Match:Path=/v1/export/{id}|Match:Hosts:0=tools.example")]
     public async Task A_pass_through_beside_an_action_route_that_always_wins_is_accepted(string passThroughMatch, string actionMatch)
     {
         var dataDir = TempDir.Create();
