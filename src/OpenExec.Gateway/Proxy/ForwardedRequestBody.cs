@@ -3,22 +3,28 @@ namespace OpenExec.Gateway.Proxy;
 /// <summary>
 /// The agent's request body, held in a pooled buffer, as the forwarder reads it to send it on.
 /// Each read is progress of the call (the backend took the bytes read before it), reported to
-/// <c>onRead</c>: a backend that reads a large body slowly holds its call longer than its
+/// the call: a backend that reads a large body slowly holds its call longer than its
 /// backend timeout, as a slow answer does, and its lease is renewed as the answer's bytes renew
-/// it. Once disposed (when the forwarder is done, before the buffer goes back to the pool) a read
+/// it (reported to <see cref="IProgress"/>, not a delegate: one object less per call). Once disposed (when the forwarder is done, before the buffer goes back to the pool) a read
 /// fails instead of sending bytes of whatever request rents the buffer next: a read and the
 /// dispose never overlap.
 /// </summary>
-internal sealed class ForwardedRequestBody(ArraySegment<byte> body, Action onRead) : Stream
+internal sealed class ForwardedRequestBody(ArraySegment<byte> body, ForwardedRequestBody.IProgress call) : Stream
 {
     private readonly Lock _gate = new();
     private int _position;
     private bool _disposed;
 
+    /// <summary>What a read reports its progress to (the call's answer, which renews the claim's lease).</summary>
+    public interface IProgress
+    {
+        void Progressed();
+    }
+
     /// <summary>Over what <paramref name="body"/> holds (its array: disposed before the buffer is).</summary>
-    public static ForwardedRequestBody Over(OpenExec.Core.Buffers.PooledBufferWriter body, Action onRead)
+    public static ForwardedRequestBody Over(OpenExec.Core.Buffers.PooledBufferWriter body, IProgress call)
         => System.Runtime.InteropServices.MemoryMarshal.TryGetArray(body.WrittenMemory, out var segment)
-            ? new ForwardedRequestBody(segment, onRead)
+            ? new ForwardedRequestBody(segment, call)
             : throw new InvalidOperationException("A pooled buffer is an array");
 
     public override bool CanRead => !_disposed;
@@ -64,7 +70,7 @@ internal sealed class ForwardedRequestBody(ArraySegment<byte> body, Action onRea
             body.AsSpan(_position, read).CopyTo(buffer);
             _position += read;
         }
-        onRead();
+        call.Progressed();
         return read;
     }
 

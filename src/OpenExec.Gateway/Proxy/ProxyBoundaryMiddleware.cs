@@ -191,7 +191,7 @@ internal sealed partial class ProxyBoundaryMiddleware(RequestDelegate next, Exec
         using var receipted = new ReceiptedResponseBody(originalBody, context.Response, ticket, pipeline, settings.Options.MaxBufferedResponse, lifetime?.RequestAborted ?? CancellationToken.None);
         context.Features.Set<IHttpResponseBodyFeature>(receipted);
         // Disposed as soon as the forwarder is done (before the pooled buffer is returned).
-        var forwardedBody = ForwardedRequestBody.Over(body, receipted.Progressed);
+        var forwardedBody = ForwardedRequestBody.Over(body, receipted);
         context.Request.Body = forwardedBody;
         // Once forwarded, a held answer runs to its end even if the agent hangs up: its outcome is
         // evidence. (A streaming one ends when the agent goes: ReceiptedResponseBody.)

@@ -18,7 +18,7 @@ namespace OpenExec.Gateway.Proxy;
 /// Bytes arriving are the call's progress: they keep its claim's lease renewed, so a long answer
 /// is never mistaken for a dead holder's.
 /// </summary>
-internal sealed class ReceiptedResponseBody : Stream, IHttpResponseBodyFeature
+internal sealed class ReceiptedResponseBody : Stream, IHttpResponseBodyFeature, ForwardedRequestBody.IProgress
 {
     /// <summary>The gateway's own answer headers (SPEC section 5).</summary>
     public const string ExecIdHeader = "OpenExec-Exec-Id";

@@ -14,8 +14,8 @@ public sealed class ForwardedRequestBodyTests
         // chunk: each chunk it takes renews the claim's lease, as each chunk of an answer does.
         using var held = new PooledBufferWriter(16);
         held.Write(Encoding.UTF8.GetBytes("{\"amount\":10}"));
-        var progress = 0;
-        using var body = ForwardedRequestBody.Over(held, () => progress++);
+        var progress = new Progress();
+        using var body = ForwardedRequestBody.Over(held, progress);
 
         var chunk = new byte[5];
         var read = new List<byte>();
@@ -26,7 +26,7 @@ public sealed class ForwardedRequestBodyTests
         }
 
         Assert.Equal("{\"amount\":10}", Encoding.UTF8.GetString(read.ToArray()));
-        Assert.Equal(4, progress);
+        Assert.Equal(4, progress.Count);
         Assert.Equal(13, body.Length);
     }
 
@@ -38,11 +38,18 @@ public sealed class ForwardedRequestBodyTests
         // whichever request rented it next.
         using var held = new PooledBufferWriter(16);
         held.Write("secret"u8);
-        var body = ForwardedRequestBody.Over(held, () => { });
+        var body = ForwardedRequestBody.Over(held, new Progress());
         await body.DisposeAsync();
 
         await Assert.ThrowsAsync<ObjectDisposedException>(async () => _ = await body.ReadAsync(new byte[8]));
         Assert.Throws<ObjectDisposedException>(() => _ = body.Read(new byte[8], 0, 8));
         Assert.False(body.CanRead);
+    }
+
+    private sealed class Progress : ForwardedRequestBody.IProgress
+    {
+        public int Count { get; private set; }
+
+        public void Progressed() => Count++;
     }
 }
