@@ -704,10 +704,14 @@ public sealed class StartupRefusalTests : IDisposable
     // Another backend altogether: nothing of the action's can be reached through it.
     [InlineData("ClusterId=docs|Match:Path=/{**rest}", "Match:Path=/v1/export/{id}|Match:Hosts:0=tools.example")]
     public async Task A_pass_through_beside_an_action_route_that_always_wins_is_accepted(string passThroughMatch, string actionMatch)
+        => await AssertStartsAsync(PassThroughBeside(passThroughMatch, actionMatch));
+
+    /// <summary>The gateway builds with these settings (nothing refused), and is disposed.</summary>
+    private async Task AssertStartsAsync(string[] settings)
     {
         var dataDir = TempDir.Create();
         _dirs.Add(dataDir);
-        var app = GatewayApp.Build(["--urls", "http://127.0.0.1:0", $"--OpenExec:DataDir={dataDir}", .. PassThroughBeside(passThroughMatch, actionMatch)], out var problems);
+        var app = GatewayApp.Build(["--urls", "http://127.0.0.1:0", $"--OpenExec:DataDir={dataDir}", .. settings], out var problems);
         try
         {
             Assert.True(app is not null, string.Join("\n", problems));
@@ -736,22 +740,7 @@ public sealed class StartupRefusalTests : IDisposable
     [InlineData(true, "Transforms:0:RequestHeader=Authorization|Transforms:0:Set=Bearer read-key|Transforms:1:ResponseHeaderRemove=Server")]
     [InlineData(false, "Transforms:0:PathRemovePrefix=/v1|Transforms:1:RequestHeader=Authorization|Transforms:1:Set=Bearer tool-key")]
     public async Task Header_transforms_and_an_action_routes_path_transforms_are_accepted(bool passThrough, string settings)
-    {
-        var dataDir = TempDir.Create();
-        _dirs.Add(dataDir);
-        var app = GatewayApp.Build(["--urls", "http://127.0.0.1:0", $"--OpenExec:DataDir={dataDir}", .. RouteWith("r", passThrough, settings)], out var problems);
-        try
-        {
-            Assert.True(app is not null, string.Join("\n", problems));
-        }
-        finally
-        {
-            if (app is not null)
-            {
-                await app.DisposeAsync();
-            }
-        }
-    }
+        => await AssertStartsAsync(RouteWith("r", passThrough, settings));
 
     [Theory]
     [InlineData("")]
