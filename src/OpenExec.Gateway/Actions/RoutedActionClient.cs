@@ -183,12 +183,10 @@ internal sealed partial class RoutedActionClient(IProxyStateLookup proxyState, G
     }
 
     /// <summary>
-    /// Whether the body that came is the one the head announced, as the proxied door asks
-    /// (<see cref="Proxy.ReceiptedResponseBody.MatchesDeclaredLength"/>): a body of another length
-    /// than its <c>Content-Length</c> makes the answer malformed, so incomplete (RFC 9113 section
-    /// 8.1.1; over HTTP/2 HttpClient does not check it), and so does a head that declares two
-    /// lengths (RFC 9112 section 6.3; HttpClient reads by one of them). A 204, 205 or 304 declares
-    /// a length it never sends; a chunked answer's length is its chunks'.
+    /// Whether the body that came is the one the head announced (<see cref="BackendDelivery.WholeAnswer"/>,
+    /// as the proxied door asks), read from the head as the backend sent it: one that declares
+    /// two different lengths is malformed too (RFC 9112 section 6.3; HttpClient reads by one of
+    /// them), and a chunked answer's length is its chunks'.
     /// </summary>
     private static bool MatchesDeclaredLength(HttpResponseMessage response, long length)
     {
@@ -208,8 +206,9 @@ internal sealed partial class RoutedActionClient(IProxyStateLookup proxyState, G
             }
             declared = value;
         }
-        return (int)response.StatusCode is 204 or 205 or 304
-            || (long.TryParse(declared, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var announced) && announced == length);
+        return long.TryParse(declared, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var announced)
+            ? BackendDelivery.WholeAnswer(announced, (int)response.StatusCode, toHead: false, length)
+            : (int)response.StatusCode is 204 or 205 or 304;
     }
 
     private static RoutedResult NotSent(string detail) => new(BackendDelivery.NotSent(), null, 502, detail);

@@ -17,6 +17,15 @@ internal static class BackendDelivery
     /// <summary>Sent, outcome unknown: the claim is kept.</summary>
     public static ExecutionOutcome Unknown(int? upstreamStatus = null) => new(Decisions.OutcomeUnknown, "outcome_unknown", null, null, upstreamStatus);
 
+    /// <summary>
+    /// Whether an answer of <paramref name="received"/> bytes is the whole one its head announced
+    /// (both front doors ask): a body of another length than its <c>Content-Length</c> makes the
+    /// answer malformed, so incomplete (RFC 9113 section 8.1.1; over HTTP/2 HttpClient does not
+    /// check it). A 204, 205 or 304, and the answer to a HEAD, declare a length they never send.
+    /// </summary>
+    public static bool WholeAnswer(long? declared, int status, bool toHead, long received)
+        => declared is not { } length || status is 204 or 205 or 304 || toHead || received == length;
+
     /// <summary>True only when the failure proves no byte of the request left the gateway.</summary>
     public static bool NothingSent(Exception? exception)
     {

@@ -126,7 +126,7 @@ internal sealed class ReceiptedResponseBody : Stream, IHttpResponseBodyFeature, 
     /// fails). A bodyless answer (to a HEAD; a 204, 205 or 304) declares a length it never sends.
     /// </summary>
     public bool MatchesDeclaredLength(string method)
-        => _response.ContentLength is not { } declared || IsBodylessStatus() || HttpMethods.IsHead(method) || Length64 == declared;
+        => BackendDelivery.WholeAnswer(_response.ContentLength, _response.StatusCode, HttpMethods.IsHead(method), Length64);
 
     /// <summary>Forgets what the backend sent (the gateway answers with its own problem instead).</summary>
     public void DiscardBuffered() => _buffer?.Clear();
