@@ -160,6 +160,8 @@ internal sealed class RedisReceiptReplicator : IDisposable
                 if (copied < 0)
                 {
                     startingChain = false;
+                    // The hash went with the seq copied before: a checkpoint pairs the two.
+                    copiedHash = null;
                     // Every key this data dir ever signed with, not only the current one: its
                     // ledger's receipts are copied whatever key signed them (a key replaced while
                     // on the embedded store, or before Redis lost its data), and every instance
