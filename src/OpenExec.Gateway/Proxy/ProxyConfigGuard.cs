@@ -111,9 +111,9 @@ internal sealed class ProxyConfigGuard(GatewaySettings settings, ActionCatalog c
             var overlap = passThrough && catalog.ByRoute(other.RouteId) is not null ? RouteOverlap.Problem(route, other, clusters)
                 : action is not null && routes.PassThroughRoutes.Contains(other.RouteId) ? RouteOverlap.Problem(other, route, clusters)
                 : null;
-            if (overlap is not null)
+            if ((overlap ?? RouteOverlap.Ambiguous(route, other)) is { } clash)
             {
-                throw Refused(overlap);
+                throw Refused(clash);
             }
         }
         return ValueTask.FromResult(route);

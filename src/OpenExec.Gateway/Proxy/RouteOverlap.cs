@@ -54,6 +54,25 @@ internal static class RouteOverlap
                 : "it is ordered before the action route, or its path is as specific, and an agent could reach the action's backend with no approval, nonce or receipt; narrow the pass-through's Match (Path, Methods) or give the action route a lower Order");
     }
 
+    /// <summary>
+    /// Two routes routing cannot choose between: the same Path and Order, a method in common and
+    /// no other matcher on either. Every request they both match failed with a 500 (ASP.NET
+    /// Core's AmbiguousMatchException), with no problem body.
+    /// </summary>
+    public static string? Ambiguous(RouteConfig x, RouteConfig y)
+    {
+        static bool Plain(RouteMatch match) => match.Hosts is not { Count: > 0 } && match.Headers is not { Count: > 0 } && match.QueryParameters is not { Count: > 0 };
+        static string PathOf(RouteMatch match) => (match.Path ?? "/{**catchall}").TrimEnd('/');
+        if (string.Equals(x.RouteId, y.RouteId, StringComparison.OrdinalIgnoreCase)
+            || (x.Order ?? 0) != (y.Order ?? 0) || !Plain(x.Match) || !Plain(y.Match)
+            || !string.Equals(PathOf(x.Match), PathOf(y.Match), StringComparison.OrdinalIgnoreCase)
+            || (x.Match.Methods is { Count: > 0 } a && y.Match.Methods is { Count: > 0 } b && !a.Intersect(b, StringComparer.OrdinalIgnoreCase).Any()))
+        {
+            return null;
+        }
+        return $"ReverseProxy:Routes:{x.RouteId} and ReverseProxy:Routes:{y.RouteId} match the same requests (Path {x.Match.Path}, the same Order and a method in common, no other matcher): routing cannot choose between them and every such request would fail; give one another Order, Path or Methods";
+    }
+
     /// <summary>The same cluster, or clusters with a destination address in common.</summary>
     private static bool SameBackend(string? passThroughCluster, string? actionCluster, IReadOnlyList<ClusterConfig> clusters)
     {

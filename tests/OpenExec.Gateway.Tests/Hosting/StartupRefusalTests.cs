@@ -694,6 +694,18 @@ public sealed class StartupRefusalTests : IDisposable
         Assert.Contains(problems, p => p.Contains("ReverseProxy:Routes:reads (a pass-through) can take requests of action route 'export'", StringComparison.Ordinal));
     }
 
+    [Fact]
+    public void Two_action_routes_routing_cannot_choose_between_are_refused_by_name()
+    {
+        // Every request both matched failed with a 500 and no problem body (AmbiguousMatchException).
+        var problems = Refused([
+            "--ReverseProxy:Clusters:tools:Destinations:d1:Address=http://127.0.0.1:9",
+            "--ReverseProxy:Routes:a:ClusterId=tools", "--ReverseProxy:Routes:a:Match:Path=/v1/send", "--ReverseProxy:Routes:a:Metadata:OpenExec.Action=send_a",
+            "--ReverseProxy:Routes:b:ClusterId=tools", "--ReverseProxy:Routes:b:Match:Path=/v1/send/", "--ReverseProxy:Routes:b:Match:Methods:0=POST", "--ReverseProxy:Routes:b:Metadata:OpenExec.Action=send_b"]);
+
+        Assert.Contains(problems, p => p.Contains("and ReverseProxy:Routes:", StringComparison.Ordinal) && p.Contains("match the same requests", StringComparison.Ordinal));
+    }
+
     [Theory]
     // The literal path is more specific: the action route wins every request both match.
     [InlineData("Match:Path=/v1/{**rest}", "Match:Path=/v1/export")]
