@@ -230,6 +230,13 @@ internal static class GatewayHostingExtensions
         {
             warnings.Add($"Pass-through route '{route}' forwards GET, HEAD and OPTIONS without approval, nonce or receipt");
         }
+        foreach (var cluster in configuration.GetSection("ReverseProxy:Clusters").GetChildren())
+        {
+            if (cluster.GetValue<bool>("HttpClient:DangerousAcceptAnyServerCertificate"))
+            {
+                warnings.Add($"Cluster '{cluster.Key}' accepts any TLS certificate from its backends (HttpClient:DangerousAcceptAnyServerCertificate, as configured at start-up): whoever is on the path can answer as the backend, and receipts record what it answered");
+            }
+        }
         // ASP.NET Core's switch (ASPNETCORE_FORWARDEDHEADERS_ENABLED) trusts X-Forwarded-For from
         // every peer: a client that reaches the gateway directly names a new address per request.
         if (string.Equals(configuration["FORWARDEDHEADERS_ENABLED"], "true", StringComparison.OrdinalIgnoreCase))

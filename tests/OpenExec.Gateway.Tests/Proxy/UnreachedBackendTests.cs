@@ -58,6 +58,9 @@ public sealed class UnreachedBackendTests
 
         await AssertNothingSentTwiceAsync(gateway, execute);
         Assert.Equal(0, Volatile.Read(ref received));
+        // A cluster that trusts any certificate says so where an operator looks.
+        var health = await Json.ReadAsync(await gateway.Client.GetAsync("/health"));
+        Assert.Contains(health.GetProperty("warnings").EnumerateArray(), w => w.GetString()!.StartsWith("Cluster 'r' accepts any TLS certificate", StringComparison.Ordinal));
         await stop.CancelAsync();
     }
 
