@@ -11,6 +11,9 @@ internal sealed class RouteActions
     public const string ExecutePathKey = "OpenExec.ExecutePath";
     public const string PassThroughKey = "OpenExec.PassThrough";
 
+    /// <summary>The methods a pass-through route forwards, written so (methods are case-sensitive).</summary>
+    public static readonly string[] PassThroughMethods = ["GET", "HEAD", "OPTIONS"];
+
     private RouteActions(IReadOnlyList<ActionDefinition> actions, IReadOnlyList<string> passThroughRoutes)
     {
         Actions = actions;

@@ -102,9 +102,9 @@ internal sealed partial class ProxyBoundaryMiddleware(RequestDelegate next, Exec
         {
             // Methods are case-sensitive (RFC 9110 section 9.1): "head" is not HEAD, and the
             // forwarder would send it as HEAD while Kestrel still owed the agent a body.
-            if (context.Request.Method is not ("GET" or "HEAD" or "OPTIONS"))
+            if (!RouteActions.PassThroughMethods.Contains(context.Request.Method, StringComparer.Ordinal))
             {
-                context.Response.Headers.Allow = "GET, HEAD, OPTIONS";
+                context.Response.Headers.Allow = string.Join(", ", RouteActions.PassThroughMethods);
                 await Problem.WriteAsync(context, 405, "method_not_allowed", "A pass-through route forwards only GET, HEAD and OPTIONS").ConfigureAwait(false);
                 return;
             }

@@ -103,11 +103,12 @@ internal sealed class ProxyConfigGuard(GatewaySettings settings, ActionCatalog c
         {
             throw Refused(problem);
         }
-        foreach (var other in provider.Loading?.Routes ?? [])
+        var loading = provider.Loading;
+        var clusters = loading?.Clusters ?? [];
+        foreach (var other in loading?.Routes ?? [])
         {
             // Each pair once it is whole: checked as its second route is configured (and again as
             // the first is, against the other's configuration in the same load).
-            var clusters = provider.Loading?.Clusters ?? [];
             var overlap = passThrough && catalog.ByRoute(other.RouteId) is not null ? RouteOverlap.Problem(route, other, clusters)
                 : action is not null && routes.PassThroughRoutes.Contains(other.RouteId) ? RouteOverlap.Problem(other, route, clusters)
                 : null;

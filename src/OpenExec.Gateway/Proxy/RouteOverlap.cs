@@ -14,8 +14,6 @@ namespace OpenExec.Gateway.Proxy;
 /// </summary>
 internal static class RouteOverlap
 {
-    private static readonly string[] PassThroughMethods = ["GET", "HEAD", "OPTIONS"];
-
     /// <summary>
     /// The problem with the pair, or null when the action route always wins the requests both
     /// could take, or the two call different backends. Hosts never keep them apart: the agent
@@ -23,7 +21,7 @@ internal static class RouteOverlap
     /// </summary>
     public static string? Problem(RouteConfig passThrough, RouteConfig action, IReadOnlyList<ClusterConfig> clusters)
     {
-        var read = passThrough.Match.Methods is { Count: > 0 } p ? p.Intersect(PassThroughMethods, StringComparer.OrdinalIgnoreCase).ToList() : [.. PassThroughMethods];
+        var read = passThrough.Match.Methods is { Count: > 0 } p ? p.Intersect(Actions.RouteActions.PassThroughMethods, StringComparer.OrdinalIgnoreCase).ToList() : [.. Actions.RouteActions.PassThroughMethods];
         // A backend runs its GET handler for a HEAD (Flask, Express, Rails): a pass-through HEAD
         // beside an action's GET reaches the same handler.
         if (action.Match.Methods is { Count: > 0 } a
