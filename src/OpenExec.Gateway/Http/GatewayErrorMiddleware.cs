@@ -13,6 +13,13 @@ internal sealed partial class GatewayErrorMiddleware(RequestDelegate next, ILogg
 
     public async Task InvokeAsync(HttpContext context)
     {
+        if (RemovedDotSegments(context))
+        {
+            // Kestrel removes "." and ".." segments ("%2E" ones too) before routing: "/api/../execute"
+            // reached /execute, "/api/%2e%2e/x" a 404, where the path as sent names a route.
+            await Problem.WriteAsync(context, 400, "path_not_canonical", "The request path must be canonical: no '.' or '..' segments (encoded or not); the gateway routes the path as sent. Nothing was executed.").ConfigureAwait(false);
+            return;
+        }
         try
         {
             await next(context).ConfigureAwait(false);
@@ -86,6 +93,64 @@ internal sealed partial class GatewayErrorMiddleware(RequestDelegate next, ILogg
                     break;
             }
         }
+    }
+
+    /// <summary>
+    /// True when the request target's path holds a "." or ".." segment, written or encoded
+    /// (<c>%2E</c>): a path Kestrel normalized before routing, so the request would reach another
+    /// endpoint or route than the one its path names.
+    /// </summary>
+    internal static bool RemovedDotSegments(HttpContext context)
+    {
+        var target = context.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpRequestFeature>()?.RawTarget;
+        if (string.IsNullOrEmpty(target) || (!target.Contains('.', StringComparison.Ordinal) && !target.Contains("%2", StringComparison.Ordinal)))
+        {
+            return false;
+        }
+        var path = target.AsSpan();
+        if (path[0] != '/')
+        {
+            // Absolute form: the path begins after the authority.
+            var authority = path.IndexOf("://", StringComparison.Ordinal);
+            if (authority < 0)
+            {
+                return false;
+            }
+            path = path[(authority + 3)..];
+            var slash = path.IndexOf('/');
+            path = slash < 0 ? [] : path[slash..];
+        }
+        var end = path.IndexOfAny('?', '#');
+        if (end >= 0)
+        {
+            path = path[..end];
+        }
+        foreach (var range in path.Split('/'))
+        {
+            var segment = path[range];
+            var dots = 0;
+            while (!segment.IsEmpty && dots <= 2)
+            {
+                if (segment[0] == '.')
+                {
+                    segment = segment[1..];
+                }
+                else if (segment.Length >= 3 && segment[0] == '%' && segment[1] == '2' && (segment[2] | 0x20) == 'e')
+                {
+                    segment = segment[3..];
+                }
+                else
+                {
+                    break;
+                }
+                dots++;
+            }
+            if (segment.IsEmpty && dots is 1 or 2)
+            {
+                return true;
+            }
+        }
+        return false;
     }
 
     /// <summary>
