@@ -102,9 +102,23 @@ internal static class GatewayApp
                 }
                 return 2;
             }
+            LogWarnings(app);
             await app.WaitForShutdownAsync().ConfigureAwait(false);
         }
         return 0;
+    }
+
+    /// <summary>
+    /// What <c>/health</c> warns of, in the start-up log too: the operator who forgot
+    /// <c>OPENEXEC_MODE=clawshield</c> watches the start, not <c>/health</c>.
+    /// </summary>
+    private static void LogWarnings(WebApplication app)
+    {
+        var log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("OpenExec.Gateway");
+        foreach (var warning in app.Services.GetRequiredService<GatewaySettings>().Warnings)
+        {
+            StartupLog.Warning(log, warning);
+        }
     }
 
     /// <summary>
@@ -190,4 +204,11 @@ internal static class GatewayApp
         }
         return app;
     }
+}
+
+/// <summary>The gateway's own start-up log lines.</summary>
+internal static partial class StartupLog
+{
+    [LoggerMessage(1, LogLevel.Warning, "{Warning}")]
+    public static partial void Warning(ILogger logger, string warning);
 }

@@ -46,6 +46,24 @@ public sealed class CommandLineProcessTests : IDisposable
     }
 
     [Fact]
+    public async Task The_start_up_log_warns_as_health_does_of_approvals_not_checked()
+    {
+        // README: a demo gateway given a tenant or governance key "ignores them, and /health (and
+        // the start-up log) warns": the log said nothing, and the operator who forgot
+        // OPENEXEC_MODE=clawshield watches the start, not /health.
+        await using var gateway = await GatewayProcess.StartAsync(Path.Combine(_root, "data"), environment: new Dictionary<string, string?> { ["CLAWSHIELD_TENANT_ID"] = "tenant-001" });
+        var health = await gateway.HealthAsync();
+        Assert.Equal(0, await gateway.StopAsync());
+
+        var warnings = health.GetProperty("warnings").EnumerateArray().Select(w => w.GetString()!).ToList();
+        Assert.Contains(warnings, w => w.StartsWith("Demo mode, yet CLAWSHIELD_TENANT_ID", StringComparison.Ordinal));
+        foreach (var warning in warnings)
+        {
+            Assert.True(gateway.StandardOutput.Contains(warning, StringComparison.Ordinal), $"not in the start-up log: {warning}\n{gateway.Output}");
+        }
+    }
+
+    [Fact]
     public async Task A_listen_address_in_use_refuses_to_start_in_a_few_lines_without_the_hosts_stack()
     {
         // The commonest start-up failure: the host logged "Hosting failed to start" with a
