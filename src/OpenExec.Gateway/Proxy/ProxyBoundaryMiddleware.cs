@@ -108,6 +108,15 @@ internal sealed partial class ProxyBoundaryMiddleware(RequestDelegate next, Exec
                 await Problem.WriteAsync(context, 405, "method_not_allowed", "A pass-through route forwards only GET, HEAD and OPTIONS").ConfigureAwait(false);
                 return;
             }
+            if (context.Request.ContentLength is > 0
+                || (context.Request.ContentLength is null && context.Features.Get<IHttpRequestBodyDetectionFeature>()?.CanHaveBody == true))
+            {
+                // Unchecked, so it carries no body: a backend that reads one whatever the method
+                // (a GET-with-body search API, a GraphQL server that takes a mutation from the
+                // body) would act on bytes no approval covered.
+                await Problem.WriteAsync(context, 400, "invalid_request", "A pass-through route forwards reads without a body: this request has one, which would reach the backend unchecked. Send it through an action route. Nothing was sent.").ConfigureAwait(false);
+                return;
+            }
             // Unchecked reads of what the route names, and nothing else: "..;" (a dot segment to
             // servlet containers), an encoded '/' or a path re-encoded on the way would reach
             // another path of the backend, an action's among them.

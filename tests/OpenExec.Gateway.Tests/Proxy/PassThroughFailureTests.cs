@@ -50,4 +50,32 @@ public sealed class PassThroughFailureTests
         Assert.Contains("header \\u0027Idempotency-Key\\u0027 holds a character outside ASCII", answer, StringComparison.Ordinal);
         Assert.Equal(0, backend.Requests);
     }
+
+    [Theory]
+    [InlineData("GET /docs/search HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 7\r\nConnection: close\r\n\r\n{\"a\":1}", 400)]
+    [InlineData("GET /docs/search HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n7\r\n{\"a\":1}\r\n0\r\n\r\n", 400)]
+    [InlineData("OPTIONS /docs/search HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nConnection: close\r\n\r\nnull", 400)]
+    [InlineData("GET /docs/search HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", 200)]
+    [InlineData("GET /docs/search HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 200)]
+    public async Task A_pass_through_forwards_reads_without_a_body(string request, int expected)
+    {
+        // A GET or OPTIONS body (JSON, chunked) reached the backend unchecked and unreceipted: a
+        // backend that reads a body whatever the method would act on it.
+        using var backend = new RecordingBackend();
+        await using var gateway = await GatewayServer.StartAsync(ProxyConfig.Route("docs", "", "docs", backend.Address, passThrough: true));
+
+        var (status, answer) = await RawHttp.SendAsync(gateway.BaseAddress, "", System.Text.Encoding.ASCII.GetBytes(request));
+
+        Assert.Equal(expected, status);
+        if (expected == 400)
+        {
+            Assert.Contains("invalid_request", answer, StringComparison.Ordinal);
+            Assert.Contains("without a body", answer, StringComparison.Ordinal);
+            Assert.Equal(0, backend.Requests);
+        }
+        else
+        {
+            Assert.Equal(1, backend.Requests);
+        }
+    }
 }
