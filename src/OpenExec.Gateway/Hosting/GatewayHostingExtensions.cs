@@ -214,6 +214,12 @@ internal static class GatewayHostingExtensions
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;
+            // A backend's answer headers pass through unchanged (SPEC section 5): its HTTP client
+            // reads each header byte as one Latin-1 character, and Kestrel refused to write a
+            // character outside ASCII back (an action that had answered whole became a 504
+            // outcome_unknown); written as Latin-1, each goes out as the byte that came in. The
+            // gateway's own headers are ASCII.
+            kestrel.ResponseHeaderEncodingSelector = static _ => System.Text.Encoding.Latin1;
             kestrel.Limits.MaxRequestBodySize = options.MaxRequestBodyBytes;
             clientLimits.ApplyTo(kestrel.Limits);
             if (configuration["Kestrel:Limits:MaxConcurrentConnections"] is null)
