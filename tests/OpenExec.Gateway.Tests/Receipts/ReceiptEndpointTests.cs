@@ -451,6 +451,26 @@ public sealed class ReceiptEndpointTests
                 Assert.True(mergedAccepted, mergedOutput);
             }
 
+            // A key of small order (an 8-torsion point, in any spelling) verifies a signature
+            // nobody made: R = the identity, S = 0 holds for every root under OpenSSL. Listed in
+            // a keys document (a Redis key entry written by hand), it let anyone forge receipts.
+            var p = System.Numerics.BigInteger.Pow(2, 255) - 19;
+            var order8 = System.Numerics.BigInteger.Parse("2707385501144840649318225287225658788936804267575313519463743609750303402022", System.Globalization.CultureInfo.InvariantCulture);
+            var forgedSignature = new byte[64];
+            forgedSignature[0] = 1; // R: the identity's encoding (y = 1); S = 0
+            foreach (var (y, negative) in new[] { (System.Numerics.BigInteger.One, false), (System.Numerics.BigInteger.One, true), (p - 1, false), (System.Numerics.BigInteger.Zero, false), (order8, false), (p - order8, true), (p + 1, false) })
+            {
+                var x = new byte[32];
+                y.TryWriteBytes(x, out _, isUnsigned: true, isBigEndian: false);
+                x[31] |= (byte)(negative ? 0x80 : 0);
+                var kid = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(x))[..16];
+                var smallKeys = JsonSerializer.Serialize(new { keys = new[] { new { kid, kty = "OKP", crv = "Ed25519", x = Base64Url.Encode(x) } } });
+                var anyone = honest with { Body = honest.Body, Kid = kid, Signature = Base64Url.Encode(forgedSignature) };
+                var (smallAccepted, smallOutput) = await RunVerifierAsync(script, dir, anyone.ToJson(), smallKeys);
+                Assert.False(smallAccepted, $"a receipt nobody signed verified under the small-order key {Base64Url.Encode(x)}");
+                Assert.Contains("key of small order", smallOutput, StringComparison.Ordinal);
+            }
+
             // One key twice: the first value shows, the last one is verified.
             var duplicated = document.Replace("\"decision\":\"executed\"", "\"decision\":\"rejected\",\"decision\":\"executed\"", StringComparison.Ordinal);
             Assert.NotEqual(document, duplicated);
