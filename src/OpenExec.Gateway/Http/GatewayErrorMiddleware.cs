@@ -64,8 +64,11 @@ internal sealed partial class GatewayErrorMiddleware(RequestDelegate next, ILogg
             await Problem.WriteAsync(context, ex.StatusCode, code, detail).ConfigureAwait(false);
             return;
         }
-        catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
+        catch (Exception ex) when (ex is OperationCanceledException or IOException && context.RequestAborted.IsCancellationRequested)
         {
+            // The agent went (over HTTP/2 a reset stream or a faulted connection fails the body
+            // read with an IOException): nothing is left to answer, and no error to log: one
+            // client resetting streams mid-body wrote a stack per stream at Error level.
             return;
         }
         catch (Exception ex)
