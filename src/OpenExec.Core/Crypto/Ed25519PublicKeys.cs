@@ -16,6 +16,31 @@ public static class Ed25519PublicKeys
     private const string RsaPssOid = "1.2.840.113549.1.1.10";
     private const string EcOid = "1.2.840.10045.2.1";
 
+    private static readonly System.Numerics.BigInteger FieldPrime = System.Numerics.BigInteger.Pow(2, 255) - 19;
+
+    /// <summary>The y of the two points of order 8 (the other is its negation).</summary>
+    private static readonly System.Numerics.BigInteger Order8Y = System.Numerics.BigInteger.Parse("2707385501144840649318225287225658788936804267575313519463743609750303402022", System.Globalization.CultureInfo.InvariantCulture);
+
+    /// <summary>
+    /// True for a raw key no signer could hold: not 32 bytes, a y at or above the field prime
+    /// (a second spelling), or a point of small order (the identity and the rest of the
+    /// 8-torsion, sign bit aside). A small-order key verifies signatures nobody made under
+    /// verifiers that do not refuse it (OpenSSL: R = identity, S = 0 holds for any message);
+    /// libsodium refuses them, as this does.
+    /// </summary>
+    public static bool IsUnusable(ReadOnlySpan<byte> raw)
+    {
+        if (raw.Length != 32)
+        {
+            return true;
+        }
+        Span<byte> y = stackalloc byte[32];
+        raw.CopyTo(y);
+        y[31] &= 0x7f;
+        var value = new System.Numerics.BigInteger(y, isUnsigned: true, isBigEndian: false);
+        return value >= FieldPrime || value.IsZero || value.IsOne || value == FieldPrime - 1 || value == Order8Y || value == FieldPrime - Order8Y;
+    }
+
     /// <summary>
     /// Parses every <c>-----BEGIN PUBLIC KEY-----</c> block. Literal <c>\n</c> sequences are read
     /// as line breaks, because PEMs put into environment variables are often on one line.

@@ -604,7 +604,11 @@ internal sealed class RedisExecutionStore : IExecutionStore, IDisposable
     {
         var entries = await RunAsync(db => db.HashGetAllAsync(RedisScripts.Keys)).ConfigureAwait(false);
         var signers = await RunAsync(db => db.SetMembersAsync(RedisScripts.Signers)).ConfigureAwait(false);
-        var keys = entries.ToDictionary(e => e.Name.ToString(), e => (X: e.Value.ToString(), Gateways: (SortedSet<string>?)null), StringComparer.Ordinal);
+        // Only keys a gateway could have signed with, each under its own fingerprint: Redis's
+        // key list is writable by whoever reaches Redis, and a listed key of small order let an
+        // auditor's OpenSSL verify receipts nobody signed.
+        var keys = entries.Where(e => IsSigningKey(e.Name.ToString(), e.Value.ToString()))
+            .ToDictionary(e => e.Name.ToString(), e => (X: e.Value.ToString(), Gateways: (SortedSet<string>?)null), StringComparer.Ordinal);
         var anyGateway = new HashSet<string>(StringComparer.Ordinal);
         void Bind(string kid, string gateway)
         {
@@ -635,6 +639,11 @@ internal sealed class RedisExecutionStore : IExecutionStore, IDisposable
         return keys.OrderBy(k => k.Key, StringComparer.Ordinal)
             .Select(k => new SigningKeyRecord(k.Key, k.Value.X, anyGateway.Contains(k.Key) ? null : k.Value.Gateways?.ToList())).ToList();
     }
+
+    private static bool IsSigningKey(string kid, string x)
+        => OpenExec.Core.Crypto.Base64Url.TryDecode(x, out var raw)
+            && !OpenExec.Core.Crypto.Ed25519PublicKeys.IsUnusable(raw)
+            && string.Equals(OpenExec.Core.Crypto.KeyId.ForRaw(raw), kid, StringComparison.Ordinal);
 
     public async ValueTask<bool> PingAsync(CancellationToken cancellationToken)
     {

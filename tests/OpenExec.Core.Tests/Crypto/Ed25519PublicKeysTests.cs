@@ -144,4 +144,42 @@ public sealed class Ed25519PublicKeysTests
         Assert.Equal(expected, signing.Kid);
         Assert.Equal(raw, signing.PublicKeyRaw.ToArray());
     }
+
+    /// <summary>
+    /// Every spelling of the 8-torsion points (sign bit set or not, y written at or above the
+    /// prime) is unusable, checked against libsodium: it refuses to verify under each, while
+    /// OpenSSL verifies R = identity, S = 0 for any message under some of them.
+    /// </summary>
+    [Theory]
+    [InlineData("0100000000000000000000000000000000000000000000000000000000000000")] // identity, y = 1
+    [InlineData("0100000000000000000000000000000000000000000000000000000000000080")] // identity, sign bit set
+    [InlineData("0000000000000000000000000000000000000000000000000000000000000000")] // y = 0, order 4
+    [InlineData("ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f")] // y = p - 1, order 2
+    [InlineData("26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05")] // order 8
+    [InlineData("c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a")] // order 8, the other y
+    [InlineData("c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac03fa")] // and with the sign bit
+    [InlineData("eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f")] // y = p + 1: the identity again
+    [InlineData("edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f")] // y = p: zero again
+    [InlineData("0100000000000000000000000000000000000000000000000000000000")]       // 29 bytes
+    public void Small_order_and_non_canonical_keys_are_unusable(string hex)
+    {
+        var raw = Convert.FromHexString(hex);
+        Assert.True(Ed25519PublicKeys.IsUnusable(raw));
+        if (raw.Length == 32 && PublicKey.TryImport(SignatureAlgorithm.Ed25519, raw, KeyBlobFormat.RawPublicKey, out var key))
+        {
+            var forged = new byte[64];
+            forged[0] = 1;
+            Assert.False(SignatureAlgorithm.Ed25519.Verify(key!, "any receipt root"u8, forged));
+        }
+    }
+
+    [Fact]
+    public void Generated_keys_are_usable()
+    {
+        for (var i = 0; i < 50; i++)
+        {
+            using var signing = ReceiptSigningKey.Generate();
+            Assert.False(Ed25519PublicKeys.IsUnusable(signing.PublicKeyRaw));
+        }
+    }
 }

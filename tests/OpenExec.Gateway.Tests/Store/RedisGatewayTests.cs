@@ -544,6 +544,30 @@ public sealed class RedisGatewayTests : IDisposable
     }
 
     [Fact]
+    public async Task A_key_written_into_redis_that_no_gateway_could_sign_with_is_not_listed()
+    {
+        // Whoever reaches Redis could list the identity point as a key (under its own kid): the
+        // README's OpenSSL verifier then took R = identity, S = 0 as a valid signature of any
+        // receipt. Listed too was a key under another key's fingerprint.
+        await using var gateway = await StartAsync();
+        await GatewayAssert.ExecutedAsync(await gateway.ExecuteAsync("echo", new { i = 1 }, "weak-1"));
+        using var redis = await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync(_redis.Configuration);
+        var identity = new byte[32];
+        identity[0] = 1;
+        var db = redis.GetDatabase();
+        await db.HashSetAsync(RedisScripts.Keys, KeyId.ForRaw(identity), Base64Url.Encode(identity));
+        using var other = ReceiptSigningKey.Generate();
+        await db.HashSetAsync(RedisScripts.Keys, "0123456789abcdef", Base64Url.Encode(other.PublicKeyRaw));
+        using var honest = ReceiptSigningKey.Generate();
+        await db.HashSetAsync(RedisScripts.Keys, honest.Kid, Base64Url.Encode(honest.PublicKeyRaw));
+
+        var kids = (await Json.ReadAsync(await gateway.Client.GetAsync("/.well-known/openexec-keys"))).GetProperty("keys").EnumerateArray().Select(k => k.Str("kid")).ToList();
+        Assert.DoesNotContain(KeyId.ForRaw(identity), kids);
+        Assert.DoesNotContain("0123456789abcdef", kids);
+        Assert.Contains(honest.Kid, kids);
+    }
+
+    [Fact]
     public async Task A_call_still_running_reads_in_progress_after_its_gateways_clock_steps_past_its_lease()
     {
         // The lease (backend timeout + 30 s) was a time on the gateway's clock: stepped 150 s
