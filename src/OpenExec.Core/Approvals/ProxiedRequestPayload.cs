@@ -626,11 +626,37 @@ public static class ProxiedRequestPayload
             // A dot segment with path parameters ("..;x") is a dot segment to servlet containers.
             var segment = path[range];
             var name = segment.IndexOf(';') is >= 0 and var p ? segment[..p] : segment;
-            if (name is "." or "..")
+            if (IsDotSegment(name))
             {
                 return false;
             }
         }
         return true;
+    }
+
+    /// <summary>
+    /// A "." or ".." path segment (RFC 3986 section 5.2.4), each dot written or encoded
+    /// (<c>%2E</c>, either case): what a server resolving dot segments removes.
+    /// </summary>
+    public static bool IsDotSegment(ReadOnlySpan<char> segment)
+    {
+        var dots = 0;
+        while (!segment.IsEmpty && dots <= 2)
+        {
+            if (segment[0] == '.')
+            {
+                segment = segment[1..];
+            }
+            else if (segment.Length >= 3 && segment[0] == '%' && segment[1] == '2' && (segment[2] | 0x20) == 'e')
+            {
+                segment = segment[3..];
+            }
+            else
+            {
+                return false;
+            }
+            dots++;
+        }
+        return segment.IsEmpty && dots is 1 or 2;
     }
 }

@@ -130,25 +130,7 @@ internal sealed partial class GatewayErrorMiddleware(RequestDelegate next, ILogg
         }
         foreach (var range in path.Split('/'))
         {
-            var segment = path[range];
-            var dots = 0;
-            while (!segment.IsEmpty && dots <= 2)
-            {
-                if (segment[0] == '.')
-                {
-                    segment = segment[1..];
-                }
-                else if (segment.Length >= 3 && segment[0] == '%' && segment[1] == '2' && (segment[2] | 0x20) == 'e')
-                {
-                    segment = segment[3..];
-                }
-                else
-                {
-                    break;
-                }
-                dots++;
-            }
-            if (segment.IsEmpty && dots is 1 or 2)
+            if (OpenExec.Core.Approvals.ProxiedRequestPayload.IsDotSegment(path[range]))
             {
                 return true;
             }
