@@ -12,6 +12,9 @@ public sealed class PooledBufferWriter : IBufferWriter<byte>, IDisposable
 
     public int WrittenCount => _written;
 
+    /// <summary>The pooled memory this writer holds (0 once disposed).</summary>
+    public int Capacity => _buffer.Length;
+
     public ReadOnlyMemory<byte> WrittenMemory => _buffer.AsMemory(0, _written);
 
     public ReadOnlySpan<byte> WrittenSpan => _buffer.AsSpan(0, _written);
@@ -42,6 +45,7 @@ public sealed class PooledBufferWriter : IBufferWriter<byte>, IDisposable
     {
         var buffer = _buffer;
         _buffer = [];
+        _written = 0;
         if (buffer.Length > 0)
         {
             ArrayPool<byte>.Shared.Return(buffer);

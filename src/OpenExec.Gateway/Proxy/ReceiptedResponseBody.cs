@@ -14,7 +14,9 @@ namespace OpenExec.Gateway.Proxy;
 /// agent sees it. A larger or <c>text/event-stream</c> answer switches to streaming, which starts
 /// the response (with <c>OpenExec-Exec-Id</c> only) and passes bytes straight on. Either way the
 /// SHA-256 of every byte is computed for the receipt: in one pass over the held bytes, or
-/// incrementally once streaming. The held bytes live in a pooled buffer, returned on dispose.
+/// incrementally once streaming. The held bytes live in a pooled buffer, returned on dispose, or
+/// as soon as they were passed on when the answer streams (a stream can run for hours and the
+/// buffer can hold up to the limit).
 /// Bytes arriving are the call's progress: they keep its claim's lease renewed, so a long answer
 /// is never mistaken for a dead holder's.
 /// </summary>
@@ -89,6 +91,9 @@ internal sealed class ReceiptedResponseBody : Stream, IHttpResponseBodyFeature, 
             _ = _pipeline.RenewLeaseAsync(_ticket);
         }
     }
+
+    /// <summary>Bytes of pooled memory this body holds for the answer held back.</summary>
+    internal int HeldCapacity => _held.Capacity;
 
     public ReadOnlyMemory<byte> Buffered => _buffer is null ? ReadOnlyMemory<byte>.Empty : _buffer.WrittenMemory;
 
@@ -272,9 +277,17 @@ internal sealed class ReceiptedResponseBody : Stream, IHttpResponseBodyFeature, 
         _hash.AppendData(held.Span);
         WriteGatewayHeaders(receipt: null);
         await _inner.StartAsync(cancellationToken).ConfigureAwait(false);
-        if (held.Length > 0)
+        try
         {
-            await _inner.Stream.WriteAsync(held, cancellationToken).ConfigureAwait(false);
+            if (held.Length > 0)
+            {
+                await _inner.Stream.WriteAsync(held, cancellationToken).ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            // Passed on (or the agent is gone): nothing reads the held bytes again.
+            _held.Dispose();
         }
         await _inner.Stream.FlushAsync(cancellationToken).ConfigureAwait(false);
     }
