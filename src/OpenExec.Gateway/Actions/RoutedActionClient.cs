@@ -192,19 +192,17 @@ internal sealed partial class RoutedActionClient(IProxyStateLookup proxyState, G
     {
         // Framed by chunks, the answer's length is the chunks' (RFC 9112 section 6.3: chunked
         // framing overrides a Content-Length), and HttpClient read it so, as the proxied door does.
-        if (response.Headers.TransferEncodingChunked == true
-            || !response.Content.Headers.NonValidated.TryGetValues("Content-Length", out var values))
+        if (response.Headers.TransferEncodingChunked == true)
         {
             return true;
         }
-        string? declared = null;
-        foreach (var value in values)
+        if (!BackendDelivery.DeclaredLength(response, out var declared, out _))
         {
-            if (declared is not null && value != declared)
-            {
-                return false;
-            }
-            declared = value;
+            return false;
+        }
+        if (declared is null)
+        {
+            return true;
         }
         return long.TryParse(declared, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var announced)
             ? BackendDelivery.WholeAnswer(announced, (int)response.StatusCode, toHead: false, length)

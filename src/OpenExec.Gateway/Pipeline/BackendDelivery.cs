@@ -26,6 +26,32 @@ internal static class BackendDelivery
     public static bool WholeAnswer(long? declared, int status, bool toHead, long received)
         => declared is not { } length || status is 204 or 205 or 304 || toHead || received == length;
 
+    /// <summary>
+    /// The <c>Content-Length</c> an answer's head declared, as the backend sent it: false when it
+    /// declares two different ones (malformed, RFC 9112 section 6.3; HttpClient frames by the
+    /// first). Fields that repeat one value declare that value (RFC 9110 section 8.6), as does a
+    /// single field; null when there is none. <paramref name="fields"/>: how many fields it sent.
+    /// </summary>
+    public static bool DeclaredLength(HttpResponseMessage answer, out string? declared, out int fields)
+    {
+        declared = null;
+        fields = 0;
+        if (!answer.Content.Headers.NonValidated.TryGetValues("Content-Length", out var values))
+        {
+            return true;
+        }
+        foreach (var value in values)
+        {
+            if (declared is not null && value != declared)
+            {
+                return false;
+            }
+            declared = value;
+            fields++;
+        }
+        return true;
+    }
+
     /// <summary>True only when the failure proves no byte of the request left the gateway.</summary>
     public static bool NothingSent(Exception? exception)
     {

@@ -1,3 +1,5 @@
+using OpenExec.Gateway.Pipeline;
+using Yarp.ReverseProxy.Forwarder;
 using Yarp.ReverseProxy.Model;
 using Yarp.ReverseProxy.Transforms;
 using Yarp.ReverseProxy.Transforms.Builder;
@@ -32,6 +34,13 @@ internal sealed class ForwardedHeadersTransform : ITransformProvider
             // No X-Forwarded-Host from the agent's Host. The agent's own X-Forwarded-Host and
             // Forwarded headers are dropped before forwarding (ProxyBoundaryMiddleware), so a
             // route transform that sets one still reaches the backend.
+        }
+        if (context.CopyResponseHeaders ?? true)
+        {
+            // The answer's headers are copied by the gateway's first response transform instead of
+            // before the transforms, so that a repeated Content-Length can be made one first.
+            context.CopyResponseHeaders = false;
+            context.ResponseTransforms.Insert(0, new ResponseFuncTransform(CopyAnswerHeaders));
         }
         context.AddResponseTransform(RenewLeaseOnHead);
         context.AddResponseTransform(KeepRedirectsBehindTheGateway);
@@ -110,6 +119,37 @@ internal sealed class ForwardedHeadersTransform : ITransformProvider
             }
         }
         return null;
+    }
+
+    /// <summary>
+    /// YARP's own copy of the answer's headers (what it does when a route keeps the default), with
+    /// one change first: a <c>Content-Length</c> field the backend repeated with the same value is
+    /// sent on as one (RFC 9110 section 8.6). Kestrel refuses to write a response with two, and an
+    /// answer the backend had sent whole became a 504 outcome_unknown (the <c>/execute</c> door
+    /// took it as one length). Two different lengths stay as they are, and fail as malformed.
+    /// </summary>
+    internal static ValueTask CopyAnswerHeaders(ResponseTransformContext context)
+    {
+        if (context.ProxyResponse is { } answer
+            && BackendDelivery.DeclaredLength(answer, out var declared, out var fields)
+            && fields > 1)
+        {
+            answer.Content.Headers.Remove("Content-Length");
+            answer.Content.Headers.TryAddWithoutValidation("Content-Length", declared);
+        }
+        var copied = HttpTransformer.Default.TransformResponseAsync(context.HttpContext, context.ProxyResponse, context.CancellationToken);
+        if (!copied.IsCompletedSuccessfully)
+        {
+            return Copied(copied, context);
+        }
+        context.HeadersCopied = true;
+        return ValueTask.CompletedTask;
+
+        static async ValueTask Copied(ValueTask<bool> copied, ResponseTransformContext context)
+        {
+            await copied.ConfigureAwait(false);
+            context.HeadersCopied = true;
+        }
     }
 
     /// <summary>
