@@ -126,16 +126,22 @@ internal sealed class ForwardedHeadersTransform : ITransformProvider
     /// one change first: a <c>Content-Length</c> field the backend repeated with the same value is
     /// sent on as one (RFC 9110 section 8.6). Kestrel refuses to write a response with two, and an
     /// answer the backend had sent whole became a 504 outcome_unknown (the <c>/execute</c> door
-    /// took it as one length). Two different lengths stay as they are, and fail as malformed.
+    /// took it as one length). Two different lengths stay as they are, and fail as malformed
+    /// (Kestrel refuses them): the answer's status is noted first, for the receipt.
     /// </summary>
     internal static ValueTask CopyAnswerHeaders(ResponseTransformContext context)
     {
-        if (context.ProxyResponse is { } answer
-            && BackendDelivery.DeclaredLength(answer, out var declared, out var fields)
-            && fields > 1)
+        if (context.ProxyResponse is { } answer)
         {
-            answer.Content.Headers.Remove("Content-Length");
-            answer.Content.Headers.TryAddWithoutValidation("Content-Length", declared);
+            if (context.HttpContext.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpResponseBodyFeature>() is ReceiptedResponseBody call)
+            {
+                call.HeadArrived((int)answer.StatusCode);
+            }
+            if (BackendDelivery.DeclaredLength(answer, out var declared, out var fields) && fields > 1)
+            {
+                answer.Content.Headers.Remove("Content-Length");
+                answer.Content.Headers.TryAddWithoutValidation("Content-Length", declared);
+            }
         }
         var copied = HttpTransformer.Default.TransformResponseAsync(context.HttpContext, context.ProxyResponse, context.CancellationToken);
         if (!copied.IsCompletedSuccessfully)

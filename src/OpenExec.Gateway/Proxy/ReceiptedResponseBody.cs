@@ -69,6 +69,13 @@ internal sealed class ReceiptedResponseBody : Stream, IHttpResponseBodyFeature, 
     /// </summary>
     public int? BackendStatus { get; private set; }
 
+    /// <summary>
+    /// The answer's head arrived with <paramref name="status"/>, before its headers are copied: a
+    /// head the agent cannot be given (one declaring two different lengths) still leaves the
+    /// status the backend answered with for the receipt, as through <c>/execute</c>.
+    /// </summary>
+    public void HeadArrived(int status) => BackendStatus ??= status;
+
     /// <summary>When the claim's lease was last renewed (its start until the first renewal).</summary>
     public DateTimeOffset LeaseRenewedAt => new(Interlocked.Read(ref _leaseRenewedAt), TimeSpan.Zero);
 

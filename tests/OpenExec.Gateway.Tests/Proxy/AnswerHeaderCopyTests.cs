@@ -48,7 +48,12 @@ public sealed class AnswerHeaderCopyTests
         var answer = await SendAsync(gateway, passThrough: false, "dup-2");
 
         Assert.StartsWith("HTTP/1.1 504 ", answer, StringComparison.Ordinal);
-        Assert.Contains("\"code\":\"outcome_unknown\"", answer, StringComparison.Ordinal);
+        var problem = System.Text.Json.JsonDocument.Parse(answer[(answer.IndexOf("\r\n\r\n", StringComparison.Ordinal) + 4)..]).RootElement;
+        Assert.Equal("outcome_unknown", problem.Str("code"));
+        // The status the backend answered with, as /execute records it for the same answer.
+        var receipt = (await Json.ReadAsync(await gateway.Client.GetAsync($"/receipts/{problem.Str("id")}"))).GetProperty("body");
+        Assert.Equal("outcome_unknown", receipt.Str("decision"));
+        Assert.Equal(200, receipt.GetProperty("upstream_status").GetInt32());
     }
 
     [Fact]
