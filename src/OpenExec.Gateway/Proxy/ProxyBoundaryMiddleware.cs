@@ -272,6 +272,8 @@ internal sealed partial class ProxyBoundaryMiddleware(RequestDelegate next, Exec
             // The backend gave no complete answer: answer for the gateway, naming the receipt.
             receipted.DiscardBuffered();
             ResetResponse(context, ticket.ExecId);
+            // Named in the headers as a held answer is, as well as in the problem's body.
+            context.Response.Headers[ReceiptedResponseBody.ReceiptHeader] = document.Hash;
             var status = outcome.Decision == Decisions.OutcomeUnknown ? 504 : 502;
             var detail = status == 504
                 ? BackendDelivery.UnknownDetail

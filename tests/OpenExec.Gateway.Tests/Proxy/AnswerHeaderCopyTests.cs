@@ -54,6 +54,9 @@ public sealed class AnswerHeaderCopyTests
         var receipt = (await Json.ReadAsync(await gateway.Client.GetAsync($"/receipts/{problem.Str("id")}"))).GetProperty("body");
         Assert.Equal("outcome_unknown", receipt.Str("decision"));
         Assert.Equal(200, receipt.GetProperty("upstream_status").GetInt32());
+        // The gateway's own answer names its receipt in the headers too, as a held answer does.
+        Assert.Equal([$"OpenExec-Exec-Id: {problem.Str("id")}"], HeaderLines(answer, "OpenExec-Exec-Id"));
+        Assert.Equal([$"OpenExec-Receipt: {problem.Str("receipt")}"], HeaderLines(answer, "OpenExec-Receipt"));
     }
 
     [Fact]
