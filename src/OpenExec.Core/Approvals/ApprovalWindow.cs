@@ -19,6 +19,7 @@ public static class ApprovalWindow
     internal static readonly ApprovalRefusal InvalidIssued = new("invalid_timestamp", "Invalid issued_at timestamp");
     internal static readonly ApprovalRefusal NotYetValid = new("approval_not_yet_valid", "Approval artifact is not yet valid");
     internal static readonly ApprovalRefusal Lifetime = new("approval_lifetime", "Approval lifetime exceeds the maximum allowed");
+    internal static readonly ApprovalRefusal ExpiresBeforeIssued = new("approval_lifetime", "Approval expires_at is before its issued_at");
 
     /// <summary>
     /// How long after its claim an approval may still be presented: it is accepted from
@@ -56,7 +57,11 @@ public static class ApprovalWindow
             return NotYetValid;
         }
         var lifetime = expiresAt - issuedAt;
-        if (lifetime < TimeSpan.Zero || lifetime > maxLifetime)
+        if (lifetime < TimeSpan.Zero)
+        {
+            return ExpiresBeforeIssued;
+        }
+        if (lifetime > maxLifetime)
         {
             return Lifetime;
         }

@@ -116,13 +116,17 @@ public sealed class ApprovalWindowTests
     }
 
     [Fact]
-    public void LifetimeOverMaximumOrNegativeIsRefused()
+    public void LifetimeOverMaximumOrNegativeIsRefusedEachWithItsOwnDetail()
     {
         var lifetime = new ApprovalRefusal("approval_lifetime", "Approval lifetime exceeds the maximum allowed");
 
         Assert.Null(Check("2026-11-24T18:05:00", "2026-11-25T18:05:00"));
         Assert.Equal(lifetime, Check("2026-11-24T18:05:00", "2026-11-25T18:05:00.000001"));
-        Assert.Equal(lifetime, Check("2026-11-24T18:06:00", "2026-11-24T18:05:00", Now.AddMinutes(-1.5)));
+        // A negative lifetime is the same code, with a detail that says what is wrong with it
+        // (it said "exceeds the maximum").
+        Assert.Equal(
+            new ApprovalRefusal("approval_lifetime", "Approval expires_at is before its issued_at"),
+            Check("2026-11-24T18:06:00", "2026-11-24T18:05:00", Now.AddMinutes(-1.5)));
     }
 
     [Fact]
