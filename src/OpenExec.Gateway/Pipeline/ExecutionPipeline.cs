@@ -145,7 +145,7 @@ internal sealed class ExecutionPipeline
     private async ValueTask<Authorization> ClaimAsync(Attempt attempt, CancellationToken cancellationToken)
     {
         var ticket = attempt.Ticket!;
-        var claimRequest = new ClaimRequest(ticket.NonceSha256, ticket.RequestSha256, ticket.ApprovalIdentity, ticket.ExecId, ticket.Action, ticket.Tenant, ticket.StartedAt, Actions.BackendTimeouts.Lease(ticket.CallTimeout), LookupOnly: attempt.WindowRefusal is not null, TraceId: ticket.TraceId);
+        var claimRequest = new ClaimRequest(ticket.NonceSha256, ticket.RequestSha256, ticket.ApprovalIdentity, ticket.ExecId, ticket.Action, ticket.Tenant, ticket.StartedAt, Actions.BackendTimeouts.Lease(ticket.CallTimeout), LookupOnly: attempt.WindowRefusal is not null, TraceId: ticket.TraceId, ApprovalId: ticket.ApprovalId);
         ClaimResult claim;
         ReceiptDocument? recorded = null;
         using (var span = GatewayTelemetry.Start(GatewayTelemetry.Spans.NonceClaim))
@@ -266,7 +266,7 @@ internal sealed class ExecutionPipeline
 
     /// <summary>The receipt of a claim whose holder died before recording its outcome.</summary>
     private ReceiptBody OutcomeUnknownDraft(RecoveredClaim claim)
-        => Draft(claim.ExecId, claim.Action, claim.Tenant, claim.NonceSha256, claim.RequestSha256, claim.ApprovalIdentity, null, claim.ClaimedAt, claim.TraceId, Decisions.OutcomeUnknown, "outcome_unknown");
+        => Draft(claim.ExecId, claim.Action, claim.Tenant, claim.NonceSha256, claim.RequestSha256, claim.ApprovalIdentity, claim.ApprovalId, claim.ClaimedAt, claim.TraceId, Decisions.OutcomeUnknown, "outcome_unknown");
 
     /// <summary>
     /// Step 3: present, authentic, for this tenant, for exactly this request. The artifact's

@@ -95,7 +95,8 @@ internal sealed record NonceState(NonceStatus Status, string? RequestSha256, str
 }
 
 /// <summary>A claim without an outcome whose holder is gone: found at start-up (embedded store) or past its lease (Redis).</summary>
-internal sealed record RecoveredClaim(string NonceSha256, string RequestSha256, string? ApprovalIdentity, string ExecId, string Action, string Tenant, DateTimeOffset ClaimedAt, string? TraceId = null)
+/// <param name="ApprovalId">The verified artifact's approval_id (null in demo mode, and for a claim kept by a build before it was stored).</param>
+internal sealed record RecoveredClaim(string NonceSha256, string RequestSha256, string? ApprovalIdentity, string ExecId, string Action, string Tenant, DateTimeOffset ClaimedAt, string? TraceId = null, string? ApprovalId = null)
 {
     /// <summary>What its outcome_unknown receipt does to it: records that outcome, keeping nonce and approval used.</summary>
     public ClaimUpdate Outcome => new(NonceSha256, ApprovalIdentity, Release: false);
@@ -131,7 +132,8 @@ internal sealed record ClaimRequest(
     DateTimeOffset Now,
     TimeSpan Lease,
     bool LookupOnly = false,
-    string? TraceId = null);
+    string? TraceId = null,
+    string? ApprovalId = null);
 
 internal enum ClaimStatus
 {

@@ -341,7 +341,7 @@ internal sealed class RedisExecutionStore : IExecutionStore, IDisposable
             [
                 _identity.GatewayId, request.RequestSha256, request.ExecId, request.Action, request.Tenant,
                 (long)request.Lease.TotalMilliseconds, _retentionMs, request.ApprovalIdentity ?? "", request.Now.ToUnixTimeMilliseconds(),
-                request.TraceId ?? "",
+                request.TraceId ?? "", request.ApprovalId ?? "",
             ]).ConfigureAwait(false);
         }
         catch (StoreUnavailableException ex)
@@ -783,7 +783,7 @@ internal sealed class RedisExecutionStore : IExecutionStore, IDisposable
         return new ChainHead(gateway, long.Parse(value.AsSpan(0, space), NumberStyles.None, CultureInfo.InvariantCulture), value[(space + 1)..]);
     }
 
-    /// <summary>{'taken', req, exec, done, decision, receipt, action, tenant, approval, created, takeover, trace}.</summary>
+    /// <summary>{'taken', req, exec, done, decision, receipt, action, tenant, approval, created, takeover, trace, approval id}.</summary>
     private NonceState ReadState(RedisResult[] fields, string nonceSha256)
     {
         var request = (string)fields[1]!;
@@ -795,7 +795,8 @@ internal sealed class RedisExecutionStore : IExecutionStore, IDisposable
             StoreLog.ClaimTakenOver(_log, execId);
             takenOver = new RecoveredClaim(nonceSha256, request, NullIfEmpty(fields[8]), execId, (string)fields[6]!, (string)fields[7]!,
                 DateTimeOffset.FromUnixTimeMilliseconds(long.Parse((string)fields[9]!, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture)),
-                fields.Length > 11 ? NullIfEmpty(fields[11]) : null);
+                fields.Length > 11 ? NullIfEmpty(fields[11]) : null,
+                fields.Length > 12 ? NullIfEmpty(fields[12]) : null);
         }
         return new NonceState(done ? NonceStatus.Done : NonceStatus.InProgress, request, execId, NullIfEmpty(fields[5]), NullIfEmpty(fields[4]), takenOver);
     }

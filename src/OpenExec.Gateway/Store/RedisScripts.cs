@@ -112,7 +112,7 @@ internal static class RedisScripts
     // never takes a live claim over.
     private const string Inspect = ServerNow + $$"""
         local function inspect(key, now, taker)
-          local s = redis.call('HMGET', key, 'req', 'exec', 'done', 'decision', 'receipt', 'lease', 'action', 'tenant', 'approval', 'created', 'trace')
+          local s = redis.call('HMGET', key, 'req', 'exec', 'done', 'decision', 'receipt', 'lease', 'action', 'tenant', 'approval', 'created', 'trace', 'aid')
           if not s[1] then return nil end
           local takeover = '0'
           local stranded = s[3] == '0' or (s[4] == 'outcome_unknown' and not s[5])
@@ -122,7 +122,7 @@ internal static class RedisScripts
             s[4] = 'outcome_unknown'
             takeover = '1'
           end
-          return {'taken', s[1], s[2], s[3], s[4] or '', s[5] or '', s[7] or '', s[8] or '', s[9] or '', s[10] or '0', takeover, s[11] or ''}
+          return {'taken', s[1], s[2], s[3], s[4] or '', s[5] or '', s[7] or '', s[8] or '', s[9] or '', s[10] or '0', takeover, s[11] or '', s[12] or ''}
         end
 
         """;
@@ -205,7 +205,8 @@ internal static class RedisScripts
     /// mark, this gateway's <see cref="Held"/>. ARGV: this gateway, request hash, exec id,
     /// action, tenant, lease ms (how long from now, on Redis's clock; below zero for a lease
     /// already over), retention ms, approval identity or '', created ms (the gateway's clock: what
-    /// its receipt's started_at says), trace id or ''.
+    /// its receipt's started_at says), trace id or '', the verified artifact's approval_id or ''
+    /// (kept only when there is one: what a takeover's outcome_unknown receipt names).
     /// The claim names this gateway as its holder: only its receipt may replace a takeover's
     /// outcome_unknown later (<see cref="Copy"/>).
     /// Nonce and approval are claimed together or not at all; never under an exec id the gateway
@@ -223,6 +224,7 @@ internal static class RedisScripts
         local lease_until = now + tonumber(ARGV[6])
         redis.call('HSET', KEYS[1], 'req', ARGV[2], 'exec', ARGV[3], 'done', '0', 'action', ARGV[4], 'tenant', ARGV[5], 'lease', lease_until, 'approval', ARGV[8], 'created', ARGV[9], 'trace', ARGV[10], 'holder', ARGV[1])
         local ttl = keep_for(lease_until, now, ARGV[7])
+        if ARGV[11] and ARGV[11] ~= '' then redis.call('HSET', KEYS[1], 'aid', ARGV[11]) end
         redis.call('PEXPIRE', KEYS[1], ttl)
         if ARGV[8] ~= '' then redis.call('SET', KEYS[2], ARGV[3], 'PX', ttl) end
         redis.call('ZADD', KEYS[4], lease_until, KEYS[1])

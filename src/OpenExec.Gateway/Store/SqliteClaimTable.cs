@@ -54,7 +54,8 @@ internal sealed class SqliteClaimTable
             CREATE INDEX IF NOT EXISTS claim_log_by_time ON claim_log(created_ms);
             """);
         MoveEarlierLayout(writer);
-        AddTraceColumn(writer);
+        AddColumn(writer, "trace_id");
+        AddColumn(writer, "approval_id");
         GuardAgainstEarlierBuilds(writer);
 
         using var cmd = writer.CreateCommand();
@@ -153,7 +154,7 @@ internal sealed class SqliteClaimTable
             return new ClaimResult(ClaimStatus.ApprovalReused, NonceState.Free);
         }
 
-        statements.For("INSERT INTO claim_log(nonce_sha256, request_sha256, approval_identity, exec_id, action, tenant, done, decision, receipt, created_ms, lease_until_ms, trace_id) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)")
+        statements.For("INSERT INTO claim_log(nonce_sha256, request_sha256, approval_identity, exec_id, action, tenant, done, decision, receipt, created_ms, lease_until_ms, trace_id, approval_id) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)")
             .Bind(1, request.NonceSha256)
             .Bind(2, request.RequestSha256)
             .Bind(3, request.ApprovalIdentity)
@@ -166,6 +167,7 @@ internal sealed class SqliteClaimTable
             .Bind(10, request.Now.ToUnixTimeMilliseconds())
             .Bind(11, (request.Now + request.Lease).ToUnixTimeMilliseconds())
             .Bind(12, request.TraceId)
+            .Bind(13, request.ApprovalId)
             .Run();
         var id = statements.LastInsertRowId;
         Set(_byNonce, nonce, id);
@@ -209,11 +211,11 @@ internal sealed class SqliteClaimTable
     {
         var orphans = new List<RecoveredClaim>();
         await using var cmd = conn.CreateCommand();
-        cmd.CommandText = "SELECT nonce_sha256, request_sha256, approval_identity, exec_id, action, tenant, created_ms, trace_id FROM claim_log WHERE done = 0 ORDER BY id";
+        cmd.CommandText = "SELECT nonce_sha256, request_sha256, approval_identity, exec_id, action, tenant, created_ms, trace_id, approval_id FROM claim_log WHERE done = 0 ORDER BY id";
         await using var reader = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
         {
-            orphans.Add(new RecoveredClaim(reader.GetString(0), reader.GetString(1), reader.IsDBNull(2) ? null : reader.GetString(2), reader.GetString(3), reader.GetString(4), reader.GetString(5), DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(6)), reader.IsDBNull(7) ? null : reader.GetString(7)));
+            orphans.Add(new RecoveredClaim(reader.GetString(0), reader.GetString(1), reader.IsDBNull(2) ? null : reader.GetString(2), reader.GetString(3), reader.GetString(4), reader.GetString(5), DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(6)), reader.IsDBNull(7) ? null : reader.GetString(7), reader.IsDBNull(8) ? null : reader.GetString(8)));
         }
         return orphans;
     }
@@ -309,20 +311,22 @@ internal sealed class SqliteClaimTable
         """);
 
     /// <summary>
-    /// The request's trace, so that a claim's outcome_unknown receipt written after a crash
-    /// names it as any other receipt does (SPEC section 7). Added to claim tables made before it.
+    /// What a claim's outcome_unknown receipt written after a crash needs to name, as any other
+    /// receipt does: the request's trace (<c>trace_id</c>, SPEC section 7) and the verified
+    /// artifact's <c>approval_id</c> (SPEC section 6). Added to claim tables made before them.
     /// </summary>
-    private static void AddTraceColumn(SqliteConnection writer)
+    private static void AddColumn(SqliteConnection writer, string column)
     {
         using (var probe = writer.CreateCommand())
         {
-            probe.CommandText = "SELECT count(*) FROM pragma_table_info('claim_log') WHERE name = 'trace_id'";
+            probe.CommandText = "SELECT count(*) FROM pragma_table_info('claim_log') WHERE name = $name";
+            probe.Parameters.AddWithValue("$name", column);
             if ((long)probe.ExecuteScalar()! > 0)
             {
                 return;
             }
         }
-        Exec(writer, "ALTER TABLE claim_log ADD COLUMN trace_id TEXT");
+        Exec(writer, $"ALTER TABLE claim_log ADD COLUMN {column} TEXT");
     }
 
     private void ClearUndo()

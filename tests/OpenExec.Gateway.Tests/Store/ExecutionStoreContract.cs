@@ -388,11 +388,14 @@ public sealed class SqliteExecutionStoreTests : ExecutionStoreContract
     internal override string ExpectedKind => "sqlite";
 
     [Fact]
-    public async Task A_claim_recovered_after_a_crash_keeps_its_requests_trace()
+    public async Task A_claim_recovered_after_a_crash_keeps_its_requests_trace_and_approval_id()
     {
+        // The approval_id of the verified artifact: the receipt of a call cut off by a crash
+        // named only the approval's hash (SPEC section 6: approval_id once the signature verified).
         var identity = NewIdentity();
         var trace = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
-        var running = Claim(Hex64()) with { TraceId = trace };
+        var approvalId = Guid.NewGuid().ToString();
+        var running = Claim(Hex64(), approval: Hex64()) with { TraceId = trace, ApprovalId = approvalId };
         using (var store = Open(identity))
         {
             Assert.Equal(ClaimStatus.Claimed, (await store.ClaimAsync(running, default)).Status);
@@ -402,7 +405,7 @@ public sealed class SqliteExecutionStoreTests : ExecutionStoreContract
         RecoveredClaim? recovered = null;
         await reopened.RecoverAsync(o => { recovered = o; return Draft(o.ExecId, o.NonceSha256, "outcome_unknown"); }, default);
 
-        Assert.Equal((running.ExecId, trace), (recovered?.ExecId, recovered?.TraceId));
+        Assert.Equal((running.ExecId, trace, running.ApprovalIdentity, approvalId), (recovered?.ExecId, recovered?.TraceId, recovered?.ApprovalIdentity, recovered?.ApprovalId));
     }
 
     [Fact]

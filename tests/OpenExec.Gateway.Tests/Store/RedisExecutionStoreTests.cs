@@ -65,17 +65,23 @@ public sealed class RedisExecutionStoreTests : StoreTestBase
     internal override IExecutionStore OpenStore(GatewayIdentity identity) => RedisStores.Open(_redis, identity);
 
     [Fact]
-    public async Task A_claim_taken_over_keeps_its_requests_trace()
+    public async Task A_claim_taken_over_keeps_its_requests_trace_and_approval_id()
     {
         var (store, _) = Open();
         var (other, _) = Open();
         var trace = Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16));
-        var stranded = Claim(Hex64(), lease: TimeSpan.FromSeconds(-1)) with { TraceId = trace };
+        var approvalId = Guid.NewGuid().ToString();
+        var stranded = Claim(Hex64(), approval: Hex64(), lease: TimeSpan.FromSeconds(-1)) with { TraceId = trace, ApprovalId = approvalId };
         Assert.Equal(ClaimStatus.Claimed, (await store.ClaimAsync(stranded, default)).Status);
 
         var found = await other.LookupAsync(stranded.NonceSha256, default);
 
-        Assert.Equal((stranded.ExecId, trace), (found.TakenOver?.ExecId, found.TakenOver?.TraceId));
+        Assert.Equal((stranded.ExecId, trace, approvalId), (found.TakenOver?.ExecId, found.TakenOver?.TraceId, found.TakenOver?.ApprovalId));
+
+        // A demo-mode claim (no approval) has none.
+        var demo = Claim(Hex64(), lease: TimeSpan.FromSeconds(-1));
+        Assert.Equal(ClaimStatus.Claimed, (await store.ClaimAsync(demo, default)).Status);
+        Assert.Null((await other.LookupAsync(demo.NonceSha256, default)).TakenOver?.ApprovalId);
     }
 
     [Fact]
@@ -842,7 +848,7 @@ public sealed class RedisExecutionStoreTests : StoreTestBase
         var (nonce, approval, exec) = (Hex64(), Hex64(), NewExecId());
         RedisKey nonceKey = RedisScripts.Nonce(nonce), approvalKey = RedisScripts.Approval(approval), abandoned = RedisScripts.Abandoned(exec);
         var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
-        RedisValue[] claimArgs = ["gw_a", Hex64(), exec, "echo", "default", 60_000, 3_600_000, approval, now, ""];
+        RedisValue[] claimArgs = ["gw_a", Hex64(), exec, "echo", "default", 60_000, 3_600_000, approval, now, "", ""];
         RedisValue[] abandonArgs = [exec, "1", 3_600_000];
 
         if (claimArrivesLate)
