@@ -137,6 +137,12 @@ public static class Ed25519PublicKeys
         {
             throw new KeyFormatException($"PEM block {blockNumber} is not a valid Ed25519 public key.");
         }
+        // A key no signer could hold verifies no approval here (libsodium refuses it): every
+        // request would be refused as invalid_signature, found only at the first one.
+        if (IsUnusable(key.Export(KeyBlobFormat.RawPublicKey)))
+        {
+            throw new KeyFormatException($"PEM block {blockNumber} is an Ed25519 key of small order or in a non-canonical encoding, which no governance service can sign for: supply the service's real public key.");
+        }
         return key;
     }
 }

@@ -182,4 +182,22 @@ public sealed class Ed25519PublicKeysTests
             Assert.False(Ed25519PublicKeys.IsUnusable(signing.PublicKeyRaw));
         }
     }
+
+    [Theory]
+    [InlineData("0100000000000000000000000000000000000000000000000000000000000000")] // identity
+    [InlineData("26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05")] // order 8
+    [InlineData("ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f")] // order 2
+    public void A_governance_key_of_small_order_is_refused_naming_its_block(string hex)
+    {
+        // It started clawshield mode, and every approval was refused as invalid_signature,
+        // found only at the first request.
+        using var good = ReceiptSigningKey.Generate();
+        var spki = Convert.FromHexString("302a300506032b6570032100" + hex);
+        var pem = good.ExportPublicPem() + PemEncoding.WriteString("PUBLIC KEY", spki);
+
+        var e = Assert.Throws<KeyFormatException>(() => Ed25519PublicKeys.ParsePem(pem));
+
+        Assert.Contains("PEM block 2", e.Message, StringComparison.Ordinal);
+        Assert.Contains("small order", e.Message, StringComparison.Ordinal);
+    }
 }
