@@ -252,6 +252,12 @@ internal sealed class RedisExecutionStore : IExecutionStore, IDisposable
             {
                 continue;
             }
+            if (element.Contains("://", StringComparison.Ordinal))
+            {
+                // redis://host:6379 read as the host "redis://host" with its port: never resolved,
+                // retried for ever with /ready and every request a 503.
+                return $"element {i + 1} of the comma-separated string is a URL (scheme://...), which StackExchange.Redis does not read: give host:port, then options (127.0.0.1:6379,password=...,ssl=true) (not shown: it may hold a password)";
+            }
             if (element.Contains('=', StringComparison.Ordinal))
             {
                 try

@@ -286,6 +286,20 @@ public sealed class RedisGatewayTests : IDisposable
         Assert.Contains("ConnectionStrings:Redis (OPENEXEC_REDIS)", error.Message, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("redis://{0}")]
+    [InlineData("rediss://:secret-pass@{0}/0")]
+    public async Task A_redis_url_stops_start_up_saying_what_to_give_instead_and_never_its_text(string url)
+    {
+        // redis://host:6379 was read as the host "redis://host": start-up went on, /ready and
+        // every request answered 503 for as long as it ran, and the log named the URL each retry.
+        var error = await Assert.ThrowsAsync<InvalidOperationException>(() => GatewayServer.StartAsync(settings: new Dictionary<string, string?> { ["ConnectionStrings:Redis"] = string.Format(System.Globalization.CultureInfo.InvariantCulture, url, _redis.Configuration) }));
+
+        Assert.Contains("ConnectionStrings:Redis (OPENEXEC_REDIS)", error.Message, StringComparison.Ordinal);
+        Assert.Contains("is a URL", error.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("secret-pass", error.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task A_receipt_whose_predecessor_left_redis_with_the_retention_verifies_with_its_chain_unchecked()
     {
