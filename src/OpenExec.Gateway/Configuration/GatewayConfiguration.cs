@@ -97,7 +97,40 @@ internal static class GatewayConfiguration
             configuration.AddInMemoryCollection(aliased);
         }
         configuration.AddCommandLine(commandLineArgs);
+        problems.AddRange(OverriddenHostVariables(configuration, env, aliased));
         return problems;
+    }
+
+    /// <summary>
+    /// The host's <c>ASPNETCORE_</c>/<c>DOTNET_</c> variables rank below <c>appsettings.json</c>:
+    /// <c>DOTNET_OpenExec__Mode=clawshield</c> lost to the shipped <c>"Mode": "demo"</c> and the
+    /// gateway ran in demo mode without a word (as <c>DataDir</c> did). A gateway setting named so
+    /// and not in force is refused, naming the variable (never its value).
+    /// </summary>
+    private static IEnumerable<string> OverriddenHostVariables(IConfiguration configuration, IDictionary<string, string?> env, Dictionary<string, string?> aliased)
+    {
+        foreach (var (name, value) in env)
+        {
+            var prefix = name.StartsWith("ASPNETCORE_", StringComparison.OrdinalIgnoreCase) ? "ASPNETCORE_".Length
+                : name.StartsWith("DOTNET_", StringComparison.OrdinalIgnoreCase) ? "DOTNET_".Length
+                : 0;
+            if (prefix == 0 || string.IsNullOrWhiteSpace(value))
+            {
+                continue;
+            }
+            var key = name[prefix..].Replace("__", ":", StringComparison.Ordinal);
+            if (!(key.StartsWith("OpenExec:", StringComparison.OrdinalIgnoreCase) || key.StartsWith("ConnectionStrings:", StringComparison.OrdinalIgnoreCase))
+                || aliased.ContainsKey(key))
+            {
+                // Not a gateway setting, or one a seed variable sets (its conflicts are named above).
+                continue;
+            }
+            var effective = configuration[key];
+            if (effective is not null && !SameSetting(key, value, effective))
+            {
+                yield return $"{name} is not in force: {key} is set to another value where it ranks higher (appsettings.json, an OpenExec__ variable, the configuration file or the command line); set {name[prefix..]} (without the prefix) instead";
+            }
+        }
     }
 
     /// <summary>

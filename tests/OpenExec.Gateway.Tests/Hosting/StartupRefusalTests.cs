@@ -86,6 +86,31 @@ public sealed class StartupRefusalTests : IDisposable
         Assert.DoesNotContain(settingValue, problem, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("DOTNET_OpenExec__Mode", "clawshield", "OpenExec:Mode")]
+    [InlineData("ASPNETCORE_OpenExec__Mode", "clawshield", "OpenExec:Mode")]
+    [InlineData("ASPNETCORE_OpenExec__DataDir", "/srv/openexec-state", "OpenExec:DataDir")]
+    public void A_host_prefixed_setting_that_appsettings_overrides_is_refused_naming_it(string variable, string value, string key)
+    {
+        // The host's prefixed variables rank below appsettings.json, whose "Mode": "demo" won:
+        // clawshield was asked for and demo mode ran, without approvals and without a word.
+        var problems = Refused([], new Dictionary<string, string?> { [variable] = value });
+
+        var problem = Assert.Single(problems);
+        Assert.StartsWith($"{variable} is not in force: {key} is set to another value", problem, StringComparison.Ordinal);
+        Assert.DoesNotContain(value, problem, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_host_prefixed_setting_that_nothing_overrides_starts()
+    {
+        var dataDir = TempDir.Create();
+        _dirs.Add(dataDir);
+        var app = GatewayApp.Build(["--urls", "http://127.0.0.1:0", $"--OpenExec:DataDir={dataDir}"], out var problems, new Dictionary<string, string?> { ["DOTNET_OpenExec__Mode"] = "DEMO" });
+        Assert.True(app is not null, string.Join("; ", problems));
+        await app.DisposeAsync();
+    }
+
     [Fact]
     public void A_seed_variable_and_the_command_lines_setting_with_different_values_are_refused()
     {
