@@ -165,6 +165,7 @@ internal static class GatewayHostingExtensions
         }
         var routes = RouteActions.Read(configuration.GetSection("ReverseProxy"), problems);
         var clientLimits = SlowClientLimits.Read(configuration.GetSection("Kestrel:Limits"), problems);
+        KestrelLimits.Check(configuration.GetSection("Kestrel:Limits"), problems);
         StackExchange.Redis.ConfigurationOptions? redis = null;
         if (configuration.GetConnectionString("Redis") is { Length: > 0 } redisConfiguration)
         {
@@ -220,6 +221,7 @@ internal static class GatewayHostingExtensions
             // outcome_unknown); written as Latin-1, each goes out as the byte that came in. The
             // gateway's own headers are ASCII.
             kestrel.ResponseHeaderEncodingSelector = static _ => System.Text.Encoding.Latin1;
+            KestrelLimits.Bind(configuration.GetSection("Kestrel:Limits"), kestrel.Limits);
             kestrel.Limits.MaxRequestBodySize = options.MaxRequestBodyBytes;
             clientLimits.ApplyTo(kestrel.Limits);
             if (configuration["Kestrel:Limits:MaxConcurrentConnections"] is null)
