@@ -12,7 +12,7 @@ namespace OpenExec.Gateway.Actions;
 internal sealed class BackendTimeouts(IProxyStateLookup proxyState, ActionCatalog catalog, GatewaySettings settings)
 {
     /// <summary>What a claim's lease adds to the timeout (SPEC section 3: backend timeout + 30 s).</summary>
-    private static readonly TimeSpan LeaseMargin = TimeSpan.FromSeconds(30);
+    internal static readonly TimeSpan LeaseMargin = TimeSpan.FromSeconds(30);
 
     /// <summary>The longest call timeout a claim's lease is sized for (<c>OpenExec:BackendTimeout</c> and every cluster's <c>HttpRequest:ActivityTimeout</c>).</summary>
     public static readonly TimeSpan MaxTimeout = TimeSpan.FromHours(1);

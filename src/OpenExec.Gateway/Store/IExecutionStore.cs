@@ -133,7 +133,16 @@ internal sealed record ClaimRequest(
     TimeSpan Lease,
     bool LookupOnly = false,
     string? TraceId = null,
-    string? ApprovalId = null);
+    string? ApprovalId = null,
+    TimeSpan? SendWithin = null)
+{
+    /// <summary>
+    /// How soon after the claim was sent its call must start, or never: a call started later may
+    /// outlive the lease (<see cref="Lease"/> = its timeout + this) and be taken over while it
+    /// runs. <see cref="Actions.BackendTimeouts.LeaseMargin"/> unless set (tests).
+    /// </summary>
+    public TimeSpan SendBy => SendWithin ?? Actions.BackendTimeouts.LeaseMargin;
+}
 
 internal enum ClaimStatus
 {

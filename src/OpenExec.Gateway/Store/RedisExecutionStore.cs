@@ -341,6 +341,7 @@ internal sealed class RedisExecutionStore : IExecutionStore, IDisposable
         var nonceKey = RedisScripts.Nonce(request.NonceSha256);
         var approvalKey = request.ApprovalIdentity is { } identity ? RedisScripts.Approval(identity) : nonceKey;
         RedisResult result;
+        var sent = System.Diagnostics.Stopwatch.GetTimestamp();
         try
         {
             result = await EvaluateAsync(RedisScripts.Claim, [nonceKey, approvalKey, RedisScripts.Abandoned(request.ExecId), RedisScripts.Held(_identity.GatewayId)],
@@ -368,10 +369,30 @@ internal sealed class RedisExecutionStore : IExecutionStore, IDisposable
         return (string?)fields[0] switch
         {
             "abandoned" => throw new StoreUnavailableException("This claim was given up on before Redis applied it; nothing claimed"),
-            "claimed" => new ClaimResult(ClaimStatus.Claimed, NonceState.Free),
+            "claimed" => ClaimedInTime(sent, nonceKey, approvalKey, request),
             "approval" => new ClaimResult(ClaimStatus.ApprovalReused, NonceState.Free),
             _ => new ClaimResult(ClaimStatus.NonceTaken, ReadState(fields, request.NonceSha256)),
         };
+    }
+
+    /// <summary>
+    /// A claim whose answer came back later than its call may start (a gateway paused, a VM
+    /// suspended, a reply held on the network): its lease may have run out and another instance
+    /// taken it over as outcome_unknown, on which an agent may already have acted (asked the
+    /// backend, which had nothing, and run it again under a new nonce). Sending now could run the
+    /// action twice; it is given up on instead, as a claim whose answer never came (503, nothing
+    /// sent), measured on this process's monotonic clock, which a paused process still counts.
+    /// </summary>
+    private ClaimResult ClaimedInTime(long sent, RedisKey nonceKey, RedisKey approvalKey, ClaimRequest request)
+    {
+        var took = System.Diagnostics.Stopwatch.GetElapsedTime(sent);
+        if (took < request.SendBy)
+        {
+            return new ClaimResult(ClaimStatus.Claimed, NonceState.Free);
+        }
+        StoreLog.ClaimAnsweredLate(_log, request.ExecId, took);
+        Abandon(nonceKey, approvalKey, request);
+        throw new StoreUnavailableException($"Redis answered the claim after {took.TotalSeconds:0.#} s, too late to start its call within its lease; nothing sent");
     }
 
     /// <summary>

@@ -53,4 +53,7 @@ internal static partial class StoreLog
 
     [LoggerMessage(16, LogLevel.Warning, "{Kept} claims given up on wait for Redis to mark them abandoned; more are not marked: one Redis applies after all reads as outcome_unknown after its lease (its nonce spent), not free")]
     public static partial void AbandonsDropped(ILogger logger, int kept);
+
+    [LoggerMessage(18, LogLevel.Warning, "Redis answered the claim of {ExecId} after {Took}, too late to start its call within its lease (the gateway or its link to Redis was held up): given up on, nothing sent, answered 503")]
+    public static partial void ClaimAnsweredLate(ILogger logger, string execId, TimeSpan took);
 }

@@ -85,6 +85,33 @@ public sealed class RedisExecutionStoreTests : StoreTestBase
     }
 
     [Fact]
+    public async Task A_claim_answered_too_late_to_start_its_call_within_its_lease_is_given_up_on()
+    {
+        // A holder paused (or its Redis reply held up) past its lease still sent its call once it
+        // got the answer, after another instance had taken the claim over as outcome_unknown and
+        // an agent had acted on that: the action ran twice.
+        var (store, _) = Open();
+        var late = Claim(Hex64(), approval: Hex64()) with { SendWithin = TimeSpan.FromMilliseconds(300) };
+        Task<ClaimResult> pending;
+        _redis.Pause();
+        try
+        {
+            pending = store.ClaimAsync(late, default).AsTask();
+            await Task.Delay(TimeSpan.FromMilliseconds(900));
+        }
+        finally
+        {
+            _redis.Resume();
+        }
+
+        await Assert.ThrowsAsync<StoreUnavailableException>(() => pending);
+        // Given up on: nothing held, so the agent's retry of the 503 may run it.
+        await RedisStores.EventuallyAsync(async () => (await store.LookupAsync(late.NonceSha256, default)).Status == NonceStatus.Free, "late claim freed");
+        var retry = Claim(late.NonceSha256, approval: late.ApprovalIdentity);
+        Assert.Equal(ClaimStatus.Claimed, (await store.ClaimAsync(retry, default)).Status);
+    }
+
+    [Fact]
     public async Task An_expired_lease_reads_as_outcome_unknown_and_is_taken_over_exactly_once()
     {
         var (store, _) = Open();
