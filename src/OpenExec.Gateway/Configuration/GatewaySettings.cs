@@ -181,6 +181,12 @@ internal sealed class GatewaySettings
         {
             problems.Add("OpenExec:DataDir (OPENEXEC_DATA_DIR) must name a directory");
         }
+        if (options.ReceiptKeyPath is { } keyPath && string.IsNullOrWhiteSpace(keyPath))
+        {
+            // As an unset variable leaves it (OpenExec__ReceiptKeyPath=$KEY): read as unset, a
+            // rotated gateway went back to the data dir's own key, its earlier one.
+            problems.Add("OpenExec:ReceiptKeyPath is set but empty: name the key's PEM file, or unset it to use the data dir's own key");
+        }
 
         errors = problems;
         return new GatewaySettings(options, verifier, warnings);

@@ -525,6 +525,17 @@ internal sealed class SqliteReceiptLedger : IDisposable
         if (known.Count > 0 && !known.Contains(identity.SigningKey.Kid, StringComparer.Ordinal))
         {
             StoreLog.SigningKeyChanged(log, identity.GatewayId, identity.SigningKey.Kid, string.Join(", ", known));
+            return;
+        }
+        // A key the chain used before, but not for its last receipt: a rotation undone (the key
+        // path unset again), whose receipts an auditor told of the rotation reads as forged.
+        using var last = conn.CreateCommand();
+        last.CommandText = "SELECT seq, document FROM receipts WHERE gateway = $gateway ORDER BY seq DESC LIMIT 1";
+        last.Parameters.AddWithValue("$gateway", identity.GatewayId);
+        using var row = last.ExecuteReader();
+        if (row.Read() && ParseDocument(row.GetString(1)).Kid is var lastKid && !string.Equals(lastKid, identity.SigningKey.Kid, StringComparison.Ordinal))
+        {
+            StoreLog.SigningKeyReverted(log, identity.GatewayId, identity.SigningKey.Kid, row.GetInt64(0), lastKid);
         }
     }
 

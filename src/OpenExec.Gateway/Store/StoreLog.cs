@@ -56,4 +56,7 @@ internal static partial class StoreLog
 
     [LoggerMessage(18, LogLevel.Warning, "Redis answered the claim of {ExecId} after {Took}, too late to start its call within its lease (the gateway or its link to Redis was held up): given up on, nothing sent, answered 503")]
     public static partial void ClaimAnsweredLate(ILogger logger, string execId, TimeSpan took);
+
+    [LoggerMessage(19, LogLevel.Warning, "Receipt signing key changed back: chain {GatewayId} is now signed with key {Kid}, which it used before, but its last receipt (seq {Seq}) was signed with {Last}. If the rotation to {Last} was not undone on purpose (OpenExec:ReceiptKeyPath no longer set?), restore the setting: auditors told of the rotation will read the receipts signed with {Kid} from here on as forged")]
+    public static partial void SigningKeyReverted(ILogger logger, string gatewayId, string kid, long seq, string last);
 }

@@ -467,6 +467,16 @@ public sealed class StartupRefusalTests : IDisposable
         Assert.DoesNotContain("abc", problem, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("")]
+    [InlineData("  ")]
+    public void An_empty_receipt_key_path_is_refused_rather_than_read_as_unset(string empty)
+    {
+        // OpenExec__ReceiptKeyPath=$KEY with KEY unset: a rotated gateway signed with its old key again.
+        var problem = Assert.Single(Refused([$"--OpenExec:ReceiptKeyPath={empty}"]));
+        Assert.StartsWith("OpenExec:ReceiptKeyPath is set but empty", problem, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void A_receipt_key_pasted_where_its_file_path_goes_is_refused_without_printing_it()
     {

@@ -41,5 +41,36 @@ public sealed class SigningKeyChangeLogTests : IDisposable
         Assert.Contains($"now signed with key {now}; its earlier receipts were signed with {first}", line, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task A_rotation_undone_by_a_start_without_the_key_path_logs_a_warning_naming_the_last_receipts_key()
+    {
+        // Started again without OpenExec:ReceiptKeyPath, the gateway signed with the data dir's
+        // own (older) key without a word: a key the chain had used was not "changed".
+        string older;
+        await using (var gateway = await GatewayServer.StartAsync(dataDir: _dataDir))
+        {
+            await GatewayAssert.ExecutedAsync(await gateway.ExecuteAsync("echo", new { a = 1 }, "before"));
+            older = (await Json.ReadAsync(await gateway.Client.GetAsync("/health"))).Str("receipt_key_id");
+        }
+        var rotated = Path.Combine(_dataDir, "rotated-key.pem");
+        using (var generated = Core.Crypto.ReceiptSigningKey.Generate())
+        {
+            await File.WriteAllTextAsync(rotated, generated.ExportPrivatePem());
+        }
+        string newer;
+        await using (var gateway = await GatewayServer.StartAsync(new Dictionary<string, string?> { ["OpenExec:ReceiptKeyPath"] = rotated }, dataDir: _dataDir))
+        {
+            await GatewayAssert.ExecutedAsync(await gateway.ExecuteAsync("echo", new { a = 2 }, "rotated"));
+            newer = (await Json.ReadAsync(await gateway.Client.GetAsync("/health"))).Str("receipt_key_id");
+        }
+
+        var logs = new LogCapture();
+        await using var undone = await GatewayServer.StartAsync(dataDir: _dataDir, configure: b => b.Logging.AddProvider(logs));
+
+        Assert.Equal(older, (await Json.ReadAsync(await undone.Client.GetAsync("/health"))).Str("receipt_key_id"));
+        var line = Assert.Single(logs.Lines, l => l.Contains("Receipt signing key changed back", StringComparison.Ordinal));
+        Assert.Contains($"now signed with key {older}, which it used before, but its last receipt (seq 2) was signed with {newer}", line, StringComparison.Ordinal);
+    }
+
     public void Dispose() => Directory.Delete(_dataDir, recursive: true);
 }
