@@ -34,6 +34,7 @@ internal sealed class SqliteReceiptLedger : IDisposable
     private readonly Action<IReadOnlyList<ReceiptDocument>>? _committed;
     private readonly string _readConnectionString;
     private readonly SqliteConnection _writer;
+    private int _disposed;
     private readonly SqliteStatements _statements;
     private readonly ReceiptJsonBuffer _documentJson = new();
     private readonly Thread _writerThread;
@@ -277,6 +278,10 @@ internal sealed class SqliteReceiptLedger : IDisposable
 
     public void Dispose()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+        {
+            return;
+        }
         _queue.Writer.TryComplete();
         if (!_writerThread.Join(TimeSpan.FromSeconds(10)))
         {
@@ -286,6 +291,21 @@ internal sealed class SqliteReceiptLedger : IDisposable
         }
         _statements.Dispose();
         _documentJson.Dispose();
+        // A clean stop leaves everything in openexec.db itself: checkpoints run every 250 pages,
+        // so a small ledger lived in the WAL alone, and a backup that copied openexec.db without
+        // its -wal (a plain cp) held none of it: restored, the gateway re-opened every used nonce
+        // and began its chain again at seq 1. The readers' pooled connections are closed first
+        // (an open one would keep the WAL from being emptied).
+        SqliteConnection.ClearAllPools();
+        try
+        {
+            Exec(_writer, "PRAGMA wal_checkpoint(TRUNCATE)");
+        }
+        catch (SqliteException)
+        {
+            // Another process reading the database (a backup, sqlite3 by hand): the WAL stays, as
+            // after a crash, and is read at the next start.
+        }
         _writer.Dispose();
         SqliteConnection.ClearAllPools();
     }
