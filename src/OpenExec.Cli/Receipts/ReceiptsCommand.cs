@@ -113,7 +113,7 @@ internal static class ReceiptsCommand
                             gatewayId ??= overlap.Gateway;
                             if (lines.Count == 0 || overlap.Seq != last || overlap.Gateway != gatewayId || (lastHash is not null && overlap.Hash != lastHash))
                             {
-                                throw CliException.Network($"{baseUrl} answered the page after seq {last} of gateway {gatewayId} without its receipt {last}: an instance that does not hold that chain answered (several gateways at this URL?), or the chain has no receipt {last} (--after beyond its end); export from the gateway's own URL.");
+                                throw CliException.Network($"{baseUrl} answered the page after seq {last} of {(gatewayId is null ? "its chain" : $"gateway {gatewayId}")} without its receipt {last}: an instance that does not hold that chain answered (several gateways at this URL?), or the chain has no receipt {last} (--after beyond its end); export from the gateway's own URL.");
                             }
                             lines.RemoveAt(0);
                         }

@@ -215,6 +215,20 @@ public sealed class ExportTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task An_export_after_a_seq_beyond_the_chains_end_says_so_without_an_empty_gateway_name()
+    {
+        // It said "...the page after seq 1000 of gateway  without its receipt 1000".
+        var outFile = Path.Combine(_dir, "beyond.ndjson");
+
+        var run = await Tool.RunAsync("receipts", "export", "--url", _a.Url, "--after", "1000", "--out", outFile);
+
+        Assert.True(run.ExitCode == 3, run.ToString());
+        Assert.Contains("the page after seq 1000 of its chain without its receipt 1000", run.Err, StringComparison.Ordinal);
+        Assert.Contains("--after beyond its end", run.Err, StringComparison.Ordinal);
+        Assert.False(File.Exists(outFile));
+    }
+
+    [Fact]
     public async Task Checkpoint_through_a_link_whose_target_passes_a_symlinked_directory_does_not_replace_the_export()
     {
         // real/sub is the export's directory; alias -> real; link -> alias/sub. link/export.ndjson
