@@ -31,6 +31,17 @@ internal sealed class RouteActions
     /// <summary>Reads the routes; adds one line to <paramref name="problems"/> per bad route.</summary>
     public static RouteActions Read(IConfigurationSection reverseProxy, List<string> problems)
     {
+        foreach (var child in reverseProxy.GetChildren())
+        {
+            // YARP reads Routes and Clusters only: a misspelt "Route" left the gateway with no
+            // routes and no word (every call a 404).
+            if (!child.Key.Equals("Routes", StringComparison.OrdinalIgnoreCase)
+                && !child.Key.Equals("Clusters", StringComparison.OrdinalIgnoreCase)
+                && !child.Key.StartsWith('_'))
+            {
+                problems.Add($"ReverseProxy:{child.Key} is not a setting YARP reads: routes go under ReverseProxy:Routes and clusters under ReverseProxy:Clusters");
+            }
+        }
         var clusters = reverseProxy.GetSection("Clusters").GetChildren().Select(c => c.Key).ToHashSet(StringComparer.OrdinalIgnoreCase);
         foreach (var cluster in reverseProxy.GetSection("Clusters").GetChildren())
         {

@@ -477,6 +477,17 @@ public sealed class StartupRefusalTests : IDisposable
         Assert.StartsWith("OpenExec:ReceiptKeyPath is set but empty", problem, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("Route")]
+    [InlineData("clusterz")]
+    public void A_misspelt_reverse_proxy_section_is_refused_naming_it(string section)
+    {
+        // YARP reads Routes and Clusters only: the gateway started with no routes, and every
+        // call of the tool API was a 404.
+        var problem = Assert.Single(Refused([$"--ReverseProxy:{section}:r:ClusterId=c"]));
+        Assert.StartsWith($"ReverseProxy:{section} is not a setting YARP reads", problem, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void A_receipt_key_pasted_where_its_file_path_goes_is_refused_without_printing_it()
     {
