@@ -14,6 +14,16 @@ internal sealed class BackendTimeouts(IProxyStateLookup proxyState, ActionCatalo
     /// <summary>What a claim's lease adds to the timeout (SPEC section 3: backend timeout + 30 s).</summary>
     internal static readonly TimeSpan LeaseMargin = TimeSpan.FromSeconds(30);
 
+    /// <summary>
+    /// How long after its claim was sent a call may still start (with a store whose claims
+    /// another instance can take over): a call started later could outlive its lease, and one
+    /// whose holder was held up (paused, starved) past it could go out after another instance
+    /// answered outcome_unknown for it. 10 s under <see cref="LeaseMargin"/>, so that a holder
+    /// held up right after this check must stay so for the call's whole timeout and more to be
+    /// taken over before it sends: as long as one held up while its call runs.
+    /// </summary>
+    internal static readonly TimeSpan SendWithin = LeaseMargin - TimeSpan.FromSeconds(10);
+
     /// <summary>The longest call timeout a claim's lease is sized for (<c>OpenExec:BackendTimeout</c> and every cluster's <c>HttpRequest:ActivityTimeout</c>).</summary>
     public static readonly TimeSpan MaxTimeout = TimeSpan.FromHours(1);
 

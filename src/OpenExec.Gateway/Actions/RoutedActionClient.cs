@@ -12,7 +12,7 @@ namespace OpenExec.Gateway.Actions;
 /// route's cluster at its <c>OpenExec.ExecutePath</c>, once, through the cluster's own YARP
 /// HTTP client, and classify what happened (SPEC section 3's outcome table).
 /// </summary>
-internal sealed partial class RoutedActionClient(IProxyStateLookup proxyState, GatewaySettings settings, ILogger<RoutedActionClient> log)
+internal sealed partial class RoutedActionClient(IProxyStateLookup proxyState, GatewaySettings settings, ExecutionPipeline pipeline, ILogger<RoutedActionClient> log)
 {
     /// <summary>What the call produced: a result to return, or the problem to answer.</summary>
     internal sealed record RoutedResult(ExecutionOutcome Outcome, StrictValue? Result, int Status, string? Detail);
@@ -70,6 +70,11 @@ internal sealed partial class RoutedActionClient(IProxyStateLookup proxyState, G
         // The whole call, answer included, within the action's timeout (its cluster's, if set):
         // the claim's lease was sized by the same value.
         using var timeout = new CancellationTokenSource(ticket.CallTimeout);
+        if (!pipeline.MaySend(ticket))
+        {
+            LogTooLate(log, action.Name, ticket.ExecId);
+            return NotSent(ExecutionPipeline.TooLateDetail);
+        }
         HttpResponseMessage response;
         try
         {
@@ -213,6 +218,9 @@ internal sealed partial class RoutedActionClient(IProxyStateLookup proxyState, G
 
     /// <param name="upstreamStatus">The backend's status when its answer's head arrived before the call broke off.</param>
     private static RoutedResult Unknown(int? upstreamStatus = null) => new(BackendDelivery.Unknown(upstreamStatus), null, 504, BackendDelivery.UnknownDetail);
+
+    [LoggerMessage(2, LogLevel.Warning, "The call of routed action {Action} ({ExecId}) was not sent: the gateway was held up past the time it could still start within its claim's lease")]
+    private static partial void LogTooLate(ILogger logger, string action, string execId);
 
     [LoggerMessage(1, LogLevel.Error, "The call of routed action {Action} failed in an unforeseen way; recorded as outcome_unknown")]
     private static partial void LogUnforeseen(ILogger logger, string action, Exception exception);

@@ -151,6 +151,10 @@ internal sealed class ExecutionPipeline
         using (var span = GatewayTelemetry.Start(GatewayTelemetry.Spans.NonceClaim))
         {
             var claimStarted = Stopwatch.GetTimestamp();
+            if (_store.ClaimsCanBeTakenOver)
+            {
+                ticket.SendBy = _clock.TimestampAfter(_clock.Timestamp(), Actions.BackendTimeouts.SendWithin);
+            }
             try
             {
                 if (attempt.InProcess is null || claimRequest.LookupOnly)
@@ -188,6 +192,18 @@ internal sealed class ExecutionPipeline
         }
         return new Authorization(ticket, null, recorded);
     }
+
+    /// <summary>
+    /// False once the call may no longer start (<see cref="ExecutionTicket.SendBy"/>): asked right
+    /// before its request leaves. Its claim's answer came in time, but the gateway was held up
+    /// between that and the send; sent now, the call could go out after another instance took the
+    /// claim over as outcome_unknown (and an agent ran it again): it is not sent, as a call whose
+    /// backend could not be reached.
+    /// </summary>
+    public bool MaySend(ExecutionTicket ticket) => _clock.Timestamp() <= ticket.SendBy;
+
+    /// <summary>What a call too late to send answers and records (nothing sent: the claim is released when no other instance took it over).</summary>
+    public const string TooLateDetail = "The gateway was held up between claiming the nonce and calling the backend, past the time the call could still start within its claim's lease; nothing was sent, the nonce and approval may be retried";
 
     private ValueTask<Authorization> DenyClaimAsync(Attempt attempt, ClaimResult claim, CancellationToken cancellationToken) => claim.Status switch
     {

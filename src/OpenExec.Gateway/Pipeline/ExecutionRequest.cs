@@ -24,7 +24,15 @@ internal sealed record ExecutionTicket(
     DateTimeOffset StartedAt,
     string? TraceId,
     long StartTimestamp,
-    TimeSpan CallTimeout);
+    TimeSpan CallTimeout)
+{
+    /// <summary>
+    /// The timestamp (<see cref="GatewayClock.Timestamp"/>) after which the call must not be sent:
+    /// its claim was sent <see cref="Actions.BackendTimeouts.SendWithin"/> before it. Never with a
+    /// store whose claims nobody else takes over.
+    /// </summary>
+    public long SendBy { get; set; } = long.MaxValue;
+}
 
 /// <summary>What happened when a ticket was executed.</summary>
 internal sealed record ExecutionOutcome(

@@ -7,6 +7,12 @@ internal sealed class GatewayClock(TimeProvider time)
 {
     public DateTimeOffset Now => time.GetUtcNow();
 
+    /// <summary>A monotonic timestamp (<see cref="TimeProvider.GetTimestamp"/>): a paused process still counts it.</summary>
+    public long Timestamp() => time.GetTimestamp();
+
+    /// <summary>The timestamp <paramref name="after"/> from <paramref name="from"/>.</summary>
+    public long TimestampAfter(long from, TimeSpan after) => from + (long)(after.TotalSeconds * time.TimestampFrequency);
+
     /// <summary>A new attempt id: time-ordered, unguessable (UUIDv7, 74 random bits).</summary>
     public static string NewExecId() => string.Create(3 + 32, Guid.CreateVersion7(), static (chars, id) =>
     {

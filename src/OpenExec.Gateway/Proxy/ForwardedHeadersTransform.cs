@@ -62,10 +62,16 @@ internal sealed class ForwardedHeadersTransform : ITransformProvider
     internal static ValueTask KeepTheGatewaysRequestHeaders(RequestTransformContext context)
     {
         var http = context.HttpContext;
-        if (http.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpResponseBodyFeature>() is not ReceiptedResponseBody)
+        if (http.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpResponseBodyFeature>() is not ReceiptedResponseBody call)
         {
             // A pass-through route: forwarded as its transforms make it, unchecked.
             return ValueTask.CompletedTask;
+        }
+        if (!call.MaySend())
+        {
+            // The last step before the request leaves (added after the route's own transforms).
+            // Failing here, nothing has been sent: 502, released.
+            throw new InvalidOperationException(ExecutionPipeline.TooLateDetail);
         }
         var request = http.Request;
         var length = request.ContentLength ?? 0;

@@ -99,6 +99,9 @@ internal sealed class ReceiptedResponseBody : Stream, IHttpResponseBodyFeature, 
         }
     }
 
+    /// <summary>Whether the call may still be sent (<see cref="ExecutionPipeline.MaySend"/>).</summary>
+    public bool MaySend() => _pipeline.MaySend(_ticket);
+
     /// <summary>Bytes of pooled memory this body holds for the answer held back.</summary>
     internal int HeldCapacity => _held.Capacity;
 

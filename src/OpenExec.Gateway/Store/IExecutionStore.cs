@@ -18,6 +18,9 @@ internal interface IExecutionStore
     /// </summary>
     bool ReceiptCopiesExpire { get; }
 
+    /// <summary>Whether another instance can take a claim over once its lease ends (Redis): a call must then start within <see cref="Actions.BackendTimeouts.SendWithin"/> of its claim.</summary>
+    bool ClaimsCanBeTakenOver { get; }
+
     /// <summary>
     /// Before serving: claims a dead process left unfinished in this data dir's embedded claim
     /// table become outcome_unknown receipts (with Redis too: a data dir that was run with the
@@ -139,9 +142,9 @@ internal sealed record ClaimRequest(
     /// <summary>
     /// How soon after the claim was sent its call must start, or never: a call started later may
     /// outlive the lease (<see cref="Lease"/> = its timeout + this) and be taken over while it
-    /// runs. <see cref="Actions.BackendTimeouts.LeaseMargin"/> unless set (tests).
+    /// runs. <see cref="Actions.BackendTimeouts.SendWithin"/> unless set (tests).
     /// </summary>
-    public TimeSpan SendBy => SendWithin ?? Actions.BackendTimeouts.LeaseMargin;
+    public TimeSpan SendBy => SendWithin ?? Actions.BackendTimeouts.SendWithin;
 }
 
 internal enum ClaimStatus

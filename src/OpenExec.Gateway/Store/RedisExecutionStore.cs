@@ -58,6 +58,8 @@ internal sealed class RedisExecutionStore : IExecutionStore, IDisposable
 
     public bool ReceiptCopiesExpire => true;
 
+    public bool ClaimsCanBeTakenOver => true;
+
     /// <summary>
     /// A data dir that was run with the embedded store may hold claims a dead process left
     /// unfinished; Redis never saw them. Each gets its outcome_unknown receipt here, and that

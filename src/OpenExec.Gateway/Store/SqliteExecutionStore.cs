@@ -126,6 +126,8 @@ internal sealed class SqliteExecutionStore : IExecutionStore, IDisposable
 
     public bool ReceiptCopiesExpire => false;
 
+    public bool ClaimsCanBeTakenOver => false;
+
     /// <summary>
     /// Claims left by a process that died (every unfinished claim, since only this process
     /// writes this data dir) become <c>outcome_unknown</c>, each with its receipt in this chain.

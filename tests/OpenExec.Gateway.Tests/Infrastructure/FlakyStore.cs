@@ -30,6 +30,8 @@ internal sealed class FlakyStore(IExecutionStore inner) : IExecutionStore
 
     public bool ReceiptCopiesExpire => inner.ReceiptCopiesExpire;
 
+    public bool ClaimsCanBeTakenOver => inner.ClaimsCanBeTakenOver;
+
     /// <summary>Every claim and every receipt write fails, as a store that cannot be reached would.</summary>
     public bool Down;
 

@@ -667,6 +667,65 @@ public sealed class RedisGatewayTests : IDisposable
 
     public void Dispose() => _redis.Dispose();
 
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task A_call_whose_gateway_was_held_up_between_its_claim_and_the_send_is_never_sent(bool execute)
+    {
+        // The claim's answer came in time, then the process was paused (a VM suspended, a GC)
+        // before the call left: it went out once the process resumed, after another instance
+        // could have taken the claim over as outcome_unknown and an agent run it again.
+        using var backend = new RecordingBackend();
+        var clock = new HeldClock();
+        var settings = ProxyConfig.Route("r", "op", "v1", backend.Address, executePath: "/v1/op");
+        settings["ConnectionStrings:Redis"] = _redis.Configuration;
+        await using var gateway = await GatewayServer.StartAsync(settings, time: clock);
+        HttpRequestMessage Proxied() => new(HttpMethod.Post, "/v1/op") { Content = new StringContent("{}", System.Text.Encoding.UTF8, "application/json"), Headers = { { "Idempotency-Key", "held-1" } } };
+        Task<HttpResponseMessage> Call() => execute ? gateway.PostJsonAsync("/execute", Governance.Body("op", "{}", "held-1", approvalJson: null)) : gateway.Client.SendAsync(Proxied());
+
+        Task<HttpResponseMessage> held;
+        _redis.Pause();
+        try
+        {
+            held = Call();
+            await Task.Delay(TimeSpan.FromMilliseconds(400)); // the claim is on its way to Redis
+            clock.Held = TimeSpan.FromSeconds(25); // and the process is held up that long meanwhile
+        }
+        finally
+        {
+            _redis.Resume();
+        }
+        using var response = await held;
+
+        Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
+        var problem = await Json.ReadAsync(response);
+        Assert.Equal("upstream_failed", problem.Str("code"));
+        Assert.Equal(0, backend.Requests);
+        var receipt = (await Json.ReadAsync(await gateway.Client.GetAsync($"/receipts/{problem.Str("id")}"))).GetProperty("body");
+        Assert.Equal(("upstream_failed", JsonValueKind.Null), (receipt.Str("decision"), receipt.GetProperty("upstream_status").ValueKind));
+
+        // Nothing was sent, so the claim was released: the same request runs, once.
+        using var again = await Call();
+        Assert.Equal(HttpStatusCode.OK, again.StatusCode);
+        Assert.Equal(1, backend.Requests);
+    }
+
+    /// <summary>The system clock, its wall time and timestamps both moved on by <see cref="Held"/>: a process held up that long.</summary>
+    private sealed class HeldClock : TimeProvider
+    {
+        private long _heldTicks;
+
+        public TimeSpan Held
+        {
+            get => TimeSpan.FromTicks(Volatile.Read(ref _heldTicks));
+            set => Volatile.Write(ref _heldTicks, value.Ticks);
+        }
+
+        public override DateTimeOffset GetUtcNow() => base.GetUtcNow() + Held;
+
+        public override long GetTimestamp() => base.GetTimestamp() + (long)(Held.TotalSeconds * TimestampFrequency);
+    }
+
     private Task<GatewayServer> StartAsync()
         => GatewayServer.StartAsync(settings: new Dictionary<string, string?> { ["ConnectionStrings:Redis"] = _redis.Configuration });
 
