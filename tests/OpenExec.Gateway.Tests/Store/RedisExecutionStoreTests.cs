@@ -659,7 +659,10 @@ public sealed class RedisExecutionStoreTests : StoreTestBase
         var (store, _) = Open();
         using var admin = await ConnectionMultiplexer.ConnectAsync(_redis.Configuration + ",allowAdmin=true");
         var claim = Claim(Hex64(), approval: Hex64());
-        await admin.GetDatabase().ExecuteAsync("CLIENT", "PAUSE", "3000", "WRITE");
+        // Well past the 2 s timeout: StackExchange.Redis notices a timed-out command only on its
+        // once-a-second heartbeat, later still on a loaded machine, and a pause that ends before
+        // that lets the claim be answered in time.
+        await admin.GetDatabase().ExecuteAsync("CLIENT", "PAUSE", "7000", "WRITE");
 
         await Assert.ThrowsAsync<StoreUnavailableException>(async () => await store.ClaimAsync(claim, default));
 
@@ -1087,7 +1090,8 @@ public sealed class RedisExecutionStoreTests : StoreTestBase
         Own(store);
         var claim = Claim(Hex64(), approval: Hex64());
         using var admin = await ConnectionMultiplexer.ConnectAsync(_redis.Configuration + ",allowAdmin=true");
-        await admin.GetDatabase().ExecuteAsync("CLIENT", "PAUSE", "1500", "WRITE");
+        // Well past the 0.5 s timeout (noticed on a once-a-second heartbeat; see above).
+        await admin.GetDatabase().ExecuteAsync("CLIENT", "PAUSE", "4000", "WRITE");
 
         var refused = await Assert.ThrowsAsync<StoreUnavailableException>(async () => await store.ClaimAsync(claim, default));
         Assert.False(RedisExecutionStore.NeverSent(refused));
