@@ -37,9 +37,20 @@ public sealed class RedisServer : IDisposable
     {
         var executable = Find() ?? throw new InvalidOperationException(
             "redis-server is not installed, and the Redis tests need a real server: install it (apt-get install -y redis-server) and run the tests again");
-        var server = new RedisServer(executable, FreePort(), TempDir.Create(), extraArgs);
-        server.Launch();
-        return server;
+        for (var attempt = 1; ; attempt++)
+        {
+            // The port was free when picked; another process may bind it before redis-server does.
+            var server = new RedisServer(executable, FreePort(), TempDir.Create(), extraArgs);
+            try
+            {
+                server.Launch();
+                return server;
+            }
+            catch (InvalidOperationException ex) when (attempt < 5 && ex.Message.Contains("Address already in use", StringComparison.Ordinal))
+            {
+                server.Dispose();
+            }
+        }
     }
 
     /// <summary>SIGKILL: whatever Redis acknowledged is in its AOF (appendfsync always); nothing else survives.</summary>
@@ -112,11 +123,15 @@ public sealed class RedisServer : IDisposable
             {
                 break;
             }
-            if (Ping())
+            if (Ping(process.Id))
             {
                 return;
             }
             Thread.Sleep(50);
+        }
+        if (process.HasExited)
+        {
+            process.WaitForExit(); // the last of its output read
         }
         string log;
         lock (output)
@@ -126,8 +141,11 @@ public sealed class RedisServer : IDisposable
         throw new InvalidOperationException($"redis-server did not come up on port {Port}: {log}");
     }
 
-    /// <summary>True once the server answers PING (and has finished loading its AOF).</summary>
-    private bool Ping()
+    /// <summary>
+    /// True once the server answers PING (and has finished loading its AOF), and it is this
+    /// process that answers: not another server that holds the port.
+    /// </summary>
+    private bool Ping(int processId)
     {
         try
         {
@@ -135,10 +153,29 @@ public sealed class RedisServer : IDisposable
             client.Connect(IPAddress.Loopback, Port);
             using var stream = client.GetStream();
             stream.ReadTimeout = 1000;
-            stream.Write("PING\r\n"u8);
-            var buffer = new byte[64];
-            var n = stream.Read(buffer, 0, buffer.Length);
-            return Encoding.ASCII.GetString(buffer, 0, n).StartsWith("+PONG", StringComparison.Ordinal);
+            stream.Write("PING\r\nINFO server\r\n"u8);
+            var reply = new StringBuilder();
+            var buffer = new byte[4096];
+            var marker = $"process_id:{processId}\r\n";
+            while (reply.Length < 65536)
+            {
+                var n = stream.Read(buffer, 0, buffer.Length);
+                if (n == 0)
+                {
+                    return false;
+                }
+                reply.Append(Encoding.ASCII.GetString(buffer, 0, n));
+                var text = reply.ToString();
+                if (!text.StartsWith("+PONG", StringComparison.Ordinal) && text.Length >= 5)
+                {
+                    return false;
+                }
+                if (text.Contains("process_id:", StringComparison.Ordinal) && text.IndexOf('\n', text.IndexOf("process_id:", StringComparison.Ordinal)) > 0)
+                {
+                    return text.Contains(marker, StringComparison.Ordinal);
+                }
+            }
+            return false;
         }
         catch (SocketException)
         {

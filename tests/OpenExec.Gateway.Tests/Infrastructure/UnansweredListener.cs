@@ -26,7 +26,9 @@ public sealed class UnansweredListener : IDisposable
         for (var i = 0; i < 16; i++)
         {
             var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-            using var wait = new CancellationTokenSource(TimeSpan.FromMilliseconds(500));
+            // Long enough that a connect the kernel completed at once is never taken for a hung
+            // one on a busy machine.
+            using var wait = new CancellationTokenSource(TimeSpan.FromSeconds(2));
             try
             {
                 await client.ConnectAsync(listener.LocalEndPoint!, wait.Token);

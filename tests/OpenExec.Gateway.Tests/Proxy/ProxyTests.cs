@@ -195,12 +195,8 @@ public sealed class ProxyTests : IDisposable
     [Fact]
     public async Task Refused_connection_is_502_and_releases_the_claim()
     {
-        int closedPort;
-        using (var probe = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0))
-        {
-            probe.Start();
-            closedPort = ((IPEndPoint)probe.LocalEndpoint).Port;
-        }
+        using var closed = new ClosedPort();
+        var closedPort = closed.Port;
         await using var gateway = await GatewayServer.StartAsync(ProxyConfig.Route("down", "down_op", "v1", $"http://127.0.0.1:{closedPort}/"));
 
         var first = await gateway.Client.SendAsync(Post("/v1/op", "{}", "k-down"));
@@ -261,11 +257,11 @@ public sealed class ProxyTests : IDisposable
     public async Task A_connect_that_never_completes_gives_up_before_the_timeout_502_and_releases_the_claim_at_both_front_doors()
     {
         // A backend that drops connection attempts (a firewall, a dead host): no byte of the
-        // request leaves, so the connect gives up before the call's 2 s timeout (which could only
-        // say "may have run"), and the same nonce may be retried.
+        // request leaves, so the connect gives up (at half the call's 6 s timeout) before the
+        // call's own timeout (which could only say "may have run"), and the same nonce may be retried.
         using var unanswered = await UnansweredListener.StartAsync();
         var settings = ProxyConfig.Route("dark", "dark_op", "v1", unanswered.Url, executePath: "/v1/op");
-        settings["OpenExec:BackendTimeout"] = "00:00:02";
+        settings["OpenExec:BackendTimeout"] = "00:00:06";
         await using var gateway = await GatewayServer.StartAsync(settings);
 
         foreach (var attempt in new[] { 1, 2 })

@@ -86,7 +86,7 @@ public sealed class ReceiptEndpointTests
     {
         FlakyStore? store = null;
         await using var gateway = await GatewayServer.StartAsync(configure: builder =>
-            builder.Services.AddSingleton<OpenExec.Gateway.Store.IExecutionStore>(sp => store = new FlakyStore(sp.GetRequiredService<OpenExec.Gateway.Store.SqliteExecutionStore>()) { KeyListingDelay = TimeSpan.FromMilliseconds(300) }));
+            builder.Services.AddSingleton<OpenExec.Gateway.Store.IExecutionStore>(sp => store = new FlakyStore(sp.GetRequiredService<OpenExec.Gateway.Store.SqliteExecutionStore>()) { KeyListingDelay = TimeSpan.FromSeconds(2) }));
         await using var other = await GatewayServer.StartAsync();
         var answer = await Json.ReadAsync(await gateway.ExecuteAsync("echo", new { msg = "kid" }, "kid-1"));
         var document = JsonNode.Parse(answer.GetProperty("receipt_document").GetRawText())!;
@@ -105,7 +105,12 @@ public sealed class ReceiptEndpointTests
         }).ToList();
         // Meanwhile another instance registers its key, after the reload under way read the list:
         // a receipt it signed, asked for now, is checked against a list read after the ask.
-        await Task.Delay(100);
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (Volatile.Read(ref store.KeyListings) == before)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "no key reload started");
+            await Task.Delay(10);
+        }
         store.OtherKeys.Enqueue(new OpenExec.Gateway.Store.SigningKeyRecord(otherKey.Str("kid"), otherKey.Str("x"), [elsewhere["body"]!["gateway"]!.GetValue<string>()]));
         var late = await Json.ReadAsync(await Verify(gateway, elsewhere));
 

@@ -64,7 +64,7 @@ public sealed class LimitsTests
     [Fact]
     public async Task Liveness_answers_past_the_in_flight_limit_and_readiness_says_overloaded()
     {
-        await using var backend = await CountingBackend.StartAsync(TimeSpan.FromSeconds(3));
+        await using var backend = await CountingBackend.StartAsync(TimeSpan.FromSeconds(8));
         var settings = ProxyConfig.Route("slow", "slow_op", "slow", backend.Address.ToString(), executePath: "/run");
         settings["OpenExec:MaxConcurrentRequests"] = "1";
         await using var gateway = await GatewayServer.StartAsync(settings);

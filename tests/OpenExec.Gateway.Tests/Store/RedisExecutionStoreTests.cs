@@ -1091,7 +1091,7 @@ public sealed class RedisExecutionStoreTests : StoreTestBase
         var claim = Claim(Hex64(), approval: Hex64());
         using var admin = await ConnectionMultiplexer.ConnectAsync(_redis.Configuration + ",allowAdmin=true");
         // Well past the 0.5 s timeout (noticed on a once-a-second heartbeat; see above).
-        await admin.GetDatabase().ExecuteAsync("CLIENT", "PAUSE", "4000", "WRITE");
+        await admin.GetDatabase().ExecuteAsync("CLIENT", "PAUSE", "7000", "WRITE");
 
         var refused = await Assert.ThrowsAsync<StoreUnavailableException>(async () => await store.ClaimAsync(claim, default));
         Assert.False(RedisExecutionStore.NeverSent(refused));

@@ -259,7 +259,7 @@ public sealed class RedisGatewayTests : IDisposable
     {
         // The claim expired with the retention counted from the claim: a second call with the same
         // key, sent while the first still ran, found the nonce free and ran again.
-        await using var backend = await SlowBackend.StartAsync(TimeSpan.FromSeconds(6));
+        await using var backend = await SlowBackend.StartAsync(TimeSpan.FromSeconds(10));
         var settings = ProxyConfig.Route("slow", "slow_op", "v1", backend.Address.ToString());
         settings["ConnectionStrings:Redis"] = _redis.Configuration;
         settings["OpenExec:NonceRetention"] = "00:00:02";
@@ -678,17 +678,23 @@ public sealed class RedisGatewayTests : IDisposable
         using var backend = new RecordingBackend();
         var clock = new HeldClock();
         var settings = ProxyConfig.Route("r", "op", "v1", backend.Address, executePath: "/v1/op");
-        settings["ConnectionStrings:Redis"] = _redis.Configuration;
+        // Redis is paused longer than the 2 s default timeout would allow.
+        settings["ConnectionStrings:Redis"] = _redis.Configuration + ",asyncTimeout=15000,syncTimeout=15000";
         await using var gateway = await GatewayServer.StartAsync(settings, time: clock);
-        HttpRequestMessage Proxied() => new(HttpMethod.Post, "/v1/op") { Content = new StringContent("{}", System.Text.Encoding.UTF8, "application/json"), Headers = { { "Idempotency-Key", "held-1" } } };
-        Task<HttpResponseMessage> Call() => execute ? gateway.PostJsonAsync("/execute", Governance.Body("op", "{}", "held-1", approvalJson: null)) : gateway.Client.SendAsync(Proxied());
+        HttpRequestMessage Proxied(string key) => new(HttpMethod.Post, "/v1/op") { Content = new StringContent("{}", System.Text.Encoding.UTF8, "application/json"), Headers = { { "Idempotency-Key", key } } };
+        Task<HttpResponseMessage> Call(string key = "held-1") => execute ? gateway.PostJsonAsync("/execute", Governance.Body("op", "{}", key, approvalJson: null)) : gateway.Client.SendAsync(Proxied(key));
+        // A first call warms the path up, so the held one reaches its claim well within the wait below.
+        using (var warm = await Call("warm-1"))
+        {
+            Assert.Equal(HttpStatusCode.OK, warm.StatusCode);
+        }
 
         Task<HttpResponseMessage> held;
         _redis.Pause();
         try
         {
             held = Call();
-            await Task.Delay(TimeSpan.FromMilliseconds(400)); // the claim is on its way to Redis
+            await Task.Delay(TimeSpan.FromSeconds(2)); // the claim is on its way to Redis
             clock.Held = TimeSpan.FromSeconds(25); // and the process is held up that long meanwhile
         }
         finally
@@ -700,14 +706,14 @@ public sealed class RedisGatewayTests : IDisposable
         Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
         var problem = await Json.ReadAsync(response);
         Assert.Equal("upstream_failed", problem.Str("code"));
-        Assert.Equal(0, backend.Requests);
+        Assert.Equal(1, backend.Requests);
         var receipt = (await Json.ReadAsync(await gateway.Client.GetAsync($"/receipts/{problem.Str("id")}"))).GetProperty("body");
         Assert.Equal(("upstream_failed", JsonValueKind.Null), (receipt.Str("decision"), receipt.GetProperty("upstream_status").ValueKind));
 
         // Nothing was sent, so the claim was released: the same request runs, once.
         using var again = await Call();
         Assert.Equal(HttpStatusCode.OK, again.StatusCode);
-        Assert.Equal(1, backend.Requests);
+        Assert.Equal(2, backend.Requests);
     }
 
     /// <summary>The system clock, its wall time and timestamps both moved on by <see cref="Held"/>: a process held up that long.</summary>

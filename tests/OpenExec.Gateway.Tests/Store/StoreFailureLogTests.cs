@@ -60,10 +60,8 @@ public sealed class StoreFailureLogTests
     {
         // YARP logged a warning with its stack for every failed forward (1.5-4.6 KB each, for as
         // long as a backend was down); store failures were throttled, backend failures not.
-        var closed = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
-        closed.Start();
-        var port = ((IPEndPoint)closed.LocalEndpoint).Port;
-        closed.Stop();
+        using var closed = new ClosedPort();
+        var port = closed.Port;
         var logs = new LogCapture();
         await using var gateway = await GatewayServer.StartAsync(ProxyConfig.Route("down", "down_op", "down", $"http://127.0.0.1:{port}/"),
             configure: builder => builder.Logging.AddProvider(logs));

@@ -53,7 +53,7 @@ public sealed class TelemetryTests : IDisposable
         var agent = "traced/" + Guid.NewGuid().ToString("N");
         request.Headers.TryAddWithoutValidation("User-Agent", agent);
         var response = await gateway.Client.SendAsync(request);
-        await SpansSettledAsync();
+        await SpansSettledAsync(a => a.Kind == ActivityKind.Server && (string?)a.GetTagItem("user_agent.original") == agent);
         // The gateway's (a backend in this process sees the same user agent, forwarded, in the same trace).
         var server = _spans.First(a => a.Kind == ActivityKind.Server && (string?)a.GetTagItem("user_agent.original") == agent);
         return (response, TraceOf(server.TraceId.ToHexString()));
@@ -66,21 +66,25 @@ public sealed class TelemetryTests : IDisposable
         };
 
     /// <summary>
-    /// Spans are exported when they end, just after the answer left: wait until every request's
-    /// server span has arrived and nothing new came for a moment.
+    /// Spans are exported when they end, the server span just after the answer left: wait (10 s
+    /// at most) until the span <paramref name="expected"/> looks for (by default the last
+    /// request's server span) has arrived and nothing new came for 300 ms.
     /// </summary>
-    private async Task SpansSettledAsync()
+    private async Task SpansSettledAsync(Func<Activity, bool>? expected = null)
     {
+        expected ??= a => a.Kind == ActivityKind.Server && a.GetTagItem("openexec.decision") is not null;
         var seen = -1;
+        var quiet = 0;
         for (var i = 0; i < 100; i++)
         {
             await Task.Delay(100);
             var count = _spans.Count;
-            if (count == seen && count > 0)
+            quiet = count == seen ? quiet + 1 : 0;
+            seen = count;
+            if (quiet >= 3 && _spans.Any(expected))
             {
                 return;
             }
-            seen = count;
         }
     }
 
@@ -109,7 +113,7 @@ public sealed class TelemetryTests : IDisposable
         await using var gateway = await StartAsync();
         var response = await Json.ReadAsync(await gateway.ExecuteAsync("echo", new { msg = "hi" }, "otel-1"));
         var traceId = response.GetProperty("receipt_document").GetProperty("body").Str("trace_id");
-        await SpansSettledAsync();
+        await SpansSettledAsync(a => a.Kind == ActivityKind.Server && a.TraceId.ToHexString() == traceId);
 
         var trace = TraceOf(traceId);
         var server = Server(trace);
@@ -140,7 +144,7 @@ public sealed class TelemetryTests : IDisposable
         request.Headers.TryAddWithoutValidation("User-Agent", agent);
         var refused = await gateway.Client.SendAsync(request);
         Assert.Equal(HttpStatusCode.BadRequest, refused.StatusCode);
-        await SpansSettledAsync();
+        await SpansSettledAsync(a => a.Kind == ActivityKind.Server && (string?)a.GetTagItem("user_agent.original") == agent);
 
         var server = Assert.Single(_spans, a => a.Kind == ActivityKind.Server && (string?)a.GetTagItem("user_agent.original") == agent);
         Assert.Equal("duplicate_key", server.GetTagItem("openexec.code"));
@@ -167,7 +171,7 @@ public sealed class TelemetryTests : IDisposable
         var forged = ReceiptSigningKey.Generate();
         var bad = new ApprovalMinter(forged).Mint(Tenant, ActionHash.Compute("echo", payload), now, now.AddMinutes(1));
         var rejected = await Json.ReadAsync(await gateway.ExecuteAsync("echo", new { msg = "x" }, "r-2", System.Text.Json.JsonDocument.Parse(bad.ToJson()).RootElement));
-        await SpansSettledAsync();
+        await SpansSettledAsync(a => a.Kind == ActivityKind.Server && (string?)a.GetTagItem("openexec.exec_id") == rejected.Str("id"));
 
         var replayServer = Assert.Single(_spans, a => a.Kind == ActivityKind.Server && (string?)a.GetTagItem("openexec.exec_id") == replay.Str("id"));
         Assert.Equal("replay_denied", replayServer.GetTagItem("openexec.decision"));
@@ -270,9 +274,11 @@ public sealed class TelemetryTests : IDisposable
     {
         _backend.Given(Request.Create().WithPath("/v1/ok")).RespondWith(Response.Create().WithStatusCode(200).WithHeader("Content-Type", "application/json").WithBody("""{"done":true}"""));
         _backend.Given(Request.Create().WithPath("/v1/fail")).RespondWith(Response.Create().WithStatusCode(500).WithBody("{}"));
-        _backend.Given(Request.Create().WithPath("/v1/slow")).RespondWith(Response.Create().WithStatusCode(200).WithBody("{}").WithDelay(TimeSpan.FromSeconds(3)));
-        var settings = ProxyConfig.Route("r", "op", "v1", backend == "down" ? ClosedPortUrl() : _backend.Urls[0] + "/", executePath: $"/v1/{backend}");
-        settings["OpenExec:BackendTimeout"] = "00:00:01";
+        _backend.Given(Request.Create().WithPath("/v1/slow")).RespondWith(Response.Create().WithStatusCode(200).WithBody("{}").WithDelay(TimeSpan.FromSeconds(8)));
+        // A loopback port where nothing listens: connections are refused, nothing is sent.
+        using var closed = new ClosedPort();
+        var settings = ProxyConfig.Route("r", "op", "v1", backend == "down" ? closed.Url : _backend.Urls[0] + "/", executePath: $"/v1/{backend}");
+        settings["OpenExec:BackendTimeout"] = "00:00:03";
         await using var gateway = await StartAsync(settings);
         var request = door == "proxy"
             ? new HttpRequestMessage(HttpMethod.Post, $"/v1/{backend}") { Content = new StringContent("{}", Encoding.UTF8, "application/json") }
@@ -296,15 +302,6 @@ public sealed class TelemetryTests : IDisposable
         }
     }
 
-    /// <summary>A loopback address where nothing listens: connections are refused, nothing is sent.</summary>
-    private static string ClosedPortUrl()
-    {
-        var listener = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        listener.Stop();
-        return $"http://127.0.0.1:{port}/";
-    }
 
     [Fact]
     public async Task Proxied_call_carries_the_trace_to_the_backend_and_into_the_receipt()
@@ -319,7 +316,7 @@ public sealed class TelemetryTests : IDisposable
         var execId = response.Headers.GetValues("OpenExec-Exec-Id").Single();
         var receipt = await Json.ReadAsync(await gateway.Client.GetAsync($"/receipts/{execId}"));
         var traceId = receipt.GetProperty("body").Str("trace_id");
-        await SpansSettledAsync();
+        await SpansSettledAsync(a => a.Kind == ActivityKind.Server && a.TraceId.ToHexString() == traceId);
 
         var traceparent = _backend.LogEntries.Single().RequestMessage.Headers!["traceparent"].Single();
         Assert.Equal(traceId, traceparent.Split('-')[1]);
