@@ -141,7 +141,7 @@ internal sealed class ExecutionPipeline
     /// Steps 4 and 6 for a prepared attempt. Only what must outlive the store's answer is kept
     /// across it (the attempt), so each request's state machine stays small.
     /// </summary>
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    [AsyncMethodBuilder(typeof(PerRequestAsync<>))]
     private async ValueTask<Authorization> ClaimAsync(Attempt attempt, CancellationToken cancellationToken)
     {
         var ticket = attempt.Ticket!;
@@ -219,7 +219,7 @@ internal sealed class ExecutionPipeline
     /// The pipeline's async methods reuse their state machines (pooled builder): await each
     /// returned task once, as every caller does.
     /// </remarks>
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    [AsyncMethodBuilder(typeof(PerRequestAsync<>))]
     public async ValueTask<ReceiptDocument> CompleteAsync(ExecutionTicket ticket, ExecutionOutcome outcome, CancellationToken cancellationToken, DateTimeOffset? leaseRenewedAt = null)
     {
         var body = OutcomeBody(ticket, outcome);
@@ -319,7 +319,7 @@ internal sealed class ExecutionPipeline
 
     private const string NonceReusedDetail = "Nonce already used for a different request; this one was not run. The first may have run (a retry with changes, or a redirect the client followed): check it before sending this request with a new nonce";
 
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    [AsyncMethodBuilder(typeof(PerRequestAsync<>))]
     private async ValueTask<Authorization> DenyUsedNonceAsync(Attempt attempt, NonceState state, CancellationToken cancellationToken)
     {
         if (state.TakenOver is { } orphan)
@@ -347,7 +347,7 @@ internal sealed class ExecutionPipeline
         return await DenyAsync(attempt, 409, "replay_denied", "Replay denied: this nonce was already used for this request", cancellationToken, Decisions.ReplayDenied, original).ConfigureAwait(false);
     }
 
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    [AsyncMethodBuilder(typeof(PerRequestAsync<>))]
     private async ValueTask<Authorization> DenyAsync(Attempt attempt, int status, string code, string detail, CancellationToken cancellationToken, string decision = Decisions.Rejected, OriginalAttempt? original = null)
     {
         if (status == 422)
@@ -380,7 +380,7 @@ internal sealed class ExecutionPipeline
             () => _store.KeepRecording(until, _clock.Now),
             waitFirst: true);
 
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    [AsyncMethodBuilder(typeof(PerRequestAsync<>))]
     private async ValueTask<ReceiptDocument> WriteReceiptAsync(ReceiptBody body, ClaimUpdate? update, CancellationToken cancellationToken)
     {
         using var span = GatewayTelemetry.Start(GatewayTelemetry.Spans.ReceiptWrite);

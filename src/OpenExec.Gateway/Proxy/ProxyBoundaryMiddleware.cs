@@ -75,7 +75,7 @@ internal sealed partial class ProxyBoundaryMiddleware(RequestDelegate next, Exec
     // is a small wrapper); it was ~400 bytes per proxied request.
     public Task InvokeAsync(HttpContext context) => RunAsync(context).AsTask();
 
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    [AsyncMethodBuilder(typeof(PerRequestAsync))]
     private async ValueTask RunAsync(HttpContext context)
     {
         var route = context.GetReverseProxyFeature().Route.Config;

@@ -138,6 +138,10 @@ internal sealed class SqliteClaimTable
     /// recorded in the same transaction).
     /// </summary>
     public ClaimResult Apply(SqliteStatements statements, ClaimRequest request, (string Decision, string Receipt)? outcome)
+        => Apply(statements, request, request.Now, outcome);
+
+    /// <summary>The same, the claim dated <paramref name="now"/> (its lease counted from it) in place of the request's own time.</summary>
+    public ClaimResult Apply(SqliteStatements statements, ClaimRequest request, DateTimeOffset now, (string Decision, string Receipt)? outcome)
     {
         var nonce = Sha256Key.Parse(request.NonceSha256);
         if (_byNonce.TryGetValue(nonce, out var existing))
@@ -164,8 +168,8 @@ internal sealed class SqliteClaimTable
             .Bind(7, outcome is null ? 0 : 1)
             .Bind(8, outcome?.Decision)
             .Bind(9, outcome?.Receipt)
-            .Bind(10, request.Now.ToUnixTimeMilliseconds())
-            .Bind(11, (request.Now + request.Lease).ToUnixTimeMilliseconds())
+            .Bind(10, now.ToUnixTimeMilliseconds())
+            .Bind(11, (now + request.Lease).ToUnixTimeMilliseconds())
             .Bind(12, request.TraceId)
             .Bind(13, request.ApprovalId)
             .Run();

@@ -113,11 +113,19 @@ internal sealed class SqliteReceiptLedger : IDisposable
 
     /// <summary>Claims nonce and approval in the next group commit. Needs the claim tables.</summary>
     public ValueTask<ClaimResult> ClaimAsync(ClaimRequest request)
-        => EnqueueClaim(request, ClaimOp.Rent(request));
+        => ClaimAsync(request, request.Now);
+
+    /// <summary>The same, the claim dated <paramref name="now"/> (not the request's own time).</summary>
+    public ValueTask<ClaimResult> ClaimAsync(ClaimRequest request, DateTimeOffset now)
+        => EnqueueClaim(request, ClaimOp.Rent(request, now));
 
     /// <summary>Claims and, only when claimed, stores the executed receipt as its outcome: one transaction.</summary>
     public ValueTask<(ClaimResult Claim, ReceiptDocument? Receipt)> ClaimAndRecordAsync(ClaimRequest request, ReceiptBody executed)
-        => EnqueueClaim(request, ClaimRecordOp.Rent(request, executed));
+        => ClaimAndRecordAsync(request, request.Now, executed);
+
+    /// <summary>The same, the claim dated <paramref name="now"/>.</summary>
+    public ValueTask<(ClaimResult Claim, ReceiptDocument? Receipt)> ClaimAndRecordAsync(ClaimRequest request, DateTimeOffset now, ReceiptBody executed)
+        => EnqueueClaim(request, ClaimRecordOp.Rent(request, now, executed));
 
     /// <summary>What the claim tables hold for a nonce, read in order with the writes. Needs the claim tables.</summary>
     public async ValueTask<NonceState> LookupAsync(string nonceSha256)
@@ -365,7 +373,7 @@ internal sealed class SqliteReceiptLedger : IDisposable
                 switch (batch[i])
                 {
                     case ClaimOp claim:
-                        claim.Result = _claims!.Apply(_statements, claim.Request, outcome: null);
+                        claim.Result = _claims!.Apply(_statements, claim.Request, claim.Now, outcome: null);
                         break;
                     case ProbeOp probe:
                         // A row is written every time: taking the lock proves nothing about the
@@ -390,7 +398,7 @@ internal sealed class SqliteReceiptLedger : IDisposable
                         // the claim writes nothing.
                         var chained = claimRecord.Executed with { Gateway = _identity.GatewayId, Seq = seq + 1, Prev = prev };
                         var hash = ReceiptHash.Compute(chained);
-                        var claimed = _claims!.Apply(_statements, claimRecord.Request, (chained.Decision, hash));
+                        var claimed = _claims!.Apply(_statements, claimRecord.Request, claimRecord.Now, (chained.Decision, hash));
                         claimRecord.Claim = claimed;
                         if (claimed.Status == ClaimStatus.Claimed)
                         {
@@ -648,10 +656,14 @@ internal sealed class SqliteReceiptLedger : IDisposable
     {
         public ClaimRequest Request { get; private set; } = null!;
 
-        public static ClaimOp Rent(ClaimRequest request)
+        /// <summary>When the claim is dated (its lease counted from it).</summary>
+        public DateTimeOffset Now { get; private set; }
+
+        public static ClaimOp Rent(ClaimRequest request, DateTimeOffset now)
         {
             var op = Pool<ClaimOp>.Rent();
             op.Request = request;
+            op.Now = now;
             return op;
         }
 
@@ -668,13 +680,17 @@ internal sealed class SqliteReceiptLedger : IDisposable
 
         public ReceiptBody Executed { get; private set; } = null!;
 
+        /// <summary>When the claim is dated.</summary>
+        public DateTimeOffset Now { get; private set; }
+
         /// <summary>Set by the first pass of the batch.</summary>
         public ClaimResult Claim { get; set; }
 
-        public static ClaimRecordOp Rent(ClaimRequest request, ReceiptBody executed)
+        public static ClaimRecordOp Rent(ClaimRequest request, DateTimeOffset now, ReceiptBody executed)
         {
             var op = Pool<ClaimRecordOp>.Rent();
             op.Request = request;
+            op.Now = now;
             op.Executed = executed;
             return op;
         }
