@@ -5,21 +5,22 @@ using OpenExec.Core.Crypto;
 namespace OpenExec.Core.Receipts;
 
 /// <summary>
-/// An inclusion path as the signer computed it: the tree's node hashes, each read as its
-/// lowercase hex. The hex strings are made only when read; a document written as JSON writes
-/// them straight from the bytes (<see cref="WriteTo"/>), so signing a batch makes no strings.
+/// An inclusion path as the signer computed it: leaf <c>index</c>'s path in its batch's tree,
+/// each node hash read as its lowercase hex. The hex strings are made only when read; a document
+/// written as JSON writes them straight from the tree's bytes (<see cref="WriteTo"/>), so signing a
+/// batch makes no strings and no per-path copies.
 /// </summary>
-internal sealed class HexPath(byte[][] nodes) : IReadOnlyList<string>
+internal sealed class HexPath(BatchTree tree, int index) : IReadOnlyList<string>
 {
-    public int Count => nodes.Length;
+    public int Count { get; } = tree.PathLength(index);
 
-    public string this[int index] => Hex.Encode(nodes[index]);
+    public string this[int k] => (uint)k < (uint)Count ? Hex.Encode(tree.PathNode(index, k)) : throw new ArgumentOutOfRangeException(nameof(k));
 
     public IEnumerator<string> GetEnumerator()
     {
-        foreach (var node in nodes)
+        for (var k = 0; k < Count; k++)
         {
-            yield return Hex.Encode(node);
+            yield return this[k];
         }
     }
 
@@ -29,9 +30,9 @@ internal sealed class HexPath(byte[][] nodes) : IReadOnlyList<string>
     public void WriteTo(Utf8JsonWriter writer)
     {
         Span<byte> hex = stackalloc byte[2 * MerkleTree.HashSize];
-        foreach (var node in nodes)
+        for (var k = 0; k < Count; k++)
         {
-            Convert.TryToHexStringLower(node, hex, out var written);
+            Convert.TryToHexStringLower(tree.PathNode(index, k), hex, out var written);
             writer.WriteStringValue(hex[..written]);
         }
     }

@@ -27,21 +27,43 @@ public static class MerkleTree
         return hash.GetHashAndReset();
     }
 
+    /// <summary>SHA-256(0x00 ‖ leaf) written to <paramref name="destination"/> (32 bytes).</summary>
+    internal static void LeafHash(ReadOnlySpan<byte> leaf, Span<byte> destination)
+    {
+        if (leaf.Length > HashSize)
+        {
+            LeafHash(leaf).CopyTo(destination);
+            return;
+        }
+        Span<byte> buffer = stackalloc byte[1 + HashSize];
+        buffer[0] = 0x00;
+        leaf.CopyTo(buffer[1..]);
+        SHA256.HashData(buffer[..(1 + leaf.Length)], destination);
+    }
+
     /// <summary>SHA-256(0x01 ‖ left ‖ right).</summary>
     public static byte[] NodeHash(ReadOnlySpan<byte> left, ReadOnlySpan<byte> right)
+    {
+        var hash = new byte[HashSize];
+        NodeHash(left, right, hash);
+        return hash;
+    }
+
+    /// <summary>SHA-256(0x01 ‖ left ‖ right) written to <paramref name="destination"/> (32 bytes).</summary>
+    internal static void NodeHash(ReadOnlySpan<byte> left, ReadOnlySpan<byte> right, Span<byte> destination)
     {
         Span<byte> buffer = stackalloc byte[1 + (2 * HashSize)];
         buffer[0] = 0x01;
         left.CopyTo(buffer[1..]);
         right.CopyTo(buffer[(1 + HashSize)..]);
-        return SHA256.HashData(buffer);
+        SHA256.HashData(buffer, destination);
     }
 
     /// <summary>MTH(D[n]); the empty tree's root is SHA-256 of nothing (RFC 9162 2.1.1).</summary>
     public static byte[] Root(IReadOnlyList<byte[]> leaves)
     {
         ArgumentNullException.ThrowIfNull(leaves);
-        return leaves.Count == 0 ? SHA256.HashData(ReadOnlySpan<byte>.Empty) : Levels(leaves)[^1][0];
+        return leaves.Count == 0 ? SHA256.HashData(ReadOnlySpan<byte>.Empty) : BatchTree.Over(leaves).Root.ToArray();
     }
 
     /// <summary>PATH(m, D[n]) of RFC 9162 2.1.3.1: sibling hashes from the leaf up.</summary>
@@ -50,54 +72,11 @@ public static class MerkleTree
         ArgumentNullException.ThrowIfNull(leaves);
         ArgumentOutOfRangeException.ThrowIfNegative(index);
         ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(index, leaves.Count);
-        return PathFrom(Levels(leaves), index);
-    }
-
-    /// <summary>
-    /// Every level of the tree, leaf hashes first, root last. An unpaired last node moves up a
-    /// level unchanged, which builds exactly RFC 9162's tree (split at the largest power of two
-    /// below n) in one pass, so a whole batch's paths cost O(n log n), not O(n²).
-    /// </summary>
-    internal static List<byte[][]> Levels(IReadOnlyList<byte[]> leaves)
-    {
-        var level = new byte[leaves.Count][];
-        for (var i = 0; i < level.Length; i++)
+        var tree = BatchTree.Over(leaves);
+        var path = new byte[tree.PathLength(index)][];
+        for (var k = 0; k < path.Length; k++)
         {
-            level[i] = LeafHash(leaves[i]);
-        }
-        var levels = new List<byte[][]> { level };
-        while (level.Length > 1)
-        {
-            var next = new byte[(level.Length + 1) / 2][];
-            for (var i = 0; i < next.Length; i++)
-            {
-                var left = 2 * i;
-                next[i] = left + 1 < level.Length ? NodeHash(level[left], level[left + 1]) : level[left];
-            }
-            levels.Add(next);
-            level = next;
-        }
-        return levels;
-    }
-
-    internal static byte[][] PathFrom(List<byte[][]> levels, int index)
-    {
-        var length = 0;
-        for (int depth = 0, i = index; depth < levels.Count - 1; depth++, i >>= 1)
-        {
-            if ((i ^ 1) < levels[depth].Length)
-            {
-                length++;
-            }
-        }
-        var path = new byte[length][];
-        var k = 0;
-        for (var depth = 0; depth < levels.Count - 1; depth++, index >>= 1)
-        {
-            if ((index ^ 1) < levels[depth].Length)
-            {
-                path[k++] = levels[depth][index ^ 1];
-            }
+            path[k] = tree.PathNode(index, k).ToArray();
         }
         return path;
     }

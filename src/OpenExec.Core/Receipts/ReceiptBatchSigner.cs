@@ -38,19 +38,13 @@ public static class ReceiptBatchSigner
             return [];
         }
 
-        var leaves = new byte[bodies.Count][];
-        for (var i = 0; i < bodies.Count; i++)
-        {
-            leaves[i] = Convert.FromHexString(hashes[i]);
-        }
-
-        var levels = MerkleTree.Levels(leaves);
-        var signature = Base64Url.Encode(key.Sign(levels[^1][0]));
+        var tree = BatchTree.OverHex(hashes);
+        var signature = Base64Url.Encode(key.Sign(tree.Root));
 
         var documents = new ReceiptDocument[bodies.Count];
         for (var i = 0; i < bodies.Count; i++)
         {
-            var path = new HexPath(MerkleTree.PathFrom(levels, i));
+            var path = new HexPath(tree, i);
             documents[i] = new ReceiptDocument(bodies[i], hashes[i], new ReceiptBatch(bodies.Count, i, path), key.Kid, signature);
         }
         return documents;
