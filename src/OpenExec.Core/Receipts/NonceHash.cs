@@ -1,3 +1,5 @@
+using System.Buffers;
+using System.Text;
 using OpenExec.Core.Crypto;
 
 namespace OpenExec.Core.Receipts;
@@ -12,6 +14,25 @@ public static class NonceHash
     {
         ArgumentNullException.ThrowIfNull(tenant);
         ArgumentNullException.ThrowIfNull(nonce);
-        return Hex.Sha256Utf8(string.Concat(tenant, "\n", nonce));
+        // Encoded part by part into one buffer (no joined string, no byte array per request); the
+        // "\n" between them means no surrogate pair can span the two, so the bytes are those of
+        // the joined string.
+        var length = Encoding.UTF8.GetByteCount(tenant) + 1 + Encoding.UTF8.GetByteCount(nonce);
+        byte[]? rented = null;
+        var buffer = length <= 256 ? stackalloc byte[256] : (rented = ArrayPool<byte>.Shared.Rent(length));
+        try
+        {
+            var written = Encoding.UTF8.GetBytes(tenant, buffer);
+            buffer[written++] = (byte)'\n';
+            written += Encoding.UTF8.GetBytes(nonce, buffer[written..]);
+            return Hex.Sha256(buffer[..written]);
+        }
+        finally
+        {
+            if (rented is not null)
+            {
+                ArrayPool<byte>.Shared.Return(rented);
+            }
+        }
     }
 }

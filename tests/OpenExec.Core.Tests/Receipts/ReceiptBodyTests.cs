@@ -173,6 +173,22 @@ public sealed class ReceiptBodyTests
         Assert.NotEqual(NonceHash.Compute("tenant-001", "unique-1"), NonceHash.Compute("tenant-002", "unique-1"));
     }
 
+    [Theory]
+    [InlineData("tenant-001", "")]
+    [InlineData("t\u00e9nant", "n\u00f6nce-\u4e2d\u6587-\ud83d\ude00")]
+    [InlineData("tenant\ud83d", "\ude00nonce")] // lone surrogates on either side of the newline
+    [InlineData("", "x")]
+    public void NonceHashIsTheSha256OfTheJoinedStringsUtf8(string tenant, string nonce)
+    {
+        foreach (var repeat in new[] { 1, 40, 400 })
+        {
+            // Short and long (past any buffer kept on the stack) alike.
+            var longNonce = string.Concat(Enumerable.Repeat(nonce, repeat));
+            var expected = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(tenant + "\n" + longNonce)));
+            Assert.Equal(expected, NonceHash.Compute(tenant, longNonce));
+        }
+    }
+
     [Fact]
     public void ReceiptTimeIsUtcMicrosecondsWithZ()
     {
