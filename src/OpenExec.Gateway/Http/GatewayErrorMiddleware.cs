@@ -194,19 +194,24 @@ internal sealed class ConcurrencyGateMiddleware(RequestDelegate next, int maxCon
 {
     private int _inFlight;
 
-    public async Task InvokeAsync(HttpContext context)
+    public Task InvokeAsync(HttpContext context)
     {
         if (context.GetEndpoint()?.Metadata.GetMetadata<OutsideConcurrencyLimit>() is not null)
         {
-            await next(context).ConfigureAwait(false);
-            return;
+            return next(context);
         }
         if (Interlocked.Increment(ref _inFlight) > maxConcurrentRequests)
         {
             Interlocked.Decrement(ref _inFlight);
-            await ServiceEndpoints.WriteLimitedAsync(context, 503, "overloaded", "Too many requests in flight; nothing was executed. Retry later.").ConfigureAwait(false);
-            return;
+            return ServiceEndpoints.WriteLimitedAsync(context, 503, "overloaded", "Too many requests in flight; nothing was executed. Retry later.");
         }
+        // The wait is a pooled state machine (PerRequestAsync): an async Task here was ~0.15 KB per request.
+        return GatedAsync(context).AsTask();
+    }
+
+    [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(Pipeline.PerRequestAsync))]
+    private async ValueTask GatedAsync(HttpContext context)
+    {
         try
         {
             await next(context).ConfigureAwait(false);
