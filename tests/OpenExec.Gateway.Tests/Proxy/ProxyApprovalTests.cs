@@ -289,4 +289,61 @@ public sealed class ProxyApprovalTests : IAsyncLifetime
 
         Assert.Empty(_backend.LogEntries);
     }
+
+    public static TheoryData<string> ApprovalRefusals() => ["invalid_signature", "approval_expired", "approval_not_yet_valid", "approval_lifetime"];
+
+    /// <summary>
+    /// Steps 3 and 5 at the proxy door (SPEC section 3: the same checks at both doors): each
+    /// refusal is answered with its code and a receipt naming it, and nothing reaches the backend.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(ApprovalRefusals))]
+    public async Task An_approval_refused_at_the_proxy_door_is_receipted_and_never_forwarded(string code)
+    {
+        const string body = """{"to":"a@example.com"}""";
+        var hash = HashOf("POST", "/v1/send", "", body);
+        var now = DateTimeOffset.UtcNow;
+        using var otherKey = ReceiptSigningKey.Generate();
+        var approval = code switch
+        {
+            "invalid_signature" => new ApprovalMinter(otherKey).Mint(Tenant, hash, now.AddSeconds(-5), now.AddMinutes(5)),
+            "approval_expired" => new ApprovalMinter(_governance).Mint(Tenant, hash, now.AddMinutes(-20), now.AddMinutes(-10)),
+            "approval_not_yet_valid" => new ApprovalMinter(_governance).Mint(Tenant, hash, now.AddMinutes(10), now.AddMinutes(20)),
+            _ => new ApprovalMinter(_governance).Mint(Tenant, hash, now.AddSeconds(-5), now.AddDays(2)),
+        };
+
+        var response = await SendAsync(HttpMethod.Post, "/v1/send", body, $"n-{code}", approval.ToHeader());
+
+        var problem = await GatewayAssert.ProblemAsync(response, HttpStatusCode.Forbidden, code);
+        var receipt = await GatewayAssert.ReceiptBodyAsync(_gateway, problem.Str("id"));
+        Assert.Equal(("rejected", code, "send_email"), (receipt.Str("decision"), receipt.Str("code"), receipt.Str("action")));
+        Assert.Equal(hash, receipt.Str("request_sha256"));
+        // An approval that did not verify names no tenant or approval id of its own in the receipt.
+        Assert.Equal(code == "invalid_signature" ? null : approval.ApprovalId, receipt.GetProperty("approval_id").GetString());
+        Assert.Empty(_backend.LogEntries);
+
+        // Nothing was consumed: the same nonce with a good approval runs.
+        var retried = await SendAsync(HttpMethod.Post, "/v1/send", body, $"n-{code}", Approve(hash));
+        Assert.Equal(HttpStatusCode.OK, retried.StatusCode);
+        Assert.Single(_backend.LogEntries);
+    }
+
+    [Fact]
+    public async Task An_approval_header_with_base64_padding_is_accepted()
+    {
+        const string body = """{"to":"padded@example.com"}""";
+        // Timestamps with all six fraction digits (isoformat drops them at .000000), so the
+        // header's length, and the padding it needs, is the same in every run.
+        var now = DateTimeOffset.UtcNow;
+        static string Iso(DateTimeOffset t) => t.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.ffffff", System.Globalization.CultureInfo.InvariantCulture);
+        var header = new ApprovalMinter(_governance).MintRaw(Guid.NewGuid().ToString(), Tenant, HashOf("POST", "/v1/send", "", body), Iso(now.AddSeconds(-5)), Iso(now.AddMinutes(5))).ToHeader();
+        // base64url is sent unpadded; a client library that pads it must not be refused.
+        Assert.NotEqual(0, header.Length % 4);
+        var padded = header + new string('=', 4 - (header.Length % 4));
+
+        var response = await SendAsync(HttpMethod.Post, "/v1/send", body, "n-padded", padded);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Single(_backend.LogEntries);
+    }
 }
