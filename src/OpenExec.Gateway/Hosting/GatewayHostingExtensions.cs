@@ -137,13 +137,13 @@ internal static class GatewayHostingExtensions
         {
             problems.Add($"Kestrel:EndpointDefaults:Protocols is '{protocols}'; use Http1, Http2, Http1AndHttp2, Http3 or Http1AndHttp2AndHttp3");
         }
-        if (configuration["OTEL_EXPORTER_OTLP_ENDPOINT"] is { Length: > 0 } otlp
-            && !(Uri.TryCreate(otlp, UriKind.Absolute, out var otlpUri) && (otlpUri.Scheme == Uri.UriSchemeHttp || otlpUri.Scheme == Uri.UriSchemeHttps)))
+        foreach (var signal in Telemetry.TelemetryServiceCollectionExtensions.OtlpSignals)
         {
-            problems.Add($"OTEL_EXPORTER_OTLP_ENDPOINT is '{OpenExec.Core.Text.SecretText.Address(otlp)}'; use an absolute http:// or https:// address (e.g. http://127.0.0.1:4317)");
-        }
-        foreach (var signal in new[] { "", "TRACES_", "METRICS_", "LOGS_" })
-        {
+            if (configuration[$"OTEL_EXPORTER_OTLP_{signal}ENDPOINT"] is { Length: > 0 } otlp
+                && !(Uri.TryCreate(otlp, UriKind.Absolute, out var otlpUri) && (otlpUri.Scheme == Uri.UriSchemeHttp || otlpUri.Scheme == Uri.UriSchemeHttps)))
+            {
+                problems.Add($"OTEL_EXPORTER_OTLP_{signal}ENDPOINT is '{OpenExec.Core.Text.SecretText.Address(otlp)}'; use an absolute http:// or https:// address (e.g. http://127.0.0.1:4317)");
+            }
             // Another value makes the exporter send nothing, without a word.
             if (configuration[$"OTEL_EXPORTER_OTLP_{signal}PROTOCOL"] is { Length: > 0 } protocol && protocol.Trim() is not ("grpc" or "http/protobuf"))
             {

@@ -7,7 +7,8 @@ namespace OpenExec.Gateway.Telemetry;
 
 /// <summary>
 /// OpenTelemetry wiring. The SDK is registered only when there is somewhere to send to
-/// (<c>OTEL_EXPORTER_OTLP_ENDPOINT</c>) or <c>OpenExec:Telemetry:Enabled</c> is true; otherwise
+/// (<c>OTEL_EXPORTER_OTLP_ENDPOINT</c>, or a signal's own <c>OTEL_EXPORTER_OTLP_TRACES_ENDPOINT</c>,
+/// <c>_METRICS_</c> or <c>_LOGS_</c>) or <c>OpenExec:Telemetry:Enabled</c> is true; otherwise
 /// nothing listens and spans cost nothing. Request URLs never leave: a proxied call's path and
 /// query are part of its payload, so <c>url.path</c>, <c>url.query</c> and <c>url.full</c> are
 /// dropped and <c>http.route</c> kept, and the per-request logs that print them are silenced.
@@ -24,6 +25,13 @@ internal static class TelemetryServiceCollectionExtensions
         "Yarp.ReverseProxy.Health",
         "System.Net.Http.HttpClient",
     ];
+
+    /// <summary>The infixes of the standard OTLP exporter settings: all signals, then each signal's own (<c>OTEL_EXPORTER_OTLP_{infix}ENDPOINT</c>).</summary>
+    public static readonly string[] OtlpSignals = ["", "TRACES_", "METRICS_", "LOGS_"];
+
+    /// <summary>True when an OTLP endpoint is set, for all signals or for one.</summary>
+    public static bool OtlpEndpointSet(IConfiguration configuration)
+        => OtlpSignals.Any(signal => !string.IsNullOrWhiteSpace(configuration[$"OTEL_EXPORTER_OTLP_{signal}ENDPOINT"]));
 
     /// <summary>YARP's forwarder: one warning with a stack per failed forward.</summary>
     private const string ForwarderCategory = "Yarp.ReverseProxy.Forwarder.HttpForwarder";
@@ -82,8 +90,10 @@ internal static class TelemetryServiceCollectionExtensions
         builder.Services.AddSingleton<System.Diagnostics.DistributedContextPropagator>(GatewayPropagator.Instance);
 
         var configuration = builder.Configuration;
-        var endpoint = configuration["OTEL_EXPORTER_OTLP_ENDPOINT"];
-        var enabled = !string.IsNullOrWhiteSpace(endpoint) || configuration.GetValue<bool>("OpenExec:Telemetry:Enabled");
+        // A signal's own endpoint alone (OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, as the standard allows)
+        // turns export on too: it was ignored without a word.
+        var exporting = OtlpEndpointSet(configuration);
+        var enabled = exporting || configuration.GetValue<bool>("OpenExec:Telemetry:Enabled");
         if (!enabled)
         {
             builder.Services.AddSingleton<Yarp.ReverseProxy.Forwarder.IForwarderHttpClientFactory, TraceContextHttpClientFactory>();
@@ -130,9 +140,11 @@ internal static class TelemetryServiceCollectionExtensions
                 metrics.AddMeter(GatewayTelemetry.Name);
                 metrics.AddAspNetCoreInstrumentation();
             });
-        if (!string.IsNullOrWhiteSpace(endpoint))
+        if (exporting)
         {
-            // Endpoint, protocol (grpc | http/protobuf), headers and timeouts: the standard OTEL_* settings.
+            // Endpoints, protocol (grpc | http/protobuf), headers and timeouts, for all signals or
+            // per signal: the standard OTEL_* settings (a signal without an endpoint of its own or
+            // a general one goes to the standard default, localhost:4317 or :4318).
             otel.UseOtlpExporter();
         }
     }

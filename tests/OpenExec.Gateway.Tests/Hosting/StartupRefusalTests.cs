@@ -40,6 +40,8 @@ public sealed class StartupRefusalTests : IDisposable
     [InlineData("shutdownTimeoutSeconds", "-5")]
     [InlineData("Kestrel:EndpointDefaults:Protocols", "Bogus")]
     [InlineData("OTEL_EXPORTER_OTLP_ENDPOINT", "foo")]
+    [InlineData("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "foo")]
+    [InlineData("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "ftp://127.0.0.1:4318/v1/metrics")]
     public void A_setting_of_the_wrong_type_is_a_problem_naming_it(string setting, string value)
     {
         var problems = Refused([$"--{setting}={value}"]);

@@ -435,6 +435,32 @@ public sealed class TelemetryTests : IDisposable
             .Select(e => Encoding.UTF8.GetString(e.RequestMessage.BodyAsBytes ?? [])));
     }
 
+    [Fact]
+    public async Task A_signal_endpoint_alone_turns_export_on_and_is_used_as_given()
+    {
+        // The standard per-signal setting, with no general endpoint: the URL is used as it is
+        // (no /v1/traces appended), as the OTLP exporter documents for http/protobuf.
+        _backend.Given(Request.Create().WithPath("/collector/spans").UsingPost()).RespondWith(Response.Create().WithStatusCode(200));
+        await using var gateway = await GatewayServer.StartAsync(new Dictionary<string, string?>
+        {
+            ["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"] = _backend.Urls[0] + "/collector/spans",
+            ["OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"] = "http/protobuf",
+            ["OTEL_BSP_SCHEDULE_DELAY"] = "100",
+        });
+
+        await gateway.ExecuteAsync("echo", new { msg = "x" }, "otlp-traces-1");
+
+        for (var i = 0; i < 100 && !Exported().Contains("openexec.validate", StringComparison.Ordinal); i++)
+        {
+            await Task.Delay(100);
+        }
+        Assert.Contains("openexec.validate", Exported(), StringComparison.Ordinal);
+
+        string Exported() => string.Concat(_backend.LogEntries
+            .Where(e => e.RequestMessage.Path == "/collector/spans")
+            .Select(e => Encoding.UTF8.GetString(e.RequestMessage.BodyAsBytes ?? [])));
+    }
+
     /// <summary>A collection the exporter may add to from several threads.</summary>
     private sealed class LockedList<T> : ICollection<T>
     {
