@@ -33,6 +33,19 @@ public sealed class PassThroughFailureTests
     }
 
     [Fact]
+    public async Task A_pass_through_route_is_named_in_the_health_warnings()
+    {
+        // SPEC section 5: pass-through routes forward unchecked reads and are listed in /health.
+        using var backend = new RecordingBackend();
+        await using var gateway = await GatewayServer.StartAsync(ProxyConfig.Route("docs", "", "docs", backend.Address, passThrough: true));
+
+        var health = await Json.ReadAsync(await gateway.Client.GetAsync("/health"));
+
+        var warnings = health.GetProperty("warnings").EnumerateArray().Select(w => w.GetString()!).ToList();
+        Assert.Contains(warnings, w => w.Contains("Pass-through route 'docs'", StringComparison.Ordinal) && w.Contains("without approval, nonce or receipt", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task A_pass_through_read_with_a_nonce_header_outside_ASCII_is_refused_as_input_before_anything_is_sent()
     {
         // A pass-through forwards the agent's Idempotency-Key (only an action route replaces it),
