@@ -325,6 +325,8 @@ public sealed class TelemetryTests : IDisposable
         var server = Server(trace);
         Assert.Equal("upstream_failed", server.GetTagItem("openexec.decision"));
         Assert.Equal(ActivityStatusCode.Error, server.Status);
+        // The route's template, never the path as sent (SPEC section 7).
+        Assert.Equal("/v1/{**rest}", server.GetTagItem("http.route"));
         var invoke = Assert.Single(trace, a => a.DisplayName == "openexec.action.invoke");
         Assert.Contains(trace, a => a.Kind == ActivityKind.Client && a.ParentSpanId == invoke.SpanId);
         foreach (var span in trace)
