@@ -153,6 +153,17 @@ public sealed class ReceiptEndpointTests
         Assert.Equal(OpenExec.Gateway.Receipts.ReceiptEndpoints.ListPageSize, store.LargestListing);
     }
 
+    [Fact]
+    public async Task A_listing_without_a_limit_returns_the_first_1000()
+    {
+        // SPEC section 2: limit defaults to 1000 (at most 10000).
+        var (gateway, _) = await StartWithReceiptsAsync(1003);
+        await using var started = gateway;
+
+        Assert.Equal(Enumerable.Range(1, 1000).Select(i => (long)i), Seqs(await gateway.Client.GetStringAsync("/receipts")));
+        Assert.Equal(Enumerable.Range(1001, 3).Select(i => (long)i), Seqs(await gateway.Client.GetStringAsync("/receipts?after=1000")));
+    }
+
     /// <summary>A gateway on a <see cref="FlakyStore"/> that has executed <paramref name="count"/> requests (16 at a time).</summary>
     private static async Task<(GatewayServer Gateway, FlakyStore Store)> StartWithReceiptsAsync(int count)
     {
