@@ -61,6 +61,19 @@ public sealed class ProxiedRequestPayloadTests
     public void Only_plain_application_json_is_hashed_parsed(string? contentType, bool parsed)
         => Assert.Equal(parsed, ProxiedRequestPayload.IsParsedJson(contentType));
 
+    [Theory]
+    [InlineData("application/json")]
+    [InlineData("application/json; charset=utf-8")]
+    public void An_empty_json_body_is_hashed_as_null(string contentType)
+    {
+        // SPEC section 5: the parsed body, null when empty; the same hash as a body of "null".
+        var empty = ProxiedRequestPayload.Body(contentType, ReadOnlySpan<byte>.Empty);
+        Assert.Same(StrictLiteral.Null, empty);
+        Assert.Equal(
+            ActionHash.Compute("send", ProxiedRequestPayload.Create("POST", "/v1/send", "", ProxiedRequestPayload.Body(contentType, "null"u8))),
+            ActionHash.Compute("send", ProxiedRequestPayload.Create("POST", "/v1/send", "", empty)));
+    }
+
     [Fact]
     public void A_JSON_based_type_is_hashed_as_bytes_with_its_type()
     {

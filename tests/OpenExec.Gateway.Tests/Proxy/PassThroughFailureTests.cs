@@ -68,6 +68,8 @@ public sealed class PassThroughFailureTests
     [InlineData("OPTIONS /docs/search HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nConnection: close\r\n\r\nnull", 400)]
     [InlineData("GET /docs/search HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", 200)]
     [InlineData("GET /docs/search HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 200)]
+    [InlineData("OPTIONS /docs/search HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 200)]
+    [InlineData("HEAD /docs/search HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 200)]
     public async Task A_pass_through_forwards_reads_without_a_body(string request, int expected)
     {
         // A GET or OPTIONS body (JSON, chunked) reached the backend unchecked and unreceipted: a

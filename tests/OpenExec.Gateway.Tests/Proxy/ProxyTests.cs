@@ -116,6 +116,21 @@ public sealed class ProxyTests : IDisposable
     }
 
     [Fact]
+    public async Task A_nonce_sent_only_as_OpenExec_Nonce_runs_and_reaches_the_backend_as_Idempotency_Key()
+    {
+        Answer("/v1/send");
+        await using var gateway = await GatewayServer.StartAsync(ProxyConfig.Route("email", "send_email", "v1", Backend));
+
+        var request = Post("/v1/send", "{}", key: null);
+        request.Headers.TryAddWithoutValidation("OpenExec-Nonce", "only-openexec-nonce");
+        Assert.Equal(HttpStatusCode.OK, (await gateway.Client.SendAsync(request)).StatusCode);
+
+        var seen = _backend.LogEntries.Single().RequestMessage.Headers!;
+        Assert.Equal("only-openexec-nonce", seen["Idempotency-Key"].Single());
+        Assert.False(seen.ContainsKey("OpenExec-Nonce"));
+    }
+
+    [Fact]
     public async Task Every_nonce_reaches_the_backend_as_an_idempotency_key_of_its_own()
     {
         // Sent verbatim, " a" lost its space on the way (a header value's outer spaces are not
