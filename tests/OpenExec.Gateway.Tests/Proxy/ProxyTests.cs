@@ -502,13 +502,18 @@ public sealed class ProxyTests : IDisposable
     }
 
     [Theory]
-    [InlineData(1024, true)]
-    [InlineData(1025, false)]
-    public async Task An_answer_of_exactly_the_buffer_limit_is_held_and_receipted_and_one_byte_more_streams(int size, bool held)
+    [InlineData(1024, true, "1024")]
+    [InlineData(1025, false, "1024")]
+    [InlineData(1024 * 1024, true, null)] // the default limit, 1 MiB
+    [InlineData((1024 * 1024) + 1, false, null)]
+    public async Task An_answer_of_exactly_the_buffer_limit_is_held_and_receipted_and_one_byte_more_streams(int size, bool held, string? limit)
     {
         Answer("/v1/sized", body: new string('z', size));
         var settings = ProxyConfig.Route("sized", "sized_op", "v1", Backend);
-        settings["OpenExec:MaxBufferedResponse"] = "1024";
+        if (limit is not null)
+        {
+            settings["OpenExec:MaxBufferedResponse"] = limit;
+        }
         await using var gateway = await GatewayServer.StartAsync(settings);
 
         var response = await gateway.Client.SendAsync(Post("/v1/sized", "{}", $"k-sized-{size}"));
