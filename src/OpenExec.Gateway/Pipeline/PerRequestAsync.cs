@@ -21,7 +21,11 @@ namespace OpenExec.Gateway.Pipeline;
 /// </remarks>
 internal struct PerRequestAsync<TResult>
 {
-    /// <summary>State machines kept per async method: more than the requests one instance has in flight at its concurrency limit.</summary>
+    /// <summary>
+    /// State machines kept per async method (at most ~0.3 MB each): enough for the requests in
+    /// flight under heavy load; beyond it (up to MaxConcurrentRequests, 4 096 by default) the
+    /// extra ones are allocated and dropped, as with the runtime's builder.
+    /// </summary>
     public const int Capacity = 1024;
 
     /// <summary>Set at the first suspension; null while the method runs synchronously.</summary>
