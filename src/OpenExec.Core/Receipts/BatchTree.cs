@@ -104,7 +104,7 @@ internal sealed class BatchTree
         throw new ArgumentOutOfRangeException(nameof(k));
     }
 
-    private ReadOnlySpan<byte> Node(int level, int i) => _nodes.AsSpan((_levelStart[level] + i) * Size, Size);
+    private ReadOnlySpan<byte> Node(int level, int i) => Writable(level, i);
 
     private Span<byte> Writable(int level, int i) => _nodes.AsSpan((_levelStart[level] + i) * Size, Size);
 

@@ -13,32 +13,27 @@ public static class MerkleTree
     /// <summary>SHA-256(0x00 ‖ leaf).</summary>
     public static byte[] LeafHash(ReadOnlySpan<byte> leaf)
     {
+        var hash = new byte[HashSize];
+        LeafHash(leaf, hash);
+        return hash;
+    }
+
+    /// <summary>SHA-256(0x00 ‖ leaf) written to <paramref name="destination"/> (32 bytes).</summary>
+    internal static void LeafHash(ReadOnlySpan<byte> leaf, Span<byte> destination)
+    {
         if (leaf.Length <= HashSize)
         {
             // A receipt hash: one buffer on the stack, no hasher object.
             Span<byte> buffer = stackalloc byte[1 + HashSize];
             buffer[0] = 0x00;
             leaf.CopyTo(buffer[1..]);
-            return SHA256.HashData(buffer[..(1 + leaf.Length)]);
+            SHA256.HashData(buffer[..(1 + leaf.Length)], destination);
+            return;
         }
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         hash.AppendData([0x00]);
         hash.AppendData(leaf);
-        return hash.GetHashAndReset();
-    }
-
-    /// <summary>SHA-256(0x00 ‖ leaf) written to <paramref name="destination"/> (32 bytes).</summary>
-    internal static void LeafHash(ReadOnlySpan<byte> leaf, Span<byte> destination)
-    {
-        if (leaf.Length > HashSize)
-        {
-            LeafHash(leaf).CopyTo(destination);
-            return;
-        }
-        Span<byte> buffer = stackalloc byte[1 + HashSize];
-        buffer[0] = 0x00;
-        leaf.CopyTo(buffer[1..]);
-        SHA256.HashData(buffer[..(1 + leaf.Length)], destination);
+        hash.GetHashAndReset(destination);
     }
 
     /// <summary>SHA-256(0x01 ‖ left ‖ right).</summary>
