@@ -90,62 +90,55 @@ internal sealed class ExecutionPipeline
     {
         var options = _settings.Options;
         var started = _clock.Now;
+        var startTimestamp = Stopwatch.GetTimestamp();
         var requestHash = ActionHash.Compute(request.Action, request.Payload);
-        var attempt = new Attempt(request, requestHash, started, Activity.Current?.TraceId.ToHexString())
-        {
-            Tenant = options.IsClawShield ? options.TenantId ?? UnverifiedTenant : DemoTenant,
-            InProcess = inProcess,
-        };
 
         // Step 3: approval.
+        var approval = new ApprovalCheck(options.IsClawShield ? options.TenantId ?? UnverifiedTenant : DemoTenant, null, null, null);
         if (options.IsClawShield)
         {
-            (int Status, string Code, string Detail)? approvalRefusal;
-            using (var span = GatewayTelemetry.Start(GatewayTelemetry.Spans.ApprovalVerify))
+            using var span = GatewayTelemetry.Start(GatewayTelemetry.Spans.ApprovalVerify);
+            approval = CheckApproval(request.Approval, requestHash, approval.Tenant);
+            if (approval.Refusal is { } r)
             {
-                approvalRefusal = CheckApproval(attempt);
-                if (approvalRefusal is { } r)
-                {
-                    GatewayTelemetry.Fail(span, r.Code);
-                }
-            }
-            if (approvalRefusal is { } denied)
-            {
-                return DenyAsync(attempt, denied.Status, denied.Code, denied.Detail, cancellationToken);
+                GatewayTelemetry.Fail(span, r.Code);
             }
         }
 
         // Step 5's checks consume nothing and need no store, so they are worked out first; but
         // they only answer when the nonce is free: a replay of an approved request is a replay
         // even after its approval expired (step 4 first).
-        if (_settings.AllowList is { } allowList && !allowList.Contains(request.Action))
+        (string Code, string Detail)? windowRefusal = null;
+        if (approval.Refusal is null)
         {
-            attempt.WindowRefusal = ("action_not_allowed", $"Action '{request.Action}' is not in the execution allow-list");
-        }
-        else if (options.IsClawShield && ApprovalWindow.Check(request.Approval!, started, options.ClockSkew, options.MaxApprovalLifetime) is { } refusal)
-        {
-            attempt.WindowRefusal = (refusal.Code, refusal.Detail);
+            if (_settings.AllowList is { } allowList && !allowList.Contains(request.Action))
+            {
+                windowRefusal = ("action_not_allowed", $"Action '{request.Action}' is not in the execution allow-list");
+            }
+            else if (options.IsClawShield && ApprovalWindow.Check(request.Approval!, started, options.ClockSkew, options.MaxApprovalLifetime) is { } refusal)
+            {
+                windowRefusal = (refusal.Code, refusal.Detail);
+            }
         }
 
         // Steps 4 and 6 in one store operation: look the (tenant-scoped) nonce up and, only when it
         // is free and step 5 passed, claim nonce and approval together, atomically and durably.
-        var nonceSha = NonceHash.Compute(attempt.Tenant, request.Nonce);
-        attempt.NonceSha256 = nonceSha;
-        var execId = GatewayClock.NewExecId();
-        var callTimeout = _timeouts.For(request.Action);
-        attempt.Ticket = new ExecutionTicket(execId, request.Action, attempt.Tenant, nonceSha, requestHash, attempt.ApprovalSha256, attempt.ApprovalId, started, attempt.TraceId, attempt.StartTimestamp, callTimeout);
-        return ClaimAsync(attempt, cancellationToken);
+        var ticket = new ExecutionTicket(GatewayClock.NewExecId(), request.Action, approval.Tenant, NonceHash.Compute(approval.Tenant, request.Nonce), requestHash, approval.Identity, approval.Id, started, Activity.Current?.TraceId.ToHexString(), startTimestamp, _timeouts.For(request.Action), LookupOnly: windowRefusal is not null);
+        if (approval.Refusal is { } denied)
+        {
+            return DenyAsync(ticket, denied.Status, denied.Code, denied.Detail, cancellationToken);
+        }
+        return ClaimAsync(ticket, inProcess, windowRefusal, cancellationToken);
     }
 
     /// <summary>
-    /// Steps 4 and 6 for a prepared attempt. Only what must outlive the store's answer is kept
-    /// across it (the attempt), so each request's state machine stays small.
+    /// Steps 4 and 6 for a prepared attempt, whose ticket is its claim request: an in-process
+    /// action's outcome is recorded with its claim, and a step-5 refusal (<paramref name="windowRefusal"/>,
+    /// the ticket then only looks its nonce up) is answered only when the nonce turns out to be free.
     /// </summary>
     [AsyncMethodBuilder(typeof(PerRequestAsync<>))]
-    private async ValueTask<Authorization> ClaimAsync(Attempt attempt, CancellationToken cancellationToken)
+    private async ValueTask<Authorization> ClaimAsync(ExecutionTicket ticket, ExecutionOutcome? inProcess, (string Code, string Detail)? windowRefusal, CancellationToken cancellationToken)
     {
-        var ticket = attempt.Ticket!;
-        var claimRequest = new ClaimRequest(ticket.NonceSha256, ticket.RequestSha256, ticket.ApprovalIdentity, ticket.ExecId, ticket.Action, ticket.Tenant, ticket.StartedAt, Actions.BackendTimeouts.Lease(ticket.CallTimeout), LookupOnly: attempt.WindowRefusal is not null, TraceId: ticket.TraceId, ApprovalId: ticket.ApprovalId);
         ClaimResult claim;
         ReceiptDocument? recorded = null;
         using (var span = GatewayTelemetry.Start(GatewayTelemetry.Spans.NonceClaim))
@@ -157,14 +150,14 @@ internal sealed class ExecutionPipeline
             }
             try
             {
-                if (attempt.InProcess is null || claimRequest.LookupOnly)
+                if (inProcess is not { } outcome || ticket.LookupOnly)
                 {
-                    claim = await _store.ClaimAsync(claimRequest, cancellationToken).ConfigureAwait(false);
+                    claim = await _store.ClaimAsync(ticket, cancellationToken).ConfigureAwait(false);
                 }
                 else
                 {
                     // The record completes even for a client that hung up: once claimed, it ran.
-                    (claim, recorded) = await _store.ClaimAndRecordAsync(claimRequest, OutcomeBody(ticket, attempt.InProcess), CancellationToken.None).ConfigureAwait(false);
+                    (claim, recorded) = await _store.ClaimAndRecordAsync(ticket, OutcomeBody(ticket, outcome), CancellationToken.None).ConfigureAwait(false);
                     if (recorded is not null)
                     {
                         // The claim and the receipt are one write, so the receipt's span covers the
@@ -184,7 +177,7 @@ internal sealed class ExecutionPipeline
         }
         if (claim.Status != ClaimStatus.Claimed)
         {
-            return await DenyClaimAsync(attempt, claim, cancellationToken).ConfigureAwait(false);
+            return await DenyClaimAsync(ticket, claim, windowRefusal, cancellationToken).ConfigureAwait(false);
         }
         if (recorded is not null)
         {
@@ -205,10 +198,10 @@ internal sealed class ExecutionPipeline
     /// <summary>What a call too late to send answers and records (nothing sent: the claim is released when no other instance took it over).</summary>
     public const string TooLateDetail = "The gateway was held up between claiming the nonce and calling the backend, past the time the call could still start within its claim's lease; nothing was sent, the nonce and approval may be retried";
 
-    private ValueTask<Authorization> DenyClaimAsync(Attempt attempt, ClaimResult claim, CancellationToken cancellationToken) => claim.Status switch
+    private ValueTask<Authorization> DenyClaimAsync(ExecutionTicket attempt, ClaimResult claim, (string Code, string Detail)? windowRefusal, CancellationToken cancellationToken) => claim.Status switch
     {
         ClaimStatus.NonceTaken => DenyUsedNonceAsync(attempt, claim.Existing, cancellationToken),
-        ClaimStatus.NotClaimed => DenyAsync(attempt, 403, attempt.WindowRefusal!.Value.Code, attempt.WindowRefusal.Value.Detail, cancellationToken),
+        ClaimStatus.NotClaimed => DenyAsync(attempt, 403, windowRefusal!.Value.Code, windowRefusal.Value.Detail, cancellationToken),
         ClaimStatus.ApprovalReused => DenyAsync(attempt, 403, "approval_reused", "Approval already used: each approval runs once, under one nonce", cancellationToken),
         _ => throw new UnreachableException($"Claim status {claim.Status} is not a refusal"),
     };
@@ -286,41 +279,42 @@ internal sealed class ExecutionPipeline
 
     /// <summary>
     /// Step 3: present, authentic, for this tenant, for exactly this request. The artifact's
-    /// tenant and approval id enter the attempt only once its signature verified.
+    /// tenant and approval id are taken only once its signature verified; until then the attempt
+    /// is <paramref name="tenant"/>'s.
     /// </summary>
-    private (int Status, string Code, string Detail)? CheckApproval(Attempt attempt)
+    private ApprovalCheck CheckApproval(ApprovalArtifact? artifact, string requestSha256, string tenant)
     {
         var options = _settings.Options;
-        var artifact = attempt.Request.Approval;
         if (artifact is null)
         {
-            return (403, "approval_required", "ClawShield mode requires an approval artifact");
+            return new(tenant, null, null, (403, "approval_required", "ClawShield mode requires an approval artifact"));
         }
         var signedMessage = artifact.SignedMessage();
-        attempt.ApprovalSha256 = ApprovalArtifact.IdentityOf(signedMessage);
+        var identity = ApprovalArtifact.IdentityOf(signedMessage);
         if (!_settings.Verifier!.VerifySignature(artifact, signedMessage))
         {
-            return (403, "invalid_signature", "Invalid signature: approval artifact is not authentic");
+            return new(tenant, identity, null, (403, "invalid_signature", "Invalid signature: approval artifact is not authentic"));
         }
-        attempt.Tenant = artifact.TenantId;
-        attempt.ApprovalId = artifact.ApprovalId;
         if (!options.AllowAnyTenant && !string.Equals(artifact.TenantId, options.TenantId, StringComparison.Ordinal))
         {
             // The signature verified, so the receipt names the artifact's tenant (SPEC section 6);
             // the answer never names the expected one.
-            return (403, "tenant_mismatch", "Tenant mismatch: approval is for another tenant");
+            return new(artifact.TenantId, identity, artifact.ApprovalId, (403, "tenant_mismatch", "Tenant mismatch: approval is for another tenant"));
         }
-        if (!string.Equals(artifact.ActionHash, attempt.RequestSha256, StringComparison.Ordinal))
+        if (!string.Equals(artifact.ActionHash, requestSha256, StringComparison.Ordinal))
         {
-            return (403, "action_hash_mismatch", "Action hash mismatch: approval does not match this request");
+            return new(artifact.TenantId, identity, artifact.ApprovalId, (403, "action_hash_mismatch", "Action hash mismatch: approval does not match this request"));
         }
-        return null;
+        return new(artifact.TenantId, identity, artifact.ApprovalId, null);
     }
+
+    /// <summary>Step 3's findings: the attempt's tenant, the artifact's identity and approval id as far as they may be named, and its refusal.</summary>
+    private readonly record struct ApprovalCheck(string Tenant, string? Identity, string? Id, (int Status, string Code, string Detail)? Refusal);
 
     private const string NonceReusedDetail = "Nonce already used for a different request; this one was not run. The first may have run (a retry with changes, or a redirect the client followed): check it before sending this request with a new nonce";
 
     [AsyncMethodBuilder(typeof(PerRequestAsync<>))]
-    private async ValueTask<Authorization> DenyUsedNonceAsync(Attempt attempt, NonceState state, CancellationToken cancellationToken)
+    private async ValueTask<Authorization> DenyUsedNonceAsync(ExecutionTicket attempt, NonceState state, CancellationToken cancellationToken)
     {
         if (state.TakenOver is { } orphan)
         {
@@ -348,16 +342,16 @@ internal sealed class ExecutionPipeline
     }
 
     [AsyncMethodBuilder(typeof(PerRequestAsync<>))]
-    private async ValueTask<Authorization> DenyAsync(Attempt attempt, int status, string code, string detail, CancellationToken cancellationToken, string decision = Decisions.Rejected, OriginalAttempt? original = null)
+    private async ValueTask<Authorization> DenyAsync(ExecutionTicket attempt, int status, string code, string detail, CancellationToken cancellationToken, string decision = Decisions.Rejected, OriginalAttempt? original = null)
     {
         if (status == 422)
         {
             decision = Decisions.NonceReused;
         }
         var execId = GatewayClock.NewExecId();
-        var body = Draft(execId, attempt.Request.Action, attempt.Tenant, attempt.NonceSha256 ?? NonceHash.Compute(attempt.Tenant, attempt.Request.Nonce), attempt.RequestSha256, attempt.ApprovalSha256, attempt.ApprovalId, attempt.Started, attempt.TraceId, decision, code);
+        var body = Draft(execId, attempt.Action, attempt.Tenant, attempt.NonceSha256, attempt.RequestSha256, attempt.ApprovalIdentity, attempt.ApprovalId, attempt.StartedAt, attempt.TraceId, decision, code);
         var doc = await WriteReceiptAsync(body, null, cancellationToken).ConfigureAwait(false);
-        GatewayTelemetry.Decided(attempt.Request.Action, execId, attempt.Tenant, decision, code, doc.Hash, attempt.StartTimestamp);
+        GatewayTelemetry.Decided(attempt.Action, execId, attempt.Tenant, decision, code, doc.Hash, attempt.StartTimestamp);
         // A nonce still running has its outcome to come: the same request asked again learns it.
         return new Authorization(null, new Denial(status, code, detail, execId, doc.Hash, original, AskAgainLater: decision == Decisions.InProgress));
     }
@@ -438,35 +432,4 @@ internal sealed class ExecutionPipeline
             FinishedAt = ReceiptTime.Format(_clock.Now is var now && now > started ? now : started),
             TraceId = traceId,
         };
-
-    /// <summary>What the pipeline has learned about one attempt so far.</summary>
-    private sealed class Attempt(ExecutionRequest request, string requestSha256, DateTimeOffset started, string? traceId)
-    {
-        public ExecutionRequest Request { get; } = request;
-
-        public string RequestSha256 { get; } = requestSha256;
-
-        public DateTimeOffset Started { get; } = started;
-
-        public string? TraceId { get; } = traceId;
-
-        /// <summary>When the pipeline started, for the duration histogram.</summary>
-        public long StartTimestamp { get; } = Stopwatch.GetTimestamp();
-
-        public required string Tenant { get; set; }
-
-        public string? NonceSha256 { get; set; }
-
-        public string? ApprovalSha256 { get; set; }
-
-        public string? ApprovalId { get; set; }
-
-        /// <summary>An in-process action's outcome, recorded with its claim.</summary>
-        public ExecutionOutcome? InProcess { get; init; }
-
-        /// <summary>A step-5 refusal: answered only when the nonce turns out to be free.</summary>
-        public (string Code, string Detail)? WindowRefusal { get; set; }
-
-        public ExecutionTicket? Ticket { get; set; }
-    }
 }

@@ -1,6 +1,7 @@
 using OpenExec.Core.Approvals;
 using OpenExec.Core.Json;
 using OpenExec.Core.Receipts;
+using OpenExec.Gateway.Store;
 
 namespace OpenExec.Gateway.Pipeline;
 
@@ -11,7 +12,10 @@ namespace OpenExec.Gateway.Pipeline;
 internal sealed record ExecutionRequest(string Action, StrictValue Payload, string Nonce, ApprovalArtifact? Approval);
 
 /// <summary>
-/// A request that passed steps 3–6: its claim is durable and it may execute exactly once.
+/// A request that passed steps 3–6: its claim is durable and it may execute exactly once. It is
+/// the claim request the store was given (with <paramref name="LookupOnly"/> when a step-5 check
+/// refused it, and then never handed out), so an attempt is one object through the pipeline, its
+/// refusals included.
 /// </summary>
 internal sealed record ExecutionTicket(
     string ExecId,
@@ -24,8 +28,13 @@ internal sealed record ExecutionTicket(
     DateTimeOffset StartedAt,
     string? TraceId,
     long StartTimestamp,
-    TimeSpan CallTimeout)
+    TimeSpan CallTimeout,
+    bool LookupOnly = false)
+    : ClaimRequest(NonceSha256, RequestSha256, ApprovalIdentity, ExecId, Action, Tenant, StartedAt, Actions.BackendTimeouts.Lease(CallTimeout), LookupOnly, TraceId, ApprovalId)
 {
+    /// <summary>When the attempt started: the claim's <see cref="ClaimRequest.Now"/>.</summary>
+    public DateTimeOffset StartedAt => Now;
+
     /// <summary>
     /// The timestamp (<see cref="GatewayClock.Timestamp"/>) after which the call must not be sent:
     /// its claim was sent <see cref="Actions.BackendTimeouts.SendWithin"/> before it. Never with a
@@ -34,8 +43,8 @@ internal sealed record ExecutionTicket(
     public long SendBy { get; set; } = long.MaxValue;
 }
 
-/// <summary>What happened when a ticket was executed.</summary>
-internal sealed record ExecutionOutcome(
+/// <summary>What happened when a ticket was executed (a value: nothing allocated per request).</summary>
+internal readonly record struct ExecutionOutcome(
     string Decision,
     string? Code,
     string? ResultSha256,

@@ -123,9 +123,10 @@ internal enum NonceStatus
 /// <paramref name="Now"/> is the gateway's clock (the claim's recorded start, its receipts'
 /// started_at); <paramref name="Lease"/> is how long the claim holds from when the store takes
 /// it (with Redis on Redis's clock, so no gateway's clock can end it early; below zero: already
-/// over).
+/// over). The pipeline's ticket is its claim request (<see cref="Pipeline.ExecutionTicket"/>
+/// derives from this): one object per request rather than a copy of its fields for the store.
 /// </summary>
-internal sealed record ClaimRequest(
+internal record ClaimRequest(
     string NonceSha256,
     string RequestSha256,
     string? ApprovalIdentity,
@@ -144,7 +145,7 @@ internal sealed record ClaimRequest(
     /// outlive the lease (<see cref="Lease"/> = its timeout + this) and be taken over while it
     /// runs. <see cref="Actions.BackendTimeouts.SendWithin"/> unless set (tests).
     /// </summary>
-    public TimeSpan SendBy => SendWithin ?? Actions.BackendTimeouts.SendWithin;
+    public TimeSpan StartWithin => SendWithin ?? Actions.BackendTimeouts.SendWithin;
 }
 
 internal enum ClaimStatus
@@ -161,7 +162,7 @@ internal enum ClaimStatus
 internal readonly record struct ClaimResult(ClaimStatus Status, NonceState Existing);
 
 /// <summary>How a receipt changes its claim: record the outcome, or release it (nothing was sent).</summary>
-internal sealed record ClaimUpdate(string NonceSha256, string? ApprovalIdentity, bool Release);
+internal readonly record struct ClaimUpdate(string NonceSha256, string? ApprovalIdentity, bool Release);
 
 internal sealed record ChainHead(string Gateway, long Seq, string Hash);
 

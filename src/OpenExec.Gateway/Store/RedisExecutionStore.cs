@@ -388,7 +388,7 @@ internal sealed class RedisExecutionStore : IExecutionStore, IDisposable
     private ClaimResult ClaimedInTime(long sent, RedisKey nonceKey, RedisKey approvalKey, ClaimRequest request)
     {
         var took = System.Diagnostics.Stopwatch.GetElapsedTime(sent);
-        if (took < request.SendBy)
+        if (took < request.StartWithin)
         {
             return new ClaimResult(ClaimStatus.Claimed, NonceState.Free);
         }

@@ -175,7 +175,7 @@ internal sealed class SqliteReceiptLedger : IDisposable
     /// <summary>Chains, signs and durably stores one receipt, applying the claim update when this ledger keeps claims.</summary>
     public ValueTask<ReceiptDocument> AppendAsync(ReceiptBody draft, ClaimUpdate? claimUpdate)
     {
-        if (claimUpdate is not null && _claims is not null && SqliteClaimTable.KeyProblem(claimUpdate.NonceSha256, claimUpdate.ApprovalIdentity) is { } problem)
+        if (claimUpdate is { } update && _claims is not null && SqliteClaimTable.KeyProblem(update.NonceSha256, update.ApprovalIdentity) is { } problem)
         {
             return ValueTask.FromException<ReceiptDocument>(problem);
         }

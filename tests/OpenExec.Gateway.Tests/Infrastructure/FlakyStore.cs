@@ -26,6 +26,9 @@ internal sealed class FlakyStore(IExecutionStore inner) : IExecutionStore
 
     public System.Collections.Concurrent.ConcurrentQueue<SigningKeyRecord> OtherKeys { get; } = new();
 
+    /// <summary>Every claim request the store was given, as given.</summary>
+    public System.Collections.Concurrent.ConcurrentQueue<ClaimRequest> Claims { get; } = new();
+
     public string Kind => inner.Kind;
 
     public bool ReceiptCopiesExpire => inner.ReceiptCopiesExpire;
@@ -34,6 +37,12 @@ internal sealed class FlakyStore(IExecutionStore inner) : IExecutionStore
 
     /// <summary>Every claim and every receipt write fails, as a store that cannot be reached would.</summary>
     public bool Down;
+
+    private bool Claimed(ClaimRequest request)
+    {
+        Claims.Enqueue(request);
+        return false;
+    }
 
     private static StoreUnavailableException Unreachable() => new("injected: the store cannot be reached");
 
@@ -48,7 +57,7 @@ internal sealed class FlakyStore(IExecutionStore inner) : IExecutionStore
             return ValueTask.FromException<ReceiptDocument>(new StoreUnavailableException("injected: the outcome could not be written"));
         }
         return claimUpdate is not null && OutcomeDelay > TimeSpan.Zero
-            ? DelayedAsync(draft, claimUpdate, cancellationToken)
+            ? DelayedAsync(draft, claimUpdate.Value, cancellationToken)
             : inner.AppendReceiptAsync(draft, claimUpdate, cancellationToken);
     }
 
@@ -69,10 +78,10 @@ internal sealed class FlakyStore(IExecutionStore inner) : IExecutionStore
     public ValueTask<NonceState> LookupAsync(string nonceSha256, CancellationToken cancellationToken) => inner.LookupAsync(nonceSha256, cancellationToken);
 
     public ValueTask<ClaimResult> ClaimAsync(ClaimRequest request, CancellationToken cancellationToken)
-        => Down ? ValueTask.FromException<ClaimResult>(Unreachable()) : inner.ClaimAsync(request, cancellationToken);
+        => Claimed(request) || Down ? ValueTask.FromException<ClaimResult>(Unreachable()) : inner.ClaimAsync(request, cancellationToken);
 
     public ValueTask<(ClaimResult Claim, ReceiptDocument? Receipt)> ClaimAndRecordAsync(ClaimRequest request, ReceiptBody executed, CancellationToken cancellationToken)
-        => Down ? ValueTask.FromException<(ClaimResult, ReceiptDocument?)>(Unreachable()) : inner.ClaimAndRecordAsync(request, executed, cancellationToken);
+        => Claimed(request) || Down ? ValueTask.FromException<(ClaimResult, ReceiptDocument?)>(Unreachable()) : inner.ClaimAndRecordAsync(request, executed, cancellationToken);
 
     public ValueTask RenewLeaseAsync(string nonceSha256, string execId, TimeSpan lease, CancellationToken cancellationToken) => inner.RenewLeaseAsync(nonceSha256, execId, lease, cancellationToken);
 
