@@ -36,9 +36,14 @@ public sealed record ReceiptBody
 
     public int V { get; init; } = CurrentVersion;
     public required string ExecId { get; init; }
-    public required string Gateway { get; init; }
-    public required long Seq { get; init; }
-    public required string Prev { get; init; }
+    // The chain fields: a writer chains a draft in place (ChainDraft), so a receipt is one object.
+    private string _gateway = "";
+    private long _seq;
+    private string _prev = "";
+
+    public required string Gateway { get => _gateway; init => _gateway = value; }
+    public required long Seq { get => _seq; init => _seq = value; }
+    public required string Prev { get => _prev; init => _prev = value; }
     public required string Tenant { get; init; }
     public required string Action { get; init; }
 
@@ -69,6 +74,19 @@ public sealed record ReceiptBody
 
     public required string FinishedAt { get; init; }
     public string? TraceId { get; init; }
+
+    /// <summary>
+    /// Gives a draft its place in a chain (gateway, seq, prev), in place: for the one writer that
+    /// chains it, before its hash is taken and while no one else reads it (a receipt is built once,
+    /// not copied for its three chain fields). A draft whose write failed is chained again when its
+    /// write is retried.
+    /// </summary>
+    internal void ChainDraft(string gateway, long seq, string prev)
+    {
+        _gateway = gateway;
+        _seq = seq;
+        _prev = prev;
+    }
 
     /// <summary>The body as a JSON value, keys in SPEC order, nulls written.</summary>
     public StrictObject ToStrictValue() => new(

@@ -125,7 +125,7 @@ internal sealed class SqliteReceiptLedger : IDisposable
 
     /// <summary>The same, the claim dated <paramref name="now"/>.</summary>
     public ValueTask<(ClaimResult Claim, ReceiptDocument? Receipt)> ClaimAndRecordAsync(ClaimRequest request, DateTimeOffset now, ReceiptBody executed)
-        => EnqueueClaim(request, ClaimRecordOp.Rent(request, now, executed));
+        => EnqueueClaim(request, ClaimRecordOp.Rent(request, now, Unchained(executed)));
 
     /// <summary>What the claim tables hold for a nonce, read in order with the writes. Needs the claim tables.</summary>
     public async ValueTask<NonceState> LookupAsync(string nonceSha256)
@@ -179,8 +179,15 @@ internal sealed class SqliteReceiptLedger : IDisposable
         {
             return ValueTask.FromException<ReceiptDocument>(problem);
         }
-        return Enqueue(ReceiptOp.Rent(draft, claimUpdate));
+        return Enqueue(ReceiptOp.Rent(Unchained(draft), claimUpdate));
     }
+
+    /// <summary>
+    /// The draft the writer may chain in place (<see cref="ReceiptBody.ChainDraft"/>): the one
+    /// given, unless it was chained before (seq is set): a write retried after it failed, or a
+    /// receipt already handed out, which must never change. Those are copied.
+    /// </summary>
+    private static ReceiptBody Unchained(ReceiptBody draft) => draft.Seq == 0 ? draft : draft with { };
 
     public async ValueTask<ReceiptDocument?> GetReceiptAsync(string execId, CancellationToken cancellationToken)
     {
@@ -388,7 +395,8 @@ internal sealed class SqliteReceiptLedger : IDisposable
                     case ReceiptOp receipt:
                         // Chain fields are assigned here, in commit order, so the chain has no gaps.
                         seq++;
-                        var body = receipt.Draft with { Gateway = _identity.GatewayId, Seq = seq, Prev = prev };
+                        var body = receipt.Draft;
+                        body.ChainDraft(_identity.GatewayId, seq, prev);
                         prev = ReceiptHash.Compute(body);
                         bodies.Add(body);
                         hashes.Add(prev);
@@ -396,7 +404,8 @@ internal sealed class SqliteReceiptLedger : IDisposable
                     case ClaimRecordOp claimRecord:
                         // The claim is inserted finished, its receipt chained after it; losing
                         // the claim writes nothing.
-                        var chained = claimRecord.Executed with { Gateway = _identity.GatewayId, Seq = seq + 1, Prev = prev };
+                        var chained = claimRecord.Executed;
+                        chained.ChainDraft(_identity.GatewayId, seq + 1, prev);
                         var hash = ReceiptHash.Compute(chained);
                         var claimed = _claims!.Apply(_statements, claimRecord.Request, claimRecord.Now, (chained.Decision, hash));
                         claimRecord.Claim = claimed;

@@ -131,6 +131,32 @@ public abstract class ExecutionStoreContract : StoreTestBase
     }
 
     [Fact]
+    public async Task A_draft_becomes_its_receipt_in_place_and_a_receipt_handed_out_never_changes()
+    {
+        var (store, identity) = Open();
+        var draft = Draft(NewExecId(), Hex64(), "rejected");
+        var first = await store.AppendReceiptAsync(draft, null, default);
+
+        // One object per receipt: the draft is chained, not copied for its three chain fields.
+        Assert.Same(draft, first.Body);
+        var claim = Claim(Hex64());
+        var executed = Draft(claim.ExecId, claim.NonceSha256, "executed");
+        var (_, recorded) = await store.ClaimAndRecordAsync(claim, executed, default);
+        Assert.Same(executed, recorded!.Body);
+
+        // The same body given again (as a retried write gives it) is a new receipt; the one
+        // already handed out keeps its place and hash.
+        var (seq, prev, hash) = (first.Body.Seq, first.Body.Prev, first.Hash);
+        var again = await store.AppendReceiptAsync(draft, null, default);
+        Assert.Equal((seq, prev, hash), (first.Body.Seq, first.Body.Prev, first.Hash));
+        Assert.Equal(hash, ReceiptHash.Compute(first.Body));
+        Assert.Equal(seq + 2, again.Body.Seq);
+        Assert.Equal(recorded.Hash, again.Body.Prev);
+        Assert.Equal(identity.GatewayId, again.Body.Gateway);
+        Assert.Equal(hash, (await store.ListReceiptsAsync(identity.GatewayId, seq - 1, 1, default)).Single().Hash);
+    }
+
+    [Fact]
     public async Task Receipts_form_a_signed_gap_free_chain_that_can_be_read_back()
     {
         var (store, identity) = Open();
