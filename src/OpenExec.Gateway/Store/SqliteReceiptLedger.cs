@@ -600,19 +600,41 @@ internal sealed class SqliteReceiptLedger : IDisposable
         public abstract void Fail(Exception ex);
     }
 
-    private abstract class WriteOp<T> : WriteOp, IValueTaskSource<T>
+    /// <summary>
+    /// An operation is its own thread-pool work item: the writer hands each finished one to the
+    /// pool, where it completes its caller (whose continuation runs there, inline). The writer
+    /// thread never runs request code, and no work item is allocated per completion (the value
+    /// task core's asynchronous continuations allocated one per operation: two per call).
+    /// </summary>
+    private abstract class WriteOp<T> : WriteOp, IValueTaskSource<T>, IThreadPoolWorkItem
     {
-        // Continuations go to the thread pool: the writer thread never runs request code.
-        private ManualResetValueTaskSourceCore<T> _core = new() { RunContinuationsAsynchronously = true };
+        private ManualResetValueTaskSourceCore<T> _core;
+
+        private Exception? _failure;
 
         /// <summary>Set by the writer while it applies the batch.</summary>
         public T Result { get; set; } = default!;
 
         public ValueTask<T> AsValueTask() => new(this, _core.Version);
 
-        public override void Complete() => _core.SetResult(Result);
+        public override void Complete() => ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
 
-        public override void Fail(Exception ex) => _core.SetException(ex);
+        public override void Fail(Exception ex)
+        {
+            _failure = ex;
+            ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
+        }
+
+        void IThreadPoolWorkItem.Execute()
+        {
+            if (_failure is { } failure)
+            {
+                _failure = null;
+                _core.SetException(failure);
+                return;
+            }
+            _core.SetResult(Result);
+        }
 
         /// <summary>Clears the operation and puts it back in its pool (if it has one).</summary>
         public void Return()

@@ -414,6 +414,29 @@ public sealed class SqliteExecutionStoreTests : ExecutionStoreContract
     internal override string ExpectedKind => "sqlite";
 
     [Fact]
+    public async Task Callers_resume_on_the_thread_pool_never_on_the_writer_thread()
+    {
+        // Each finished write is handed to the pool as its own work item: a caller's code never
+        // runs on the writer thread (which would hold up every other write).
+        var (store, _) = Open();
+        // Off the test framework's context: each await resumes where its write completed it.
+        var threads = await Task.Run(async () =>
+        {
+            var seen = new List<bool>();
+            for (var i = 0; i < 20; i++)
+            {
+                await store.AppendReceiptAsync(Draft(NewExecId(), Hex64(), "rejected"), null, default);
+                seen.Add(Thread.CurrentThread.IsThreadPoolThread);
+                var claim = Claim(Hex64(), approval: Hex64());
+                Assert.Equal(ClaimStatus.Claimed, (await store.ClaimAsync(claim, default)).Status);
+                seen.Add(Thread.CurrentThread.IsThreadPoolThread);
+            }
+            return seen;
+        });
+        Assert.All(threads, Assert.True);
+    }
+
+    [Fact]
     public async Task A_claim_recovered_after_a_crash_keeps_its_requests_trace_and_approval_id()
     {
         // The approval_id of the verified artifact: the receipt of a call cut off by a crash
