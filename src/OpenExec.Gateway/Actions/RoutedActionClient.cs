@@ -17,11 +17,11 @@ internal sealed partial class RoutedActionClient(IProxyStateLookup proxyState, G
     /// <summary>What the call produced: a result to return, or the problem to answer.</summary>
     internal sealed record RoutedResult(ExecutionOutcome Outcome, StrictValue? Result, int Status, string? Detail);
 
-    public async Task<RoutedResult> InvokeAsync(ActionDefinition action, StrictObject payload, string nonce, ExecutionTicket ticket, CancellationToken requestAborted)
+    public async Task<RoutedResult> InvokeAsync(ActionDefinition action, StrictObject payload, string nonce, ExecutionTicket ticket, Telemetry.RequestTrace trace, CancellationToken requestAborted)
     {
         try
         {
-            return await CallAsync(action, payload, nonce, ticket, requestAborted).ConfigureAwait(false);
+            return await CallAsync(action, payload, nonce, ticket, trace, requestAborted).ConfigureAwait(false);
         }
         catch (Exception ex)
         {
@@ -32,7 +32,7 @@ internal sealed partial class RoutedActionClient(IProxyStateLookup proxyState, G
         }
     }
 
-    private async Task<RoutedResult> CallAsync(ActionDefinition action, StrictObject payload, string nonce, ExecutionTicket ticket, CancellationToken requestAborted)
+    private async Task<RoutedResult> CallAsync(ActionDefinition action, StrictObject payload, string nonce, ExecutionTicket ticket, Telemetry.RequestTrace trace, CancellationToken requestAborted)
     {
         if (action.ClusterId is null || !proxyState.TryGetCluster(action.ClusterId, out var cluster) || cluster.Model is null)
         {
@@ -65,6 +65,8 @@ internal sealed partial class RoutedActionClient(IProxyStateLookup proxyState, G
         }
         message.Headers.TryAddWithoutValidation("Idempotency-Key", Pipeline.RequestRules.IdempotencyKey(nonce));
         message.Headers.TryAddWithoutValidation("OpenExec-Exec-Id", ticket.ExecId);
+        // The receipt's trace, and nothing else of the agent's trace headers (no baggage).
+        trace.WriteTo(message.Headers);
 
         // Once sent, the call runs to its end even if the agent hangs up: its outcome must be known.
         // The whole call, answer included, within the action's timeout (its cluster's, if set):

@@ -14,7 +14,7 @@ namespace OpenExec.Gateway.Http;
 /// The first front door: <c>POST /execute</c> (SPEC section 3). Reads and checks the request
 /// (step 1), resolves the action (step 2), and hands the rest to <see cref="ExecutionPipeline"/>.
 /// </summary>
-internal sealed class ExecuteEndpoint(ExecutionPipeline pipeline, ActionCatalog catalog, GatewaySettings settings, RoutedActionClient routedClient)
+internal sealed class ExecuteEndpoint(ExecutionPipeline pipeline, ActionCatalog catalog, GatewaySettings settings, RoutedActionClient routedClient, TraceContextSource traces)
 {
     private static readonly string[] Fields = ["action", "payload", "nonce", "approval_artifact"];
 
@@ -56,6 +56,7 @@ internal sealed class ExecuteEndpoint(ExecutionPipeline pipeline, ActionCatalog 
         }
 
         validate?.Dispose();
+        var trace = traces.For(context);
 
         if (action.Kind == ActionKind.BuiltIn)
         {
@@ -67,7 +68,7 @@ internal sealed class ExecuteEndpoint(ExecutionPipeline pipeline, ActionCatalog 
             {
                 result = BuiltInActions.Run(action.Name, payload);
             }
-            var recorded = await pipeline.AuthorizeAndRecordAsync(request, ExecutionOutcome.Executed(ResultHash.Canonical(result), "canonical"), context.RequestAborted).ConfigureAwait(false);
+            var recorded = await pipeline.AuthorizeAndRecordAsync(request, trace.TraceId, ExecutionOutcome.Executed(ResultHash.Canonical(result), "canonical"), context.RequestAborted).ConfigureAwait(false);
             if (recorded.Denial is { } refused)
             {
                 await Problem.WriteAsync(context, refused).ConfigureAwait(false);
@@ -77,7 +78,7 @@ internal sealed class ExecuteEndpoint(ExecutionPipeline pipeline, ActionCatalog 
             return;
         }
 
-        var authorization = await pipeline.AuthorizeAsync(request, context.RequestAborted).ConfigureAwait(false);
+        var authorization = await pipeline.AuthorizeAsync(request, trace.TraceId, context.RequestAborted).ConfigureAwait(false);
         if (authorization.Denial is { } denial)
         {
             await Problem.WriteAsync(context, denial).ConfigureAwait(false);
@@ -89,7 +90,7 @@ internal sealed class ExecuteEndpoint(ExecutionPipeline pipeline, ActionCatalog 
         RoutedActionClient.RoutedResult routed;
         using (var invoke = GatewayTelemetry.Start(GatewayTelemetry.Spans.ActionInvoke))
         {
-            routed = await routedClient.InvokeAsync(action, payload, request.Nonce, ticket, context.RequestAborted).ConfigureAwait(false);
+            routed = await routedClient.InvokeAsync(action, payload, request.Nonce, ticket, trace, context.RequestAborted).ConfigureAwait(false);
             GatewayTelemetry.Invoked(invoke, routed.Outcome);
         }
         var receipt = await pipeline.CompleteAsync(ticket, routed.Outcome, CancellationToken.None).ConfigureAwait(false);

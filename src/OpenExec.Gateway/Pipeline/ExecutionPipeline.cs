@@ -73,9 +73,12 @@ internal sealed class ExecutionPipeline
         }
     }
 
-    /// <summary>Steps 3–6. A denial is already receipted; a ticket holds a durable claim.</summary>
-    public ValueTask<Authorization> AuthorizeAsync(ExecutionRequest request, CancellationToken cancellationToken)
-        => AuthorizeAsync(request, inProcess: null, cancellationToken);
+    /// <summary>
+    /// Steps 3–6. A denial is already receipted; a ticket holds a durable claim.
+    /// <paramref name="traceId"/> is the request's trace (<see cref="Telemetry.RequestTrace.TraceId"/>), recorded in its receipts.
+    /// </summary>
+    public ValueTask<Authorization> AuthorizeAsync(ExecutionRequest request, string? traceId, CancellationToken cancellationToken)
+        => AuthorizeAsync(request, traceId, inProcess: null, cancellationToken);
 
     /// <summary>
     /// Steps 3–7 for an in-process action (a built-in) whose outcome was worked out from the
@@ -83,10 +86,10 @@ internal sealed class ExecutionPipeline
     /// <paramref name="outcome"/> are one durable write (<see cref="IExecutionStore.ClaimAndRecordAsync"/>).
     /// A ticket comes with its receipt in <see cref="Authorization.Recorded"/>.
     /// </summary>
-    public ValueTask<Authorization> AuthorizeAndRecordAsync(ExecutionRequest request, ExecutionOutcome outcome, CancellationToken cancellationToken)
-        => AuthorizeAsync(request, outcome, cancellationToken);
+    public ValueTask<Authorization> AuthorizeAndRecordAsync(ExecutionRequest request, string? traceId, ExecutionOutcome outcome, CancellationToken cancellationToken)
+        => AuthorizeAsync(request, traceId, outcome, cancellationToken);
 
-    private ValueTask<Authorization> AuthorizeAsync(ExecutionRequest request, ExecutionOutcome? inProcess, CancellationToken cancellationToken)
+    private ValueTask<Authorization> AuthorizeAsync(ExecutionRequest request, string? traceId, ExecutionOutcome? inProcess, CancellationToken cancellationToken)
     {
         var options = _settings.Options;
         var started = _clock.Now;
@@ -123,7 +126,7 @@ internal sealed class ExecutionPipeline
 
         // Steps 4 and 6 in one store operation: look the (tenant-scoped) nonce up and, only when it
         // is free and step 5 passed, claim nonce and approval together, atomically and durably.
-        var ticket = new ExecutionTicket(GatewayClock.NewExecId(), request.Action, approval.Tenant, NonceHash.Compute(approval.Tenant, request.Nonce), requestHash, approval.Identity, approval.Id, started, Activity.Current?.TraceId.ToHexString(), startTimestamp, _timeouts.For(request.Action), LookupOnly: windowRefusal is not null);
+        var ticket = new ExecutionTicket(GatewayClock.NewExecId(), request.Action, approval.Tenant, NonceHash.Compute(approval.Tenant, request.Nonce), requestHash, approval.Identity, approval.Id, started, traceId, startTimestamp, _timeouts.For(request.Action), LookupOnly: windowRefusal is not null);
         if (approval.Refusal is { } denied)
         {
             return DenyAsync(ticket, denied.Status, denied.Code, denied.Detail, cancellationToken);

@@ -18,7 +18,7 @@ namespace OpenExec.Gateway.Proxy;
 /// as <c>/execute</c> (steps 3–6), lets YARP forward it exactly once, then writes the receipt of
 /// what the backend answered before that answer reaches the agent.
 /// </summary>
-internal sealed partial class ProxyBoundaryMiddleware(RequestDelegate next, ExecutionPipeline pipeline, ActionCatalog catalog, RouteActions routes, GatewaySettings settings, ILogger<ProxyBoundaryMiddleware> log)
+internal sealed partial class ProxyBoundaryMiddleware(RequestDelegate next, ExecutionPipeline pipeline, ActionCatalog catalog, RouteActions routes, GatewaySettings settings, TraceContextSource traces, ILogger<ProxyBoundaryMiddleware> log)
 {
     /// <summary>Failed forwards: a backend that is down fails every call to it for as long as it lasts.</summary>
     private readonly Hosting.LogThrottle _forwardLog = new(TimeSpan.FromSeconds(10));
@@ -128,6 +128,7 @@ internal sealed partial class ProxyBoundaryMiddleware(RequestDelegate next, Exec
             // Unchecked, so it must not carry what could turn a read into a write (a method
             // override) or hand the backend an approval.
             DropHeaders(context.Request, actionRoute: false, underscored);
+            traces.For(context).WriteTo(context.Request.Headers);
             // Unchecked, so no receipt: a backend's own receipt headers must not pass for one.
             context.Response.OnStarting(static state =>
             {
@@ -183,7 +184,8 @@ internal sealed partial class ProxyBoundaryMiddleware(RequestDelegate next, Exec
         }
         using var body = read.Request.Body;
 
-        var authorization = await pipeline.AuthorizeAsync(read.Request.Request, context.RequestAborted).ConfigureAwait(false);
+        var trace = traces.For(context);
+        var authorization = await pipeline.AuthorizeAsync(read.Request.Request, trace.TraceId, context.RequestAborted).ConfigureAwait(false);
         if (authorization.Denial is { } denial)
         {
             await Problem.WriteAsync(context, denial).ConfigureAwait(false);
@@ -192,6 +194,7 @@ internal sealed partial class ProxyBoundaryMiddleware(RequestDelegate next, Exec
         var ticket = authorization.Ticket!;
 
         PrepareForwarding(context, body, read.Request.Request.Nonce, read.Request.ContentType, underscored);
+        trace.WriteTo(context.Request.Headers);
         context.Response.Headers[ReceiptedResponseBody.ExecIdHeader] = ticket.ExecId;
 
         var originalBody = context.Features.Get<IHttpResponseBodyFeature>()!;

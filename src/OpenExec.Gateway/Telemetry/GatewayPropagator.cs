@@ -4,7 +4,8 @@ namespace OpenExec.Gateway.Telemetry;
 
 /// <summary>
 /// The gateway's W3C trace context: what ASP.NET Core reads from an agent's request (registered
-/// in place of its propagator) and what the backends' clients write. Trace context only
+/// in place of its propagator), what the front doors read without an SDK
+/// (<see cref="TraceContextSource"/>) and what the backends' clients write with one. Trace context only
 /// (<c>traceparent</c>, <c>tracestate</c>), never baggage: the agent's <c>baggage</c> (or legacy
 /// <c>Correlation-Context</c>, which the runtime read as baggage) is not taken into the request's
 /// Activity and no backend call is given any. The runtime's propagator wrote the agent's baggage,
@@ -17,7 +18,7 @@ namespace OpenExec.Gateway.Telemetry;
 /// A <c>traceparent</c> of a later version with fields after the flags
 /// (<c>01-{trace}-{parent}-01-more</c>) the runtime hands on whole, which no ActivityContext
 /// parses: ASP.NET Core then asked for the request's Activity by that string, which a listener
-/// without <c>SampleUsingParentId</c> (ours, without the SDK) declines, and the request had no
+/// without <c>SampleUsingParentId</c> declines, and the request had no
 /// Activity at all (a receipt without <c>trace_id</c>, no <c>traceparent</c> to the backend); one
 /// that answers gets a hierarchical Activity with no trace id, no better. Here a later version is
 /// read as W3C Trace Context says, by its first four fields (the trace continues), and any other

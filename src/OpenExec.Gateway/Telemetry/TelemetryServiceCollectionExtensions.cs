@@ -82,11 +82,10 @@ internal static class TelemetryServiceCollectionExtensions
                 }
             }
         });
-        // ...which also stopped it creating each request's Activity; listen for just enough to
-        // keep W3C trace context (the receipt's trace_id, traceparent to backends) without an SDK.
-        builder.Services.AddHostedService<TraceContextListener>();
+        // ...which also stopped it creating each request's Activity: without an SDK none is
+        // created, and the front doors carry W3C trace context themselves (TraceContextSource).
         // Read by ASP.NET Core for each request's trace context (a later W3C version too, no
-        // baggage), SDK or not.
+        // baggage), and by the front doors without an SDK.
         builder.Services.AddSingleton<System.Diagnostics.DistributedContextPropagator>(GatewayPropagator.Instance);
 
         var configuration = builder.Configuration;
@@ -94,6 +93,7 @@ internal static class TelemetryServiceCollectionExtensions
         // turns export on too: it was ignored without a word.
         var exporting = OtlpEndpointSet(configuration);
         var enabled = exporting || configuration.GetValue<bool>("OpenExec:Telemetry:Enabled");
+        builder.Services.AddSingleton(new TraceContextSource(sdkLoaded: enabled));
         if (!enabled)
         {
             builder.Services.AddSingleton<Yarp.ReverseProxy.Forwarder.IForwarderHttpClientFactory, TraceContextHttpClientFactory>();
@@ -148,27 +148,4 @@ internal static class TelemetryServiceCollectionExtensions
             otel.UseOtlpExporter();
         }
     }
-}
-
-/// <summary>
-/// Keeps ASP.NET Core creating each request's Activity (propagation data only, nothing
-/// recorded) so that trace context flows even with no OpenTelemetry SDK configured.
-/// </summary>
-internal sealed class TraceContextListener : IHostedService, IDisposable
-{
-    private readonly System.Diagnostics.ActivityListener _listener = new()
-    {
-        ShouldListenTo = source => source.Name == "Microsoft.AspNetCore",
-        Sample = (ref System.Diagnostics.ActivityCreationOptions<System.Diagnostics.ActivityContext> _) => System.Diagnostics.ActivitySamplingResult.PropagationData,
-    };
-
-    public Task StartAsync(CancellationToken cancellationToken)
-    {
-        System.Diagnostics.ActivitySource.AddActivityListener(_listener);
-        return Task.CompletedTask;
-    }
-
-    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
-
-    public void Dispose() => _listener.Dispose();
 }

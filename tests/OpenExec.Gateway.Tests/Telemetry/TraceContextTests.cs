@@ -245,4 +245,52 @@ public sealed class TraceContextTests : IDisposable
         Assert.Equal(AgentTrace, sent.Trace);
         Assert.Equal(flags, sent.Flags);
     }
+
+    [Fact]
+    public async Task Without_an_sdk_the_trace_sent_on_is_the_agents_whatever_else_in_the_process_records()
+    {
+        // Without an SDK the gateway creates no Activity per request (~0.6 KB each) and reads the
+        // agent's trace context itself. Another listener in the process (a host's own tracing)
+        // that records ASP.NET Core's spans made the request's Activity recorded, and its flags
+        // (01) went to the backend in place of the agent's decision.
+        using var other = new System.Diagnostics.ActivityListener
+        {
+            ShouldListenTo = source => source.Name == "Microsoft.AspNetCore",
+            Sample = (ref System.Diagnostics.ActivityCreationOptions<System.Diagnostics.ActivityContext> _) => System.Diagnostics.ActivitySamplingResult.AllDataAndRecorded,
+        };
+        System.Diagnostics.ActivitySource.AddActivityListener(other);
+        await using var gateway = await StartAsync();
+
+        var response = await gateway.Client.SendAsync(Proxied("tc-other-listener", $"00-{AgentTrace}-{AgentSpan}-00"));
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var sent = Parse(Assert.Single(TraceparentsSent()));
+        Assert.Equal((AgentTrace, "00"), (sent.Trace, sent.Flags));
+        Assert.NotEqual(AgentSpan, sent.Parent);
+        Assert.Equal(AgentTrace, await ReceiptTraceAsync(gateway, response));
+    }
+
+    [Theory]
+    [InlineData("vendor=opaque")]
+    [InlineData(null)]
+    public async Task A_pass_through_read_carries_the_agents_trace_and_tracestate_only(string? tracestate)
+    {
+        var settings = ProxyConfig.Route("r", "traced", "v1", _backend.Urls[0] + "/", passThrough: true);
+        _backend.Given(Request.Create().UsingGet()).RespondWith(Response.Create().WithStatusCode(200).WithBody("read"));
+        await using var gateway = await GatewayServer.StartAsync(settings);
+        using var request = new HttpRequestMessage(HttpMethod.Get, "/v1/item");
+        request.Headers.TryAddWithoutValidation("traceparent", $"00-{AgentTrace}-{AgentSpan}-01");
+        if (tracestate is not null)
+        {
+            request.Headers.TryAddWithoutValidation("tracestate", tracestate);
+        }
+
+        var response = await gateway.Client.SendAsync(request);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var sent = Parse(Assert.Single(TraceparentsSent()));
+        Assert.Equal((AgentTrace, "01"), (sent.Trace, sent.Flags));
+        Assert.NotEqual(AgentSpan, sent.Parent);
+        Assert.Equal(tracestate is null ? [] : [tracestate], HeaderSent("tracestate"));
+    }
 }
