@@ -17,13 +17,20 @@ public static class ActionHash
         ArgumentNullException.ThrowIfNull(payload);
         // The canonical form of {"action": action, "payload": payload}, written member by member
         // ("action" sorts before "payload"): no object built per request only to be hashed; only
-        // hashed, never kept, so written into a pooled buffer.
-        using var canonical = new PooledBufferWriter(512);
-        canonical.Write("{\"action\":"u8);
-        ClawShieldJson.WriteString(action, canonical);
-        canonical.Write(",\"payload\":"u8);
-        ClawShieldJson.Write(payload, canonical);
-        canonical.Write("}"u8);
-        return Hex.Sha256(canonical.WrittenSpan);
+        // hashed, never kept, so written into the thread's scratch buffer.
+        var canonical = HashScratch.Rent();
+        try
+        {
+            canonical.Write("{\"action\":"u8);
+            ClawShieldJson.WriteString(action, canonical);
+            canonical.Write(",\"payload\":"u8);
+            ClawShieldJson.Write(payload, canonical);
+            canonical.Write("}"u8);
+            return Hex.Sha256(canonical.WrittenSpan);
+        }
+        finally
+        {
+            HashScratch.Return(canonical);
+        }
     }
 }

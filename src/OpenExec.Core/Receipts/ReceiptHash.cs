@@ -9,8 +9,15 @@ public static class ReceiptHash
     public static string Compute(ReceiptBody body)
     {
         ArgumentNullException.ThrowIfNull(body);
-        using var canonical = new PooledBufferWriter(1024);
-        body.WriteJcs(canonical);
-        return Hex.Sha256(canonical.WrittenSpan);
+        var canonical = HashScratch.Rent();
+        try
+        {
+            body.WriteJcs(canonical);
+            return Hex.Sha256(canonical.WrittenSpan);
+        }
+        finally
+        {
+            HashScratch.Return(canonical);
+        }
     }
 }
