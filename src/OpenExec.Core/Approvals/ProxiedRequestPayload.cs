@@ -19,13 +19,14 @@ public static class ProxiedRequestPayload
         ArgumentNullException.ThrowIfNull(rawPath);
         ArgumentNullException.ThrowIfNull(rawQuery);
         ArgumentNullException.ThrowIfNull(body);
-        return new StrictObject(
-        [
+        // An array, not a collection expression: one for an IReadOnlyList is an array in a wrapper.
+        return new StrictObject(new KeyValuePair<string, StrictValue>[]
+        {
             new("method", new StrictString(method.ToUpperInvariant())),
             new("path", new StrictString(rawPath)),
             new("query", new StrictString(rawQuery)),
             new("body", body),
-        ]);
+        });
     }
 
     /// <summary>
@@ -60,12 +61,12 @@ public static class ProxiedRequestPayload
             RefuseKeysDifferingOnlyInCase(value);
             return value;
         }
-        return new StrictObject(
-        [
+        return new StrictObject(new KeyValuePair<string, StrictValue>[]
+        {
             new("content_type", canonical is null ? StrictLiteral.Null : new StrictString(canonical)),
             new("length", new StrictNumber(body.Length.ToString(CultureInfo.InvariantCulture))),
             new("sha256", new StrictString(Hex.Sha256(body))),
-        ]);
+        });
     }
 
     /// <summary>

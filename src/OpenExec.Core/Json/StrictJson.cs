@@ -105,6 +105,18 @@ internal ref struct StrictJsonParser
     private static readonly StrictNumber[] SmallIntegers =
         Enumerable.Range(0, 10).Select(i => new StrictNumber(i.ToString(CultureInfo.InvariantCulture))).ToArray();
 
+    // The members and items of the objects and arrays being read, on one stack per thread (a
+    // nested one's above its parent's): each value gets an array of exactly its size, with no list
+    // (and no outgrown arrays) of its own. Emptied when a document is done, read or refused.
+    [ThreadStatic]
+    private static List<KeyValuePair<string, StrictValue>>? t_members;
+
+    [ThreadStatic]
+    private static List<StrictValue>? t_items;
+
+    // A stack that grew past this (a document with a very large object or array) is not kept.
+    private const int KeptStack = 4096;
+
     private readonly ReadOnlySpan<byte> _s;
     private readonly bool _exactDoubles;
     private readonly int _maxDepth;
@@ -122,13 +134,45 @@ internal ref struct StrictJsonParser
 
     internal StrictValue ParseDocument()
     {
-        StrictValue value = ParseValue();
-        SkipWhitespace();
-        if (_pos < _s.Length)
+        try
         {
-            throw Syntax($"Unexpected {Describe(_s[_pos])} after the JSON value at byte {_pos}");
+            StrictValue value = ParseValue();
+            SkipWhitespace();
+            if (_pos < _s.Length)
+            {
+                throw Syntax($"Unexpected {Describe(_s[_pos])} after the JSON value at byte {_pos}");
+            }
+            return value;
         }
-        return value;
+        finally
+        {
+            // A refused document leaves its partial values behind: none is kept alive.
+            Release(ref t_members);
+            Release(ref t_items);
+        }
+    }
+
+    private static void Release<T>(ref List<T>? stack)
+    {
+        if (stack is null)
+        {
+            return;
+        }
+        if (stack.Capacity > KeptStack)
+        {
+            stack = null;
+            return;
+        }
+        stack.Clear();
+    }
+
+    /// <summary>The values on <paramref name="stack"/> from <paramref name="first"/> on, as an array, taken off it.</summary>
+    private static T[] Pop<T>(List<T> stack, int first)
+    {
+        var values = new T[stack.Count - first];
+        stack.CopyTo(first, values, 0, values.Length);
+        stack.RemoveRange(first, values.Length);
+        return values;
     }
 
     /// <summary>Byte offset of the first invalid UTF-8 sequence (failure path only).</summary>
@@ -195,7 +239,8 @@ internal ref struct StrictJsonParser
             return StrictObject.Empty;
         }
 
-        var properties = new List<KeyValuePair<string, StrictValue>>();
+        var properties = t_members ??= [];
+        int first = properties.Count;
         HashSet<string>? seen = null;
         while (true)
         {
@@ -210,7 +255,7 @@ internal ref struct StrictJsonParser
             }
             int keyOffset = _pos;
             string key = ReadString();
-            if (IsDuplicate(properties, ref seen, key))
+            if (IsDuplicate(properties, first, ref seen, key))
             {
                 throw new StrictJsonException(
                     DuplicateKey, $"Duplicate key '{Abbreviate(key)}' in object at byte {keyOffset}");
@@ -237,28 +282,30 @@ internal ref struct StrictJsonParser
             }
         }
         _depth--;
-        return new StrictObject(properties);
+        return new StrictObject(Pop(properties, first));
     }
 
-    private static bool IsDuplicate(List<KeyValuePair<string, StrictValue>> properties, ref HashSet<string>? seen, string key)
+    /// <summary>Whether the object whose members are <paramref name="properties"/> from <paramref name="first"/> on already has <paramref name="key"/>.</summary>
+    private static bool IsDuplicate(List<KeyValuePair<string, StrictValue>> properties, int first, ref HashSet<string>? seen, string key)
     {
         if (seen is not null)
         {
             return !seen.Add(key);
         }
-        foreach (var p in properties)
+        for (var i = first; i < properties.Count; i++)
         {
-            if (string.Equals(p.Key, key, StringComparison.Ordinal))
+            if (string.Equals(properties[i].Key, key, StringComparison.Ordinal))
             {
                 return true;
             }
         }
-        if (properties.Count + 1 >= LinearKeyScanLimit)
+        var count = properties.Count - first;
+        if (count + 1 >= LinearKeyScanLimit)
         {
-            seen = new HashSet<string>(properties.Count * 2, StringComparer.Ordinal);
-            foreach (var p in properties)
+            seen = new HashSet<string>(count * 2, StringComparer.Ordinal);
+            for (var i = first; i < properties.Count; i++)
             {
-                seen.Add(p.Key);
+                seen.Add(properties[i].Key);
             }
             seen.Add(key);
         }
@@ -271,13 +318,14 @@ internal ref struct StrictJsonParser
         Enter();
         _pos++;
         SkipWhitespace();
-        var items = new List<StrictValue>();
         if (_pos < _s.Length && _s[_pos] == (byte)']')
         {
             _pos++;
             _depth--;
-            return new StrictArray(items);
+            return new StrictArray([]);
         }
+        var items = t_items ??= [];
+        int first = items.Count;
         while (true)
         {
             items.Add(ParseValue());
@@ -297,7 +345,7 @@ internal ref struct StrictJsonParser
             }
         }
         _depth--;
-        return new StrictArray(items);
+        return new StrictArray(Pop(items, first));
     }
 
     private void Enter()
