@@ -72,8 +72,9 @@ public sealed record ApprovalArtifact(
         {
             throw new ApprovalFormatException("Invalid approval artifact: expected a JSON object.");
         }
-        foreach (var property in obj.Properties)
+        for (var i = 0; i < obj.Properties.Count; i++)
         {
+            var property = obj.Properties[i];
             if (Array.IndexOf(FieldNames, property.Key) < 0)
             {
                 throw new ApprovalFormatException($"Invalid approval artifact: unknown field '{property.Key}'.");

@@ -85,15 +85,16 @@ public static class ProxiedRequestPayload
                 {
                     RefuseFoldedDuplicates(obj.Properties);
                 }
-                foreach (var (_, child) in obj.Properties)
+                // By index: a foreach over the interface allocates an enumerator per object.
+                for (var i = 0; i < obj.Properties.Count; i++)
                 {
-                    RefuseKeysDifferingOnlyInCase(child);
+                    RefuseKeysDifferingOnlyInCase(obj.Properties[i].Value);
                 }
                 break;
             case StrictArray array:
-                foreach (var item in array.Items)
+                for (var i = 0; i < array.Items.Count; i++)
                 {
-                    RefuseKeysDifferingOnlyInCase(item);
+                    RefuseKeysDifferingOnlyInCase(array.Items[i]);
                 }
                 break;
         }

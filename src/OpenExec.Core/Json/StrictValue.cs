@@ -30,11 +30,12 @@ public sealed class StrictObject : StrictValue
     {
         if (Properties.Count <= 8)
         {
-            foreach (var p in Properties)
+            // By index: a foreach over the interface allocates an enumerator per look-up.
+            for (var i = 0; i < Properties.Count; i++)
             {
-                if (string.Equals(p.Key, key, StringComparison.Ordinal))
+                if (string.Equals(Properties[i].Key, key, StringComparison.Ordinal))
                 {
-                    value = p.Value;
+                    value = Properties[i].Value;
                     return true;
                 }
             }

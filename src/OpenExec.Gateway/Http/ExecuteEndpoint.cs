@@ -142,8 +142,9 @@ internal sealed class ExecuteEndpoint(ExecutionPipeline pipeline, ActionCatalog 
     /// <summary>The request's shape: known fields, action name, payload object, nonce, artifact.</summary>
     internal static (ExecutionRequest? Request, (string Code, string Detail)? Error) ParseShape(StrictObject obj, bool clawShield, bool anyApprovalId)
     {
-        foreach (var (key, _) in obj.Properties)
+        for (var i = 0; i < obj.Properties.Count; i++)
         {
+            var key = obj.Properties[i].Key;
             if (Array.IndexOf(Fields, key) < 0)
             {
                 return (null, ("unknown_field", $"Unknown field '{Truncate(key)}': the fields are action, payload, nonce, approval_artifact"));

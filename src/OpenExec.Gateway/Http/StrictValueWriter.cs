@@ -12,18 +12,19 @@ internal static class StrictValueWriter
         {
             case StrictObject obj:
                 writer.WriteStartObject();
-                foreach (var (key, item) in obj.Properties)
+                // By index: a foreach over the interface allocates an enumerator per value.
+                for (var i = 0; i < obj.Properties.Count; i++)
                 {
-                    writer.WritePropertyName(key);
-                    Write(writer, item);
+                    writer.WritePropertyName(obj.Properties[i].Key);
+                    Write(writer, obj.Properties[i].Value);
                 }
                 writer.WriteEndObject();
                 break;
             case StrictArray array:
                 writer.WriteStartArray();
-                foreach (var item in array.Items)
+                for (var i = 0; i < array.Items.Count; i++)
                 {
-                    Write(writer, item);
+                    Write(writer, array.Items[i]);
                 }
                 writer.WriteEndArray();
                 break;

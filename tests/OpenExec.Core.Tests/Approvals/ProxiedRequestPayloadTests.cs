@@ -195,4 +195,30 @@ public sealed class ProxiedRequestPayloadTests
     {
         Assert.Equal(8, ProxiedRequestPayload.UnencodedCharacters("\"<>^`{|}\\", query: true).Count);
     }
+
+    [Fact]
+    public void Checking_a_json_body_for_folded_keys_allocates_nothing_per_value()
+    {
+        // 60 objects and arrays: walking them through the interface allocated an enumerator each.
+        var json = Encoding.UTF8.GetBytes("[" + string.Join(",", Enumerable.Range(0, 30).Select(i => $"{{\"k{i}\":[{i}],\"K{i}x\":{{}}}}")) + "]");
+        ProxiedRequestPayload.Body("application/json", json);
+        StrictJson.Parse(json);
+
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        StrictJson.Parse(json);
+        var parsing = GC.GetAllocatedBytesForCurrentThread() - before;
+        before = GC.GetAllocatedBytesForCurrentThread();
+        var body = ProxiedRequestPayload.Body("application/json", json);
+        var checking = GC.GetAllocatedBytesForCurrentThread() - before - parsing;
+
+        Assert.Equal(30, ((StrictArray)body).Items.Count);
+        Assert.True(checking < 60 * 16, $"the check allocated {checking} bytes beyond parsing");
+        var obj = (StrictObject)((StrictArray)body).Items[0];
+        before = GC.GetAllocatedBytesForCurrentThread();
+        for (var i = 0; i < 100; i++)
+        {
+            Assert.True(obj.TryGet("K0x", out _));
+        }
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+    }
 }
