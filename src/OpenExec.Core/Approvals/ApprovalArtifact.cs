@@ -38,22 +38,61 @@ public sealed record ApprovalArtifact(
     /// <summary>The v1 signed message: UTF-8 of approval_id + tenant_id + action_hash + issued_at + expires_at.</summary>
     public byte[] SignedMessage()
     {
-        if (HasSurrogate(ApprovalId) || HasSurrogate(TenantId) || HasSurrogate(ActionHash) || HasSurrogate(IssuedAt) || HasSurrogate(ExpiresAt))
+        var message = new byte[SignedMessageLength()];
+        WriteSignedMessage(message);
+        return message;
+    }
+
+    /// <summary>Characters of a signature in standard base64, padding included (88).</summary>
+    private const int EncodedSignatureLength = (SignatureLength + 2) / 3 * 4;
+
+    /// <summary>What a signature's 88 characters decode into at most (its 64 bytes and 2 of padding).</summary>
+    internal const int DecodedSignatureSpace = EncodedSignatureLength / 4 * 3;
+
+    /// <summary>Standard base64 of <see cref="SignatureLength"/> bytes, read without an array.</summary>
+    internal static bool IsSignature(string text)
+    {
+        Span<byte> decoded = stackalloc byte[DecodedSignatureSpace];
+        return TryDecodeSignature(text, decoded);
+    }
+
+    /// <summary>
+    /// Decodes a signature into <paramref name="decoded"/> (<see cref="DecodedSignatureSpace"/>
+    /// bytes; the signature is its first <see cref="SignatureLength"/>). Any other length is no
+    /// signature and is not decoded at all.
+    /// </summary>
+    internal static bool TryDecodeSignature(string text, Span<byte> decoded)
+        => text.Length == EncodedSignatureLength
+            && StrictBase64.TryDecode(text, decoded, out var written)
+            && written == SignatureLength;
+
+    /// <summary>The length of <see cref="SignedMessage"/>.</summary>
+    public int SignedMessageLength()
+        => HasAnySurrogate()
+            ? Encoding.UTF8.GetByteCount(string.Concat(ApprovalId, TenantId, ActionHash, IssuedAt, ExpiresAt))
+            : Encoding.UTF8.GetByteCount(ApprovalId) + Encoding.UTF8.GetByteCount(TenantId) + Encoding.UTF8.GetByteCount(ActionHash) + Encoding.UTF8.GetByteCount(IssuedAt) + Encoding.UTF8.GetByteCount(ExpiresAt);
+
+    /// <summary>Writes <see cref="SignedMessage"/> into <paramref name="destination"/>, <see cref="SignedMessageLength"/> bytes.</summary>
+    public void WriteSignedMessage(Span<byte> destination)
+    {
+        var utf8 = Encoding.UTF8;
+        if (HasAnySurrogate())
         {
             // Halves of a surrogate pair split across two fields join when concatenated: encode
             // the concatenation, exactly as the message is defined.
-            return Encoding.UTF8.GetBytes(string.Concat(ApprovalId, TenantId, ActionHash, IssuedAt, ExpiresAt));
+            utf8.GetBytes(string.Concat(ApprovalId, TenantId, ActionHash, IssuedAt, ExpiresAt), destination);
+            return;
         }
         // Otherwise each field is encoded straight into the one result, no string in between.
-        var utf8 = Encoding.UTF8;
-        var message = new byte[utf8.GetByteCount(ApprovalId) + utf8.GetByteCount(TenantId) + utf8.GetByteCount(ActionHash) + utf8.GetByteCount(IssuedAt) + utf8.GetByteCount(ExpiresAt)];
-        var at = utf8.GetBytes(ApprovalId, message);
-        at += utf8.GetBytes(TenantId, message.AsSpan(at));
-        at += utf8.GetBytes(ActionHash, message.AsSpan(at));
-        at += utf8.GetBytes(IssuedAt, message.AsSpan(at));
-        utf8.GetBytes(ExpiresAt, message.AsSpan(at));
-        return message;
+        var at = utf8.GetBytes(ApprovalId, destination);
+        at += utf8.GetBytes(TenantId, destination[at..]);
+        at += utf8.GetBytes(ActionHash, destination[at..]);
+        at += utf8.GetBytes(IssuedAt, destination[at..]);
+        utf8.GetBytes(ExpiresAt, destination[at..]);
     }
+
+    private bool HasAnySurrogate()
+        => HasSurrogate(ApprovalId) || HasSurrogate(TenantId) || HasSurrogate(ActionHash) || HasSurrogate(IssuedAt) || HasSurrogate(ExpiresAt);
 
     private static bool HasSurrogate(string field) => field.AsSpan().ContainsAnyInRange('\uD800', '\uDFFF');
 
@@ -100,7 +139,7 @@ public sealed record ApprovalArtifact(
         {
             throw new ApprovalFormatException("Invalid approval artifact: action_hash must be 64 hex characters.");
         }
-        if (!StrictBase64.TryDecode(signature, out var signatureBytes) || signatureBytes.Length != SignatureLength)
+        if (!IsSignature(signature))
         {
             throw new ApprovalFormatException("Invalid approval artifact: signature must be standard base64 of a 64-byte Ed25519 signature.");
         }
@@ -135,18 +174,30 @@ public sealed record ApprovalArtifact(
     {
         ArgumentNullException.ThrowIfNull(base64Url);
         // Tolerate the padded form: the header is the caller's encoding, and padding adds no ambiguity.
-        if (!Crypto.Base64Url.TryDecode(base64Url.TrimEnd('='), out var json))
-        {
-            throw new ApprovalFormatException("Invalid approval artifact: the OpenExec-Approval header must be base64url of the artifact JSON.");
-        }
+        var text = base64Url.AsSpan().TrimEnd('=');
+        // Decoded only to be parsed: on the stack for a header of usual size, else a pooled buffer.
+        var max = Crypto.Base64Url.MaxDecodedLength(text.Length);
+        byte[]? rented = null;
+        var json = max <= 1024 ? stackalloc byte[max] : (rented = System.Buffers.ArrayPool<byte>.Shared.Rent(max));
         StrictValue value;
         try
         {
-            value = StrictJson.Parse(json);
+            if (!Crypto.Base64Url.TryDecode(text, json, out var written))
+            {
+                throw new ApprovalFormatException("Invalid approval artifact: the OpenExec-Approval header must be base64url of the artifact JSON.");
+            }
+            value = StrictJson.Parse(json[..written]);
         }
         catch (StrictJsonException e)
         {
             throw new ApprovalFormatException($"Invalid approval artifact: the OpenExec-Approval header is not valid JSON ({e.Message}).", e);
+        }
+        finally
+        {
+            if (rented is not null)
+            {
+                System.Buffers.ArrayPool<byte>.Shared.Return(rented);
+            }
         }
         return Parse(value, anyApprovalId);
     }

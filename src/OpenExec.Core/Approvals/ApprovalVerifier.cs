@@ -29,10 +29,12 @@ public sealed class ApprovalVerifier
     public bool VerifySignature(ApprovalArtifact artifact, ReadOnlySpan<byte> signedMessage)
     {
         ArgumentNullException.ThrowIfNull(artifact);
-        if (!Crypto.StrictBase64.TryDecode(artifact.Signature, out var signature) || signature.Length != ApprovalArtifact.SignatureLength)
+        Span<byte> signature = stackalloc byte[ApprovalArtifact.DecodedSignatureSpace];
+        if (!ApprovalArtifact.TryDecodeSignature(artifact.Signature, signature))
         {
             return false;
         }
+        signature = signature[..ApprovalArtifact.SignatureLength];
         foreach (var key in _keys)
         {
             if (SignatureAlgorithm.Ed25519.Verify(key, signedMessage, signature))

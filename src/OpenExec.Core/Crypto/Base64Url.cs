@@ -9,10 +9,19 @@ public static class Base64Url
     public static string Encode(ReadOnlySpan<byte> bytes) => System.Buffers.Text.Base64Url.EncodeToString(bytes);
 
     /// <summary>Decodes strictly; false on any character outside <c>A-Z a-z 0-9 - _</c>, padding or a non-canonical tail.</summary>
-    public static bool TryDecode(string? text, out byte[] bytes)
+    public static bool TryDecode(string? text, out byte[] bytes) => DecodedArray.TryDecode(text, MaxDecodedLength, TryDecode, out bytes);
+
+    /// <summary>The most bytes <paramref name="chars"/> characters decode to.</summary>
+    public static int MaxDecodedLength(int chars) => System.Buffers.Text.Base64Url.GetMaxDecodedLength(chars);
+
+    /// <summary>
+    /// As <see cref="TryDecode(string?, out byte[])"/>, into <paramref name="destination"/> (at
+    /// least <see cref="MaxDecodedLength"/> long): for a value read at once and not kept.
+    /// </summary>
+    public static bool TryDecode(ReadOnlySpan<char> text, Span<byte> destination, out int written)
     {
-        bytes = [];
-        if (text is null || text.Length % 4 == 1)
+        written = 0;
+        if (text.Length % 4 == 1)
         {
             return false;
         }
@@ -24,24 +33,19 @@ public static class Base64Url
             }
         }
         // The alphabet is checked; the decoder then only sees what it decodes without padding.
-        var decoded = new byte[System.Buffers.Text.Base64Url.GetMaxDecodedLength(text.Length)];
-        if (System.Buffers.Text.Base64Url.DecodeFromChars(text, decoded, out var consumed, out var written) != System.Buffers.OperationStatus.Done
+        if (System.Buffers.Text.Base64Url.DecodeFromChars(text, destination, out var consumed, out var length) != System.Buffers.OperationStatus.Done
             || consumed != text.Length)
         {
             return false;
         }
-        if (written != decoded.Length)
-        {
-            decoded = decoded[..written];
-        }
         // Unused low bits of the last character must be zero; otherwise two strings decode alike.
         // Re-encoded without a string: on the stack for header-sized values.
         var again = text.Length <= 2048 ? stackalloc char[text.Length] : new char[text.Length];
-        if (!System.Buffers.Text.Base64Url.TryEncodeToChars(decoded, again, out var length) || !again[..length].SequenceEqual(text))
+        if (!System.Buffers.Text.Base64Url.TryEncodeToChars(destination[..length], again, out var encoded) || !again[..encoded].SequenceEqual(text))
         {
             return false;
         }
-        bytes = decoded;
+        written = length;
         return true;
     }
 

@@ -6,14 +6,24 @@ namespace OpenExec.Core.Crypto;
 /// </summary>
 public static class StrictBase64
 {
-    public static bool TryDecode(string? text, out byte[] bytes)
+    public static bool TryDecode(string? text, out byte[] bytes) => DecodedArray.TryDecode(text, MaxDecodedLength, TryDecode, out bytes);
+
+    /// <summary>The most bytes <paramref name="chars"/> characters decode to.</summary>
+    public static int MaxDecodedLength(int chars) => chars / 4 * 3;
+
+    /// <summary>
+    /// As <see cref="TryDecode(string?, out byte[])"/>, into <paramref name="destination"/> (at
+    /// least <see cref="MaxDecodedLength"/> long), with no string or array of its own (a signature
+    /// checked on every request).
+    /// </summary>
+    public static bool TryDecode(ReadOnlySpan<char> text, Span<byte> destination, out int written)
     {
-        bytes = [];
-        if (text is null || text.Length % 4 != 0)
+        written = 0;
+        if (text.Length % 4 != 0)
         {
             return false;
         }
-        var padding = text.EndsWith("==", StringComparison.Ordinal) ? 2 : text.EndsWith('=') ? 1 : 0;
+        var padding = text.EndsWith("==") ? 2 : text.EndsWith('=') ? 1 : 0;
         for (var i = 0; i < text.Length - padding; i++)
         {
             var c = text[i];
@@ -22,13 +32,17 @@ public static class StrictBase64
                 return false;
             }
         }
-        var decoded = Convert.FromBase64String(text);
-        // Refuse stray bits in the last character: one value, one spelling.
-        if (!string.Equals(Convert.ToBase64String(decoded), text, StringComparison.Ordinal))
+        if (!Convert.TryFromBase64Chars(text, destination, out var length))
         {
             return false;
         }
-        bytes = decoded;
+        // Refuse stray bits in the last character: one value, one spelling.
+        var again = text.Length <= 1024 ? stackalloc char[text.Length] : new char[text.Length];
+        if (!Convert.TryToBase64Chars(destination[..length], again, out var encoded) || !again[..encoded].SequenceEqual(text))
+        {
+            return false;
+        }
+        written = length;
         return true;
     }
 }

@@ -292,9 +292,26 @@ internal sealed class ExecutionPipeline
         {
             return new(tenant, null, null, (403, "approval_required", "ClawShield mode requires an approval artifact"));
         }
-        var signedMessage = artifact.SignedMessage();
-        var identity = ApprovalArtifact.IdentityOf(signedMessage);
-        if (!_settings.Verifier!.VerifySignature(artifact, signedMessage))
+        // The signed message is hashed and verified, never kept: on the stack when small.
+        var length = artifact.SignedMessageLength();
+        byte[]? rented = null;
+        var signedMessage = length <= 1024 ? stackalloc byte[length] : (rented = System.Buffers.ArrayPool<byte>.Shared.Rent(length)).AsSpan(0, length);
+        string identity;
+        bool authentic;
+        try
+        {
+            artifact.WriteSignedMessage(signedMessage);
+            identity = ApprovalArtifact.IdentityOf(signedMessage);
+            authentic = _settings.Verifier!.VerifySignature(artifact, signedMessage);
+        }
+        finally
+        {
+            if (rented is not null)
+            {
+                System.Buffers.ArrayPool<byte>.Shared.Return(rented);
+            }
+        }
+        if (!authentic)
         {
             return new(tenant, identity, null, (403, "invalid_signature", "Invalid signature: approval artifact is not authentic"));
         }

@@ -227,4 +227,30 @@ public sealed class ApprovalArtifactTests
         var header = Base64Url.Encode(Encoding.UTF8.GetBytes(json));
         Assert.Throws<ApprovalFormatException>(() => ApprovalArtifact.FromHeader(header));
     }
+
+    [Fact]
+    public void A_header_is_decoded_without_a_copy_of_its_json_and_a_large_one_too()
+    {
+        var artifact = ApprovalArtifact.Parse(new StrictObject(Fields()));
+        var header = artifact.ToHeader();
+        var json = Encoding.UTF8.GetBytes(artifact.ToJson());
+        ApprovalArtifact.FromHeader(header);
+        ApprovalArtifact.Parse(StrictJson.Parse(json));
+
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        ApprovalArtifact.Parse(StrictJson.Parse(json));
+        var parsing = GC.GetAllocatedBytesForCurrentThread() - before;
+        before = GC.GetAllocatedBytesForCurrentThread();
+        var read = ApprovalArtifact.FromHeader(header);
+        var fromHeader = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.Equal(artifact, read);
+        // The decoded JSON was an array (and a trimmed copy of it): about twice its length.
+        Assert.True(fromHeader - parsing < json.Length / 2, $"decoding allocated {fromHeader - parsing} bytes beyond parsing {json.Length} bytes of JSON");
+
+        // Past the stack buffer (1 KB decoded), padded: the same artifact, from a pooled buffer.
+        var padded = Base64Url.Encode(Encoding.UTF8.GetBytes(artifact.ToJson() + new string(' ', 2000)));
+        padded += new string('=', (4 - padded.Length % 4) % 4);
+        Assert.Equal(artifact, ApprovalArtifact.FromHeader(padded));
+        Assert.Throws<ApprovalFormatException>(() => ApprovalArtifact.FromHeader(padded[..^3] + "*"));
+    }
 }

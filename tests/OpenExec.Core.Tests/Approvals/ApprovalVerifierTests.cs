@@ -95,4 +95,25 @@ public sealed class ApprovalVerifierTests : IDisposable
         Assert.NotEqual(a.Identity, b.Identity);
         Assert.Matches("^[0-9a-f]{64}$", a.Identity);
     }
+
+    [Fact]
+    public void Verifying_a_signature_allocates_nothing()
+    {
+        // Per request in clawshield mode: the signature was decoded into an array, then re-encoded
+        // into a string to check its spelling (about 0.3 KB).
+        var verifier = Verifier();
+        var artifact = new ApprovalMinter(_new).Mint("tenant-001", Hash, Issued, Issued.AddMinutes(5));
+        var message = artifact.SignedMessage();
+        Assert.True(verifier.VerifySignature(artifact, message));
+
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        var verified = verifier.VerifySignature(artifact, message);
+        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+
+        Assert.True(verified);
+        Assert.Equal(0, allocated);
+        Span<byte> written = stackalloc byte[artifact.SignedMessageLength()];
+        artifact.WriteSignedMessage(written);
+        Assert.Equal(message, written.ToArray());
+    }
 }

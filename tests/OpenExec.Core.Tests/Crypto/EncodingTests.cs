@@ -55,6 +55,28 @@ public sealed class EncodingTests
     [InlineData("+/9=", false)]
     public void StrictBase64AcceptsOnlyPaddedStandardAlphabet(string text, bool ok) => Assert.Equal(ok, StrictBase64.TryDecode(text, out _));
 
+    [Theory]
+    [InlineData("AQID")]
+    [InlineData("+/8=")]
+    [InlineData("AQ==")]
+    [InlineData("====")]
+    [InlineData("A===")]
+    [InlineData("-_8=")]
+    [InlineData("+/9=")]
+    [InlineData("AQI=\n")]
+    [InlineData("-w")]
+    [InlineData("-x")]
+    [InlineData("A")]
+    [InlineData("")]
+    public void Decoding_into_a_span_reads_as_decoding_into_an_array(string text)
+    {
+        Span<byte> into = stackalloc byte[16];
+        Assert.Equal(StrictBase64.TryDecode(text, out var strict), StrictBase64.TryDecode(text.AsSpan(), into, out var strictLength));
+        Assert.Equal(strict, into[..strictLength].ToArray());
+        Assert.Equal(Base64Url.TryDecode(text, out var url), Base64Url.TryDecode(text.AsSpan(), into, out var urlLength));
+        Assert.Equal(url, into[..urlLength].ToArray());
+    }
+
     [Fact]
     public void HexIsLowercaseSha256()
     {
