@@ -42,4 +42,26 @@ public sealed class DemoListenAddressTests
     [InlineData("http://[::1]:5000")]
     [InlineData("https://127.0.0.2")]
     public void Loopback_urls_stay_accepted(string url) => Assert.True(ListenAddresses.IsLoopbackOnly([url]));
+
+    [Fact]
+    public async Task With_no_listen_address_configured_the_gateway_listens_on_loopback_port_5000()
+    {
+        // SPEC section 1: http://127.0.0.1:5000 by default; Kestrel's own default is
+        // http://localhost:5000, which also binds [::1].
+        var dataDir = TempDir.Create();
+        try
+        {
+            var app = GatewayApp.Build([$"--OpenExec:DataDir={dataDir}"], out var problems, new Dictionary<string, string?>());
+            Assert.True(app is not null, string.Join("; ", problems));
+            await using (app)
+            {
+                Assert.Equal(ListenAddresses.Default, app.Configuration[Microsoft.AspNetCore.Hosting.WebHostDefaults.ServerUrlsKey]);
+                Assert.Equal("http://127.0.0.1:5000", ListenAddresses.Default);
+            }
+        }
+        finally
+        {
+            TempDir.Delete(dataDir);
+        }
+    }
 }
