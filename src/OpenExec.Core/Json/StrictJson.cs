@@ -114,6 +114,14 @@ internal ref struct StrictJsonParser
     [ThreadStatic]
     private static List<StrictValue>? t_items;
 
+    // Object keys recently read on this thread, by a hash of their bytes: the same keys come back
+    // request after request, and an immutable string may be shared. Short ASCII keys only.
+    [ThreadStatic]
+    private static string?[]? t_keys;
+
+    private const int KeyCacheSize = 64;
+    private const int KeyCacheMaxLength = 32;
+
     // A stack that grew past this (a document with a very large object or array) is not kept.
     private const int KeptStack = 4096;
 
@@ -164,6 +172,28 @@ internal ref struct StrictJsonParser
             return;
         }
         stack.Clear();
+    }
+
+    /// <summary>An unescaped key: the string this thread last read for the same bytes, or a new one kept for next time.</summary>
+    private static string Key(ReadOnlySpan<byte> content)
+    {
+        if (content.Length > KeyCacheMaxLength || !System.Text.Ascii.IsValid(content))
+        {
+            return Encoding.UTF8.GetString(content);
+        }
+        // FNV-1a: collisions only replace an entry.
+        var hash = 2166136261u;
+        foreach (var b in content)
+        {
+            hash = (hash ^ b) * 16777619u;
+        }
+        var keys = t_keys ??= new string?[KeyCacheSize];
+        ref var slot = ref keys[hash % KeyCacheSize];
+        if (slot is { } cached && System.Text.Ascii.Equals(content, cached))
+        {
+            return cached;
+        }
+        return slot = Encoding.UTF8.GetString(content);
     }
 
     /// <summary>The values on <paramref name="stack"/> from <paramref name="first"/> on, as an array, taken off it.</summary>
@@ -254,7 +284,7 @@ internal ref struct StrictJsonParser
                 throw Syntax($"Expected a string key at byte {_pos}, found {Describe(_s[_pos])}");
             }
             int keyOffset = _pos;
-            string key = ReadString();
+            string key = ReadString(isKey: true);
             if (IsDuplicate(properties, first, ref seen, key))
             {
                 throw new StrictJsonException(
@@ -464,7 +494,7 @@ internal ref struct StrictJsonParser
     private static bool IsDigit(byte b) => (uint)(b - '0') <= 9;
 
     /// <summary>Reads the string starting at the opening quote at <c>_pos</c> and unescapes it.</summary>
-    private string ReadString()
+    private string ReadString(bool isKey = false)
     {
         int open = _pos;
         int start = open + 1;
@@ -502,7 +532,7 @@ internal ref struct StrictJsonParser
         ReadOnlySpan<byte> content = _s[start..i];
         if (!hasEscape)
         {
-            return content.IsEmpty ? string.Empty : Encoding.UTF8.GetString(content);
+            return content.IsEmpty ? string.Empty : isKey ? Key(content) : Encoding.UTF8.GetString(content);
         }
 
         char[]? rented = null;

@@ -65,4 +65,31 @@ public sealed class StrictJsonStackTests
         var bytes = (StrictObject)OpenExec.Core.Approvals.ProxiedRequestPayload.Body("text/plain", "hi"u8);
         Assert.IsType<KeyValuePair<string, StrictValue>[]>(bytes.Properties);
     }
+
+    [Fact]
+    public void Short_ascii_keys_read_again_are_the_same_strings_and_every_key_reads_as_written()
+    {
+        var first = (StrictObject)Parse("""{"msg":"hello","n":42}""");
+        var second = (StrictObject)Parse("""{"n":1,"msg":"hello"}""");
+        Assert.Same(first.Properties[0].Key, second.Properties[1].Key);
+        Assert.Same(first.Properties[1].Key, second.Properties[0].Key);
+        // Values are not shared.
+        Assert.NotSame(((StrictString)first.Properties[0].Value).Value, ((StrictString)second.Properties[1].Value).Value);
+
+        // Many keys (colliding in the small cache), escaped, non-ASCII and long ones: each reads as written.
+        var random = new Random(7);
+        for (var n = 0; n < 2000; n++)
+        {
+            var keys = Enumerable.Range(0, 5).Select(_ => random.Next(6) switch
+            {
+                0 => "k\u00e9" + random.Next(100),
+                1 => "ключ" + random.Next(100),
+                2 => new string('x', 33) + random.Next(100),
+                _ => "k" + random.Next(300),
+            }).Distinct().ToList();
+            var json = "{" + string.Join(",", keys.Select((k, i) => $"\"{k}\":{i}")) + "}";
+            var doc = (StrictObject)Parse(json);
+            Assert.Equal(keys.Select(k => k.Replace("\\u00e9", "\u00e9")), doc.Properties.Select(p => p.Key));
+        }
+    }
 }
