@@ -13,8 +13,39 @@ public static class ActionHash
 {
     public static string Compute(string action, StrictValue payload)
     {
-        ArgumentNullException.ThrowIfNull(action);
         ArgumentNullException.ThrowIfNull(payload);
+        return Hash(action, payload, static (payload, output) => ClawShieldJson.Write(payload, output));
+    }
+
+    /// <summary>
+    /// The action hash of a proxied request, whose payload is
+    /// <see cref="ProxiedRequestPayload.Create"/>'s object, written member by member instead of
+    /// built: the same bytes (its keys in canonical order: body, method, path, query) without the
+    /// object, its array and three strings' values per request.
+    /// </summary>
+    public static string ComputeProxied(string action, string method, string rawPath, string rawQuery, StrictValue body)
+    {
+        ArgumentNullException.ThrowIfNull(method);
+        ArgumentNullException.ThrowIfNull(rawPath);
+        ArgumentNullException.ThrowIfNull(rawQuery);
+        ArgumentNullException.ThrowIfNull(body);
+        return Hash(action, (Method: method.ToUpperInvariant(), rawPath, rawQuery, body), static (payload, output) =>
+        {
+            output.Write("{\"body\":"u8);
+            ClawShieldJson.Write(payload.body, output);
+            output.Write(",\"method\":"u8);
+            ClawShieldJson.WriteString(payload.Method, output);
+            output.Write(",\"path\":"u8);
+            ClawShieldJson.WriteString(payload.rawPath, output);
+            output.Write(",\"query\":"u8);
+            ClawShieldJson.WriteString(payload.rawQuery, output);
+            output.Write("}"u8);
+        });
+    }
+
+    private static string Hash<TPayload>(string action, TPayload payload, Action<TPayload, IBufferWriter<byte>> writePayload)
+    {
+        ArgumentNullException.ThrowIfNull(action);
         // The canonical form of {"action": action, "payload": payload}, written member by member
         // ("action" sorts before "payload"): no object built per request only to be hashed; only
         // hashed, never kept, so written into the thread's scratch buffer.
@@ -24,7 +55,7 @@ public static class ActionHash
             canonical.Write("{\"action\":"u8);
             ClawShieldJson.WriteString(action, canonical);
             canonical.Write(",\"payload\":"u8);
-            ClawShieldJson.Write(payload, canonical);
+            writePayload(payload, canonical);
             canonical.Write("}"u8);
             return Hex.Sha256(canonical.WrittenSpan);
         }

@@ -48,7 +48,7 @@ internal sealed class ExecuteEndpoint(ExecutionPipeline pipeline, ActionCatalog 
             await Problem.WriteAsync(context, 400, "proxy_only", $"Action '{request.Action}' is a proxied route without an OpenExec.ExecutePath; call it through its route").ConfigureAwait(false);
             return;
         }
-        var payload = (StrictObject)request.Payload;
+        var payload = (StrictObject)request.Payload!;
         if (action.Kind == ActionKind.BuiltIn && BuiltInActions.Validate(action.Name, payload) is { } payloadProblem)
         {
             await Problem.WriteAsync(context, 400, "invalid_payload", payloadProblem).ConfigureAwait(false);

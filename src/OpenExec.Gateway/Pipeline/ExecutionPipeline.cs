@@ -94,7 +94,7 @@ internal sealed class ExecutionPipeline
         var options = _settings.Options;
         var started = _clock.Now;
         var startTimestamp = Stopwatch.GetTimestamp();
-        var requestHash = ActionHash.Compute(request.Action, request.Payload);
+        var requestHash = request.RequestSha256();
 
         // Step 3: approval.
         var approval = new ApprovalCheck(options.IsClawShield ? options.TenantId ?? UnverifiedTenant : DemoTenant, null, null, null);

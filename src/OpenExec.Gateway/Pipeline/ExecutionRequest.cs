@@ -7,9 +7,15 @@ namespace OpenExec.Gateway.Pipeline;
 
 /// <summary>
 /// One request as a front door read it (SPEC step 1 done): the action, its payload (for the
-/// action hash), the nonce and, in clawshield mode, the approval artifact.
+/// action hash), the nonce and, in clawshield mode, the approval artifact. A front door that
+/// worked the action hash out without building the payload (the proxy:
+/// <see cref="ActionHash.ComputeProxied"/>) gives <paramref name="ActionSha256"/> and no payload.
 /// </summary>
-internal sealed record ExecutionRequest(string Action, StrictValue Payload, string Nonce, ApprovalArtifact? Approval);
+internal sealed record ExecutionRequest(string Action, StrictValue? Payload, string Nonce, ApprovalArtifact? Approval, string? ActionSha256 = null)
+{
+    /// <summary>The action hash (SPEC section 4).</summary>
+    public string RequestSha256() => ActionSha256 ?? ActionHash.Compute(Action, Payload ?? throw new InvalidOperationException("A request has a payload or its action hash"));
+}
 
 /// <summary>
 /// A request that passed steps 3–6: its claim is durable and it may execute exactly once. It is

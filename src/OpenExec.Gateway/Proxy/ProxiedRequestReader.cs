@@ -99,8 +99,9 @@ internal static class ProxiedRequestReader
             return Fail(400, ex.Code, ex.Message);
         }
 
-        var payload = ProxiedRequestPayload.Create(http.Method, rawPath, rawQuery, bodyValue);
-        return new ReadResult(new ProxiedRequest(new ExecutionRequest(action, payload, nonce!, approval), body, contentType), 0, null, null);
+        // The payload (ProxiedRequestPayload.Create's object) is only hashed: written, not built.
+        var actionSha256 = ActionHash.ComputeProxied(action, http.Method, rawPath, rawQuery, bodyValue);
+        return new ReadResult(new ProxiedRequest(new ExecutionRequest(action, null, nonce!, approval, actionSha256), body, contentType), 0, null, null);
     }
 
     /// <summary>

@@ -97,7 +97,7 @@ public sealed class ExecuteRequestFuzzTests(ITestOutputHelper output)
         // Written out again from what was understood, it must read the same.
         var body = new StringBuilder();
         body.Append("{\"action\":").Append(JsonSerializer.Serialize(request.Action))
-            .Append(",\"payload\":").Append(ClawShieldJson.SerializeToString(request.Payload))
+            .Append(",\"payload\":").Append(ClawShieldJson.SerializeToString(request.Payload!))
             .Append(",\"nonce\":").Append(JsonSerializer.Serialize(request.Nonce));
         if (request.Approval is { } approval)
         {
@@ -110,7 +110,7 @@ public sealed class ExecuteRequestFuzzTests(ITestOutputHelper output)
             return $"does not round-trip: {error}";
         }
         if (again.Action != request.Action || again.Nonce != request.Nonce
-            || ActionHash.Compute(again.Action, again.Payload) != ActionHash.Compute(request.Action, request.Payload)
+            || ActionHash.Compute(again.Action, again.Payload!) != ActionHash.Compute(request.Action, request.Payload!)
             || again.Approval?.Identity != request.Approval?.Identity || again.Approval != request.Approval)
         {
             return "round-trips to a different request";
