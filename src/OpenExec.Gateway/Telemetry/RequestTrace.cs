@@ -97,32 +97,46 @@ internal readonly struct RequestTrace
     /// <summary>A proxied call's trace context, in the agent's request headers the forwarder copies (in place of the agent's own).</summary>
     public void WriteTo(IHeaderDictionary headers)
     {
-        if (!_writeToBackends || TraceId is null)
+        if (!ForBackend(out var traceparent, out var traceState))
         {
             return;
         }
-        headers[TraceParent] = Traceparent();
-        if (_traceState is { Length: > 0 } state)
+        headers[TraceParent] = traceparent;
+        if (traceState is null)
         {
-            headers[TraceState] = state;
+            headers.Remove(TraceState);
         }
         else
         {
-            headers.Remove(TraceState);
+            headers[TraceState] = traceState;
         }
     }
 
     /// <summary>A routed call's trace context.</summary>
     public void WriteTo(HttpRequestHeaders headers)
     {
-        if (!_writeToBackends || TraceId is null)
+        if (!ForBackend(out var traceparent, out var traceState))
         {
             return;
         }
-        headers.TryAddWithoutValidation(TraceParent, Traceparent());
-        if (_traceState is { Length: > 0 } state)
+        headers.TryAddWithoutValidation(TraceParent, traceparent);
+        if (traceState is not null)
         {
-            headers.TryAddWithoutValidation(TraceState, state);
+            headers.TryAddWithoutValidation(TraceState, traceState);
         }
+    }
+
+    /// <summary>What a backend call carries (its <c>traceparent</c>, and <c>tracestate</c> or none), or false when an SDK writes it.</summary>
+    private bool ForBackend(out string traceparent, out string? traceState)
+    {
+        traceparent = "";
+        traceState = null;
+        if (!_writeToBackends || TraceId is null)
+        {
+            return false;
+        }
+        traceparent = Traceparent();
+        traceState = _traceState is { Length: > 0 } state ? state : null;
+        return true;
     }
 }
