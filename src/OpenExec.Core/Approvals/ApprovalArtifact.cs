@@ -4,6 +4,7 @@ using System.Text.Encodings.Web;
 using System.Text.Json;
 using OpenExec.Core.Crypto;
 using OpenExec.Core.Json;
+using OpenExec.Core.Text;
 
 namespace OpenExec.Core.Approvals;
 
@@ -94,7 +95,7 @@ public sealed record ApprovalArtifact(
     private bool HasAnySurrogate()
         => HasSurrogate(ApprovalId) || HasSurrogate(TenantId) || HasSurrogate(ActionHash) || HasSurrogate(IssuedAt) || HasSurrogate(ExpiresAt);
 
-    private static bool HasSurrogate(string field) => field.AsSpan().ContainsAnyInRange('\uD800', '\uDFFF');
+    private static bool HasSurrogate(string field) => CharRange.ContainsAnyIn(field, '\uD800', '\uDFFF');
 
     /// <summary>Reads the artifact from the parsed request; throws <see cref="ApprovalFormatException"/> on any other shape.</summary>
     /// <param name="value">The artifact JSON.</param>

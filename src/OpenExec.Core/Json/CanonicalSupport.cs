@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Globalization;
+using OpenExec.Core.Text;
 
 namespace OpenExec.Core.Json;
 
@@ -105,7 +106,7 @@ internal static class CanonicalSupport
             digits = digits[1..];
         }
         if (digits.IsEmpty
-            || digits.ContainsAnyExceptInRange('0', '9')
+            || CharRange.ContainsAnyExcept(digits, '0', '9')
             || (digits[0] == '0' && digits.Length > 1))
         {
             throw new ArgumentException($"'{literal}' is not a JSON integer literal.", nameof(literal));

@@ -116,4 +116,22 @@ public sealed class ApprovalVerifierTests : IDisposable
         artifact.WriteSignedMessage(written);
         Assert.Equal(message, written.ToArray());
     }
+
+    [Fact]
+    public void Writing_the_signed_message_allocates_nothing()
+    {
+        // Per request in clawshield mode: looking for a surrogate in the five fields boxed its
+        // bounds (about 1 KB per request, the length and the message each looking).
+        var artifact = new ApprovalMinter(_new).Mint("tenant-001", Hash, Issued, Issued.AddMinutes(5));
+        Span<byte> written = stackalloc byte[256];
+        artifact.WriteSignedMessage(written[..artifact.SignedMessageLength()]);
+
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        var length = artifact.SignedMessageLength();
+        artifact.WriteSignedMessage(written[..length]);
+        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+
+        Assert.Equal(0, allocated);
+        Assert.Equal(artifact.SignedMessage(), written[..length].ToArray());
+    }
 }

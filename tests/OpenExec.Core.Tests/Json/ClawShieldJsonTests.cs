@@ -128,4 +128,23 @@ public class ClawShieldJsonTests
     {
         Assert.Throws<ArgumentException>(() => ClawShieldJson.Serialize(new StrictNumber(literal)));
     }
+
+    [Fact]
+    public void WritingAnIntegerAllocatesNothing()
+    {
+        // Integers are copied as their literal once checked: the check must not box its digits.
+        var number = new StrictNumber("-1234567890123");
+        var output = new ArrayBufferWriter<byte>(64);
+        ClawShieldJson.Write(number, output);
+        output.ResetWrittenCount();
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        for (var i = 0; i < 100; i++)
+        {
+            ClawShieldJson.Write(number, output);
+            output.ResetWrittenCount();
+        }
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+        ClawShieldJson.Write(number, output);
+        Assert.Equal("-1234567890123", Encoding.ASCII.GetString(output.WrittenSpan));
+    }
 }
