@@ -47,30 +47,6 @@ internal sealed partial class ProxyBoundaryMiddleware(RequestDelegate next, Exec
     [LoggerMessage(2, LogLevel.Warning, "Forward to the backend of route {Route} failed again ({Kind}: {Reason})")]
     private static partial void LogForwardErrorAgain(ILogger logger, string route, string kind, string reason);
 
-    /// <summary>Request headers that never reach a backend, pass-through routes included (SPEC section 5).</summary>
-    private static readonly string[] DroppedHeaders =
-    [
-        "X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override", "Expect", "OpenExec-Approval",
-        // The gateway's own nonce header, on a pass-through too (nothing was claimed there); an
-        // action route sends the nonce as Idempotency-Key, a pass-through the agent's own key.
-        "OpenExec-Nonce",
-        // Overrides of the path or method some backends honour (IIS-era rewrites, Symfony, Zend):
-        // the approval covers the method and path as sent, not these.
-        "X-Original-URL", "X-Rewrite-URL", "X-Original-Method", "X-Override-Method",
-        // What a proxy says about where the request went; the gateway is that proxy (a route's
-        // own transform may still set one: transforms run after this).
-        "X-Forwarded-Host", "Forwarded", "X-Forwarded-Port", "X-Forwarded-Server", "X-Host", "X-Original-Host",
-        "Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authorization", "TE", "Trailer", "Upgrade",
-        "HTTP2-Settings",
-    ];
-
-    /// <summary>The agent's nonce headers: an action's backend gets the nonce once, as <c>Idempotency-Key</c> (<c>OpenExec-Nonce</c> is dropped on every route).</summary>
-    private static readonly string[] NonceHeaders = ["OpenExec-Nonce", "Idempotency-Key"];
-
-    /// <summary>Headers an action route's forwarding sets or has checked (besides the nonce).</summary>
-    private static readonly string[] ControlledHeaders =
-        ["Content-Type", "Content-Length", "Content-Encoding", "Content-Range", "Transfer-Encoding", "Accept-Encoding"];
-
     // The request's state machine is reused from a pool (the Task the middleware contract needs
     // is a small wrapper); it was ~400 bytes per proxied request.
     public Task InvokeAsync(HttpContext context) => RunAsync(context).AsTask();
@@ -89,7 +65,8 @@ internal sealed partial class ProxyBoundaryMiddleware(RequestDelegate next, Exec
             return;
         }
         var passThrough = routes.PassThroughRoutes.Contains(route.RouteId);
-        var (unsendable, underscored) = ScanHeaders(context, actionRoute: !passThrough);
+        var checkAscii = context.GetReverseProxyFeature().Cluster.Config.HttpClient?.RequestHeaderEncoding is not { Length: > 0 };
+        var (unsendable, underscored) = AgentHeaders.Scan(context.Request.Headers, actionRoute: !passThrough, checkAscii);
         if (unsendable is { } header)
         {
             // Kestrel accepts UTF-8 in header values; the forwarder's HTTP client refuses to send
@@ -127,7 +104,7 @@ internal sealed partial class ProxyBoundaryMiddleware(RequestDelegate next, Exec
             }
             // Unchecked, so it must not carry what could turn a read into a write (a method
             // override) or hand the backend an approval.
-            DropHeaders(context.Request, actionRoute: false, underscored);
+            AgentHeaders.Drop(context.Request.Headers, actionRoute: false, underscored);
             traces.For(context).WriteTo(context.Request.Headers);
             // Unchecked, so no receipt: a backend's own receipt headers must not pass for one.
             context.Response.OnStarting(static state =>
@@ -340,8 +317,8 @@ internal sealed partial class ProxyBoundaryMiddleware(RequestDelegate next, Exec
         // The method the action hash covers, upper-case (SPEC section 5): methods are
         // case-sensitive, and the forwarder sends an unfamiliar one ("purge") as written.
         request.Method = request.Method.ToUpperInvariant();
-        DropHeaders(request, actionRoute: true, underscored);
-        foreach (var header in NonceHeaders)
+        AgentHeaders.Drop(request.Headers, actionRoute: true, underscored);
+        foreach (var header in AgentHeaders.Nonce)
         {
             request.Headers.Remove(header);
         }
@@ -358,100 +335,6 @@ internal sealed partial class ProxyBoundaryMiddleware(RequestDelegate next, Exec
         // SocketsHttpHandler never silently re-sends a request whose content it began to send
         // (a bodyless one it may re-send on a reused connection the backend closed).
         request.ContentLength = body.WrittenCount;
-    }
-
-    /// <summary>
-    /// One pass over the request's headers: the name of the first the forwarder would send but
-    /// could not (a character outside ASCII), or null; and whether any name has a '_' (then
-    /// <see cref="DropHeaders"/> looks for look-alikes). Headers it does not send are not looked
-    /// at for ASCII (the ones dropped, those named in <c>Connection</c>, <c>Host</c>, on an action route the nonce
-    /// and approval, the X-Forwarded ones YARP sets), and none is when the cluster's client sends
-    /// headers in an encoding of its own (YARP's <c>HttpClient:RequestHeaderEncoding</c>).
-    /// </summary>
-    private static (string? Unsendable, bool Underscored) ScanHeaders(HttpContext context, bool actionRoute)
-    {
-        var checkAscii = context.GetReverseProxyFeature().Cluster.Config.HttpClient?.RequestHeaderEncoding is not { Length: > 0 };
-        var headers = context.Request.Headers;
-        var underscored = false;
-        foreach (var (name, values) in headers)
-        {
-            underscored |= name.Contains('_', StringComparison.Ordinal);
-            if (!checkAscii)
-            {
-                continue;
-            }
-            foreach (var value in values)
-            {
-                if (value is not null && !System.Text.Ascii.IsValid(value) && !NotForwarded(name, headers, actionRoute))
-                {
-                    return (name, underscored);
-                }
-            }
-        }
-        return (null, underscored);
-    }
-
-    private static bool NotForwarded(string name, IHeaderDictionary headers, bool actionRoute)
-    {
-        if (name.Equals("Host", StringComparison.OrdinalIgnoreCase) || StopsHere(name, actionRoute) || IsLookAlike(name, actionRoute))
-        {
-            return true;
-        }
-        return NamedInConnection(headers).Contains(name, StringComparer.OrdinalIgnoreCase);
-    }
-
-    /// <summary>
-    /// A name spelt with '_' that a backend reading '_' as '-' takes for a header the gateway drops
-    /// or controls. CGI-style servers (WSGI, Rack, PHP) turn both <c>X-HTTP-Method-Override</c> and
-    /// <c>X_HTTP_Method_Override</c> into <c>HTTP_X_HTTP_METHOD_OVERRIDE</c>: the look-alike would
-    /// carry what the gateway removed (a method override, another Host, a second Idempotency-Key)
-    /// past it. On an action route the headers its forwarding sets count too.
-    /// </summary>
-    private static bool IsLookAlike(string name, bool actionRoute)
-    {
-        if (!name.Contains('_', StringComparison.Ordinal))
-        {
-            return false;
-        }
-        var reading = name.Replace('_', '-');
-        return StopsHere(reading, actionRoute) || (actionRoute && ControlledHeaders.Contains(reading, StringComparer.OrdinalIgnoreCase));
-    }
-
-    /// <summary>A header the gateway does not pass on: never forwarded (SPEC section 5), the X-Forwarded ones YARP sets, and on an action route the agent's nonce headers.</summary>
-    private static bool StopsHere(string name, bool actionRoute)
-        => name.StartsWith("X-Forwarded-", StringComparison.OrdinalIgnoreCase)
-            || DroppedHeaders.Contains(name, StringComparer.OrdinalIgnoreCase)
-            || (actionRoute && NonceHeaders.Contains(name, StringComparer.OrdinalIgnoreCase));
-
-    /// <summary>The header names the client listed in <c>Connection</c>: hop-by-hop too (RFC 9110 7.6.1).</summary>
-    private static IEnumerable<string> NamedInConnection(IHeaderDictionary headers)
-        => headers.Connection.SelectMany(value => (value ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
-
-    /// <summary>
-    /// Hop-by-hop headers, those the agent named in <c>Connection</c>, the ones SPEC section 5 never
-    /// forwards, and their look-alikes spelt with '_' (<see cref="IsLookAlike"/>).
-    /// </summary>
-    private static void DropHeaders(HttpRequest request, bool actionRoute, bool underscored)
-    {
-        if (underscored)
-        {
-            var lookAlikes = request.Headers.Keys.Where(name => IsLookAlike(name, actionRoute)).ToList();
-            foreach (var name in lookAlikes)
-            {
-                request.Headers.Remove(name);
-            }
-        }
-        if (request.Headers.Connection.Count > 0)
-        {
-            foreach (var name in NamedInConnection(request.Headers).ToList())
-            {
-                request.Headers.Remove(name);
-            }
-        }
-        foreach (var header in DroppedHeaders)
-        {
-            request.Headers.Remove(header);
-        }
     }
 
     private static void ResetResponse(HttpContext context, string execId)
