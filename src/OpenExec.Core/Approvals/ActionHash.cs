@@ -11,7 +11,10 @@ namespace OpenExec.Core.Approvals;
 /// </summary>
 public static class ActionHash
 {
-    public static string Compute(string action, StrictValue payload)
+    public static string Compute(string action, StrictValue payload) => Of(action, payload).ToString();
+
+    /// <summary><see cref="Compute"/> as a value (no string per request).</summary>
+    public static Sha256Digest Of(string action, StrictValue payload)
     {
         ArgumentNullException.ThrowIfNull(payload);
         return Hash(action, payload, static (payload, output) => ClawShieldJson.Write(payload, output));
@@ -24,6 +27,10 @@ public static class ActionHash
     /// object, its array and three strings' values per request.
     /// </summary>
     public static string ComputeProxied(string action, string method, string rawPath, string rawQuery, StrictValue body)
+        => OfProxied(action, method, rawPath, rawQuery, body).ToString();
+
+    /// <summary><see cref="ComputeProxied"/> as a value (no string per request).</summary>
+    public static Sha256Digest OfProxied(string action, string method, string rawPath, string rawQuery, StrictValue body)
     {
         ArgumentNullException.ThrowIfNull(method);
         ArgumentNullException.ThrowIfNull(rawPath);
@@ -43,7 +50,7 @@ public static class ActionHash
         });
     }
 
-    private static string Hash<TPayload>(string action, TPayload payload, Action<TPayload, IBufferWriter<byte>> writePayload)
+    private static Sha256Digest Hash<TPayload>(string action, TPayload payload, Action<TPayload, IBufferWriter<byte>> writePayload)
     {
         ArgumentNullException.ThrowIfNull(action);
         // The canonical form of {"action": action, "payload": payload}, written member by member
@@ -57,7 +64,7 @@ public static class ActionHash
             canonical.Write(",\"payload\":"u8);
             writePayload(payload, canonical);
             canonical.Write("}"u8);
-            return Hex.Sha256(canonical.WrittenSpan);
+            return Sha256Digest.Of(canonical.WrittenSpan);
         }
         finally
         {

@@ -10,7 +10,11 @@ namespace OpenExec.Core.Receipts;
 /// </summary>
 public static class NonceHash
 {
-    public static string Compute(string tenant, string nonce)
+    /// <summary>The hash in hex, as receipts carry it.</summary>
+    public static string Compute(string tenant, string nonce) => Of(tenant, nonce).ToString();
+
+    /// <summary>The hash as a value (no string per request).</summary>
+    public static Sha256Digest Of(string tenant, string nonce)
     {
         ArgumentNullException.ThrowIfNull(tenant);
         ArgumentNullException.ThrowIfNull(nonce);
@@ -25,7 +29,7 @@ public static class NonceHash
             var written = Encoding.UTF8.GetBytes(tenant, buffer);
             buffer[written++] = (byte)'\n';
             written += Encoding.UTF8.GetBytes(nonce, buffer[written..]);
-            return Hex.Sha256(buffer[..written]);
+            return Sha256Digest.Of(buffer[..written]);
         }
         finally
         {

@@ -1,6 +1,9 @@
 using System.Buffers;
+using System.Diagnostics.CodeAnalysis;
 using System.Globalization;
 using System.Text;
+using System.Text.Json;
+using OpenExec.Core.Crypto;
 using OpenExec.Core.Json;
 
 namespace OpenExec.Core.Receipts;
@@ -41,6 +44,55 @@ public sealed record ReceiptBody
     private long _seq;
     private string _prev = "";
 
+    // Fields the gateway gives as values (the internal constructor): a hash as its 32 bytes, a
+    // time as itself. Each becomes a string only when read as one (then kept); the write path
+    // writes them straight into the JCS form (WriteJcs) and the stored document (WriteJsonValue),
+    // so a receipt costs no string for its nonce, request and result hashes or its two times.
+    private string? _nonceSha256, _requestSha256, _resultSha256, _startedAt, _finishedAt;
+    private Sha256Digest _nonce, _request, _result;
+    private DateTimeOffset _started, _finished;
+    private Given _given;
+
+    /// <summary>Which fields hold a value rather than a string.</summary>
+    [Flags]
+    internal enum Given : byte
+    {
+        None = 0,
+        Nonce = 1,
+        Request = 2,
+        Result = 4,
+        Started = 8,
+        Finished = 16,
+    }
+
+    public ReceiptBody()
+    {
+    }
+
+    /// <summary>
+    /// A draft whose hashes and times are values, formatted only where they are written; the
+    /// other fields are set by the initializer as usual (all of them: nothing checks here that
+    /// they were).
+    /// </summary>
+    // The value fields read as non-null strings through their getters, which the compiler cannot see.
+#pragma warning disable CS8618
+    [SetsRequiredMembers]
+    internal ReceiptBody(Sha256Digest nonce, Sha256Digest request, Sha256Digest? result, DateTimeOffset startedAt, DateTimeOffset finishedAt)
+    {
+        ExecId = Tenant = Action = Mode = Decision = Gateway = Prev = "";
+        _nonce = nonce;
+        _request = request;
+        _started = startedAt;
+        _finished = finishedAt;
+        _given = Given.Nonce | Given.Request | Given.Started | Given.Finished;
+        if (result is { } r)
+        {
+            _result = r;
+            _given |= Given.Result;
+        }
+    }
+#pragma warning restore CS8618
+
     public required string Gateway { get => _gateway; init => _gateway = value; }
     public required long Seq { get => _seq; init => _seq = value; }
     public required string Prev { get => _prev; init => _prev = value; }
@@ -50,10 +102,10 @@ public sealed record ReceiptBody
     /// <summary><c>demo</c> or <c>clawshield</c>.</summary>
     public required string Mode { get; init; }
 
-    public required string NonceSha256 { get; init; }
+    public required string NonceSha256 { get => _nonceSha256 ?? (_nonceSha256 = FormatValue(Given.Nonce)!); init => Set(ref _nonceSha256, value, Given.Nonce); }
 
     /// <summary>This request's action hash.</summary>
-    public required string RequestSha256 { get; init; }
+    public required string RequestSha256 { get => _requestSha256 ?? (_requestSha256 = FormatValue(Given.Request)!); init => Set(ref _requestSha256, value, Given.Request); }
 
     public string? ApprovalSha256 { get; init; }
 
@@ -62,7 +114,7 @@ public sealed record ReceiptBody
 
     public required string Decision { get; init; }
     public string? Code { get; init; }
-    public string? ResultSha256 { get; init; }
+    public string? ResultSha256 { get => _resultSha256 ??= FormatValue(Given.Result); init => Set(ref _resultSha256, value, Given.Result); }
 
     /// <summary><c>canonical</c>, <c>bytes</c> or null.</summary>
     public string? ResultForm { get; init; }
@@ -70,9 +122,9 @@ public sealed record ReceiptBody
     public int? UpstreamStatus { get; init; }
 
     /// <summary>ISO-8601 UTC with <c>Z</c> (<see cref="ReceiptTime.Format"/>).</summary>
-    public required string StartedAt { get; init; }
+    public required string StartedAt { get => _startedAt ?? (_startedAt = FormatValue(Given.Started)!); init => Set(ref _startedAt, value, Given.Started); }
 
-    public required string FinishedAt { get; init; }
+    public required string FinishedAt { get => _finishedAt ?? (_finishedAt = FormatValue(Given.Finished)!); init => Set(ref _finishedAt, value, Given.Finished); }
     public string? TraceId { get; init; }
 
     /// <summary>
@@ -87,6 +139,103 @@ public sealed record ReceiptBody
         _seq = seq;
         _prev = prev;
     }
+
+    private void Set(ref string? field, string? value, Given given)
+    {
+        field = value;
+        _given &= ~given;
+    }
+
+    /// <summary>A value field's string form, or null when that field holds no value.</summary>
+    private string? FormatValue(Given field)
+    {
+        if ((_given & field) == 0)
+        {
+            return null;
+        }
+        return field switch
+        {
+            Given.Nonce => _nonce.ToString(),
+            Given.Request => _request.ToString(),
+            Given.Result => _result.ToString(),
+            Given.Started => ReceiptTime.Format(_started),
+            _ => ReceiptTime.Format(_finished),
+        };
+    }
+
+    /// <summary>Writes a value field's UTF-8 form into <paramref name="destination"/> (64 bytes suffice); its length, or -1 when the field holds a string.</summary>
+    private int WriteValue(Given field, Span<byte> destination)
+    {
+        if ((_given & field) == 0)
+        {
+            return -1;
+        }
+        switch (field)
+        {
+            case Given.Nonce: _nonce.WriteHexUtf8(destination); return Sha256Digest.HexLength;
+            case Given.Request: _request.WriteHexUtf8(destination); return Sha256Digest.HexLength;
+            case Given.Result: _result.WriteHexUtf8(destination); return Sha256Digest.HexLength;
+            case Given.Started: ReceiptTime.WriteUtf8(_started, destination); return ReceiptTime.Length;
+            default: ReceiptTime.WriteUtf8(_finished, destination); return ReceiptTime.Length;
+        }
+    }
+
+    /// <summary>One of the value fields as a JSON string member of the stored document, from its value when it holds one.</summary>
+    internal void WriteJsonMember(Utf8JsonWriter writer, string name, Given field)
+    {
+        Span<byte> utf8 = stackalloc byte[Sha256Digest.HexLength];
+        var length = WriteValue(field, utf8);
+        if (length >= 0)
+        {
+            writer.WriteString(name, utf8[..length]);
+            return;
+        }
+        writer.WriteString(name, field switch
+        {
+            Given.Nonce => _nonceSha256,
+            Given.Request => _requestSha256,
+            Given.Result => _resultSha256,
+            Given.Started => _startedAt,
+            _ => _finishedAt,
+        });
+    }
+
+    /// <summary>A value field in the JCS form: its UTF-8 (hex digits, a timestamp: nothing to escape) in quotes.</summary>
+    private bool TryWriteJcsValue(Given field, IBufferWriter<byte> output)
+    {
+        var span = output.GetSpan(Sha256Digest.HexLength + 2);
+        var length = WriteValue(field, span[1..]);
+        if (length < 0)
+        {
+            return false;
+        }
+        span[0] = (byte)'"';
+        span[length + 1] = (byte)'"';
+        output.Advance(length + 2);
+        return true;
+    }
+
+    private void WriteJcsField(Given field, string? value, IBufferWriter<byte> output)
+    {
+        if (!TryWriteJcsValue(field, output))
+        {
+            WriteJcsString(value, output);
+        }
+    }
+
+    /// <summary>Equal when every field reads the same, whether it was given as a string or a value.</summary>
+    public bool Equals(ReceiptBody? other)
+        => other is not null
+            && (ReferenceEquals(this, other)
+                || (V == other.V && Seq == other.Seq && UpstreamStatus == other.UpstreamStatus
+                    && ExecId == other.ExecId && Gateway == other.Gateway && Prev == other.Prev && Tenant == other.Tenant
+                    && Action == other.Action && Mode == other.Mode && NonceSha256 == other.NonceSha256
+                    && RequestSha256 == other.RequestSha256 && ApprovalSha256 == other.ApprovalSha256 && ApprovalId == other.ApprovalId
+                    && Decision == other.Decision && Code == other.Code && ResultSha256 == other.ResultSha256
+                    && ResultForm == other.ResultForm && StartedAt == other.StartedAt && FinishedAt == other.FinishedAt
+                    && TraceId == other.TraceId));
+
+    public override int GetHashCode() => HashCode.Combine(ExecId, Gateway, Seq, Decision, RequestSha256);
 
     /// <summary>The body as a JSON value, keys in SPEC order, nulls written.</summary>
     public StrictObject ToStrictValue() => new(
@@ -138,13 +287,13 @@ public sealed record ReceiptBody
                 case 5: WriteJcsString(Tenant, output); break;
                 case 6: WriteJcsString(Action, output); break;
                 case 7: WriteJcsString(Mode, output); break;
-                case 8: WriteJcsString(NonceSha256, output); break;
-                case 9: WriteJcsString(RequestSha256, output); break;
+                case 8: WriteJcsField(Given.Nonce, _nonceSha256, output); break;
+                case 9: WriteJcsField(Given.Request, _requestSha256, output); break;
                 case 10: WriteJcsString(ApprovalSha256, output); break;
                 case 11: WriteJcsString(ApprovalId, output); break;
                 case 12: WriteJcsString(Decision, output); break;
                 case 13: WriteJcsString(Code, output); break;
-                case 14: WriteJcsString(ResultSha256, output); break;
+                case 14: WriteJcsField(Given.Result, _resultSha256, output); break;
                 case 15: WriteJcsString(ResultForm, output); break;
                 case 16:
                     if (UpstreamStatus is { } status)
@@ -156,8 +305,8 @@ public sealed record ReceiptBody
                         WriteJcsString(null, output);
                     }
                     break;
-                case 17: WriteJcsString(StartedAt, output); break;
-                case 18: WriteJcsString(FinishedAt, output); break;
+                case 17: WriteJcsField(Given.Started, _startedAt, output); break;
+                case 18: WriteJcsField(Given.Finished, _finishedAt, output); break;
                 default: WriteJcsString(TraceId, output); break;
             }
         }

@@ -123,13 +123,13 @@ public sealed record ReceiptDocument(ReceiptBody Body, string Hash, ReceiptBatch
         writer.WriteString("tenant", body.Tenant);
         writer.WriteString("action", body.Action);
         writer.WriteString("mode", body.Mode);
-        writer.WriteString("nonce_sha256", body.NonceSha256);
-        writer.WriteString("request_sha256", body.RequestSha256);
+        body.WriteJsonMember(writer, "nonce_sha256", ReceiptBody.Given.Nonce);
+        body.WriteJsonMember(writer, "request_sha256", ReceiptBody.Given.Request);
         writer.WriteString("approval_sha256", body.ApprovalSha256);
         writer.WriteString("approval_id", body.ApprovalId);
         writer.WriteString("decision", body.Decision);
         writer.WriteString("code", body.Code);
-        writer.WriteString("result_sha256", body.ResultSha256);
+        body.WriteJsonMember(writer, "result_sha256", ReceiptBody.Given.Result);
         writer.WriteString("result_form", body.ResultForm);
         if (body.UpstreamStatus is { } status)
         {
@@ -139,8 +139,8 @@ public sealed record ReceiptDocument(ReceiptBody Body, string Hash, ReceiptBatch
         {
             writer.WriteNull("upstream_status");
         }
-        writer.WriteString("started_at", body.StartedAt);
-        writer.WriteString("finished_at", body.FinishedAt);
+        body.WriteJsonMember(writer, "started_at", ReceiptBody.Given.Started);
+        body.WriteJsonMember(writer, "finished_at", ReceiptBody.Given.Finished);
         writer.WriteString("trace_id", body.TraceId);
         writer.WriteEndObject();
     }

@@ -13,11 +13,17 @@ public static class ResultHash
     public const string CanonicalForm = "canonical";
     public const string BytesForm = "bytes";
 
-    public static string Canonical(StrictValue result)
+    public static string Canonical(StrictValue result) => OfCanonical(result).ToString();
+
+    public static string Bytes(ReadOnlySpan<byte> body) => OfBytes(body).ToString();
+
+    /// <summary><see cref="Canonical"/> as a value.</summary>
+    public static Sha256Digest OfCanonical(StrictValue result)
     {
         ArgumentNullException.ThrowIfNull(result);
-        return Hex.Sha256(ClawShieldJson.Serialize(result));
+        return Sha256Digest.Of(ClawShieldJson.Serialize(result));
     }
 
-    public static string Bytes(ReadOnlySpan<byte> body) => Hex.Sha256(body);
+    /// <summary><see cref="Bytes"/> as a value.</summary>
+    public static Sha256Digest OfBytes(ReadOnlySpan<byte> body) => Sha256Digest.Of(body);
 }

@@ -1,4 +1,5 @@
 using System.Net.Http.Headers;
+using OpenExec.Core.Crypto;
 using OpenExec.Core.Json;
 using OpenExec.Core.Receipts;
 using OpenExec.Gateway.Configuration;
@@ -120,7 +121,7 @@ internal sealed partial class RoutedActionClient(IProxyStateLookup proxyState, G
             if (status >= 500)
             {
                 return new RoutedResult(
-                    new ExecutionOutcome(Decisions.UpstreamFailed, "upstream_failed", ResultHash.Bytes(body), "bytes", status),
+                    new ExecutionOutcome(Decisions.UpstreamFailed, "upstream_failed", ResultHash.OfBytes(body), "bytes", status),
                     null, 502, $"The backend answered {status}");
             }
             StrictValue result;
@@ -133,12 +134,12 @@ internal sealed partial class RoutedActionClient(IProxyStateLookup proxyState, G
                 // Which rule it broke: JSON that RFC 8259 allows (a duplicate key, 1e400, a lone
                 // surrogate) is refused by the strict rules the result is hashed under.
                 return new RoutedResult(
-                    new ExecutionOutcome(Decisions.Executed, "upstream_not_json", ResultHash.Bytes(body), "bytes", status),
+                    new ExecutionOutcome(Decisions.Executed, "upstream_not_json", ResultHash.OfBytes(body), "bytes", status),
                     null, 502, body.Length == 0
                         ? $"The backend answered {status} with no body, not the JSON answer /execute returns; the action ran"
                         : $"The backend answered {status} with a body that is not strict JSON ({ex.Code}: {ex.Message}); the action ran");
             }
-            return new RoutedResult(ExecutionOutcome.Executed(ResultHash.Canonical(result), "canonical", status), result, 200, null);
+            return new RoutedResult(ExecutionOutcome.Executed(ResultHash.OfCanonical(result), "canonical", status), result, 200, null);
         }
     }
 
@@ -146,7 +147,7 @@ internal sealed partial class RoutedActionClient(IProxyStateLookup proxyState, G
     /// The answer's bytes when they fit in <paramref name="limit"/>; otherwise nothing held and
     /// the SHA-256 of all of them (read to the end: the receipt records what was answered).
     /// </summary>
-    private static async Task<(byte[] Body, string? TooLargeSha256, long Length)> ReadBoundedAsync(HttpContent content, long limit, CancellationToken cancellationToken)
+    private static async Task<(byte[] Body, Sha256Digest? TooLargeSha256, long Length)> ReadBoundedAsync(HttpContent content, long limit, CancellationToken cancellationToken)
     {
         await using var stream = await content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
         using var held = new MemoryStream();
@@ -176,7 +177,7 @@ internal sealed partial class RoutedActionClient(IProxyStateLookup proxyState, G
                         hash.AppendData(chunk, 0, read);
                     }
                 }
-                return hash is null ? (held.ToArray(), null, length) : ([], Convert.ToHexStringLower(hash.GetHashAndReset()), length);
+                return hash is null ? (held.ToArray(), null, length) : ([], Sha256Digest.FromBytes(hash.GetHashAndReset()), length);
             }
             finally
             {

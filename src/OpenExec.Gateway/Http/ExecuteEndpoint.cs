@@ -68,7 +68,7 @@ internal sealed class ExecuteEndpoint(ExecutionPipeline pipeline, ActionCatalog 
             {
                 result = BuiltInActions.Run(action.Name, payload);
             }
-            var recorded = await pipeline.AuthorizeAndRecordAsync(request, trace.TraceId, ExecutionOutcome.Executed(ResultHash.Canonical(result), "canonical"), context.RequestAborted).ConfigureAwait(false);
+            var recorded = await pipeline.AuthorizeAndRecordAsync(request, trace.TraceId, ExecutionOutcome.Executed(ResultHash.OfCanonical(result), "canonical"), context.RequestAborted).ConfigureAwait(false);
             if (recorded.Denial is { } refused)
             {
                 await Problem.WriteAsync(context, refused).ConfigureAwait(false);

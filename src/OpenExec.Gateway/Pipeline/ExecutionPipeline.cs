@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using OpenExec.Core.Approvals;
+using OpenExec.Core.Crypto;
 using OpenExec.Core.Receipts;
 using OpenExec.Gateway.Configuration;
 using OpenExec.Gateway.Store;
@@ -126,7 +127,7 @@ internal sealed class ExecutionPipeline
 
         // Steps 4 and 6 in one store operation: look the (tenant-scoped) nonce up and, only when it
         // is free and step 5 passed, claim nonce and approval together, atomically and durably.
-        var ticket = new ExecutionTicket(GatewayClock.NewExecId(), request.Action, approval.Tenant, NonceHash.Compute(approval.Tenant, request.Nonce), requestHash, approval.Identity, approval.Id, started, traceId, startTimestamp, _timeouts.For(request.Action), LookupOnly: windowRefusal is not null);
+        var ticket = new ExecutionTicket(GatewayClock.NewExecId(), request.Action, approval.Tenant, NonceHash.Of(approval.Tenant, request.Nonce), requestHash, approval.Identity, approval.Id, started, traceId, startTimestamp, _timeouts.For(request.Action), LookupOnly: windowRefusal is not null);
         if (approval.Refusal is { } denied)
         {
             return DenyAsync(ticket, denied.Status, denied.Code, denied.Detail, cancellationToken);
@@ -219,7 +220,7 @@ internal sealed class ExecutionPipeline
     public async ValueTask<ReceiptDocument> CompleteAsync(ExecutionTicket ticket, ExecutionOutcome outcome, CancellationToken cancellationToken, DateTimeOffset? leaseRenewedAt = null)
     {
         var body = OutcomeBody(ticket, outcome);
-        var update = new ClaimUpdate(ticket.NonceSha256, ticket.ApprovalIdentity, outcome.ReleaseClaim);
+        var update = new ClaimUpdate(ticket.Nonce, ticket.ApprovalIdentity, outcome.ReleaseClaim);
         // The answer must not be lost to a client that hung up: the record completes regardless.
         // The store's write is awaited here, not through WriteReceiptAsync: one state machine per
         // proxied request fewer.
@@ -245,7 +246,7 @@ internal sealed class ExecutionPipeline
             // The claim stays held: it is finished later, in the background, with what the agent
             // was told: a release (nothing was sent; answered 503), or outcome_unknown (the action
             // may have run; answered 504, never "nothing executed").
-            var later = outcome.ReleaseClaim ? body : Draft(ticket.ExecId, ticket.Action, ticket.Tenant, ticket.NonceSha256, ticket.RequestSha256, ticket.ApprovalIdentity, ticket.ApprovalId, ticket.StartedAt, ticket.TraceId, Decisions.OutcomeUnknown, "outcome_unknown");
+            var later = outcome.ReleaseClaim ? body : Draft(ticket.ExecId, ticket.Action, ticket.Tenant, ticket.Nonce, ticket.Request, ticket.ApprovalIdentity, ticket.ApprovalId, ticket.StartedAt, ticket.TraceId, Decisions.OutcomeUnknown, "outcome_unknown");
             // With Redis until the lease as it now stands ends (renewals may have moved it far past
             // the first one: a long stream), and no later: past it, another instance may take the
             // claim over. The embedded store has no one else to finish it: until it is written.
@@ -261,7 +262,7 @@ internal sealed class ExecutionPipeline
     }
 
     private ReceiptBody OutcomeBody(ExecutionTicket ticket, ExecutionOutcome outcome)
-        => Draft(ticket.ExecId, ticket.Action, ticket.Tenant, ticket.NonceSha256, ticket.RequestSha256, ticket.ApprovalIdentity, ticket.ApprovalId, ticket.StartedAt, ticket.TraceId, outcome.Decision, outcome.Code, outcome);
+        => Draft(ticket.ExecId, ticket.Action, ticket.Tenant, ticket.Nonce, ticket.Request, ticket.ApprovalIdentity, ticket.ApprovalId, ticket.StartedAt, ticket.TraceId, outcome.Decision, outcome.Code, outcome);
 
     /// <summary>
     /// Before serving: every claim a dead process left unfinished in this data dir gets its
@@ -276,16 +277,20 @@ internal sealed class ExecutionPipeline
         }
     }
 
-    /// <summary>The receipt of a claim whose holder died before recording its outcome.</summary>
+    /// <summary>
+    /// The receipt of a claim whose holder died before recording its outcome: its hashes as the
+    /// store kept them (strings, recorded as they are, read back from a store).
+    /// </summary>
     private ReceiptBody OutcomeUnknownDraft(RecoveredClaim claim)
-        => Draft(claim.ExecId, claim.Action, claim.Tenant, claim.NonceSha256, claim.RequestSha256, claim.ApprovalIdentity, claim.ApprovalId, claim.ClaimedAt, claim.TraceId, Decisions.OutcomeUnknown, "outcome_unknown");
+        => Draft(claim.ExecId, claim.Action, claim.Tenant, default, default, claim.ApprovalIdentity, claim.ApprovalId, claim.ClaimedAt, claim.TraceId, Decisions.OutcomeUnknown, "outcome_unknown")
+            with { NonceSha256 = claim.NonceSha256, RequestSha256 = claim.RequestSha256 };
 
     /// <summary>
     /// Step 3: present, authentic, for this tenant, for exactly this request. The artifact's
     /// tenant and approval id are taken only once its signature verified; until then the attempt
     /// is <paramref name="tenant"/>'s.
     /// </summary>
-    private ApprovalCheck CheckApproval(ApprovalArtifact? artifact, string requestSha256, string tenant)
+    private ApprovalCheck CheckApproval(ApprovalArtifact? artifact, Sha256Digest requestSha256, string tenant)
     {
         var options = _settings.Options;
         if (artifact is null)
@@ -321,7 +326,7 @@ internal sealed class ExecutionPipeline
             // the answer never names the expected one.
             return new(artifact.TenantId, identity, artifact.ApprovalId, (403, "tenant_mismatch", "Tenant mismatch: approval is for another tenant"));
         }
-        if (!string.Equals(artifact.ActionHash, requestSha256, StringComparison.Ordinal))
+        if (!requestSha256.IsHex(artifact.ActionHash))
         {
             return new(artifact.TenantId, identity, artifact.ApprovalId, (403, "action_hash_mismatch", "Action hash mismatch: approval does not match this request"));
         }
@@ -343,7 +348,7 @@ internal sealed class ExecutionPipeline
             GatewayTelemetry.Recovered(recorded.Body);
             state = state with { Receipt = recorded.Hash, Decision = recorded.Body.Decision, TakenOver = null };
         }
-        if (!string.Equals(state.RequestSha256, attempt.RequestSha256, StringComparison.Ordinal))
+        if (!attempt.Request.IsHex(state.RequestSha256))
         {
             // Says nothing about the first request: a nonce guess must not reveal what it was for.
             // Nor does it advise a new nonce alone: a client that followed a backend's redirect,
@@ -369,7 +374,7 @@ internal sealed class ExecutionPipeline
             decision = Decisions.NonceReused;
         }
         var execId = GatewayClock.NewExecId();
-        var body = Draft(execId, attempt.Action, attempt.Tenant, attempt.NonceSha256, attempt.RequestSha256, attempt.ApprovalIdentity, attempt.ApprovalId, attempt.StartedAt, attempt.TraceId, decision, code);
+        var body = Draft(execId, attempt.Action, attempt.Tenant, attempt.Nonce, attempt.Request, attempt.ApprovalIdentity, attempt.ApprovalId, attempt.StartedAt, attempt.TraceId, decision, code);
         var doc = await WriteReceiptAsync(body, null, cancellationToken).ConfigureAwait(false);
         GatewayTelemetry.Decided(attempt.Action, execId, attempt.Tenant, decision, code, doc.Hash, attempt.StartTimestamp);
         // A nonce still running has its outcome to come: the same request asked again learns it.
@@ -426,8 +431,14 @@ internal sealed class ExecutionPipeline
     }
 
     /// <summary>A receipt body without its chain fields (gateway, seq, prev: the store sets them).</summary>
-    private ReceiptBody Draft(string execId, string action, string tenant, string nonceSha, string requestSha, string? approvalSha, string? approvalId, DateTimeOffset started, string? traceId, string decision, string? code, ExecutionOutcome? outcome = null)
-        => new()
+    /// <remarks>
+    /// Its hashes and times are values, written into the receipt's JCS form and stored document
+    /// without a string each (<see cref="ReceiptBody"/>'s internal constructor).
+    /// </remarks>
+    private ReceiptBody Draft(string execId, string action, string tenant, Sha256Digest nonceSha, Sha256Digest requestSha, string? approvalSha, string? approvalId, DateTimeOffset started, string? traceId, string decision, string? code, ExecutionOutcome? outcome = null)
+        // Never finished before it started: a wall clock stepped back during the call (NTP, by
+        // hand) gave receipts whose call ended an hour before it began.
+        => new(nonceSha, requestSha, outcome?.Result, started, _clock.Now is var now && now > started ? now : started)
         {
             V = 1,
             ExecId = execId,
@@ -437,19 +448,12 @@ internal sealed class ExecutionPipeline
             Tenant = tenant,
             Action = action,
             Mode = _settings.Options.ModeName,
-            NonceSha256 = nonceSha,
-            RequestSha256 = requestSha,
             ApprovalSha256 = approvalSha,
             ApprovalId = approvalId,
             Decision = decision,
             Code = code,
-            ResultSha256 = outcome?.ResultSha256,
             ResultForm = outcome?.ResultForm,
             UpstreamStatus = outcome?.UpstreamStatus,
-            StartedAt = ReceiptTime.Format(started),
-            // Never before it started: a wall clock stepped back during the call (NTP, by hand)
-            // gave receipts whose call ended an hour before it began.
-            FinishedAt = ReceiptTime.Format(_clock.Now is var now && now > started ? now : started),
             TraceId = traceId,
         };
 }

@@ -1,4 +1,5 @@
 using OpenExec.Core.Approvals;
+using OpenExec.Core.Crypto;
 using OpenExec.Core.Json;
 using OpenExec.Core.Receipts;
 using OpenExec.Gateway.Store;
@@ -9,12 +10,12 @@ namespace OpenExec.Gateway.Pipeline;
 /// One request as a front door read it (SPEC step 1 done): the action, its payload (for the
 /// action hash), the nonce and, in clawshield mode, the approval artifact. A front door that
 /// worked the action hash out without building the payload (the proxy:
-/// <see cref="ActionHash.ComputeProxied"/>) gives <paramref name="ActionSha256"/> and no payload.
+/// <see cref="ActionHash.OfProxied"/>) gives <paramref name="ActionSha256"/> and no payload.
 /// </summary>
-internal sealed record ExecutionRequest(string Action, StrictValue? Payload, string Nonce, ApprovalArtifact? Approval, string? ActionSha256 = null)
+internal sealed record ExecutionRequest(string Action, StrictValue? Payload, string Nonce, ApprovalArtifact? Approval, Sha256Digest? ActionSha256 = null)
 {
     /// <summary>The action hash (SPEC section 4).</summary>
-    public string RequestSha256() => ActionSha256 ?? ActionHash.Compute(Action, Payload ?? throw new InvalidOperationException("A request has a payload or its action hash"));
+    public Sha256Digest RequestSha256() => ActionSha256 ?? ActionHash.Of(Action, Payload ?? throw new InvalidOperationException("A request has a payload or its action hash"));
 }
 
 /// <summary>
@@ -27,8 +28,8 @@ internal sealed record ExecutionTicket(
     string ExecId,
     string Action,
     string Tenant,
-    string NonceSha256,
-    string RequestSha256,
+    Sha256Digest Nonce,
+    Sha256Digest Request,
     string? ApprovalIdentity,
     string? ApprovalId,
     DateTimeOffset StartedAt,
@@ -36,7 +37,7 @@ internal sealed record ExecutionTicket(
     long StartTimestamp,
     TimeSpan CallTimeout,
     bool LookupOnly = false)
-    : ClaimRequest(NonceSha256, RequestSha256, ApprovalIdentity, ExecId, Action, Tenant, StartedAt, Actions.BackendTimeouts.Lease(CallTimeout), LookupOnly, TraceId, ApprovalId)
+    : ClaimRequest(Nonce, Request, ApprovalIdentity, ExecId, Action, Tenant, StartedAt, Actions.BackendTimeouts.Lease(CallTimeout), LookupOnly, TraceId, ApprovalId)
 {
     /// <summary>When the attempt started: the claim's <see cref="ClaimRequest.Now"/>.</summary>
     public DateTimeOffset StartedAt => Now;
@@ -49,17 +50,17 @@ internal sealed record ExecutionTicket(
     public long SendBy { get; set; } = long.MaxValue;
 }
 
-/// <summary>What happened when a ticket was executed (a value: nothing allocated per request).</summary>
+/// <summary>What happened when a ticket was executed (a value: nothing allocated per request); the result's hash as a value too.</summary>
 internal readonly record struct ExecutionOutcome(
     string Decision,
     string? Code,
-    string? ResultSha256,
+    Sha256Digest? Result,
     string? ResultForm,
     int? UpstreamStatus,
     bool ReleaseClaim = false)
 {
-    public static ExecutionOutcome Executed(string resultSha256, string resultForm, int? upstreamStatus = null)
-        => new(Decisions.Executed, null, resultSha256, resultForm, upstreamStatus);
+    public static ExecutionOutcome Executed(Sha256Digest result, string resultForm, int? upstreamStatus = null)
+        => new(Decisions.Executed, null, result, resultForm, upstreamStatus);
 }
 
 /// <summary>The decisions a receipt can record (SPEC section 3).</summary>

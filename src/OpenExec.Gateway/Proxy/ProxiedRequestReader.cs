@@ -100,7 +100,7 @@ internal static class ProxiedRequestReader
         }
 
         // The payload (ProxiedRequestPayload.Create's object) is only hashed: written, not built.
-        var actionSha256 = ActionHash.ComputeProxied(action, http.Method, rawPath, rawQuery, bodyValue);
+        var actionSha256 = ActionHash.OfProxied(action, http.Method, rawPath, rawQuery, bodyValue);
         return new ReadResult(new ProxiedRequest(new ExecutionRequest(action, null, nonce!, approval, actionSha256), body, contentType), 0, null, null);
     }
 

@@ -3,6 +3,7 @@ using System.IO.Pipelines;
 using System.Security.Cryptography;
 using Microsoft.AspNetCore.Http.Features;
 using OpenExec.Core.Buffers;
+using OpenExec.Core.Crypto;
 using OpenExec.Gateway.Http;
 using OpenExec.Gateway.Pipeline;
 
@@ -107,16 +108,16 @@ internal sealed class ReceiptedResponseBody : Stream, IHttpResponseBodyFeature, 
 
     public ReadOnlyMemory<byte> Buffered => _buffer is null ? ReadOnlyMemory<byte>.Empty : _buffer.WrittenMemory;
 
-    /// <summary>SHA-256 (lowercase hex) of every byte the backend sent.</summary>
-    public string Sha256()
+    /// <summary>SHA-256 of every byte the backend sent.</summary>
+    public Sha256Digest Sha256()
     {
-        if (_hash is not null)
+        if (_hash is null)
         {
-            return Convert.ToHexStringLower(_hash.GetHashAndReset());
+            return Sha256Digest.Of(_held.WrittenSpan);
         }
-        Span<byte> digest = stackalloc byte[SHA256.HashSizeInBytes];
-        SHA256.HashData(_held.WrittenSpan, digest);
-        return Convert.ToHexStringLower(digest);
+        Span<byte> digest = stackalloc byte[Sha256Digest.Size];
+        _hash.GetHashAndReset(digest);
+        return Sha256Digest.FromBytes(digest);
     }
 
     /// <summary>

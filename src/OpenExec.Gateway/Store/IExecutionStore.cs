@@ -1,3 +1,4 @@
+using OpenExec.Core.Crypto;
 using OpenExec.Core.Receipts;
 
 namespace OpenExec.Gateway.Store;
@@ -127,8 +128,8 @@ internal enum NonceStatus
 /// derives from this): one object per request rather than a copy of its fields for the store.
 /// </summary>
 internal record ClaimRequest(
-    string NonceSha256,
-    string RequestSha256,
+    Sha256Digest Nonce,
+    Sha256Digest Request,
     string? ApprovalIdentity,
     string ExecId,
     string Action,
@@ -146,6 +147,18 @@ internal record ClaimRequest(
     /// runs. <see cref="Actions.BackendTimeouts.SendWithin"/> unless set (tests).
     /// </summary>
     public TimeSpan StartWithin => SendWithin ?? Actions.BackendTimeouts.SendWithin;
+
+    /// <summary>A claim request from the hashes' hex (lowercase; <see cref="FormatException"/> otherwise).</summary>
+    public ClaimRequest(string NonceSha256, string RequestSha256, string? ApprovalIdentity, string ExecId, string Action, string Tenant, DateTimeOffset Now, TimeSpan Lease, bool LookupOnly = false, string? TraceId = null, string? ApprovalId = null, TimeSpan? SendWithin = null)
+        : this(Sha256Digest.ParseHex(NonceSha256), Sha256Digest.ParseHex(RequestSha256), ApprovalIdentity, ExecId, Action, Tenant, Now, Lease, LookupOnly, TraceId, ApprovalId, SendWithin)
+    {
+    }
+
+    /// <summary>The nonce hash in hex (a new string each read: for the Redis store's keys and values).</summary>
+    public string NonceSha256 => Nonce.ToString();
+
+    /// <summary>The action hash in hex (a new string each read).</summary>
+    public string RequestSha256 => Request.ToString();
 }
 
 internal enum ClaimStatus
@@ -162,7 +175,17 @@ internal enum ClaimStatus
 internal readonly record struct ClaimResult(ClaimStatus Status, NonceState Existing);
 
 /// <summary>How a receipt changes its claim: record the outcome, or release it (nothing was sent).</summary>
-internal readonly record struct ClaimUpdate(string NonceSha256, string? ApprovalIdentity, bool Release);
+internal readonly record struct ClaimUpdate(Sha256Digest Nonce, string? ApprovalIdentity, bool Release)
+{
+    /// <summary>An update from the nonce hash's hex (lowercase; <see cref="FormatException"/> otherwise).</summary>
+    public ClaimUpdate(string NonceSha256, string? ApprovalIdentity, bool Release)
+        : this(Sha256Digest.ParseHex(NonceSha256), ApprovalIdentity, Release)
+    {
+    }
+
+    /// <summary>The nonce hash in hex (a new string each read).</summary>
+    public string NonceSha256 => Nonce.ToString();
+}
 
 internal sealed record ChainHead(string Gateway, long Seq, string Hash);
 

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Buffers.Binary;
+using OpenExec.Core.Crypto;
 
 namespace OpenExec.Gateway.Store;
 
@@ -7,6 +8,14 @@ namespace OpenExec.Gateway.Store;
 internal readonly record struct Sha256Key(ulong A, ulong B, ulong C, ulong D)
 {
     public static bool IsValid(string hex) => TryParse(hex, out _);
+
+    /// <summary>The key of a digest.</summary>
+    public static Sha256Key Of(in Sha256Digest digest)
+    {
+        Span<byte> bytes = stackalloc byte[Sha256Digest.Size];
+        digest.CopyTo(bytes);
+        return FromBytes(bytes);
+    }
 
     public static Sha256Key Parse(string hex)
         => TryParse(hex, out var key) ? key : throw new ArgumentException("Not a SHA-256 in hex", nameof(hex));
@@ -19,13 +28,15 @@ internal readonly record struct Sha256Key(ulong A, ulong B, ulong C, ulong D)
             key = default;
             return false;
         }
-        key = new Sha256Key(
-            BinaryPrimitives.ReadUInt64LittleEndian(bytes),
-            BinaryPrimitives.ReadUInt64LittleEndian(bytes[8..]),
-            BinaryPrimitives.ReadUInt64LittleEndian(bytes[16..]),
-            BinaryPrimitives.ReadUInt64LittleEndian(bytes[24..]));
+        key = FromBytes(bytes);
         return true;
     }
+
+    private static Sha256Key FromBytes(ReadOnlySpan<byte> bytes) => new(
+        BinaryPrimitives.ReadUInt64LittleEndian(bytes),
+        BinaryPrimitives.ReadUInt64LittleEndian(bytes[8..]),
+        BinaryPrimitives.ReadUInt64LittleEndian(bytes[16..]),
+        BinaryPrimitives.ReadUInt64LittleEndian(bytes[24..]));
 }
 
 /// <summary>

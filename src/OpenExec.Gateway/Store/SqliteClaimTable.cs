@@ -73,11 +73,12 @@ internal sealed class SqliteClaimTable
     }
 
     /// <summary>
-    /// Null when both keys are SHA-256 hex, else the exception for the caller: checked before an
-    /// operation is queued, so a malformed key fails its own call, never a batch of others.
+    /// Null when the approval identity (if any) is SHA-256 hex, else the exception for the caller:
+    /// checked before an operation is queued, so a malformed key fails its own call, never a batch
+    /// of others. (A nonce hash is a <see cref="Core.Crypto.Sha256Digest"/>: never malformed.)
     /// </summary>
-    public static ArgumentException? KeyProblem(string nonceSha256, string? approvalIdentity)
-        => Sha256Key.IsValid(nonceSha256) && (approvalIdentity is null || Sha256Key.IsValid(approvalIdentity))
+    public static ArgumentException? KeyProblem(string? approvalIdentity)
+        => approvalIdentity is null || Sha256Key.IsValid(approvalIdentity)
             ? null
             : new ArgumentException("A nonce hash or approval identity is not a SHA-256 in hex");
 
@@ -143,7 +144,7 @@ internal sealed class SqliteClaimTable
     /// <summary>The same, the claim dated <paramref name="now"/> (its lease counted from it) in place of the request's own time.</summary>
     public ClaimResult Apply(SqliteStatements statements, ClaimRequest request, DateTimeOffset now, (string Decision, string Receipt)? outcome)
     {
-        var nonce = Sha256Key.Parse(request.NonceSha256);
+        var nonce = Sha256Key.Of(request.Nonce);
         if (_byNonce.TryGetValue(nonce, out var existing))
         {
             return new ClaimResult(ClaimStatus.NonceTaken, ReadState(statements, existing));
@@ -159,8 +160,8 @@ internal sealed class SqliteClaimTable
         }
 
         statements.For("INSERT INTO claim_log(nonce_sha256, request_sha256, approval_identity, exec_id, action, tenant, done, decision, receipt, created_ms, lease_until_ms, trace_id, approval_id) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)")
-            .Bind(1, request.NonceSha256)
-            .Bind(2, request.RequestSha256)
+            .BindHex(1, request.Nonce)
+            .BindHex(2, request.Request)
             .Bind(3, request.ApprovalIdentity)
             .Bind(4, request.ExecId)
             .Bind(5, request.Action)
@@ -185,7 +186,7 @@ internal sealed class SqliteClaimTable
     /// <summary>Records a claim's outcome, or releases it (nothing reached the backend).</summary>
     public void ApplyUpdate(SqliteStatements statements, ClaimUpdate update, Core.Receipts.ReceiptDocument doc)
     {
-        var nonce = Sha256Key.Parse(update.NonceSha256);
+        var nonce = Sha256Key.Of(update.Nonce);
         if (!_byNonce.TryGetValue(nonce, out var id))
         {
             return;

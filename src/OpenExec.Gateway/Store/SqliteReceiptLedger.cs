@@ -130,8 +130,12 @@ internal sealed class SqliteReceiptLedger : IDisposable
     /// <summary>What the claim tables hold for a nonce, read in order with the writes. Needs the claim tables.</summary>
     public async ValueTask<NonceState> LookupAsync(string nonceSha256)
     {
+        if (!Sha256Digest.TryParseHex(nonceSha256, out var nonce))
+        {
+            throw new ArgumentException("A nonce hash is not a SHA-256 in lowercase hex", nameof(nonceSha256));
+        }
         var now = DateTimeOffset.UnixEpoch;
-        var found = await ClaimAsync(new ClaimRequest(nonceSha256, "", null, "", "", "", now, TimeSpan.Zero, LookupOnly: true)).ConfigureAwait(false);
+        var found = await ClaimAsync(new ClaimRequest(nonce, default, null, "", "", "", now, TimeSpan.Zero, LookupOnly: true)).ConfigureAwait(false);
         return found.Status == ClaimStatus.NonceTaken ? found.Existing : NonceState.Free;
     }
 
@@ -175,7 +179,7 @@ internal sealed class SqliteReceiptLedger : IDisposable
     /// <summary>Chains, signs and durably stores one receipt, applying the claim update when this ledger keeps claims.</summary>
     public ValueTask<ReceiptDocument> AppendAsync(ReceiptBody draft, ClaimUpdate? claimUpdate)
     {
-        if (claimUpdate is { } update && _claims is not null && SqliteClaimTable.KeyProblem(update.NonceSha256, update.ApprovalIdentity) is { } problem)
+        if (claimUpdate is { } update && _claims is not null && SqliteClaimTable.KeyProblem(update.ApprovalIdentity) is { } problem)
         {
             return ValueTask.FromException<ReceiptDocument>(problem);
         }
@@ -330,7 +334,7 @@ internal sealed class SqliteReceiptLedger : IDisposable
     {
         Exception? problem = _claims is null
             ? new InvalidOperationException("This ledger keeps no claims")
-            : SqliteClaimTable.KeyProblem(request.NonceSha256, request.ApprovalIdentity);
+            : SqliteClaimTable.KeyProblem(request.ApprovalIdentity);
         if (problem is not null)
         {
             op.Return();

@@ -1,4 +1,5 @@
 using Microsoft.Data.Sqlite;
+using OpenExec.Core.Crypto;
 using SQLitePCL;
 
 namespace OpenExec.Gateway.Store;
@@ -76,6 +77,14 @@ internal sealed class SqliteStatement : IDisposable
     }
 
     public SqliteStatement Bind(int index, long value) => Checked(raw.sqlite3_bind_int64(_stmt, index, value));
+
+    /// <summary>Binds a digest as the text of its 64 lowercase hex digits.</summary>
+    public SqliteStatement BindHex(int index, in Sha256Digest digest)
+    {
+        Span<byte> hex = stackalloc byte[Sha256Digest.HexLength];
+        digest.WriteHexUtf8(hex);
+        return BindUtf8(index, hex);
+    }
 
     /// <summary>Binds UTF-8 bytes as text (copied by SQLite before this returns).</summary>
     public SqliteStatement BindUtf8(int index, ReadOnlySpan<byte> utf8)

@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
+using OpenExec.Core.Crypto;
 using OpenExec.Gateway.Pipeline;
 using OpenExec.Gateway.Proxy;
 using OpenExec.Gateway.Tests.Infrastructure;
@@ -33,7 +34,7 @@ public sealed class ReceiptedResponseBodyTests
         Assert.Equal(0, body.HeldCapacity);
         byte[] all = [.. first, .. second];
         Assert.Equal(all, agent.ToArray());
-        Assert.Equal(Convert.ToHexStringLower(SHA256.HashData(all)), body.Sha256());
+        Assert.Equal(Convert.ToHexStringLower(SHA256.HashData(all)), body.Sha256().ToString());
     }
 
     [Fact]
@@ -50,7 +51,7 @@ public sealed class ReceiptedResponseBodyTests
         Assert.True(body.Streaming);
         Assert.Equal(0, body.HeldCapacity);
         Assert.Equal("data: 1\n\n"u8.ToArray(), agent.ToArray());
-        Assert.Equal(Convert.ToHexStringLower(SHA256.HashData("data: 1\n\n"u8)), body.Sha256());
+        Assert.Equal(Convert.ToHexStringLower(SHA256.HashData("data: 1\n\n"u8)), body.Sha256().ToString());
     }
 
     [Fact]
@@ -65,7 +66,7 @@ public sealed class ReceiptedResponseBodyTests
         await body.ReleaseAsync("receipt-hash", CancellationToken.None);
 
         Assert.Equal("{\"ok\":true}"u8.ToArray(), agent.ToArray());
-        Assert.Equal(Convert.ToHexStringLower(SHA256.HashData("{\"ok\":true}"u8)), hash);
+        Assert.Equal(Convert.ToHexStringLower(SHA256.HashData("{\"ok\":true}"u8)), hash.ToString());
         Assert.Equal("receipt-hash", context.Response.Headers[ReceiptedResponseBody.ReceiptHeader]);
     }
 
@@ -74,7 +75,7 @@ public sealed class ReceiptedResponseBodyTests
         var clock = new SteppedClock();
         var pipeline = new ExecutionPipeline(null!, null!, new GatewayClock(clock), null!);
         var ticket = new ExecutionTicket(
-            "ex_test", "echo_backend", "default", new string('a', 64), new string('b', 64), null, null,
+            "ex_test", "echo_backend", "default", Sha256Digest.Of("a"u8), Sha256Digest.Of("b"u8), null, null,
             clock.GetUtcNow(), null, 0, TimeSpan.FromSeconds(30));
         var feature = new StreamResponseBodyFeature(agent);
         context.Features.Set<IHttpResponseBodyFeature>(feature);

@@ -24,7 +24,7 @@ public sealed class SqliteClaimTableMemoryTests
             statements.Execute("BEGIN IMMEDIATE");
             for (var j = 0; j < 500; j++)
             {
-                var request = new ClaimRequest(RandomHex(random), new string('r', 64), RandomHex(random), "exec", "echo", "default", created, TimeSpan.FromMinutes(1));
+                var request = new ClaimRequest(RandomHex(random), new string('b', 64), RandomHex(random), "exec", "echo", "default", created, TimeSpan.FromMinutes(1));
                 Assert.Equal(ClaimStatus.Claimed, table.Apply(statements, request, ("executed", new string('e', 64))).Status);
             }
             statements.Execute("COMMIT");

@@ -173,7 +173,7 @@ public sealed class SqliteClaimTableModelTests
     private static ClaimRequest Request(string nonce, string? approval, long nowMs, bool lookupOnly)
     {
         var now = DateTimeOffset.FromUnixTimeMilliseconds(nowMs);
-        return new ClaimRequest(nonce, new string('r', 64), approval, "exec-" + nonce[..8], "echo", "default", now, TimeSpan.FromMinutes(1), lookupOnly);
+        return new ClaimRequest(nonce, new string('b', 64), approval, "exec-" + nonce[..8], "echo", "default", now, TimeSpan.FromMinutes(1), lookupOnly);
     }
 
     private static ReceiptDocument Document(string nonce)
@@ -187,7 +187,7 @@ public sealed class SqliteClaimTableModelTests
             Action = "echo",
             Mode = "demo",
             NonceSha256 = nonce,
-            RequestSha256 = new string('r', 64),
+            RequestSha256 = new string('b', 64),
             Decision = "executed",
             StartedAt = ReceiptTime.Format(DateTimeOffset.UnixEpoch),
             FinishedAt = ReceiptTime.Format(DateTimeOffset.UnixEpoch),
