@@ -50,7 +50,7 @@ public sealed record ReceiptBody
     // so a receipt costs no string for its nonce, request and result hashes or its two times.
     private string? _nonceSha256, _requestSha256, _resultSha256, _startedAt, _finishedAt;
     private Sha256Digest _nonce, _request, _result;
-    private DateTimeOffset _started, _finished;
+    private long _startedTicks, _finishedTicks; // UTC
     private Given _given;
 
     /// <summary>Which fields hold a value rather than a string.</summary>
@@ -82,8 +82,8 @@ public sealed record ReceiptBody
         ExecId = Tenant = Action = Mode = Decision = Gateway = Prev = "";
         _nonce = nonce;
         _request = request;
-        _started = startedAt;
-        _finished = finishedAt;
+        _startedTicks = startedAt.UtcTicks;
+        _finishedTicks = finishedAt.UtcTicks;
         _given = Given.Nonce | Given.Request | Given.Started | Given.Finished;
         if (result is { } r)
         {
@@ -158,8 +158,8 @@ public sealed record ReceiptBody
             Given.Nonce => _nonce.ToString(),
             Given.Request => _request.ToString(),
             Given.Result => _result.ToString(),
-            Given.Started => ReceiptTime.Format(_started),
-            _ => ReceiptTime.Format(_finished),
+            Given.Started => ReceiptTime.Format(Utc(_startedTicks)),
+            _ => ReceiptTime.Format(Utc(_finishedTicks)),
         };
     }
 
@@ -175,10 +175,12 @@ public sealed record ReceiptBody
             case Given.Nonce: _nonce.WriteHexUtf8(destination); return Sha256Digest.HexLength;
             case Given.Request: _request.WriteHexUtf8(destination); return Sha256Digest.HexLength;
             case Given.Result: _result.WriteHexUtf8(destination); return Sha256Digest.HexLength;
-            case Given.Started: ReceiptTime.WriteUtf8(_started, destination); return ReceiptTime.Length;
-            default: ReceiptTime.WriteUtf8(_finished, destination); return ReceiptTime.Length;
+            case Given.Started: ReceiptTime.WriteUtf8(Utc(_startedTicks), destination); return ReceiptTime.Length;
+            default: ReceiptTime.WriteUtf8(Utc(_finishedTicks), destination); return ReceiptTime.Length;
         }
     }
+
+    private static DateTimeOffset Utc(long ticks) => new(ticks, TimeSpan.Zero);
 
     /// <summary>One of the value fields as a JSON string member of the stored document, from its value when it holds one.</summary>
     internal void WriteJsonMember(Utf8JsonWriter writer, string name, Given field)

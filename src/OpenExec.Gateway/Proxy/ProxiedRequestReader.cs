@@ -15,12 +15,11 @@ namespace OpenExec.Gateway.Proxy;
 internal static class ProxiedRequestReader
 {
     /// <summary>
-    /// A proxied request as read: the pipeline's request, the exact body bytes, and the
-    /// Content-Type as hashed, which it is forwarded with (null: none).
+    /// A proxied request as read (a value: no object per request besides its parts): the
+    /// pipeline's request, the exact body bytes, and the Content-Type as hashed, which it is
+    /// forwarded with (null: none); or, with no request, the refusal.
     /// </summary>
-    internal sealed record ProxiedRequest(ExecutionRequest Request, PooledBufferWriter Body, string? ContentType);
-
-    internal readonly record struct ReadResult(ProxiedRequest? Request, int Status, string? Code, string? Detail);
+    internal readonly record struct ReadResult(ExecutionRequest? Request, PooledBufferWriter? Body, string? ContentType, int Status, string? Code, string? Detail);
 
     public static async ValueTask<ReadResult> ReadAsync(HttpContext context, string action, bool clawShield, bool anyApprovalId, long bodyLimit)
     {
@@ -101,7 +100,7 @@ internal static class ProxiedRequestReader
 
         // The payload (ProxiedRequestPayload.Create's object) is only hashed: written, not built.
         var actionSha256 = ActionHash.OfProxied(action, http.Method, rawPath, rawQuery, bodyValue);
-        return new ReadResult(new ProxiedRequest(new ExecutionRequest(action, null, nonce!, approval, actionSha256), body, contentType), 0, null, null);
+        return new ReadResult(new ExecutionRequest(action, null, nonce!, approval, actionSha256), body, contentType, 0, null, null);
     }
 
     /// <summary>
@@ -307,5 +306,5 @@ internal static class ProxiedRequestReader
         return named.Count == 0 ? "" : $" (write {string.Join(", ", named.Distinct())}: that is how the forwarder sends {(named.Count == 1 ? "it" : "them")}, in the request and in what the approval covers)";
     }
 
-    private static ReadResult Fail(int status, string code, string detail) => new(null, status, code, detail);
+    private static ReadResult Fail(int status, string code, string detail) => new(null, null, null, status, code, detail);
 }

@@ -154,15 +154,15 @@ internal sealed partial class ProxyBoundaryMiddleware(RequestDelegate next, Exec
         {
             read = await ProxiedRequestReader.ReadAsync(context, action.Name, settings.Options.IsClawShield, settings.Options.AllowAnyApprovalId, settings.Options.MaxRequestBodyBytes).ConfigureAwait(false);
         }
-        if (read.Request is null)
+        if (read.Request is not { } request)
         {
             await Problem.WriteAsync(context, read.Status, read.Code!, read.Detail!).ConfigureAwait(false);
             return;
         }
-        using var body = read.Request.Body;
+        using var body = read.Body!;
 
         var trace = traces.For(context);
-        var authorization = await pipeline.AuthorizeAsync(read.Request.Request, trace.TraceId, context.RequestAborted).ConfigureAwait(false);
+        var authorization = await pipeline.AuthorizeAsync(request, trace.TraceId, context.RequestAborted).ConfigureAwait(false);
         if (authorization.Denial is { } denial)
         {
             await Problem.WriteAsync(context, denial).ConfigureAwait(false);
@@ -170,7 +170,7 @@ internal sealed partial class ProxyBoundaryMiddleware(RequestDelegate next, Exec
         }
         var ticket = authorization.Ticket!;
 
-        PrepareForwarding(context, body, read.Request.Request.Nonce, read.Request.ContentType, underscored);
+        PrepareForwarding(context, body, request.Nonce, read.ContentType, underscored);
         trace.WriteTo(context.Request.Headers);
         context.Response.Headers[ReceiptedResponseBody.ExecIdHeader] = ticket.ExecId;
 

@@ -46,6 +46,46 @@ public sealed class ForwardedRequestBodyTests
         Assert.False(body.CanRead);
     }
 
+    [Fact]
+    public async Task No_read_copies_from_the_buffer_once_the_dispose_returned()
+    {
+        // The dispose races the forwarder's reads: once it returns, the buffer may be another
+        // request's, so a read either finished before it or fails; none copies bytes after it.
+        for (var round = 0; round < 200; round++)
+        {
+            using var held = new PooledBufferWriter(4096);
+            held.Write(Enumerable.Repeat((byte)'a', 4096).ToArray());
+            var body = ForwardedRequestBody.Over(held, new Progress());
+            using var started = new ManualResetEventSlim();
+            var reader = Task.Run(() =>
+            {
+                var chunk = new byte[4096];
+                started.Set();
+                while (true)
+                {
+                    try
+                    {
+                        body.Position = 0;
+                        var n = body.Read(chunk, 0, chunk.Length);
+                        if (chunk.AsSpan(0, n).ContainsAnyExcept((byte)'a'))
+                        {
+                            return false;
+                        }
+                    }
+                    catch (ObjectDisposedException)
+                    {
+                        return true;
+                    }
+                }
+            });
+            started.Wait();
+            body.Dispose();
+            // What the next renter of the buffer would write.
+            System.Runtime.InteropServices.MemoryMarshal.AsMemory(held.WrittenMemory).Span.Fill((byte)'x');
+            Assert.True(await reader, "a read copied the buffer's next contents");
+        }
+    }
+
     private sealed class Progress : ForwardedRequestBody.IProgress
     {
         public int Count { get; private set; }
