@@ -327,12 +327,12 @@ internal static class GatewayHostingExtensions
     public static WebApplication UseOpenExecGateway(this WebApplication app)
     {
         var settings = app.Services.GetRequiredService<GatewaySettings>();
-        app.UseMiddleware<GatewayErrorMiddleware>();
+        // Errors, and the in-flight limit (503 overloaded), first; then the rate limit (429).
+        app.UseMiddleware<GatewayErrorMiddleware>(settings.Options.MaxConcurrentRequests);
         if (settings.Options.RateLimit.PerClientPerSecond > 0)
         {
             app.UseRateLimiter();
         }
-        app.UseMiddleware<ConcurrencyGateMiddleware>(settings.Options.MaxConcurrentRequests);
         app.MapServiceEndpoints();
         app.MapPost("/execute", (HttpContext context, ExecuteEndpoint endpoint) => endpoint.HandleAsync(context));
         app.MapReceiptEndpoints();

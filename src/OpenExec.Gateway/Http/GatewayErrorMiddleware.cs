@@ -4,10 +4,16 @@ namespace OpenExec.Gateway.Http;
 
 /// <summary>
 /// The last line: a store that cannot answer means 503 and nothing executed (fail closed);
-/// Kestrel's own refusals and routing misses get a problem body with a code too.
+/// Kestrel's own refusals and routing misses get a problem body with a code too. It also keeps
+/// the in-flight limit (<paramref name="maxConcurrentRequests"/>: past it, 503 <c>overloaded</c>
+/// instead of queueing without bound), counting every request it lets in until that request's
+/// answer is done; the rate limiter, when on, runs after it. One middleware rather than two: each
+/// that waits for the rest of the pipeline costs a Task per request.
 /// </summary>
-internal sealed partial class GatewayErrorMiddleware(RequestDelegate next, ILogger<GatewayErrorMiddleware> log)
+internal sealed partial class GatewayErrorMiddleware(RequestDelegate next, ILogger<GatewayErrorMiddleware> log, int maxConcurrentRequests)
 {
+    private int _inFlight;
+
     /// <summary>A store failure is logged with its exception (its stack, Redis's diagnostics) once per outage burst, not per request.</summary>
     private readonly Hosting.LogThrottle _storeLog = new(TimeSpan.FromSeconds(10));
 
@@ -24,8 +30,18 @@ internal sealed partial class GatewayErrorMiddleware(RequestDelegate next, ILogg
             await Problem.WriteAsync(context, 400, "path_not_canonical", "The request path must be canonical: no '.' or '..' segments (encoded or not); the gateway routes the path as sent. Nothing was executed.").ConfigureAwait(false);
             return;
         }
+        var counted = false;
         try
         {
+            if (context.GetEndpoint()?.Metadata.GetMetadata<OutsideConcurrencyLimit>() is null)
+            {
+                counted = true;
+                if (Interlocked.Increment(ref _inFlight) > maxConcurrentRequests)
+                {
+                    await ServiceEndpoints.WriteLimitedAsync(context, 503, "overloaded", "Too many requests in flight; nothing was executed. Retry later.").ConfigureAwait(false);
+                    return;
+                }
+            }
             await next(context).ConfigureAwait(false);
         }
         catch (OutcomeNotRecordedException ex)
@@ -84,6 +100,13 @@ internal sealed partial class GatewayErrorMiddleware(RequestDelegate next, ILogg
             }
             await Problem.WriteAsync(context, 500, "internal_error", "Internal error; nothing more was executed for this request").ConfigureAwait(false);
             return;
+        }
+        finally
+        {
+            if (counted)
+            {
+                Interlocked.Decrement(ref _inFlight);
+            }
         }
 
         // Only the gateway's own misses: a backend's answer on a proxied route passes unchanged.
@@ -191,38 +214,4 @@ internal sealed partial class GatewayErrorMiddleware(RequestDelegate next, ILogg
 internal sealed class OutsideConcurrencyLimit
 {
     public static readonly OutsideConcurrencyLimit Instance = new();
-}
-
-/// <summary>Answers 503 <c>overloaded</c> past the in-flight limit instead of queueing without bound.</summary>
-internal sealed class ConcurrencyGateMiddleware(RequestDelegate next, int maxConcurrentRequests)
-{
-    private int _inFlight;
-
-    public Task InvokeAsync(HttpContext context)
-    {
-        if (context.GetEndpoint()?.Metadata.GetMetadata<OutsideConcurrencyLimit>() is not null)
-        {
-            return next(context);
-        }
-        if (Interlocked.Increment(ref _inFlight) > maxConcurrentRequests)
-        {
-            Interlocked.Decrement(ref _inFlight);
-            return ServiceEndpoints.WriteLimitedAsync(context, 503, "overloaded", "Too many requests in flight; nothing was executed. Retry later.");
-        }
-        // The wait is a pooled state machine (PerRequestAsync): an async Task here was ~0.15 KB per request.
-        return GatedAsync(context).AsTask();
-    }
-
-    [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(Pipeline.PerRequestAsync))]
-    private async ValueTask GatedAsync(HttpContext context)
-    {
-        try
-        {
-            await next(context).ConfigureAwait(false);
-        }
-        finally
-        {
-            Interlocked.Decrement(ref _inFlight);
-        }
-    }
 }

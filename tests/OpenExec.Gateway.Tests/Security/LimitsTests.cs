@@ -92,6 +92,31 @@ public sealed class LimitsTests
     }
 
     [Fact]
+    public async Task The_in_flight_limit_comes_before_the_rate_limit()
+    {
+        // One middleware keeps errors and the in-flight limit (a Task per request fewer than two):
+        // the rate limit runs inside it, so past the in-flight limit the answer is 503 overloaded
+        // even for a client over its rate, and nothing is consumed either way.
+        await using var backend = await CountingBackend.StartAsync(TimeSpan.FromSeconds(8));
+        var settings = ProxyConfig.Route("slow", "slow_op", "slow", backend.Address.ToString(), executePath: "/run");
+        settings["OpenExec:MaxConcurrentRequests"] = "1";
+        settings["OpenExec:RateLimit:PerClientPerSecond"] = "1";
+        await using var gateway = await GatewayServer.StartAsync(settings);
+
+        var busy = gateway.ExecuteAsync("slow_op", new { }, "busy");
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (backend.Total < 1)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the slow request never reached the backend");
+            await Task.Delay(20);
+        }
+
+        await GatewayAssert.ProblemAsync(await gateway.ExecuteAsync("echo", new { }, "over"), HttpStatusCode.ServiceUnavailable, "overloaded");
+        Assert.Equal(HttpStatusCode.OK, (await busy).StatusCode);
+        Assert.Single(await gateway.ReceiptsAsync());
+    }
+
+    [Fact]
     public async Task Health_warns_when_forwarded_headers_are_taken_from_any_peer()
     {
         // ASP.NET Core's switch trusts X-Forwarded-For from every peer: the rate limit's client
