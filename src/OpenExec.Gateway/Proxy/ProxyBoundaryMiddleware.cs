@@ -183,13 +183,13 @@ internal sealed partial class ProxyBoundaryMiddleware(RequestDelegate next, Exec
         var forwardedBody = ForwardedRequestBody.Over(body, receipted);
         context.Request.Body = forwardedBody;
         // Once forwarded, a held answer runs to its end even if the agent hangs up: its outcome is
-        // evidence. (A streaming one ends when the agent goes: ReceiptedResponseBody.)
-        var detached = new DetachedLifetime();
-        context.Features.Set<IHttpRequestLifetimeFeature>(detached);
+        // evidence. (A streaming one ends when the agent goes.) The forwarder's abort or reset is
+        // remembered there and carried out once the receipt is written.
+        context.Features.Set<IHttpRequestLifetimeFeature>(receipted);
         var reset = context.Features.Get<IHttpResetFeature>();
         if (reset is not null)
         {
-            context.Features.Set<IHttpResetFeature>(detached);
+            context.Features.Set<IHttpResetFeature>(receipted);
         }
         bool answered;
         ExecutionOutcome outcome;
@@ -221,7 +221,7 @@ internal sealed partial class ProxyBoundaryMiddleware(RequestDelegate next, Exec
             // The backend's whole answer is in hand: no forwarder error, or only the request body's,
             // reported once the answer had been passed on; and every byte its head announced.
             answered = forwarded
-                && (context.GetForwarderErrorFeature() is not { } error || AnsweredBeforeRequestBodyFailed(context, error, detached))
+                && (context.GetForwarderErrorFeature() is not { } error || AnsweredBeforeRequestBodyFailed(context, error, receipted))
                 && receipted.MatchesDeclaredLength(context.Request.Method);
             receipted.FitBodylessStatus();
             LogForwardFailed(context);
@@ -235,12 +235,12 @@ internal sealed partial class ProxyBoundaryMiddleware(RequestDelegate next, Exec
         }
         finally
         {
-            if (receipted.Streaming && (detached.AbortRequested || !answered))
+            if (receipted.Streaming && (receipted.AbortRequested || !answered))
             {
                 // The backend broke off a streamed answer (or sent other than its head announced):
                 // once its receipt is written (or could not be), the agent's connection (HTTP/2:
                 // its stream) is cut too, so a truncated answer never ends as a complete one.
-                detached.CutAgent(lifetime, reset);
+                receipted.CutAgent(lifetime, reset);
             }
         }
         if (receipted.Streaming)
@@ -282,9 +282,9 @@ internal sealed partial class ProxyBoundaryMiddleware(RequestDelegate next, Exec
     /// answer, it cleared the response (the <c>OpenExec-Exec-Id</c> set before forwarding with it)
     /// or, once the answer had begun, asked to abort or reset the agent's connection.
     /// </summary>
-    private static bool AnsweredBeforeRequestBodyFailed(HttpContext context, IForwarderErrorFeature error, DetachedLifetime detached)
+    private static bool AnsweredBeforeRequestBodyFailed(HttpContext context, IForwarderErrorFeature error, ReceiptedResponseBody receipted)
         => error.Error is ForwarderError.RequestBodyDestination or ForwarderError.RequestBodyClient
-            && !detached.AbortRequested
+            && !receipted.AbortRequested
             && context.Response.Headers.ContainsKey(ReceiptedResponseBody.ExecIdHeader);
 
     /// <summary>
@@ -343,42 +343,5 @@ internal sealed partial class ProxyBoundaryMiddleware(RequestDelegate next, Exec
         response.Headers.Clear();
         response.Headers[ReceiptedResponseBody.ExecIdHeader] = execId;
         response.ContentLength = null;
-    }
-
-    /// <summary>
-    /// A request lifetime the agent's disconnect does not cancel. The forwarder's abort (a backend
-    /// that broke off its answer) is remembered and carried out once the receipt is written: over
-    /// HTTP/1.1 the forwarder aborts the connection, over HTTP/2 and HTTP/3 it resets the stream
-    /// (<see cref="IHttpResetFeature"/>), so both stand in here.
-    /// </summary>
-    private sealed class DetachedLifetime : IHttpRequestLifetimeFeature, IHttpResetFeature
-    {
-        public CancellationToken RequestAborted { get; set; } = CancellationToken.None;
-
-        public bool AbortRequested { get; private set; }
-
-        /// <summary>The stream reset the forwarder asked for, when it reset rather than aborted.</summary>
-        public int? ResetCode { get; private set; }
-
-        public void Abort() => AbortRequested = true;
-
-        public void Reset(int errorCode)
-        {
-            AbortRequested = true;
-            ResetCode = errorCode;
-        }
-
-        /// <summary>Carries out the cut the forwarder asked for, on the agent's own features.</summary>
-        public void CutAgent(IHttpRequestLifetimeFeature? lifetime, IHttpResetFeature? reset)
-        {
-            if (ResetCode is { } code && reset is not null)
-            {
-                reset.Reset(code);
-            }
-            else
-            {
-                lifetime?.Abort();
-            }
-        }
     }
 }

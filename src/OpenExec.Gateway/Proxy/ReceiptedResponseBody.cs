@@ -19,9 +19,11 @@ namespace OpenExec.Gateway.Proxy;
 /// as soon as they were passed on when the answer streams (a stream can run for hours and the
 /// buffer can hold up to the limit).
 /// Bytes arriving are the call's progress: they keep its claim's lease renewed, so a long answer
-/// is never mistaken for a dead holder's.
+/// is never mistaken for a dead holder's. It is also the request lifetime (and stream reset) the
+/// forwarder sees: the forwarder's abort is remembered and carried out once the receipt is
+/// written (<see cref="CutAgent"/>).
 /// </summary>
-internal sealed class ReceiptedResponseBody : Stream, IHttpResponseBodyFeature, ForwardedRequestBody.IProgress
+internal sealed class ReceiptedResponseBody : Stream, IHttpResponseBodyFeature, ForwardedRequestBody.IProgress, IHttpRequestLifetimeFeature, IHttpResetFeature
 {
     /// <summary>The gateway's own answer headers (SPEC section 5).</summary>
     public const string ExecIdHeader = "OpenExec-Exec-Id";
@@ -311,5 +313,43 @@ internal sealed class ReceiptedResponseBody : Stream, IHttpResponseBodyFeature, 
             _held.Dispose();
         }
         base.Dispose(disposing);
+    }
+
+    // The request lifetime the forwarder is given in place of the agent's (one object per call
+    // with the answer it writes here): the agent's disconnect does not cancel the call, and the
+    // forwarder's abort (a backend that broke off its answer) is remembered and carried out once
+    // the receipt is written. Over HTTP/1.1 the forwarder aborts the connection, over HTTP/2 and
+    // HTTP/3 it resets the stream (IHttpResetFeature), so both stand in here.
+
+    /// <summary>Never cancelled: a forwarded call runs to its end (see above).</summary>
+    public CancellationToken RequestAborted { get; set; } = CancellationToken.None;
+
+    /// <summary>True once the forwarder asked to abort the agent's connection or reset its stream.</summary>
+    public bool AbortRequested { get; private set; }
+
+    /// <summary>The stream reset the forwarder asked for, when it reset rather than aborted.</summary>
+    public int? ResetCode { get; private set; }
+
+    /// <summary>The forwarder's abort, remembered (<see cref="CutAgent"/> carries it out).</summary>
+    public void Abort() => AbortRequested = true;
+
+    /// <summary>The forwarder's stream reset, remembered.</summary>
+    public void Reset(int errorCode)
+    {
+        AbortRequested = true;
+        ResetCode = errorCode;
+    }
+
+    /// <summary>Carries out the cut the forwarder asked for, on the agent's own features.</summary>
+    public void CutAgent(IHttpRequestLifetimeFeature? lifetime, IHttpResetFeature? reset)
+    {
+        if (ResetCode is { } code && reset is not null)
+        {
+            reset.Reset(code);
+        }
+        else
+        {
+            lifetime?.Abort();
+        }
     }
 }
