@@ -48,8 +48,9 @@ public sealed record ReceiptBody
     // time as itself. Each becomes a string only when read as one (then kept); the write path
     // writes them straight into the JCS form (WriteJcs) and the stored document (WriteJsonValue),
     // so a receipt costs no string for its nonce, request and result hashes or its two times.
-    private string? _nonceSha256, _requestSha256, _resultSha256, _startedAt, _finishedAt;
+    private string? _nonceSha256, _requestSha256, _resultSha256, _startedAt, _finishedAt, _traceId;
     private Sha256Digest _nonce, _request, _result;
+    private W3CTraceId _trace;
     private long _startedTicks, _finishedTicks; // UTC
     private Given _given;
 
@@ -63,6 +64,7 @@ public sealed record ReceiptBody
         Result = 4,
         Started = 8,
         Finished = 16,
+        Trace = 32,
     }
 
     public ReceiptBody()
@@ -77,7 +79,7 @@ public sealed record ReceiptBody
     // The value fields read as non-null strings through their getters, which the compiler cannot see.
 #pragma warning disable CS8618
     [SetsRequiredMembers]
-    internal ReceiptBody(Sha256Digest nonce, Sha256Digest request, Sha256Digest? result, DateTimeOffset startedAt, DateTimeOffset finishedAt)
+    internal ReceiptBody(Sha256Digest nonce, Sha256Digest request, Sha256Digest? result, DateTimeOffset startedAt, DateTimeOffset finishedAt, W3CTraceId? trace)
     {
         ExecId = Tenant = Action = Mode = Decision = Gateway = Prev = "";
         _nonce = nonce;
@@ -89,6 +91,11 @@ public sealed record ReceiptBody
         {
             _result = r;
             _given |= Given.Result;
+        }
+        if (trace is { } t)
+        {
+            _trace = t;
+            _given |= Given.Trace;
         }
     }
 #pragma warning restore CS8618
@@ -125,7 +132,7 @@ public sealed record ReceiptBody
     public required string StartedAt { get => _startedAt ?? (_startedAt = FormatValue(Given.Started)!); init => Set(ref _startedAt, value, Given.Started); }
 
     public required string FinishedAt { get => _finishedAt ?? (_finishedAt = FormatValue(Given.Finished)!); init => Set(ref _finishedAt, value, Given.Finished); }
-    public string? TraceId { get; init; }
+    public string? TraceId { get => _traceId ??= FormatValue(Given.Trace); init => Set(ref _traceId, value, Given.Trace); }
 
     /// <summary>
     /// Gives a draft its place in a chain (gateway, seq, prev), in place: for the one writer that
@@ -159,7 +166,8 @@ public sealed record ReceiptBody
             Given.Request => _request.ToString(),
             Given.Result => _result.ToString(),
             Given.Started => ReceiptTime.Format(Utc(_startedTicks)),
-            _ => ReceiptTime.Format(Utc(_finishedTicks)),
+            Given.Finished => ReceiptTime.Format(Utc(_finishedTicks)),
+            _ => _trace.ToString(),
         };
     }
 
@@ -176,7 +184,8 @@ public sealed record ReceiptBody
             case Given.Request: _request.WriteHexUtf8(destination); return Sha256Digest.HexLength;
             case Given.Result: _result.WriteHexUtf8(destination); return Sha256Digest.HexLength;
             case Given.Started: ReceiptTime.WriteUtf8(Utc(_startedTicks), destination); return ReceiptTime.Length;
-            default: ReceiptTime.WriteUtf8(Utc(_finishedTicks), destination); return ReceiptTime.Length;
+            case Given.Finished: ReceiptTime.WriteUtf8(Utc(_finishedTicks), destination); return ReceiptTime.Length;
+            default: _trace.WriteHexUtf8(destination); return W3CTraceId.HexLength;
         }
     }
 
@@ -198,7 +207,8 @@ public sealed record ReceiptBody
             Given.Request => _requestSha256,
             Given.Result => _resultSha256,
             Given.Started => _startedAt,
-            _ => _finishedAt,
+            Given.Finished => _finishedAt,
+            _ => _traceId,
         });
     }
 
@@ -309,7 +319,7 @@ public sealed record ReceiptBody
                     break;
                 case 17: WriteJcsField(Given.Started, _startedAt, output); break;
                 case 18: WriteJcsField(Given.Finished, _finishedAt, output); break;
-                default: WriteJcsString(TraceId, output); break;
+                default: WriteJcsField(Given.Trace, _traceId, output); break;
             }
         }
         output.GetSpan(1)[0] = (byte)'}';

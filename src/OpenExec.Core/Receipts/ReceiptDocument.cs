@@ -141,7 +141,7 @@ public sealed record ReceiptDocument(ReceiptBody Body, string Hash, ReceiptBatch
         }
         body.WriteJsonMember(writer, "started_at", ReceiptBody.Given.Started);
         body.WriteJsonMember(writer, "finished_at", ReceiptBody.Given.Finished);
-        writer.WriteString("trace_id", body.TraceId);
+        body.WriteJsonMember(writer, "trace_id", ReceiptBody.Given.Trace);
         writer.WriteEndObject();
     }
 

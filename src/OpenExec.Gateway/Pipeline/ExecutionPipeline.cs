@@ -78,7 +78,7 @@ internal sealed class ExecutionPipeline
     /// Steps 3–6. A denial is already receipted; a ticket holds a durable claim.
     /// <paramref name="traceId"/> is the request's trace (<see cref="Telemetry.RequestTrace.TraceId"/>), recorded in its receipts.
     /// </summary>
-    public ValueTask<Authorization> AuthorizeAsync(ExecutionRequest request, string? traceId, CancellationToken cancellationToken)
+    public ValueTask<Authorization> AuthorizeAsync(ExecutionRequest request, W3CTraceId? traceId, CancellationToken cancellationToken)
         => AuthorizeAsync(request, traceId, inProcess: null, cancellationToken);
 
     /// <summary>
@@ -87,10 +87,10 @@ internal sealed class ExecutionPipeline
     /// <paramref name="outcome"/> are one durable write (<see cref="IExecutionStore.ClaimAndRecordAsync"/>).
     /// A ticket comes with its receipt in <see cref="Authorization.Recorded"/>.
     /// </summary>
-    public ValueTask<Authorization> AuthorizeAndRecordAsync(ExecutionRequest request, string? traceId, ExecutionOutcome outcome, CancellationToken cancellationToken)
+    public ValueTask<Authorization> AuthorizeAndRecordAsync(ExecutionRequest request, W3CTraceId? traceId, ExecutionOutcome outcome, CancellationToken cancellationToken)
         => AuthorizeAsync(request, traceId, outcome, cancellationToken);
 
-    private ValueTask<Authorization> AuthorizeAsync(ExecutionRequest request, string? traceId, ExecutionOutcome? inProcess, CancellationToken cancellationToken)
+    private ValueTask<Authorization> AuthorizeAsync(ExecutionRequest request, W3CTraceId? traceId, ExecutionOutcome? inProcess, CancellationToken cancellationToken)
     {
         var options = _settings.Options;
         var started = _clock.Now;
@@ -246,7 +246,7 @@ internal sealed class ExecutionPipeline
             // The claim stays held: it is finished later, in the background, with what the agent
             // was told: a release (nothing was sent; answered 503), or outcome_unknown (the action
             // may have run; answered 504, never "nothing executed").
-            var later = outcome.ReleaseClaim ? body : Draft(ticket.ExecId, ticket.Action, ticket.Tenant, ticket.Nonce, ticket.Request, ticket.ApprovalIdentity, ticket.ApprovalId, ticket.StartedAt, ticket.TraceId, Decisions.OutcomeUnknown, "outcome_unknown");
+            var later = outcome.ReleaseClaim ? body : Draft(ticket.ExecId, ticket.Action, ticket.Tenant, ticket.Nonce, ticket.Request, ticket.ApprovalIdentity, ticket.ApprovalId, ticket.StartedAt, ticket.Trace, Decisions.OutcomeUnknown, "outcome_unknown");
             // With Redis until the lease as it now stands ends (renewals may have moved it far past
             // the first one: a long stream), and no later: past it, another instance may take the
             // claim over. The embedded store has no one else to finish it: until it is written.
@@ -262,7 +262,7 @@ internal sealed class ExecutionPipeline
     }
 
     private ReceiptBody OutcomeBody(ExecutionTicket ticket, ExecutionOutcome outcome)
-        => Draft(ticket.ExecId, ticket.Action, ticket.Tenant, ticket.Nonce, ticket.Request, ticket.ApprovalIdentity, ticket.ApprovalId, ticket.StartedAt, ticket.TraceId, outcome.Decision, outcome.Code, outcome);
+        => Draft(ticket.ExecId, ticket.Action, ticket.Tenant, ticket.Nonce, ticket.Request, ticket.ApprovalIdentity, ticket.ApprovalId, ticket.StartedAt, ticket.Trace, outcome.Decision, outcome.Code, outcome);
 
     /// <summary>
     /// Before serving: every claim a dead process left unfinished in this data dir gets its
@@ -282,8 +282,8 @@ internal sealed class ExecutionPipeline
     /// store kept them (strings, recorded as they are, read back from a store).
     /// </summary>
     private ReceiptBody OutcomeUnknownDraft(RecoveredClaim claim)
-        => Draft(claim.ExecId, claim.Action, claim.Tenant, default, default, claim.ApprovalIdentity, claim.ApprovalId, claim.ClaimedAt, claim.TraceId, Decisions.OutcomeUnknown, "outcome_unknown")
-            with { NonceSha256 = claim.NonceSha256, RequestSha256 = claim.RequestSha256 };
+        => Draft(claim.ExecId, claim.Action, claim.Tenant, default, default, claim.ApprovalIdentity, claim.ApprovalId, claim.ClaimedAt, null, Decisions.OutcomeUnknown, "outcome_unknown")
+            with { NonceSha256 = claim.NonceSha256, RequestSha256 = claim.RequestSha256, TraceId = claim.TraceId };
 
     /// <summary>
     /// Step 3: present, authentic, for this tenant, for exactly this request. The artifact's
@@ -374,7 +374,7 @@ internal sealed class ExecutionPipeline
             decision = Decisions.NonceReused;
         }
         var execId = GatewayClock.NewExecId();
-        var body = Draft(execId, attempt.Action, attempt.Tenant, attempt.Nonce, attempt.Request, attempt.ApprovalIdentity, attempt.ApprovalId, attempt.StartedAt, attempt.TraceId, decision, code);
+        var body = Draft(execId, attempt.Action, attempt.Tenant, attempt.Nonce, attempt.Request, attempt.ApprovalIdentity, attempt.ApprovalId, attempt.StartedAt, attempt.Trace, decision, code);
         var doc = await WriteReceiptAsync(body, null, cancellationToken).ConfigureAwait(false);
         GatewayTelemetry.Decided(attempt.Action, execId, attempt.Tenant, decision, code, doc.Hash, attempt.StartTimestamp);
         // A nonce still running has its outcome to come: the same request asked again learns it.
@@ -435,10 +435,10 @@ internal sealed class ExecutionPipeline
     /// Its hashes and times are values, written into the receipt's JCS form and stored document
     /// without a string each (<see cref="ReceiptBody"/>'s internal constructor).
     /// </remarks>
-    private ReceiptBody Draft(string execId, string action, string tenant, Sha256Digest nonceSha, Sha256Digest requestSha, string? approvalSha, string? approvalId, DateTimeOffset started, string? traceId, string decision, string? code, ExecutionOutcome? outcome = null)
+    private ReceiptBody Draft(string execId, string action, string tenant, Sha256Digest nonceSha, Sha256Digest requestSha, string? approvalSha, string? approvalId, DateTimeOffset started, W3CTraceId? traceId, string decision, string? code, ExecutionOutcome? outcome = null)
         // Never finished before it started: a wall clock stepped back during the call (NTP, by
         // hand) gave receipts whose call ended an hour before it began.
-        => new(nonceSha, requestSha, outcome?.Result, started, _clock.Now is var now && now > started ? now : started)
+        => new(nonceSha, requestSha, outcome?.Result, started, _clock.Now is var now && now > started ? now : started, traceId)
         {
             V = 1,
             ExecId = execId,
@@ -454,6 +454,5 @@ internal sealed class ExecutionPipeline
             Code = code,
             ResultForm = outcome?.ResultForm,
             UpstreamStatus = outcome?.UpstreamStatus,
-            TraceId = traceId,
         };
 }

@@ -33,11 +33,11 @@ internal sealed record ExecutionTicket(
     string? ApprovalIdentity,
     string? ApprovalId,
     DateTimeOffset StartedAt,
-    string? TraceId,
+    W3CTraceId? Trace,
     long StartTimestamp,
     TimeSpan CallTimeout,
     bool LookupOnly = false)
-    : ClaimRequest(Nonce, Request, ApprovalIdentity, ExecId, Action, Tenant, StartedAt, Actions.BackendTimeouts.Lease(CallTimeout), LookupOnly, TraceId, ApprovalId)
+    : ClaimRequest(Nonce, Request, ApprovalIdentity, ExecId, Action, Tenant, StartedAt, Actions.BackendTimeouts.Lease(CallTimeout), LookupOnly, Trace, ApprovalId)
 {
     /// <summary>When the attempt started: the claim's <see cref="ClaimRequest.Now"/>.</summary>
     public DateTimeOffset StartedAt => Now;

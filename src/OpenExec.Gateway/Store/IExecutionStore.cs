@@ -137,10 +137,17 @@ internal record ClaimRequest(
     DateTimeOffset Now,
     TimeSpan Lease,
     bool LookupOnly = false,
-    string? TraceId = null,
+    W3CTraceId? Trace = null,
     string? ApprovalId = null,
     TimeSpan? SendWithin = null)
 {
+    /// <summary>The trace id in hex, or null (a new string each read: for the Redis store).</summary>
+    public string? TraceId
+    {
+        get => Trace?.ToString();
+        init => Trace = value is null ? null : W3CTraceId.ParseHex(value);
+    }
+
     /// <summary>
     /// How soon after the claim was sent its call must start, or never: a call started later may
     /// outlive the lease (<see cref="Lease"/> = its timeout + this) and be taken over while it
@@ -150,7 +157,7 @@ internal record ClaimRequest(
 
     /// <summary>A claim request from the hashes' hex (lowercase; <see cref="FormatException"/> otherwise).</summary>
     public ClaimRequest(string NonceSha256, string RequestSha256, string? ApprovalIdentity, string ExecId, string Action, string Tenant, DateTimeOffset Now, TimeSpan Lease, bool LookupOnly = false, string? TraceId = null, string? ApprovalId = null, TimeSpan? SendWithin = null)
-        : this(Sha256Digest.ParseHex(NonceSha256), Sha256Digest.ParseHex(RequestSha256), ApprovalIdentity, ExecId, Action, Tenant, Now, Lease, LookupOnly, TraceId, ApprovalId, SendWithin)
+        : this(Sha256Digest.ParseHex(NonceSha256), Sha256Digest.ParseHex(RequestSha256), ApprovalIdentity, ExecId, Action, Tenant, Now, Lease, LookupOnly, TraceId is null ? null : W3CTraceId.ParseHex(TraceId), ApprovalId, SendWithin)
     {
     }
 

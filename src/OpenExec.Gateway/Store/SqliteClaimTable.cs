@@ -171,7 +171,7 @@ internal sealed class SqliteClaimTable
             .Bind(9, outcome?.Receipt)
             .Bind(10, now.ToUnixTimeMilliseconds())
             .Bind(11, (now + request.Lease).ToUnixTimeMilliseconds())
-            .Bind(12, request.TraceId)
+            .BindHex(12, request.Trace)
             .Bind(13, request.ApprovalId)
             .Run();
         var id = statements.LastInsertRowId;

@@ -1,5 +1,6 @@
 using Microsoft.Data.Sqlite;
 using OpenExec.Core.Crypto;
+using OpenExec.Core.Receipts;
 using SQLitePCL;
 
 namespace OpenExec.Gateway.Store;
@@ -83,6 +84,18 @@ internal sealed class SqliteStatement : IDisposable
     {
         Span<byte> hex = stackalloc byte[Sha256Digest.HexLength];
         digest.WriteHexUtf8(hex);
+        return BindUtf8(index, hex);
+    }
+
+    /// <summary>Binds a trace id as the text of its 32 lowercase hex digits, or SQL NULL for none.</summary>
+    public SqliteStatement BindHex(int index, W3CTraceId? trace)
+    {
+        if (trace is not { } id)
+        {
+            return Bind(index, (string?)null);
+        }
+        Span<byte> hex = stackalloc byte[W3CTraceId.HexLength];
+        id.WriteHexUtf8(hex);
         return BindUtf8(index, hex);
     }
 

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Net.Http.Headers;
+using OpenExec.Core.Receipts;
 
 namespace OpenExec.Gateway.Telemetry;
 
@@ -29,7 +30,7 @@ internal sealed class TraceContextSource(bool sdkLoaded)
     {
         if (SdkLoaded)
         {
-            return new RequestTrace(Activity.Current?.TraceId.ToHexString(), sampled: false, traceState: null, writeToBackends: false);
+            return new RequestTrace(Activity.Current is { } activity ? W3CTraceId.From(activity.TraceId) : null, sampled: false, traceState: null, writeToBackends: false);
         }
         GatewayPropagator.Instance.ExtractTraceIdAndState(context.Request.Headers, ReadHeader, out var traceparent, out var traceState);
         if (traceparent is null || !ActivityContext.TryParse(traceparent, traceState, isRemote: true, out var parent))
@@ -37,7 +38,7 @@ internal sealed class TraceContextSource(bool sdkLoaded)
             // One that cannot be read starts a trace of its own (its tracestate goes with it).
             return RequestTrace.NewTrace();
         }
-        return new RequestTrace(parent.TraceId.ToHexString(), (parent.TraceFlags & ActivityTraceFlags.Recorded) != 0, parent.TraceState, writeToBackends: true);
+        return new RequestTrace(W3CTraceId.From(parent.TraceId), (parent.TraceFlags & ActivityTraceFlags.Recorded) != 0, parent.TraceState, writeToBackends: true);
     }
 }
 
@@ -57,7 +58,7 @@ internal readonly struct RequestTrace
     private readonly string? _traceState;
     private readonly bool _writeToBackends;
 
-    public RequestTrace(string? traceId, bool sampled, string? traceState, bool writeToBackends)
+    public RequestTrace(W3CTraceId? traceId, bool sampled, string? traceState, bool writeToBackends)
     {
         TraceId = traceId;
         _sampled = sampled;
@@ -65,11 +66,11 @@ internal readonly struct RequestTrace
         _writeToBackends = writeToBackends;
     }
 
-    /// <summary>The request's trace id (32 lower-case hex digits), or null (an SDK that gave the request no Activity).</summary>
-    public string? TraceId { get; }
+    /// <summary>The request's trace id (a value: its hex is written where it goes), or null (an SDK that gave the request no Activity).</summary>
+    public W3CTraceId? TraceId { get; }
 
     /// <summary>A trace of its own, for a request without readable trace context.</summary>
-    public static RequestTrace NewTrace() => new(ActivityTraceId.CreateRandom().ToHexString(), sampled: false, traceState: null, writeToBackends: true);
+    public static RequestTrace NewTrace() => new(W3CTraceId.NewRandom(), sampled: false, traceState: null, writeToBackends: true);
 
     /// <summary>The <c>traceparent</c> of a backend call: version 00, this trace, a new span id, the agent's sampled flag.</summary>
     public string Traceparent()
@@ -81,10 +82,10 @@ internal readonly struct RequestTrace
             spanId = (ulong)Random.Shared.NextInt64() ^ ((ulong)Random.Shared.Next(2) << 63);
         }
         while (spanId == 0);
-        return string.Create(55, (TraceId: TraceId!, Sampled: _sampled, SpanId: spanId), static (chars, s) =>
+        return string.Create(55, (TraceId: TraceId!.Value, Sampled: _sampled, SpanId: spanId), static (chars, s) =>
         {
             "00-".CopyTo(chars);
-            s.TraceId.CopyTo(chars[3..]);
+            s.TraceId.WriteHex(chars.Slice(3, W3CTraceId.HexLength));
             chars[35] = '-';
             Span<byte> id = stackalloc byte[8];
             System.Buffers.Binary.BinaryPrimitives.WriteUInt64BigEndian(id, s.SpanId);

@@ -15,7 +15,9 @@ public class ReceiptBodyValuesTests
 {
     private static readonly DateTimeOffset Started = new DateTimeOffset(2026, 11, 29, 8, 30, 1, TimeSpan.FromHours(1)).AddTicks(1234567);
 
-    private static ReceiptBody FromValues(Sha256Digest? result) => new(Sha256Digest.Of("nonce"u8), Sha256Digest.Of("request"u8), result, Started, Started.AddMilliseconds(42.5))
+    private static readonly W3CTraceId Trace = W3CTraceId.ParseHex("0af7651916cd43dd8448eb211c80319c");
+
+    private static ReceiptBody FromValues(Sha256Digest? result) => new(Sha256Digest.Of("nonce"u8), Sha256Digest.Of("request"u8), result, Started, Started.AddMilliseconds(42.5), Trace)
     {
         ExecId = "ex_1",
         Gateway = "gw-a",
@@ -27,7 +29,6 @@ public class ReceiptBodyValuesTests
         Decision = "executed",
         ResultForm = result is null ? null : "bytes",
         UpstreamStatus = result is null ? null : 200,
-        TraceId = "0af7651916cd43dd8448eb211c80319c",
     };
 
     // The same body, each value field given as its string (an init setter replaces the value).
@@ -40,6 +41,7 @@ public class ReceiptBodyValuesTests
         UpstreamStatus = result is null ? null : 200,
         StartedAt = ReceiptTime.Format(Started),
         FinishedAt = ReceiptTime.Format(Started.AddMilliseconds(42.5)),
+        TraceId = "0af7651916cd43dd8448eb211c80319c",
     };
 
     [Theory]
@@ -66,6 +68,7 @@ public class ReceiptBodyValuesTests
         Assert.Equal(strings.NonceSha256, values.NonceSha256);
         Assert.Equal(strings.ResultSha256, values.ResultSha256);
         Assert.Equal(strings.FinishedAt, values.FinishedAt);
+        Assert.Equal("0af7651916cd43dd8448eb211c80319c", values.TraceId);
         Assert.NotEqual(strings, strings with { FinishedAt = ReceiptTime.Format(Started) });
         Assert.NotEqual(values, values with { FinishedAt = ReceiptTime.Format(Started) });
     }
@@ -74,7 +77,7 @@ public class ReceiptBodyValuesTests
     public void A_string_given_later_replaces_the_value()
     {
         var values = FromValues(Sha256Digest.Of("x"u8));
-        var replaced = values with { NonceSha256 = "not-hex", StartedAt = "then", ResultSha256 = null };
+        var replaced = values with { NonceSha256 = "not-hex", StartedAt = "then", ResultSha256 = null, TraceId = null };
 
         Assert.Equal("not-hex", replaced.NonceSha256);
         Assert.Equal("then", replaced.StartedAt);
@@ -83,6 +86,7 @@ public class ReceiptBodyValuesTests
         Assert.Contains("\"nonce_sha256\":\"not-hex\"", jcs);
         Assert.Contains("\"started_at\":\"then\"", jcs);
         Assert.Contains("\"result_sha256\":null", jcs);
+        Assert.Contains("\"trace_id\":null", jcs);
         Assert.Equal(values.RequestSha256, replaced.RequestSha256);
     }
 
