@@ -45,13 +45,14 @@ public sealed record ReceiptBody
     private string _prev = "";
 
     // Fields the gateway gives as values (the internal constructor): a hash as its 32 bytes, a
-    // time as itself. Each becomes a string only when read as one (then kept); the write path
-    // writes them straight into the JCS form (WriteJcs) and the stored document (WriteJsonValue),
-    // so a receipt costs no string for its nonce, request and result hashes or its two times.
+    // time as itself, the attempt's own (nonce, request, trace, start) read from the attempt.
+    // Each becomes a string only when read as one (then kept); the write path writes them
+    // straight into the JCS form (WriteJcs) and the stored document (WriteJsonMember), so a
+    // receipt costs no string for its hashes, its times or its trace id.
     private string? _nonceSha256, _requestSha256, _resultSha256, _startedAt, _finishedAt, _traceId;
-    private Sha256Digest _nonce, _request, _result;
-    private W3CTraceId _trace;
-    private long _startedTicks, _finishedTicks; // UTC
+    private IReceiptAttempt? _attempt;
+    private Sha256Digest _result;
+    private long _finishedTicks; // UTC
     private Given _given;
 
     /// <summary>Which fields hold a value rather than a string.</summary>
@@ -72,30 +73,28 @@ public sealed record ReceiptBody
     }
 
     /// <summary>
-    /// A draft whose hashes and times are values, formatted only where they are written; the
-    /// other fields are set by the initializer as usual (all of them: nothing checks here that
-    /// they were).
+    /// A draft whose hashes, times and trace id are values (<paramref name="attempt"/>'s, the
+    /// result's hash, when it finished), formatted only where they are written. Without an
+    /// attempt, its fields are strings given by the initializer. The other fields are set by the
+    /// initializer as usual (all of them: nothing checks here that they were).
     /// </summary>
     // The value fields read as non-null strings through their getters, which the compiler cannot see.
 #pragma warning disable CS8618
     [SetsRequiredMembers]
-    internal ReceiptBody(Sha256Digest nonce, Sha256Digest request, Sha256Digest? result, DateTimeOffset startedAt, DateTimeOffset finishedAt, W3CTraceId? trace)
+    internal ReceiptBody(IReceiptAttempt? attempt, Sha256Digest? result, DateTimeOffset finishedAt)
     {
         ExecId = Tenant = Action = Mode = Decision = Gateway = Prev = "";
-        _nonce = nonce;
-        _request = request;
-        _startedTicks = startedAt.UtcTicks;
         _finishedTicks = finishedAt.UtcTicks;
-        _given = Given.Nonce | Given.Request | Given.Started | Given.Finished;
+        _given = Given.Finished;
+        if (attempt is not null)
+        {
+            _attempt = attempt;
+            _given |= Given.Nonce | Given.Request | Given.Started | (attempt.Trace is null ? Given.None : Given.Trace);
+        }
         if (result is { } r)
         {
             _result = r;
             _given |= Given.Result;
-        }
-        if (trace is { } t)
-        {
-            _trace = t;
-            _given |= Given.Trace;
         }
     }
 #pragma warning restore CS8618
@@ -162,12 +161,12 @@ public sealed record ReceiptBody
         }
         return field switch
         {
-            Given.Nonce => _nonce.ToString(),
-            Given.Request => _request.ToString(),
+            Given.Nonce => _attempt!.Nonce.ToString(),
+            Given.Request => _attempt!.Request.ToString(),
             Given.Result => _result.ToString(),
-            Given.Started => ReceiptTime.Format(Utc(_startedTicks)),
+            Given.Started => ReceiptTime.Format(_attempt!.StartedAt),
             Given.Finished => ReceiptTime.Format(Utc(_finishedTicks)),
-            _ => _trace.ToString(),
+            _ => _attempt!.Trace.ToString(),
         };
     }
 
@@ -180,12 +179,12 @@ public sealed record ReceiptBody
         }
         switch (field)
         {
-            case Given.Nonce: _nonce.WriteHexUtf8(destination); return Sha256Digest.HexLength;
-            case Given.Request: _request.WriteHexUtf8(destination); return Sha256Digest.HexLength;
+            case Given.Nonce: _attempt!.Nonce.WriteHexUtf8(destination); return Sha256Digest.HexLength;
+            case Given.Request: _attempt!.Request.WriteHexUtf8(destination); return Sha256Digest.HexLength;
             case Given.Result: _result.WriteHexUtf8(destination); return Sha256Digest.HexLength;
-            case Given.Started: ReceiptTime.WriteUtf8(Utc(_startedTicks), destination); return ReceiptTime.Length;
+            case Given.Started: ReceiptTime.WriteUtf8(_attempt!.StartedAt, destination); return ReceiptTime.Length;
             case Given.Finished: ReceiptTime.WriteUtf8(Utc(_finishedTicks), destination); return ReceiptTime.Length;
-            default: _trace.WriteHexUtf8(destination); return W3CTraceId.HexLength;
+            default: _attempt!.Trace!.Value.WriteHexUtf8(destination); return W3CTraceId.HexLength;
         }
     }
 

@@ -246,7 +246,7 @@ internal sealed class ExecutionPipeline
             // The claim stays held: it is finished later, in the background, with what the agent
             // was told: a release (nothing was sent; answered 503), or outcome_unknown (the action
             // may have run; answered 504, never "nothing executed").
-            var later = outcome.ReleaseClaim ? body : Draft(ticket.ExecId, ticket.Action, ticket.Tenant, ticket.Nonce, ticket.Request, ticket.ApprovalIdentity, ticket.ApprovalId, ticket.StartedAt, ticket.Trace, Decisions.OutcomeUnknown, "outcome_unknown");
+            var later = outcome.ReleaseClaim ? body : Draft(ticket.ExecId, ticket, ticket.ApprovalIdentity, ticket.ApprovalId, ticket.StartedAt, Decisions.OutcomeUnknown, "outcome_unknown");
             // With Redis until the lease as it now stands ends (renewals may have moved it far past
             // the first one: a long stream), and no later: past it, another instance may take the
             // claim over. The embedded store has no one else to finish it: until it is written.
@@ -262,7 +262,7 @@ internal sealed class ExecutionPipeline
     }
 
     private ReceiptBody OutcomeBody(ExecutionTicket ticket, ExecutionOutcome outcome)
-        => Draft(ticket.ExecId, ticket.Action, ticket.Tenant, ticket.Nonce, ticket.Request, ticket.ApprovalIdentity, ticket.ApprovalId, ticket.StartedAt, ticket.Trace, outcome.Decision, outcome.Code, outcome);
+        => Draft(ticket.ExecId, ticket, ticket.ApprovalIdentity, ticket.ApprovalId, ticket.StartedAt, outcome.Decision, outcome.Code, outcome);
 
     /// <summary>
     /// Before serving: every claim a dead process left unfinished in this data dir gets its
@@ -282,8 +282,15 @@ internal sealed class ExecutionPipeline
     /// store kept them (strings, recorded as they are, read back from a store).
     /// </summary>
     private ReceiptBody OutcomeUnknownDraft(RecoveredClaim claim)
-        => Draft(claim.ExecId, claim.Action, claim.Tenant, default, default, claim.ApprovalIdentity, claim.ApprovalId, claim.ClaimedAt, null, Decisions.OutcomeUnknown, "outcome_unknown")
-            with { NonceSha256 = claim.NonceSha256, RequestSha256 = claim.RequestSha256, TraceId = claim.TraceId };
+        => Draft(claim.ExecId, null, claim.ApprovalIdentity, claim.ApprovalId, claim.ClaimedAt, Decisions.OutcomeUnknown, "outcome_unknown") with
+        {
+            Action = claim.Action,
+            Tenant = claim.Tenant,
+            NonceSha256 = claim.NonceSha256,
+            RequestSha256 = claim.RequestSha256,
+            StartedAt = ReceiptTime.Format(claim.ClaimedAt),
+            TraceId = claim.TraceId,
+        };
 
     /// <summary>
     /// Step 3: present, authentic, for this tenant, for exactly this request. The artifact's
@@ -374,7 +381,7 @@ internal sealed class ExecutionPipeline
             decision = Decisions.NonceReused;
         }
         var execId = GatewayClock.NewExecId();
-        var body = Draft(execId, attempt.Action, attempt.Tenant, attempt.Nonce, attempt.Request, attempt.ApprovalIdentity, attempt.ApprovalId, attempt.StartedAt, attempt.Trace, decision, code);
+        var body = Draft(execId, attempt, attempt.ApprovalIdentity, attempt.ApprovalId, attempt.StartedAt, decision, code);
         var doc = await WriteReceiptAsync(body, null, cancellationToken).ConfigureAwait(false);
         GatewayTelemetry.Decided(attempt.Action, execId, attempt.Tenant, decision, code, doc.Hash, attempt.StartTimestamp);
         // A nonce still running has its outcome to come: the same request asked again learns it.
@@ -435,18 +442,19 @@ internal sealed class ExecutionPipeline
     /// Its hashes and times are values, written into the receipt's JCS form and stored document
     /// without a string each (<see cref="ReceiptBody"/>'s internal constructor).
     /// </remarks>
-    private ReceiptBody Draft(string execId, string action, string tenant, Sha256Digest nonceSha, Sha256Digest requestSha, string? approvalSha, string? approvalId, DateTimeOffset started, W3CTraceId? traceId, string decision, string? code, ExecutionOutcome? outcome = null)
+    /// <param name="attempt">Its nonce and request hashes, trace id and start, read by the body; null: the initializer's <c>with</c> gives them as strings, with its action and tenant.</param>
+    private ReceiptBody Draft(string execId, ExecutionTicket? attempt, string? approvalSha, string? approvalId, DateTimeOffset started, string decision, string? code, ExecutionOutcome? outcome = null)
         // Never finished before it started: a wall clock stepped back during the call (NTP, by
         // hand) gave receipts whose call ended an hour before it began.
-        => new(nonceSha, requestSha, outcome?.Result, started, _clock.Now is var now && now > started ? now : started, traceId)
+        => new(attempt, outcome?.Result, _clock.Now is var now && now > started ? now : started)
         {
             V = 1,
             ExecId = execId,
             Gateway = "",
             Seq = 0,
             Prev = "",
-            Tenant = tenant,
-            Action = action,
+            Tenant = attempt?.Tenant ?? "",
+            Action = attempt?.Action ?? "",
             Mode = _settings.Options.ModeName,
             ApprovalSha256 = approvalSha,
             ApprovalId = approvalId,

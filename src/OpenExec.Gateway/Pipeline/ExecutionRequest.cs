@@ -37,7 +37,7 @@ internal sealed record ExecutionTicket(
     long StartTimestamp,
     TimeSpan CallTimeout,
     bool LookupOnly = false)
-    : ClaimRequest(Nonce, Request, ApprovalIdentity, ExecId, Action, Tenant, StartedAt, Actions.BackendTimeouts.Lease(CallTimeout), LookupOnly, Trace, ApprovalId)
+    : ClaimRequest(Nonce, Request, ApprovalIdentity, ExecId, Action, Tenant, StartedAt, Actions.BackendTimeouts.Lease(CallTimeout), LookupOnly, Trace, ApprovalId), IReceiptAttempt
 {
     /// <summary>When the attempt started: the claim's <see cref="ClaimRequest.Now"/>.</summary>
     public DateTimeOffset StartedAt => Now;

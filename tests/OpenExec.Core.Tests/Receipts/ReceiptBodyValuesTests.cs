@@ -17,7 +17,8 @@ public class ReceiptBodyValuesTests
 
     private static readonly W3CTraceId Trace = W3CTraceId.ParseHex("0af7651916cd43dd8448eb211c80319c");
 
-    private static ReceiptBody FromValues(Sha256Digest? result) => new(Sha256Digest.Of("nonce"u8), Sha256Digest.Of("request"u8), result, Started, Started.AddMilliseconds(42.5), Trace)
+    private static ReceiptBody FromValues(Sha256Digest? result, W3CTraceId? trace = null)
+        => new(new Attempt(Sha256Digest.Of("nonce"u8), Sha256Digest.Of("request"u8), trace ?? Trace, Started), result, Started.AddMilliseconds(42.5))
     {
         ExecId = "ex_1",
         Gateway = "gw-a",
@@ -112,4 +113,27 @@ public class ReceiptBodyValuesTests
         body.WriteJcs(output);
         return Encoding.UTF8.GetString(output.WrittenSpan);
     }
+
+    [Fact]
+    public void An_attempt_without_a_trace_gives_no_trace_id()
+    {
+        var body = new ReceiptBody(new Attempt(Sha256Digest.Of("n"u8), Sha256Digest.Of("r"u8), null, Started), null, Started)
+        {
+            ExecId = "ex_2",
+            Gateway = "",
+            Seq = 0,
+            Prev = "",
+            Tenant = "default",
+            Action = "echo",
+            Mode = "demo",
+            Decision = "rejected",
+        };
+
+        Assert.Null(body.TraceId);
+        Assert.Contains("\"trace_id\":null", Jcs(body));
+        Assert.Equal(ReceiptTime.Format(Started), body.StartedAt);
+        Assert.Equal(body.StartedAt, body.FinishedAt);
+    }
+
+    private sealed record Attempt(Sha256Digest Nonce, Sha256Digest Request, W3CTraceId? Trace, DateTimeOffset StartedAt) : IReceiptAttempt;
 }

@@ -1,0 +1,19 @@
+using OpenExec.Core.Crypto;
+
+namespace OpenExec.Core.Receipts;
+
+/// <summary>
+/// What every receipt of one attempt records of it, as values: the hashes of its nonce and its
+/// request, its trace and when it started. The gateway's ticket is one; a draft body reads these
+/// from it rather than keep copies (about 90 bytes per receipt).
+/// </summary>
+internal interface IReceiptAttempt
+{
+    Sha256Digest Nonce { get; }
+
+    Sha256Digest Request { get; }
+
+    W3CTraceId? Trace { get; }
+
+    DateTimeOffset StartedAt { get; }
+}
