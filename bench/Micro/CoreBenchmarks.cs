@@ -55,6 +55,10 @@ public class CanonicalJsonBenchmarks
 
     [Benchmark]
     public string ActionHash10KB() => ActionHash.Compute("send_email", _large);
+
+    /// <summary>The value the request path keeps (no hex string).</summary>
+    [Benchmark]
+    public Sha256Digest ActionHashSmallValue() => ActionHash.Of("echo", _small);
 }
 
 [MemoryDiagnoser]
