@@ -32,7 +32,7 @@ internal sealed class ExecuteEndpoint(ExecutionPipeline pipeline, ActionCatalog 
             await Problem.WriteAsync(context, 400, error.Code, error.Detail).ConfigureAwait(false);
             return;
         }
-        var request = parsed.Request!;
+        var request = parsed.Request!.Value;
         ActionDefinition action;
 
         // Step 2: the action must exist and be executable from this door, with a payload it can run.

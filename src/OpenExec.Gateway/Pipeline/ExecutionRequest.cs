@@ -10,9 +10,10 @@ namespace OpenExec.Gateway.Pipeline;
 /// One request as a front door read it (SPEC step 1 done): the action, its payload (for the
 /// action hash), the nonce and, in clawshield mode, the approval artifact. A front door that
 /// worked the action hash out without building the payload (the proxy:
-/// <see cref="ActionHash.OfProxied"/>) gives <paramref name="ActionSha256"/> and no payload.
+/// <see cref="ActionHash.OfProxied"/>) gives <paramref name="ActionSha256"/> and no payload. A
+/// value: no object per request.
 /// </summary>
-internal sealed record ExecutionRequest(string Action, StrictValue? Payload, string Nonce, ApprovalArtifact? Approval, Sha256Digest? ActionSha256 = null)
+internal readonly record struct ExecutionRequest(string Action, StrictValue? Payload, string Nonce, ApprovalArtifact? Approval, Sha256Digest? ActionSha256 = null)
 {
     /// <summary>The action hash (SPEC section 4).</summary>
     public Sha256Digest RequestSha256() => ActionSha256 ?? ActionHash.Of(Action, Payload ?? throw new InvalidOperationException("A request has a payload or its action hash"));

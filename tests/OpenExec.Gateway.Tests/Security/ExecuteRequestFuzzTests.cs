@@ -68,7 +68,7 @@ public sealed class ExecuteRequestFuzzTests(ITestOutputHelper output)
                     }
                     continue;
                 }
-                if (Check(request!, clawShield) is { } problem)
+                if (Check(request!.Value, clawShield) is { } problem)
                 {
                     failures.Add($"#{i} {problem} for {Show(input)}");
                 }
@@ -104,8 +104,8 @@ public sealed class ExecuteRequestFuzzTests(ITestOutputHelper output)
             body.Append(",\"approval_artifact\":").Append(approval.ToJson());
         }
         body.Append('}');
-        var (again, error) = ExecuteEndpoint.Parse(Encoding.UTF8.GetBytes(body.ToString()), clawShield);
-        if (again is null)
+        var (read, error) = ExecuteEndpoint.Parse(Encoding.UTF8.GetBytes(body.ToString()), clawShield);
+        if (read is not { } again)
         {
             return $"does not round-trip: {error}";
         }
