@@ -340,7 +340,7 @@ internal sealed class RedisExecutionStore : IExecutionStore, IDisposable
             // restore may be missing, so nothing is claimed until they are there.
             throw new StoreUnavailableException("Redis is still receiving this gateway's receipts; nothing claimed");
         }
-        var nonceKey = RedisScripts.Nonce(request.NonceSha256);
+        var nonceKey = RedisScripts.Nonce(request.Nonce);
         var approvalKey = request.ApprovalIdentity is { } identity ? RedisScripts.Approval(identity) : nonceKey;
         RedisResult result;
         var sent = System.Diagnostics.Stopwatch.GetTimestamp();
@@ -512,7 +512,7 @@ internal sealed class RedisExecutionStore : IExecutionStore, IDisposable
         {
             try
             {
-                var nonceKey = RedisScripts.Nonce(update.NonceSha256);
+                var nonceKey = RedisScripts.Nonce(update.Nonce);
                 if (update.Release)
                 {
                     var approvalKey = update.ApprovalIdentity is { } identity ? RedisScripts.Approval(identity) : nonceKey;

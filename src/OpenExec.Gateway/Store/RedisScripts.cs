@@ -1,3 +1,4 @@
+using OpenExec.Core.Crypto;
 using StackExchange.Redis;
 
 namespace OpenExec.Gateway.Store;
@@ -16,6 +17,15 @@ internal static class RedisScripts
     /// lease is a time on Redis's clock (ms); created is the claiming gateway's (its receipts' started_at).
     /// </summary>
     public static RedisKey Nonce(string nonceSha256) => Prefix + NoncePrefix + nonceSha256;
+
+    /// <summary>The same key from the digest, its hex written into the key's one string.</summary>
+    public static RedisKey Nonce(in Sha256Digest nonce)
+        => string.Create(Prefix.Length + NoncePrefix.Length + Sha256Digest.HexLength, nonce, static (chars, digest) =>
+        {
+            Prefix.CopyTo(chars);
+            NoncePrefix.CopyTo(chars[Prefix.Length..]);
+            digest.WriteHex(chars[(Prefix.Length + NoncePrefix.Length)..]);
+        });
 
     private const string NoncePrefix = "nonce:";
 
