@@ -69,13 +69,7 @@ public sealed class LimitsTests
         settings["OpenExec:MaxConcurrentRequests"] = "1";
         await using var gateway = await GatewayServer.StartAsync(settings);
 
-        var busy = gateway.ExecuteAsync("slow_op", new { }, "busy");
-        var deadline = DateTime.UtcNow.AddSeconds(10);
-        while (backend.Total < 1)
-        {
-            Assert.True(DateTime.UtcNow < deadline, "the slow request never reached the backend");
-            await Task.Delay(20);
-        }
+        var busy = await HoldOneInFlightAsync(gateway, backend);
 
         Assert.Equal(HttpStatusCode.OK, (await gateway.Client.GetAsync("/health")).StatusCode);
         Assert.Equal(HttpStatusCode.OK, (await gateway.Client.GetAsync("/")).StatusCode);
@@ -103,13 +97,7 @@ public sealed class LimitsTests
         settings["OpenExec:RateLimit:PerClientPerSecond"] = "1";
         await using var gateway = await GatewayServer.StartAsync(settings);
 
-        var busy = gateway.ExecuteAsync("slow_op", new { }, "busy");
-        var deadline = DateTime.UtcNow.AddSeconds(10);
-        while (backend.Total < 1)
-        {
-            Assert.True(DateTime.UtcNow < deadline, "the slow request never reached the backend");
-            await Task.Delay(20);
-        }
+        var busy = await HoldOneInFlightAsync(gateway, backend);
 
         await GatewayAssert.ProblemAsync(await gateway.ExecuteAsync("echo", new { }, "over"), HttpStatusCode.ServiceUnavailable, "overloaded");
         Assert.Equal(HttpStatusCode.OK, (await busy).StatusCode);
@@ -150,5 +138,18 @@ public sealed class LimitsTests
         var response = await gateway.Client.SendAsync(new HttpRequestMessage(HttpMethod.Head, path));
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+    }
+
+    /// <summary>Sends one call to the slow backend and returns once the backend holds it (in flight until it answers).</summary>
+    private static async Task<Task<HttpResponseMessage>> HoldOneInFlightAsync(GatewayServer gateway, CountingBackend backend)
+    {
+        var busy = gateway.ExecuteAsync("slow_op", new { }, "busy");
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (backend.Total < 1)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the slow request never reached the backend");
+            await Task.Delay(20);
+        }
+        return busy;
     }
 }
