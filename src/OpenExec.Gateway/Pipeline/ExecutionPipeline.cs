@@ -246,7 +246,7 @@ internal sealed class ExecutionPipeline
             // The claim stays held: it is finished later, in the background, with what the agent
             // was told: a release (nothing was sent; answered 503), or outcome_unknown (the action
             // may have run; answered 504, never "nothing executed").
-            var later = outcome.ReleaseClaim ? body : Draft(ticket.ExecId, ticket, ticket.ApprovalIdentity, ticket.ApprovalId, ticket.StartedAt, Decisions.OutcomeUnknown, "outcome_unknown");
+            var later = outcome.ReleaseClaim ? body : Draft(ticket.ExecId, ticket, Decisions.OutcomeUnknown, "outcome_unknown");
             // With Redis until the lease as it now stands ends (renewals may have moved it far past
             // the first one: a long stream), and no later: past it, another instance may take the
             // claim over. The embedded store has no one else to finish it: until it is written.
@@ -262,7 +262,7 @@ internal sealed class ExecutionPipeline
     }
 
     private ReceiptBody OutcomeBody(ExecutionTicket ticket, ExecutionOutcome outcome)
-        => Draft(ticket.ExecId, ticket, ticket.ApprovalIdentity, ticket.ApprovalId, ticket.StartedAt, outcome.Decision, outcome.Code, outcome);
+        => Draft(ticket.ExecId, ticket, outcome.Decision, outcome.Code, outcome);
 
     /// <summary>
     /// Before serving: every claim a dead process left unfinished in this data dir gets its
@@ -282,10 +282,8 @@ internal sealed class ExecutionPipeline
     /// store kept them (strings, recorded as they are, read back from a store).
     /// </summary>
     private ReceiptBody OutcomeUnknownDraft(RecoveredClaim claim)
-        => Draft(claim.ExecId, null, claim.ApprovalIdentity, claim.ApprovalId, claim.ClaimedAt, Decisions.OutcomeUnknown, "outcome_unknown") with
+        => NewBody(claim.ExecId, null, claim.Action, claim.Tenant, claim.ApprovalIdentity, claim.ApprovalId, claim.ClaimedAt, Decisions.OutcomeUnknown, "outcome_unknown") with
         {
-            Action = claim.Action,
-            Tenant = claim.Tenant,
             NonceSha256 = claim.NonceSha256,
             RequestSha256 = claim.RequestSha256,
             StartedAt = ReceiptTime.Format(claim.ClaimedAt),
@@ -381,7 +379,7 @@ internal sealed class ExecutionPipeline
             decision = Decisions.NonceReused;
         }
         var execId = GatewayClock.NewExecId();
-        var body = Draft(execId, attempt, attempt.ApprovalIdentity, attempt.ApprovalId, attempt.StartedAt, decision, code);
+        var body = Draft(execId, attempt, decision, code);
         var doc = await WriteReceiptAsync(body, null, cancellationToken).ConfigureAwait(false);
         GatewayTelemetry.Decided(attempt.Action, execId, attempt.Tenant, decision, code, doc.Hash, attempt.StartTimestamp);
         // A nonce still running has its outcome to come: the same request asked again learns it.
@@ -437,13 +435,19 @@ internal sealed class ExecutionPipeline
         span?.SetTag(GatewayTelemetry.Tags.Receipt, document.Hash);
     }
 
-    /// <summary>A receipt body without its chain fields (gateway, seq, prev: the store sets them).</summary>
+    /// <summary>
+    /// The draft of a receipt of <paramref name="attempt"/> under <paramref name="execId"/> (its
+    /// own, or a refusal's): a body without its chain fields (gateway, seq, prev: the store sets them).
+    /// </summary>
+    private ReceiptBody Draft(string execId, ExecutionTicket attempt, string decision, string? code, ExecutionOutcome? outcome = null)
+        => NewBody(execId, attempt, attempt.Action, attempt.Tenant, attempt.ApprovalIdentity, attempt.ApprovalId, attempt.StartedAt, decision, code, outcome);
+
     /// <remarks>
     /// Its hashes and times are values, written into the receipt's JCS form and stored document
     /// without a string each (<see cref="ReceiptBody"/>'s internal constructor).
     /// </remarks>
-    /// <param name="attempt">Its nonce and request hashes, trace id and start, read by the body; null: the initializer's <c>with</c> gives them as strings, with its action and tenant.</param>
-    private ReceiptBody Draft(string execId, ExecutionTicket? attempt, string? approvalSha, string? approvalId, DateTimeOffset started, string decision, string? code, ExecutionOutcome? outcome = null)
+    /// <param name="attempt">Its nonce and request hashes, trace id and start, read by the body; null: the caller's <c>with</c> gives them as strings.</param>
+    private ReceiptBody NewBody(string execId, ExecutionTicket? attempt, string action, string tenant, string? approvalSha, string? approvalId, DateTimeOffset started, string decision, string? code, ExecutionOutcome? outcome = null)
         // Never finished before it started: a wall clock stepped back during the call (NTP, by
         // hand) gave receipts whose call ended an hour before it began.
         => new(attempt, outcome?.Result, _clock.Now is var now && now > started ? now : started)
@@ -453,8 +457,8 @@ internal sealed class ExecutionPipeline
             Gateway = "",
             Seq = 0,
             Prev = "",
-            Tenant = attempt?.Tenant ?? "",
-            Action = attempt?.Action ?? "",
+            Tenant = tenant,
+            Action = action,
             Mode = _settings.Options.ModeName,
             ApprovalSha256 = approvalSha,
             ApprovalId = approvalId,
