@@ -152,22 +152,12 @@ public sealed record ReceiptBody
         _given &= ~given;
     }
 
-    /// <summary>A value field's string form, or null when that field holds no value.</summary>
+    /// <summary>A value field's string form (what it writes), or null when that field holds no value.</summary>
     private string? FormatValue(Given field)
     {
-        if ((_given & field) == 0)
-        {
-            return null;
-        }
-        return field switch
-        {
-            Given.Nonce => _attempt!.Nonce.ToString(),
-            Given.Request => _attempt!.Request.ToString(),
-            Given.Result => _result.ToString(),
-            Given.Started => ReceiptTime.Format(_attempt!.StartedAt),
-            Given.Finished => ReceiptTime.Format(Utc(_finishedTicks)),
-            _ => _attempt!.Trace.ToString(),
-        };
+        Span<byte> utf8 = stackalloc byte[Sha256Digest.HexLength];
+        var length = WriteValue(field, utf8);
+        return length < 0 ? null : Encoding.ASCII.GetString(utf8[..length]);
     }
 
     /// <summary>Writes a value field's UTF-8 form into <paramref name="destination"/> (64 bytes suffice); its length, or -1 when the field holds a string.</summary>

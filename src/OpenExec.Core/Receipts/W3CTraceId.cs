@@ -26,14 +26,15 @@ public readonly struct W3CTraceId : IEquatable<W3CTraceId>
     /// <summary>A random trace id (not all zero).</summary>
     public static W3CTraceId NewRandom()
     {
-        ulong high, low;
+        Span<byte> bytes = stackalloc byte[16];
+        W3CTraceId id;
         do
         {
-            high = (ulong)Random.Shared.NextInt64() ^ ((ulong)Random.Shared.Next(2) << 63);
-            low = (ulong)Random.Shared.NextInt64() ^ ((ulong)Random.Shared.Next(2) << 63);
+            Random.Shared.NextBytes(bytes);
+            id = FromBytes(bytes);
         }
-        while ((high | low) == 0);
-        return new W3CTraceId(high, low);
+        while ((id._high | id._low) == 0);
+        return id;
     }
 
     /// <summary>The trace id of an Activity's context.</summary>
@@ -41,8 +42,11 @@ public readonly struct W3CTraceId : IEquatable<W3CTraceId>
     {
         Span<byte> bytes = stackalloc byte[16];
         id.CopyTo(bytes);
-        return new W3CTraceId(BinaryPrimitives.ReadUInt64BigEndian(bytes), BinaryPrimitives.ReadUInt64BigEndian(bytes[8..]));
+        return FromBytes(bytes);
     }
+
+    private static W3CTraceId FromBytes(ReadOnlySpan<byte> bytes)
+        => new(BinaryPrimitives.ReadUInt64BigEndian(bytes), BinaryPrimitives.ReadUInt64BigEndian(bytes[8..]));
 
     /// <summary>Reads exactly 32 lowercase hex digits, not all zero.</summary>
     public static bool TryParseHex(ReadOnlySpan<char> hex, out W3CTraceId id)
