@@ -25,21 +25,7 @@ public static class Hex
     }
 
     /// <summary>True when <paramref name="text"/> is exactly <paramref name="length"/> lowercase hex digits.</summary>
-    public static bool IsLowerHex(string? text, int length)
-    {
-        if (text is null || text.Length != length)
-        {
-            return false;
-        }
-        foreach (var c in text)
-        {
-            if (!IsLowerHexDigit(c))
-            {
-                return false;
-            }
-        }
-        return true;
-    }
+    public static bool IsLowerHex(string? text, int length) => text is not null && text.Length == length && AllLowerHexDigits(text);
 
     /// <summary>
     /// Decodes lowercase hex only: an upper-case digest is a different string on the wire, so it is
@@ -48,20 +34,33 @@ public static class Hex
     public static bool TryDecodeLower(string? text, out byte[] bytes)
     {
         bytes = [];
-        if (text is null || text.Length % 2 != 0)
+        if (text is null || text.Length % 2 != 0 || !AllLowerHexDigits(text))
         {
             return false;
-        }
-        foreach (var c in text)
-        {
-            if (!IsLowerHexDigit(c))
-            {
-                return false;
-            }
         }
         bytes = Convert.FromHexString(text);
         return true;
     }
 
-    private static bool IsLowerHexDigit(char c) => c is (>= '0' and <= '9') or (>= 'a' and <= 'f');
+    /// <summary>
+    /// Decodes exactly 2 × <paramref name="bytes"/>.Length lowercase hex digits into
+    /// <paramref name="bytes"/>, no allocation; false for anything else (upper case included).
+    /// </summary>
+    public static bool TryDecodeLower(ReadOnlySpan<char> text, Span<byte> bytes)
+        => text.Length == 2 * bytes.Length
+            && AllLowerHexDigits(text)
+            && Convert.FromHexString(text, bytes, out _, out var written) == System.Buffers.OperationStatus.Done
+            && written == bytes.Length;
+
+    private static bool AllLowerHexDigits(ReadOnlySpan<char> text)
+    {
+        foreach (var c in text)
+        {
+            if (c is not ((>= '0' and <= '9') or (>= 'a' and <= 'f')))
+            {
+                return false;
+            }
+        }
+        return true;
+    }
 }

@@ -44,21 +44,11 @@ public readonly struct Sha256Digest : IEquatable<Sha256Digest>
     /// <summary>Reads exactly 64 lowercase hex digits (an upper-case digest is another string on the wire).</summary>
     public static bool TryParseHex(ReadOnlySpan<char> hex, out Sha256Digest digest)
     {
-        digest = default;
-        if (hex.Length != HexLength)
-        {
-            return false;
-        }
         Span<byte> bytes = stackalloc byte[Size];
-        for (var i = 0; i < Size; i++)
+        if (!Hex.TryDecodeLower(hex, bytes))
         {
-            var high = LowerHexValue(hex[2 * i]);
-            var low = LowerHexValue(hex[(2 * i) + 1]);
-            if ((high | low) < 0)
-            {
-                return false;
-            }
-            bytes[i] = (byte)((high << 4) | low);
+            digest = default;
+            return false;
         }
         digest = new Sha256Digest(bytes);
         return true;
@@ -85,13 +75,7 @@ public readonly struct Sha256Digest : IEquatable<Sha256Digest>
     {
         Span<byte> bytes = stackalloc byte[Size];
         CopyTo(bytes);
-        var digits = "0123456789abcdef"u8;
-        _ = destination[HexLength - 1];
-        for (var i = 0; i < Size; i++)
-        {
-            destination[2 * i] = digits[bytes[i] >> 4];
-            destination[(2 * i) + 1] = digits[bytes[i] & 0xF];
-        }
+        Convert.TryToHexStringLower(bytes, destination[..HexLength], out _);
     }
 
     /// <summary>Writes the 64 lowercase hex digits.</summary>
@@ -118,11 +102,4 @@ public readonly struct Sha256Digest : IEquatable<Sha256Digest>
     public static bool operator ==(Sha256Digest left, Sha256Digest right) => left.Equals(right);
 
     public static bool operator !=(Sha256Digest left, Sha256Digest right) => !left.Equals(right);
-
-    private static int LowerHexValue(char c) => c switch
-    {
-        >= '0' and <= '9' => c - '0',
-        >= 'a' and <= 'f' => c - 'a' + 10,
-        _ => -1,
-    };
 }

@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Diagnostics;
+using OpenExec.Core.Crypto;
 
 namespace OpenExec.Core.Receipts;
 
@@ -51,17 +52,9 @@ public readonly struct W3CTraceId : IEquatable<W3CTraceId>
     /// <summary>Reads exactly 32 lowercase hex digits, not all zero.</summary>
     public static bool TryParseHex(ReadOnlySpan<char> hex, out W3CTraceId id)
     {
-        id = default;
-        if (hex.Length != HexLength
-            || !ulong.TryParse(hex[..16], System.Globalization.NumberStyles.AllowHexSpecifier, null, out var high)
-            || !ulong.TryParse(hex[16..], System.Globalization.NumberStyles.AllowHexSpecifier, null, out var low)
-            || hex.ContainsAny("ABCDEF")
-            || (high | low) == 0)
-        {
-            return false;
-        }
-        id = new W3CTraceId(high, low);
-        return true;
+        Span<byte> bytes = stackalloc byte[16];
+        id = Hex.TryDecodeLower(hex, bytes) ? FromBytes(bytes) : default;
+        return (id._high | id._low) != 0;
     }
 
     /// <summary>Reads 32 lowercase hex digits (not all zero); throws <see cref="FormatException"/> on anything else.</summary>
@@ -74,15 +67,23 @@ public readonly struct W3CTraceId : IEquatable<W3CTraceId>
     /// <summary>Writes the 32 lowercase hex digits as UTF-8.</summary>
     public void WriteHexUtf8(Span<byte> destination)
     {
-        _high.TryFormat(destination[..16], out _, "x16");
-        _low.TryFormat(destination.Slice(16, 16), out _, "x16");
+        Span<byte> bytes = stackalloc byte[16];
+        CopyTo(bytes);
+        Convert.TryToHexStringLower(bytes, destination[..HexLength], out _);
     }
 
     /// <summary>Writes the 32 lowercase hex digits.</summary>
     public void WriteHex(Span<char> destination)
     {
-        _high.TryFormat(destination[..16], out _, "x16");
-        _low.TryFormat(destination.Slice(16, 16), out _, "x16");
+        Span<byte> bytes = stackalloc byte[16];
+        CopyTo(bytes);
+        Convert.TryToHexStringLower(bytes, destination[..HexLength], out _);
+    }
+
+    private void CopyTo(Span<byte> destination)
+    {
+        BinaryPrimitives.WriteUInt64BigEndian(destination, _high);
+        BinaryPrimitives.WriteUInt64BigEndian(destination[8..], _low);
     }
 
     /// <summary>The 32 lowercase hex digits (a new string each call).</summary>
