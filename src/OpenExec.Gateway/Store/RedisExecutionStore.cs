@@ -49,7 +49,7 @@ internal sealed class RedisExecutionStore : IExecutionStore, IDisposable
         _replicator = new RedisReceiptReplicator(this, loggers.CreateLogger<RedisReceiptReplicator>(), recentCapacity);
         // The claim table is kept for what a data dir run with the embedded store may hold: its
         // unfinished claims are recovered at start (RecoverAsync); claims made here live in Redis.
-        _ledger = new SqliteReceiptLedger(identity, new SqliteClaimTable(), committed: _replicator.Committed, _log);
+        _ledger = new SqliteReceiptLedger(identity, new SqliteClaimTable(), copier: _replicator, _log);
         _redis.ConnectionRestored += OnConnectionRestored;
         _replicator.Start();
     }
@@ -149,7 +149,7 @@ internal sealed class RedisExecutionStore : IExecutionStore, IDisposable
             var state = await LookupAsync(RedisScripts.NonceOf((string)key!), cancellationToken).ConfigureAwait(false);
             if (state.TakenOver is { } orphan)
             {
-                var recorded = await AppendReceiptAsync(draftFor(orphan), orphan.Outcome, cancellationToken).ConfigureAwait(false);
+                var recorded = await AppendReceiptAsync(draftFor(orphan), orphan.Outcome, waitForCopy: false).ConfigureAwait(false);
                 Telemetry.GatewayTelemetry.Recovered(recorded.Body);
             }
         }
@@ -499,34 +499,36 @@ internal sealed class RedisExecutionStore : IExecutionStore, IDisposable
     }
 
     /// <summary>
-    /// The receipt is durable in the local ledger before this returns; the claim's outcome is
-    /// recorded in Redis now when it can be, else by the receipt's copy (which retries until it
-    /// succeeds). Until then the claim reads as in progress, and after its lease as
-    /// outcome_unknown: never as free.
+    /// The receipt is durable in the local ledger before this returns, and the claim's outcome is
+    /// in Redis too when Redis answers: a released claim is freed by its own script; an outcome is
+    /// recorded by the receipt's copy, which this waits for (<see cref="RedisReceiptReplicator.HoldAtMost"/>
+    /// at most; the copier carries the receipts of many calls in one script, and resumes their
+    /// callers together). When Redis does not take it in time, the copy records it later (it
+    /// retries until it succeeds); until then the claim reads as in progress, and after its lease
+    /// as outcome_unknown: never as free.
     /// </summary>
-    public async ValueTask<ReceiptDocument> AppendReceiptAsync(ReceiptBody draft, ClaimUpdate? claimUpdate, CancellationToken cancellationToken)
+    public ValueTask<ReceiptDocument> AppendReceiptAsync(ReceiptBody draft, ClaimUpdate? claimUpdate, CancellationToken cancellationToken)
+        => AppendReceiptAsync(draft, claimUpdate, waitForCopy: true);
+
+    /// <param name="waitForCopy">False on the copier's own loop (a sweep's takeovers), which copies the receipt once this returns.</param>
+    private async ValueTask<ReceiptDocument> AppendReceiptAsync(ReceiptBody draft, ClaimUpdate? claimUpdate, bool waitForCopy)
     {
         ThrowIfChainConflict();
-        var doc = await _ledger.AppendAsync(draft, claimUpdate: null).ConfigureAwait(false);
-        if (claimUpdate is { } update)
+        var doc = await _ledger.AppendAsync(draft, claimUpdate: null, holdForCopy: waitForCopy && claimUpdate is { Release: false }).ConfigureAwait(false);
+        if (claimUpdate is not { Release: true } update)
         {
-            try
-            {
-                var nonceKey = RedisScripts.Nonce(update.Nonce);
-                if (update.Release)
-                {
-                    var approvalKey = update.ApprovalIdentity is { } identity ? RedisScripts.Approval(identity) : nonceKey;
-                    await Database.ScriptEvaluateAsync(RedisScripts.Release, [nonceKey, approvalKey], [doc.Body.ExecId, update.ApprovalIdentity is null ? "0" : "1"]).ConfigureAwait(false);
-                }
-                else
-                {
-                    await Database.ScriptEvaluateAsync(RedisScripts.Finish, [nonceKey], [doc.Body.ExecId, doc.Body.Decision, doc.Hash]).ConfigureAwait(false);
-                }
-            }
-            catch (Exception ex) when (IsUnavailable(ex))
-            {
-                StoreLog.OutcomeDeferred(_log, doc.Body.ExecId, ex);
-            }
+            return doc;
+        }
+        try
+        {
+            // At once, not with the copy: a caller told nothing was sent may retry the same nonce now.
+            var nonceKey = RedisScripts.Nonce(update.Nonce);
+            var approvalKey = update.ApprovalIdentity is { } identity ? RedisScripts.Approval(identity) : nonceKey;
+            await Database.ScriptEvaluateAsync(RedisScripts.Release, [nonceKey, approvalKey], [doc.Body.ExecId, update.ApprovalIdentity is null ? "0" : "1"]).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (IsUnavailable(ex))
+        {
+            StoreLog.ReleaseDeferred(_log, doc.Body.ExecId, ex);
         }
         return doc;
     }

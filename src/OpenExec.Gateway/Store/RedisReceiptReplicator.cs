@@ -13,7 +13,7 @@ namespace OpenExec.Gateway.Store;
 /// is filled again. Each copy also records its claim's outcome if that is still missing.
 /// It also registers this gateway's signing key and checks Redis's settings now and then.
 /// </summary>
-internal sealed class RedisReceiptReplicator : IDisposable
+internal sealed class RedisReceiptReplicator : IReceiptCopier, IDisposable
 {
     private const int BatchSize = 256;
 
@@ -56,26 +56,39 @@ internal sealed class RedisReceiptReplicator : IDisposable
     }
 
     /// <summary>The last seq known to be in Redis, or -1 before the first successful round.</summary>
-    public long CopiedSeq { get; private set; } = -1;
+    public long CopiedSeq
+    {
+        get => Volatile.Read(ref _copiedSeq);
+        private set => Volatile.Write(ref _copiedSeq, value);
+    }
 
-    public void Start() => _loop = Task.Run(() => RunAsync(_stop.Token));
+    private long _copiedSeq = -1;
 
     /// <summary>
-    /// Redis came back: it may have lost writes (no AOF, fsync every second, a failover), so
-    /// start again from the seq it has now, restoring what it lost.
+    /// How long a write held for its receipt's copy waits at most: then its caller resumes and
+    /// the copy records the outcome later (as long as one Redis command may take).
     /// </summary>
-    public void Resync()
-    {
-        _resync = true;
-        Signal();
-    }
+    internal static readonly TimeSpan HoldAtMost = TimeSpan.FromSeconds(2);
+
+    private readonly Lock _heldLock = new();
+
+    /// <summary>Writes held for their receipts' copy, in seq order, with the tick they were held at.</summary>
+    private readonly Queue<(HeldWrite Write, long Since)> _held = new();
+
+    /// <summary>Held writes taken out of <see cref="_held"/> to be completed outside the lock (the copier's own).</summary>
+    private readonly List<IHeldCompletion> _releasing = [];
+
+    /// <summary>True while copies fail (or the copier has stopped): writes are then not held.</summary>
+    private bool _failing;
 
     /// <summary>
     /// Receipts just committed to the local ledger, in chain order (called on its writer thread):
     /// held in memory so the copier need not read them back and parse them. When the copier
     /// falls behind by more than the capacity, the rest are read from the ledger as before.
+    /// The writes held for their copy resume once it lands, at once while copies fail, and after
+    /// <see cref="HoldAtMost"/> in any case.
     /// </summary>
-    public void Committed(IReadOnlyList<ReceiptDocument> documents)
+    public void Committed(IReadOnlyList<ReceiptDocument> documents, IReadOnlyList<HeldWrite> held)
     {
         foreach (var document in documents)
         {
@@ -85,6 +98,103 @@ internal sealed class RedisReceiptReplicator : IDisposable
             }
             _recent.Enqueue(document);
         }
+        if (held.Count > 0)
+        {
+            var now = Environment.TickCount64;
+            var holding = false;
+            lock (_heldLock)
+            {
+                // Read under the lock: a round that copied them has set CopiedSeq before it
+                // released what was held, so nothing is left behind after it.
+                if (!_failing && held[^1].Seq > CopiedSeq)
+                {
+                    holding = true;
+                    foreach (var write in held)
+                    {
+                        _held.Enqueue((write, now));
+                    }
+                }
+            }
+            if (!holding)
+            {
+                foreach (var write in held)
+                {
+                    write.Write.Complete();
+                }
+            }
+        }
+        Signal();
+    }
+
+    /// <summary>Writes held for their copy: waiting now.</summary>
+    internal int HeldWrites
+    {
+        get
+        {
+            lock (_heldLock)
+            {
+                return _held.Count;
+            }
+        }
+    }
+
+    private void Released(int uncopied)
+    {
+        if (uncopied > 0)
+        {
+            StoreLog.OutcomesDeferred(_log, uncopied);
+        }
+    }
+
+    /// <summary>
+    /// After a round of the copier: resumes the held writes whose receipts Redis now has, those
+    /// held for <see cref="HoldAtMost"/>, and, when the round failed (or the copier stops), all of
+    /// them; while copies fail, none is held. Returns how many resumed without their copy.
+    /// </summary>
+    private int ReleaseHeld(bool failed)
+    {
+        var copied = CopiedSeq;
+        var expired = Environment.TickCount64 - (long)HoldAtMost.TotalMilliseconds;
+        var uncopied = 0;
+        lock (_heldLock)
+        {
+            _failing = failed;
+            while (_held.TryPeek(out var head) && (failed || head.Write.Seq <= copied || head.Since <= expired))
+            {
+                _held.Dequeue();
+                uncopied += head.Write.Seq <= copied ? 0 : 1;
+                _releasing.Add(head.Write.Write);
+            }
+        }
+        foreach (var write in _releasing)
+        {
+            write.Complete();
+        }
+        _releasing.Clear();
+        return uncopied;
+    }
+
+    public void Start() => _loop = Task.Run(async () =>
+    {
+        try
+        {
+            await RunAsync(_stop.Token).ConfigureAwait(false);
+            await _sweep.ConfigureAwait(false);
+        }
+        finally
+        {
+            // Stopped: nobody waits for a copy any more.
+            Released(ReleaseHeld(failed: true));
+        }
+    });
+
+    /// <summary>
+    /// Redis came back: it may have lost writes (no AOF, fsync every second, a failover), so
+    /// start again from the seq it has now, restoring what it lost.
+    /// </summary>
+    public void Resync()
+    {
+        _resync = true;
         Signal();
     }
 
@@ -130,6 +240,9 @@ internal sealed class RedisReceiptReplicator : IDisposable
         catch (AggregateException)
         {
         }
+        // Whatever is still held (a loop that did not end in time, one never started) resumes,
+        // and nothing is held from now on.
+        Released(ReleaseHeld(failed: true));
         _stop.Dispose();
         _signal.Dispose();
     }
@@ -196,21 +309,13 @@ internal sealed class RedisReceiptReplicator : IDisposable
                         continue;
                     }
                 }
-                // Only once every receipt of the ledger is in Redis (SweepAsync says why).
-                if (Environment.TickCount64 >= nextSweep && copied >= _store.Ledger.CommittedSeq)
+                // Only once every receipt of the ledger is in Redis (SweepAsync says why). Beside
+                // the copies, not between them: a long sweep (many claims a killed process left)
+                // must not hold up the copies that callers wait for.
+                if (Environment.TickCount64 >= nextSweep && copied >= _store.Ledger.CommittedSeq && _sweep.IsCompleted)
                 {
                     nextSweep = Environment.TickCount64 + (long)SweepInterval.TotalMilliseconds;
-                    try
-                    {
-                        await _store.SweepAsync(stop).ConfigureAwait(false);
-                    }
-                    catch (Exception ex) when (ex is not OperationCanceledException)
-                    {
-                        // Nothing is lost: the claims stay in the set for the next sweep.
-                        _sweepFailureLog.Log(ex, (_log, Seconds: (int)SweepInterval.TotalSeconds),
-                            static (s, e) => StoreLog.SweepFailed(s._log, s.Seconds, e),
-                            static (s, reason) => StoreLog.SweepFailedAgain(s._log, reason, s.Seconds));
-                    }
+                    _sweep = SweepAsync(stop);
                 }
                 if (Environment.TickCount64 >= nextSettingsCheck)
                 {
@@ -221,6 +326,8 @@ internal sealed class RedisReceiptReplicator : IDisposable
                 var batch = TakeRecent(copied) ?? await _store.Ledger.ListReceiptsAsync(identity.GatewayId, copied, BatchSize, stop).ConfigureAwait(false);
                 if (batch.Count == 0)
                 {
+                    // Nothing to copy: a held write whose time is up resumes at least every poll.
+                    Released(ReleaseHeld(failed: false));
                     if (copiedHash is not null && published != copied)
                     {
                         published = await PublishCheckpointAsync(db, copied, copiedHash) ? copied : published;
@@ -251,6 +358,7 @@ internal sealed class RedisReceiptReplicator : IDisposable
                 copied = batch[^1].Body.Seq;
                 copiedHash = batch[^1].Hash;
                 CopiedSeq = copied;
+                Released(ReleaseHeld(failed: false));
                 startingChain = false;
                 backoff = MinBackoff;
                 if (Environment.TickCount64 >= nextCheckpoint)
@@ -265,6 +373,8 @@ internal sealed class RedisReceiptReplicator : IDisposable
             }
             catch (Exception ex)
             {
+                // Nobody waits for a copy while copies fail: their outcomes reach Redis with the retry.
+                Released(ReleaseHeld(failed: true));
                 // Whatever failed, the receipts are safe in the local ledger: retry from what Redis has.
                 _failureLog.Log(ex, (_log, DelayMs: (long)backoff.TotalMilliseconds),
                     static (s, e) => StoreLog.ReplicationFailed(s._log, s.DelayMs, e),
@@ -305,6 +415,28 @@ internal sealed class RedisReceiptReplicator : IDisposable
             batch.Add(next);
         }
         return batch;
+    }
+
+    /// <summary>The last sweep started (<see cref="RedisExecutionStore.SweepAsync"/>); the next starts once it has ended.</summary>
+    private Task _sweep = Task.CompletedTask;
+
+    private async Task SweepAsync(CancellationToken stop)
+    {
+        try
+        {
+            await _store.SweepAsync(stop).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !stop.IsCancellationRequested)
+        {
+            // Nothing is lost: the claims stay in the set for the next sweep.
+            _sweepFailureLog.Log(ex, (_log, Seconds: (int)SweepInterval.TotalSeconds),
+                static (s, e) => StoreLog.SweepFailed(s._log, s.Seconds, e),
+                static (s, reason) => StoreLog.SweepFailedAgain(s._log, reason, s.Seconds));
+        }
+        catch (OperationCanceledException)
+        {
+            // Stopping.
+        }
     }
 
     /// <summary>Where this chain's copy in Redis begins when Redis held none of it (see <see cref="FirstWorthCopyingAsync"/>).</summary>

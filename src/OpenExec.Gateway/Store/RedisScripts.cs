@@ -285,11 +285,6 @@ internal static class RedisScripts
         return 1
         """;
 
-    /// <summary>KEYS: nonce. ARGV: exec id, decision, receipt hash.</summary>
-    public const string Finish = Record + """
-        return record(KEYS[1], ARGV[1], ARGV[2], ARGV[3])
-        """;
-
     /// <summary>KEYS: nonce, approval (the nonce key again when there is none). ARGV: exec id, '1' when there is an approval. A claim taken over stays spent.</summary>
     public const string Release = Free + """
         return free(KEYS[1], KEYS[2], ARGV[1], ARGV[2] == '1')

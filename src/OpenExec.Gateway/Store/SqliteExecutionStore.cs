@@ -25,7 +25,7 @@ internal sealed class SqliteExecutionStore : IExecutionStore, IDisposable
         _log = log;
         _time = time;
         (_startedAt, _started) = (time.GetUtcNow(), time.GetTimestamp());
-        _ledger = new SqliteReceiptLedger(identity, new SqliteClaimTable(), committed: null, log);
+        _ledger = new SqliteReceiptLedger(identity, new SqliteClaimTable(), copier: null, log);
         // Nonces are kept forever unless a retention is configured (SPEC section 3).
         if (settings.Options.NonceRetention is { } retention)
         {

@@ -31,7 +31,10 @@ internal sealed class SqliteReceiptLedger : IDisposable
     private readonly Channel<WriteOp> _queue = Channel.CreateUnbounded<WriteOp>(new UnboundedChannelOptions { SingleReader = true });
     private readonly GatewayIdentity _identity;
     private readonly SqliteClaimTable? _claims;
-    private readonly Action<IReadOnlyList<ReceiptDocument>>? _committed;
+    private readonly IReceiptCopier? _copier;
+
+    /// <summary>A batch's writes held for their receipts' copy (<see cref="IReceiptCopier"/>), reused from batch to batch by the writer thread.</summary>
+    private readonly List<HeldWrite> _held = [];
     private readonly string _readConnectionString;
     private readonly SqliteConnection _writer;
     private int _disposed;
@@ -52,13 +55,13 @@ internal sealed class SqliteReceiptLedger : IDisposable
 
     /// <param name="identity">Whose chain this is; the database lives in its data dir.</param>
     /// <param name="claims">The claim tables to keep in the same transactions, or null for a receipts-only ledger.</param>
-    /// <param name="committed">Called on the writer thread after each commit that added receipts, with them in chain order.</param>
+    /// <param name="copier">Given each commit's receipts (and the writes held for their copy), or null.</param>
     /// <param name="log">Where write failures go.</param>
-    public SqliteReceiptLedger(GatewayIdentity identity, SqliteClaimTable? claims, Action<IReadOnlyList<ReceiptDocument>>? committed, ILogger log)
+    public SqliteReceiptLedger(GatewayIdentity identity, SqliteClaimTable? claims, IReceiptCopier? copier, ILogger log)
     {
         _identity = identity;
         _claims = claims;
-        _committed = committed;
+        _copier = copier;
         _log = log;
         var path = Path.Combine(identity.DataDir, GatewayIdentity.LedgerFile);
         var builder = new SqliteConnectionStringBuilder { DataSource = path, Mode = SqliteOpenMode.ReadWriteCreate, Pooling = false };
@@ -182,13 +185,14 @@ internal sealed class SqliteReceiptLedger : IDisposable
             : Enqueue(new PruneOp(cutoff.ToUnixTimeMilliseconds()));
 
     /// <summary>Chains, signs and durably stores one receipt, applying the claim update when this ledger keeps claims.</summary>
-    public ValueTask<ReceiptDocument> AppendAsync(ReceiptBody draft, ClaimUpdate? claimUpdate)
+    /// <param name="holdForCopy">Completes once the copier has the receipt where it copies it to (or gives up waiting: <see cref="IReceiptCopier"/>), not at its commit; only with a copier.</param>
+    public ValueTask<ReceiptDocument> AppendAsync(ReceiptBody draft, ClaimUpdate? claimUpdate, bool holdForCopy = false)
     {
         if (claimUpdate is { } update && _claims is not null && SqliteClaimTable.KeyProblem(update.ApprovalIdentity) is { } problem)
         {
             return ValueTask.FromException<ReceiptDocument>(problem);
         }
-        return Enqueue(ReceiptOp.Rent(Unchained(draft), claimUpdate));
+        return Enqueue(ReceiptOp.Rent(Unchained(draft), claimUpdate, holdForCopy && _copier is not null));
     }
 
     /// <summary>
@@ -445,6 +449,10 @@ internal sealed class SqliteReceiptLedger : IDisposable
                             _claims.ApplyUpdate(_statements, update, doc);
                         }
                         receipt.Result = doc;
+                        if (receipt.HoldForCopy)
+                        {
+                            _held.Add(new HeldWrite(doc.Body.Seq, receipt));
+                        }
                         break;
                     case ClaimRecordOp claimRecord:
                         ReceiptDocument? recorded = null;
@@ -467,6 +475,7 @@ internal sealed class SqliteReceiptLedger : IDisposable
             _failureLog.Log(ex, (_log, batch.Count),
                 static (s, e) => StoreLog.WriteFailed(s._log, s.Count, e),
                 static (s, reason) => StoreLog.WriteFailedAgain(s._log, reason, s.Count));
+            _held.Clear();
             var failure = new StoreUnavailableException("The embedded store could not be written", ex);
             foreach (var op in batch)
             {
@@ -479,13 +488,19 @@ internal sealed class SqliteReceiptLedger : IDisposable
         _headHash = prev;
         for (var i = 0; i < batch.Count; i++)
         {
-            batch[i].Complete();
+            if (batch[i] is not ReceiptOp { HoldForCopy: true })
+            {
+                batch[i].Complete();
+            }
         }
         if (documents.Count > 0)
         {
-            // The batch's receipts, signed and stored in chain order.
-            _committed?.Invoke(documents);
+            // The batch's receipts, signed and stored in chain order, and the writes that complete
+            // once they are copied: from here on the copier's (it completes them, and a completed
+            // one may be reused at once), so nothing here reads them again.
+            _copier?.Committed(documents, _held);
         }
+        _held.Clear();
     }
 
     private void StoreReceipt(ReceiptDocument doc)
@@ -603,7 +618,7 @@ internal sealed class SqliteReceiptLedger : IDisposable
     /// reusable <see cref="IValueTaskSource{TResult}"/>, so a write allocates no task, completion
     /// source or boxed result; it goes back to its pool once the caller has read the result.
     /// </summary>
-    private abstract class WriteOp
+    private abstract class WriteOp : IHeldCompletion
     {
         /// <summary>Completes the caller with the result the batch stored in the operation.</summary>
         public abstract void Complete();
@@ -772,11 +787,15 @@ internal sealed class SqliteReceiptLedger : IDisposable
 
         public ClaimUpdate? ClaimUpdate { get; private set; }
 
-        public static ReceiptOp Rent(ReceiptBody draft, ClaimUpdate? claimUpdate)
+        /// <summary>Completed by the copier once its receipt is copied, not by the writer (<see cref="IReceiptCopier"/>).</summary>
+        public bool HoldForCopy { get; private set; }
+
+        public static ReceiptOp Rent(ReceiptBody draft, ClaimUpdate? claimUpdate, bool holdForCopy)
         {
             var op = Pool<ReceiptOp>.Rent();
             op.Draft = draft;
             op.ClaimUpdate = claimUpdate;
+            op.HoldForCopy = holdForCopy;
             return op;
         }
 
@@ -784,6 +803,7 @@ internal sealed class SqliteReceiptLedger : IDisposable
         {
             Draft = null!;
             ClaimUpdate = null;
+            HoldForCopy = false;
             Pool<ReceiptOp>.Return(this);
         }
     }

@@ -24,8 +24,11 @@ internal static partial class StoreLog
     [LoggerMessage(15, LogLevel.Warning, "Receipt signing key changed: chain {GatewayId} is now signed with key {Kid}; its earlier receipts were signed with {Previous}, which stay listed and verifiable. If the key was not rotated on purpose (OpenExec:ReceiptKeyPath), find out why: the key file was replaced or lost, and whoever holds a key can sign receipts")]
     public static partial void SigningKeyChanged(ILogger logger, string gatewayId, string kid, string previous);
 
-    [LoggerMessage(3, LogLevel.Warning, "Redis could not record the outcome of {ExecId} now; the receipt copy will record it")]
-    public static partial void OutcomeDeferred(ILogger logger, string execId, Exception exception);
+    [LoggerMessage(3, LogLevel.Warning, "Redis has not taken the receipts of {Count} calls, which record their outcomes, in time: answered without it; their copies will record them")]
+    public static partial void OutcomesDeferred(ILogger logger, int count);
+
+    [LoggerMessage(20, LogLevel.Warning, "Redis could not free the released claim of {ExecId} now; the receipt copy will free it")]
+    public static partial void ReleaseDeferred(ILogger logger, string execId, Exception exception);
 
     [LoggerMessage(4, LogLevel.Warning, "Copying receipts to Redis failed; retrying in {DelayMs} ms")]
     public static partial void ReplicationFailed(ILogger logger, long delayMs, Exception exception);

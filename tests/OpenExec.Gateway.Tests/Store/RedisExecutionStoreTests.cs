@@ -695,16 +695,87 @@ public sealed class RedisExecutionStoreTests : StoreTestBase
     }
 
     [Fact]
-    public void A_batch_committed_while_the_copier_shuts_down_does_not_throw_on_the_writer_thread()
+    public void A_batch_committed_while_the_copier_shuts_down_does_not_throw_on_the_writer_thread_and_holds_nobody()
     {
         // The ledger's writer thread calls the copier for every committed batch; an exception
-        // there would end the process.
+        // there would end the process. A write held for a copy that will never come would never
+        // answer its caller.
         var (store, _) = Open();
         var copier = new RedisReceiptReplicator((RedisExecutionStore)store, Microsoft.Extensions.Logging.Abstractions.NullLogger<RedisReceiptReplicator>.Instance);
         copier.Dispose();
+        var write = new CountedCompletion();
 
         copier.Signal();
-        copier.Committed([]);
+        copier.Committed([], [new HeldWrite(1, write)]);
+
+        Assert.Equal(1, write.Completions);
+        Assert.Equal(0, copier.HeldWrites);
+    }
+
+    [Fact]
+    public async Task An_outcome_is_in_redis_when_its_receipt_is_written_and_takes_no_script_of_its_own()
+    {
+        // The outcome of a call reaches Redis with its receipt's copy (one script for the receipts
+        // of many calls), which the call waits for: another instance reads it at once, and Redis
+        // runs no separate script per call to record it.
+        var (store, _) = Open();
+        var (other, _) = Open();
+        // Both copiers running (their first rounds register keys and sweep).
+        var warm = Claim(Hex64());
+        await store.ClaimAndRecordAsync(warm, Draft(warm.ExecId, warm.NonceSha256, "executed"), default);
+        await other.LookupAsync(warm.NonceSha256, default);
+        using var admin = await ConnectionMultiplexer.ConnectAsync(_redis.Configuration + ",allowAdmin=true");
+        var server = admin.GetServer(admin.GetEndPoints()[0]);
+        await server.ExecuteAsync("CONFIG", "RESETSTAT");
+
+        const int Calls = 20;
+        for (var i = 0; i < Calls; i++)
+        {
+            var claim = Claim(Hex64(), approval: Hex64());
+            var (claimed, doc) = await store.ClaimAndRecordAsync(claim, Draft(claim.ExecId, claim.NonceSha256, "executed") with { ApprovalSha256 = claim.ApprovalIdentity }, default);
+            Assert.Equal(ClaimStatus.Claimed, claimed.Status);
+            var seen = await other.LookupAsync(claim.NonceSha256, default);
+            Assert.Equal((NonceStatus.Done, "executed", doc!.Hash), (seen.Status, seen.Decision, seen.Receipt));
+        }
+
+        // Per call: its claim, the other instance's look-up and its receipt's copy (a separate
+        // script recording the outcome made it four); a few more for the copiers' own rounds.
+        var scripts = (await server.InfoAsync("commandstats")).SelectMany(g => g)
+            .Where(kv => kv.Key is "cmdstat_evalsha" or "cmdstat_eval")
+            .Sum(kv => long.Parse(kv.Value.Split(',')[0]["calls=".Length..], System.Globalization.CultureInfo.InvariantCulture));
+        Assert.InRange(scripts, 3 * Calls, (3 * Calls) + 6);
+    }
+
+    [Fact]
+    public async Task A_receipt_waiting_for_its_copy_is_answered_when_redis_hangs_and_its_copy_records_the_outcome_later()
+    {
+        var (store, _) = Open();
+        var (other, _) = Open();
+        var claim = Claim(Hex64());
+        Assert.Equal(ClaimStatus.Claimed, (await store.ClaimAsync(claim, default)).Status);
+        Task<ReceiptDocument> appended;
+        _redis.Pause();
+        try
+        {
+            appended = store.AppendReceiptAsync(Draft(claim.ExecId, claim.NonceSha256, "executed"), new ClaimUpdate(claim.NonceSha256, claim.ApprovalIdentity, Release: false), default).AsTask();
+            // The copy cannot land; the caller is answered once the copier gives up on this round
+            // (the Redis command timeout), not when Redis comes back.
+            await appended.WaitAsync(TimeSpan.FromSeconds(20));
+        }
+        finally
+        {
+            _redis.Resume();
+        }
+
+        var doc = await appended;
+        await RedisStores.EventuallyAsync(async () => (await other.LookupAsync(claim.NonceSha256, default)).Receipt == doc.Hash, "the outcome recorded by the copy");
+    }
+
+    private sealed class CountedCompletion : IHeldCompletion
+    {
+        public int Completions;
+
+        public void Complete() => Interlocked.Increment(ref Completions);
     }
 
     [Fact]

@@ -19,7 +19,7 @@ public sealed class SqlitePruneTests : StoreTestBase
     public async Task Each_prune_forgets_at_most_its_limit_of_claims()
     {
         var identity = NewIdentity();
-        using var ledger = new SqliteReceiptLedger(identity, new SqliteClaimTable(), committed: null, NullLogger.Instance);
+        using var ledger = new SqliteReceiptLedger(identity, new SqliteClaimTable(), copier: null, NullLogger.Instance);
         await FinishedClaimsAsync((claim, body) => ledger.ClaimAndRecordAsync(claim, body));
 
         var cutoff = DateTimeOffset.UtcNow.AddMinutes(1);
