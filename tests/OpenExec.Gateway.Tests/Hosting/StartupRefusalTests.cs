@@ -912,6 +912,66 @@ public sealed class StartupRefusalTests : IDisposable
         }
     }
 
+    /// <summary>
+    /// The README's configuration table gives each setting's default: each one the code has must
+    /// be the code's (an operator sizing a deployment reads the table, not the code). Settings
+    /// without one (null, empty) must say so rather than show a value.
+    /// </summary>
+    [Fact]
+    public void The_readme_gives_each_setting_the_default_of_the_code()
+    {
+        var readme = File.ReadAllLines(Path.Combine(RepositoryRoot(), "README.md"));
+        var checkedRows = 0;
+        foreach (var (name, value) in Settings(new OpenExecOptions(), "OpenExec:"))
+        {
+            var row = readme.SingleOrDefault(line => line.StartsWith($"| `{name}` |", StringComparison.Ordinal));
+            Assert.True(row is not null, $"README's configuration table has no row for {name}");
+            // A row of the configuration table gives the default in its third column; a setting in
+            // a table of two columns (telemetry's) says "default `...`" in its text.
+            var cells = row.Split('|');
+            var shown = cells.Length >= 5 ? cells[3].Trim() : row[(row.IndexOf("default ", StringComparison.Ordinal) is var at and >= 0 ? at + "default ".Length : 0)..];
+            var expected = value switch
+            {
+                null => null,
+                string[] { Length: 0 } => null,
+                bool b => b ? "true" : "false",
+                TimeSpan t => t.ToString("c", System.Globalization.CultureInfo.InvariantCulture),
+                IFormattable f => f.ToString(null, System.Globalization.CultureInfo.InvariantCulture),
+                _ => value.ToString(),
+            };
+            if (expected is null)
+            {
+                Assert.True(shown.StartsWith('—') || shown.StartsWith("none", StringComparison.Ordinal) || shown.StartsWith("unset", StringComparison.Ordinal) || shown.StartsWith("generated", StringComparison.Ordinal),
+                    $"README shows {name}'s default as {shown}; the code has none");
+            }
+            else
+            {
+                Assert.True(shown.StartsWith($"`{expected}`", StringComparison.Ordinal), $"README shows {name}'s default as {shown}; the code's is {expected}");
+            }
+            checkedRows++;
+        }
+        Assert.True(checkedRows >= 15, $"only {checkedRows} settings read");
+
+        static IEnumerable<(string Name, object? Value)> Settings(object options, string prefix)
+        {
+            foreach (var property in options.GetType().GetProperties().Where(p => p.CanWrite))
+            {
+                var value = property.GetValue(options);
+                if (property.PropertyType.Namespace == typeof(OpenExecOptions).Namespace && property.PropertyType.IsClass)
+                {
+                    foreach (var nested in Settings(value!, $"{prefix}{property.Name}:"))
+                    {
+                        yield return nested;
+                    }
+                }
+                else
+                {
+                    yield return ($"{prefix}{property.Name}", value);
+                }
+            }
+        }
+    }
+
     /// <summary>appsettings.sample.json says it shows every setting with its default: each must be the code's.</summary>
     [Fact]
     public void The_full_sample_shows_every_setting_with_the_default_of_the_code()
