@@ -75,9 +75,6 @@ internal sealed class RedisReceiptReplicator : IReceiptCopier, IDisposable
     /// <summary>Writes held for their receipts' copy, in seq order, with the tick they were held at.</summary>
     private readonly Queue<(HeldWrite Write, long Since)> _held = new();
 
-    /// <summary>Held writes taken out of <see cref="_held"/> to be completed outside the lock (the copier's own).</summary>
-    private readonly List<IHeldCompletion> _releasing = [];
-
     /// <summary>True while copies fail (or the copier has stopped): writes are then not held.</summary>
     private bool _failing;
 
@@ -163,14 +160,10 @@ internal sealed class RedisReceiptReplicator : IReceiptCopier, IDisposable
             {
                 _held.Dequeue();
                 uncopied += head.Write.Seq <= copied ? 0 : 1;
-                _releasing.Add(head.Write.Write);
+                // Queues the caller's resumption on the thread pool: nothing runs here.
+                head.Write.Write.Complete();
             }
         }
-        foreach (var write in _releasing)
-        {
-            write.Complete();
-        }
-        _releasing.Clear();
         return uncopied;
     }
 

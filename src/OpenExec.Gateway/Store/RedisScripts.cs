@@ -156,7 +156,7 @@ internal static class RedisScripts
     // replaces the takeover's outcome_unknown as the claim's outcome. Only a receipt of the
     // gateway that took the claim (its holder), for this exec id, with another decision than
     // outcome_unknown, and only over a takeover's outcome_unknown (or its own receipt, recorded
-    // directly before the taker's copy set the exec id's key): never the other way. A claim
+    // before the taker's copy set the exec id's key): never the other way. A claim
     // taken before holders were recorded has none and keeps the first receipt.
     private const string Supersede = """
         local function supersede(key, exec, decision, hash, gateway)
@@ -321,8 +321,9 @@ internal static class RedisScripts
 
     /// <summary>
     /// Copies consecutive receipts of one chain (idempotent: a copy may be repeated after a lost
-    /// answer) and applies each one's effect on its claim, so that the outcome reaches Redis even
-    /// when the direct update could not: 'outcome' records it (first receipt wins); 'release'
+    /// answer) and applies each one's effect on its claim: this is how a call's outcome reaches
+    /// Redis (the call waits for it), and a release too when its direct script could not run:
+    /// 'outcome' records it (first receipt wins); 'release'
     /// frees nonce and approval, each while this exec id holds it; 'none' (refusals) touches no
     /// claim. The holder's own receipt (outcome or release) of a claim another instance took over
     /// replaces the takeover's outcome_unknown instead (see supersede), and the exec id's key then
