@@ -510,7 +510,7 @@ internal sealed class RedisExecutionStore : IExecutionStore, IDisposable
     public ValueTask<ReceiptDocument> AppendReceiptAsync(ReceiptBody draft, ClaimUpdate? claimUpdate, CancellationToken cancellationToken)
         => AppendReceiptAsync(draft, claimUpdate, waitForCopy: true);
 
-    /// <param name="waitForCopy">False on the copier's own loop (a sweep's takeovers), which copies the receipt once this returns.</param>
+    /// <param name="waitForCopy">False for a sweep's takeovers: nobody waits for their answers, and a sweep of many need not wait for each copy.</param>
     private async ValueTask<ReceiptDocument> AppendReceiptAsync(ReceiptBody draft, ClaimUpdate? claimUpdate, bool waitForCopy)
     {
         ThrowIfChainConflict();

@@ -135,20 +135,12 @@ internal sealed class RedisReceiptReplicator : IReceiptCopier, IDisposable
         }
     }
 
-    private void Released(int uncopied)
-    {
-        if (uncopied > 0)
-        {
-            StoreLog.OutcomesDeferred(_log, uncopied);
-        }
-    }
-
     /// <summary>
     /// After a round of the copier: resumes the held writes whose receipts Redis now has, those
     /// held for <see cref="HoldAtMost"/>, and, when the round failed (or the copier stops), all of
-    /// them; while copies fail, none is held. Returns how many resumed without their copy.
+    /// them; while copies fail, none is held. Those resumed without their copy are logged.
     /// </summary>
-    private int ReleaseHeld(bool failed)
+    private void ReleaseHeld(bool failed)
     {
         var copied = CopiedSeq;
         var expired = Environment.TickCount64 - (long)HoldAtMost.TotalMilliseconds;
@@ -164,7 +156,10 @@ internal sealed class RedisReceiptReplicator : IReceiptCopier, IDisposable
                 head.Write.Write.Complete();
             }
         }
-        return uncopied;
+        if (uncopied > 0)
+        {
+            StoreLog.OutcomesDeferred(_log, uncopied);
+        }
     }
 
     public void Start() => _loop = Task.Run(async () =>
@@ -177,7 +172,7 @@ internal sealed class RedisReceiptReplicator : IReceiptCopier, IDisposable
         finally
         {
             // Stopped: nobody waits for a copy any more.
-            Released(ReleaseHeld(failed: true));
+            ReleaseHeld(failed: true);
         }
     });
 
@@ -235,7 +230,7 @@ internal sealed class RedisReceiptReplicator : IReceiptCopier, IDisposable
         }
         // Whatever is still held (a loop that did not end in time, one never started) resumes,
         // and nothing is held from now on.
-        Released(ReleaseHeld(failed: true));
+        ReleaseHeld(failed: true);
         _stop.Dispose();
         _signal.Dispose();
     }
@@ -320,7 +315,7 @@ internal sealed class RedisReceiptReplicator : IReceiptCopier, IDisposable
                 if (batch.Count == 0)
                 {
                     // Nothing to copy: a held write whose time is up resumes at least every poll.
-                    Released(ReleaseHeld(failed: false));
+                    ReleaseHeld(failed: false);
                     if (copiedHash is not null && published != copied)
                     {
                         published = await PublishCheckpointAsync(db, copied, copiedHash) ? copied : published;
@@ -351,7 +346,7 @@ internal sealed class RedisReceiptReplicator : IReceiptCopier, IDisposable
                 copied = batch[^1].Body.Seq;
                 copiedHash = batch[^1].Hash;
                 CopiedSeq = copied;
-                Released(ReleaseHeld(failed: false));
+                ReleaseHeld(failed: false);
                 startingChain = false;
                 backoff = MinBackoff;
                 if (Environment.TickCount64 >= nextCheckpoint)
@@ -367,7 +362,7 @@ internal sealed class RedisReceiptReplicator : IReceiptCopier, IDisposable
             catch (Exception ex)
             {
                 // Nobody waits for a copy while copies fail: their outcomes reach Redis with the retry.
-                Released(ReleaseHeld(failed: true));
+                ReleaseHeld(failed: true);
                 // Whatever failed, the receipts are safe in the local ledger: retry from what Redis has.
                 _failureLog.Log(ex, (_log, DelayMs: (long)backoff.TotalMilliseconds),
                     static (s, e) => StoreLog.ReplicationFailed(s._log, s.DelayMs, e),
@@ -419,16 +414,16 @@ internal sealed class RedisReceiptReplicator : IReceiptCopier, IDisposable
         {
             await _store.SweepAsync(stop).ConfigureAwait(false);
         }
-        catch (Exception ex) when (ex is not OperationCanceledException || !stop.IsCancellationRequested)
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        {
+            // Stopping.
+        }
+        catch (Exception ex)
         {
             // Nothing is lost: the claims stay in the set for the next sweep.
             _sweepFailureLog.Log(ex, (_log, Seconds: (int)SweepInterval.TotalSeconds),
                 static (s, e) => StoreLog.SweepFailed(s._log, s.Seconds, e),
                 static (s, reason) => StoreLog.SweepFailedAgain(s._log, reason, s.Seconds));
-        }
-        catch (OperationCanceledException)
-        {
-            // Stopping.
         }
     }
 
