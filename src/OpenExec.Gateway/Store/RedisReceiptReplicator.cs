@@ -140,15 +140,21 @@ internal sealed class RedisReceiptReplicator : IReceiptCopier, IDisposable
     /// held for <see cref="HoldAtMost"/>, and, when the round failed (or the copier stops), all of
     /// them; while copies fail, none is held. Those resumed without their copy are logged.
     /// </summary>
-    private void ReleaseHeld(bool failed)
+    private void ReleaseHeld(bool failed) => ReleaseHeld((bool?)failed);
+
+    /// <param name="failed">Null between rounds (<see cref="_expiry"/>): only the copied and the expired, the copier's state left as it is.</param>
+    private void ReleaseHeld(bool? failed)
     {
         var copied = CopiedSeq;
         var expired = Environment.TickCount64 - (long)HoldAtMost.TotalMilliseconds;
         var uncopied = 0;
         lock (_heldLock)
         {
-            _failing = failed;
-            while (_held.TryPeek(out var head) && (failed || head.Write.Seq <= copied || head.Since <= expired))
+            if (failed is { } state)
+            {
+                _failing = state;
+            }
+            while (_held.TryPeek(out var head) && (failed == true || head.Write.Seq <= copied || head.Since <= expired))
             {
                 _held.Dequeue();
                 uncopied += head.Write.Seq <= copied ? 0 : 1;
@@ -162,7 +168,21 @@ internal sealed class RedisReceiptReplicator : IReceiptCopier, IDisposable
         }
     }
 
-    public void Start() => _loop = Task.Run(async () =>
+    /// <summary>
+    /// Resumes held writes whose time is up while a round is still running (a Redis that hangs
+    /// holds a round up to its command timeout, which may be configured far longer).
+    /// </summary>
+    private Timer? _expiry;
+
+    public void Start()
+    {
+        _expiry = new Timer(static state => ((RedisReceiptReplicator)state!).ReleaseHeld(failed: null), this, ExpiryCheck, ExpiryCheck);
+        _loop = Task.Run(RunLoopAsync);
+    }
+
+    private static readonly TimeSpan ExpiryCheck = TimeSpan.FromMilliseconds(250);
+
+    private async Task RunLoopAsync()
     {
         try
         {
@@ -174,7 +194,7 @@ internal sealed class RedisReceiptReplicator : IReceiptCopier, IDisposable
             // Stopped: nobody waits for a copy any more.
             ReleaseHeld(failed: true);
         }
-    });
+    }
 
     /// <summary>
     /// Redis came back: it may have lost writes (no AOF, fsync every second, a failover), so
@@ -220,6 +240,7 @@ internal sealed class RedisReceiptReplicator : IReceiptCopier, IDisposable
 
     public void Dispose()
     {
+        _expiry?.Dispose();
         _stop.Cancel();
         try
         {
