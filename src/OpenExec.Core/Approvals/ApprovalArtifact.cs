@@ -121,22 +121,33 @@ public sealed record ApprovalArtifact(
             }
         }
 
-        var approvalId = RequiredString(obj, "approval_id");
-        var tenantId = RequiredString(obj, "tenant_id");
-        var actionHash = RequiredString(obj, "action_hash");
+        return Checked(
+            Required(OptionalString(obj, "approval_id"), "approval_id"),
+            Required(OptionalString(obj, "tenant_id"), "tenant_id"),
+            Required(OptionalString(obj, "action_hash"), "action_hash"),
+            OptionalString(obj, "issued_at"),
+            OptionalString(obj, "expires_at"),
+            Required(OptionalString(obj, "signature"), "signature"),
+            anyApprovalId);
+    }
+
+    /// <summary>
+    /// The artifact from its fields, each as the JSON gave it (null where absent, read in this
+    /// order, so the first missing one is named), once their shapes are checked.
+    /// </summary>
+    private static ApprovalArtifact Checked(string approvalId, string tenantId, string actionHash, string? issuedAt, string? expiresAt, string signature, bool anyApprovalId)
+    {
         // A missing timestamp reads as empty, which the time-window check (step 5) refuses with the
         // seed's sentence (SPEC section 4): "Missing expires_at in approval artifact".
-        var issuedAt = OptionalString(obj, "issued_at") ?? "";
-        var expiresAt = OptionalString(obj, "expires_at") ?? "";
-        var signature = RequiredString(obj, "signature");
-
+        issuedAt ??= "";
+        expiresAt ??= "";
         if (!anyApprovalId && !IsUuid(approvalId))
         {
             throw new ApprovalFormatException("Invalid approval artifact: approval_id must be a UUID (8-4-4-4-12 hex digits): its fixed length is what tells approval_id and tenant_id apart in the signed message.");
         }
         // Any-case hex passes the shape check; the later comparison with the (lowercase) request
         // hash is exact, so an upper-case hash is refused there as a mismatch.
-        if (actionHash.Length != 64 || !actionHash.All(char.IsAsciiHexDigit))
+        if (actionHash.Length != 64 || !AllHexDigits(actionHash))
         {
             throw new ApprovalFormatException("Invalid approval artifact: action_hash must be 64 hex characters.");
         }
@@ -145,6 +156,19 @@ public sealed record ApprovalArtifact(
             throw new ApprovalFormatException("Invalid approval artifact: signature must be standard base64 of a 64-byte Ed25519 signature.");
         }
         return new ApprovalArtifact(approvalId, tenantId, actionHash, issuedAt, expiresAt, signature);
+    }
+
+    /// <summary>Hex digits of either case only (no enumerator, as LINQ over a string makes).</summary>
+    private static bool AllHexDigits(string text)
+    {
+        foreach (var c in text)
+        {
+            if (!char.IsAsciiHexDigit(c))
+            {
+                return false;
+            }
+        }
+        return true;
     }
 
     /// <summary>
@@ -180,14 +204,20 @@ public sealed record ApprovalArtifact(
         var max = Crypto.Base64Url.MaxDecodedLength(text.Length);
         byte[]? rented = null;
         var json = max <= 1024 ? stackalloc byte[max] : (rented = System.Buffers.ArrayPool<byte>.Shared.Rent(max));
-        StrictValue value;
+        StrictValue? value = null;
+        var fields = default(Fields);
         try
         {
             if (!Crypto.Base64Url.TryDecode(text, json, out var written))
             {
                 throw new ApprovalFormatException("Invalid approval artifact: the OpenExec-Approval header must be base64url of the artifact JSON.");
             }
-            value = StrictJson.Parse(json[..written]);
+            // An artifact as ClawShield writes it (an object of known string fields) is read
+            // straight into its fields; any other document is parsed, and refused or read, as a value.
+            if (!StrictJson.TryReadStringMembers(json[..written], FieldNames, fields))
+            {
+                value = StrictJson.Parse(json[..written]);
+            }
         }
         catch (StrictJsonException e)
         {
@@ -200,7 +230,16 @@ public sealed record ApprovalArtifact(
                 System.Buffers.ArrayPool<byte>.Shared.Return(rented);
             }
         }
-        return Parse(value, anyApprovalId);
+        return value is not null
+            ? Parse(value, anyApprovalId)
+            : Checked(Required(fields[0], "approval_id"), Required(fields[1], "tenant_id"), Required(fields[2], "action_hash"), fields[3], fields[4], Required(fields[5], "signature"), anyApprovalId);
+    }
+
+    /// <summary>The six fields, in <see cref="FieldNames"/>' order, read without an array.</summary>
+    [System.Runtime.CompilerServices.InlineArray(6)]
+    private struct Fields
+    {
+        private string? _first;
     }
 
     /// <summary>The artifact as a JSON value, e.g. to embed in an <c>/execute</c> body.</summary>
@@ -237,8 +276,8 @@ public sealed record ApprovalArtifact(
         return buffer.WrittenSpan.ToArray();
     }
 
-    private static string RequiredString(StrictObject obj, string name)
-        => OptionalString(obj, name) ?? throw new ApprovalFormatException($"Invalid approval artifact: missing field '{name}'.");
+    private static string Required(string? value, string name)
+        => value ?? throw new ApprovalFormatException($"Invalid approval artifact: missing field '{name}'.");
 
     /// <summary>The field's string; null when it is absent; any other JSON type is a shape error.</summary>
     private static string? OptionalString(StrictObject obj, string name)

@@ -64,6 +64,24 @@ public static class StrictJson
     }
 
     /// <summary>
+    /// Reads a document that is one object whose members are all strings, each named in
+    /// <paramref name="names"/> and each at most once, into <paramref name="values"/> (at its
+    /// name's index; null where absent), with the same rules as <see cref="Parse(ReadOnlySpan{byte})"/>
+    /// and without building its value. False for any other document, valid or not (another shape,
+    /// a duplicate, an unknown member, invalid JSON): the caller then parses it, which refuses it
+    /// with its error or reads it the general way. <paramref name="values"/> is then not to be read.
+    /// </summary>
+    public static bool TryReadStringMembers(ReadOnlySpan<byte> utf8, ReadOnlySpan<string> names, Span<string?> values)
+    {
+        if (utf8.IsEmpty || utf8.StartsWith("\uFEFF"u8) || !Utf8.IsValid(utf8) || values.Length < names.Length)
+        {
+            return false;
+        }
+        values.Clear();
+        return new StrictJsonParser(utf8).TryReadStringMembers(names, values);
+    }
+
+    /// <summary>
     /// Parses a string holding JSON text. A lone surrogate in the text is refused rather than
     /// silently replaced, as invalid UTF-8 would be.
     /// </summary>
@@ -157,6 +175,73 @@ internal ref struct StrictJsonParser
             // A refused document leaves its partial values behind: none is kept alive.
             Release(ref t_members);
             Release(ref t_items);
+        }
+    }
+
+    /// <summary>See <see cref="StrictJson.TryReadStringMembers"/>: the object's grammar as <see cref="ParseObject"/> reads it, strings as <see cref="ReadString"/> does.</summary>
+    internal bool TryReadStringMembers(ReadOnlySpan<string> names, Span<string?> values)
+    {
+        try
+        {
+            SkipWhitespace();
+            if (_pos >= _s.Length || _s[_pos] != (byte)'{')
+            {
+                return false;
+            }
+            _pos++;
+            SkipWhitespace();
+            if (_pos < _s.Length && _s[_pos] == (byte)'}')
+            {
+                _pos++;
+            }
+            else
+            {
+                while (true)
+                {
+                    SkipWhitespace();
+                    if (_pos >= _s.Length || _s[_pos] != (byte)'"')
+                    {
+                        return false;
+                    }
+                    var index = names.IndexOf(ReadString(isKey: true));
+                    if (index < 0 || values[index] is not null)
+                    {
+                        return false;
+                    }
+                    SkipWhitespace();
+                    if (_pos >= _s.Length || _s[_pos] != (byte)':')
+                    {
+                        return false;
+                    }
+                    _pos++;
+                    SkipWhitespace();
+                    if (_pos >= _s.Length || _s[_pos] != (byte)'"')
+                    {
+                        return false;
+                    }
+                    values[index] = ReadString();
+                    SkipWhitespace();
+                    if (_pos >= _s.Length)
+                    {
+                        return false;
+                    }
+                    var b = _s[_pos++];
+                    if (b == (byte)'}')
+                    {
+                        break;
+                    }
+                    if (b != (byte)',')
+                    {
+                        return false;
+                    }
+                }
+            }
+            SkipWhitespace();
+            return _pos == _s.Length;
+        }
+        catch (StrictJsonException)
+        {
+            return false;
         }
     }
 

@@ -1,0 +1,152 @@
+using System.Text;
+using OpenExec.Core.Approvals;
+using OpenExec.Core.Crypto;
+using OpenExec.Core.Json;
+
+namespace OpenExec.Core.Tests.Approvals;
+
+/// <summary>
+/// The approval header is read straight into the artifact's fields when it is an object of known
+/// string fields: for every document, what that gives (the artifact, or the refusal and its
+/// message) is what parsing it as a JSON value gives.
+/// </summary>
+public sealed class ApprovalHeaderReadTests
+{
+    private const string Id = "8d1f2c8e-0000-4000-8000-000000000001";
+    private const string Hash = "11410011e527ad258990fa54c54137f90192e73eea1358202783c45ea6f86b38";
+    private static readonly string Signature = Convert.ToBase64String(Enumerable.Range(1, 64).Select(i => (byte)i).ToArray());
+
+    private static readonly string Canonical =
+        $$"""{"approval_id":"{{Id}}","tenant_id":"tenant-001","action_hash":"{{Hash}}","issued_at":"2026-11-24T18:05:00Z","expires_at":"2026-11-24T18:10:00Z","signature":"{{Signature}}"}""";
+
+    public static TheoryData<string> Documents()
+    {
+        var data = new TheoryData<string>
+        {
+            Canonical,
+            " \t\r\n" + Canonical + " \n",
+            Canonical.Replace(",", " , ").Replace(":", " : "),
+            // Fields in another order, escapes in keys and values (the same strings once read).
+            $$"""{"signature":"{{Signature}}","expires_at":"2026-11-24T18:10:00Z","issued_at":"2026-11-24T18:05:00Z","action_hash":"{{Hash}}","tenant_id":"tenant-001","approval_id":"{{Id}}"}""",
+            Canonical.Replace("\"tenant_id\"", "\"tenant\\u005fid\""),
+            Canonical.Replace("tenant-001", "t\\u00e9nant\\n\\\"x\\\""),
+            Canonical.Replace("tenant-001", "ténant-ü-\U0001F600"),
+            Canonical.Replace("tenant-001", "\\ud83d\\ude00"),
+            Canonical.Replace("tenant-001", "\\ud83d"),
+            Canonical.Replace("tenant-001", ""),
+            // Missing fields, each (the first missing is named), and the optional ones.
+            Canonical.Replace($"\"approval_id\":\"{Id}\",", ""),
+            Canonical.Replace("\"tenant_id\":\"tenant-001\",", ""),
+            Canonical.Replace($"\"action_hash\":\"{Hash}\",", ""),
+            Canonical.Replace("\"issued_at\":\"2026-11-24T18:05:00Z\",", ""),
+            Canonical.Replace("\"expires_at\":\"2026-11-24T18:10:00Z\",", ""),
+            Canonical.Replace($",\"signature\":\"{Signature}\"", ""),
+            "{}",
+            " { } ",
+            // Shapes the fields refuse.
+            Canonical.Replace(Id, "not-a-uuid"),
+            Canonical.Replace(Hash, Hash.ToUpperInvariant()),
+            Canonical.Replace(Hash, Hash[..63]),
+            Canonical.Replace(Signature, "AAAA"),
+            // Not an object of known strings: read as a value, then refused there.
+            Canonical.Replace("\"tenant-001\"", "1"),
+            Canonical.Replace("\"tenant-001\"", "null"),
+            Canonical.Replace("\"tenant-001\"", "{\"a\":\"b\"}"),
+            Canonical.Replace("\"tenant-001\"", "[\"tenant-001\"]"),
+            Canonical.Replace("\"tenant-001\"", "01"),
+            Canonical.Replace("{", "{\"extra\":\"x\","),
+            Canonical.Replace("{", "{\"tenant_id\":\"dup\","),
+            Canonical.Replace("{", "{\"tenant\\u005fid\":\"dup\","),
+            Canonical + "x",
+            Canonical + "{}",
+            Canonical[..^1],
+            Canonical[..^1] + ",}",
+            Canonical.Replace(":", ""),
+            Canonical.Replace(",", ""),
+            Canonical.Replace("tenant-001", "a\tb"),
+            Canonical.Replace("tenant-001", "a\\qb"),
+            "\uFEFF" + Canonical,
+            "[]",
+            "\"text\"",
+            "",
+            " ",
+            "{",
+            "{\"approval_id\"",
+            "{\"approval_id\":",
+            "{\"approval_id\":\"x\"",
+        };
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(Documents))]
+    public void A_header_reads_as_its_json_value_reads(string json)
+    {
+        AssertReadsAsItsValue(Encoding.UTF8.GetBytes(json));
+    }
+
+    [Fact]
+    public void Invalid_utf8_reads_as_its_json_value_reads()
+    {
+        var bytes = Encoding.UTF8.GetBytes(Canonical.Replace("tenant-001", "tenant-\u00e9"));
+        var at = Array.IndexOf(bytes, (byte)0xC3);
+        foreach (var bad in new byte[] { 0xFF, 0xC0, 0x80 })
+        {
+            var copy = (byte[])bytes.Clone();
+            copy[at] = bad;
+            AssertReadsAsItsValue(copy);
+        }
+    }
+
+    [Fact]
+    public void An_artifact_as_clawshield_writes_it_is_read_without_a_json_value()
+    {
+        var header = Base64Url.Encode(Encoding.UTF8.GetBytes(Canonical));
+        ApprovalArtifact.FromHeader(header);
+        // Its six strings and the artifact itself; a JSON value of it (an object, its members and
+        // a wrapper per string) was ~300 bytes more.
+        var fields = new[] { Id, "tenant-001", Hash, "2026-11-24T18:05:00Z", "2026-11-24T18:10:00Z", Signature };
+        var strings = fields.Sum(f => 8 * ((22 + (2 * f.Length) + 7) / 8));
+        const int ArtifactObject = 64;
+
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        var artifact = ApprovalArtifact.FromHeader(header);
+        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+
+        Assert.Equal("tenant-001", artifact.TenantId);
+        Assert.InRange(allocated, strings, strings + ArtifactObject);
+    }
+
+    private static void AssertReadsAsItsValue(byte[] json)
+    {
+        var header = Base64Url.Encode(json);
+        var read = Outcome(() => ApprovalArtifact.FromHeader(header));
+        var general = Outcome(() =>
+        {
+            StrictValue value;
+            try
+            {
+                value = StrictJson.Parse(json);
+            }
+            catch (StrictJsonException e)
+            {
+                throw new ApprovalFormatException($"Invalid approval artifact: the OpenExec-Approval header is not valid JSON ({e.Message}).", e);
+            }
+            return ApprovalArtifact.Parse(value);
+        });
+        Assert.Equal(general, read);
+    }
+
+    private static string Outcome(Func<ApprovalArtifact> read)
+    {
+        try
+        {
+            var a = read();
+            return $"artifact {a.ApprovalId}|{a.TenantId}|{a.ActionHash}|{a.IssuedAt}|{a.ExpiresAt}|{a.Signature}";
+        }
+        catch (ApprovalFormatException e)
+        {
+            return $"refused {e.Code}: {e.Message}";
+        }
+    }
+}
