@@ -1,8 +1,10 @@
 using System.Reflection;
 using System.Threading.RateLimiting;
+using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.DataProtection;
 using Microsoft.AspNetCore.RateLimiting;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using OpenExec.Gateway.Actions;
 using OpenExec.Gateway.Configuration;
 using OpenExec.Gateway.Http;
@@ -302,6 +304,12 @@ internal static class GatewayHostingExtensions
             services.Remove(keyRingAtStart);
         }
         services.AddSingleton<IConfigChangeListener>(sp => sp.GetRequiredService<StartupRoutesConfigProvider>());
+        // YARP registers ASP.NET Core authorization too (its config check names a route's
+        // AuthorizationPolicy), and WebApplication puts the authorization middleware in front of
+        // every request whenever that service is there. The gateway authorizes by approvals and
+        // refuses routes with an AuthorizationPolicy (RouteRules), so the middleware had nothing
+        // to check and cost every request an async frame and an Items dictionary.
+        services.RemoveAll<IAuthorizationHandlerProvider>();
 
         if (options.RateLimit.PerClientPerSecond > 0)
         {
