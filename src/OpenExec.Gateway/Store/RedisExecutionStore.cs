@@ -319,7 +319,7 @@ internal sealed class RedisExecutionStore : IExecutionStore, IDisposable
 
     public async ValueTask<NonceState> LookupAsync(string nonceSha256, CancellationToken cancellationToken)
     {
-        var result = await EvaluateAsync(RedisScripts.Lookup, [RedisScripts.Nonce(nonceSha256)], [_identity.GatewayId]).ConfigureAwait(false);
+        var result = await EvaluateAsync(RedisScripts.LookupScript, [RedisScripts.Nonce(nonceSha256)], [_identity.GatewayId]).ConfigureAwait(false);
         var fields = (RedisResult[])result!;
         return (string?)fields[0] == "free" ? NonceState.Free : ReadState(fields, nonceSha256);
     }
@@ -346,7 +346,7 @@ internal sealed class RedisExecutionStore : IExecutionStore, IDisposable
         var sent = System.Diagnostics.Stopwatch.GetTimestamp();
         try
         {
-            result = await EvaluateAsync(RedisScripts.Claim, [nonceKey, approvalKey, RedisScripts.Abandoned(request.ExecId), RedisScripts.Held(_identity.GatewayId)],
+            result = await EvaluateAsync(RedisScripts.ClaimScript, [nonceKey, approvalKey, RedisScripts.Abandoned(request.ExecId), RedisScripts.Held(_identity.GatewayId)],
             [
                 _identity.GatewayId, request.RequestSha256, request.ExecId, request.Action, request.Tenant,
                 (long)request.Lease.TotalMilliseconds, _retentionMs, request.ApprovalIdentity ?? "", request.Now.ToUnixTimeMilliseconds(),
@@ -534,7 +534,7 @@ internal sealed class RedisExecutionStore : IExecutionStore, IDisposable
     }
 
     public async ValueTask RenewLeaseAsync(string nonceSha256, string execId, TimeSpan lease, CancellationToken cancellationToken)
-        => await EvaluateAsync(RedisScripts.Renew, [RedisScripts.Nonce(nonceSha256), RedisScripts.Held(_identity.GatewayId)], [execId, (long)lease.TotalMilliseconds, _retentionMs]).ConfigureAwait(false);
+        => await EvaluateAsync(RedisScripts.RenewScript, [RedisScripts.Nonce(nonceSha256), RedisScripts.Held(_identity.GatewayId)], [execId, (long)lease.TotalMilliseconds, _retentionMs]).ConfigureAwait(false);
 
     public async ValueTask<ReceiptDocument?> GetReceiptAsync(string execId, CancellationToken cancellationToken)
     {
@@ -778,11 +778,18 @@ internal sealed class RedisExecutionStore : IExecutionStore, IDisposable
     /// <summary>The gateway's clock, as /receipts/head dates its checkpoints.</summary>
     internal DateTimeOffset Now() => _time.GetUtcNow();
 
-    private async Task<RedisResult> EvaluateAsync(string script, RedisKey[] keys, RedisValue[] values)
+    private async Task<RedisResult> EvaluateAsync(StoredScript script, RedisKey[] keys, RedisValue[] values)
     {
         try
         {
-            return await Database.ScriptEvaluateAsync(script, keys, values).ConfigureAwait(false);
+            try
+            {
+                return await Database.ScriptEvaluateAsync(script.Sha1, keys, values).ConfigureAwait(false);
+            }
+            catch (RedisServerException ex) when (StoredScript.NotLoaded(ex))
+            {
+                return await Database.ScriptEvaluateAsync(script.Text, keys, values).ConfigureAwait(false);
+            }
         }
         catch (Exception ex) when (IsUnavailable(ex))
         {

@@ -415,4 +415,25 @@ internal static class RedisScripts
         redis.call('PEXPIRE', KEYS[3], retention)
         return n
         """;
+
+    /// <summary>The scripts every request runs (<see cref="Claim"/>) or may run, sent by their SHA-1.</summary>
+    public static readonly StoredScript ClaimScript = new(Claim), LookupScript = new(Lookup), RenewScript = new(Renew);
+}
+
+/// <summary>
+/// A script sent as <c>EVALSHA</c> of a SHA-1 computed once. StackExchange.Redis sends a script
+/// given as text by its SHA-1 too, but finds that SHA-1 in a table keyed by the text, hashing all
+/// of it (2 KB for <see cref="RedisScripts.Claim"/>) on every call.
+/// </summary>
+internal sealed class StoredScript(string text)
+{
+    public string Text { get; } = text;
+
+    public byte[] Sha1 { get; } = System.Security.Cryptography.SHA1.HashData(System.Text.Encoding.UTF8.GetBytes(text));
+
+    /// <summary>
+    /// Redis does not have the script (restarted without it, <c>SCRIPT FLUSH</c>, a failover):
+    /// nothing ran, and the text (which StackExchange.Redis loads) runs it.
+    /// </summary>
+    public static bool NotLoaded(RedisServerException ex) => ex.Message.StartsWith("NOSCRIPT", StringComparison.Ordinal);
 }

@@ -747,6 +747,44 @@ public sealed class RedisExecutionStoreTests : StoreTestBase
     }
 
     [Fact]
+    public async Task Scripts_redis_does_not_have_are_loaded_and_each_call_runs_once()
+    {
+        // The per-request scripts go by their SHA-1 alone (EVALSHA): a Redis that has never seen
+        // them, or has lost them (SCRIPT FLUSH, a restart, a failover), answers NOSCRIPT, and the
+        // call is made again with the script's text. The refused attempt ran nothing.
+        using var admin = await ConnectionMultiplexer.ConnectAsync(_redis.Configuration + ",allowAdmin=true");
+        var server = admin.GetServer(admin.GetEndPoints()[0]);
+        var (store, _) = Open();
+        var first = Claim(Hex64());
+        Assert.Equal(ClaimStatus.Claimed, (await store.ClaimAsync(first, default)).Status);
+
+        // Once Redis has them, each call is one EVALSHA (a sweep of the copier's may add one).
+        await server.ExecuteAsync("CONFIG", "RESETSTAT");
+        const int Calls = 10;
+        for (var i = 0; i < Calls; i++)
+        {
+            Assert.Equal(ClaimStatus.Claimed, (await store.ClaimAsync(Claim(Hex64()), default)).Status);
+        }
+        var stats = (await server.InfoAsync("commandstats")).SelectMany(g => g).ToDictionary(kv => kv.Key, kv => kv.Value);
+        Assert.False(stats.ContainsKey("cmdstat_eval"), "a script was sent as text");
+        Assert.False(stats.ContainsKey("cmdstat_script|load"), "a script was loaded");
+        Assert.InRange(long.Parse(stats["cmdstat_evalsha"].Split(',')[0]["calls=".Length..], System.Globalization.CultureInfo.InvariantCulture), Calls, Calls + 2);
+
+        for (var round = 0; round < 2; round++)
+        {
+            await server.ScriptFlushAsync();
+            var claim = Claim(Hex64(), approval: Hex64());
+            Assert.Equal(ClaimStatus.Claimed, (await store.ClaimAsync(claim, default)).Status);
+            var state = await store.LookupAsync(claim.NonceSha256, default);
+            Assert.Equal((NonceStatus.InProgress, claim.ExecId), (state.Status, state.ExecId));
+            await server.ScriptFlushAsync();
+            await store.RenewLeaseAsync(claim.NonceSha256, claim.ExecId, TimeSpan.FromMinutes(1), default);
+            Assert.Equal(ClaimStatus.NonceTaken, (await store.ClaimAsync(claim with { ExecId = NewExecId() }, default)).Status);
+            Assert.True(await server.ScriptExistsAsync(RedisScripts.ClaimScript.Sha1) && await server.ScriptExistsAsync(RedisScripts.RenewScript.Sha1));
+        }
+    }
+
+    [Fact]
     public async Task A_receipt_waiting_for_its_copy_is_answered_when_redis_hangs_and_its_copy_records_the_outcome_later()
     {
         // A command timeout far longer than the wait: the copier's round hangs all that time, and
