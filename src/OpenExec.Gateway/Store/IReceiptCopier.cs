@@ -9,6 +9,9 @@ internal interface IHeldCompletion
     void Complete();
 }
 
+/// <summary>A committed receipt and its document's JSON as stored (empty when it was read back, not handed over).</summary>
+internal readonly record struct CommittedReceipt(ReceiptDocument Document, ReadOnlyMemory<byte> Json);
+
 /// <summary>A committed receipt's write, held until the receipt at <paramref name="Seq"/> is copied.</summary>
 internal readonly record struct HeldWrite(long Seq, IHeldCompletion Write);
 
@@ -22,8 +25,10 @@ internal interface IReceiptCopier
 {
     /// <summary>
     /// Called on the ledger's writer thread after each commit that added receipts, with them in
-    /// chain order, and the writes of that commit held for their copy (in seq order). Neither
-    /// list is the callee's to keep: the ledger reuses them. Must not throw.
+    /// chain order, each one's document JSON exactly as the ledger stored it (the same index; the
+    /// arrays are the callee's to keep, never changed), and the writes of that commit held for
+    /// their copy (in seq order). No list is the callee's to keep: the ledger reuses them. Must
+    /// not throw.
     /// </summary>
-    void Committed(IReadOnlyList<ReceiptDocument> documents, IReadOnlyList<HeldWrite> held);
+    void Committed(IReadOnlyList<ReceiptDocument> documents, IReadOnlyList<byte[]> json, IReadOnlyList<HeldWrite> held);
 }

@@ -42,7 +42,7 @@ internal sealed class RedisReceiptReplicator : IReceiptCopier, IDisposable
     /// <summary>The same for the sweep, on its own: copy retries must not use up a sweep failure's full log (its cause may differ).</summary>
     private readonly Hosting.LogThrottle _sweepFailureLog = new(TimeSpan.FromMinutes(1));
     private readonly SemaphoreSlim _signal = new(0, 1);
-    private readonly ConcurrentQueue<ReceiptDocument> _recent = new();
+    private readonly ConcurrentQueue<CommittedReceipt> _recent = new();
     private readonly int _recentCapacity;
     private readonly CancellationTokenSource _stop = new();
     private Task? _loop;
@@ -85,15 +85,15 @@ internal sealed class RedisReceiptReplicator : IReceiptCopier, IDisposable
     /// The writes held for their copy resume once it lands, at once while copies fail, and after
     /// <see cref="HoldAtMost"/> in any case.
     /// </summary>
-    public void Committed(IReadOnlyList<ReceiptDocument> documents, IReadOnlyList<HeldWrite> held)
+    public void Committed(IReadOnlyList<ReceiptDocument> documents, IReadOnlyList<byte[]> json, IReadOnlyList<HeldWrite> held)
     {
-        foreach (var document in documents)
+        for (var i = 0; i < documents.Count; i++)
         {
             if (_recent.Count >= _recentCapacity)
             {
                 break;
             }
-            _recent.Enqueue(document);
+            _recent.Enqueue(new CommittedReceipt(documents[i], i < json.Count ? json[i] : default));
         }
         if (held.Count > 0)
         {
@@ -332,7 +332,7 @@ internal sealed class RedisReceiptReplicator : IReceiptCopier, IDisposable
                     await CheckSettingsAsync().ConfigureAwait(false);
                 }
 
-                var batch = TakeRecent(copied) ?? await _store.Ledger.ListReceiptsAsync(identity.GatewayId, copied, BatchSize, stop).ConfigureAwait(false);
+                var batch = TakeRecent(copied) ?? ReadBack(await _store.Ledger.ListReceiptsAsync(identity.GatewayId, copied, BatchSize, stop).ConfigureAwait(false));
                 if (batch.Count == 0)
                 {
                     // Nothing to copy: a held write whose time is up resumes at least every poll.
@@ -364,8 +364,8 @@ internal sealed class RedisReceiptReplicator : IReceiptCopier, IDisposable
                         throw new InvalidOperationException("A copy did not continue the chain Redis has (an earlier group failed, or Redis lost data): copying again from its head");
                     }
                 }
-                copied = batch[^1].Body.Seq;
-                copiedHash = batch[^1].Hash;
+                copied = batch[^1].Document.Body.Seq;
+                copiedHash = batch[^1].Document.Hash;
                 CopiedSeq = copied;
                 ReleaseHeld(failed: false);
                 startingChain = false;
@@ -407,21 +407,32 @@ internal sealed class RedisReceiptReplicator : IReceiptCopier, IDisposable
     /// when they do not (a gap left by a full queue, or a resync from an earlier seq): then the
     /// ledger is read. Receipts already in Redis are dropped.
     /// </summary>
-    private List<ReceiptDocument>? TakeRecent(long copied)
+    private List<CommittedReceipt>? TakeRecent(long copied)
     {
-        while (_recent.TryPeek(out var head) && head.Body.Seq <= copied)
+        while (_recent.TryPeek(out var head) && head.Document.Body.Seq <= copied)
         {
             _recent.TryDequeue(out _);
         }
-        if (copied < 0 || !_recent.TryPeek(out var first) || first.Body.Seq != copied + 1)
+        if (copied < 0 || !_recent.TryPeek(out var first) || first.Document.Body.Seq != copied + 1)
         {
             return null;
         }
-        var batch = new List<ReceiptDocument>();
-        while (batch.Count < BatchSize && _recent.TryPeek(out var next) && next.Body.Seq == copied + 1 + batch.Count)
+        var batch = new List<CommittedReceipt>();
+        while (batch.Count < BatchSize && _recent.TryPeek(out var next) && next.Document.Body.Seq == copied + 1 + batch.Count)
         {
             _recent.TryDequeue(out _);
             batch.Add(next);
+        }
+        return batch;
+    }
+
+    /// <summary>Receipts read back from the ledger (no JSON at hand: each is written for its copy).</summary>
+    private static List<CommittedReceipt> ReadBack(IReadOnlyList<ReceiptDocument> documents)
+    {
+        var batch = new List<CommittedReceipt>(documents.Count);
+        foreach (var document in documents)
+        {
+            batch.Add(new CommittedReceipt(document, default));
         }
         return batch;
     }
@@ -514,7 +525,7 @@ internal sealed class RedisReceiptReplicator : IReceiptCopier, IDisposable
         }
     }
 
-    private Task<RedisResult> CopyAsync(IDatabase db, string gateway, IReadOnlyList<ReceiptDocument> batch, int start, int count)
+    private Task<RedisResult> CopyAsync(IDatabase db, string gateway, IReadOnlyList<CommittedReceipt> batch, int start, int count)
     {
         var keys = new RedisKey[3 + (count * 3)];
         var values = new RedisValue[4 + (count * 12)];
@@ -526,7 +537,7 @@ internal sealed class RedisReceiptReplicator : IReceiptCopier, IDisposable
         values[1] = _store.RetentionMs;
         for (var i = 0; i < count; i++)
         {
-            var doc = batch[start + i];
+            var (doc, json) = batch[start + i];
             var body = doc.Body;
             var nonceKey = RedisScripts.Nonce(body.NonceSha256);
             var started = StartedMs(body);
@@ -537,7 +548,7 @@ internal sealed class RedisReceiptReplicator : IReceiptCopier, IDisposable
             keys[k + 2] = body.ApprovalSha256 is { } approval ? RedisScripts.Approval(approval) : nonceKey;
             var a = 2 + (i * 12);
             values[a] = body.Seq;
-            values[a + 1] = doc.ToJsonUtf8();
+            values[a + 1] = json.IsEmpty ? doc.ToJsonUtf8() : json;
             values[a + 2] = doc.Hash;
             values[a + 3] = body.ExecId;
             values[a + 4] = body.Decision;
@@ -552,7 +563,7 @@ internal sealed class RedisReceiptReplicator : IReceiptCopier, IDisposable
         }
         // Where a chain Redis holds none of may begin (the script refuses any other gap), and this
         // gateway's time, against which its receipts' started_at was read (a restored claim's age).
-        values[^2] = batch[start].Body.Seq == _chainStart ? _chainStart : 0;
+        values[^2] = batch[start].Document.Body.Seq == _chainStart ? _chainStart : 0;
         values[^1] = _store.NowMs();
         return db.ScriptEvaluateAsync(RedisScripts.Copy, keys, values);
     }

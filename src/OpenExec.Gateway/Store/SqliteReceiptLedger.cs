@@ -35,6 +35,9 @@ internal sealed class SqliteReceiptLedger : IDisposable
 
     /// <summary>A batch's writes held for their receipts' copy (<see cref="IReceiptCopier"/>), reused from batch to batch by the writer thread.</summary>
     private readonly List<HeldWrite> _held = [];
+
+    /// <summary>With a copier, a batch's documents as stored, in chain order, handed to it: written once for both.</summary>
+    private readonly List<byte[]> _storedJson = [];
     private readonly string _readConnectionString;
     private readonly SqliteConnection _writer;
     private int _disposed;
@@ -476,6 +479,7 @@ internal sealed class SqliteReceiptLedger : IDisposable
                 static (s, e) => StoreLog.WriteFailed(s._log, s.Count, e),
                 static (s, reason) => StoreLog.WriteFailedAgain(s._log, reason, s.Count));
             _held.Clear();
+            _storedJson.Clear();
             var failure = new StoreUnavailableException("The embedded store could not be written", ex);
             foreach (var op in batch)
             {
@@ -498,20 +502,29 @@ internal sealed class SqliteReceiptLedger : IDisposable
             // The batch's receipts, signed and stored in chain order, and the writes that complete
             // once they are copied: from here on the copier's (it completes them, and a completed
             // one may be reused at once), so nothing here reads them again.
-            _copier?.Committed(documents, _held);
+            _copier?.Committed(documents, _storedJson, _held);
         }
         _held.Clear();
+        _storedJson.Clear();
     }
 
     private void StoreReceipt(ReceiptDocument doc)
     {
-        // The document's UTF-8 bytes, written into one reused buffer and bound as the TEXT they are.
+        // The document's UTF-8 bytes, written into one reused buffer and bound as the TEXT they
+        // are; with a copier, kept (exactly sized) for it too, so that it need not write them again.
+        var json = _documentJson.Write(doc);
+        if (_copier is not null)
+        {
+            var kept = json.ToArray();
+            _storedJson.Add(kept);
+            json = kept;
+        }
         _statements.For("INSERT INTO receipts(gateway, seq, exec_id, hash, document) VALUES(?1, ?2, ?3, ?4, ?5)")
             .Bind(1, doc.Body.Gateway)
             .Bind(2, doc.Body.Seq)
             .Bind(3, doc.Body.ExecId)
             .Bind(4, doc.Hash)
-            .BindUtf8(5, _documentJson.Write(doc))
+            .BindUtf8(5, json)
             .Run();
     }
 

@@ -33,6 +33,34 @@ public sealed class LedgerCopyHoldTests : StoreTestBase
     }
 
     [Fact]
+    public async Task The_copier_is_handed_each_receipts_document_as_stored_not_written_again()
+    {
+        var copier = new HoldingCopier();
+        var identity = NewIdentity();
+        using (var ledger = new SqliteReceiptLedger(identity, claims: null, copier, NullLogger.Instance))
+        {
+            var appends = Enumerable.Range(0, 20).Select(i => ledger.AppendAsync(Draft(NewExecId(), Hex64(), i % 2 == 0 ? "executed" : "rejected"), claimUpdate: null).AsTask()).ToList();
+            await Task.WhenAll(appends);
+        }
+
+        var handed = copier.Handed;
+        Assert.Equal(Enumerable.Range(1, 20).Select(i => (long)i), handed.Select(h => h.Document.Body.Seq));
+        using var db = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={Path.Combine(identity.DataDir, GatewayIdentity.LedgerFile)};Mode=ReadOnly;Pooling=False");
+        db.Open();
+        using var read = db.CreateCommand();
+        read.CommandText = "SELECT seq, CAST(document AS BLOB) FROM receipts ORDER BY seq";
+        using var rows = read.ExecuteReader();
+        foreach (var (document, json) in handed)
+        {
+            Assert.True(rows.Read());
+            Assert.Equal(document.Body.Seq, rows.GetInt64(0));
+            Assert.Equal((byte[])rows.GetValue(1), json);
+            Assert.Equal(document.ToJsonUtf8(), json);
+        }
+        Assert.False(rows.Read());
+    }
+
+    [Fact]
     public async Task Without_a_copier_a_write_asked_to_be_held_resumes_at_its_commit()
     {
         using var ledger = new SqliteReceiptLedger(NewIdentity(), claims: null, copier: null, NullLogger.Instance);
@@ -70,11 +98,25 @@ public sealed class LedgerCopyHoldTests : StoreTestBase
             }
         }
 
-        public void Committed(IReadOnlyList<ReceiptDocument> documents, IReadOnlyList<HeldWrite> held)
+        public List<(ReceiptDocument Document, byte[] Json)> Handed
+        {
+            get
+            {
+                lock (_lock)
+                {
+                    return [.. _handed];
+                }
+            }
+        }
+
+        private readonly List<(ReceiptDocument, byte[])> _handed = [];
+
+        public void Committed(IReadOnlyList<ReceiptDocument> documents, IReadOnlyList<byte[]> json, IReadOnlyList<HeldWrite> held)
         {
             lock (_lock)
             {
                 _copied.AddRange(documents.Select(d => d.Body.Seq));
+                _handed.AddRange(documents.Zip(json));
                 _held.AddRange(held);
             }
         }

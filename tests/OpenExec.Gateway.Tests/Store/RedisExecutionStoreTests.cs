@@ -706,7 +706,7 @@ public sealed class RedisExecutionStoreTests : StoreTestBase
         var write = new CountedCompletion();
 
         copier.Signal();
-        copier.Committed([], [new HeldWrite(1, write)]);
+        copier.Committed([], [], [new HeldWrite(1, write)]);
 
         Assert.Equal(1, write.Completions);
         Assert.Equal(0, copier.HeldWrites);
