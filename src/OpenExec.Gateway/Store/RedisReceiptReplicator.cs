@@ -17,7 +17,7 @@ internal sealed class RedisReceiptReplicator : IReceiptCopier, IDisposable
 {
     private const int BatchSize = 256;
 
-    /// <summary>Committed receipts held for the copier; beyond this it reads them back from the ledger.</summary>
+    /// <summary>Committed receipts held for the copier, each with its JSON (a few KB together: some 10 MB at most, while Redis is away); beyond this it reads them back from the ledger.</summary>
     internal const int DefaultRecentCapacity = 4096;
     private static readonly TimeSpan MinBackoff = TimeSpan.FromMilliseconds(100);
     private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(5);
