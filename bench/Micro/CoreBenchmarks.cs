@@ -129,6 +129,7 @@ public class ReceiptBenchmarks
         _key = ReceiptSigningKey.Generate();
         _one = [Body(1)];
         _batch = [.. Enumerable.Range(1, 64).Select(i => Body(i))];
+        _signed = ReceiptBatchSigner.Sign(_key, _one)[0];
     }
 
     [GlobalCleanup]
@@ -149,6 +150,13 @@ public class ReceiptBenchmarks
     /// <summary>A receipt document as stored and answered (JSON text).</summary>
     [Benchmark]
     public byte[] DocumentToJson() => ReceiptBatchSigner.Sign(_key, _one)[0].ToJsonUtf8();
+
+    /// <summary>A signed document's JSON written into a reused buffer, as the ledger stores it (no signing in it).</summary>
+    [Benchmark]
+    public int DocumentJsonWrite() => _json.Write(_signed).Length;
+
+    private readonly ReceiptJsonBuffer _json = new();
+    private ReceiptDocument _signed = null!;
 
     private static ReceiptBody Body(int seq) => new()
     {

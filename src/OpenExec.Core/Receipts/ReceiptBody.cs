@@ -181,7 +181,7 @@ public sealed record ReceiptBody
     private static DateTimeOffset Utc(long ticks) => new(ticks, TimeSpan.Zero);
 
     /// <summary>One of the value fields as a JSON string member of the stored document, from its value when it holds one.</summary>
-    internal void WriteJsonMember(Utf8JsonWriter writer, string name, Given field)
+    internal void WriteJsonMember(Utf8JsonWriter writer, JsonEncodedText name, Given field)
     {
         Span<byte> utf8 = stackalloc byte[Sha256Digest.HexLength];
         var length = WriteValue(field, utf8);

@@ -36,18 +36,49 @@ public sealed record ReceiptDocument(ReceiptBody Body, string Hash, ReceiptBatch
         return buffer.WrittenSpan.ToArray();
     }
 
+    // Member names encoded once: written as strings, each was checked for escaping and transcoded
+    // to UTF-8 every time a document was written (two or three times per receipt).
+    private static readonly JsonEncodedText JsonAction = JsonEncodedText.Encode("action");
+    private static readonly JsonEncodedText JsonApprovalId = JsonEncodedText.Encode("approval_id");
+    private static readonly JsonEncodedText JsonApprovalSha256 = JsonEncodedText.Encode("approval_sha256");
+    private static readonly JsonEncodedText JsonBatch = JsonEncodedText.Encode("batch");
+    private static readonly JsonEncodedText JsonBody = JsonEncodedText.Encode("body");
+    private static readonly JsonEncodedText JsonCode = JsonEncodedText.Encode("code");
+    private static readonly JsonEncodedText JsonDecision = JsonEncodedText.Encode("decision");
+    private static readonly JsonEncodedText JsonExecId = JsonEncodedText.Encode("exec_id");
+    private static readonly JsonEncodedText JsonFinishedAt = JsonEncodedText.Encode("finished_at");
+    private static readonly JsonEncodedText JsonGateway = JsonEncodedText.Encode("gateway");
+    private static readonly JsonEncodedText JsonHash = JsonEncodedText.Encode("hash");
+    private static readonly JsonEncodedText JsonIndex = JsonEncodedText.Encode("index");
+    private static readonly JsonEncodedText JsonKid = JsonEncodedText.Encode("kid");
+    private static readonly JsonEncodedText JsonMode = JsonEncodedText.Encode("mode");
+    private static readonly JsonEncodedText JsonNonceSha256 = JsonEncodedText.Encode("nonce_sha256");
+    private static readonly JsonEncodedText JsonPath = JsonEncodedText.Encode("path");
+    private static readonly JsonEncodedText JsonPrev = JsonEncodedText.Encode("prev");
+    private static readonly JsonEncodedText JsonRequestSha256 = JsonEncodedText.Encode("request_sha256");
+    private static readonly JsonEncodedText JsonResultForm = JsonEncodedText.Encode("result_form");
+    private static readonly JsonEncodedText JsonResultSha256 = JsonEncodedText.Encode("result_sha256");
+    private static readonly JsonEncodedText JsonSeq = JsonEncodedText.Encode("seq");
+    private static readonly JsonEncodedText JsonSignature = JsonEncodedText.Encode("signature");
+    private static readonly JsonEncodedText JsonSize = JsonEncodedText.Encode("size");
+    private static readonly JsonEncodedText JsonStartedAt = JsonEncodedText.Encode("started_at");
+    private static readonly JsonEncodedText JsonTenant = JsonEncodedText.Encode("tenant");
+    private static readonly JsonEncodedText JsonTraceId = JsonEncodedText.Encode("trace_id");
+    private static readonly JsonEncodedText JsonUpstreamStatus = JsonEncodedText.Encode("upstream_status");
+    private static readonly JsonEncodedText JsonV = JsonEncodedText.Encode("v");
+
     /// <summary>Writes the document as one JSON object, e.g. inside a larger answer.</summary>
     public void WriteTo(Utf8JsonWriter writer)
     {
         ArgumentNullException.ThrowIfNull(writer);
         writer.WriteStartObject();
-        writer.WritePropertyName("body");
+        writer.WritePropertyName(JsonBody);
         WriteBody(writer, Body);
-        writer.WriteString("hash", Hash);
-        writer.WriteStartObject("batch");
-        writer.WriteNumber("size", Batch.Size);
-        writer.WriteNumber("index", Batch.Index);
-        writer.WriteStartArray("path");
+        writer.WriteString(JsonHash, Hash);
+        writer.WriteStartObject(JsonBatch);
+        writer.WriteNumber(JsonSize, Batch.Size);
+        writer.WriteNumber(JsonIndex, Batch.Index);
+        writer.WriteStartArray(JsonPath);
         if (Batch.Path is HexPath computed)
         {
             computed.WriteTo(writer);
@@ -61,8 +92,8 @@ public sealed record ReceiptDocument(ReceiptBody Body, string Hash, ReceiptBatch
         }
         writer.WriteEndArray();
         writer.WriteEndObject();
-        writer.WriteString("kid", Kid);
-        writer.WriteString("signature", Signature);
+        writer.WriteString(JsonKid, Kid);
+        writer.WriteString(JsonSignature, Signature);
         writer.WriteEndObject();
     }
 
@@ -115,33 +146,33 @@ public sealed record ReceiptDocument(ReceiptBody Body, string Hash, ReceiptBatch
     internal static void WriteBody(Utf8JsonWriter writer, ReceiptBody body)
     {
         writer.WriteStartObject();
-        writer.WriteNumber("v", body.V);
-        writer.WriteString("exec_id", body.ExecId);
-        writer.WriteString("gateway", body.Gateway);
-        writer.WriteNumber("seq", body.Seq);
-        writer.WriteString("prev", body.Prev);
-        writer.WriteString("tenant", body.Tenant);
-        writer.WriteString("action", body.Action);
-        writer.WriteString("mode", body.Mode);
-        body.WriteJsonMember(writer, "nonce_sha256", ReceiptBody.Given.Nonce);
-        body.WriteJsonMember(writer, "request_sha256", ReceiptBody.Given.Request);
-        writer.WriteString("approval_sha256", body.ApprovalSha256);
-        writer.WriteString("approval_id", body.ApprovalId);
-        writer.WriteString("decision", body.Decision);
-        writer.WriteString("code", body.Code);
-        body.WriteJsonMember(writer, "result_sha256", ReceiptBody.Given.Result);
-        writer.WriteString("result_form", body.ResultForm);
+        writer.WriteNumber(JsonV, body.V);
+        writer.WriteString(JsonExecId, body.ExecId);
+        writer.WriteString(JsonGateway, body.Gateway);
+        writer.WriteNumber(JsonSeq, body.Seq);
+        writer.WriteString(JsonPrev, body.Prev);
+        writer.WriteString(JsonTenant, body.Tenant);
+        writer.WriteString(JsonAction, body.Action);
+        writer.WriteString(JsonMode, body.Mode);
+        body.WriteJsonMember(writer, JsonNonceSha256, ReceiptBody.Given.Nonce);
+        body.WriteJsonMember(writer, JsonRequestSha256, ReceiptBody.Given.Request);
+        writer.WriteString(JsonApprovalSha256, body.ApprovalSha256);
+        writer.WriteString(JsonApprovalId, body.ApprovalId);
+        writer.WriteString(JsonDecision, body.Decision);
+        writer.WriteString(JsonCode, body.Code);
+        body.WriteJsonMember(writer, JsonResultSha256, ReceiptBody.Given.Result);
+        writer.WriteString(JsonResultForm, body.ResultForm);
         if (body.UpstreamStatus is { } status)
         {
-            writer.WriteNumber("upstream_status", status);
+            writer.WriteNumber(JsonUpstreamStatus, status);
         }
         else
         {
-            writer.WriteNull("upstream_status");
+            writer.WriteNull(JsonUpstreamStatus);
         }
-        body.WriteJsonMember(writer, "started_at", ReceiptBody.Given.Started);
-        body.WriteJsonMember(writer, "finished_at", ReceiptBody.Given.Finished);
-        body.WriteJsonMember(writer, "trace_id", ReceiptBody.Given.Trace);
+        body.WriteJsonMember(writer, JsonStartedAt, ReceiptBody.Given.Started);
+        body.WriteJsonMember(writer, JsonFinishedAt, ReceiptBody.Given.Finished);
+        body.WriteJsonMember(writer, JsonTraceId, ReceiptBody.Given.Trace);
         writer.WriteEndObject();
     }
 
