@@ -165,15 +165,17 @@ internal sealed class ForwardedHeadersTransform : ITransformProvider
     }
 
     /// <summary>
-    /// The answer's head arrived: progress of an action route's call, which renews its claim's
-    /// lease when due (<see cref="ReceiptedResponseBody.Progressed"/>). Its body may take up to
-    /// the backend timeout again.
+    /// The answer's head arrived: noted (also where a route copies the answer's headers itself),
+    /// and progress of an action route's call, which renews its claim's lease when due
+    /// (<see cref="ReceiptedResponseBody.Progressed"/>). Its body may take up to the backend
+    /// timeout again.
     /// </summary>
     internal static ValueTask RenewLeaseOnHead(ResponseTransformContext context)
     {
-        if (context.ProxyResponse is not null
+        if (context.ProxyResponse is { } answer
             && context.HttpContext.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpResponseBodyFeature>() is ReceiptedResponseBody call)
         {
+            call.HeadArrived((int)answer.StatusCode);
             call.Progressed();
         }
         return ValueTask.CompletedTask;

@@ -278,12 +278,17 @@ internal sealed partial class ProxyBoundaryMiddleware(RequestDelegate next, Exec
     /// (RFC 9113 section 8.1). That answer is complete and is the agent's, whatever its status,
     /// held or streamed. The failure shows as the destination's or, when the reset lands while the
     /// forwarder reads the next bytes from the gateway's in-memory copy of the body, as the
-    /// client's: that copy cannot fail on its own. Whenever the forwarder could not pass on a whole
-    /// answer, it cleared the response (the <c>OpenExec-Exec-Id</c> set before forwarding with it)
-    /// or, once the answer had begun, asked to abort or reset the agent's connection.
+    /// client's: that copy cannot fail on its own. When it lands before the forwarder's first
+    /// flush of the request (the one that sends its head) has returned, the HTTP client cancels
+    /// that flush and the copy shows as canceled: on a new connection, ~1 % of such calls.
+    /// Whenever the forwarder could not pass on a whole answer, it cleared the response (the
+    /// <c>OpenExec-Exec-Id</c> set before forwarding with it) or, once the answer had begun, asked
+    /// to abort or reset the agent's connection; except for a canceled body with no answer at all
+    /// (the call itself canceled), where it keeps the response: the answer's head must have arrived.
     /// </summary>
     private static bool AnsweredBeforeRequestBodyFailed(HttpContext context, IForwarderErrorFeature error, ReceiptedResponseBody receipted)
-        => error.Error is ForwarderError.RequestBodyDestination or ForwarderError.RequestBodyClient
+        => error.Error is ForwarderError.RequestBodyDestination or ForwarderError.RequestBodyClient or ForwarderError.RequestBodyCanceled
+            && receipted.BackendStatus is not null
             && !receipted.AbortRequested
             && context.Response.Headers.ContainsKey(ReceiptedResponseBody.ExecIdHeader);
 
