@@ -12,15 +12,172 @@ namespace OpenExec.Core.Approvals;
 /// A ClawShield v1 approval artifact (SPEC section 4), its fields exactly as received. Parsing
 /// checks only the shape; authenticity, tenant, action hash and time window are later steps.
 /// </summary>
-public sealed record ApprovalArtifact(
-    string ApprovalId,
-    string TenantId,
-    string ActionHash,
-    string IssuedAt,
-    string ExpiresAt,
-    string Signature)
+/// <remarks>
+/// Read from an <c>OpenExec-Approval</c> header whose strings have no escapes (as ClawShield
+/// writes them), the artifact keeps its signed message as received and its decoded signature, in
+/// one array, instead of six strings: checking it (signature, identity, action hash, time window)
+/// reads those bytes, and a field's string is made only when asked for (the approval id and tenant,
+/// which receipts name). <c>with</c> gives an artifact of strings again.
+/// </remarks>
+public sealed record ApprovalArtifact
 {
     private static readonly string[] FieldNames = ["approval_id", "tenant_id", "action_hash", "issued_at", "expires_at", "signature"];
+
+    /// <summary>Hex digits of either case, as bytes and as characters.</summary>
+    private static readonly SearchValues<byte> HexBytes = SearchValues.Create("0123456789abcdefABCDEF"u8);
+    private static readonly SearchValues<char> HexChars = SearchValues.Create("0123456789abcdefABCDEF");
+
+    // Received: the signed message (the five fields' UTF-8 as they stood in the JSON, in order),
+    // then the signature's SignatureLength decoded bytes; where each field ends. Null otherwise.
+    private byte[]? _received;
+    private FieldEnds _ends;
+    private string? _approvalId, _tenantId, _actionHash, _issuedAt, _expiresAt, _signature;
+
+    public ApprovalArtifact(string approvalId, string tenantId, string actionHash, string issuedAt, string expiresAt, string signature)
+    {
+        ApprovalId = approvalId;
+        TenantId = tenantId;
+        ActionHash = actionHash;
+        IssuedAt = issuedAt;
+        ExpiresAt = expiresAt;
+        Signature = signature;
+    }
+
+    private ApprovalArtifact(byte[] received, FieldEnds ends, string approvalId)
+    {
+        _received = received;
+        _ends = ends;
+        _approvalId = approvalId;
+    }
+
+    public string ApprovalId { get => _approvalId ??= Text(Field.ApprovalId); init => Set(ref _approvalId, value); }
+
+    public string TenantId { get => _tenantId ??= Text(Field.TenantId); init => Set(ref _tenantId, value); }
+
+    public string ActionHash { get => _actionHash ??= Text(Field.ActionHash); init => Set(ref _actionHash, value); }
+
+    public string IssuedAt { get => _issuedAt ??= Text(Field.IssuedAt); init => Set(ref _issuedAt, value); }
+
+    public string ExpiresAt { get => _expiresAt ??= Text(Field.ExpiresAt); init => Set(ref _expiresAt, value); }
+
+    public string Signature
+    {
+        get => _signature ??= Convert.ToBase64String(_received.AsSpan(_ends[Field.ExpiresAt], SignatureLength));
+        init => Set(ref _signature, value);
+    }
+
+    private enum Field
+    {
+        ApprovalId,
+        TenantId,
+        ActionHash,
+        IssuedAt,
+        ExpiresAt,
+    }
+
+    /// <summary>Where each of the five signed fields ends in the received bytes (the last: the message's length).</summary>
+    [System.Runtime.CompilerServices.InlineArray(5)]
+    private struct FieldEnds
+    {
+        private int _first;
+
+        public int this[Field field]
+        {
+            readonly get => this[(int)field];
+            set => this[(int)field] = value;
+        }
+    }
+
+    private int Start(Field field) => field == Field.ApprovalId ? 0 : _ends[field - 1];
+
+    private ReadOnlySpan<byte> Bytes(Field field) => _received.AsSpan(Start(field), _ends[field] - Start(field));
+
+    private string Text(Field field) => Encoding.UTF8.GetString(Bytes(field));
+
+    /// <summary>A changed field makes the artifact one of strings: every field's string first, then the bytes dropped.</summary>
+    private void Set(ref string? field, string value)
+    {
+        ArgumentNullException.ThrowIfNull(value);
+        if (_received is not null)
+        {
+            _ = (ApprovalId, TenantId, ActionHash, IssuedAt, ExpiresAt, Signature);
+            _received = null;
+        }
+        field = value;
+    }
+
+    /// <summary>The same six fields (however each is held).</summary>
+    public bool Equals(ApprovalArtifact? other)
+        => other is not null
+            && ApprovalId == other.ApprovalId && TenantId == other.TenantId && ActionHash == other.ActionHash
+            && IssuedAt == other.IssuedAt && ExpiresAt == other.ExpiresAt && Signature == other.Signature;
+
+    public override int GetHashCode() => HashCode.Combine(ApprovalId, TenantId, ActionHash, IssuedAt, ExpiresAt, Signature);
+
+    /// <summary>
+    /// A field's characters: in <paramref name="scratch"/> when the field is received bytes that
+    /// fit, else its string's.
+    /// </summary>
+    private ReadOnlySpan<char> Chars(Field field, Span<char> scratch)
+    {
+        if (_received is not null && Bytes(field) is var bytes && bytes.Length <= scratch.Length)
+        {
+            return scratch[..Encoding.UTF8.GetChars(bytes, scratch)];
+        }
+        return field switch
+        {
+            Field.ApprovalId => ApprovalId,
+            Field.TenantId => TenantId,
+            Field.ActionHash => ActionHash,
+            Field.IssuedAt => IssuedAt,
+            _ => ExpiresAt,
+        };
+    }
+
+    /// <summary>Whether action_hash is exactly the lowercase hex of <paramref name="digest"/>.</summary>
+    public bool ActionHashIs(Sha256Digest digest)
+    {
+        Span<char> scratch = stackalloc char[Sha256Digest.HexLength];
+        return Sha256Digest.TryParseHex(Chars(Field.ActionHash, scratch), out var hash) && hash == digest;
+    }
+
+    /// <summary>Whether tenant_id is exactly <paramref name="tenant"/> (read from the kept bytes, no string made).</summary>
+    public bool TenantIs(string tenant)
+    {
+        ArgumentNullException.ThrowIfNull(tenant);
+        if (_received is null || _tenantId is not null)
+        {
+            return string.Equals(TenantId, tenant, StringComparison.Ordinal);
+        }
+        var bytes = Bytes(Field.TenantId);
+        // UTF-8 is at most three bytes per UTF-16 character: a longer tenant_id is another one.
+        if (bytes.Length > tenant.Length * 3)
+        {
+            return false;
+        }
+        Span<char> scratch = stackalloc char[Math.Min(bytes.Length, 256)];
+        return bytes.Length <= scratch.Length
+            ? scratch[..Encoding.UTF8.GetChars(bytes, scratch)].SequenceEqual(tenant)
+            : string.Equals(TenantId, tenant, StringComparison.Ordinal);
+    }
+
+    /// <summary>issued_at or expires_at as written (empty when absent), for <see cref="ApprovalTime"/>.</summary>
+    internal ReadOnlySpan<char> TimeText(bool expires, Span<char> scratch) => Chars(expires ? Field.ExpiresAt : Field.IssuedAt, scratch);
+
+    /// <summary>
+    /// The signature's bytes into <paramref name="destination"/> (<see cref="DecodedSignatureSpace"/>
+    /// bytes; the signature is its first <see cref="SignatureLength"/>); false when the signature
+    /// is not standard base64 of that many bytes.
+    /// </summary>
+    internal bool TryGetSignature(Span<byte> destination)
+    {
+        if (_received is not null)
+        {
+            _received.AsSpan(_ends[Field.ExpiresAt], SignatureLength).CopyTo(destination);
+            return true;
+        }
+        return TryDecodeSignature(Signature, destination);
+    }
 
     /// <summary>Length of an Ed25519 signature.</summary>
     public const int SignatureLength = 64;
@@ -62,20 +219,26 @@ public sealed record ApprovalArtifact(
     /// bytes; the signature is its first <see cref="SignatureLength"/>). Any other length is no
     /// signature and is not decoded at all.
     /// </summary>
-    internal static bool TryDecodeSignature(string text, Span<byte> decoded)
+    internal static bool TryDecodeSignature(ReadOnlySpan<char> text, Span<byte> decoded)
         => text.Length == EncodedSignatureLength
             && StrictBase64.TryDecode(text, decoded, out var written)
             && written == SignatureLength;
 
     /// <summary>The length of <see cref="SignedMessage"/>.</summary>
     public int SignedMessageLength()
-        => HasAnySurrogate()
+        => _received is not null ? _ends[Field.ExpiresAt]
+            : HasAnySurrogate()
             ? Encoding.UTF8.GetByteCount(string.Concat(ApprovalId, TenantId, ActionHash, IssuedAt, ExpiresAt))
             : Encoding.UTF8.GetByteCount(ApprovalId) + Encoding.UTF8.GetByteCount(TenantId) + Encoding.UTF8.GetByteCount(ActionHash) + Encoding.UTF8.GetByteCount(IssuedAt) + Encoding.UTF8.GetByteCount(ExpiresAt);
 
     /// <summary>Writes <see cref="SignedMessage"/> into <paramref name="destination"/>, <see cref="SignedMessageLength"/> bytes.</summary>
     public void WriteSignedMessage(Span<byte> destination)
     {
+        if (_received is not null)
+        {
+            _received.AsSpan(0, _ends[Field.ExpiresAt]).CopyTo(destination);
+            return;
+        }
         var utf8 = Encoding.UTF8;
         if (HasAnySurrogate())
         {
@@ -141,34 +304,76 @@ public sealed record ApprovalArtifact(
         // seed's sentence (SPEC section 4): "Missing expires_at in approval artifact".
         issuedAt ??= "";
         expiresAt ??= "";
+        CheckApprovalId(approvalId, anyApprovalId);
+        // Any-case hex passes the shape check; the later comparison with the (lowercase) request
+        // hash is exact, so an upper-case hash is refused there as a mismatch.
+        CheckActionHash(actionHash.Length == Sha256Digest.HexLength && !actionHash.AsSpan().ContainsAnyExcept(HexChars));
+        CheckSignature(IsSignature(signature));
+        return new ApprovalArtifact(approvalId, tenantId, actionHash, issuedAt, expiresAt, signature);
+    }
+
+    private static void CheckApprovalId(string approvalId, bool anyApprovalId)
+    {
         if (!anyApprovalId && !IsUuid(approvalId))
         {
             throw new ApprovalFormatException("Invalid approval artifact: approval_id must be a UUID (8-4-4-4-12 hex digits): its fixed length is what tells approval_id and tenant_id apart in the signed message.");
         }
-        // Any-case hex passes the shape check; the later comparison with the (lowercase) request
-        // hash is exact, so an upper-case hash is refused there as a mismatch.
-        if (actionHash.Length != 64 || !AllHexDigits(actionHash))
+    }
+
+    private static void CheckActionHash(bool hexDigits)
+    {
+        if (!hexDigits)
         {
             throw new ApprovalFormatException("Invalid approval artifact: action_hash must be 64 hex characters.");
         }
-        if (!IsSignature(signature))
+    }
+
+    private static void CheckSignature(bool isSignature)
+    {
+        if (!isSignature)
         {
             throw new ApprovalFormatException("Invalid approval artifact: signature must be standard base64 of a 64-byte Ed25519 signature.");
         }
-        return new ApprovalArtifact(approvalId, tenantId, actionHash, issuedAt, expiresAt, signature);
     }
 
-    /// <summary>Hex digits of either case only (no enumerator, as LINQ over a string makes).</summary>
-    private static bool AllHexDigits(string text)
+    /// <summary>
+    /// The artifact from the header's JSON, whose strings have no escapes (<paramref name="ranges"/>:
+    /// where each field's text stands in <paramref name="json"/>, in <see cref="FieldNames"/>' order),
+    /// checked as <see cref="Checked"/> checks one of strings: the signed message is those bytes as
+    /// they stand (UTF-8 of each field, a valid document's strings never splitting a character).
+    /// </summary>
+    private static ApprovalArtifact Received(ReadOnlySpan<byte> json, ReadOnlySpan<Range> ranges, bool anyApprovalId)
     {
-        foreach (var c in text)
+        for (var i = 0; i < FieldNames.Length; i++)
         {
-            if (!char.IsAsciiHexDigit(c))
+            // Present (a range past 0), or a timestamp, which reads as empty when absent.
+            if (ranges[i].End.Value == 0 && i is not ((int)Field.IssuedAt or (int)Field.ExpiresAt))
             {
-                return false;
+                throw new ApprovalFormatException($"Invalid approval artifact: missing field '{FieldNames[i]}'.");
             }
         }
-        return true;
+        var approvalId = Encoding.UTF8.GetString(json[ranges[(int)Field.ApprovalId]]);
+        CheckApprovalId(approvalId, anyApprovalId);
+        var actionHash = json[ranges[(int)Field.ActionHash]];
+        CheckActionHash(actionHash.Length == Sha256Digest.HexLength && !actionHash.ContainsAnyExcept(HexBytes));
+        var ends = default(FieldEnds);
+        var length = 0;
+        for (var field = Field.ApprovalId; field <= Field.ExpiresAt; field++)
+        {
+            length += json[ranges[(int)field]].Length;
+            ends[field] = length;
+        }
+        var received = new byte[length + DecodedSignatureSpace];
+        var signature = json[ranges[^1]];
+        Span<char> chars = stackalloc char[EncodedSignatureLength];
+        CheckSignature(signature.Length == EncodedSignatureLength
+            && System.Text.Ascii.ToUtf16(signature, chars, out _) == OperationStatus.Done
+            && TryDecodeSignature(chars, received.AsSpan(length)));
+        for (var field = Field.ApprovalId; field <= Field.ExpiresAt; field++)
+        {
+            json[ranges[(int)field]].CopyTo(received.AsSpan(field == Field.ApprovalId ? 0 : ends[field - 1]));
+        }
+        return new ApprovalArtifact(received, ends, approvalId);
     }
 
     /// <summary>
@@ -206,14 +411,20 @@ public sealed record ApprovalArtifact(
         var json = max <= 1024 ? stackalloc byte[max] : (rented = System.Buffers.ArrayPool<byte>.Shared.Rent(max));
         StrictValue? value = null;
         var fields = default(Fields);
+        Span<Range> ranges = stackalloc Range[FieldNames.Length];
         try
         {
             if (!Crypto.Base64Url.TryDecode(text, json, out var written))
             {
                 throw new ApprovalFormatException("Invalid approval artifact: the OpenExec-Approval header must be base64url of the artifact JSON.");
             }
-            // An artifact as ClawShield writes it (an object of known string fields) is read
-            // straight into its fields; any other document is parsed, and refused or read, as a value.
+            // An artifact as ClawShield writes it (an object of known string fields, without
+            // escapes) is kept as its bytes; one with escapes is read into its fields' strings;
+            // any other document is parsed, and refused or read, as a value.
+            if (StrictJson.TryReadPlainStringMembers(json[..written], FieldNames, ranges))
+            {
+                return Received(json[..written], ranges, anyApprovalId);
+            }
             if (!StrictJson.TryReadStringMembers(json[..written], FieldNames, fields))
             {
                 value = StrictJson.Parse(json[..written]);

@@ -13,21 +13,24 @@ public static class ApprovalTime
 {
     private static readonly string[] Formats = BuildFormats();
 
-    public static bool TryParse(string? text, out DateTimeOffset value)
+    public static bool TryParse(string? text, out DateTimeOffset value) => TryParse(text.AsSpan(), out value);
+
+    /// <summary>As <see cref="TryParse(string?, out DateTimeOffset)"/>, from characters (empty: none).</summary>
+    public static bool TryParse(ReadOnlySpan<char> text, out DateTimeOffset value)
     {
         value = default;
         // The shape first: TryParseExact's "zzz" would also take "+2:00" and "+0200".
-        if (string.IsNullOrEmpty(text) || !TryShape(text, out var fractionLength, out var offsetLength))
+        if (text.IsEmpty || !TryShape(text, out var fractionLength, out var offsetLength))
         {
             return false;
         }
         // The offset is applied here: Python writes any offset under a day (+15:00, -23:59),
         // DateTimeOffset holds only +-14:00.
         var offset = TimeSpan.Zero;
-        var local = text.AsSpan(0, text.Length - offsetLength);
+        var local = text[..(text.Length - offsetLength)];
         if (offsetLength == OffsetDigitsLength)
         {
-            var zone = text.AsSpan(local.Length);
+            var zone = text[local.Length..];
             var hours = (zone[1] - '0') * 10 + (zone[2] - '0');
             var minutes = (zone[4] - '0') * 10 + (zone[5] - '0');
             if (hours > 23 || minutes > 59)

@@ -30,7 +30,7 @@ public sealed class ApprovalVerifier
     {
         ArgumentNullException.ThrowIfNull(artifact);
         Span<byte> signature = stackalloc byte[ApprovalArtifact.DecodedSignatureSpace];
-        if (!ApprovalArtifact.TryDecodeSignature(artifact.Signature, signature))
+        if (!artifact.TryGetSignature(signature))
         {
             return false;
         }

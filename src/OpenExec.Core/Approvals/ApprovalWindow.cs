@@ -28,19 +28,25 @@ public static class ApprovalWindow
     /// </summary>
     public static TimeSpan LongestUse(TimeSpan maxLifetime, TimeSpan skew) => maxLifetime + skew + skew;
 
+    /// <summary>Characters a timestamp is read into without a string: the longest valid one is 38.</summary>
+    private const int TimeScratch = 64;
+
     /// <summary>Null when the approval is inside its window at <paramref name="now"/>; otherwise the refusal.</summary>
     public static ApprovalRefusal? Check(ApprovalArtifact artifact, DateTimeOffset now, TimeSpan skew, TimeSpan maxLifetime)
     {
         ArgumentNullException.ThrowIfNull(artifact);
-        if (string.IsNullOrEmpty(artifact.ExpiresAt))
+        // Read from the artifact's own bytes when it keeps them (no string made for either).
+        Span<char> scratch = stackalloc char[TimeScratch];
+        var expiresText = artifact.TimeText(expires: true, scratch);
+        if (expiresText.IsEmpty)
         {
             return MissingExpiry;
         }
-        if (!ApprovalTime.TryParse(artifact.ExpiresAt, out var expiresAt))
+        if (!ApprovalTime.TryParse(expiresText, out var expiresAt))
         {
             return InvalidExpiry;
         }
-        if (!ApprovalTime.TryParse(artifact.IssuedAt, out var issuedAt))
+        if (!ApprovalTime.TryParse(artifact.TimeText(expires: false, scratch), out var issuedAt))
         {
             return InvalidIssued;
         }

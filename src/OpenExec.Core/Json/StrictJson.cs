@@ -78,7 +78,23 @@ public static class StrictJson
             return false;
         }
         values.Clear();
-        return new StrictJsonParser(utf8).TryReadStringMembers(names, values);
+        return new StrictJsonParser(utf8).TryReadStringMembers(names, values, default);
+    }
+
+    /// <summary>
+    /// As <see cref="TryReadStringMembers"/>, for strings without escapes only: each member's
+    /// value is given as where its bytes stand in <paramref name="utf8"/> (its text as UTF-8,
+    /// exactly), in <paramref name="ranges"/> at its name's index (<c>default</c> where absent).
+    /// False also when any string has an escape: the caller then reads it as strings.
+    /// </summary>
+    public static bool TryReadPlainStringMembers(ReadOnlySpan<byte> utf8, ReadOnlySpan<string> names, Span<Range> ranges)
+    {
+        if (utf8.IsEmpty || utf8.StartsWith("\uFEFF"u8) || !Utf8.IsValid(utf8) || ranges.Length < names.Length)
+        {
+            return false;
+        }
+        ranges.Clear();
+        return new StrictJsonParser(utf8).TryReadStringMembers(names, default, ranges);
     }
 
     /// <summary>
@@ -178,9 +194,15 @@ internal ref struct StrictJsonParser
         }
     }
 
-    /// <summary>See <see cref="StrictJson.TryReadStringMembers"/>: the object's grammar as <see cref="ParseObject"/> reads it, strings as <see cref="ReadString"/> does.</summary>
-    internal bool TryReadStringMembers(ReadOnlySpan<string> names, Span<string?> values)
+    /// <summary>
+    /// See <see cref="StrictJson.TryReadStringMembers"/>: the object's grammar as <see cref="ParseObject"/>
+    /// reads it, strings as <see cref="ReadString"/> does; into <paramref name="values"/>, or, when
+    /// that is empty, as ranges of strings without escapes into <paramref name="ranges"/>
+    /// (<see cref="StrictJson.TryReadPlainStringMembers"/>).
+    /// </summary>
+    internal bool TryReadStringMembers(ReadOnlySpan<string> names, Span<string?> values, Span<Range> ranges)
     {
+        var asRanges = values.IsEmpty;
         try
         {
             SkipWhitespace();
@@ -204,7 +226,7 @@ internal ref struct StrictJsonParser
                         return false;
                     }
                     var index = names.IndexOf(ReadString(isKey: true));
-                    if (index < 0 || values[index] is not null)
+                    if (index < 0 || (asRanges ? ranges[index].End.Value != 0 : values[index] is not null))
                     {
                         return false;
                     }
@@ -219,7 +241,19 @@ internal ref struct StrictJsonParser
                     {
                         return false;
                     }
-                    values[index] = ReadString();
+                    if (!asRanges)
+                    {
+                        values[index] = ReadString();
+                    }
+                    else if (ScanString() is (var start, var end, false))
+                    {
+                        // Past the opening quote: a value's range never ends at 0, an absent one's does.
+                        ranges[index] = start..end;
+                    }
+                    else
+                    {
+                        return false;
+                    }
                     SkipWhitespace();
                     if (_pos >= _s.Length)
                     {
@@ -581,6 +615,37 @@ internal ref struct StrictJsonParser
     /// <summary>Reads the string starting at the opening quote at <c>_pos</c> and unescapes it.</summary>
     private string ReadString(bool isKey = false)
     {
+        var (start, i, hasEscape) = ScanString();
+        ReadOnlySpan<byte> content = _s[start..i];
+        if (!hasEscape)
+        {
+            return content.IsEmpty ? string.Empty : isKey ? Key(content) : Encoding.UTF8.GetString(content);
+        }
+
+        char[]? rented = null;
+        Span<char> buffer = content.Length <= StackCharLimit
+            ? stackalloc char[StackCharLimit]
+            : (rented = ArrayPool<char>.Shared.Rent(content.Length));
+        try
+        {
+            int length = Unescape(content, start, buffer);
+            return new string(buffer[..length]);
+        }
+        finally
+        {
+            if (rented is not null)
+            {
+                ArrayPool<char>.Shared.Return(rented);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Finds the end of the string whose opening quote is at <c>_pos</c> and moves past its closing
+    /// quote: where its content starts and ends, and whether it has an escape.
+    /// </summary>
+    private (int Start, int End, bool HasEscape) ScanString()
+    {
         int open = _pos;
         int start = open + 1;
         int i = start;
@@ -614,28 +679,7 @@ internal ref struct StrictJsonParser
         }
 
         _pos = i + 1;
-        ReadOnlySpan<byte> content = _s[start..i];
-        if (!hasEscape)
-        {
-            return content.IsEmpty ? string.Empty : isKey ? Key(content) : Encoding.UTF8.GetString(content);
-        }
-
-        char[]? rented = null;
-        Span<char> buffer = content.Length <= StackCharLimit
-            ? stackalloc char[StackCharLimit]
-            : (rented = ArrayPool<char>.Shared.Rent(content.Length));
-        try
-        {
-            int length = Unescape(content, start, buffer);
-            return new string(buffer[..length]);
-        }
-        finally
-        {
-            if (rented is not null)
-            {
-                ArrayPool<char>.Shared.Return(rented);
-            }
-        }
+        return (start, i, hasEscape);
     }
 
     /// <summary>Decodes string content with escapes; <paramref name="offset"/> locates errors.</summary>

@@ -325,17 +325,19 @@ internal sealed class ExecutionPipeline
         {
             return new(tenant, identity, null, (403, "invalid_signature", "Invalid signature: approval artifact is not authentic"));
         }
-        if (!options.AllowAnyTenant && !string.Equals(artifact.TenantId, options.TenantId, StringComparison.Ordinal))
+        // The configured tenant's own string when it is the artifact's: no copy of it per request.
+        var artifactTenant = options.TenantId is { } expected && artifact.TenantIs(expected) ? expected : artifact.TenantId;
+        if (!options.AllowAnyTenant && !string.Equals(artifactTenant, options.TenantId, StringComparison.Ordinal))
         {
             // The signature verified, so the receipt names the artifact's tenant (SPEC section 6);
             // the answer never names the expected one.
-            return new(artifact.TenantId, identity, artifact.ApprovalId, (403, "tenant_mismatch", "Tenant mismatch: approval is for another tenant"));
+            return new(artifactTenant, identity, artifact.ApprovalId, (403, "tenant_mismatch", "Tenant mismatch: approval is for another tenant"));
         }
-        if (!requestSha256.IsHex(artifact.ActionHash))
+        if (!artifact.ActionHashIs(requestSha256))
         {
-            return new(artifact.TenantId, identity, artifact.ApprovalId, (403, "action_hash_mismatch", "Action hash mismatch: approval does not match this request"));
+            return new(artifactTenant, identity, artifact.ApprovalId, (403, "action_hash_mismatch", "Action hash mismatch: approval does not match this request"));
         }
-        return new(artifact.TenantId, identity, artifact.ApprovalId, null);
+        return new(artifactTenant, identity, artifact.ApprovalId, null);
     }
 
     /// <summary>Step 3's findings: the attempt's tenant, the artifact's identity and approval id as far as they may be named, and its refusal.</summary>

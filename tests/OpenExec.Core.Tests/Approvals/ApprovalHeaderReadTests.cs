@@ -99,22 +99,63 @@ public sealed class ApprovalHeaderReadTests
     }
 
     [Fact]
-    public void An_artifact_as_clawshield_writes_it_is_read_without_a_json_value()
+    public void An_artifact_as_clawshield_writes_it_is_kept_as_its_bytes_and_checked_without_a_string()
     {
         var header = Base64Url.Encode(Encoding.UTF8.GetBytes(Canonical));
-        ApprovalArtifact.FromHeader(header);
-        // Its six strings and the artifact itself; a JSON value of it (an object, its members and
-        // a wrapper per string) was ~300 bytes more.
-        var fields = new[] { Id, "tenant-001", Hash, "2026-11-24T18:05:00Z", "2026-11-24T18:10:00Z", Signature };
-        var strings = fields.Sum(f => 8 * ((22 + (2 * f.Length) + 7) / 8));
-        const int ArtifactObject = 64;
+        var digest = Sha256Digest.ParseHex(Hash);
+        var verifier = new ApprovalVerifier([NSec.Cryptography.Key.Create(NSec.Cryptography.SignatureAlgorithm.Ed25519).PublicKey]);
+        var now = DateTimeOffset.Parse("2026-11-24T18:06:00Z", System.Globalization.CultureInfo.InvariantCulture);
+        Check(ApprovalArtifact.FromHeader(header));
+        // One array (the signed message, then the signature's bytes), the approval id's string
+        // (receipts name it) and the artifact itself. Its six strings were ~0.62 KB.
+        var message = Id.Length + "tenant-001".Length + Hash.Length + 2 * "2026-11-24T18:05:00Z".Length;
+        var kept = ((24 + message + 66 + 7) / 8 * 8) + ((22 + (2 * Id.Length) + 7) / 8 * 8);
+        const int ArtifactObject = 104;
 
         var before = GC.GetAllocatedBytesForCurrentThread();
         var artifact = ApprovalArtifact.FromHeader(header);
-        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        var read = GC.GetAllocatedBytesForCurrentThread() - before;
+        before = GC.GetAllocatedBytesForCurrentThread();
+        var findings = Check(artifact);
+        var checkedBytes = GC.GetAllocatedBytesForCurrentThread() - before;
 
+        Assert.InRange(read, kept, kept + ArtifactObject);
+        // Signature, identity, tenant, action hash and time window all read the kept bytes.
+        Assert.Equal((false, true, true, true), findings);
+        Assert.False(artifact.TenantIs("tenant-00"));
+        Assert.False(artifact.TenantIs("tenant-0011"));
+        Assert.False(artifact.TenantIs(""));
+        Assert.Equal(0, checkedBytes);
+        // Its fields are the text received, and it equals the artifact parsed the general way.
+        var parsed = ApprovalArtifact.Parse(StrictJson.Parse(Canonical));
+        Assert.Equal(
+            (Id, "tenant-001", Hash, "2026-11-24T18:05:00Z", "2026-11-24T18:10:00Z", Signature),
+            (artifact.ApprovalId, artifact.TenantId, artifact.ActionHash, artifact.IssuedAt, artifact.ExpiresAt, artifact.Signature));
+        Assert.Equal(parsed, artifact);
+        Assert.Equal(parsed.GetHashCode(), artifact.GetHashCode());
+        Assert.Equal(parsed.SignedMessage(), artifact.SignedMessage());
+
+        (bool Authentic, bool TenantMatches, bool HashMatches, bool InWindow) Check(ApprovalArtifact a)
+        {
+            Span<byte> signedMessage = stackalloc byte[a.SignedMessageLength()];
+            a.WriteSignedMessage(signedMessage);
+            Span<byte> identity = stackalloc byte[Sha256Digest.Size];
+            System.Security.Cryptography.SHA256.HashData(signedMessage, identity);
+            return (verifier.VerifySignature(a, signedMessage), a.TenantIs("tenant-001"), a.ActionHashIs(digest),
+                ApprovalWindow.Check(a, now, TimeSpan.FromSeconds(30), TimeSpan.FromHours(1)) is null);
+        }
+    }
+
+    [Fact]
+    public void A_kept_artifact_changed_with_with_is_one_of_strings()
+    {
+        var artifact = ApprovalArtifact.FromHeader(Base64Url.Encode(Encoding.UTF8.GetBytes(Canonical)));
+        var changed = artifact with { TenantId = "tenant-002" };
+        var expected = new ApprovalArtifact(Id, "tenant-002", Hash, "2026-11-24T18:05:00Z", "2026-11-24T18:10:00Z", Signature);
+        Assert.Equal(expected, changed);
+        Assert.Equal(expected.SignedMessage(), changed.SignedMessage());
         Assert.Equal("tenant-001", artifact.TenantId);
-        Assert.InRange(allocated, strings, strings + ArtifactObject);
+        Assert.NotEqual(artifact, changed);
     }
 
     private static void AssertReadsAsItsValue(byte[] json)
