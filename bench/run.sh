@@ -139,9 +139,11 @@ REDIS_GW_PORT=$(free_port)
 gateway gw-redis "$REDIS_GW_PORT" OpenExec__Mode=demo ConnectionStrings__Redis="127.0.0.1:$REDIS_PORT"
 
 # --- subjects: name, port, wrk script, path ----------------------------------------------------
-declare -A S_PORT=([kestrel_echo]=$ECHO_PORT [execute_demo]=$DEMO_PORT [plain_yarp]=$YARP_PORT [proxied_demo]=$DEMO_PORT [proxied_clawshield]=$CLAW_PORT [execute_redis]=$REDIS_GW_PORT)
-declare -A S_SCRIPT=([kestrel_echo]=execute.lua [execute_demo]=execute.lua [plain_yarp]=proxied.lua [proxied_demo]=proxied.lua [proxied_clawshield]=clawshield.lua [execute_redis]=execute.lua)
-declare -A S_PATH=([kestrel_echo]=/echo [execute_demo]=/execute [plain_yarp]=/echo [proxied_demo]=/echo [proxied_clawshield]=/echo [execute_redis]=/execute)
+# plain_yarp_approval: plain YARP given exactly the clawshield subject's requests (each with its
+# approval header, which plain YARP parses and forwards as any header); allocations only.
+declare -A S_PORT=([kestrel_echo]=$ECHO_PORT [execute_demo]=$DEMO_PORT [plain_yarp]=$YARP_PORT [plain_yarp_approval]=$YARP_PORT [proxied_demo]=$DEMO_PORT [proxied_clawshield]=$CLAW_PORT [execute_redis]=$REDIS_GW_PORT)
+declare -A S_SCRIPT=([kestrel_echo]=execute.lua [execute_demo]=execute.lua [plain_yarp]=proxied.lua [plain_yarp_approval]=clawshield.lua [proxied_demo]=proxied.lua [proxied_clawshield]=clawshield.lua [execute_redis]=execute.lua)
+declare -A S_PATH=([kestrel_echo]=/echo [execute_demo]=/execute [plain_yarp]=/echo [plain_yarp_approval]=/echo [proxied_demo]=/echo [proxied_clawshield]=/echo [execute_redis]=/execute)
 # Each pair runs baseline, subject, baseline, subject... within a round.
 ORDER="kestrel_echo execute_demo plain_yarp proxied_demo proxied_clawshield execute_redis"
 
@@ -157,7 +159,7 @@ run_wrk() { # SUBJECT CONNS DURATION RESULT_TAG
   RUN_SEQ=$((RUN_SEQ + 1))
   local run_id="r$(date +%s)x${RUN_SEQ}x$RANDOM"
   local approvals=""
-  if [ "$subject" = proxied_clawshield ]; then
+  if [ "${S_SCRIPT[$subject]}" = clawshield.lua ]; then
     approvals="$WORK/approvals-$RUN_SEQ.tsv"
     mint "$approvals" "$run_id" "$duration"
   fi
@@ -206,6 +208,7 @@ if [ "$ALLOC" = 1 ]; then
   log "allocation measurement (dotnet-counters)"
   alloc_run plain_yarp "$PID_yarp"
   alloc_run proxied_demo "$PID_gw_demo"
+  alloc_run plain_yarp_approval "$PID_yarp"
   alloc_run proxied_clawshield "$PID_gw_claw"
   alloc_run kestrel_echo "$PID_echo"
 fi
