@@ -105,7 +105,10 @@ internal sealed class ExecuteEndpoint(ExecutionPipeline pipeline, ActionCatalog 
     private static async Task WriteExecutedAsync(HttpContext context, ExecutionTicket ticket, StrictValue result, ReceiptDocument document)
     {
         using var buffer = new PooledBufferWriter(2048);
-        using (var json = new Utf8JsonWriter(buffer))
+        // Escaped as the stored document is: the receipt in the answer is the same text as the one
+        // /receipts serves (a tenant or approval id with '+', '<' or non-ASCII was written with
+        // escapes here and without them there).
+        using (var json = new Utf8JsonWriter(buffer, ReceiptDocument.WriterOptions))
         {
             json.WriteStartObject();
             json.WriteString("id", ticket.ExecId);

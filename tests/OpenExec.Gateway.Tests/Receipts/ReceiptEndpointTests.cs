@@ -53,9 +53,30 @@ public sealed class ReceiptEndpointTests
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Equal("application/json", response.Content.Headers.ContentType?.MediaType);
-        var document = await Json.ReadAsync(response);
-        Assert.True(JsonElement.DeepEquals(executed.GetProperty("receipt_document"), document), document.GetRawText());
+        var stored = await response.Content.ReadAsStringAsync();
+        var document = JsonDocument.Parse(stored).RootElement;
+        Assert.True(JsonElement.DeepEquals(executed.GetProperty("receipt_document"), document), stored);
         Assert.Equal(executed.Str("id"), document.GetProperty("body").Str("exec_id"));
+        Assert.Equal(stored.TrimEnd('\n'), executed.GetProperty("receipt_document").GetRawText());
+    }
+
+    [Fact]
+    public async Task A_receipt_is_one_text_in_the_execute_answer_and_in_the_store_whatever_its_tenant_holds()
+    {
+        // A tenant with characters a JSON writer may escape ('+', '<', non-ASCII): the answer's
+        // document was written with escapes the stored one has not (the same values, another text).
+        const string Tenant = "t\u00e9nant+<1>";
+        using var governance = new Pipeline.Governance();
+        await using var gateway = await GatewayServer.StartAsync(environment: governance.Environment(tenant: Tenant));
+        const string Payload = """{"msg":"é ✓ <tag> a+b"}""";
+        var approval = governance.Approve("echo", Payload, DateTimeOffset.UtcNow, tenant: Tenant);
+        var answer = await gateway.PostJsonAsync("/execute", Pipeline.Governance.Body("echo", Payload, "n-tenant", approval));
+        var executed = await GatewayAssert.ExecutedAsync(answer);
+
+        var stored = await gateway.Client.GetStringAsync($"/receipts/{executed.Str("id")}");
+
+        Assert.Equal(Tenant, executed.GetProperty("receipt_document").GetProperty("body").Str("tenant"));
+        Assert.Equal(stored.TrimEnd('\n'), executed.GetProperty("receipt_document").GetRawText());
     }
 
     [Theory]
