@@ -49,7 +49,7 @@ public sealed record ReceiptBody
     // Each becomes a string only when read as one (then kept); the write path writes them
     // straight into the JCS form (WriteJcs) and the stored document (WriteJsonMember), so a
     // receipt costs no string for its hashes, its times or its trace id.
-    private string? _nonceSha256, _requestSha256, _resultSha256, _startedAt, _finishedAt, _traceId;
+    private string? _nonceSha256, _requestSha256, _approvalSha256, _resultSha256, _startedAt, _finishedAt, _traceId;
     private IReceiptAttempt? _attempt;
     private Sha256Digest _result;
     private long _finishedTicks; // UTC
@@ -66,6 +66,7 @@ public sealed record ReceiptBody
         Started = 8,
         Finished = 16,
         Trace = 32,
+        Approval = 64,
     }
 
     public ReceiptBody()
@@ -89,7 +90,8 @@ public sealed record ReceiptBody
         if (attempt is not null)
         {
             _attempt = attempt;
-            _given |= Given.Nonce | Given.Request | Given.Started | (attempt.Trace is null ? Given.None : Given.Trace);
+            _given |= Given.Nonce | Given.Request | Given.Started | (attempt.Trace is null ? Given.None : Given.Trace)
+                | (attempt.Approval is null ? Given.None : Given.Approval);
         }
         if (result is { } r)
         {
@@ -113,7 +115,7 @@ public sealed record ReceiptBody
     /// <summary>This request's action hash.</summary>
     public required string RequestSha256 { get => _requestSha256 ?? (_requestSha256 = FormatValue(Given.Request)!); init => Set(ref _requestSha256, value, Given.Request); }
 
-    public string? ApprovalSha256 { get; init; }
+    public string? ApprovalSha256 { get => _approvalSha256 ??= FormatValue(Given.Approval); init => Set(ref _approvalSha256, value, Given.Approval); }
 
     /// <summary>Only once the approval's signature verified (SPEC section 4).</summary>
     public string? ApprovalId { get; init; }
@@ -171,6 +173,7 @@ public sealed record ReceiptBody
         {
             case Given.Nonce: _attempt!.Nonce.WriteHexUtf8(destination); return Sha256Digest.HexLength;
             case Given.Request: _attempt!.Request.WriteHexUtf8(destination); return Sha256Digest.HexLength;
+            case Given.Approval: _attempt!.Approval!.Value.WriteHexUtf8(destination); return Sha256Digest.HexLength;
             case Given.Result: _result.WriteHexUtf8(destination); return Sha256Digest.HexLength;
             case Given.Started: ReceiptTime.WriteUtf8(_attempt!.StartedAt, destination); return ReceiptTime.Length;
             case Given.Finished: ReceiptTime.WriteUtf8(Utc(_finishedTicks), destination); return ReceiptTime.Length;
@@ -194,6 +197,7 @@ public sealed record ReceiptBody
         {
             Given.Nonce => _nonceSha256,
             Given.Request => _requestSha256,
+            Given.Approval => _approvalSha256,
             Given.Result => _resultSha256,
             Given.Started => _startedAt,
             Given.Finished => _finishedAt,
@@ -290,7 +294,7 @@ public sealed record ReceiptBody
                 case 7: WriteJcsString(Mode, output); break;
                 case 8: WriteJcsField(Given.Nonce, _nonceSha256, output); break;
                 case 9: WriteJcsField(Given.Request, _requestSha256, output); break;
-                case 10: WriteJcsString(ApprovalSha256, output); break;
+                case 10: WriteJcsField(Given.Approval, _approvalSha256, output); break;
                 case 11: WriteJcsString(ApprovalId, output); break;
                 case 12: WriteJcsString(Decision, output); break;
                 case 13: WriteJcsString(Code, output); break;

@@ -156,7 +156,7 @@ public sealed record ReceiptDocument(ReceiptBody Body, string Hash, ReceiptBatch
         writer.WriteString(JsonMode, body.Mode);
         body.WriteJsonMember(writer, JsonNonceSha256, ReceiptBody.Given.Nonce);
         body.WriteJsonMember(writer, JsonRequestSha256, ReceiptBody.Given.Request);
-        writer.WriteString(JsonApprovalSha256, body.ApprovalSha256);
+        body.WriteJsonMember(writer, JsonApprovalSha256, ReceiptBody.Given.Approval);
         writer.WriteString(JsonApprovalId, body.ApprovalId);
         writer.WriteString(JsonDecision, body.Decision);
         writer.WriteString(JsonCode, body.Code);

@@ -220,7 +220,7 @@ internal sealed class ExecutionPipeline
     public async ValueTask<ReceiptDocument> CompleteAsync(ExecutionTicket ticket, ExecutionOutcome outcome, CancellationToken cancellationToken, DateTimeOffset? leaseRenewedAt = null)
     {
         var body = OutcomeBody(ticket, outcome);
-        var update = new ClaimUpdate(ticket.Nonce, ticket.ApprovalIdentity, outcome.ReleaseClaim);
+        var update = new ClaimUpdate(ticket.Nonce, ticket.Approval, outcome.ReleaseClaim);
         // The answer must not be lost to a client that hung up: the record completes regardless.
         // The store's write is awaited here, not through WriteReceiptAsync: one state machine per
         // proxied request fewer.
@@ -282,10 +282,11 @@ internal sealed class ExecutionPipeline
     /// store kept them (strings, recorded as they are, read back from a store).
     /// </summary>
     private ReceiptBody OutcomeUnknownDraft(RecoveredClaim claim)
-        => NewBody(claim.ExecId, null, claim.Action, claim.Tenant, claim.ApprovalIdentity, claim.ApprovalId, claim.ClaimedAt, Decisions.OutcomeUnknown, "outcome_unknown") with
+        => NewBody(claim.ExecId, null, claim.Action, claim.Tenant, claim.ApprovalId, claim.ClaimedAt, Decisions.OutcomeUnknown, "outcome_unknown") with
         {
             NonceSha256 = claim.NonceSha256,
             RequestSha256 = claim.RequestSha256,
+            ApprovalSha256 = claim.ApprovalIdentity,
             StartedAt = ReceiptTime.Format(claim.ClaimedAt),
             TraceId = claim.TraceId,
         };
@@ -306,12 +307,13 @@ internal sealed class ExecutionPipeline
         var length = artifact.SignedMessageLength();
         byte[]? rented = null;
         var signedMessage = length <= 1024 ? stackalloc byte[length] : (rented = System.Buffers.ArrayPool<byte>.Shared.Rent(length)).AsSpan(0, length);
-        string identity;
+        Sha256Digest identity;
         bool authentic;
         try
         {
             artifact.WriteSignedMessage(signedMessage);
-            identity = ApprovalArtifact.IdentityOf(signedMessage);
+            // Its identity as a value: written as hex only into the receipt and the claim's row.
+            identity = Sha256Digest.Of(signedMessage);
             authentic = _settings.Verifier!.VerifySignature(artifact, signedMessage);
         }
         finally
@@ -341,7 +343,7 @@ internal sealed class ExecutionPipeline
     }
 
     /// <summary>Step 3's findings: the attempt's tenant, the artifact's identity and approval id as far as they may be named, and its refusal.</summary>
-    private readonly record struct ApprovalCheck(string Tenant, string? Identity, string? Id, (int Status, string Code, string Detail)? Refusal);
+    private readonly record struct ApprovalCheck(string Tenant, Sha256Digest? Identity, string? Id, (int Status, string Code, string Detail)? Refusal);
 
     private const string NonceReusedDetail = "Nonce already used for a different request; this one was not run. The first may have run (a retry with changes, or a redirect the client followed): check it before sending this request with a new nonce";
 
@@ -442,14 +444,14 @@ internal sealed class ExecutionPipeline
     /// own, or a refusal's): a body without its chain fields (gateway, seq, prev: the store sets them).
     /// </summary>
     private ReceiptBody Draft(string execId, ExecutionTicket attempt, string decision, string? code, ExecutionOutcome? outcome = null)
-        => NewBody(execId, attempt, attempt.Action, attempt.Tenant, attempt.ApprovalIdentity, attempt.ApprovalId, attempt.StartedAt, decision, code, outcome);
+        => NewBody(execId, attempt, attempt.Action, attempt.Tenant, attempt.ApprovalId, attempt.StartedAt, decision, code, outcome);
 
     /// <remarks>
     /// Its hashes and times are values, written into the receipt's JCS form and stored document
     /// without a string each (<see cref="ReceiptBody"/>'s internal constructor).
     /// </remarks>
-    /// <param name="attempt">Its nonce and request hashes, trace id and start, read by the body; null: the caller's <c>with</c> gives them as strings.</param>
-    private ReceiptBody NewBody(string execId, ExecutionTicket? attempt, string action, string tenant, string? approvalSha, string? approvalId, DateTimeOffset started, string decision, string? code, ExecutionOutcome? outcome = null)
+    /// <param name="attempt">Its nonce, request and approval hashes, trace id and start, read by the body; null: the caller's <c>with</c> gives them as strings.</param>
+    private ReceiptBody NewBody(string execId, ExecutionTicket? attempt, string action, string tenant, string? approvalId, DateTimeOffset started, string decision, string? code, ExecutionOutcome? outcome = null)
         // Never finished before it started: a wall clock stepped back during the call (NTP, by
         // hand) gave receipts whose call ended an hour before it began.
         => new(attempt, outcome?.Result, _clock.Now is var now && now > started ? now : started)
@@ -462,7 +464,6 @@ internal sealed class ExecutionPipeline
             Tenant = tenant,
             Action = action,
             Mode = _settings.Options.ModeName,
-            ApprovalSha256 = approvalSha,
             ApprovalId = approvalId,
             Decision = decision,
             Code = code,

@@ -31,14 +31,14 @@ internal sealed record ExecutionTicket(
     string Tenant,
     Sha256Digest Nonce,
     Sha256Digest Request,
-    string? ApprovalIdentity,
+    Sha256Digest? Approval,
     string? ApprovalId,
     DateTimeOffset StartedAt,
     W3CTraceId? Trace,
     long StartTimestamp,
     TimeSpan CallTimeout,
     bool LookupOnly = false)
-    : ClaimRequest(Nonce, Request, ApprovalIdentity, ExecId, Action, Tenant, StartedAt, Actions.BackendTimeouts.Lease(CallTimeout), LookupOnly, Trace, ApprovalId), IReceiptAttempt
+    : ClaimRequest(Nonce, Request, Approval, ExecId, Action, Tenant, StartedAt, Actions.BackendTimeouts.Lease(CallTimeout), LookupOnly, Trace, ApprovalId), IReceiptAttempt
 {
     /// <summary>When the attempt started: the claim's <see cref="ClaimRequest.Now"/>.</summary>
     public DateTimeOffset StartedAt => Now;

@@ -130,7 +130,7 @@ internal enum NonceStatus
 internal record ClaimRequest(
     Sha256Digest Nonce,
     Sha256Digest Request,
-    string? ApprovalIdentity,
+    Sha256Digest? Approval,
     string ExecId,
     string Action,
     string Tenant,
@@ -157,9 +157,12 @@ internal record ClaimRequest(
 
     /// <summary>A claim request from the hashes' hex (lowercase; <see cref="FormatException"/> otherwise).</summary>
     public ClaimRequest(string NonceSha256, string RequestSha256, string? ApprovalIdentity, string ExecId, string Action, string Tenant, DateTimeOffset Now, TimeSpan Lease, bool LookupOnly = false, string? TraceId = null, string? ApprovalId = null, TimeSpan? SendWithin = null)
-        : this(Sha256Digest.ParseHex(NonceSha256), Sha256Digest.ParseHex(RequestSha256), ApprovalIdentity, ExecId, Action, Tenant, Now, Lease, LookupOnly, TraceId is null ? null : W3CTraceId.ParseHex(TraceId), ApprovalId, SendWithin)
+        : this(Sha256Digest.ParseHex(NonceSha256), Sha256Digest.ParseHex(RequestSha256), ApprovalIdentity is null ? null : Sha256Digest.ParseHex(ApprovalIdentity), ExecId, Action, Tenant, Now, Lease, LookupOnly, TraceId is null ? null : W3CTraceId.ParseHex(TraceId), ApprovalId, SendWithin)
     {
     }
+
+    /// <summary>The approval's identity in hex, or null (a new string each read: for the Redis store's keys and values).</summary>
+    public string? ApprovalIdentity => Approval?.ToString();
 
     /// <summary>The nonce hash in hex (a new string each read: for the Redis store's keys and values).</summary>
     public string NonceSha256 => Nonce.ToString();
@@ -182,13 +185,16 @@ internal enum ClaimStatus
 internal readonly record struct ClaimResult(ClaimStatus Status, NonceState Existing);
 
 /// <summary>How a receipt changes its claim: record the outcome, or release it (nothing was sent).</summary>
-internal readonly record struct ClaimUpdate(Sha256Digest Nonce, string? ApprovalIdentity, bool Release)
+internal readonly record struct ClaimUpdate(Sha256Digest Nonce, Sha256Digest? Approval, bool Release)
 {
-    /// <summary>An update from the nonce hash's hex (lowercase; <see cref="FormatException"/> otherwise).</summary>
+    /// <summary>An update from the hashes' hex (lowercase; <see cref="FormatException"/> otherwise).</summary>
     public ClaimUpdate(string NonceSha256, string? ApprovalIdentity, bool Release)
-        : this(Sha256Digest.ParseHex(NonceSha256), ApprovalIdentity, Release)
+        : this(Sha256Digest.ParseHex(NonceSha256), ApprovalIdentity is null ? null : Sha256Digest.ParseHex(ApprovalIdentity), Release)
     {
     }
+
+    /// <summary>The approval's identity in hex, or null (a new string each read).</summary>
+    public string? ApprovalIdentity => Approval?.ToString();
 
     /// <summary>The nonce hash in hex (a new string each read).</summary>
     public string NonceSha256 => Nonce.ToString();

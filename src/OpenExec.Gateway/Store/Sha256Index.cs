@@ -7,8 +7,6 @@ namespace OpenExec.Gateway.Store;
 /// <summary>A SHA-256 (given as 64 hex digits) as an index key: 32 bytes, no string kept.</summary>
 internal readonly record struct Sha256Key(ulong A, ulong B, ulong C, ulong D)
 {
-    public static bool IsValid(string hex) => TryParse(hex, out _);
-
     /// <summary>The key of a digest.</summary>
     public static Sha256Key Of(in Sha256Digest digest)
     {

@@ -72,15 +72,6 @@ internal sealed class SqliteClaimTable
         }
     }
 
-    /// <summary>
-    /// Null when the approval identity (if any) is SHA-256 hex, else the exception for the caller:
-    /// checked before an operation is queued, so a malformed key fails its own call, never a batch
-    /// of others. (A nonce hash is a <see cref="Core.Crypto.Sha256Digest"/>: never malformed.)
-    /// </summary>
-    public static ArgumentException? KeyProblem(string? approvalIdentity)
-        => approvalIdentity is null || Sha256Key.IsValid(approvalIdentity)
-            ? null
-            : new ArgumentException("A nonce hash or approval identity is not a SHA-256 in hex");
 
     /// <summary>The transaction committed: its index changes stay.</summary>
     public void Committed() => ClearUndo();
@@ -153,7 +144,7 @@ internal sealed class SqliteClaimTable
         {
             return new ClaimResult(ClaimStatus.NotClaimed, NonceState.Free);
         }
-        Sha256Key? approval = request.ApprovalIdentity is { } identity ? Sha256Key.Parse(identity) : null;
+        Sha256Key? approval = request.Approval is { } identity ? Sha256Key.Of(identity) : null;
         if (approval is { } a && _byApproval.ContainsKey(a))
         {
             return new ClaimResult(ClaimStatus.ApprovalReused, NonceState.Free);
@@ -162,7 +153,7 @@ internal sealed class SqliteClaimTable
         statements.For("INSERT INTO claim_log(nonce_sha256, request_sha256, approval_identity, exec_id, action, tenant, done, decision, receipt, created_ms, lease_until_ms, trace_id, approval_id) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)")
             .BindHex(1, request.Nonce)
             .BindHex(2, request.Request)
-            .Bind(3, request.ApprovalIdentity)
+            .BindHex(3, request.Approval)
             .Bind(4, request.ExecId)
             .Bind(5, request.Action)
             .Bind(6, request.Tenant)
@@ -196,9 +187,9 @@ internal sealed class SqliteClaimTable
             // Nothing reached the backend: the nonce and the approval may be used again.
             statements.For("DELETE FROM claim_log WHERE id = ?1").Bind(1, id).Run();
             Forget(_byNonce, nonce, id);
-            if (update.ApprovalIdentity is { } identity)
+            if (update.Approval is { } identity)
             {
-                Forget(_byApproval, Sha256Key.Parse(identity), id);
+                Forget(_byApproval, Sha256Key.Of(identity), id);
             }
         }
         else

@@ -128,7 +128,7 @@ internal sealed class SqliteReceiptLedger : IDisposable
 
     /// <summary>The same, the claim dated <paramref name="now"/> (not the request's own time).</summary>
     public ValueTask<ClaimResult> ClaimAsync(ClaimRequest request, DateTimeOffset now)
-        => EnqueueClaim(request, ClaimOp.Rent(request, now));
+        => EnqueueClaim(ClaimOp.Rent(request, now));
 
     /// <summary>Claims and, only when claimed, stores the executed receipt as its outcome: one transaction.</summary>
     public ValueTask<(ClaimResult Claim, ReceiptDocument? Receipt)> ClaimAndRecordAsync(ClaimRequest request, ReceiptBody executed)
@@ -136,7 +136,7 @@ internal sealed class SqliteReceiptLedger : IDisposable
 
     /// <summary>The same, the claim dated <paramref name="now"/>.</summary>
     public ValueTask<(ClaimResult Claim, ReceiptDocument? Receipt)> ClaimAndRecordAsync(ClaimRequest request, DateTimeOffset now, ReceiptBody executed)
-        => EnqueueClaim(request, ClaimRecordOp.Rent(request, now, Unchained(executed)));
+        => EnqueueClaim(ClaimRecordOp.Rent(request, now, Unchained(executed)));
 
     /// <summary>What the claim tables hold for a nonce, read in order with the writes. Needs the claim tables.</summary>
     public async ValueTask<NonceState> LookupAsync(string nonceSha256)
@@ -191,10 +191,6 @@ internal sealed class SqliteReceiptLedger : IDisposable
     /// <param name="holdForCopy">Completes once the copier has the receipt where it copies it to (or gives up waiting: <see cref="IReceiptCopier"/>), not at its commit; only with a copier.</param>
     public ValueTask<ReceiptDocument> AppendAsync(ReceiptBody draft, ClaimUpdate? claimUpdate, bool holdForCopy = false)
     {
-        if (claimUpdate is { } update && _claims is not null && SqliteClaimTable.KeyProblem(update.ApprovalIdentity) is { } problem)
-        {
-            return ValueTask.FromException<ReceiptDocument>(problem);
-        }
         return Enqueue(ReceiptOp.Rent(Unchained(draft), claimUpdate, holdForCopy && _copier is not null));
     }
 
@@ -341,16 +337,13 @@ internal sealed class SqliteReceiptLedger : IDisposable
         SqliteConnection.ClearAllPools();
     }
 
-    /// <summary>Queues a claim operation: it needs the claim tables and well-formed keys.</summary>
-    private ValueTask<T> EnqueueClaim<T>(ClaimRequest request, WriteOp<T> op)
+    /// <summary>Queues a claim operation: it needs the claim tables (its keys are digests, never malformed).</summary>
+    private ValueTask<T> EnqueueClaim<T>(WriteOp<T> op)
     {
-        Exception? problem = _claims is null
-            ? new InvalidOperationException("This ledger keeps no claims")
-            : SqliteClaimTable.KeyProblem(request.ApprovalIdentity);
-        if (problem is not null)
+        if (_claims is null)
         {
             op.Return();
-            return ValueTask.FromException<T>(problem);
+            return ValueTask.FromException<T>(new InvalidOperationException("This ledger keeps no claims"));
         }
         return Enqueue(op);
     }

@@ -87,6 +87,10 @@ internal sealed class SqliteStatement : IDisposable
         return BindUtf8(index, hex);
     }
 
+    /// <summary>Binds a digest as the text of its 64 lowercase hex digits, or SQL NULL for none.</summary>
+    public SqliteStatement BindHex(int index, in Sha256Digest? digest)
+        => digest is { } value ? BindHex(index, value) : Bind(index, (string?)null);
+
     /// <summary>Binds a trace id as the text of its 32 lowercase hex digits, or SQL NULL for none.</summary>
     public SqliteStatement BindHex(int index, W3CTraceId? trace)
     {

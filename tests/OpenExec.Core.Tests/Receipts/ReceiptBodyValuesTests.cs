@@ -18,7 +18,7 @@ public class ReceiptBodyValuesTests
     private static readonly W3CTraceId Trace = W3CTraceId.ParseHex("0af7651916cd43dd8448eb211c80319c");
 
     private static ReceiptBody FromValues(Sha256Digest? result, W3CTraceId? trace = null)
-        => new(new Attempt(Sha256Digest.Of("nonce"u8), Sha256Digest.Of("request"u8), trace ?? Trace, Started), result, Started.AddMilliseconds(42.5))
+        => new(new Attempt(Sha256Digest.Of("nonce"u8), Sha256Digest.Of("request"u8), Sha256Digest.Of("approval"u8), trace ?? Trace, Started), result, Started.AddMilliseconds(42.5))
     {
         ExecId = "ex_1",
         Gateway = "gw-a",
@@ -26,7 +26,8 @@ public class ReceiptBodyValuesTests
         Prev = ReceiptBody.GenesisPrev,
         Tenant = "default",
         Action = "echo_backend",
-        Mode = "demo",
+        Mode = "clawshield",
+        ApprovalId = "8d1f2c8e-0000-4000-8000-000000000001",
         Decision = "executed",
         ResultForm = result is null ? null : "bytes",
         UpstreamStatus = result is null ? null : 200,
@@ -37,6 +38,7 @@ public class ReceiptBodyValuesTests
     {
         NonceSha256 = Sha256Digest.Of("nonce"u8).ToString(),
         RequestSha256 = Sha256Digest.Of("request"u8).ToString(),
+        ApprovalSha256 = Sha256Digest.Of("approval"u8).ToString(),
         ResultSha256 = result?.ToString(),
         ResultForm = result is null ? null : "bytes",
         UpstreamStatus = result is null ? null : 200,
@@ -67,6 +69,7 @@ public class ReceiptBodyValuesTests
         Assert.Equal(strings.GetHashCode(), values.GetHashCode());
         Assert.Equal(strings.ToString(), values.ToString());
         Assert.Equal(strings.NonceSha256, values.NonceSha256);
+        Assert.Equal(Sha256Digest.Of("approval"u8).ToString(), values.ApprovalSha256);
         Assert.Equal(strings.ResultSha256, values.ResultSha256);
         Assert.Equal(strings.FinishedAt, values.FinishedAt);
         Assert.Equal("0af7651916cd43dd8448eb211c80319c", values.TraceId);
@@ -78,7 +81,7 @@ public class ReceiptBodyValuesTests
     public void A_string_given_later_replaces_the_value()
     {
         var values = FromValues(Sha256Digest.Of("x"u8));
-        var replaced = values with { NonceSha256 = "not-hex", StartedAt = "then", ResultSha256 = null, TraceId = null };
+        var replaced = values with { NonceSha256 = "not-hex", StartedAt = "then", ResultSha256 = null, TraceId = null, ApprovalSha256 = null };
 
         Assert.Equal("not-hex", replaced.NonceSha256);
         Assert.Equal("then", replaced.StartedAt);
@@ -88,6 +91,8 @@ public class ReceiptBodyValuesTests
         Assert.Contains("\"started_at\":\"then\"", jcs);
         Assert.Contains("\"result_sha256\":null", jcs);
         Assert.Contains("\"trace_id\":null", jcs);
+        Assert.Contains("\"approval_sha256\":null", jcs);
+        Assert.Null(replaced.ApprovalSha256);
         Assert.Equal(values.RequestSha256, replaced.RequestSha256);
     }
 
@@ -117,7 +122,7 @@ public class ReceiptBodyValuesTests
     [Fact]
     public void An_attempt_without_a_trace_gives_no_trace_id()
     {
-        var body = new ReceiptBody(new Attempt(Sha256Digest.Of("n"u8), Sha256Digest.Of("r"u8), null, Started), null, Started)
+        var body = new ReceiptBody(new Attempt(Sha256Digest.Of("n"u8), Sha256Digest.Of("r"u8), null, null, Started), null, Started)
         {
             ExecId = "ex_2",
             Gateway = "",
@@ -131,9 +136,13 @@ public class ReceiptBodyValuesTests
 
         Assert.Null(body.TraceId);
         Assert.Contains("\"trace_id\":null", Jcs(body));
+        Assert.Null(body.ApprovalSha256);
+        Assert.Contains("\"approval_sha256\":null", Jcs(body));
+        using var key = ReceiptSigningKey.Generate();
+        Assert.Contains("\"approval_sha256\":null", Encoding.UTF8.GetString(ReceiptBatchSigner.Sign(key, [body])[0].ToJsonUtf8()));
         Assert.Equal(ReceiptTime.Format(Started), body.StartedAt);
         Assert.Equal(body.StartedAt, body.FinishedAt);
     }
 
-    private sealed record Attempt(Sha256Digest Nonce, Sha256Digest Request, W3CTraceId? Trace, DateTimeOffset StartedAt) : IReceiptAttempt;
+    private sealed record Attempt(Sha256Digest Nonce, Sha256Digest Request, Sha256Digest? Approval, W3CTraceId? Trace, DateTimeOffset StartedAt) : IReceiptAttempt;
 }

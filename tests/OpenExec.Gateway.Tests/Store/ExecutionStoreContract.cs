@@ -112,7 +112,7 @@ public abstract class ExecutionStoreContract : StoreTestBase
 
         Assert.Equal(ClaimStatus.ApprovalReused, reused.Status);
         Assert.Equal(NonceState.Free, await store.LookupAsync(other.NonceSha256, default));
-        Assert.Equal(ClaimStatus.Claimed, (await store.ClaimAsync(other with { ApprovalIdentity = Hex64() }, default)).Status);
+        Assert.Equal(ClaimStatus.Claimed, (await store.ClaimAsync(other with { Approval = OpenExec.Core.Crypto.Sha256Digest.ParseHex(Hex64()) }, default)).Status);
     }
 
     [Fact]
