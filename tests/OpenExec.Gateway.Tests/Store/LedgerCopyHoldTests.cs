@@ -21,6 +21,9 @@ public sealed class LedgerCopyHoldTests : StoreTestBase
         var plain = await ledger.AppendAsync(Draft(NewExecId(), Hex64(), "rejected"), claimUpdate: null);
 
         Assert.Equal(2, plain.Body.Seq);
+        // The writer wakes the plain write's caller (on the thread pool) and then hands the batch
+        // to the copier: that hand-over may come a moment after this caller resumes.
+        Assert.True(SpinWait.SpinUntil(() => copier.Copied.Count >= 2, TimeSpan.FromSeconds(10)));
         Assert.Equal([1L, 2L], copier.Copied);
         var write = Assert.Single(copier.Held);
         Assert.Equal(1, write.Seq);
