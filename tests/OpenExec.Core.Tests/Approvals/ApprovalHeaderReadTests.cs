@@ -48,6 +48,14 @@ public sealed class ApprovalHeaderReadTests
             Canonical.Replace(Hash, Hash.ToUpperInvariant()),
             Canonical.Replace(Hash, Hash[..63]),
             Canonical.Replace(Signature, "AAAA"),
+            // Kept as bytes when without escapes: the same refusals, the same texts.
+            Canonical.Replace(Signature, Signature[..85] + "B=="),
+            Canonical.Replace(Signature, Signature[..87] + "\u00e9"),
+            Canonical.Replace(Signature, Signature[..87] + "é"),
+            Canonical.Replace(Hash, Hash[..63] + "é"),
+            Canonical.Replace(Id, Id[..35] + "é"),
+            Canonical.Replace("2026-11-24T18:05:00Z", "２026-11-24T18:05:00Z"),
+            Canonical.Replace("2026-11-24T18:10:00Z", ""),
             // Not an object of known strings: read as a value, then refused there.
             Canonical.Replace("\"tenant-001\"", "1"),
             Canonical.Replace("\"tenant-001\"", "null"),
