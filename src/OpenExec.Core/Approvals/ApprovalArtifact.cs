@@ -145,21 +145,12 @@ public sealed record ApprovalArtifact
     public bool TenantIs(string tenant)
     {
         ArgumentNullException.ThrowIfNull(tenant);
-        if (_received is null || _tenantId is not null)
-        {
-            return string.Equals(TenantId, tenant, StringComparison.Ordinal);
-        }
-        var bytes = Bytes(Field.TenantId);
-        // UTF-8 is at most three bytes per UTF-16 character: a longer tenant_id is another one.
-        if (bytes.Length > tenant.Length * 3)
-        {
-            return false;
-        }
-        Span<char> scratch = stackalloc char[Math.Min(bytes.Length, 256)];
-        return bytes.Length <= scratch.Length
-            ? scratch[..Encoding.UTF8.GetChars(bytes, scratch)].SequenceEqual(tenant)
-            : string.Equals(TenantId, tenant, StringComparison.Ordinal);
+        Span<char> scratch = stackalloc char[TenantScratch];
+        return Chars(Field.TenantId, scratch).SequenceEqual(tenant);
     }
+
+    /// <summary>Characters a tenant_id is compared in without a string (a longer one makes its string).</summary>
+    private const int TenantScratch = 256;
 
     /// <summary>issued_at or expires_at as written (empty when absent), for <see cref="ApprovalTime"/>.</summary>
     internal ReadOnlySpan<char> TimeText(bool expires, Span<char> scratch) => Chars(expires ? Field.ExpiresAt : Field.IssuedAt, scratch);
@@ -409,8 +400,7 @@ public sealed record ApprovalArtifact
         var max = Crypto.Base64Url.MaxDecodedLength(text.Length);
         byte[]? rented = null;
         var json = max <= 1024 ? stackalloc byte[max] : (rented = System.Buffers.ArrayPool<byte>.Shared.Rent(max));
-        StrictValue? value = null;
-        var fields = default(Fields);
+        StrictValue value;
         Span<Range> ranges = stackalloc Range[FieldNames.Length];
         try
         {
@@ -419,16 +409,13 @@ public sealed record ApprovalArtifact
                 throw new ApprovalFormatException("Invalid approval artifact: the OpenExec-Approval header must be base64url of the artifact JSON.");
             }
             // An artifact as ClawShield writes it (an object of known string fields, without
-            // escapes) is kept as its bytes; one with escapes is read into its fields' strings;
-            // any other document is parsed, and refused or read, as a value.
+            // escapes) is kept as its bytes; any other document is parsed, and refused or read,
+            // as a value.
             if (StrictJson.TryReadPlainStringMembers(json[..written], FieldNames, ranges))
             {
                 return Received(json[..written], ranges, anyApprovalId);
             }
-            if (!StrictJson.TryReadStringMembers(json[..written], FieldNames, fields))
-            {
-                value = StrictJson.Parse(json[..written]);
-            }
+            value = StrictJson.Parse(json[..written]);
         }
         catch (StrictJsonException e)
         {
@@ -441,16 +428,7 @@ public sealed record ApprovalArtifact
                 System.Buffers.ArrayPool<byte>.Shared.Return(rented);
             }
         }
-        return value is not null
-            ? Parse(value, anyApprovalId)
-            : Checked(Required(fields[0], "approval_id"), Required(fields[1], "tenant_id"), Required(fields[2], "action_hash"), fields[3], fields[4], Required(fields[5], "signature"), anyApprovalId);
-    }
-
-    /// <summary>The six fields, in <see cref="FieldNames"/>' order, read without an array.</summary>
-    [System.Runtime.CompilerServices.InlineArray(6)]
-    private struct Fields
-    {
-        private string? _first;
+        return Parse(value, anyApprovalId);
     }
 
     /// <summary>The artifact as a JSON value, e.g. to embed in an <c>/execute</c> body.</summary>

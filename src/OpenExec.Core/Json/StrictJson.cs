@@ -64,28 +64,14 @@ public static class StrictJson
     }
 
     /// <summary>
-    /// Reads a document that is one object whose members are all strings, each named in
-    /// <paramref name="names"/> and each at most once, into <paramref name="values"/> (at its
-    /// name's index; null where absent), with the same rules as <see cref="Parse(ReadOnlySpan{byte})"/>
-    /// and without building its value. False for any other document, valid or not (another shape,
-    /// a duplicate, an unknown member, invalid JSON): the caller then parses it, which refuses it
-    /// with its error or reads it the general way. <paramref name="values"/> is then not to be read.
-    /// </summary>
-    public static bool TryReadStringMembers(ReadOnlySpan<byte> utf8, ReadOnlySpan<string> names, Span<string?> values)
-    {
-        if (utf8.IsEmpty || utf8.StartsWith("\uFEFF"u8) || !Utf8.IsValid(utf8) || values.Length < names.Length)
-        {
-            return false;
-        }
-        values.Clear();
-        return new StrictJsonParser(utf8).TryReadStringMembers(names, values, default);
-    }
-
-    /// <summary>
-    /// As <see cref="TryReadStringMembers"/>, for strings without escapes only: each member's
-    /// value is given as where its bytes stand in <paramref name="utf8"/> (its text as UTF-8,
-    /// exactly), in <paramref name="ranges"/> at its name's index (<c>default</c> where absent).
-    /// False also when any string has an escape: the caller then reads it as strings.
+    /// Reads a document that is one object whose members are all strings without escapes, each
+    /// named in <paramref name="names"/> and each at most once, with the same rules as
+    /// <see cref="Parse(ReadOnlySpan{byte})"/> and without building its value: each member's value
+    /// is given as where its bytes stand in <paramref name="utf8"/> (its text as UTF-8, exactly),
+    /// in <paramref name="ranges"/> at its name's index (<c>default</c> where absent). False for any
+    /// other document, valid or not (another shape, an escape, a duplicate, an unknown member,
+    /// invalid JSON): the caller then parses it, which refuses it with its error or reads it the
+    /// general way. <paramref name="ranges"/> is then not to be read.
     /// </summary>
     public static bool TryReadPlainStringMembers(ReadOnlySpan<byte> utf8, ReadOnlySpan<string> names, Span<Range> ranges)
     {
@@ -94,7 +80,7 @@ public static class StrictJson
             return false;
         }
         ranges.Clear();
-        return new StrictJsonParser(utf8).TryReadStringMembers(names, default, ranges);
+        return new StrictJsonParser(utf8).TryReadPlainStringMembers(names, ranges);
     }
 
     /// <summary>
@@ -195,14 +181,11 @@ internal ref struct StrictJsonParser
     }
 
     /// <summary>
-    /// See <see cref="StrictJson.TryReadStringMembers"/>: the object's grammar as <see cref="ParseObject"/>
-    /// reads it, strings as <see cref="ReadString"/> does; into <paramref name="values"/>, or, when
-    /// that is empty, as ranges of strings without escapes into <paramref name="ranges"/>
-    /// (<see cref="StrictJson.TryReadPlainStringMembers"/>).
+    /// See <see cref="StrictJson.TryReadPlainStringMembers"/>: the object's grammar as
+    /// <see cref="ParseObject"/> reads it, strings as <see cref="ReadString"/> finds them.
     /// </summary>
-    internal bool TryReadStringMembers(ReadOnlySpan<string> names, Span<string?> values, Span<Range> ranges)
+    internal bool TryReadPlainStringMembers(ReadOnlySpan<string> names, Span<Range> ranges)
     {
-        var asRanges = values.IsEmpty;
         try
         {
             SkipWhitespace();
@@ -226,7 +209,7 @@ internal ref struct StrictJsonParser
                         return false;
                     }
                     var index = names.IndexOf(ReadString(isKey: true));
-                    if (index < 0 || (asRanges ? ranges[index].End.Value != 0 : values[index] is not null))
+                    if (index < 0 || ranges[index].End.Value != 0)
                     {
                         return false;
                     }
@@ -241,19 +224,12 @@ internal ref struct StrictJsonParser
                     {
                         return false;
                     }
-                    if (!asRanges)
-                    {
-                        values[index] = ReadString();
-                    }
-                    else if (ScanString() is (var start, var end, false))
-                    {
-                        // Past the opening quote: a value's range never ends at 0, an absent one's does.
-                        ranges[index] = start..end;
-                    }
-                    else
+                    if (ScanString() is not (var start, var end, false))
                     {
                         return false;
                     }
+                    // Past the opening quote: a value's range never ends at 0, an absent one's does.
+                    ranges[index] = start..end;
                     SkipWhitespace();
                     if (_pos >= _s.Length)
                     {

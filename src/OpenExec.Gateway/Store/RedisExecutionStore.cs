@@ -341,7 +341,9 @@ internal sealed class RedisExecutionStore : IExecutionStore, IDisposable
             throw new StoreUnavailableException("Redis is still receiving this gateway's receipts; nothing claimed");
         }
         var nonceKey = RedisScripts.Nonce(request.Nonce);
-        var approvalKey = request.ApprovalIdentity is { } identity ? RedisScripts.Approval(identity) : nonceKey;
+        // The identity's hex, made once: the approval's key and the claim's record both name it.
+        var approval = request.ApprovalIdentity;
+        var approvalKey = approval is not null ? RedisScripts.Approval(approval) : nonceKey;
         RedisResult result;
         var sent = System.Diagnostics.Stopwatch.GetTimestamp();
         try
@@ -349,7 +351,7 @@ internal sealed class RedisExecutionStore : IExecutionStore, IDisposable
             result = await EvaluateAsync(RedisScripts.ClaimScript, [nonceKey, approvalKey, RedisScripts.Abandoned(request.ExecId), RedisScripts.Held(_identity.GatewayId)],
             [
                 _identity.GatewayId, request.RequestSha256, request.ExecId, request.Action, request.Tenant,
-                (long)request.Lease.TotalMilliseconds, _retentionMs, request.ApprovalIdentity ?? "", request.Now.ToUnixTimeMilliseconds(),
+                (long)request.Lease.TotalMilliseconds, _retentionMs, approval ?? "", request.Now.ToUnixTimeMilliseconds(),
                 request.TraceId ?? "", request.ApprovalId ?? "",
             ]).ConfigureAwait(false);
         }
@@ -410,7 +412,7 @@ internal sealed class RedisExecutionStore : IExecutionStore, IDisposable
         }
         try
         {
-            return (claim, await AppendReceiptAsync(executed, new ClaimUpdate(request.NonceSha256, request.ApprovalIdentity, Release: false), CancellationToken.None).ConfigureAwait(false));
+            return (claim, await AppendReceiptAsync(executed, new ClaimUpdate(request.Nonce, request.Approval, Release: false), CancellationToken.None).ConfigureAwait(false));
         }
         catch (StoreUnavailableException ex)
         {
@@ -465,7 +467,7 @@ internal sealed class RedisExecutionStore : IExecutionStore, IDisposable
             }
             return;
         }
-        _abandons.TryAdd(request.ExecId, (nonceKey, approvalKey, request.ApprovalIdentity is not null));
+        _abandons.TryAdd(request.ExecId, (nonceKey, approvalKey, request.Approval is not null));
         if (Interlocked.Exchange(ref _abandoning, 1) == 0)
         {
             _ = MarkAbandonedAsync();

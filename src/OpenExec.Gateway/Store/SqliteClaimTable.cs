@@ -72,7 +72,6 @@ internal sealed class SqliteClaimTable
         }
     }
 
-
     /// <summary>The transaction committed: its index changes stay.</summary>
     public void Committed() => ClearUndo();
 
