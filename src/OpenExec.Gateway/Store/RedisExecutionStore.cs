@@ -551,9 +551,18 @@ internal sealed class RedisExecutionStore : IExecutionStore, IDisposable
             return await _ledger.GetReceiptAsync(execId, cancellationToken).ConfigureAwait(false)
                 ?? throw new StoreUnavailableException("Redis is unavailable", ex);
         }
-        return json.HasValue
-            ? SqliteReceiptLedger.ParseDocument(json.ToString())
-            : await _ledger.GetReceiptAsync(execId, cancellationToken).ConfigureAwait(false);
+        if (json.HasValue)
+        {
+            // The entry is only a pointer into a chain's copy, and whoever reaches Redis can move
+            // it: a copy is this exec id's receipt only if its body says so.
+            var copy = SqliteReceiptLedger.ParseDocument(json.ToString());
+            if (string.Equals(copy.Body.ExecId, execId, StringComparison.Ordinal))
+            {
+                return copy;
+            }
+            StoreLog.ReceiptCopyMisfiled(_log, execId, copy.Body.Gateway, copy.Body.Seq, copy.Body.ExecId);
+        }
+        return await _ledger.GetReceiptAsync(execId, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>

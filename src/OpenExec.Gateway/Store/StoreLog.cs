@@ -30,6 +30,9 @@ internal static partial class StoreLog
     [LoggerMessage(20, LogLevel.Warning, "Redis could not free the released claim of {ExecId} now; the receipt copy will free it")]
     public static partial void ReleaseDeferred(ILogger logger, string execId, Exception exception);
 
+    [LoggerMessage(21, LogLevel.Warning, "Redis names receipt {Seq} of chain {GatewayId} as the receipt of {ExecId}, but that receipt is {Other}'s: not served (Redis was written by something other than a gateway)")]
+    public static partial void ReceiptCopyMisfiled(ILogger logger, string execId, string gatewayId, long seq, string other);
+
     [LoggerMessage(4, LogLevel.Warning, "Copying receipts to Redis failed; retrying in {DelayMs} ms")]
     public static partial void ReplicationFailed(ILogger logger, long delayMs, Exception exception);
 

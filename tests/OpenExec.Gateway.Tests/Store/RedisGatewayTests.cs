@@ -582,6 +582,34 @@ public sealed class RedisGatewayTests : IDisposable
     }
 
     [Fact]
+    public async Task An_exec_ids_receipt_pointed_at_another_attempts_copy_in_redis_is_not_served_as_its_own()
+    {
+        // Whoever reaches Redis could point one exec id's receipt entry at another attempt's copy:
+        // GET /receipts/{A} served B's document, and the triple {A, B's result, B's hash} verified.
+        await using var a = await StartAsync();
+        await using var b = await StartAsync();
+        var first = await Json.ReadAsync(await b.ExecuteAsync("echo", new { i = 1 }, "misfiled-1"));
+        var second = await Json.ReadAsync(await b.ExecuteAsync("echo", new { i = 2 }, "misfiled-2"));
+        var secondDoc = second.GetProperty("receipt_document");
+        var body = secondDoc.GetProperty("body");
+        var firstId = first.Str("id");
+        await RedisStores.EventuallyAsync(async () => (await a.Client.GetAsync($"/receipts/{second.Str("id")}")).StatusCode == HttpStatusCode.OK, "receipt copied");
+        using var redis = await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync(_redis.Configuration);
+        await redis.GetDatabase().StringSetAsync(RedisScripts.Receipt(firstId), $"{body.Str("gateway")} {body.GetProperty("seq").GetInt64()}");
+
+        // Through another instance (its ledger does not hold the first receipt): not found.
+        var served = await a.Client.GetAsync($"/receipts/{firstId}");
+        Assert.Equal(HttpStatusCode.NotFound, served.StatusCode);
+        var triple = JsonSerializer.Serialize(new { exec_id = firstId, result = second.GetProperty("result").GetRawText(), receipt = second.Str("receipt") });
+        var verified = await Json.ReadAsync(await a.PostJsonAsync("/receipts/verify", triple));
+        Assert.False(verified.GetProperty("valid").GetBoolean(), verified.GetRawText());
+        // Through the instance that wrote it: its own receipt, from its ledger.
+        var own = await Json.ReadAsync(await b.Client.GetAsync($"/receipts/{firstId}"));
+        Assert.Equal(firstId, own.GetProperty("body").Str("exec_id"));
+        Assert.Equal(first.Str("receipt"), own.Str("hash"));
+    }
+
+    [Fact]
     public async Task A_call_still_running_reads_in_progress_after_its_gateways_clock_steps_past_its_lease()
     {
         // The lease (backend timeout + 30 s) was a time on the gateway's clock: stepped 150 s
