@@ -307,7 +307,9 @@ internal static class ReceiptEndpoints
         var previous = await store.ListReceiptsAsync(document.Body.Gateway, document.Body.Seq - 2, 1, cancellationToken).ConfigureAwait(false);
         if (previous.Count == 1 && previous[0].Body.Seq == document.Body.Seq - 1)
         {
-            return previous[0].Hash == document.Body.Prev;
+            // The hash of what the one before says, not the hash it states: a copy from Redis
+            // may have been altered, and this receipt's signed prev vouches for its body alone.
+            return ReceiptHash.Compute(previous[0].Body) == document.Body.Prev;
         }
         return store.ReceiptCopiesExpire ? null : false;
     }

@@ -329,6 +329,34 @@ public sealed class RedisGatewayTests : IDisposable
     }
 
     [Fact]
+    public async Task A_receipt_whose_predecessors_copy_was_altered_in_redis_does_not_verify_its_chain()
+    {
+        // The chain check compared prev with the hash the predecessor's copy states, not with the
+        // hash of what that copy says: a copy altered in Redis with its stated hash kept linked.
+        await using var a = await StartAsync();
+        await using var b = await StartAsync();
+        await a.PostJsonAsync("/execute", Governance.Body("echo", Payload, "altered-first", approvalJson: null));
+        var second = await Json.ReadAsync(await a.PostJsonAsync("/execute", Governance.Body("echo", Payload, "altered-second", approvalJson: null)));
+        var id = second.Str("id");
+        await RedisStores.EventuallyAsync(async () => (await b.Client.GetAsync($"/receipts/{id}")).StatusCode == HttpStatusCode.OK, "receipt copied");
+        var triple = JsonSerializer.Serialize(new { exec_id = id, result = second.GetProperty("result").GetRawText(), receipt = second.Str("receipt") });
+        var body = second.GetProperty("receipt_document").GetProperty("body");
+        var seq = body.GetProperty("seq").GetInt64();
+        var chain = RedisScripts.Chain(body.Str("gateway"));
+        using var redis = await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync(_redis.Configuration);
+        var db = redis.GetDatabase();
+        var before = Assert.Single(await db.SortedSetRangeByScoreAsync(chain, seq - 1, seq - 1)).ToString();
+        var altered = before.Replace("\"decision\":\"executed\"", "\"decision\":\"rejected\"", StringComparison.Ordinal);
+        Assert.NotEqual(before, altered);
+        await db.SortedSetRemoveRangeByScoreAsync(chain, seq - 1, seq - 1);
+        await db.SortedSetAddAsync(chain, altered, seq - 1);
+
+        var verified = await Json.ReadAsync(await b.PostJsonAsync("/receipts/verify", triple));
+        Assert.False(verified.GetProperty("checks").GetProperty("chain").GetBoolean(), verified.GetRawText());
+        Assert.False(verified.GetProperty("valid").GetBoolean(), verified.GetRawText());
+    }
+
+    [Fact]
     public async Task A_gateway_whose_data_dir_lost_receipts_that_Redis_holds_signs_no_checkpoint_and_lists_its_chain_whole()
     {
         var dataDir = TempDir.Create();
