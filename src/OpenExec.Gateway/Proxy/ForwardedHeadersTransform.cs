@@ -44,6 +44,11 @@ internal sealed class ForwardedHeadersTransform : ITransformProvider
         }
         context.AddResponseTransform(RenewLeaseOnHead);
         context.AddResponseTransform(KeepRedirectsBehindTheGateway);
+        // The gateway's own two headers, which a backend's answer never supplies (removed from its
+        // head where the answer is sent), are not taken from its trailers either (nor from a route's
+        // trailer transforms, which run before these): an HTTP/2 agent got them there.
+        context.AddResponseTrailerRemove(ReceiptedResponseBody.ExecIdHeader);
+        context.AddResponseTrailerRemove(ReceiptedResponseBody.ReceiptHeader);
         // Added after the route's own transforms, so it runs after them.
         context.AddRequestTransform(KeepTheGatewaysRequestHeaders);
     }

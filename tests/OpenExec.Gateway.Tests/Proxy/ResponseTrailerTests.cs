@@ -45,6 +45,42 @@ public sealed class ResponseTrailerTests
         await AssertTrailerPassesAsync(ProxyConfig.Route("report", "report_status", "v1", backend.Address), contentType);
     }
 
+    [Theory]
+    [InlineData("application/json", false)]
+    [InlineData("text/event-stream", false)]
+    [InlineData("application/json", true)]
+    public async Task A_backends_own_receipt_and_exec_id_trailers_never_reach_the_agent(string contentType, bool passThrough)
+    {
+        // The gateway's two headers were kept from the backend in the answer's head only: sent as
+        // trailers they reached an HTTP/2 agent beside (or, streamed, instead of) the gateway's own.
+        using var backend = new RecordingBackend(
+            $"HTTP/1.1 200 OK\r\nContent-Type: {contentType}\r\nTransfer-Encoding: chunked\r\nTrailer: OpenExec-Receipt, openexec-exec-id, x-checksum\r\n\r\n"
+            + "b\r\n{\"ok\":true}\r\n0\r\nOpenExec-Receipt: 0000000000000000000000000000000000000000000000000000000000000000\r\nopenexec-exec-id: ex_forged\r\nx-checksum: abc123\r\n\r\n");
+        await using var gateway = await GatewayServer.StartAsync(Http2Agent.Serve(ProxyConfig.Route("report", "report_status", "v1", backend.Address, passThrough: passThrough)));
+
+        using var request = Http2Agent.Exact(new HttpRequestMessage(passThrough ? HttpMethod.Get : HttpMethod.Post, "/v1/report")
+        {
+            Content = passThrough ? null : new StringContent("""{"n":1}""", new MediaTypeHeaderValue("application/json")),
+        });
+        request.Headers.Add("Idempotency-Key", "k-forged-trailer-" + contentType);
+        var response = await gateway.Client.SendAsync(request);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("""{"ok":true}""", await response.Content.ReadAsStringAsync());
+        Assert.True(response.TrailingHeaders.TryGetValues("x-checksum", out var values), "the backend's other trailer was dropped");
+        Assert.Equal("abc123", values!.Single());
+        Assert.False(response.TrailingHeaders.Contains("OpenExec-Receipt"), "the backend's OpenExec-Receipt trailer reached the agent");
+        Assert.False(response.TrailingHeaders.Contains("OpenExec-Exec-Id"), "the backend's OpenExec-Exec-Id trailer reached the agent");
+        if (passThrough)
+        {
+            Assert.False(response.Headers.Contains("OpenExec-Exec-Id"));
+        }
+        else
+        {
+            Assert.StartsWith("ex_", Assert.Single(response.Headers.GetValues("OpenExec-Exec-Id")), StringComparison.Ordinal);
+        }
+    }
+
     private static async Task AssertTrailerPassesAsync(Dictionary<string, string?> settings, string contentType)
     {
         await using var gateway = await GatewayServer.StartAsync(Http2Agent.Serve(settings));
