@@ -1,3 +1,5 @@
+using System.Buffers;
+using System.Net.Http.Headers;
 using OpenExec.Gateway.Pipeline;
 using Yarp.ReverseProxy.Forwarder;
 using Yarp.ReverseProxy.Model;
@@ -35,12 +37,13 @@ internal sealed class ForwardedHeadersTransform : ITransformProvider
             // Forwarded headers are dropped before forwarding (ProxyBoundaryMiddleware), so a
             // route transform that sets one still reaches the backend.
         }
+        // The answer's head is mended by the gateway's first response transform, before anything
+        // copies from it; its headers are copied by the second instead of before the transforms.
+        context.ResponseTransforms.Insert(0, new ResponseFuncTransform(MendAnswerHead));
         if (context.CopyResponseHeaders ?? true)
         {
-            // The answer's headers are copied by the gateway's first response transform instead of
-            // before the transforms, so that a repeated Content-Length can be made one first.
             context.CopyResponseHeaders = false;
-            context.ResponseTransforms.Insert(0, new ResponseFuncTransform(CopyAnswerHeaders));
+            context.ResponseTransforms.Insert(1, new ResponseFuncTransform(CopyAnswerHeaders));
         }
         context.AddResponseTransform(RenewLeaseOnHead);
         context.AddResponseTransform(KeepRedirectsBehindTheGateway);
@@ -133,14 +136,18 @@ internal sealed class ForwardedHeadersTransform : ITransformProvider
     }
 
     /// <summary>
-    /// YARP's own copy of the answer's headers (what it does when a route keeps the default), with
-    /// one change first: a <c>Content-Length</c> field the backend repeated with the same value is
-    /// sent on as one (RFC 9110 section 8.6). Kestrel refuses to write a response with two, and an
-    /// answer the backend had sent whole became a 504 outcome_unknown (the <c>/execute</c> door
-    /// took it as one length). Two different lengths stay as they are, and fail as malformed
-    /// (Kestrel refuses them): the answer's status is noted first, for the receipt.
+    /// The answer's head as it is passed on, mended before any transform copies from it (YARP's
+    /// own copy or a route's <c>ResponseHeadersAllowed</c>), on every route: its status noted
+    /// first, for the receipt, since a head that still cannot be sent fails the copy. A
+    /// <c>Content-Length</c> field the backend repeated with the same value is sent on as one (RFC
+    /// 9110 section 8.6): Kestrel refuses to write a response with two, and an answer the backend
+    /// had sent whole became a 504 outcome_unknown (the <c>/execute</c> door took it as one
+    /// length). Two different lengths stay as they are, and fail as malformed (Kestrel refuses
+    /// them). A control character in a header's value (RFC 9110 section 5.5: invalid; a proxy may
+    /// replace it with SP) is sent as a space: Kestrel refuses to write it, and the answer to an
+    /// action that certainly ran became a 504 outcome_unknown.
     /// </summary>
-    internal static ValueTask CopyAnswerHeaders(ResponseTransformContext context)
+    internal static ValueTask MendAnswerHead(ResponseTransformContext context)
     {
         if (context.ProxyResponse is { } answer)
         {
@@ -153,7 +160,52 @@ internal sealed class ForwardedHeadersTransform : ITransformProvider
                 answer.Content.Headers.Remove("Content-Length");
                 answer.Content.Headers.TryAddWithoutValidation("Content-Length", declared);
             }
+            ReplaceControlCharacters(answer.Headers);
+            ReplaceControlCharacters(answer.Content.Headers);
         }
+        return ValueTask.CompletedTask;
+    }
+
+    /// <summary>What no header value may hold: the C0 controls but HTAB, and DEL.</summary>
+    private static readonly SearchValues<char> ControlCharacters = SearchValues.Create(
+        "\u0000\u0001\u0002\u0003\u0004\u0005\u0006\u0007\u0008\u000A\u000B\u000C\u000D\u000E\u000F\u0010\u0011\u0012\u0013\u0014\u0015\u0016\u0017\u0018\u0019\u001A\u001B\u001C\u001D\u001E\u001F\u007F");
+
+    private static void ReplaceControlCharacters(HttpHeaders headers)
+    {
+        List<string>? names = null;
+        foreach (var header in headers.NonValidated)
+        {
+            foreach (var value in header.Value)
+            {
+                if (value.AsSpan().ContainsAny(ControlCharacters))
+                {
+                    (names ??= []).Add(header.Key);
+                    break;
+                }
+            }
+        }
+        foreach (var name in names ?? [])
+        {
+            string[] values = [.. headers.NonValidated[name]];
+            for (var i = 0; i < values.Length; i++)
+            {
+                values[i] = string.Create(values[i].Length, values[i], static (chars, value) =>
+                {
+                    value.CopyTo(chars);
+                    for (var at = chars.IndexOfAny(ControlCharacters); at >= 0; at = chars.IndexOfAny(ControlCharacters))
+                    {
+                        chars[at] = ' ';
+                    }
+                });
+            }
+            headers.Remove(name);
+            headers.TryAddWithoutValidation(name, values);
+        }
+    }
+
+    /// <summary>YARP's own copy of the answer's headers (what it does when a route keeps the default), made from the mended head.</summary>
+    internal static ValueTask CopyAnswerHeaders(ResponseTransformContext context)
+    {
         var copied = HttpTransformer.Default.TransformResponseAsync(context.HttpContext, context.ProxyResponse, context.CancellationToken);
         if (!copied.IsCompletedSuccessfully)
         {

@@ -95,6 +95,42 @@ public sealed class AnswerHeaderCopyTests
         Assert.EndsWith(Body, answer, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData(false, 0x01, false)]
+    [InlineData(false, 0x1F, false)]
+    [InlineData(false, 0x7F, false)]
+    [InlineData(true, 0x01, false)]
+    [InlineData(false, 0x01, true)]
+    public async Task An_answer_header_value_with_a_control_character_is_passed_on_with_a_space_in_its_place(bool passThrough, int control, bool allowedCopy)
+    {
+        // RFC 9110 section 5.5: control characters are invalid in a field value. Kestrel refuses
+        // to write one, so an answer the backend had sent whole (the action certainly ran) was a
+        // 504 outcome_unknown, "the action may have run". A proxy may replace them with SP.
+        var value = $"a{(char)control}b";
+        using var backend = new RecordingBackend($"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Tool: {value}\r\nX-Plain: c\r\nContent-Length: 11\r\n\r\n{Body}");
+        var settings = ProxyConfig.Route("r", "op", "v1", backend.Address, passThrough: passThrough);
+        if (allowedCopy)
+        {
+            // A route that copies only some of the answer's headers copies them from the same head.
+            settings["ReverseProxy:Routes:r:Transforms:0:ResponseHeadersAllowed"] = "Content-Type;X-Tool;X-Plain";
+        }
+        await using var gateway = await GatewayServer.StartAsync(settings);
+
+        var answer = await SendAsync(gateway, passThrough, $"ctl-{control}-{allowedCopy}");
+
+        Assert.StartsWith("HTTP/1.1 200 ", answer, StringComparison.Ordinal);
+        Assert.Equal(["X-Tool: a b"], HeaderLines(answer, "X-Tool"));
+        Assert.Equal(["X-Plain: c"], HeaderLines(answer, "X-Plain"));
+        Assert.EndsWith(Body, answer, StringComparison.Ordinal);
+        if (!passThrough)
+        {
+            var execId = HeaderLines(answer, "OpenExec-Exec-Id").Single()["OpenExec-Exec-Id: ".Length..];
+            var receipt = (await Json.ReadAsync(await gateway.Client.GetAsync($"/receipts/{execId}"))).GetProperty("body");
+            Assert.Equal("executed", receipt.Str("decision"));
+            Assert.Equal(200, receipt.GetProperty("upstream_status").GetInt32());
+        }
+    }
+
     private static async Task<string> SendAsync(GatewayServer gateway, bool passThrough, string nonce)
     {
         using var client = new TcpClient();
