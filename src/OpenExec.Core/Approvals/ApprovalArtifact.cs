@@ -271,7 +271,7 @@ public sealed record ApprovalArtifact
             var property = obj.Properties[i];
             if (Array.IndexOf(FieldNames, property.Key) < 0)
             {
-                throw new ApprovalFormatException($"Invalid approval artifact: unknown field '{property.Key}'.");
+                throw new ApprovalFormatException($"Invalid approval artifact: unknown field '{InputText.Abbreviate(property.Key)}'.");
             }
         }
 

@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Globalization;
 using System.Text;
 using System.Text.Unicode;
+using OpenExec.Core.Text;
 
 namespace OpenExec.Core.Json;
 
@@ -383,7 +384,7 @@ internal ref struct StrictJsonParser
             if (IsDuplicate(properties, first, ref seen, key))
             {
                 throw new StrictJsonException(
-                    DuplicateKey, $"Duplicate key '{Abbreviate(key)}' in object at byte {keyOffset}");
+                    DuplicateKey, $"Duplicate key '{InputText.Abbreviate(key)}' in object at byte {keyOffset}");
             }
 
             SkipWhitespace();
@@ -790,5 +791,4 @@ internal ref struct StrictJsonParser
     private static string Describe(byte b) =>
         b is >= 0x21 and <= 0x7E ? $"'{(char)b}'" : $"byte 0x{b:X2}";
 
-    private static string Abbreviate(string key) => key.Length <= 64 ? key : string.Concat(key.AsSpan(0, 64), "…");
 }

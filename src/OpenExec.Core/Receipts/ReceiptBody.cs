@@ -5,6 +5,7 @@ using System.Text;
 using System.Text.Json;
 using OpenExec.Core.Crypto;
 using OpenExec.Core.Json;
+using OpenExec.Core.Text;
 
 namespace OpenExec.Core.Receipts;
 
@@ -331,7 +332,7 @@ public sealed record ReceiptBody
         {
             if (Array.IndexOf(Keys, property.Key) < 0)
             {
-                throw new ReceiptFormatException($"Invalid receipt body: unknown field '{property.Key}'.");
+                throw new ReceiptFormatException($"Invalid receipt body: unknown field '{InputText.Abbreviate(property.Key)}'.");
             }
         }
         foreach (var key in Keys)

@@ -4,6 +4,7 @@ using System.Text;
 using System.Text.Encodings.Web;
 using System.Text.Json;
 using OpenExec.Core.Json;
+using OpenExec.Core.Text;
 
 namespace OpenExec.Core.Receipts;
 
@@ -186,7 +187,7 @@ public sealed record ReceiptDocument(ReceiptBody Body, string Hash, ReceiptBatch
         {
             if (Array.IndexOf(keys, property.Key) < 0)
             {
-                throw new ReceiptFormatException($"Invalid {what}: unknown field '{property.Key}'.");
+                throw new ReceiptFormatException($"Invalid {what}: unknown field '{InputText.Abbreviate(property.Key)}'.");
             }
         }
         foreach (var key in keys)

@@ -3,6 +3,7 @@ using OpenExec.Core.Approvals;
 using OpenExec.Core.Buffers;
 using OpenExec.Core.Json;
 using OpenExec.Core.Receipts;
+using OpenExec.Core.Text;
 using OpenExec.Gateway.Actions;
 using OpenExec.Gateway.Configuration;
 using OpenExec.Gateway.Pipeline;
@@ -150,7 +151,7 @@ internal sealed class ExecuteEndpoint(ExecutionPipeline pipeline, ActionCatalog 
             var key = obj.Properties[i].Key;
             if (Array.IndexOf(Fields, key) < 0)
             {
-                return (null, ("unknown_field", $"Unknown field '{Truncate(key)}': the fields are action, payload, nonce, approval_artifact"));
+                return (null, ("unknown_field", $"Unknown field '{InputText.Abbreviate(key)}': the fields are action, payload, nonce, approval_artifact"));
             }
         }
 
@@ -189,6 +190,4 @@ internal sealed class ExecuteEndpoint(ExecutionPipeline pipeline, ActionCatalog 
         }
         return (new ExecutionRequest(action, payload, nonce, approval), null);
     }
-
-    private static string Truncate(string s) => s.Length <= 64 ? s : s[..64] + "…";
 }

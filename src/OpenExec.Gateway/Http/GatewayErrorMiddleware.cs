@@ -1,3 +1,4 @@
+using OpenExec.Core.Text;
 using OpenExec.Gateway.Store;
 
 namespace OpenExec.Gateway.Http;
@@ -183,8 +184,7 @@ internal sealed partial class GatewayErrorMiddleware(RequestDelegate next, ILogg
     // The path of a proxied call is part of its payload: keep it out of error text beyond a prefix.
     private static string Path(HttpContext context)
     {
-        var path = context.Request.Path.Value ?? "/";
-        return path.Length <= 64 ? path : path[..64] + "…";
+        return InputText.Abbreviate(context.Request.Path.Value ?? "/");
     }
 
     /// <summary>

@@ -6,6 +6,7 @@ using System.Text;
 using OpenExec.Core.Buffers;
 using OpenExec.Core.Json;
 using OpenExec.Core.Receipts;
+using OpenExec.Core.Text;
 using OpenExec.Gateway.Configuration;
 using OpenExec.Gateway.Hosting;
 using OpenExec.Gateway.Http;
@@ -84,7 +85,7 @@ internal static class ReceiptEndpoints
         var doc = await store.GetReceiptAsync(execId, context.RequestAborted).ConfigureAwait(false);
         if (doc is null)
         {
-            await Problem.WriteAsync(context, 404, "receipt_not_found", $"No receipt for exec_id '{(execId.Length > 80 ? execId[..80] : execId)}'").ConfigureAwait(false);
+            await Problem.WriteAsync(context, 404, "receipt_not_found", $"No receipt for exec_id '{InputText.Abbreviate(execId, 80)}'").ConfigureAwait(false);
             return;
         }
         context.Response.ContentType = "application/json";
@@ -122,7 +123,7 @@ internal static class ReceiptEndpoints
                 // nothing and audit clean); one whose copies after 'after' have expired (Redis
                 // keeps them for the nonce retention) is not one that ends there, or begins
                 // later: that gateway's own ledger has them.
-                var name = gateway.Length > 80 ? gateway[..80] : gateway;
+                var name = InputText.Abbreviate(gateway, 80);
                 if (otherHead is null && docs.Count == 0)
                 {
                     await Problem.WriteAsync(context, 404, "gateway_not_found", $"No chain of gateway '{name}' in this store (GET /receipts/gateways lists them)").ConfigureAwait(false);
