@@ -393,6 +393,9 @@ internal static class RedisScripts
               local ttl = started > 0 and math.min(retention - elapsed, retention) or 0
               if ARGV[a + 11] == '1' and ttl > 0 and redis.call('EXISTS', KEYS[k + 2]) == 0 then
                 redis.call('HSET', KEYS[k + 2], 'req', ARGV[a + 6], 'exec', exec, 'done', '1', 'decision', ARGV[a + 5], 'receipt', hash, 'action', ARGV[a + 8], 'tenant', ARGV[a + 9], 'approval', ARGV[a + 7], 'created', ARGV[a + 10], 'lease', ARGV[a + 10])
+                -- An outcome_unknown restored is a takeover's (or its holder's own, which nothing
+                -- frees after): marked taken, so that no late release copy frees it (free()).
+                if ARGV[a + 5] == 'outcome_unknown' then redis.call('HSET', KEYS[k + 2], 'taker', ARGV[1]) end
                 redis.call('PEXPIRE', KEYS[k + 2], ttl)
                 if ARGV[a + 7] ~= '' then redis.call('SET', KEYS[k + 3], exec, 'PX', ttl, 'NX') end
               else

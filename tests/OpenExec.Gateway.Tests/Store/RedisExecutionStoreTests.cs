@@ -1068,6 +1068,31 @@ public sealed class RedisExecutionStoreTests : StoreTestBase
     }
 
     [Fact]
+    public async Task A_claim_restored_from_a_takeovers_receipt_is_not_freed_by_its_holders_late_release()
+    {
+        // A holder cut off from Redis sent nothing; another instance took its claim over and copied
+        // its outcome_unknown; Redis then lost the claim (a flush, a failover) and the taker's copy
+        // restored it. The holder's release copy, arriving last, freed nonce and approval: the
+        // takeover may already have told an agent the attempt may have run.
+        using var conn = await ConnectionMultiplexer.ConnectAsync(_redis.Configuration);
+        var db = conn.GetDatabase();
+        var (nonce, approval, exec) = (Hex64(), Hex64(), NewExecId());
+        RedisKey nonceKey = RedisScripts.Nonce(nonce), approvalKey = RedisScripts.Approval(approval);
+        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds().ToString(System.Globalization.CultureInfo.InvariantCulture);
+        async Task CopyAsync(string gateway, string decision, string restore, string effect) => await db.ScriptEvaluateAsync(RedisScripts.Copy,
+            [RedisScripts.Chain(gateway), RedisScripts.Gateways, RedisScripts.CopyTimes(gateway), RedisScripts.Receipt(exec), nonceKey, approvalKey],
+            [gateway, "600000", "1", "{}", Hex64(), exec, decision, Hex64(), approval, "echo", "default", now, restore, effect]);
+
+        await CopyAsync("gw_taker_" + Guid.NewGuid().ToString("N"), "outcome_unknown", "1", "outcome");
+        Assert.Equal("outcome_unknown", (string?)await db.HashGetAsync(nonceKey, "decision"));
+        await CopyAsync("gw_holder_" + Guid.NewGuid().ToString("N"), "upstream_failed", "0", "release");
+
+        Assert.True(await db.KeyExistsAsync(nonceKey), "the nonce was freed");
+        Assert.True(await db.KeyExistsAsync(approvalKey), "the approval was freed");
+        Assert.Equal("outcome_unknown", (string?)await db.HashGetAsync(nonceKey, "decision"));
+    }
+
+    [Fact]
     public async Task Claims_that_redis_lost_are_restored_from_the_receipts()
     {
         // No persistence at all: a restart forgets everything, as the tail of an everysec AOF would.
