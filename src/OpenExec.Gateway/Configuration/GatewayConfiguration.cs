@@ -33,6 +33,12 @@ internal static class GatewayConfiguration
             // demo mode, would run) and a second one (it would be skipped without a word).
             return [flagProblem];
         }
+        if (file is not null && env.TryGetValue("OPENEXEC_CONFIG", out var both) && !string.IsNullOrWhiteSpace(both)
+            && !string.Equals(FullPath(both), FullPath(file), StringComparison.Ordinal))
+        {
+            // One file is read: the other one's settings would silently not be in force.
+            return [$"OPENEXEC_CONFIG ('{both}') and --config ('{file}') name two configuration files: one JSON configuration file is read; give one of them (or merge them into one)"];
+        }
         if (file is null && env.TryGetValue("OPENEXEC_CONFIG", out var f) && f is not null)
         {
             if (string.IsNullOrWhiteSpace(f))
@@ -190,25 +196,22 @@ internal static class GatewayConfiguration
         }
     }
 
-    /// <summary>The file <c>--config FILE</c> (or <c>--config=FILE</c>) names, or the problem with the flag.</summary>
+    /// <summary>
+    /// The file <c>--config FILE</c> (or <c>--config=FILE</c>) names, or the problem with the flag.
+    /// The flag is read as ASP.NET Core's command line reads a key: in any letter case and with
+    /// <c>--</c> or <c>/</c>; otherwise <c>--Config FILE</c> or <c>/config FILE</c> became a setting
+    /// named Config that nothing reads, and the gateway started on the defaults (demo mode).
+    /// </summary>
     private static (string? File, string? Problem) FindConfigArgument(string[] args)
     {
         string? file = null;
         for (var i = 0; i < args.Length; i++)
         {
-            string? named;
-            if (args[i] == "--config")
-            {
-                named = i + 1 < args.Length ? args[++i] : "";
-            }
-            else if (args[i].StartsWith("--config=", StringComparison.Ordinal))
-            {
-                named = args[i]["--config=".Length..];
-            }
-            else
+            if (!IsConfigFlag(args[i], out var named))
             {
                 continue;
             }
+            named ??= i + 1 < args.Length ? args[++i] : "";
             if (string.IsNullOrWhiteSpace(named))
             {
                 return (null, "--config names no file: give --config FILE (one JSON configuration file), or leave the flag out");
@@ -222,6 +225,23 @@ internal static class GatewayConfiguration
         return (file, null);
     }
 
+    /// <summary>Whether <paramref name="arg"/> is the config flag; <paramref name="inline"/> is its <c>=FILE</c> part, if any.</summary>
+    private static bool IsConfigFlag(string arg, out string? inline)
+    {
+        inline = null;
+        var name = arg.StartsWith("--", StringComparison.Ordinal) ? arg.AsSpan(2) : arg.StartsWith('/') ? arg.AsSpan(1) : [];
+        var equals = name.IndexOf('=');
+        if (!(equals < 0 ? name : name[..equals]).Equals("config", StringComparison.OrdinalIgnoreCase))
+        {
+            return false;
+        }
+        if (equals >= 0)
+        {
+            inline = name[(equals + 1)..].ToString();
+        }
+        return true;
+    }
+
     private static bool IsConfigFlag(string[] args, int i)
-        => args[i] == "--config" || args[i].StartsWith("--config=", StringComparison.Ordinal) || (i > 0 && args[i - 1] == "--config");
+        => IsConfigFlag(args[i], out _) || (i > 0 && IsConfigFlag(args[i - 1], out var inline) && inline is null);
 }

@@ -259,6 +259,44 @@ public sealed class StartupRefusalTests : IDisposable
         Assert.Contains(problems, p => p.Contains("--config names no file", StringComparison.Ordinal));
     }
 
+    [Theory]
+    [InlineData("--Config|FILE")]
+    [InlineData("--CONFIG=FILE")]
+    [InlineData("/config|FILE")]
+    [InlineData("/Config=FILE")]
+    public void The_config_flag_is_read_in_any_letter_case_and_with_a_slash_as_the_command_line_reads_keys(string flags)
+    {
+        // --Config FILE was a setting named Config that nothing read: the clawshield file it named
+        // was skipped and the gateway started in demo mode. A file it cannot read shows it is read.
+        var dir = TempDir.Create();
+        _dirs.Add(dir);
+        var broken = Path.Combine(dir, "clawshield.json");
+        File.WriteAllText(broken, """{"OpenExec": {"Mode": "clawshield",""");
+        var problems = Refused(flags.Replace("FILE", broken, StringComparison.Ordinal).Split('|'));
+        Assert.Contains(problems, p => p.Contains(broken, StringComparison.Ordinal) && p.Contains("could not be read", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void A_config_file_named_both_by_the_variable_and_by_the_flag_is_refused_unless_it_is_the_same_file()
+    {
+        // The variable's file was dropped without a word when the flag was given.
+        var dir = TempDir.Create();
+        _dirs.Add(dir);
+        var fromEnv = Path.Combine(dir, "clawshield.json");
+        var fromFlag = Path.Combine(dir, "tools.json");
+        File.WriteAllText(fromEnv, """{"OpenExec": {"Mode": "clawshield"}}""");
+        File.WriteAllText(fromFlag, """{"OpenExec": {"Mode": "demo"}}""");
+
+        var problems = Refused(["--config", fromFlag], new Dictionary<string, string?> { ["OPENEXEC_CONFIG"] = fromEnv });
+        Assert.Contains(problems, p => p.Contains("OPENEXEC_CONFIG", StringComparison.Ordinal) && p.Contains(fromEnv, StringComparison.Ordinal) && p.Contains(fromFlag, StringComparison.Ordinal));
+
+        var dataDir = TempDir.Create();
+        _dirs.Add(dataDir);
+        using var same = GatewayApp.Build(["--urls", "http://127.0.0.1:0", $"--OpenExec:DataDir={dataDir}", "--config", fromFlag], out var none, new Dictionary<string, string?> { ["OPENEXEC_CONFIG"] = fromFlag }) as IDisposable;
+        Assert.NotNull(same);
+        Assert.Empty(none);
+    }
+
     [Fact]
     public void A_second_config_file_is_refused_rather_than_silently_ignored()
     {
