@@ -70,18 +70,18 @@ internal static class CommandLineArguments
                 var next = args[i + 1];
                 if (IsSwitch(next))
                 {
-                    problems.Add($"'{arg}' has no '=', so it would take the argument after it, {Describe(next, i + 1)}, as its value and that argument's own setting would be lost: give {arg}=VALUE (a value that begins with '-' too), or leave {arg} out");
+                    problems.Add($"'{arg}' has no '=', so it would take the argument after it, {DescribeValue(next, i + 1)}, as its value and that argument's own setting would be lost: give {arg}=VALUE (a value that begins with '-' too), or leave {arg} out");
                 }
                 i++; // its value
             }
             else if (arg.StartsWith('-'))
             {
-                problems.Add($"{Describe(arg, i)} is a single-dash switch, which the gateway does not read: give settings as --key=value or --key value; --help shows how");
+                problems.Add($"argument {i + 1} is a single-dash switch, which the gateway does not read: give settings as --key=value or --key value; --help shows how");
             }
             else if (arg.IndexOf('=', StringComparison.Ordinal) <= 0)
             {
                 // key=value without a prefix is a setting to the command line; a word without '=' is not.
-                problems.Add($"{Describe(arg, i)} is neither a setting (--key=value, key=value) nor the value of a --key before it, so it would be skipped: give it as --key=value");
+                problems.Add($"argument {i + 1} is neither a setting (--key=value, key=value) nor the value of a --key before it, so it would be skipped: give it as --key=value");
             }
         }
         return problems;
@@ -108,18 +108,12 @@ internal static class CommandLineArguments
     }
 
     /// <summary>
-    /// An argument as a problem names it: a --key=value or /key=value setting up to its '=' (what
-    /// follows may be a secret), a --switch as it is, anything else only by its position: it may
-    /// be a value (a token that begins with '-', say).
+    /// An argument in a value's place, as a problem names it: a --key=value setting up to its '=',
+    /// anything else only by its position. It may be the value meant: a token that begins with
+    /// '--', or a base64 one that begins with '/' and ends in '=' padding (it reads as /key=value).
     /// </summary>
-    private static string Describe(string arg, int index)
-    {
-        var isSwitch = arg.StartsWith("--", StringComparison.Ordinal) || arg.StartsWith('/');
-        var equals = arg.IndexOf('=', StringComparison.Ordinal);
-        if (isSwitch && equals >= 0)
-        {
-            return $"'{arg[..equals]}=…' (argument {index + 1})";
-        }
-        return isSwitch ? $"'{arg}' (argument {index + 1})" : $"argument {index + 1}";
-    }
+    private static string DescribeValue(string arg, int index)
+        => arg.StartsWith("--", StringComparison.Ordinal) && arg.IndexOf('=', StringComparison.Ordinal) is > 2 and var equals
+            ? $"'{arg[..equals]}=…' (argument {index + 1})"
+            : $"argument {index + 1}";
 }

@@ -18,10 +18,10 @@ public sealed class CommandLineArgumentsTests : IDisposable
     // "verbose" took "--OpenExec:Mode=clawshield" as its value: demo mode ran, without approvals.
     [InlineData("--verbose|--OpenExec:Mode=clawshield", "'--verbose' has no '=', so it would take the argument after it, '--OpenExec:Mode=…'")]
     // "help" took "--urls": the gateway served on the default address.
-    [InlineData("--help|--urls|http://127.0.0.1:1", "'--help' has no '=', so it would take the argument after it, '--urls'")]
+    [InlineData("--help|--urls|http://127.0.0.1:1", "'--help' has no '=', so it would take the argument after it, argument 5,")]
     [InlineData("--OpenExec:Mode|--OpenExec:AllowedActions=echo", "'--OpenExec:Mode' has no '='")]
     [InlineData("--OpenExec:TenantId|-v", "'--OpenExec:TenantId' has no '='")]
-    [InlineData("--OpenExec:TenantId|/OpenExec:Mode=clawshield", "'--OpenExec:TenantId' has no '=', so it would take the argument after it, '/OpenExec:Mode=…'")]
+    [InlineData("--OpenExec:TenantId|/OpenExec:Mode=clawshield", "'--OpenExec:TenantId' has no '=', so it would take the argument after it, argument 5,")]
     [InlineData("/verbose|--OpenExec:Mode=clawshield", "'/verbose' has no '='")]
     [InlineData("--config|--OpenExec:Mode=clawshield", "'--config' has no '='")]
     // Skipped without a word: a switch with nothing after it ("--OpenExec:Mode $MODE", MODE unset),
@@ -49,6 +49,10 @@ public sealed class CommandLineArgumentsTests : IDisposable
     // a lower-case one (both were quoted).
     [InlineData("--OpenExec:AuditTokens:0|-QSECRETk9xZ2VjcmV0==")]
     [InlineData("--OpenExec:AuditTokens:0|-secret")]
+    // Nor one that reads as a switch: a token that begins with '--', a standard base64 one that
+    // begins with '/' and ends in '=' padding (/key=value to the command line); both were quoted.
+    [InlineData("--OpenExec:AuditTokens:0|--SECRETtoken")]
+    [InlineData("--OpenExec:AuditTokens:0|/qK8vXb3SECRETSECRETabcd=")]
     [InlineData("SECRET")]
     [InlineData("-x=SECRET")]
     public void A_refused_argument_is_named_without_its_value(string args)
