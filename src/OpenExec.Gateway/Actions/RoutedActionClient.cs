@@ -28,7 +28,7 @@ internal sealed partial class RoutedActionClient(IProxyStateLookup proxyState, G
         {
             // A failure no classification below foresaw: whether the request left is unknown, so
             // the claim is kept and recorded as outcome_unknown (never left in progress).
-            LogUnforeseen(log, action.Name, ex);
+            LogUnforeseen(log, action.Name, Telemetry.BackendAnswerText.ForLog(ex));
             return Unknown();
         }
     }

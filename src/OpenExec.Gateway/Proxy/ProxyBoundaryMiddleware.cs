@@ -35,7 +35,7 @@ internal sealed partial class ProxyBoundaryMiddleware(RequestDelegate next, Exec
             return;
         }
         var route = context.GetRouteModel().Config.RouteId;
-        var exception = error.Exception ?? new InvalidOperationException(error.Error.ToString());
+        var exception = error.Exception is { } thrown ? Telemetry.BackendAnswerText.ForLog(thrown) : new InvalidOperationException(error.Error.ToString());
         _forwardLog.Log(exception, (log, Route: route, Kind: error.Error.ToString()),
             static (s, e) => LogForwardError(s.log, s.Route, s.Kind, e),
             static (s, reason) => LogForwardErrorAgain(s.log, s.Route, s.Kind, reason));

@@ -100,6 +100,7 @@ internal static class TelemetryServiceCollectionExtensions
             return;
         }
         builder.Services.AddSingleton<Yarp.ReverseProxy.Forwarder.IForwarderHttpClientFactory, Proxy.BackendHttpClientFactory>();
+        BackendAnswerText.ListenToClientSpans();
 
         // The SDK's default propagator reads the agent's baggage into Baggage.Current (ASP.NET Core's
         // instrumentation) and writes it into every backend call (HttpClient's): trace context

@@ -403,6 +403,52 @@ public sealed class TelemetryTests : IDisposable
     }
 
     [Fact]
+    public async Task A_backend_answer_that_is_not_http_is_quoted_in_no_span_event_or_log_line()
+    {
+        // HttpClient's message for an answer it cannot read quotes the answer ("Received an invalid
+        // header line: '...'"): the span's exception event and the forward failure's log line
+        // carried the backend's bytes, which are its result.
+        const string marker = "MARKER-5be1d0";
+        using var backend = new RecordingBackend($"HTTP/1.1 200 OK\r\n{marker} no colon here\r\nContent-Length: 2\r\n\r\n{{}}");
+        await using var gateway = await StartAsync(ProxyConfig.Route("r", "tool", "v1", backend.Address, executePath: "/v1/run"));
+
+        var proxied = new HttpRequestMessage(HttpMethod.Post, "/v1/run") { Content = new StringContent("{}", Encoding.UTF8, "application/json") };
+        proxied.Headers.TryAddWithoutValidation("Idempotency-Key", "not-http-1");
+        var answer = await gateway.Client.SendAsync(proxied);
+        Assert.Equal(HttpStatusCode.GatewayTimeout, answer.StatusCode);
+        Assert.Equal(HttpStatusCode.GatewayTimeout, (await gateway.ExecuteAsync("tool", new { }, "not-http-2")).StatusCode);
+        await SpansSettledAsync(a => a.Kind == ActivityKind.Server && a.GetTagItem("openexec.decision") is not null && _spans.Count(s => s.Kind == ActivityKind.Client) >= 2);
+
+        // Recorded all the same, described without the answer.
+        var clients = _spans.Where(a => a.Kind == ActivityKind.Client && (string?)a.GetTagItem("url.full") == backend.Address.TrimEnd('/')).ToList();
+        Assert.Equal(2, clients.Count);
+        Assert.All(clients, client => Assert.Contains(client.Events, e => e.Name == "exception"
+            && e.Tags.Any(t => t.Key == "exception.message" && (string?)t.Value == OpenExec.Gateway.Telemetry.BackendAnswerText.Withheld)));
+        foreach (var span in _spans)
+        {
+            var text = new StringBuilder(span.DisplayName).Append(' ').Append(span.StatusDescription);
+            foreach (var tag in span.TagObjects)
+            {
+                text.Append(' ').Append(tag.Key).Append('=').Append(tag.Value);
+            }
+            foreach (var e in span.Events)
+            {
+                text.Append(' ').Append(e.Name);
+                foreach (var tag in e.Tags)
+                {
+                    text.Append(' ').Append(tag.Key).Append('=').Append(tag.Value);
+                }
+            }
+            Assert.DoesNotContain(marker, text.ToString(), StringComparison.Ordinal);
+        }
+        Assert.Contains(_logs.Lines, line => line.Contains("route r", StringComparison.Ordinal));
+        foreach (var line in _logs.Lines)
+        {
+            Assert.DoesNotContain(marker, line, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
     public async Task Otlp_http_export_reaches_a_collector()
     {
         _backend.Given(Request.Create().WithPath("/v1/traces").UsingPost()).RespondWith(Response.Create().WithStatusCode(200));
