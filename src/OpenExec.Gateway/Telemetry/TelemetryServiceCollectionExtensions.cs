@@ -106,9 +106,16 @@ internal static class TelemetryServiceCollectionExtensions
         // instrumentation) and writes it into every backend call (HttpClient's): trace context
         // only, as without the SDK. Process-wide, as the SDK's own is.
         Sdk.SetDefaultTextMapPropagator(new OpenTelemetry.Context.Propagation.TraceContextPropagator());
-        var serviceName = configuration["OTEL_SERVICE_NAME"] is { Length: > 0 } name ? name : "openexec-gateway";
+        // The service's name, version and instance id as the OpenTelemetry spec has them:
+        // OTEL_SERVICE_NAME, else OTEL_RESOURCE_ATTRIBUTES' service.name (which AddService would
+        // otherwise replace, with the instance id it was given), else the gateway's own.
+        var resourceAttributes = ResourceAttributes(configuration["OTEL_RESOURCE_ATTRIBUTES"]);
+        var serviceName = configuration["OTEL_SERVICE_NAME"] is { Length: > 0 } name ? name
+            : resourceAttributes.TryGetValue("service.name", out var named) && named.Length > 0 ? named
+            : "openexec-gateway";
+        var serviceVersion = resourceAttributes.TryGetValue("service.version", out var version) && version.Length > 0 ? version : Http.ServiceEndpoints.Version;
         var otel = builder.Services.AddOpenTelemetry()
-            .ConfigureResource(resource => resource.AddService(serviceName, serviceVersion: Http.ServiceEndpoints.Version))
+            .ConfigureResource(resource => resource.AddService(serviceName, serviceVersion: serviceVersion, autoGenerateServiceInstanceId: !resourceAttributes.ContainsKey("service.instance.id")))
             .WithTracing(tracing =>
             {
                 tracing.AddSource(GatewayTelemetry.Name);
@@ -148,5 +155,23 @@ internal static class TelemetryServiceCollectionExtensions
             // a general one goes to the standard default, localhost:4317 or :4318).
             otel.UseOtlpExporter();
         }
+    }
+
+    /// <summary>
+    /// <c>OTEL_RESOURCE_ATTRIBUTES</c> read as the OpenTelemetry spec writes it: <c>key=value</c>
+    /// pairs separated by commas, values percent-encoded; a pair without '=' is skipped.
+    /// </summary>
+    internal static Dictionary<string, string> ResourceAttributes(string? text)
+    {
+        var attributes = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var pair in (text ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries))
+        {
+            var equals = pair.IndexOf('=', StringComparison.Ordinal);
+            if (equals > 0 && pair[..equals].Trim() is { Length: > 0 } key)
+            {
+                attributes[key] = Uri.UnescapeDataString(pair[(equals + 1)..].Trim());
+            }
+        }
+        return attributes;
     }
 }

@@ -7,6 +7,8 @@ using OpenExec.Core.Approvals;
 using OpenExec.Core.Crypto;
 using OpenExec.Core.Json;
 using OpenExec.Gateway.Tests.Infrastructure;
+using OpenTelemetry;
+using OpenTelemetry.Resources;
 using OpenTelemetry.Trace;
 using WireMock.RequestBuilders;
 using WireMock.ResponseBuilders;
@@ -446,6 +448,29 @@ public sealed class TelemetryTests : IDisposable
         {
             Assert.DoesNotContain(marker, line, StringComparison.Ordinal);
         }
+    }
+
+    [Theory]
+    [InlineData(null, "my-gw")]
+    [InlineData("named-by-variable", "named-by-variable")]
+    public async Task The_service_name_and_instance_id_of_OTEL_RESOURCE_ATTRIBUTES_are_kept(string? serviceNameVariable, string expected)
+    {
+        // The gateway's own service name and a random instance id replaced them: the standard
+        // variable names a service that way when OTEL_SERVICE_NAME is not set.
+        var settings = new Dictionary<string, string?>
+        {
+            ["OTEL_RESOURCE_ATTRIBUTES"] = "service.name=my-gw,service.instance.id=inst-1,deployment.environment=prod%2Ceu",
+        };
+        if (serviceNameVariable is not null)
+        {
+            settings["OTEL_SERVICE_NAME"] = serviceNameVariable;
+        }
+        await using var gateway = await StartAsync(settings);
+
+        var resource = gateway.Services.GetRequiredService<TracerProvider>().GetResource().Attributes.ToDictionary(a => a.Key, a => a.Value);
+        Assert.Equal(expected, resource["service.name"]);
+        Assert.Equal("inst-1", resource["service.instance.id"]);
+        Assert.Equal("prod,eu", resource["deployment.environment"]);
     }
 
     [Fact]
