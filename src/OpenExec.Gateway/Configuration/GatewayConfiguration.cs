@@ -178,11 +178,15 @@ internal static class GatewayConfiguration
             "OpenExec:Mode" => string.Equals(a, b, StringComparison.OrdinalIgnoreCase),
             "OpenExec:DataDir" => string.Equals(FullPath(a), FullPath(b), StringComparison.Ordinal),
             "OpenExec:AllowedActions" => OpenExecOptions.Entries(a).ToHashSet(StringComparer.Ordinal).SetEquals(OpenExecOptions.Entries(b)),
-            // PEM: the same blocks, whatever the line breaks.
-            "OpenExec:PublicKey" => string.Equals(string.Concat(a.Where(c => !char.IsWhiteSpace(c))), string.Concat(b.Where(c => !char.IsWhiteSpace(c))), StringComparison.Ordinal),
+            // PEM: the same blocks, whatever the line breaks (written out, or as the "\n" the key
+            // reader takes for one).
+            "OpenExec:PublicKey" => string.Equals(PemText(a), PemText(b), StringComparison.Ordinal),
             _ => string.Equals(a, b, StringComparison.Ordinal),
         };
     }
+
+    private static string PemText(string pem)
+        => string.Concat(pem.Replace("\\r", "", StringComparison.Ordinal).Replace("\\n", "", StringComparison.Ordinal).Where(c => !char.IsWhiteSpace(c)));
 
     private static string FullPath(string path)
     {

@@ -88,6 +88,38 @@ public sealed class StartupRefusalTests : IDisposable
         Assert.DoesNotContain(settingValue, problem, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task One_public_key_given_by_the_seed_variable_and_by_its_setting_starts_whatever_its_line_breaks()
+    {
+        // The key reader takes a written-out "\n" for a line break (a PEM in a one-line variable);
+        // the comparison of the two settings did not, and refused one key as two.
+        using var governance = new Governance();
+        var oneLine = governance.PublicPem.Replace("\r", "", StringComparison.Ordinal).Replace("\n", "\\n", StringComparison.Ordinal);
+        Assert.DoesNotContain('\n', oneLine);
+        var dataDir = TempDir.Create();
+        _dirs.Add(dataDir);
+        var app = GatewayApp.Build(["--urls", "http://127.0.0.1:0", $"--OpenExec:DataDir={dataDir}"], out var problems, new Dictionary<string, string?>
+        {
+            ["OPENEXEC_MODE"] = "clawshield",
+            ["CLAWSHIELD_TENANT_ID"] = "tenant-001",
+            ["CLAWSHIELD_PUBLIC_KEY"] = oneLine,
+            ["OpenExec__PublicKey"] = governance.PublicPem,
+        });
+        Assert.True(app is not null, string.Join("; ", problems));
+        app.Services.GetRequiredService<GatewayIdentity>();
+        await app.DisposeAsync();
+
+        using var other = new Governance();
+        var refused = Refused([], new Dictionary<string, string?>
+        {
+            ["OPENEXEC_MODE"] = "clawshield",
+            ["CLAWSHIELD_TENANT_ID"] = "tenant-001",
+            ["CLAWSHIELD_PUBLIC_KEY"] = oneLine,
+            ["OpenExec__PublicKey"] = other.PublicPem,
+        });
+        Assert.Contains(refused, p => p.StartsWith("CLAWSHIELD_PUBLIC_KEY and OpenExec__PublicKey are both set, to different values", StringComparison.Ordinal));
+    }
+
     [Theory]
     [InlineData("DOTNET_OpenExec__Mode", "clawshield", "OpenExec:Mode")]
     [InlineData("ASPNETCORE_OpenExec__Mode", "clawshield", "OpenExec:Mode")]
