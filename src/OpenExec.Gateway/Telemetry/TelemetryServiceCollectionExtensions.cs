@@ -69,8 +69,7 @@ internal static class TelemetryServiceCollectionExtensions
                 LogLevel? held = null;
                 foreach (var (category, level) in silenced)
                 {
-                    if (rule.CategoryName is { } name && name.StartsWith(category, StringComparison.OrdinalIgnoreCase)
-                        && (name.Length == category.Length || name[category.Length] is '.' or '*')
+                    if (rule.CategoryName is { } name && (BeneathOrAt(name, category) || WildcardMatches(name, category))
                         && (held is null || level > held))
                     {
                         held = level;
@@ -155,6 +154,28 @@ internal static class TelemetryServiceCollectionExtensions
             // a general one goes to the standard default, localhost:4317 or :4318).
             otel.UseOtlpExporter();
         }
+    }
+
+    /// <summary>Whether a rule for <paramref name="name"/> (perhaps ending in a wildcard) is one for <paramref name="category"/> or a category beneath it.</summary>
+    private static bool BeneathOrAt(string name, string category)
+        => name.StartsWith(category, StringComparison.OrdinalIgnoreCase) && (name.Length == category.Length || name[category.Length] is '.' or '*');
+
+    /// <summary>
+    /// Whether a rule whose name holds a wildcard (<c>*Microsoft.AspNetCore.Hosting.Diagnostics</c>)
+    /// matches <paramref name="category"/> itself: counted with its '*', it is one character more
+    /// specific than the held category's own rule, and won.
+    /// </summary>
+    private static bool WildcardMatches(string name, string category)
+    {
+        var star = name.IndexOf('*', StringComparison.Ordinal);
+        if (star < 0)
+        {
+            return false;
+        }
+        var (prefix, suffix) = (name[..star], name[(star + 1)..]);
+        return category.Length >= prefix.Length + suffix.Length
+            && category.StartsWith(prefix, StringComparison.OrdinalIgnoreCase)
+            && category.EndsWith(suffix, StringComparison.OrdinalIgnoreCase);
     }
 
     /// <summary>

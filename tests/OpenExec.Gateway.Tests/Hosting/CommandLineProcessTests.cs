@@ -46,6 +46,23 @@ public sealed class CommandLineProcessTests : IDisposable
     }
 
     [Fact]
+    public async Task A_wildcard_log_rule_that_matches_a_held_category_does_not_print_request_paths()
+    {
+        // "*Microsoft.AspNetCore.Hosting.Diagnostics", counted with its '*', is one character more
+        // specific than the rule that holds that category off, and won: "Request starting ... GET
+        // http://.../path?query" was printed for every request (a proxied call's path and query
+        // are part of its payload).
+        const string marker = "MARKER-2c81e4";
+        await using var gateway = await GatewayProcess.StartAsync(Path.Combine(_root, "data"),
+            ["--Logging:LogLevel:*Microsoft.AspNetCore.Hosting.Diagnostics=Trace", "--Logging:LogLevel:Default=Information"]);
+        using var answer = await gateway.Client.GetAsync($"/health?q={marker}");
+        Assert.Equal(0, await gateway.StopAsync());
+
+        Assert.Contains("Now listening on", gateway.StandardOutput, StringComparison.Ordinal);
+        Assert.DoesNotContain(marker, gateway.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task The_start_up_log_warns_as_health_does_of_approvals_not_checked()
     {
         // README: a demo gateway given a tenant or governance key "ignores them, and /health (and
