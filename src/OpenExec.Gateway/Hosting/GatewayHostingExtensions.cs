@@ -165,6 +165,15 @@ internal static class GatewayHostingExtensions
                 problems.Add($"OTEL_EXPORTER_OTLP_{signal}HEADERS cannot be read by the OTLP exporter: {headersProblem}. The value is not shown: it may hold API keys");
             }
         }
+        foreach (var signal in new[] { "TRACES", "METRICS", "LOGS" })
+        {
+            // The OpenTelemetry .NET SDK does not read these: OTEL_TRACES_EXPORTER=none exported
+            // traces all the same, to the OTLP endpoint set for every signal.
+            if (configuration[$"OTEL_{signal}_EXPORTER"] is { Length: > 0 } exporter && !exporter.Trim().Equals("otlp", StringComparison.OrdinalIgnoreCase))
+            {
+                problems.Add($"OTEL_{signal}_EXPORTER is '{Shown(exporter)}', which the gateway does not support: once an OTLP endpoint is set, traces, metrics and logs are all exported by OTLP; leave it unset (or otlp), and to export nothing, set no OTEL_EXPORTER_OTLP_*ENDPOINT");
+            }
+        }
         var routes = RouteActions.Read(configuration.GetSection("ReverseProxy"), problems);
         var clientLimits = SlowClientLimits.Read(configuration.GetSection("Kestrel:Limits"), problems);
         KestrelLimits.Check(configuration.GetSection("Kestrel:Limits"), problems);

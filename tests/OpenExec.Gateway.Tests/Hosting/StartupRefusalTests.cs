@@ -329,6 +329,27 @@ public sealed class StartupRefusalTests : IDisposable
         Assert.Empty(none);
     }
 
+    [Theory]
+    [InlineData("OTEL_TRACES_EXPORTER", "none")]
+    [InlineData("OTEL_METRICS_EXPORTER", "console")]
+    [InlineData("OTEL_LOGS_EXPORTER", "otlp,console")]
+    public void A_signal_exporter_other_than_otlp_is_refused_rather_than_ignored(string variable, string value)
+    {
+        // The SDK does not read these: OTEL_TRACES_EXPORTER=none still exported every trace.
+        var problems = Refused([$"--{variable}={value}", "--OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4317"]);
+        Assert.Contains(problems, p => p.StartsWith($"{variable} is '{value}', which the gateway does not support", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task A_signal_exporter_of_otlp_starts()
+    {
+        var dataDir = TempDir.Create();
+        _dirs.Add(dataDir);
+        var app = GatewayApp.Build(["--urls", "http://127.0.0.1:0", $"--OpenExec:DataDir={dataDir}", "--OTEL_TRACES_EXPORTER=otlp", "--OTEL_METRICS_EXPORTER= OTLP"], out var problems, new Dictionary<string, string?>());
+        Assert.True(app is not null, string.Join("; ", problems));
+        await app.DisposeAsync();
+    }
+
     [Fact]
     public void A_second_config_file_is_refused_rather_than_silently_ignored()
     {
