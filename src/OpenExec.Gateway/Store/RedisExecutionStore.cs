@@ -729,12 +729,26 @@ internal sealed class RedisExecutionStore : IExecutionStore, IDisposable
                 continue;
             }
             read = true;
-            var info = (await server.InfoAsync("persistence").ConfigureAwait(false))
-                .Concat(await server.InfoAsync("memory").ConfigureAwait(false))
-                .Concat(await server.InfoAsync("cluster").ConfigureAwait(false))
-                .SelectMany(g => g)
-                .GroupBy(kv => kv.Key, StringComparer.Ordinal)
-                .ToDictionary(g => g.Key, g => g.First().Value, StringComparer.Ordinal);
+            Dictionary<string, string> info;
+            try
+            {
+                info = (await server.InfoAsync("persistence").ConfigureAwait(false))
+                    .Concat(await server.InfoAsync("memory").ConfigureAwait(false))
+                    .Concat(await server.InfoAsync("cluster").ConfigureAwait(false))
+                    .SelectMany(g => g)
+                    .GroupBy(kv => kv.Key, StringComparer.Ordinal)
+                    .ToDictionary(g => g.Key, g => g.First().Value, StringComparer.Ordinal);
+            }
+            catch (Exception ex) when (ex is RedisServerException or RedisCommandException)
+            {
+                // INFO renamed away or refused (some managed services): only a log line said so,
+                // and /health showed a Redis that keeps nonces.
+                info = [];
+            }
+            if (!info.ContainsKey("aof_enabled") || !info.ContainsKey("maxmemory_policy"))
+            {
+                found.Add($"Redis at {server.EndPoint} does not show its persistence and memory policy (INFO refused, or without them): whether it keeps used nonces across a restart and under memory pressure is unchecked; make sure it runs with appendonly yes and maxmemory-policy noeviction");
+            }
             if (info.TryGetValue("aof_enabled", out var aof) && aof != "1")
             {
                 found.Add($"Redis persistence is off at {server.EndPoint} (appendonly no): a Redis restart forgets used nonces; set appendonly yes");

@@ -1162,6 +1162,23 @@ public sealed class RedisExecutionStoreTests : StoreTestBase
     }
 
     [Fact]
+    public async Task Health_warns_when_redis_does_not_show_its_settings()
+    {
+        // INFO disabled (some managed services refuse it, and the configuration then leaves it out
+        // of the command map: $INFO=): the check failed, a log line said so, and /health showed
+        // nothing to worry about.
+        var dir = TempDir.Create();
+        using var identity = GatewayIdentity.Open(dir, null);
+        var warnings = new HealthWarnings();
+        using (var store = RedisStores.Open(_redis, identity, warnings, options: ",$INFO="))
+        {
+            await store.CheckSettingsAsync();
+        }
+        Assert.Contains(warnings.Current, w => w.Contains("does not show its persistence and memory policy", StringComparison.Ordinal));
+        TempDir.Delete(dir);
+    }
+
+    [Fact]
     public async Task Health_says_why_claims_fail_on_a_redis_cluster_and_none_runs()
     {
         using var cluster = RedisServer.Start("--cluster-enabled", "yes", "--appendonly", "yes");
