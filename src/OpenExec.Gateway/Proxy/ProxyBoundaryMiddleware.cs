@@ -47,6 +47,9 @@ internal sealed partial class ProxyBoundaryMiddleware(RequestDelegate next, Exec
     [LoggerMessage(2, LogLevel.Warning, "Forward to the backend of route {Route} failed again ({Kind}: {Reason})")]
     private static partial void LogForwardErrorAgain(ILogger logger, string route, string kind, string reason);
 
+    [LoggerMessage(3, LogLevel.Error, "A step of the proxy pipeline of route {Route} failed; the call is recorded from what reached the backend")]
+    private static partial void LogStepFailed(ILogger logger, string route, Exception exception);
+
     // The request's state machine is reused from a pool (the Task the middleware contract needs
     // is a small wrapper); it was ~400 bytes per proxied request.
     public Task InvokeAsync(HttpContext context) => RunAsync(context).AsTask();
@@ -196,9 +199,19 @@ internal sealed partial class ProxyBoundaryMiddleware(RequestDelegate next, Exec
         // The forwarder's HTTP client span is a child of this one, which ends with the call's outcome.
         using (var invoke = GatewayTelemetry.Start(GatewayTelemetry.Spans.ActionInvoke))
         {
+            var stepFailed = false;
             try
             {
                 await next(context).ConfigureAwait(false);
+            }
+            catch (Exception ex)
+            {
+                // A step of YARP's pipeline that threw (a load-balancing or health policy of the
+                // operator's) left the call unfinished: its claim in progress, no receipt, a bare
+                // 500. Recorded as a call without a complete answer: nothing sent when no
+                // destination was picked, otherwise outcome_unknown.
+                stepFailed = true;
+                LogStepFailed(log, context.GetRouteModel().Config.RouteId, Telemetry.BackendAnswerText.ForLog(ex));
             }
             finally
             {
@@ -220,7 +233,7 @@ internal sealed partial class ProxyBoundaryMiddleware(RequestDelegate next, Exec
             var forwarded = context.GetReverseProxyFeature().ProxiedDestination is not null;
             // The backend's whole answer is in hand: no forwarder error, or only the request body's,
             // reported once the answer had been passed on; and every byte its head announced.
-            answered = forwarded
+            answered = forwarded && !stepFailed
                 && (context.GetForwarderErrorFeature() is not { } error || AnsweredBeforeRequestBodyFailed(context, error, receipted))
                 && receipted.MatchesDeclaredLength(context.Request.Method);
             receipted.FitBodylessStatus();

@@ -48,6 +48,47 @@ public sealed class AffinityFailureTests
         Assert.Single(backend.Seen);
     }
 
+    /// <summary>A load-balancing policy (a plain YARP extension point) that fails while picking.</summary>
+    private sealed class ThrowingPolicy : Yarp.ReverseProxy.LoadBalancing.ILoadBalancingPolicy
+    {
+        public string Name => "Throwing";
+
+        public Yarp.ReverseProxy.Model.DestinationState? PickDestination(Microsoft.AspNetCore.Http.HttpContext context, Yarp.ReverseProxy.Model.ClusterState cluster, IReadOnlyList<Yarp.ReverseProxy.Model.DestinationState> availableDestinations)
+            => throw new InvalidOperationException("no destination for you");
+    }
+
+    [Fact]
+    public async Task A_step_of_the_proxy_that_throws_before_sending_leaves_a_receipt_and_consumes_nothing()
+    {
+        // The boundary completed a call only when YARP's steps returned: one that threw left its
+        // claim in progress (the same nonce answered 409 in_progress until a restart) with no
+        // receipt, and the agent a bare 500.
+        using var backend = new RecordingBackend();
+        var settings = ProxyConfig.Route("r", "op", "v1", backend.Address);
+        settings["ReverseProxy:Clusters:r:Destinations:d2:Address"] = backend.Address;
+        settings["ReverseProxy:Clusters:r:LoadBalancingPolicy"] = "Throwing";
+        await using var gateway = await GatewayServer.StartAsync(settings, configure: builder =>
+            builder.Services.AddSingleton<Yarp.ReverseProxy.LoadBalancing.ILoadBalancingPolicy, ThrowingPolicy>());
+
+        var refused = await gateway.Client.SendAsync(Post("lb-1"));
+        Assert.Empty(backend.Seen);
+        Assert.Equal(HttpStatusCode.BadGateway, refused.StatusCode);
+        var problem = await Json.ReadAsync(refused);
+        Assert.Equal("upstream_failed", problem.Str("code"));
+        var receipt = (await Json.ReadAsync(await gateway.Client.GetAsync($"/receipts/{problem.Str("id")}"))).GetProperty("body");
+        Assert.Equal("upstream_failed", receipt.Str("decision"));
+
+        // Nothing was sent: the same nonce may run again (and fails the same way, released again).
+        Assert.Equal(HttpStatusCode.BadGateway, (await gateway.Client.SendAsync(Post("lb-1"))).StatusCode);
+
+        static HttpRequestMessage Post(string nonce)
+        {
+            var request = new HttpRequestMessage(HttpMethod.Post, "/v1/a") { Content = new StringContent("{}", System.Text.Encoding.UTF8, "application/json") };
+            request.Headers.TryAddWithoutValidation("Idempotency-Key", nonce);
+            return request;
+        }
+    }
+
     [Fact]
     public async Task An_affinity_cookie_outlives_a_restart_because_its_key_is_kept_in_the_data_dir()
     {
