@@ -25,7 +25,7 @@ internal static class GatewayConfiguration
         var env = environment ?? Environment.GetEnvironmentVariables().Cast<System.Collections.DictionaryEntry>()
             .ToDictionary(e => (string)e.Key, e => (string?)e.Value, StringComparer.Ordinal);
 
-        var (file, flagProblem) = FindConfigArgument(args);
+        var (file, flagProblem, flagArgs) = FindConfigArgument(args);
         if (flagProblem is not null)
         {
             // A file named on the command line that cannot be read is refused; so is one not
@@ -63,7 +63,7 @@ internal static class GatewayConfiguration
             }
         }
 
-        var commandLineArgs = args.Where((a, i) => !IsConfigFlag(args, i)).ToArray();
+        var commandLineArgs = args.Where((a, i) => !flagArgs.Contains(i)).ToArray();
         var commandLine = new ConfigurationBuilder().AddCommandLine(commandLineArgs).Build();
         var aliased = new Dictionary<string, string?>(StringComparer.OrdinalIgnoreCase);
         foreach (var (variable, key) in Aliases)
@@ -201,32 +201,44 @@ internal static class GatewayConfiguration
     }
 
     /// <summary>
-    /// The file <c>--config FILE</c> (or <c>--config=FILE</c>) names, or the problem with the flag.
-    /// The flag is read as ASP.NET Core's command line reads a key: in any letter case and with
-    /// <c>--</c> or <c>/</c>; otherwise <c>--Config FILE</c> or <c>/config FILE</c> became a setting
-    /// named Config that nothing reads, and the gateway started on the defaults (demo mode).
+    /// The file <c>--config FILE</c> (or <c>--config=FILE</c>) names, or the problem with the flag,
+    /// and the positions of the arguments that make it up. The flag is read as ASP.NET Core's
+    /// command line reads a key: in any letter case and with <c>--</c> or <c>/</c>; otherwise
+    /// <c>--Config FILE</c> or <c>/config FILE</c> became a setting named Config that nothing reads,
+    /// and the gateway started on the defaults (demo mode). An argument that is a value (the one
+    /// after a key without '=', as in <c>--OpenExec:DataDir /config</c>) is never the flag.
     /// </summary>
-    private static (string? File, string? Problem) FindConfigArgument(string[] args)
+    private static (string? File, string? Problem, HashSet<int> Positions) FindConfigArgument(string[] args)
     {
         string? file = null;
+        var positions = new HashSet<int>();
         for (var i = 0; i < args.Length; i++)
         {
             if (!IsConfigFlag(args[i], out var named))
             {
+                if ((args[i].StartsWith("--", StringComparison.Ordinal) || args[i].StartsWith('/')) && !args[i].Contains('=', StringComparison.Ordinal))
+                {
+                    i++; // its value
+                }
                 continue;
             }
-            named ??= i + 1 < args.Length ? args[++i] : "";
+            positions.Add(i);
+            if (named is null && i + 1 < args.Length)
+            {
+                positions.Add(++i);
+                named = args[i];
+            }
             if (string.IsNullOrWhiteSpace(named))
             {
-                return (null, "--config names no file: give --config FILE (one JSON configuration file), or leave the flag out");
+                return (null, "--config names no file: give --config FILE (one JSON configuration file), or leave the flag out", positions);
             }
             if (file is not null)
             {
-                return (null, $"--config is given more than once ('{file}', '{named}'): one JSON configuration file is read; merge them into one");
+                return (null, $"--config is given more than once ('{file}', '{named}'): one JSON configuration file is read; merge them into one", positions);
             }
             file = named;
         }
-        return (file, null);
+        return (file, null, positions);
     }
 
     /// <summary>Whether <paramref name="arg"/> is the config flag; <paramref name="inline"/> is its <c>=FILE</c> part, if any.</summary>
@@ -245,7 +257,4 @@ internal static class GatewayConfiguration
         }
         return true;
     }
-
-    private static bool IsConfigFlag(string[] args, int i)
-        => IsConfigFlag(args[i], out _) || (i > 0 && IsConfigFlag(args[i - 1], out var inline) && inline is null);
 }

@@ -308,6 +308,21 @@ public sealed class StartupRefusalTests : IDisposable
         Assert.Contains(problems, p => p.Contains(broken, StringComparison.Ordinal) && p.Contains("could not be read", StringComparison.Ordinal));
     }
 
+    [Theory]
+    [InlineData("--OpenExec:TenantId|/config")]
+    [InlineData("/OpenExec:TenantId|/config")]
+    public async Task A_value_that_reads_like_the_config_flag_is_the_value_of_the_key_before_it(string args)
+    {
+        // "--OpenExec:DataDir /config" (a volume at /config) names a data dir, not a configuration file.
+        var dataDir = TempDir.Create();
+        _dirs.Add(dataDir);
+        var app = GatewayApp.Build(["--urls", "http://127.0.0.1:0", $"--OpenExec:DataDir={dataDir}", .. args.Split('|')], out var problems, new Dictionary<string, string?>());
+        Assert.True(app is not null, string.Join("; ", problems));
+        Assert.Equal(args.Split('|')[1], app.Configuration["OpenExec:TenantId"]);
+        app.Services.GetRequiredService<GatewayIdentity>();
+        await app.DisposeAsync();
+    }
+
     [Fact]
     public void A_config_file_named_both_by_the_variable_and_by_the_flag_is_refused_unless_it_is_the_same_file()
     {
