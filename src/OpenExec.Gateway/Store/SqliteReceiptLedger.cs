@@ -201,10 +201,22 @@ internal sealed class SqliteReceiptLedger : IDisposable
     /// </summary>
     private static ReceiptBody Unchained(ReceiptBody draft) => draft.Seq == 0 ? draft : draft with { };
 
+    /// <summary>
+    /// An exec id's (first) receipt: the first of its rows whose document names it. The column is
+    /// only an index: a row whose document names another attempt (a store written by other than
+    /// the gateway) is never served as this one's.
+    /// </summary>
     public async ValueTask<ReceiptDocument?> GetReceiptAsync(string execId, CancellationToken cancellationToken)
     {
-        var docs = await QueryDocumentsAsync("SELECT document FROM receipts WHERE exec_id = $a ORDER BY seq LIMIT 1", execId, null, cancellationToken).ConfigureAwait(false);
-        return docs.Count == 0 ? null : docs[0];
+        var docs = await QueryDocumentsAsync("SELECT document FROM receipts WHERE exec_id = $a ORDER BY seq", execId, null, cancellationToken).ConfigureAwait(false);
+        foreach (var doc in docs)
+        {
+            if (string.Equals(doc.Body.ExecId, execId, StringComparison.Ordinal))
+            {
+                return doc;
+            }
+        }
+        return null;
     }
 
     public ValueTask<IReadOnlyList<ReceiptDocument>> ListReceiptsAsync(string gateway, long afterSeq, int limit, CancellationToken cancellationToken)

@@ -580,6 +580,46 @@ public sealed class ReceiptEndpointTests
     }
 
     [Fact]
+    public async Task A_ledger_row_filed_under_another_exec_id_is_not_served_as_its_receipt()
+    {
+        // The exec id column is an index; a row copied under another exec id (a store written by
+        // other than the gateway) was served by GET /receipts/{id}, and the triple of the other
+        // attempt's result and hash verified for it.
+        var dataDir = TempDir.Create();
+        try
+        {
+            JsonElement first, second;
+            await using (var gateway = await GatewayServer.StartAsync(dataDir: dataDir))
+            {
+                first = await GatewayAssert.ExecutedAsync(await gateway.ExecuteAsync("echo", new { i = 1 }, "filed-1"));
+                second = await GatewayAssert.ExecutedAsync(await gateway.ExecuteAsync("echo", new { i = 2 }, "filed-2"));
+            }
+            var firstId = first.Str("id");
+            using (var db = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={Path.Combine(dataDir, "openexec.db")};Pooling=False"))
+            {
+                db.Open();
+                using var copy = db.CreateCommand();
+                copy.CommandText = "INSERT INTO receipts(gateway, seq, exec_id, hash, document) SELECT gateway, 0, $first, hash, document FROM receipts WHERE exec_id = $second";
+                copy.Parameters.AddWithValue("$first", firstId);
+                copy.Parameters.AddWithValue("$second", second.Str("id"));
+                Assert.Equal(1, copy.ExecuteNonQuery());
+            }
+
+            await using var again = await GatewayServer.StartAsync(dataDir: dataDir);
+            var served = await Json.ReadAsync(await again.Client.GetAsync($"/receipts/{firstId}"));
+            Assert.Equal(firstId, served.GetProperty("body").Str("exec_id"));
+            Assert.Equal(first.Str("receipt"), served.Str("hash"));
+            var triple = JsonSerializer.Serialize(new { exec_id = firstId, result = second.GetProperty("result").GetRawText(), receipt = second.Str("receipt") });
+            var verified = await Json.ReadAsync(await again.PostJsonAsync("/receipts/verify", triple));
+            Assert.False(verified.GetProperty("valid").GetBoolean(), verified.GetRawText());
+        }
+        finally
+        {
+            TempDir.Delete(dataDir);
+        }
+    }
+
+    [Fact]
     public async Task Payloads_results_and_nonces_appear_nowhere_in_clear()
     {
         const string payloadMarker = "PAYLOAD-MARKER-5f2c9e";
