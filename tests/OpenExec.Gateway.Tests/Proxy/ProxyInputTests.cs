@@ -209,6 +209,28 @@ public sealed class ProxyInputTests : IDisposable
     }
 
     /// <summary>
+    /// A request with a body is never upgradable (Kestrel), so no tunnel can open: its Upgrade
+    /// header is dropped as the hop-by-hop header it is and it runs as the ordinary request it is
+    /// (README: the refusal covers upgradable requests).
+    /// </summary>
+    [Fact]
+    public async Task An_upgrade_header_on_a_request_with_a_body_is_dropped_and_the_request_runs()
+    {
+        using var backend = new RecordingBackend();
+        await using var gateway = await GatewayServer.StartAsync(ProxyConfig.Route("r", "op", "v1", backend.Address));
+
+        var (status, _) = await RawHttp.SendAsync(gateway.BaseAddress,
+            "POST /v1/send HTTP/1.1\r\nHost: x\r\nIdempotency-Key: k-up-body\r\nConnection: Upgrade, close\r\nUpgrade: websocket\r\n" +
+            "Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}");
+
+        Assert.Equal(200, status);
+        var seen = Assert.Single(backend.Seen);
+        Assert.StartsWith("POST /v1/send ", seen.Head, StringComparison.Ordinal);
+        Assert.DoesNotContain("Upgrade", seen.Head, StringComparison.OrdinalIgnoreCase);
+        Assert.Equal("{}", Encoding.ASCII.GetString(seen.Body));
+    }
+
+    /// <summary>
     /// The optional offer to switch to cleartext HTTP/2 (<c>Upgrade: h2c</c>), which the JDK's
     /// HttpClient and curl --http2 add to every request without a body, is ignored as RFC 7540
     /// section 3.2 allows: the request is answered over HTTP/1.1 (it was refused as an upgrade, so
