@@ -8,7 +8,7 @@
 #   BENCH_WARMUP     unrecorded load per subject before the rounds (default 20s)
 #   BENCH_CONNS      connection counts                      (default "32 256")
 #   BENCH_THREADS    wrk threads                            (default 2)
-#   BENCH_CLAW_POOL  pre-minted approvals per 10 s of clawshield load (default 80000)
+#   BENCH_CLAW_POOL  pre-minted approvals per 10 s of clawshield load (default 200000)
 #   BENCH_ALLOC      1 = also measure allocated bytes/request with dotnet-counters (default 1)
 #   BENCH_OUT        where raw results and the summary go   (default bench/results/<UTC time>)
 set -euo pipefail
@@ -23,7 +23,7 @@ ROUNDS=${BENCH_ROUNDS:-3}
 WARMUP=${BENCH_WARMUP:-20s}
 CONNS=${BENCH_CONNS:-"32 256"}
 THREADS=${BENCH_THREADS:-2}
-CLAW_POOL=${BENCH_CLAW_POOL:-80000}
+CLAW_POOL=${BENCH_CLAW_POOL:-200000}
 ALLOC=${BENCH_ALLOC:-1}
 OUT=${BENCH_OUT:-"$BENCH_DIR/results/$(date -u +%Y%m%dT%H%M%SZ)"}
 mkdir -p "$OUT"

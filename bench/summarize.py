@@ -49,8 +49,10 @@ def table(runs_path, alloc_path):
     void = [r for r in runs if r["result"]["non2xx"] or (r["result"]["pool_wraps"] and r["subject"] != "plain_yarp_approval") or r["result"]["timeouts"]
             or r["result"]["connect_errors"] or r["result"]["read_errors"] or r["result"]["write_errors"]]
 
+    # A void run measured something else than the subject (refusals answered fast, reused
+    # approvals): listed below, left out of the medians and ratios.
     def stats(subject, conns):
-        rs = [r["result"] for r in measured if r["subject"] == subject and r["conns"] == conns]
+        rs = [r["result"] for r in measured if r["subject"] == subject and r["conns"] == conns and r not in void]
         return {
             "n": len(rs),
             "rps": median([r["rps"] for r in rs]),
@@ -114,6 +116,8 @@ def table(runs_path, alloc_path):
 
     if void:
         print("## Runs with errors (non-2xx, socket errors, timeouts or an exhausted approval pool)")
+        print()
+        print("Void: left out of the medians and ratios above.")
         print()
         for r in void:
             print(f"- {r['tag']} {r['subject']} c={r['conns']}: {json.dumps(r['result'])}")
