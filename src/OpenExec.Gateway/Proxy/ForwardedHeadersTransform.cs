@@ -191,10 +191,9 @@ internal sealed class ForwardedHeadersTransform : ITransformProvider
             {
                 values[i] = string.Create(values[i].Length, values[i], static (chars, value) =>
                 {
-                    value.CopyTo(chars);
-                    for (var at = chars.IndexOfAny(ControlCharacters); at >= 0; at = chars.IndexOfAny(ControlCharacters))
+                    for (var at = 0; at < chars.Length; at++)
                     {
-                        chars[at] = ' ';
+                        chars[at] = ControlCharacters.Contains(value[at]) ? ' ' : value[at];
                     }
                 });
             }

@@ -162,13 +162,14 @@ internal static class TelemetryServiceCollectionExtensions
 
     /// <summary>
     /// Whether a rule whose name holds a wildcard (<c>*Microsoft.AspNetCore.Hosting.Diagnostics</c>)
-    /// matches <paramref name="category"/> itself: counted with its '*', it is one character more
-    /// specific than the held category's own rule, and won.
+    /// matches <paramref name="category"/> itself and is longer than it: the longer name is the more
+    /// specific rule (its '*' counted), so it won over the held category's own. A shorter one
+    /// (<c>*</c>, <c>Microsoft*</c>) loses to it and is left as it is.
     /// </summary>
     private static bool WildcardMatches(string name, string category)
     {
         var star = name.IndexOf('*', StringComparison.Ordinal);
-        if (star < 0)
+        if (star < 0 || name.Length <= category.Length)
         {
             return false;
         }
