@@ -42,14 +42,23 @@ public static class Ed25519PublicKeys
     }
 
     /// <summary>
+    /// <paramref name="pem"/> with its written-out <c>\r</c> and <c>\n</c> read as line breaks, as
+    /// <see cref="ParsePem"/> reads them (a PEM put into an environment variable on one line).
+    /// </summary>
+    public static string WithLineBreaks(string pem)
+    {
+        ArgumentNullException.ThrowIfNull(pem);
+        return pem.Replace("\\r", "\r", StringComparison.Ordinal).Replace("\\n", "\n", StringComparison.Ordinal);
+    }
+
+    /// <summary>
     /// Parses every <c>-----BEGIN PUBLIC KEY-----</c> block. Literal <c>\n</c> sequences are read
     /// as line breaks, because PEMs put into environment variables are often on one line.
     /// </summary>
     /// <exception cref="KeyFormatException">No block, a block that does not parse, or a key that is not Ed25519.</exception>
     public static IReadOnlyList<PublicKey> ParsePem(string pem)
     {
-        ArgumentNullException.ThrowIfNull(pem);
-        var text = pem.Replace("\\r", "\r", StringComparison.Ordinal).Replace("\\n", "\n", StringComparison.Ordinal);
+        var text = WithLineBreaks(pem);
 
         var keys = new List<PublicKey>();
         var rest = text.AsSpan();

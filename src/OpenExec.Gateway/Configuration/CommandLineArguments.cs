@@ -49,21 +49,19 @@ internal static class CommandLineArguments
             }
             if (arg.StartsWith("--", StringComparison.Ordinal) || arg.StartsWith('/'))
             {
-                if (arg.Contains('=', StringComparison.Ordinal))
+                if (!TakesNextAsValue(arg))
                 {
                     continue;
                 }
                 if (i + 1 == args.Count)
                 {
-                    // "--config" alone is refused by the configuration file's own check, with its own words.
-                    if (arg.StartsWith('/'))
+                    // The config flag alone is refused by the configuration file's own check, with its own words.
+                    if (!GatewayConfiguration.IsConfigFlag(arg, out _))
                     {
-                        // A path given alone ("/etc/openexec.json") reads as a switch, not a file.
-                        problems.Add($"argument {i + 1} begins with '/', which the command line reads as a switch (/key value), and has no value, so it would be skipped: to give a configuration file, use --config FILE (or OPENEXEC_CONFIG=FILE)");
-                    }
-                    else if (arg != "--config")
-                    {
-                        problems.Add($"'{arg}' is the last argument and has no value, so it would be skipped: give {arg}=VALUE, or leave it out");
+                        problems.Add(arg.StartsWith('/')
+                            // A path given alone ("/etc/openexec.json") reads as a switch, not a file.
+                            ? $"argument {i + 1} begins with '/', which the command line reads as a switch (/key value), and has no value, so it would be skipped: to give a configuration file, use --config FILE (or OPENEXEC_CONFIG=FILE)"
+                            : $"'{arg}' is the last argument and has no value, so it would be skipped: give {arg}=VALUE, or leave it out");
                     }
                     continue;
                 }
@@ -86,6 +84,13 @@ internal static class CommandLineArguments
         }
         return problems;
     }
+
+    /// <summary>
+    /// Whether <paramref name="arg"/> is a key without '=' (<c>--key</c>, <c>/key</c>), which the
+    /// command line gives the argument after it as its value, whatever that argument is.
+    /// </summary>
+    internal static bool TakesNextAsValue(string arg)
+        => (arg.StartsWith("--", StringComparison.Ordinal) || arg.StartsWith('/')) && !arg.Contains('=', StringComparison.Ordinal);
 
     /// <summary>
     /// Whether an argument in a value's place is itself a switch: it begins with '-' (a value

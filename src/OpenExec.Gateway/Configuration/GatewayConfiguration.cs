@@ -186,7 +186,7 @@ internal static class GatewayConfiguration
     }
 
     private static string PemText(string pem)
-        => string.Concat(pem.Replace("\\r", "", StringComparison.Ordinal).Replace("\\n", "", StringComparison.Ordinal).Where(c => !char.IsWhiteSpace(c)));
+        => string.Concat(OpenExec.Core.Crypto.Ed25519PublicKeys.WithLineBreaks(pem).Where(c => !char.IsWhiteSpace(c)));
 
     private static string FullPath(string path)
     {
@@ -216,7 +216,7 @@ internal static class GatewayConfiguration
         {
             if (!IsConfigFlag(args[i], out var named))
             {
-                if ((args[i].StartsWith("--", StringComparison.Ordinal) || args[i].StartsWith('/')) && !args[i].Contains('=', StringComparison.Ordinal))
+                if (CommandLineArguments.TakesNextAsValue(args[i]))
                 {
                     i++; // its value
                 }
@@ -242,7 +242,7 @@ internal static class GatewayConfiguration
     }
 
     /// <summary>Whether <paramref name="arg"/> is the config flag; <paramref name="inline"/> is its <c>=FILE</c> part, if any.</summary>
-    private static bool IsConfigFlag(string arg, out string? inline)
+    internal static bool IsConfigFlag(string arg, out string? inline)
     {
         inline = null;
         var name = arg.StartsWith("--", StringComparison.Ordinal) ? arg.AsSpan(2) : arg.StartsWith('/') ? arg.AsSpan(1) : [];

@@ -182,10 +182,7 @@ internal sealed partial class GatewayErrorMiddleware(RequestDelegate next, ILogg
     }
 
     // The path of a proxied call is part of its payload: keep it out of error text beyond a prefix.
-    private static string Path(HttpContext context)
-    {
-        return InputText.Abbreviate(context.Request.Path.Value ?? "/");
-    }
+    private static string Path(HttpContext context) => InputText.Abbreviate(context.Request.Path.Value ?? "/");
 
     /// <summary>
     /// One line per refused request, naming its exec id and the cause; the exception itself (a
